@@ -1,0 +1,184 @@
+//! Segment inclusion proofs: fetch one 256 KiB segment and check it against the root.
+//!
+//! Segments are aligned perfect subtrees of 1024 chunks (the last one may be smaller),
+//! so the file root is also the carry-up tree over segment roots. A proof is the list
+//! of siblings on the path from one segment root to the file root; its shape follows
+//! from the file size, so a verifier needs nothing else.
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::{Frontier, Hash, Root, leaf, parent};
+use crate::layout::{CHUNK_SIZE, Layout, SEGMENT_SIZE};
+use crate::ContentError;
+
+/// The root of segment `index` given its file bytes (padding is added here).
+pub fn segment_root(layout: &Layout, index: u64, data: &[u8]) -> Result<Hash, ContentError> {
+    check_segment(layout, index, data.len() as u64)?;
+    let mut f = Frontier::default();
+    let mut chunks = data.chunks_exact(CHUNK_SIZE);
+    for chunk in &mut chunks {
+        f.push_leaf(leaf(chunk));
+    }
+    if !chunks.remainder().is_empty() {
+        let mut last = [0u8; CHUNK_SIZE];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        f.push_leaf(leaf(&last));
+    }
+    f.push_zero_leaves(layout.segment_chunks(index) - f.leaves());
+    f.root().ok_or(ContentError::Empty)
+}
+
+fn check_segment(layout: &Layout, index: u64, len: u64) -> Result<(), ContentError> {
+    let segments = layout.segments();
+    if index >= segments {
+        return Err(ContentError::NoSuchSegment { index, segments });
+    }
+    let range = layout.segment_data_range(index);
+    let expected = range.end - range.start;
+    if len != expected {
+        return Err(ContentError::SegmentLength { index, expected, actual: len });
+    }
+    Ok(())
+}
+
+/// The number of siblings on the path of leaf `pos` in a carry-up tree of `count` leaves.
+fn path_len(mut pos: u64, mut count: u64) -> usize {
+    let mut n = 0;
+    while count > 1 {
+        if pos % 2 == 1 || pos + 1 < count {
+            n += 1;
+        }
+        pos /= 2;
+        count = count.div_ceil(2);
+    }
+    n
+}
+
+/// All segment roots of one file: enough to answer proofs for any segment.
+#[derive(Debug, Clone)]
+pub struct SegmentTree {
+    layout: Layout,
+    levels: Vec<Vec<Hash>>,
+}
+
+impl SegmentTree {
+    /// Read exactly `size` bytes and keep one hash per segment (32 bytes per 256 KiB).
+    pub fn build(mut reader: impl Read, size: u64) -> Result<Self, ContentError> {
+        let layout = Layout::for_size(size)?;
+        let mut roots = Vec::with_capacity(layout.segments() as usize);
+        let mut buf = vec![0u8; SEGMENT_SIZE as usize];
+        for index in 0..layout.segments() {
+            let range = layout.segment_data_range(index);
+            let want = (range.end - range.start) as usize;
+            let got = read_full(&mut reader, &mut buf[..want])?;
+            if got < want {
+                return Err(ContentError::SizeMismatch {
+                    expected: size,
+                    actual: range.start + got as u64,
+                });
+            }
+            roots.push(segment_root(&layout, index, &buf[..want])?);
+        }
+        if read_full(&mut reader, &mut buf[..1])? != 0 {
+            return Err(ContentError::SizeMismatch { expected: size, actual: size + 1 });
+        }
+        Ok(Self::from_segment_roots(layout, roots))
+    }
+
+    fn from_segment_roots(layout: Layout, roots: Vec<Hash>) -> Self {
+        let mut levels = vec![roots];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let above = below
+                .chunks(2)
+                .map(|p| if p.len() == 2 { parent(&p[0], &p[1]) } else { p[0] })
+                .collect();
+            levels.push(above);
+        }
+        Self { layout, levels }
+    }
+
+    /// The file's layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The file root (equal to the streaming [`crate::RootHasher`] result).
+    pub fn root(&self) -> Root {
+        Root(self.levels.last().and_then(|l| l.first()).copied().unwrap_or_default())
+    }
+
+    /// The inclusion proof of segment `index`.
+    pub fn proof(&self, index: u64) -> Result<SegmentProof, ContentError> {
+        let segments = self.layout.segments();
+        if index >= segments {
+            return Err(ContentError::NoSuchSegment { index, segments });
+        }
+        let mut siblings = Vec::new();
+        let mut pos = index as usize;
+        for level in &self.levels[..self.levels.len() - 1] {
+            let sib = pos ^ 1;
+            if sib < level.len() {
+                siblings.push(Root(level[sib]));
+            }
+            pos /= 2;
+        }
+        Ok(SegmentProof { file_size: self.layout.size, index, siblings })
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Proof that one segment belongs to the file with a given root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentProof {
+    /// Size of the whole file in bytes; fixes the tree's shape.
+    pub file_size: u64,
+    /// Which segment (0-based).
+    pub index: u64,
+    /// Sibling hashes from the segment up to the root.
+    pub siblings: Vec<Root>,
+}
+
+impl SegmentProof {
+    /// Check that `data` is segment `index` of the file whose root is `root`.
+    pub fn verify(&self, root: &Root, data: &[u8]) -> Result<(), ContentError> {
+        let layout = Layout::for_size(self.file_size)?;
+        let mut acc = segment_root(&layout, self.index, data)?;
+        let count = layout.segments();
+        let expected = path_len(self.index, count);
+        if self.siblings.len() != expected {
+            return Err(ContentError::ProofShape { expected, actual: self.siblings.len() });
+        }
+        let (mut pos, mut count) = (self.index, count);
+        let mut sibs = self.siblings.iter();
+        while count > 1 {
+            if pos % 2 == 1 {
+                acc = parent(&sibs.next().ok_or(ContentError::ProofShape { expected, actual: 0 })?.0, &acc);
+            } else if pos + 1 < count {
+                acc = parent(&acc, &sibs.next().ok_or(ContentError::ProofShape { expected, actual: 0 })?.0);
+            }
+            pos /= 2;
+            count = count.div_ceil(2);
+        }
+        let actual = Root(acc);
+        if actual != *root {
+            return Err(ContentError::RootMismatch { expected: *root, actual });
+        }
+        Ok(())
+    }
+}
