@@ -16,7 +16,7 @@ mod proof;
 
 pub use hash::{Hash, Root, RootHasher, root_of, root_of_reader};
 pub use layout::{CHUNK_SIZE, Layout, SEGMENT_CHUNKS, SEGMENT_SIZE};
-pub use proof::{SegmentProof, SegmentTree, segment_root};
+pub use proof::{SegmentProof, SegmentTree, SegmentTreeBuilder, segment_root};
 
 /// Errors from content addressing.
 #[derive(Debug, thiserror::Error)]

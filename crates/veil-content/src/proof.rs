@@ -66,25 +66,39 @@ pub struct SegmentTree {
 impl SegmentTree {
     /// Read exactly `size` bytes and keep one hash per segment (32 bytes per 256 KiB).
     pub fn build(mut reader: impl Read, size: u64) -> Result<Self, ContentError> {
-        let layout = Layout::for_size(size)?;
-        let mut roots = Vec::with_capacity(layout.segments() as usize);
-        let mut buf = vec![0u8; SEGMENT_SIZE as usize];
-        for index in 0..layout.segments() {
-            let range = layout.segment_data_range(index);
-            let want = (range.end - range.start) as usize;
-            let got = read_full(&mut reader, &mut buf[..want])?;
-            if got < want {
-                return Err(ContentError::SizeMismatch {
-                    expected: size,
-                    actual: range.start + got as u64,
-                });
+        let mut builder = SegmentTreeBuilder::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            builder.update(&buf[..n]);
+            if builder.size() > size {
+                break;
             }
-            roots.push(segment_root(&layout, index, &buf[..want])?);
         }
-        if read_full(&mut reader, &mut buf[..1])? != 0 {
-            return Err(ContentError::SizeMismatch { expected: size, actual: size + 1 });
+        if builder.size() != size {
+            return Err(ContentError::SizeMismatch { expected: size, actual: builder.size() });
+        }
+        builder.finish()
+    }
+
+    /// Rebuild from stored segment roots (e.g. a store's sidecar); the caller must
+    /// still compare [`SegmentTree::root`] with the root it trusts.
+    pub fn from_parts(size: u64, roots: Vec<Hash>) -> Result<Self, ContentError> {
+        let layout = Layout::for_size(size)?;
+        if roots.len() as u64 != layout.segments() {
+            return Err(ContentError::ProofShape { expected: layout.segments() as usize, actual: roots.len() });
         }
         Ok(Self::from_segment_roots(layout, roots))
+    }
+
+    /// One root per segment, in order.
+    pub fn segment_roots(&self) -> &[Hash] {
+        &self.levels[0]
     }
 
     fn from_segment_roots(layout: Layout, roots: Vec<Hash>) -> Self {
@@ -129,17 +143,68 @@ impl SegmentTree {
     }
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Builds a [`SegmentTree`] from a stream of unknown length, holding one segment.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentTreeBuilder {
+    roots: Vec<Hash>,
+    current: Vec<u8>,
+    size: u64,
+}
+
+impl SegmentTreeBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes fed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Feed the next bytes.
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.size += data.len() as u64;
+        let seg = SEGMENT_SIZE as usize;
+        while !data.is_empty() {
+            if self.current.is_empty() && data.len() >= seg {
+                // Whole segments straight from the caller's buffer.
+                self.roots.push(full_segment_root(&data[..seg]));
+                data = &data[seg..];
+                continue;
+            }
+            let take = (seg - self.current.len()).min(data.len());
+            self.current.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.current.len() == seg {
+                self.roots.push(full_segment_root(&self.current));
+                self.current.clear();
+            }
         }
     }
-    Ok(filled)
+
+    /// Pad the tail as 0G does and return the tree.
+    pub fn finish(mut self) -> Result<SegmentTree, ContentError> {
+        let layout = Layout::for_size(self.size)?;
+        if !self.current.is_empty() {
+            let index = self.roots.len() as u64;
+            self.roots.push(segment_root(&layout, index, &self.current)?);
+        }
+        // Segments made only of padding.
+        for index in self.roots.len() as u64..layout.segments() {
+            self.roots.push(segment_root(&layout, index, &[])?);
+        }
+        Ok(SegmentTree::from_segment_roots(layout, self.roots))
+    }
+}
+
+/// A full segment's root does not depend on the file's size: no padding reaches it.
+fn full_segment_root(data: &[u8]) -> Hash {
+    let mut f = Frontier::default();
+    for chunk in data.chunks_exact(CHUNK_SIZE) {
+        f.push_leaf(leaf(chunk));
+    }
+    f.root().unwrap_or_default()
 }
 
 /// Proof that one segment belongs to the file with a given root.

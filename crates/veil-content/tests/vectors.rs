@@ -180,3 +180,20 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<veil_content::SegmentProof>(&json).unwrap(), proof);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn the_incremental_builder_agrees_whatever_the_feed(size in 1usize..(4 * SEGMENT_SIZE as usize), step in 1usize..300_000) {
+        let data: Vec<u8> = (0..size).map(|i| (i % 239) as u8).collect();
+        let mut b = veil_content::SegmentTreeBuilder::new();
+        for piece in data.chunks(step) {
+            b.update(piece);
+        }
+        let tree = b.finish().unwrap();
+        prop_assert_eq!(tree.root(), root_of(&data).unwrap());
+        let again = SegmentTree::from_parts(size as u64, tree.segment_roots().to_vec()).unwrap();
+        prop_assert_eq!(again.root(), tree.root());
+    }
+}

@@ -53,6 +53,22 @@ impl AtomicFile {
         Ok(Self { tmp, dest: dest.to_path_buf(), clobber })
     }
 
+    /// Start a file whose name is only known at the end (content-addressed blobs):
+    /// write it, then [`AtomicFile::commit_as`] inside the same directory tree.
+    pub fn create_in(dir: &Path) -> io::Result<Self> {
+        let tmp = tempfile::Builder::new().prefix(".incoming.").suffix(".tmp").tempfile_in(dir)?;
+        Ok(Self { tmp, dest: PathBuf::new(), clobber: true })
+    }
+
+    /// Commit under `dest` (replacing what is there), creating its directory.
+    pub fn commit_as(mut self, dest: &Path) -> io::Result<()> {
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        self.dest = dest.to_path_buf();
+        self.commit()
+    }
+
     /// The final path.
     pub fn dest(&self) -> &Path {
         &self.dest
