@@ -1,0 +1,120 @@
+//! Files and standard streams for the commands: `-` for stdin/stdout, atomic outputs,
+//! size limits on what we read whole, and permission checks on secret files.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use veil_fs::AtomicFile;
+use veil_seal::Identity;
+
+/// A command's input: a file or stdin.
+pub enum Input {
+    File(File),
+    Stdin(io::Stdin),
+}
+
+impl Input {
+    pub fn open(path: &Path) -> Result<Self> {
+        if path.as_os_str() == "-" {
+            return Ok(Self::Stdin(io::stdin()));
+        }
+        Ok(Self::File(File::open(path).with_context(|| format!("cannot read {}", path.display()))?))
+    }
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::File(f) => f.read(buf),
+            Self::Stdin(s) => s.read(buf),
+        }
+    }
+}
+
+/// A command's output: an atomic file, or stdout.
+pub enum Output {
+    File(AtomicFile),
+    Stdout(io::BufWriter<io::Stdout>),
+}
+
+impl Output {
+    pub fn create(path: &Path) -> Result<Self> {
+        if path.as_os_str() == "-" {
+            return Ok(Self::Stdout(io::BufWriter::with_capacity(1 << 16, io::stdout())));
+        }
+        Ok(Self::File(AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?))
+    }
+
+    /// Make the output visible: rename into place, or flush stdout.
+    pub fn commit(self) -> Result<()> {
+        match self {
+            Self::File(f) => {
+                let dest = f.dest().to_path_buf();
+                f.commit().with_context(|| format!("cannot write {}", dest.display()))
+            }
+            Self::Stdout(mut s) => Ok(s.flush()?),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::File(f) => f.write(buf),
+            Self::Stdout(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::File(f) => f.flush(),
+            Self::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+/// Read a whole file that should be small, refusing anything over `max` bytes.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    f.take(max + 1).read_to_end(&mut out).with_context(|| format!("cannot read {}", path.display()))?;
+    if out.len() as u64 > max {
+        bail!("{} is larger than {max} bytes", path.display());
+    }
+    Ok(out)
+}
+
+/// Refuse a secret file others can read, as ssh does: a leaked key is not a warning.
+pub fn check_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} is accessible by other users (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Load an identity file (must be private).
+pub fn read_identity(path: &Path) -> Result<Identity> {
+    check_private(path)?;
+    let bytes = zeroize::Zeroizing::new(read_limited(path, 64 << 10)?);
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not a Veil identity", path.display()))?;
+    Identity::from_file_text(text).with_context(|| format!("reading {}", path.display()))
+}
+
+/// `out` with `suffix` appended to its file name.
+pub fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}

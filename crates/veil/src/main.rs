@@ -1,0 +1,231 @@
+//! `veil`: the one binary. It parses arguments, reads files and the environment, and
+//! wires the library crates together; the work itself lives in those crates.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod io;
+mod store_args;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use veil_content::{Root, SegmentProof};
+use veil_seal::{Identity, PublicKey};
+
+use crate::io::{Input, Output};
+use crate::store_args::StoreArgs;
+
+#[derive(Parser)]
+#[command(name = "veil", version, about = "Private ML with results anyone can check")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the main job end to end on embedded defaults and explain each step.
+    Demo {
+        /// Keep the demo's files in DIR (default: a temporary directory, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print a file's 0G Storage root (0x + 64 hex digits); `-` reads stdin.
+    Root {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Create an identity file (mode 0600) and print its public key.
+    Keygen {
+        /// Where to write the identity; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Seal a file to one or more public keys.
+    Seal {
+        /// Recipients' public keys (veilpk1…), comma-separated or repeated.
+        #[arg(long, required = true, value_delimiter = ',')]
+        to: Vec<String>,
+        /// Input file, or `-` for stdin.
+        input: PathBuf,
+        /// Output file, or `-` for stdout.
+        output: PathBuf,
+    },
+    /// Open a sealed file with an identity.
+    Open {
+        /// The identity file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Sealed input, or `-` for stdin.
+        input: PathBuf,
+        /// Plaintext output, or `-` for stdout (written only if everything verifies,
+        /// except on stdout, where a failure is reported after the fact).
+        output: PathBuf,
+    },
+    /// Content-addressed blob store.
+    Store {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Check a segment and its inclusion proof against a root.
+    VerifySegment {
+        /// The file's root.
+        root: String,
+        /// The proof (JSON, as written by `veil store segment`).
+        proof: PathBuf,
+        /// The segment's bytes.
+        segment: PathBuf,
+    },
+    /// Verify a receipt offline: exit 0 and a summary when valid, 1 and the reason when not.
+    Verify {
+        /// The receipt file.
+        receipt: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Store a file (or `-` for stdin) and print its root.
+    Put {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Fetch a blob by root into OUT (written only if it verifies).
+    Get {
+        /// The blob's root.
+        root: String,
+        /// Destination file.
+        out: PathBuf,
+    },
+    /// Fetch one 256 KiB segment, verified, with its proof in OUT.proof.json.
+    Segment {
+        /// The blob's root.
+        root: String,
+        /// Segment index, from 0.
+        index: u64,
+        /// Destination for the segment's bytes.
+        out: PathBuf,
+    },
+}
+
+/// Largest receipt `veil verify` reads: receipts are small; this stops a hostile file.
+const MAX_RECEIPT_BYTES: u64 = 16 << 20;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("veil: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error chain on one line, without repeating a cause its context already quotes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if out.contains(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s);
+    }
+    out.replace('\n', " ")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
+}
+
+fn parse_root(s: &str) -> Result<Root> {
+    s.parse::<Root>().map_err(Into::into)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo { dir } => demo::run(dir)?,
+        Command::Root { file } => {
+            let input = Input::open(&file)?;
+            let (root, _) = veil_content::root_of_reader(input).with_context(|| format!("hashing {}", file.display()))?;
+            println!("{root}");
+        }
+        Command::Keygen { out } => {
+            let id = Identity::generate()?;
+            let mut f = veil_fs::AtomicFile::create_new(&out).with_context(|| format!("writing {}", out.display()))?;
+            std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
+            f.commit().with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", id.public_key());
+        }
+        Command::Seal { to, input, output } => {
+            let recipients = to.iter().map(|s| s.parse::<PublicKey>()).collect::<Result<Vec<_>, _>>()?;
+            let reader = Input::open(&input)?;
+            let mut out = Output::create(&output)?;
+            veil_seal::seal(reader, &mut out, &recipients)?;
+            out.commit()?;
+        }
+        Command::Open { key, input, output } => {
+            let id = io::read_identity(&key)?;
+            let reader = Input::open(&input)?;
+            let mut out = Output::create(&output)?;
+            veil_seal::open(reader, &mut out, &id).with_context(|| format!("opening {}", input.display()))?;
+            out.commit()?;
+        }
+        Command::Store { store, command } => {
+            let rt = runtime()?;
+            let store = store.open()?;
+            rt.block_on(async {
+                match command {
+                    StoreCommand::Put { file } => {
+                        let put = if file.as_os_str() == "-" {
+                            let mut buf = Vec::new();
+                            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)?;
+                            store.put_bytes(buf).await?
+                        } else {
+                            store.put_path(&file).await.with_context(|| format!("storing {}", file.display()))?
+                        };
+                        println!("{}", put.root);
+                    }
+                    StoreCommand::Get { root, out } => {
+                        store.get_to_path(&parse_root(&root)?, &out).await?;
+                    }
+                    StoreCommand::Segment { root, index, out } => {
+                        let seg = store.get_segment(&parse_root(&root)?, index).await?;
+                        let proof_path = io::sibling(&out, ".proof.json");
+                        veil_fs::write_atomic(&out, &seg.data)?;
+                        veil_fs::write_atomic(&proof_path, serde_json::to_string_pretty(&seg.proof)?.as_bytes())?;
+                        println!("segment {index}: {} bytes, proof in {}", seg.data.len(), proof_path.display());
+                    }
+                }
+                anyhow::Ok(())
+            })?;
+        }
+        Command::VerifySegment { root, proof, segment } => {
+            let root = parse_root(&root)?;
+            let proof: SegmentProof = serde_json::from_slice(&io::read_limited(&proof, 1 << 20)?)
+                .with_context(|| format!("reading proof {}", proof.display()))?;
+            let data = io::read_limited(&segment, veil_content::SEGMENT_SIZE)?;
+            proof.verify(&root, &data)?;
+            println!("segment {} of {root} verified ({} bytes)", proof.index, data.len());
+        }
+        Command::Verify { receipt } => {
+            let bytes = io::read_limited(&receipt, MAX_RECEIPT_BYTES)?;
+            match veil_receipt::verify(&bytes) {
+                Ok(v) => println!("{}", v.summary()),
+                Err(e) => {
+                    eprintln!("veil: invalid receipt {}: {e}", receipt.display());
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

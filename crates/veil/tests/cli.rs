@@ -1,0 +1,209 @@
+//! The `veil` binary as a user meets it: outputs, exit codes, one-line errors, and
+//! no partial files when something is wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn veil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veil")).args(args).output().unwrap()
+}
+
+fn veil_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A failure: non-zero exit and exactly one line on stderr.
+fn fails(out: &Output) -> String {
+    assert!(!out.status.success(), "unexpectedly succeeded");
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "error is not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let pk = ok(&veil(&["keygen", "--out", s(&key)])).trim().to_owned();
+    (key, pk)
+}
+
+#[test]
+fn root_prints_the_0g_root_for_files_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("d");
+    std::fs::write(&f, pattern(4096)).unwrap();
+    let expected = "0xaef6d19a4161f0fabc7a71f56477d1c829d6ba7967d6a987750ff67fbfb430a5\n";
+    assert_eq!(ok(&veil(&["root", s(&f)])), expected);
+    assert_eq!(ok(&veil_stdin(&["root", "-"], &pattern(4096))), expected);
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(fails(&veil(&["root", s(&empty)])).contains("empty"));
+    assert!(fails(&veil(&["root", s(&dir.path().join("missing"))])).contains("missing"));
+}
+
+#[test]
+fn keygen_writes_a_private_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, pk) = keygen(dir.path(), "id.key");
+    assert!(pk.starts_with("veilpk1"), "{pk}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let before = std::fs::read(&key).unwrap();
+    assert!(fails(&veil(&["keygen", "--out", s(&key)])).contains("already exists"));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+}
+
+#[test]
+fn seal_and_open_round_trip_through_files_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ka, pa) = keygen(dir.path(), "a.key");
+    let (kb, pb) = keygen(dir.path(), "b.key");
+    let plain = dir.path().join("plain");
+    let data = pattern(300_000);
+    std::fs::write(&plain, &data).unwrap();
+    let sealed = dir.path().join("sealed");
+    ok(&veil(&["seal", "--to", &format!("{pa},{pb}"), s(&plain), s(&sealed)]));
+    for key in [&ka, &kb] {
+        let out = dir.path().join("opened");
+        ok(&veil(&["open", "--key", s(key), s(&sealed), s(&out)]));
+        assert_eq!(std::fs::read(&out).unwrap(), data);
+    }
+    let piped = veil_stdin(&["seal", "--to", &pa, "-", "-"], &data);
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+    let sealed_bytes = piped.stdout.clone();
+    let opened = veil_stdin(&["open", "--key", s(&ka), "-", "-"], &sealed_bytes);
+    assert_eq!(opened.stdout, data);
+}
+
+#[test]
+fn bad_input_to_open_fails_cleanly_and_leaves_outputs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ka, pa) = keygen(dir.path(), "a.key");
+    let (stranger, _) = keygen(dir.path(), "s.key");
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, pattern(200_000)).unwrap();
+    let sealed = dir.path().join("sealed");
+    ok(&veil(&["seal", "--to", &pa, s(&plain), s(&sealed)]));
+    let out = dir.path().join("out");
+
+    assert!(fails(&veil(&["open", "--key", s(&stranger), s(&sealed), s(&out)])).contains("sealed to someone else"));
+    assert!(!out.exists(), "output written despite the error");
+
+    let bytes = std::fs::read(&sealed).unwrap();
+    let truncated = dir.path().join("truncated");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+    std::fs::write(&out, b"previous contents").unwrap();
+    let err = fails(&veil(&["open", "--key", s(&ka), s(&truncated), s(&out)]));
+    assert!(err.contains("segment 3") || err.contains("truncated"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
+
+    let mut flipped = bytes.clone();
+    flipped[70_000] ^= 4;
+    assert_ne!(flipped, bytes);
+    let tampered = dir.path().join("tampered");
+    std::fs::write(&tampered, &flipped).unwrap();
+    assert!(fails(&veil(&["open", "--key", s(&ka), s(&tampered), s(&out)])).contains("failed authentication"));
+    assert!(fails(&veil(&["open", "--key", s(&ka), s(&plain), s(&out)])).contains("not a Veil sealed file"));
+    assert!(fails(&veil(&["seal", "--to", "veilpk1notakey", s(&plain), s(&out)])).contains("invalid public key"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
+    assert_eq!(leftovers, 0);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ka, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(fails(&veil(&["open", "--key", s(&ka), s(&sealed), s(&out)])).contains("chmod 600"));
+    }
+}
+
+#[test]
+fn store_put_get_segment_and_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let f = dir.path().join("f");
+    let data = pattern(600_000);
+    std::fs::write(&f, &data).unwrap();
+    let root = ok(&veil(&["store", "--store", s(&store), "put", s(&f)])).trim().to_owned();
+    assert_eq!(root, ok(&veil(&["root", s(&f)])).trim());
+    assert_eq!(ok(&veil_stdin(&["store", "--store", s(&store), "put", "-"], &data)).trim(), root);
+
+    let out = dir.path().join("out");
+    ok(&veil(&["store", "--store", s(&store), "get", &root, s(&out)]));
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+
+    let seg = dir.path().join("seg1");
+    ok(&veil(&["store", "--store", s(&store), "segment", &root, "1", s(&seg)]));
+    let proof = dir.path().join("seg1.proof.json");
+    assert!(ok(&veil(&["verify-segment", &root, s(&proof), s(&seg)])).contains("verified"));
+    let other = dir.path().join("seg0");
+    ok(&veil(&["store", "--store", s(&store), "segment", &root, "0", s(&other)]));
+    assert!(fails(&veil(&["verify-segment", &root, s(&proof), s(&other)])).contains("root mismatch"));
+
+    assert!(fails(&veil(&["store", "--store", s(&store), "get", "0xnothex", s(&out)])).contains("malformed root"));
+    let unknown = format!("0x{}", "ab".repeat(32));
+    assert!(fails(&veil(&["store", "--store", s(&store), "get", &unknown, s(&out)])).contains("not in the store"));
+
+    let blob = store.join("blobs").join(&root[2..4]).join(&root[2..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let fresh = dir.path().join("fresh");
+    assert!(fails(&veil(&["store", "--store", s(&store), "get", &root, s(&fresh)])).contains("corrupt"));
+    assert!(!fresh.exists());
+    assert!(fails(&veil(&["store", "--store", "s3://bucket", "put", s(&f)])).contains("--s3-credentials"));
+}
+
+#[test]
+fn the_demo_runs_and_its_receipt_verifies_until_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let out = ok(&veil(&["demo", "--dir", s(&work)]));
+    assert!(out.contains("valid receipt sha256:"), "{out}");
+    assert_eq!(out.matches(": refused — ").count(), 3, "{out}");
+    let receipt = work.join("receipt.json");
+    let line = ok(&veil(&["verify", s(&receipt)]));
+    assert!(line.starts_with("valid receipt sha256:") && line.contains("mode=plain"), "{line}");
+    assert_eq!(line.lines().count(), 1);
+
+    let original = std::fs::read_to_string(&receipt).unwrap();
+    let changed = original.replacen("\"demo/owner-sealed\"", "\"demo/anyone\"", 1);
+    assert_ne!(changed, original);
+    std::fs::write(&receipt, changed).unwrap();
+    let err = fails(&veil(&["verify", s(&receipt)]));
+    assert_eq!(veil(&["verify", s(&receipt)]).status.code(), Some(1));
+    assert!(err.contains("id mismatch"), "{err}");
+    std::fs::write(&receipt, b"{\"receipt\": [").unwrap();
+    assert!(fails(&veil(&["verify", s(&receipt)])).contains("not valid JSON"));
+}
