@@ -117,7 +117,11 @@ impl Frontier {
     /// Append `count` all-zero chunks in aligned perfect blocks.
     pub(crate) fn push_zero_leaves(&mut self, mut count: u64) {
         while count > 0 {
-            let align = if self.leaves == 0 { 63 } else { self.leaves.trailing_zeros() };
+            let align = if self.leaves == 0 {
+                63
+            } else {
+                self.leaves.trailing_zeros()
+            };
             let fits = 63 - count.leading_zeros();
             let height = align.min(fits);
             self.push(height, zero_subtree(height));

@@ -52,14 +52,18 @@ impl Layout {
     /// Leaves (data and padding) in segment `index`.
     pub fn segment_chunks(&self, index: u64) -> u64 {
         self.padded_chunks
-            .saturating_sub(index * SEGMENT_CHUNKS)
+            .saturating_sub(index.saturating_mul(SEGMENT_CHUNKS))
             .min(SEGMENT_CHUNKS)
     }
 
     /// The byte range of file data that segment `index` covers (empty for pure padding).
     pub fn segment_data_range(&self, index: u64) -> std::ops::Range<u64> {
-        let start = (index * SEGMENT_SIZE).min(self.size);
-        let end = ((index + 1) * SEGMENT_SIZE).min(self.size);
+        // Saturating: proofs from outside may name absurd sizes and indices.
+        let start = index.saturating_mul(SEGMENT_SIZE).min(self.size);
+        let end = index
+            .saturating_add(1)
+            .saturating_mul(SEGMENT_SIZE)
+            .min(self.size);
         start..end
     }
 }

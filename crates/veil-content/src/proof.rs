@@ -9,9 +9,9 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ContentError;
 use crate::hash::{Frontier, Hash, Root, leaf, parent};
 use crate::layout::{CHUNK_SIZE, Layout, SEGMENT_SIZE};
-use crate::ContentError;
 
 /// The root of segment `index` given its file bytes (padding is added here).
 pub fn segment_root(layout: &Layout, index: u64, data: &[u8]) -> Result<Hash, ContentError> {
@@ -38,7 +38,11 @@ fn check_segment(layout: &Layout, index: u64, len: u64) -> Result<(), ContentErr
     let range = layout.segment_data_range(index);
     let expected = range.end - range.start;
     if len != expected {
-        return Err(ContentError::SegmentLength { index, expected, actual: len });
+        return Err(ContentError::SegmentLength {
+            index,
+            expected,
+            actual: len,
+        });
     }
     Ok(())
 }
@@ -81,7 +85,10 @@ impl SegmentTree {
             }
         }
         if builder.size() != size {
-            return Err(ContentError::SizeMismatch { expected: size, actual: builder.size() });
+            return Err(ContentError::SizeMismatch {
+                expected: size,
+                actual: builder.size(),
+            });
         }
         builder.finish()
     }
@@ -91,7 +98,10 @@ impl SegmentTree {
     pub fn from_parts(size: u64, roots: Vec<Hash>) -> Result<Self, ContentError> {
         let layout = Layout::for_size(size)?;
         if roots.len() as u64 != layout.segments() {
-            return Err(ContentError::ProofShape { expected: layout.segments() as usize, actual: roots.len() });
+            return Err(ContentError::ProofShape {
+                expected: layout.segments() as usize,
+                actual: roots.len(),
+            });
         }
         Ok(Self::from_segment_roots(layout, roots))
     }
@@ -121,7 +131,13 @@ impl SegmentTree {
 
     /// The file root (equal to the streaming [`crate::RootHasher`] result).
     pub fn root(&self) -> Root {
-        Root(self.levels.last().and_then(|l| l.first()).copied().unwrap_or_default())
+        Root(
+            self.levels
+                .last()
+                .and_then(|l| l.first())
+                .copied()
+                .unwrap_or_default(),
+        )
     }
 
     /// The inclusion proof of segment `index`.
@@ -139,7 +155,11 @@ impl SegmentTree {
             }
             pos /= 2;
         }
-        Ok(SegmentProof { file_size: self.layout.size, index, siblings })
+        Ok(SegmentProof {
+            file_size: self.layout.size,
+            index,
+            siblings,
+        })
     }
 }
 
@@ -227,22 +247,40 @@ impl SegmentProof {
         let count = layout.segments();
         let expected = path_len(self.index, count);
         if self.siblings.len() != expected {
-            return Err(ContentError::ProofShape { expected, actual: self.siblings.len() });
+            return Err(ContentError::ProofShape {
+                expected,
+                actual: self.siblings.len(),
+            });
         }
         let (mut pos, mut count) = (self.index, count);
         let mut sibs = self.siblings.iter();
         while count > 1 {
             if pos % 2 == 1 {
-                acc = parent(&sibs.next().ok_or(ContentError::ProofShape { expected, actual: 0 })?.0, &acc);
+                acc = parent(
+                    &sibs
+                        .next()
+                        .ok_or(ContentError::ProofShape { expected, actual: 0 })?
+                        .0,
+                    &acc,
+                );
             } else if pos + 1 < count {
-                acc = parent(&acc, &sibs.next().ok_or(ContentError::ProofShape { expected, actual: 0 })?.0);
+                acc = parent(
+                    &acc,
+                    &sibs
+                        .next()
+                        .ok_or(ContentError::ProofShape { expected, actual: 0 })?
+                        .0,
+                );
             }
             pos /= 2;
             count = count.div_ceil(2);
         }
         let actual = Root(acc);
         if actual != *root {
-            return Err(ContentError::RootMismatch { expected: *root, actual });
+            return Err(ContentError::RootMismatch {
+                expected: *root,
+                actual,
+            });
         }
         Ok(())
     }

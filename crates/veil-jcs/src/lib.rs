@@ -117,6 +117,23 @@ fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Integers beyond 2^53 are accepted only when written exactly as JCS writes the
+/// double they denote, so nothing is silently rounded (`9007199254740993` is refused,
+/// the canonical spelling `481100030080301060` of a large double is not).
+fn check_integer<E: de::Error>(magnitude: u64, negative: bool) -> Result<(), E> {
+    if magnitude <= MAX_SAFE {
+        return Ok(());
+    }
+    let mut buf = ryu_js::Buffer::new();
+    if buf.format_finite(magnitude as f64) == magnitude.to_string() {
+        return Ok(());
+    }
+    let sign = if negative { "-" } else { "" };
+    Err(E::custom(format!(
+        "integer {sign}{magnitude} is not exactly representable as a double"
+    )))
+}
+
 /// A JSON value read under I-JSON rules.
 struct Strict(Value);
 
@@ -140,16 +157,12 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Strict, E> {
-        if n.unsigned_abs() > MAX_SAFE {
-            return Err(E::custom(format!("integer {n} is not exactly representable as a double")));
-        }
+        check_integer(n.unsigned_abs(), n < 0)?;
         Ok(Strict(Value::Number(n.into())))
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Strict, E> {
-        if n > MAX_SAFE {
-            return Err(E::custom(format!("integer {n} is not exactly representable as a double")));
-        }
+        check_integer(n, false)?;
         Ok(Strict(Value::Number(n.into())))
     }
 

@@ -13,7 +13,7 @@ mod body;
 mod verify;
 
 pub use body::{Event, Mode, Receipt, Signer, event};
-pub use verify::{ReceiptId, SignedReceipt, Verified, sign, verify, SIGNATURE_DOMAIN};
+pub use verify::{ReceiptId, SIGNATURE_DOMAIN, SignedReceipt, Verified, sign, verify};
 
 /// Why a receipt was refused. [`ReceiptError::code`] is stable for machines.
 #[derive(Debug, thiserror::Error)]

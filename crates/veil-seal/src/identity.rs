@@ -28,19 +28,25 @@ pub struct Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity").field("public", &self.public_key()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("public", &self.public_key())
+            .finish_non_exhaustive()
     }
 }
 
 impl Identity {
     /// A fresh identity from the operating system's random generator.
     pub fn generate() -> Result<Self, SealError> {
-        Ok(Self { seed: crate::random::<32>()? })
+        Ok(Self {
+            seed: crate::random::<32>()?,
+        })
     }
 
     /// The identity with this seed (deterministic; for keys derived elsewhere).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self { seed: Zeroizing::new(*seed) }
+        Self {
+            seed: Zeroizing::new(*seed),
+        }
     }
 
     fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -70,8 +76,8 @@ impl Identity {
 
     /// The identity file's text: comments with the public keys, then the secret line.
     pub fn to_file_text(&self) -> Zeroizing<String> {
-        let secret = bech32::encode::<Bech32>(SECRET_HRP, self.seed.as_ref())
-            .expect("32 bytes always fit in bech32");
+        let secret =
+            bech32::encode::<Bech32>(SECRET_HRP, self.seed.as_ref()).expect("32 bytes always fit in bech32");
         let verifying = hex_lower(self.signing_key().verifying_key().as_bytes());
         Zeroizing::new(format!(
             "# Veil identity. Keep this file secret: it opens everything sealed to it.\n\
@@ -84,7 +90,10 @@ impl Identity {
 
     /// Parse an identity file: `#` comments and blank lines, then one secret line.
     pub fn from_file_text(text: &str) -> Result<Self, SealError> {
-        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
         let line = lines
             .next()
             .ok_or_else(|| SealError::BadIdentity("no secret key line".into()))?;
@@ -96,7 +105,9 @@ impl Identity {
             .map_err(|_| SealError::BadIdentity("secret key line is not valid bech32".into()))?;
         let data = Zeroizing::new(data);
         if hrp != SECRET_HRP {
-            return Err(SealError::BadIdentity("not a Veil secret key (expected VEILSK1...)".into()));
+            return Err(SealError::BadIdentity(
+                "not a Veil secret key (expected VEILSK1...)".into(),
+            ));
         }
         let seed: [u8; 32] = data
             .as_slice()
@@ -144,7 +155,9 @@ impl FromStr for PublicKey {
         let (hrp, data) = bech32::decode(s.trim())
             .map_err(|e| SealError::BadPublicKey(format!("{shown:?} is not bech32 ({e})")))?;
         if hrp != PUBLIC_HRP {
-            return Err(SealError::BadPublicKey(format!("{shown:?} is not a Veil public key (expected veilpk1...)")));
+            return Err(SealError::BadPublicKey(format!(
+                "{shown:?} is not a Veil public key (expected veilpk1...)"
+            )));
         }
         let bytes: [u8; 32] = data
             .try_into()

@@ -51,7 +51,10 @@ fn derive_keys(data_key: &[u8; 32], salt: &[u8; SALT_LEN]) -> Keys {
     hk.expand(b"veil/seal/v1 payload", payload.as_mut())
         .and_then(|()| hk.expand(b"veil/seal/v1 header", mac_key.as_mut()))
         .expect("32 bytes is a valid HKDF-SHA256 output length");
-    Keys { payload: Aes256Gcm::new((&*payload).into()), mac_key }
+    Keys {
+        payload: Aes256Gcm::new((&*payload).into()),
+        mac_key,
+    }
 }
 
 fn header_mac(key: &[u8; 32]) -> Hmac<Sha256> {
@@ -66,7 +69,11 @@ fn nonce(index: u64, last: bool) -> Nonce<aes_gcm::aead::consts::U12> {
 }
 
 /// Seal everything `input` yields to `recipients`, with the default 64 KiB segments.
-pub fn seal(input: impl Read, output: impl Write, recipients: &[PublicKey]) -> Result<SealSummary, SealError> {
+pub fn seal(
+    input: impl Read,
+    output: impl Write,
+    recipients: &[PublicKey],
+) -> Result<SealSummary, SealError> {
     seal_with_segment_size(input, output, recipients, DEFAULT_SEGMENT_LOG2)
 }
 
@@ -78,7 +85,9 @@ pub fn seal_with_segment_size(
     segment_log2: u8,
 ) -> Result<SealSummary, SealError> {
     if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
-        return Err(SealError::Recipients { got: recipients.len() });
+        return Err(SealError::Recipients {
+            got: recipients.len(),
+        });
     }
     if !(12..=24).contains(&segment_log2) {
         return Err(SealError::MalformedHeader("segment size out of range"));
@@ -92,7 +101,13 @@ pub fn seal_with_segment_size(
         mac: [0u8; 32],
     };
     // The stanzas are bound to the prefix, which already counts them.
-    header.stanzas.resize(recipients.len(), Stanza { enc: [0; ENC_LEN], wrapped: [0; WRAPPED_LEN] });
+    header.stanzas.resize(
+        recipients.len(),
+        Stanza {
+            enc: [0; ENC_LEN],
+            wrapped: [0; WRAPPED_LEN],
+        },
+    );
     let prefix = header.prefix();
     for (stanza, pk) in header.stanzas.iter_mut().zip(recipients) {
         let (enc, wrapped) = hpke::single_shot_seal::<HpkeAead, HpkeKdf, Kem>(
@@ -119,7 +134,11 @@ pub fn seal_with_segment_size(
     // without a second read call per segment.
     let mut buf = Zeroizing::new(vec![0u8; seg + TAG_LEN]);
     let mut have = 0usize;
-    let mut summary = SealSummary { plaintext_bytes: 0, sealed_bytes: header_bytes.len() as u64, segments: 0 };
+    let mut summary = SealSummary {
+        plaintext_bytes: 0,
+        sealed_bytes: header_bytes.len() as u64,
+        segments: 0,
+    };
     loop {
         have += read_full(&mut input, &mut buf[have..seg + 1]).map_err(SealError::Read)?;
         let last = have <= seg;
@@ -167,7 +186,8 @@ fn unlock(input: &mut impl Read, identity: &Identity) -> Result<(Header, Keys), 
     let keys = derive_keys(&data_key, &header.salt);
     let mut mac = header_mac(&keys.mac_key);
     mac.update(&header.authenticated_bytes());
-    mac.verify_slice(&header.mac).map_err(|_| SealError::HeaderTampered)?;
+    mac.verify_slice(&header.mac)
+        .map_err(|_| SealError::HeaderTampered)?;
     Ok((header, keys))
 }
 
@@ -176,13 +196,20 @@ fn unlock(input: &mut impl Read, identity: &Identity) -> Result<(Header, Keys), 
 /// Every segment is authenticated before its plaintext is written, but truncation is
 /// only known at the end: a caller writing to a file must discard it on error (the
 /// CLI writes through `veil_fs::AtomicFile`).
-pub fn open(mut input: impl Read, mut output: impl Write, identity: &Identity) -> Result<OpenSummary, SealError> {
+pub fn open(
+    mut input: impl Read,
+    mut output: impl Write,
+    identity: &Identity,
+) -> Result<OpenSummary, SealError> {
     let (header, keys) = unlock(&mut input, identity)?;
     let aad: [u8; 32] = Sha256::digest(header.to_bytes()).into();
     let cap = header.segment_size() + TAG_LEN;
     let mut buf = Zeroizing::new(vec![0u8; cap + 1]);
     let mut have = read_full(&mut input, &mut buf[..cap + 1]).map_err(SealError::Read)?;
-    let mut summary = OpenSummary { plaintext_bytes: 0, segments: 0 };
+    let mut summary = OpenSummary {
+        plaintext_bytes: 0,
+        segments: 0,
+    };
     loop {
         let index = summary.segments;
         let last = have <= cap;
@@ -193,10 +220,20 @@ pub fn open(mut input: impl Read, mut output: impl Write, identity: &Identity) -
         let carry = buf[cap];
         let (data, tag) = buf[..n].split_at_mut(n - TAG_LEN);
         let tag = Tag::try_from(&*tag).map_err(|_| SealError::Truncated("segment cut short"))?;
-        if keys.payload.decrypt_inout_detached(&nonce(index, last), &aad, data.into(), &tag).is_err() {
+        if keys
+            .payload
+            .decrypt_inout_detached(&nonce(index, last), &aad, data.into(), &tag)
+            .is_err()
+        {
             // A full segment that only opens as "not last" means the stream was cut
             // cleanly at a segment boundary: say truncated, not tampered.
-            if last && n == cap && keys.payload.decrypt_inout_detached(&nonce(index, false), &aad, data.into(), &tag).is_ok() {
+            if last
+                && n == cap
+                && keys
+                    .payload
+                    .decrypt_inout_detached(&nonce(index, false), &aad, data.into(), &tag)
+                    .is_ok()
+            {
                 return Err(SealError::Truncated("stream ends before its last segment"));
             }
             return Err(SealError::SegmentTampered { index });

@@ -177,13 +177,23 @@ pub(crate) fn decode_sidecar(root: &Root, bytes: &[u8]) -> Option<veil_content::
     if rest.len() % 32 != 0 {
         return None;
     }
-    let roots = rest.chunks_exact(32).map(|c| c.try_into().unwrap_or([0u8; 32])).collect();
+    let roots = rest
+        .chunks_exact(32)
+        .map(|c| c.try_into().unwrap_or([0u8; 32]))
+        .collect();
     let tree = veil_content::SegmentTree::from_parts(u64::from_be_bytes(*size), roots).ok()?;
     (tree.root() == *root).then_some(tree)
 }
 
 /// Check a fetched segment against the root; a failure means the store is corrupt.
-pub(crate) fn check_segment(root: &Root, data: Vec<u8>, proof: SegmentProof) -> Result<VerifiedSegment, StoreError> {
-    proof.verify(root, &data).map_err(|e| StoreError::Corrupt { root: *root, detail: format!("segment {}: {e}", proof.index) })?;
+pub(crate) fn check_segment(
+    root: &Root,
+    data: Vec<u8>,
+    proof: SegmentProof,
+) -> Result<VerifiedSegment, StoreError> {
+    proof.verify(root, &data).map_err(|e| StoreError::Corrupt {
+        root: *root,
+        detail: format!("segment {}: {e}", proof.index),
+    })?;
     Ok(VerifiedSegment { data, proof })
 }

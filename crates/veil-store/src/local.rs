@@ -24,7 +24,9 @@ impl LocalStore {
         for sub in ["blobs", "segments", "tmp"] {
             veil_fs::create_private_dir(&dir.join(sub))?;
         }
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The store's directory.
@@ -59,7 +61,10 @@ impl LocalStore {
             tmp.write_all(&buf[..n])?;
         }
         let tree = tree.finish()?;
-        let put = Put { root: tree.root(), size: tree.layout().size };
+        let put = Put {
+            root: tree.root(),
+            size: tree.layout().size,
+        };
         // Sidecar first: a blob without one is repaired on demand, never the reverse.
         veil_fs::write_atomic(self.sidecar_path_created(&put.root)?, &encode_sidecar(&tree))?;
         tmp.commit_as(&self.blob_path(&put.root))?;
@@ -102,9 +107,15 @@ impl LocalStore {
             out.write_all(&buf[..n])?;
         }
         let size = h.size();
-        let actual = h.finalize().map_err(|e| StoreError::Corrupt { root: *root, detail: e.to_string() })?;
+        let actual = h.finalize().map_err(|e| StoreError::Corrupt {
+            root: *root,
+            detail: e.to_string(),
+        })?;
         if actual != *root {
-            return Err(StoreError::Corrupt { root: *root, detail: format!("its bytes hash to {actual}") });
+            return Err(StoreError::Corrupt {
+                root: *root,
+                detail: format!("its bytes hash to {actual}"),
+            });
         }
         Ok(size)
     }
@@ -121,7 +132,11 @@ impl LocalStore {
     pub fn get_bytes(&self, root: &Root, max: u64) -> Result<Vec<u8>, StoreError> {
         let size = self.open_blob(root)?.metadata()?.len();
         if size > max {
-            return Err(StoreError::TooLarge { root: *root, size, max });
+            return Err(StoreError::TooLarge {
+                root: *root,
+                size,
+                max,
+            });
         }
         let mut out = Vec::with_capacity(size as usize);
         self.copy_verified(root, &mut out)?;
@@ -129,7 +144,10 @@ impl LocalStore {
     }
 
     fn tree(&self, root: &Root) -> Result<SegmentTree, StoreError> {
-        if let Some(tree) = std::fs::read(self.sidecar_path(root)).ok().and_then(|b| decode_sidecar(root, &b)) {
+        if let Some(tree) = std::fs::read(self.sidecar_path(root))
+            .ok()
+            .and_then(|b| decode_sidecar(root, &b))
+        {
             return Ok(tree);
         }
         // Missing or damaged sidecar: rebuild it from the blob (which must verify).
@@ -137,7 +155,10 @@ impl LocalStore {
         let size = f.metadata()?.len();
         let tree = SegmentTree::build(f, size)?;
         if tree.root() != *root {
-            return Err(StoreError::Corrupt { root: *root, detail: format!("its bytes hash to {}", tree.root()) });
+            return Err(StoreError::Corrupt {
+                root: *root,
+                detail: format!("its bytes hash to {}", tree.root()),
+            });
         }
         veil_fs::write_atomic(self.sidecar_path_created(root)?, &encode_sidecar(&tree))?;
         Ok(tree)
@@ -152,7 +173,10 @@ impl LocalStore {
         f.seek(SeekFrom::Start(range.start))?;
         let mut data = vec![0u8; (range.end - range.start) as usize];
         f.read_exact(&mut data).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => StoreError::Corrupt { root: *root, detail: "blob is shorter than its tree".into() },
+            io::ErrorKind::UnexpectedEof => StoreError::Corrupt {
+                root: *root,
+                detail: "blob is shorter than its tree".into(),
+            },
             _ => e.into(),
         })?;
         check_segment(root, data, proof)

@@ -119,7 +119,10 @@ impl S3Store {
         })
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        let put = Put { root: tree.root(), size: tree.layout().size };
+        let put = Put {
+            root: tree.root(),
+            size: tree.layout().size,
+        };
         self.put_sidecar(&tree).await?;
         let key = self.key("blobs", &put.root);
         let mut file = tokio::fs::File::open(path).await?;
@@ -129,7 +132,10 @@ impl S3Store {
             file.read_to_end(&mut data).await?;
             hasher.update(&data);
             Self::same_file(&put, hasher)?;
-            self.store.put(&key, PutPayload::from(data)).await.map_err(backend)?;
+            self.store
+                .put(&key, PutPayload::from(data))
+                .await
+                .map_err(backend)?;
             return Ok(put);
         }
         let upload = self.store.put_multipart(&key).await.map_err(backend)?;
@@ -156,7 +162,9 @@ impl S3Store {
     fn same_file(put: &Put, hasher: RootHasher) -> Result<(), StoreError> {
         match hasher.finalize() {
             Ok(r) if r == put.root => Ok(()),
-            _ => Err(StoreError::Io(std::io::Error::other("the file changed while it was being stored"))),
+            _ => Err(StoreError::Io(std::io::Error::other(
+                "the file changed while it was being stored",
+            ))),
         }
     }
 
@@ -165,22 +173,36 @@ impl S3Store {
         let mut b = SegmentTreeBuilder::new();
         b.update(&data);
         let tree = b.finish()?;
-        let put = Put { root: tree.root(), size: tree.layout().size };
+        let put = Put {
+            root: tree.root(),
+            size: tree.layout().size,
+        };
         self.put_sidecar(&tree).await?;
-        self.store.put(&self.key("blobs", &put.root), PutPayload::from(data)).await.map_err(backend)?;
+        self.store
+            .put(&self.key("blobs", &put.root), PutPayload::from(data))
+            .await
+            .map_err(backend)?;
         Ok(put)
     }
 
     async fn put_sidecar(&self, tree: &SegmentTree) -> Result<(), StoreError> {
         let key = self.key("segments", &tree.root());
-        self.store.put(&key, PutPayload::from(encode_sidecar(tree))).await.map_err(backend)?;
+        self.store
+            .put(&key, PutPayload::from(encode_sidecar(tree)))
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     /// Fetch into `dest`, which appears only if the whole blob verifies.
     pub async fn get_to_path(&self, root: &Root, dest: &Path) -> Result<u64, StoreError> {
         let mut out = AtomicFile::create(dest)?;
-        let mut stream = self.store.get(&self.key("blobs", root)).await.map_err(Self::not_found(root))?.into_stream();
+        let mut stream = self
+            .store
+            .get(&self.key("blobs", root))
+            .await
+            .map_err(Self::not_found(root))?
+            .into_stream();
         let mut h = RootHasher::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(backend)?;
@@ -194,9 +216,15 @@ impl S3Store {
     }
 
     fn check_root(root: &Root, h: RootHasher) -> Result<(), StoreError> {
-        let actual = h.finalize().map_err(|e| StoreError::Corrupt { root: *root, detail: e.to_string() })?;
+        let actual = h.finalize().map_err(|e| StoreError::Corrupt {
+            root: *root,
+            detail: e.to_string(),
+        })?;
         if actual != *root {
-            return Err(StoreError::Corrupt { root: *root, detail: format!("its bytes hash to {actual}") });
+            return Err(StoreError::Corrupt {
+                root: *root,
+                detail: format!("its bytes hash to {actual}"),
+            });
         }
         Ok(())
     }
@@ -206,11 +234,26 @@ impl S3Store {
         let key = self.key("blobs", root);
         let meta = self.store.head(&key).await.map_err(Self::not_found(root))?;
         if meta.size > max {
-            return Err(StoreError::TooLarge { root: *root, size: meta.size, max });
+            return Err(StoreError::TooLarge {
+                root: *root,
+                size: meta.size,
+                max,
+            });
         }
-        let data = self.store.get(&key).await.map_err(Self::not_found(root))?.bytes().await.map_err(backend)?;
+        let data = self
+            .store
+            .get(&key)
+            .await
+            .map_err(Self::not_found(root))?
+            .bytes()
+            .await
+            .map_err(backend)?;
         if data.len() as u64 > max {
-            return Err(StoreError::TooLarge { root: *root, size: data.len() as u64, max });
+            return Err(StoreError::TooLarge {
+                root: *root,
+                size: data.len() as u64,
+                max,
+            });
         }
         let mut h = RootHasher::new();
         h.update(&data);
@@ -220,19 +263,27 @@ impl S3Store {
 
     async fn tree(&self, root: &Root) -> Result<SegmentTree, StoreError> {
         let side = self.key("segments", root);
-        if let Ok(got) = self.store.get(&side).await {
-            if let Some(tree) = got.bytes().await.ok().and_then(|b| decode_sidecar(root, &b)) {
-                return Ok(tree);
-            }
+        if let Ok(got) = self.store.get(&side).await
+            && let Some(tree) = got.bytes().await.ok().and_then(|b| decode_sidecar(root, &b))
+        {
+            return Ok(tree);
         }
-        let mut stream = self.store.get(&self.key("blobs", root)).await.map_err(Self::not_found(root))?.into_stream();
+        let mut stream = self
+            .store
+            .get(&self.key("blobs", root))
+            .await
+            .map_err(Self::not_found(root))?
+            .into_stream();
         let mut b = SegmentTreeBuilder::new();
         while let Some(chunk) = stream.next().await {
             b.update(&chunk.map_err(backend)?);
         }
         let tree = b.finish()?;
         if tree.root() != *root {
-            return Err(StoreError::Corrupt { root: *root, detail: format!("its bytes hash to {}", tree.root()) });
+            return Err(StoreError::Corrupt {
+                root: *root,
+                detail: format!("its bytes hash to {}", tree.root()),
+            });
         }
         self.put_sidecar(&tree).await?;
         Ok(tree)
@@ -246,7 +297,11 @@ impl S3Store {
         let data = if range.is_empty() {
             Vec::new()
         } else {
-            self.store.get_range(&self.key("blobs", root), range).await.map_err(Self::not_found(root))?.to_vec()
+            self.store
+                .get_range(&self.key("blobs", root), range)
+                .await
+                .map_err(Self::not_found(root))?
+                .to_vec()
         };
         check_segment(root, data, proof)
     }

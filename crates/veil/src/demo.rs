@@ -23,7 +23,9 @@ use veil_store::{LocalStore, Store};
 fn synthetic_records(rows: usize) -> String {
     let mut state: u64 = 0x5eed_7e11_da7a_0001;
     let mut next = move |m: u64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) % m
     };
     let mut out = String::from("patient_id,age,sex,systolic_bp,cholesterol_mg_dl,diabetic\n");
@@ -80,7 +82,11 @@ fn sha256_file(p: &Path) -> Result<String> {
 }
 
 fn short(s: &str) -> String {
-    if s.len() > 22 { format!("{}…{}", &s[..14], &s[s.len() - 6..]) } else { s.to_owned() }
+    if s.len() > 22 {
+        format!("{}…{}", &s[..14], &s[s.len() - 6..])
+    } else {
+        s.to_owned()
+    }
 }
 
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
@@ -107,28 +113,48 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     f.write_all(enclave.to_file_text().as_bytes())?;
     f.commit()?;
     println!("   data owner  {}", owner.public_key());
-    println!("   enclave     {}  (secret in enclave.key, mode 0600)", enclave.public_key());
+    println!(
+        "   enclave     {}  (secret in enclave.key, mode 0600)",
+        enclave.public_key()
+    );
     println!("               a stand-in: attested enclave keys arrive with the attestation work");
 
     step(2, "The owner's private records");
     let records = synthetic_records(12_000);
     let plain_path = work.join("patient-records.csv");
     veil_fs::write_atomic(&plain_path, records.as_bytes())?;
-    ok(format!("patient-records.csv: {} synthetic patients, {} bytes", 12_000, records.len()));
+    ok(format!(
+        "patient-records.csv: {} synthetic patients, {} bytes",
+        12_000,
+        records.len()
+    ));
 
-    step(3, "Seal them to the enclave (and the owner) — AES-256-GCM segments, key wrapped with HPKE");
+    step(
+        3,
+        "Seal them to the enclave (and the owner) — AES-256-GCM segments, key wrapped with HPKE",
+    );
     let sealed_path = work.join("patient-records.csv.sealed");
     let mut out = veil_fs::AtomicFile::create(&sealed_path)?;
-    let s = veil_seal::seal(records.as_bytes(), &mut out, &[enclave.public_key(), owner.public_key()])?;
+    let s = veil_seal::seal(
+        records.as_bytes(),
+        &mut out,
+        &[enclave.public_key(), owner.public_key()],
+    )?;
     out.commit()?;
-    ok(format!("{} bytes in {} segments of 64 KiB, 2 recipients", s.sealed_bytes, s.segments));
+    ok(format!(
+        "{} bytes in {} segments of 64 KiB, 2 recipients",
+        s.sealed_bytes, s.segments
+    ));
 
     step(4, "Store the sealed blob; its name is its 0G Storage root");
     let store = Store::Local(LocalStore::open(&work.join("store"))?);
     let put = rt.block_on(store.put_path(&sealed_path))?;
     ok(format!("root {}", put.root));
 
-    step(5, "The enclave fetches it back by root (every read is checked against the root)");
+    step(
+        5,
+        "The enclave fetches it back by root (every read is checked against the root)",
+    );
     let fetched = work.join("fetched.sealed");
     rt.block_on(store.get_to_path(&put.root, &fetched))?;
     if sha256_file(&fetched)? != sha256_file(&sealed_path)? {
@@ -142,9 +168,16 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         seg.proof.siblings.len()
     ));
 
-    step(6, "The enclave opens it with its key and runs the job (cohort statistics)");
+    step(
+        6,
+        "The enclave opens it with its key and runs the job (cohort statistics)",
+    );
     let mut opened = Vec::new();
-    veil_seal::open(std::fs::File::open(&fetched)?, &mut opened, &crate::io::read_identity(&enclave_key)?)?;
+    veil_seal::open(
+        std::fs::File::open(&fetched)?,
+        &mut opened,
+        &crate::io::read_identity(&enclave_key)?,
+    )?;
     if opened != records.as_bytes() {
         bail!("opened plaintext differs from the original");
     }
@@ -155,7 +188,10 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let output_bytes = serde_json::to_vec(&output)?;
     ok(format!("result {output}"));
 
-    step(7, "The enclave signs a receipt: which input, which data, which output, for whom");
+    step(
+        7,
+        "The enclave signs a receipt: which input, which data, which output, for whom",
+    );
     let now = OffsetDateTime::now_utc();
     let mut receipt = Receipt::new(Mode::Plain, root_of(&request)?, root_of(&output_bytes)?, now);
     receipt.subject = Some(owner.public_key().to_string());
@@ -164,14 +200,21 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     receipt.events = vec![
         Event::new(event::REQUEST_RECEIVED, t0, json!({})),
         Event::new(event::DATA_LOADED, t0, json!({"root": put.root})),
-        Event::new(event::RESPONSE_RETURNED, now, json!({"body_hash": root_of(&output_bytes)?})),
+        Event::new(
+            event::RESPONSE_RETURNED,
+            now,
+            json!({"body_hash": root_of(&output_bytes)?}),
+        ),
     ];
     let signed = veil_receipt::sign(receipt, &enclave.signing_key())?;
     let receipt_path = work.join("receipt.json");
     veil_fs::write_atomic(&receipt_path, signed.to_json_pretty().as_bytes())?;
     ok(format!("receipt.json, id {}", short(&signed.id)));
 
-    step(8, "Anyone verifies the receipt offline (`veil verify receipt.json`)");
+    step(
+        8,
+        "Anyone verifies the receipt offline (`veil verify receipt.json`)",
+    );
     let verified = veil_receipt::verify(&std::fs::read(&receipt_path)?)?;
     ok(verified.summary());
 
@@ -187,7 +230,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         Ok(_) => bail!("a changed receipt verified"),
         Err(e) => refused("the receipt with its output hash changed", e),
     }
-    let Store::Local(local) = &store else { bail!("the demo uses the local store") };
+    let Store::Local(local) = &store else {
+        bail!("the demo uses the local store")
+    };
     let blob = local.blob_path(&put.root);
     let mut bytes = std::fs::read(&blob)?;
     bytes[1000] ^= 0x01;
@@ -203,14 +248,23 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     ok("and no partial output file was left behind");
 
     if tmp_kept(&work) {
-        println!("\nDone. Check it yourself: veil verify {}", receipt_path.display());
+        println!(
+            "\nDone. Check it yourself: veil verify {}",
+            receipt_path.display()
+        );
     } else {
-        println!("\nDone. The workspace was temporary; run `veil demo --dir DIR` to keep the files and check them yourself.");
+        println!(
+            "\nDone. The workspace was temporary; run `veil demo --dir DIR` to keep the files and check them yourself."
+        );
     }
     Ok(())
 }
 
 /// Whether the workspace outlives the demo (it does when the user named it).
 fn tmp_kept(work: &Path) -> bool {
-    !work.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("veil-demo-")) || !work.starts_with(std::env::temp_dir())
+    !work
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("veil-demo-"))
+        || !work.starts_with(std::env::temp_dir())
 }

@@ -20,7 +20,9 @@ impl Input {
         if path.as_os_str() == "-" {
             return Ok(Self::Stdin(io::stdin()));
         }
-        Ok(Self::File(File::open(path).with_context(|| format!("cannot read {}", path.display()))?))
+        Ok(Self::File(
+            File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ))
     }
 }
 
@@ -44,7 +46,9 @@ impl Output {
         if path.as_os_str() == "-" {
             return Ok(Self::Stdout(io::BufWriter::with_capacity(1 << 16, io::stdout())));
         }
-        Ok(Self::File(AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?))
+        Ok(Self::File(
+            AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        ))
     }
 
     /// Make the output visible: rename into place, or flush stdout.
@@ -52,7 +56,8 @@ impl Output {
         match self {
             Self::File(f) => {
                 let dest = f.dest().to_path_buf();
-                f.commit().with_context(|| format!("cannot write {}", dest.display()))
+                f.commit()
+                    .with_context(|| format!("cannot write {}", dest.display()))
             }
             Self::Stdout(mut s) => Ok(s.flush()?),
         }
@@ -79,7 +84,9 @@ impl Write for Output {
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    f.take(max + 1).read_to_end(&mut out).with_context(|| format!("cannot read {}", path.display()))?;
+    f.take(max + 1)
+        .read_to_end(&mut out)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if out.len() as u64 > max {
         bail!("{} is larger than {max} bytes", path.display());
     }
@@ -91,7 +98,10 @@ pub fn check_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             bail!(
                 "{} is accessible by other users (mode {:o}); run `chmod 600 {}`",
@@ -108,7 +118,8 @@ pub fn check_private(path: &Path) -> Result<()> {
 pub fn read_identity(path: &Path) -> Result<Identity> {
     check_private(path)?;
     let bytes = zeroize::Zeroizing::new(read_limited(path, 64 << 10)?);
-    let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not a Veil identity", path.display()))?;
+    let text =
+        std::str::from_utf8(&bytes).with_context(|| format!("{} is not a Veil identity", path.display()))?;
     Identity::from_file_text(text).with_context(|| format!("reading {}", path.display()))
 }
 

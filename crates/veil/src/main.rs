@@ -143,7 +143,11 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn parse_root(s: &str) -> Result<Root> {
@@ -155,18 +159,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { dir } => demo::run(dir)?,
         Command::Root { file } => {
             let input = Input::open(&file)?;
-            let (root, _) = veil_content::root_of_reader(input).with_context(|| format!("hashing {}", file.display()))?;
+            let (root, _) =
+                veil_content::root_of_reader(input).with_context(|| format!("hashing {}", file.display()))?;
             println!("{root}");
         }
         Command::Keygen { out } => {
             let id = Identity::generate()?;
-            let mut f = veil_fs::AtomicFile::create_new(&out).with_context(|| format!("writing {}", out.display()))?;
+            let mut f = veil_fs::AtomicFile::create_new(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
             std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
             f.commit().with_context(|| format!("writing {}", out.display()))?;
             println!("{}", id.public_key());
         }
         Command::Seal { to, input, output } => {
-            let recipients = to.iter().map(|s| s.parse::<PublicKey>()).collect::<Result<Vec<_>, _>>()?;
+            let recipients = to
+                .iter()
+                .map(|s| s.parse::<PublicKey>())
+                .collect::<Result<Vec<_>, _>>()?;
             let reader = Input::open(&input)?;
             let mut out = Output::create(&output)?;
             veil_seal::seal(reader, &mut out, &recipients)?;
@@ -190,7 +199,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)?;
                             store.put_bytes(buf).await?
                         } else {
-                            store.put_path(&file).await.with_context(|| format!("storing {}", file.display()))?
+                            store
+                                .put_path(&file)
+                                .await
+                                .with_context(|| format!("storing {}", file.display()))?
                         };
                         println!("{}", put.root);
                     }
@@ -201,8 +213,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         let seg = store.get_segment(&parse_root(&root)?, index).await?;
                         let proof_path = io::sibling(&out, ".proof.json");
                         veil_fs::write_atomic(&out, &seg.data)?;
-                        veil_fs::write_atomic(&proof_path, serde_json::to_string_pretty(&seg.proof)?.as_bytes())?;
-                        println!("segment {index}: {} bytes, proof in {}", seg.data.len(), proof_path.display());
+                        veil_fs::write_atomic(
+                            &proof_path,
+                            serde_json::to_string_pretty(&seg.proof)?.as_bytes(),
+                        )?;
+                        println!(
+                            "segment {index}: {} bytes, proof in {}",
+                            seg.data.len(),
+                            proof_path.display()
+                        );
                     }
                 }
                 anyhow::Ok(())
@@ -214,7 +233,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading proof {}", proof.display()))?;
             let data = io::read_limited(&segment, veil_content::SEGMENT_SIZE)?;
             proof.verify(&root, &data)?;
-            println!("segment {} of {root} verified ({} bytes)", proof.index, data.len());
+            println!(
+                "segment {} of {root} verified ({} bytes)",
+                proof.index,
+                data.len()
+            );
         }
         Command::Verify { receipt } => {
             let bytes = io::read_limited(&receipt, MAX_RECEIPT_BYTES)?;

@@ -30,10 +30,14 @@ impl StoreArgs {
     pub fn open(&self) -> Result<Store> {
         match self.store.as_deref() {
             Some(url) if url.starts_with("s3://") => self.open_s3(&url["s3://".len()..]),
-            Some(dir) => Ok(Store::Local(LocalStore::open(Path::new(dir)).with_context(|| format!("opening store {dir}"))?)),
+            Some(dir) => Ok(Store::Local(
+                LocalStore::open(Path::new(dir)).with_context(|| format!("opening store {dir}"))?,
+            )),
             None => {
                 let dir = default_store_dir()?;
-                Ok(Store::Local(LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?))
+                Ok(Store::Local(
+                    LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?,
+                ))
             }
         }
     }
@@ -46,17 +50,32 @@ impl StoreArgs {
         crate::io::check_private(cred_path)?;
         let text = Zeroizing::new(String::from_utf8(crate::io::read_limited(cred_path, 64 << 10)?)?);
         let (mut id, mut secret) = (None, None);
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
                 Some(("access_key_id", v)) => id = Some(v.to_owned()),
                 Some(("secret_access_key", v)) => secret = Some(Zeroizing::new(v.to_owned())),
-                _ => bail!("{}: unrecognised line (expected access_key_id = … or secret_access_key = …)", cred_path.display()),
+                _ => bail!(
+                    "{}: unrecognised line (expected access_key_id = … or secret_access_key = …)",
+                    cred_path.display()
+                ),
             }
         }
         let (Some(access_key_id), Some(secret_access_key)) = (id, secret) else {
-            bail!("{} must set both access_key_id and secret_access_key", cred_path.display());
+            bail!(
+                "{} must set both access_key_id and secret_access_key",
+                cred_path.display()
+            );
         };
-        if self.s3_endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) && !self.s3_allow_http {
+        if self
+            .s3_endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"))
+            && !self.s3_allow_http
+        {
             bail!("the S3 endpoint is plain HTTP; pass --s3-allow-http if that is intended");
         }
         let cfg = S3Config {
@@ -74,6 +93,7 @@ impl StoreArgs {
 
 /// `$XDG_DATA_HOME/veil/store` or the platform's equivalent.
 pub fn default_store_dir() -> Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "veil").context("cannot find a home directory for the store; pass --store DIR")?;
+    let dirs = directories::ProjectDirs::from("", "", "veil")
+        .context("cannot find a home directory for the store; pass --store DIR")?;
     Ok(dirs.data_dir().join("store"))
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn veil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_veil")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn veil_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -28,7 +31,11 @@ fn veil_stdin(args: &[&str], input: &[u8]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -77,7 +84,10 @@ fn keygen_writes_a_private_key_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let before = std::fs::read(&key).unwrap();
     assert!(fails(&veil(&["keygen", "--out", s(&key)])).contains("already exists"));
@@ -93,14 +103,24 @@ fn seal_and_open_round_trip_through_files_and_pipes() {
     let data = pattern(300_000);
     std::fs::write(&plain, &data).unwrap();
     let sealed = dir.path().join("sealed");
-    ok(&veil(&["seal", "--to", &format!("{pa},{pb}"), s(&plain), s(&sealed)]));
+    ok(&veil(&[
+        "seal",
+        "--to",
+        &format!("{pa},{pb}"),
+        s(&plain),
+        s(&sealed),
+    ]));
     for key in [&ka, &kb] {
         let out = dir.path().join("opened");
         ok(&veil(&["open", "--key", s(key), s(&sealed), s(&out)]));
         assert_eq!(std::fs::read(&out).unwrap(), data);
     }
     let piped = veil_stdin(&["seal", "--to", &pa, "-", "-"], &data);
-    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
     let sealed_bytes = piped.stdout.clone();
     let opened = veil_stdin(&["open", "--key", s(&ka), "-", "-"], &sealed_bytes);
     assert_eq!(opened.stdout, data);
@@ -117,7 +137,10 @@ fn bad_input_to_open_fails_cleanly_and_leaves_outputs_alone() {
     ok(&veil(&["seal", "--to", &pa, s(&plain), s(&sealed)]));
     let out = dir.path().join("out");
 
-    assert!(fails(&veil(&["open", "--key", s(&stranger), s(&sealed), s(&out)])).contains("sealed to someone else"));
+    assert!(
+        fails(&veil(&["open", "--key", s(&stranger), s(&sealed), s(&out)]))
+            .contains("sealed to someone else")
+    );
     assert!(!out.exists(), "output written despite the error");
 
     let bytes = std::fs::read(&sealed).unwrap();
@@ -133,11 +156,24 @@ fn bad_input_to_open_fails_cleanly_and_leaves_outputs_alone() {
     assert_ne!(flipped, bytes);
     let tampered = dir.path().join("tampered");
     std::fs::write(&tampered, &flipped).unwrap();
-    assert!(fails(&veil(&["open", "--key", s(&ka), s(&tampered), s(&out)])).contains("failed authentication"));
+    assert!(
+        fails(&veil(&["open", "--key", s(&ka), s(&tampered), s(&out)])).contains("failed authentication")
+    );
     assert!(fails(&veil(&["open", "--key", s(&ka), s(&plain), s(&out)])).contains("not a Veil sealed file"));
-    assert!(fails(&veil(&["seal", "--to", "veilpk1notakey", s(&plain), s(&out)])).contains("invalid public key"));
+    assert!(
+        fails(&veil(&["seal", "--to", "veilpk1notakey", s(&plain), s(&out)])).contains("invalid public key")
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
-    let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
     assert_eq!(leftovers, 0);
 
     #[cfg(unix)]
@@ -155,25 +191,58 @@ fn store_put_get_segment_and_corruption() {
     let f = dir.path().join("f");
     let data = pattern(600_000);
     std::fs::write(&f, &data).unwrap();
-    let root = ok(&veil(&["store", "--store", s(&store), "put", s(&f)])).trim().to_owned();
+    let root = ok(&veil(&["store", "--store", s(&store), "put", s(&f)]))
+        .trim()
+        .to_owned();
     assert_eq!(root, ok(&veil(&["root", s(&f)])).trim());
-    assert_eq!(ok(&veil_stdin(&["store", "--store", s(&store), "put", "-"], &data)).trim(), root);
+    assert_eq!(
+        ok(&veil_stdin(&["store", "--store", s(&store), "put", "-"], &data)).trim(),
+        root
+    );
 
     let out = dir.path().join("out");
     ok(&veil(&["store", "--store", s(&store), "get", &root, s(&out)]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
 
     let seg = dir.path().join("seg1");
-    ok(&veil(&["store", "--store", s(&store), "segment", &root, "1", s(&seg)]));
+    ok(&veil(&[
+        "store",
+        "--store",
+        s(&store),
+        "segment",
+        &root,
+        "1",
+        s(&seg),
+    ]));
     let proof = dir.path().join("seg1.proof.json");
     assert!(ok(&veil(&["verify-segment", &root, s(&proof), s(&seg)])).contains("verified"));
     let other = dir.path().join("seg0");
-    ok(&veil(&["store", "--store", s(&store), "segment", &root, "0", s(&other)]));
+    ok(&veil(&[
+        "store",
+        "--store",
+        s(&store),
+        "segment",
+        &root,
+        "0",
+        s(&other),
+    ]));
     assert!(fails(&veil(&["verify-segment", &root, s(&proof), s(&other)])).contains("root mismatch"));
 
-    assert!(fails(&veil(&["store", "--store", s(&store), "get", "0xnothex", s(&out)])).contains("malformed root"));
+    assert!(
+        fails(&veil(&[
+            "store",
+            "--store",
+            s(&store),
+            "get",
+            "0xnothex",
+            s(&out)
+        ]))
+        .contains("malformed root")
+    );
     let unknown = format!("0x{}", "ab".repeat(32));
-    assert!(fails(&veil(&["store", "--store", s(&store), "get", &unknown, s(&out)])).contains("not in the store"));
+    assert!(
+        fails(&veil(&["store", "--store", s(&store), "get", &unknown, s(&out)])).contains("not in the store")
+    );
 
     let blob = store.join("blobs").join(&root[2..4]).join(&root[2..]);
     let mut bytes = std::fs::read(&blob).unwrap();
@@ -194,7 +263,10 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     assert_eq!(out.matches(": refused — ").count(), 3, "{out}");
     let receipt = work.join("receipt.json");
     let line = ok(&veil(&["verify", s(&receipt)]));
-    assert!(line.starts_with("valid receipt sha256:") && line.contains("mode=plain"), "{line}");
+    assert!(
+        line.starts_with("valid receipt sha256:") && line.contains("mode=plain"),
+        "{line}"
+    );
     assert_eq!(line.lines().count(), 1);
 
     let original = std::fs::read_to_string(&receipt).unwrap();
