@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build every cargo-fuzz target and run each for SECONDS (default 60).
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+shift || true
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --version 0.13.2
+fi
+
+# Sanitizer flags need a nightly compiler: use the installed nightly if there is
+# one, otherwise let the stable compiler accept them.
+toolchain=()
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  toolchain=(+nightly)
+else
+  export RUSTC_BOOTSTRAP=1
+fi
+
+# Sanitised builds must not mix with the normal ones.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/veil/target}-fuzz"
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
+fi
+cargo "${toolchain[@]}" fuzz build -O
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+for t in "${targets[@]}"; do
+  echo "-- fuzz $t for ${secs}s"
+  if ! cargo "${toolchain[@]}" fuzz run -O "$t" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "fuzz target $t failed; the crashing input is under fuzz/artifacts/$t" >&2
+    exit 1
+  fi
+  grep -E '^Done' "$log"
+done
