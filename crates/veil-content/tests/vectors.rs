@@ -237,3 +237,23 @@ fn absurd_sizes_and_indices_from_outside_are_errors_not_overflows() {
     assert!(proof.verify(&Root([0; 32]), b"x").is_err());
     assert!(layout.segment_data_range(last).end == u64::MAX);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn the_two_core_path_gives_the_same_root(extra in 0usize..300_000, lead in 0usize..1000) {
+        // Sizes past 2 MiB take the parallel path for aligned blocks, with an
+        // unaligned lead-in forcing the serial path first.
+        let size = (2 << 20) + extra;
+        let data: Vec<u8> = (0..size).map(|i| (i % 241) as u8).collect();
+        let mut h = RootHasher::new();
+        h.update(&data[..lead.min(size)]);
+        h.update(&data[lead.min(size)..]);
+        let streamed = h.finalize().unwrap();
+        let (from_reader, n) = veil_content::root_of_reader(&data[..]).unwrap();
+        prop_assert_eq!(n as usize, size);
+        prop_assert_eq!(streamed, from_reader);
+        prop_assert_eq!(streamed, SegmentTree::build(&data[..], size as u64).unwrap().root());
+    }
+}

@@ -7,9 +7,13 @@
 //! destination exactly as it was.
 #![forbid(unsafe_code)]
 
+mod write_behind;
+
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+pub use write_behind::WriteBehind;
 
 use tempfile::NamedTempFile;
 

@@ -94,6 +94,17 @@ impl Store {
         }
     }
 
+    /// Store everything a reader yields (e.g. stdin), without holding it in memory.
+    pub async fn put_reader(&self, input: impl std::io::Read + Send + 'static) -> Result<Put, StoreError> {
+        match self {
+            Self::Local(s) => {
+                let s = s.clone();
+                blocking(move || s.put_reader(input)).await
+            }
+            Self::S3(s) => s.put_reader(input).await,
+        }
+    }
+
     /// Store bytes held in memory.
     pub async fn put_bytes(&self, data: Vec<u8>) -> Result<Put, StoreError> {
         match self {

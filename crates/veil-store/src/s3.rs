@@ -159,6 +159,22 @@ impl S3Store {
         Ok(put)
     }
 
+    /// Store a stream: spooled to a private temporary file first, because the object's
+    /// name (its root) must be known before the upload starts.
+    pub async fn put_reader(
+        &self,
+        mut input: impl std::io::Read + Send + 'static,
+    ) -> Result<Put, StoreError> {
+        let spool = tokio::task::spawn_blocking(move || -> Result<tempfile::NamedTempFile, StoreError> {
+            let mut f = tempfile::NamedTempFile::new()?;
+            std::io::copy(&mut input, f.as_file_mut())?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        self.put_path(spool.path()).await
+    }
+
     fn same_file(put: &Put, hasher: RootHasher) -> Result<(), StoreError> {
         match hasher.finalize() {
             Ok(r) if r == put.root => Ok(()),

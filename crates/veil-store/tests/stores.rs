@@ -86,6 +86,13 @@ async fn exercise(
     assert_eq!(put.size, 1000);
     assert!(store.contains(&put.root).await.unwrap());
     assert_eq!(store.put_bytes(small.clone()).await.unwrap(), put);
+    assert_eq!(
+        store
+            .put_reader(std::io::Cursor::new(small.clone()))
+            .await
+            .unwrap(),
+        put
+    );
 
     // Get back, to memory and to a file.
     assert_eq!(store.get_bytes(&put.root, 1 << 20).await.unwrap(), small);

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use veil_fs::AtomicFile;
+use veil_fs::{AtomicFile, WriteBehind};
 use veil_seal::Identity;
 
 /// A command's input: a file or stdin.
@@ -35,31 +35,30 @@ impl Read for Input {
     }
 }
 
-/// A command's output: an atomic file, or stdout.
+/// A command's output: an atomic file, or stdout, written from a second thread so
+/// that producing the bytes and writing them overlap.
 pub enum Output {
-    File(AtomicFile),
-    Stdout(io::BufWriter<io::Stdout>),
+    File(WriteBehind<AtomicFile>, PathBuf),
+    Stdout(WriteBehind<io::Stdout>),
 }
 
 impl Output {
     pub fn create(path: &Path) -> Result<Self> {
         if path.as_os_str() == "-" {
-            return Ok(Self::Stdout(io::BufWriter::with_capacity(1 << 16, io::stdout())));
+            return Ok(Self::Stdout(WriteBehind::new(io::stdout())?));
         }
-        Ok(Self::File(
-            AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?,
-        ))
+        let file = AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self::File(WriteBehind::new(file)?, path.to_path_buf()))
     }
 
     /// Make the output visible: rename into place, or flush stdout.
     pub fn commit(self) -> Result<()> {
         match self {
-            Self::File(f) => {
-                let dest = f.dest().to_path_buf();
-                f.commit()
-                    .with_context(|| format!("cannot write {}", dest.display()))
-            }
-            Self::Stdout(mut s) => Ok(s.flush()?),
+            Self::File(w, dest) => w
+                .finish()
+                .and_then(AtomicFile::commit)
+                .with_context(|| format!("cannot write {}", dest.display())),
+            Self::Stdout(w) => Ok(w.finish()?.flush()?),
         }
     }
 }
@@ -67,14 +66,14 @@ impl Output {
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Self::File(f) => f.write(buf),
+            Self::File(f, _) => f.write(buf),
             Self::Stdout(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Self::File(f) => f.flush(),
+            Self::File(f, _) => f.flush(),
             Self::Stdout(s) => s.flush(),
         }
     }

@@ -195,9 +195,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 match command {
                     StoreCommand::Put { file } => {
                         let put = if file.as_os_str() == "-" {
-                            let mut buf = Vec::new();
-                            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)?;
-                            store.put_bytes(buf).await?
+                            store.put_reader(std::io::stdin()).await?
                         } else {
                             store
                                 .put_path(&file)
