@@ -246,15 +246,7 @@ pub fn root_of_reader(mut reader: impl Read) -> Result<(Root, u64), ContentError
     // Whole 1 MiB blocks let `update` use both cores.
     let mut buf = vec![0u8; 2 * PARALLEL_SUBTREE_BYTES];
     loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let filled = veil_fs::read_full(&mut reader, &mut buf)?;
         if filled == 0 {
             break;
         }

@@ -196,6 +196,26 @@ pub(crate) fn decode_sidecar(root: &Root, bytes: &[u8]) -> Option<veil_content::
     (tree.root() == *root).then_some(tree)
 }
 
+/// Finish hashing a blob read back from storage and insist it is the one named.
+pub(crate) fn check_root(root: &Root, hasher: veil_content::RootHasher) -> Result<(), StoreError> {
+    let actual = hasher.finalize().map_err(|e| StoreError::Corrupt {
+        root: *root,
+        detail: e.to_string(),
+    })?;
+    check_same(root, &actual)
+}
+
+/// A blob (or tree) that hashes to `actual` is not the blob named `root`.
+pub(crate) fn check_same(root: &Root, actual: &Root) -> Result<(), StoreError> {
+    if actual != root {
+        return Err(StoreError::Corrupt {
+            root: *root,
+            detail: format!("its bytes hash to {actual}"),
+        });
+    }
+    Ok(())
+}
+
 /// Check a fetched segment against the root; a failure means the store is corrupt.
 pub(crate) fn check_segment(
     root: &Root,

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use veil_content::{Root, RootHasher, SegmentTree, SegmentTreeBuilder};
 use veil_fs::AtomicFile;
 
-use crate::{Put, StoreError, VerifiedSegment, blob_key, check_segment, decode_sidecar, encode_sidecar};
+use crate::{
+    Put, StoreError, VerifiedSegment, blob_key, check_root, check_same, check_segment, decode_sidecar,
+    encode_sidecar,
+};
 
 const BUF: usize = 1 << 16;
 
@@ -107,16 +110,7 @@ impl LocalStore {
             out.write_all(&buf[..n])?;
         }
         let size = h.size();
-        let actual = h.finalize().map_err(|e| StoreError::Corrupt {
-            root: *root,
-            detail: e.to_string(),
-        })?;
-        if actual != *root {
-            return Err(StoreError::Corrupt {
-                root: *root,
-                detail: format!("its bytes hash to {actual}"),
-            });
-        }
+        check_root(root, h)?;
         Ok(size)
     }
 
@@ -154,12 +148,7 @@ impl LocalStore {
         let f = self.open_blob(root)?;
         let size = f.metadata()?.len();
         let tree = SegmentTree::build(f, size)?;
-        if tree.root() != *root {
-            return Err(StoreError::Corrupt {
-                root: *root,
-                detail: format!("its bytes hash to {}", tree.root()),
-            });
-        }
+        check_same(root, &tree.root())?;
         veil_fs::write_atomic(self.sidecar_path_created(root)?, &encode_sidecar(&tree))?;
         Ok(tree)
     }

@@ -13,7 +13,10 @@ use veil_content::{Root, RootHasher, SegmentTree, SegmentTreeBuilder};
 use veil_fs::AtomicFile;
 use zeroize::Zeroizing;
 
-use crate::{Put, StoreError, VerifiedSegment, blob_key, check_segment, decode_sidecar, encode_sidecar};
+use crate::{
+    Put, StoreError, VerifiedSegment, blob_key, check_root, check_same, check_segment, decode_sidecar,
+    encode_sidecar,
+};
 
 /// Blobs up to this size go up in one request; larger ones as multipart uploads.
 const SINGLE_PUT_MAX: u64 = 8 << 20;
@@ -106,6 +109,18 @@ impl S3Store {
             object_store::Error::NotFound { .. } => StoreError::NotFound(*root),
             e => backend(e),
         }
+    }
+
+    async fn blob_stream(
+        &self,
+        root: &Root,
+    ) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>, StoreError> {
+        let got = self
+            .store
+            .get(&self.key("blobs", root))
+            .await
+            .map_err(Self::not_found(root))?;
+        Ok(got.into_stream())
     }
 
     /// Store a file: one pass to name it, one to upload it (hashed again, so a file
@@ -213,12 +228,7 @@ impl S3Store {
     /// Fetch into `dest`, which appears only if the whole blob verifies.
     pub async fn get_to_path(&self, root: &Root, dest: &Path) -> Result<u64, StoreError> {
         let mut out = AtomicFile::create(dest)?;
-        let mut stream = self
-            .store
-            .get(&self.key("blobs", root))
-            .await
-            .map_err(Self::not_found(root))?
-            .into_stream();
+        let mut stream = self.blob_stream(root).await?;
         let mut h = RootHasher::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(backend)?;
@@ -226,23 +236,9 @@ impl S3Store {
             out.write_all(&chunk)?;
         }
         let size = h.size();
-        Self::check_root(root, h)?;
+        check_root(root, h)?;
         out.commit()?;
         Ok(size)
-    }
-
-    fn check_root(root: &Root, h: RootHasher) -> Result<(), StoreError> {
-        let actual = h.finalize().map_err(|e| StoreError::Corrupt {
-            root: *root,
-            detail: e.to_string(),
-        })?;
-        if actual != *root {
-            return Err(StoreError::Corrupt {
-                root: *root,
-                detail: format!("its bytes hash to {actual}"),
-            });
-        }
-        Ok(())
     }
 
     /// Fetch into memory, verified; refuses blobs over `max` bytes before reading.
@@ -273,7 +269,7 @@ impl S3Store {
         }
         let mut h = RootHasher::new();
         h.update(&data);
-        Self::check_root(root, h)?;
+        check_root(root, h)?;
         Ok(data.to_vec())
     }
 
@@ -284,23 +280,13 @@ impl S3Store {
         {
             return Ok(tree);
         }
-        let mut stream = self
-            .store
-            .get(&self.key("blobs", root))
-            .await
-            .map_err(Self::not_found(root))?
-            .into_stream();
+        let mut stream = self.blob_stream(root).await?;
         let mut b = SegmentTreeBuilder::new();
         while let Some(chunk) = stream.next().await {
             b.update(&chunk.map_err(backend)?);
         }
         let tree = b.finish()?;
-        if tree.root() != *root {
-            return Err(StoreError::Corrupt {
-                root: *root,
-                detail: format!("its bytes hash to {}", tree.root()),
-            });
-        }
+        check_same(root, &tree.root())?;
         self.put_sidecar(&tree).await?;
         Ok(tree)
     }
