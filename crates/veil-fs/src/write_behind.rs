@@ -80,6 +80,18 @@ impl<W: Write + Send + 'static> WriteBehind<W> {
     }
 }
 
+/// Dropping without `finish` (an error path) still waits for the thread, so the inner
+/// writer is dropped here: an uncommitted `AtomicFile` removes its temporary file
+/// before the process can exit.
+impl<W: Write + Send + 'static> Drop for WriteBehind<W> {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
 impl<W: Write + Send + 'static> Write for WriteBehind<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let take = (BLOCK - self.buf.len()).min(data.len());
@@ -99,6 +111,17 @@ impl<W: Write + Send + 'static> Write for WriteBehind<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropping_without_finish_drops_the_inner_writer_before_returning() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        let mut w = WriteBehind::new(crate::AtomicFile::create(&dest).unwrap()).unwrap();
+        w.write_all(&vec![1u8; 3 * BLOCK]).unwrap();
+        drop(w);
+        // No temporary file may outlive the drop, and no destination may appear.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn bytes_arrive_in_order_and_whole() {
