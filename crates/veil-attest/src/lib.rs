@@ -1,0 +1,55 @@
+//! Remote attestation: is this evidence fresh hardware proof that the exact code we
+//! allow is running, bound to the keys it claims?
+//!
+//! One entry point per evidence family, each taking the evidence, explicit trust
+//! anchors, an explicit policy and the verification time, and returning [`Claims`] or
+//! an [`AttestationError`] whose [`code`](AttestationError::code) is stable. Nothing
+//! here trusts a default root, fetches collateral, or reads the clock.
+#![forbid(unsafe_code)]
+
+mod binding;
+mod error;
+mod intel;
+
+pub use binding::{REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data};
+pub use error::AttestationError;
+pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
+
+use serde::Serialize;
+
+/// Which trusted execution environment produced the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tee {
+    /// Intel TDX (quote v4 or v5).
+    Tdx,
+    /// Intel SGX (quote v3).
+    Sgx,
+    /// AMD SEV-SNP.
+    Snp,
+}
+
+/// What verified evidence establishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claims {
+    /// The TEE.
+    pub tee: Tee,
+    /// Quote format version.
+    pub quote_version: u16,
+    /// The platform's TCB status per the collateral (e.g. `UpToDate`).
+    pub tcb_status: String,
+    /// Security advisories that apply to this platform's TCB.
+    pub advisory_ids: Vec<String>,
+    /// The measurements a policy allowlists, by name (hex).
+    pub measurements: std::collections::BTreeMap<String, String>,
+    /// The 64 bytes the enclave bound into the evidence (hex).
+    pub report_data: String,
+    /// Whether the enclave runs in debug mode (always false when verified).
+    pub debug: bool,
+    /// Family-Model-Stepping-Platform-CustomSKU of the platform (hex).
+    pub fmspc: String,
+    /// Unix time after which this verification's collateral is no longer valid.
+    pub collateral_expires_at: u64,
+    /// True when the root of trust is a development root, never a vendor's.
+    pub dev_root: bool,
+}
