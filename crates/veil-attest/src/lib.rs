@@ -17,6 +17,15 @@ pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
 
 use serde::Serialize;
 
+/// Everything a verifier accepts, per platform. Absent sections mean the defaults,
+/// which accept only fully up-to-date platforms with no optional features.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Intel TDX and SGX.
+    pub intel: IntelPolicy,
+}
+
 /// Which trusted execution environment produced the evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,6 +2,7 @@
 //! wires the library crates together; the work itself lives in those crates.
 #![forbid(unsafe_code)]
 
+mod attest;
 mod demo;
 mod io;
 mod store_args;
@@ -80,10 +81,34 @@ enum Command {
         /// The segment's bytes.
         segment: PathBuf,
     },
+    /// Remote attestation evidence.
+    Attest {
+        #[command(subcommand)]
+        command: AttestCommand,
+    },
     /// Verify a receipt offline: exit 0 and a summary when valid, 1 and the reason when not.
     Verify {
         /// The receipt file.
         receipt: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AttestCommand {
+    /// Verify evidence (a raw or hex Intel quote) and print its claims as JSON.
+    Verify {
+        /// The evidence file.
+        #[arg(long)]
+        evidence: PathBuf,
+        /// Collateral for the evidence (Intel: PCCS collateral JSON).
+        #[arg(long)]
+        collateral: Option<PathBuf>,
+        /// Verification time (RFC 3339); default now. Pin it to check archived evidence.
+        #[arg(long)]
+        at: Option<String>,
+        /// Policy file (TOML); default: only fully up-to-date platforms.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
 }
 
@@ -236,6 +261,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 proof.index,
                 data.len()
             );
+        }
+        Command::Attest {
+            command:
+                AttestCommand::Verify {
+                    evidence,
+                    collateral,
+                    at,
+                    policy,
+                },
+        } => {
+            let args = attest::VerifyArgs {
+                evidence,
+                collateral,
+                at,
+                policy,
+            };
+            match attest::verify(&args)? {
+                Ok(claims) => println!("{}", serde_json::to_string_pretty(&claims)?),
+                Err(e) => {
+                    eprintln!("veil: attestation refused ({}): {e}", e.code());
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
         Command::Verify { receipt } => {
             let bytes = io::read_limited(&receipt, MAX_RECEIPT_BYTES)?;

@@ -1,0 +1,85 @@
+//! `veil attest verify`: check TEE evidence files as found (raw quotes, or a JSON
+//! evidence envelope) and print the claims.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use veil_attest::{AttestationError, Claims, Policy};
+
+/// Evidence files are small; this bounds what a hostile file costs.
+const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
+
+/// What kind of evidence a file holds, judged from its bytes.
+enum Kind {
+    IntelQuote(Vec<u8>),
+}
+
+/// An Intel DCAP quote starts with version 3, 4 or 5, attestation key type 2
+/// (ECDSA P-256) and TEE type 0 (SGX) or 0x81 (TDX), all little-endian.
+fn looks_like_intel_quote(b: &[u8]) -> bool {
+    b.len() >= 48
+        && matches!(u16::from_le_bytes([b[0], b[1]]), 3..=5)
+        && u16::from_le_bytes([b[2], b[3]]) == 2
+        && matches!(u32::from_le_bytes([b[4], b[5], b[6], b[7]]), 0 | 0x81)
+}
+
+fn classify(bytes: Vec<u8>) -> Result<Kind> {
+    if looks_like_intel_quote(&bytes) {
+        return Ok(Kind::IntelQuote(bytes));
+    }
+    // Quotes are often shipped as hex text.
+    if let Ok(text) = std::str::from_utf8(&bytes)
+        && let Ok(decoded) = hex::decode(text.trim().trim_start_matches("0x"))
+        && looks_like_intel_quote(&decoded)
+    {
+        return Ok(Kind::IntelQuote(decoded));
+    }
+    if bytes.len() == 1184 || bytes.starts_with(b"0") && bytes.len() == 2368 {
+        bail!("this looks like an AMD SEV-SNP report; SNP verification is not in this build yet");
+    }
+    bail!("unrecognised evidence: not an Intel DCAP quote (raw or hex)")
+}
+
+pub struct VerifyArgs {
+    pub evidence: PathBuf,
+    pub collateral: Option<PathBuf>,
+    pub at: Option<String>,
+    pub policy: Option<PathBuf>,
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let text = String::from_utf8(crate::io::read_limited(path, 1 << 20)?)
+        .with_context(|| format!("{} is not UTF-8", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("policy {}", path.display()))
+}
+
+/// Verify; `Ok(Err(_))` is a refusal (exit 1 with its code), `Err(_)` a usage problem.
+pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, AttestationError>> {
+    let now = match &args.at {
+        Some(s) => OffsetDateTime::parse(s, &Rfc3339)
+            .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let now = u64::try_from(now.unix_timestamp()).context("--at is before 1970")?;
+    let policy = load_policy(args.policy.as_deref())?;
+    match classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)? {
+        Kind::IntelQuote(quote) => {
+            let Some(col) = &args.collateral else {
+                bail!("an Intel quote needs --collateral FILE (the PCCS collateral JSON)");
+            };
+            let collateral = crate::io::read_limited(col, MAX_EVIDENCE_BYTES)?;
+            Ok(veil_attest::verify_intel_quote(
+                &quote,
+                &collateral,
+                veil_attest::intel_root_ca(),
+                &policy.intel,
+                now,
+            ))
+        }
+    }
+}
