@@ -28,6 +28,13 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 fi
 cargo "${toolchain[@]}" fuzz build -O
+
+# Seed the evidence fuzzer with real evidence, so it starts from deep inside the parsers.
+fixtures=../shared/fixtures/tee
+if [ -d "$fixtures" ]; then
+  mkdir -p fuzz/corpus/attest_evidence
+  cp "$fixtures"/intel/tdx_quote "$fixtures"/intel/sgx_quote "$fixtures"/amd/trustee-test-report.bin fuzz/corpus/attest_evidence/
+fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do

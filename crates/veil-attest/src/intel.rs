@@ -180,7 +180,7 @@ pub fn verify_intel_quote(
         measurements,
         report_data: hex::encode(report_data),
         debug: false,
-        fmspc: hex::encode(pck.fmspc),
+        platform: [("fmspc".to_owned(), hex::encode(pck.fmspc))].into(),
         collateral_expires_at: claims.earliest_expiration_date,
         dev_root: root_der != INTEL_SGX_ROOT_CA_DER,
     })

@@ -10,10 +10,12 @@
 mod binding;
 mod error;
 mod intel;
+mod snp;
 
 pub use binding::{REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data};
 pub use error::AttestationError;
 pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
+pub use snp::{SnpPolicy, SnpTcb, amd_roots, verify_snp_report};
 
 use serde::Serialize;
 
@@ -24,6 +26,8 @@ use serde::Serialize;
 pub struct Policy {
     /// Intel TDX and SGX.
     pub intel: IntelPolicy,
+    /// AMD SEV-SNP.
+    pub snp: SnpPolicy,
 }
 
 /// Which trusted execution environment produced the evidence.
@@ -55,8 +59,8 @@ pub struct Claims {
     pub report_data: String,
     /// Whether the enclave runs in debug mode (always false when verified).
     pub debug: bool,
-    /// Family-Model-Stepping-Platform-CustomSKU of the platform (hex).
-    pub fmspc: String,
+    /// Platform identity and TCB facts (Intel: `fmspc`; AMD: `chip_id`, `reported_tcb`).
+    pub platform: std::collections::BTreeMap<String, String>,
     /// Unix time after which this verification's collateral is no longer valid.
     pub collateral_expires_at: u64,
     /// True when the root of trust is a development root, never a vendor's.

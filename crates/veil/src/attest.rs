@@ -14,6 +14,12 @@ const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
 /// What kind of evidence a file holds, judged from its bytes.
 enum Kind {
     IntelQuote(Vec<u8>),
+    SnpReport(Vec<u8>),
+}
+
+/// SEV-SNP attestation reports are exactly 1184 bytes (versions 2 to 5).
+fn looks_like_snp_report(b: &[u8]) -> bool {
+    b.len() == 1184 && matches!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), 2..=5)
 }
 
 /// An Intel DCAP quote starts with version 3, 4 or 5, attestation key type 2
@@ -26,20 +32,19 @@ fn looks_like_intel_quote(b: &[u8]) -> bool {
 }
 
 fn classify(bytes: Vec<u8>) -> Result<Kind> {
-    if looks_like_intel_quote(&bytes) {
-        return Ok(Kind::IntelQuote(bytes));
+    // Evidence is often shipped as hex text.
+    let decoded = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| hex::decode(t.trim().trim_start_matches("0x")).ok());
+    for b in [Some(bytes), decoded].into_iter().flatten() {
+        if looks_like_intel_quote(&b) {
+            return Ok(Kind::IntelQuote(b));
+        }
+        if looks_like_snp_report(&b) {
+            return Ok(Kind::SnpReport(b));
+        }
     }
-    // Quotes are often shipped as hex text.
-    if let Ok(text) = std::str::from_utf8(&bytes)
-        && let Ok(decoded) = hex::decode(text.trim().trim_start_matches("0x"))
-        && looks_like_intel_quote(&decoded)
-    {
-        return Ok(Kind::IntelQuote(decoded));
-    }
-    if bytes.len() == 1184 || bytes.starts_with(b"0") && bytes.len() == 2368 {
-        bail!("this looks like an AMD SEV-SNP report; SNP verification is not in this build yet");
-    }
-    bail!("unrecognised evidence: not an Intel DCAP quote (raw or hex)")
+    bail!("unrecognised evidence: neither an Intel DCAP quote nor an AMD SEV-SNP report (raw or hex)")
 }
 
 pub struct VerifyArgs {
@@ -78,6 +83,19 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
                 &collateral,
                 veil_attest::intel_root_ca(),
                 &policy.intel,
+                now,
+            ))
+        }
+        Kind::SnpReport(report) => {
+            let Some(vek) = &args.collateral else {
+                bail!("an SEV-SNP report needs --collateral FILE (the VCEK or VLEK certificate, DER)");
+            };
+            let vek = crate::io::read_limited(vek, MAX_EVIDENCE_BYTES)?;
+            Ok(veil_attest::verify_snp_report(
+                &report,
+                &vek,
+                veil_attest::amd_roots(),
+                &policy.snp,
                 now,
             ))
         }

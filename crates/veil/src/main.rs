@@ -95,12 +95,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AttestCommand {
-    /// Verify evidence (a raw or hex Intel quote) and print its claims as JSON.
+    /// Verify evidence (an Intel TDX/SGX quote or an AMD SEV-SNP report, raw or hex)
+    /// and print its claims as JSON.
     Verify {
         /// The evidence file.
         #[arg(long)]
         evidence: PathBuf,
-        /// Collateral for the evidence (Intel: PCCS collateral JSON).
+        /// Collateral (Intel: the PCCS collateral JSON; AMD: the VCEK or VLEK, DER).
         #[arg(long)]
         collateral: Option<PathBuf>,
         /// Verification time (RFC 3339); default now. Pin it to check archived evidence.

@@ -109,6 +109,42 @@ fn refusals_exit_1_with_a_stable_code_on_one_line() {
 }
 
 #[test]
+fn a_real_snp_report_in_hex_prints_its_claims() {
+    let out = veil(&[
+        "attest",
+        "verify",
+        "--evidence",
+        &fixture("amd/report_milan.hex"),
+        "--collateral",
+        &fixture("amd/vcek_milan.der"),
+        "--at",
+        "2025-06-01T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["tee"], "snp");
+    assert_eq!(claims["platform"]["reported_tcb"], "bl=3 tee=0 snp=8 ucode=115");
+    // The VLEK report is at VMPL 1: refused by default, accepted when the policy says so.
+    let dir = tempfile::tempdir().unwrap();
+    let vlek = [
+        "attest",
+        "verify",
+        "--evidence",
+        &fixture("amd/trustee-test-vlek-report.bin"),
+        "--collateral",
+        &fixture("amd/trustee-test-vlek.der"),
+        "--at",
+        "2025-06-01T00:00:00Z",
+    ];
+    let out = veil(&vlek);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("attestation.policy"));
+    let p = policy(dir.path(), "[snp]\nmax_vmpl = 1\n");
+    let out = veil(&[&vlek[..], &["--policy", &p]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn bad_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk");

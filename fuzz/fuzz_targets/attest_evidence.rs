@@ -1,0 +1,17 @@
+//! Arbitrary bytes as TEE evidence (an Intel quote with real collateral, or an SNP
+//! report with a real VCEK): a typed refusal, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+static TDX_COLLATERAL: &[u8] = include_bytes!("../../../shared/fixtures/tee/intel/tdx_quote_collateral.json");
+static VCEK: &[u8] = include_bytes!("../../../shared/fixtures/tee/amd/vcek_milan.der");
+const NOW: u64 = 1_751_587_200;
+
+fuzz_target!(|data: &[u8]| {
+    let policy = veil_attest::Policy::default();
+    let _ = veil_attest::verify_intel_quote(data, TDX_COLLATERAL, veil_attest::intel_root_ca(), &policy.intel, NOW);
+    let _ = veil_attest::verify_snp_report(data, VCEK, veil_attest::amd_roots(), &policy.snp, NOW);
+    // The same bytes as a certificate and as collateral.
+    let _ = veil_attest::verify_snp_report(&[0u8; 1184], data, veil_attest::amd_roots(), &policy.snp, NOW);
+    let _ = veil_attest::verify_intel_quote(&[], data, veil_attest::intel_root_ca(), &policy.intel, NOW);
+});
