@@ -9,11 +9,13 @@
 
 mod binding;
 mod error;
+mod evidence;
 mod intel;
 mod snp;
 
 pub use binding::{REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data};
 pub use error::AttestationError;
+pub use evidence::{Evidence, TrustAnchors, verify};
 pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
 pub use snp::{SnpPolicy, SnpTcb, amd_roots, verify_snp_report};
 

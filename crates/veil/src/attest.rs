@@ -13,6 +13,7 @@ const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
 
 /// What kind of evidence a file holds, judged from its bytes.
 enum Kind {
+    Envelope(Box<veil_attest::Evidence>),
     IntelQuote(Vec<u8>),
     SnpReport(Vec<u8>),
 }
@@ -32,6 +33,10 @@ fn looks_like_intel_quote(b: &[u8]) -> bool {
 }
 
 fn classify(bytes: Vec<u8>) -> Result<Kind> {
+    if bytes.trim_ascii_start().starts_with(b"{") {
+        let e = serde_json::from_slice(&bytes).context("evidence envelope")?;
+        return Ok(Kind::Envelope(Box::new(e)));
+    }
     // Evidence is often shipped as hex text.
     let decoded = std::str::from_utf8(&bytes)
         .ok()
@@ -73,6 +78,17 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
     let now = u64::try_from(now.unix_timestamp()).context("--at is before 1970")?;
     let policy = load_policy(args.policy.as_deref())?;
     match classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)? {
+        Kind::Envelope(e) => {
+            if args.collateral.is_some() {
+                bail!("an evidence envelope carries its own collateral; drop --collateral");
+            }
+            Ok(veil_attest::verify(
+                &e,
+                &veil_attest::TrustAnchors::vendor(),
+                &policy,
+                now,
+            ))
+        }
         Kind::IntelQuote(quote) => {
             let Some(col) = &args.collateral else {
                 bail!("an Intel quote needs --collateral FILE (the PCCS collateral JSON)");

@@ -145,6 +145,30 @@ fn a_real_snp_report_in_hex_prints_its_claims() {
 }
 
 #[test]
+fn an_evidence_envelope_verifies_with_its_own_collateral() {
+    let dir = tempfile::tempdir().unwrap();
+    let envelope = serde_json::json!({
+        "tee": "snp",
+        "quote": std::fs::read_to_string(fixture("amd/report_milan.hex")).unwrap().trim(),
+        "collateral": hex::encode(std::fs::read(fixture("amd/vcek_milan.der")).unwrap()),
+    });
+    let path = dir.path().join("evidence.json");
+    std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
+    let out = veil(&[
+        "attest",
+        "verify",
+        "--evidence",
+        path.to_str().unwrap(),
+        "--at",
+        "2025-06-01T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&path, b"{\"tee\": \"snp\"}").unwrap();
+    let out = veil(&["attest", "verify", "--evidence", path.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("evidence envelope"));
+}
+
+#[test]
 fn bad_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk");
