@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         command: AttestCommand,
     },
+    /// The key broker.
+    Kms {
+        #[command(subcommand)]
+        command: KmsCommand,
+    },
     /// Verify a receipt offline: exit 0 and a summary when valid, 1 and the reason when not.
     Verify {
         /// The receipt file.
@@ -110,6 +115,27 @@ enum AttestCommand {
         /// Policy file (TOML); default: only fully up-to-date platforms.
         #[arg(long)]
         policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KmsCommand {
+    /// The key broker's audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every entry's hash chain; exit 0 and print the head, or 1 and the broken line.
+    Verify {
+        /// The audit log (JSON lines).
+        log: PathBuf,
+        /// A head recorded elsewhere (LEN:sha256:HEX) the log must still reach.
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -282,6 +308,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(claims) => println!("{}", serde_json::to_string_pretty(&claims)?),
                 Err(e) => {
                     eprintln!("veil: attestation refused ({}): {e}", e.code());
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Kms {
+            command:
+                KmsCommand::Audit {
+                    command: AuditCommand::Verify { log, head },
+                },
+        } => {
+            let expected = head
+                .map(|h| h.parse::<veil_audit::Head>())
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            match veil_audit::verify(&log, expected) {
+                Ok(h) => println!("audit log intact: {} entries, head {h}", h.len),
+                Err(veil_audit::AuditError::Io(e)) => {
+                    return Err(anyhow::Error::new(e).context(format!("reading {}", log.display())));
+                }
+                Err(e) => {
+                    eprintln!("veil: {e}");
                     return Ok(ExitCode::FAILURE);
                 }
             }

@@ -279,3 +279,23 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     std::fs::write(&receipt, b"{\"receipt\": [").unwrap();
     assert!(fails(&veil(&["verify", s(&receipt)])).contains("not valid JSON"));
 }
+
+#[test]
+fn kms_audit_verify_reports_the_head_or_the_broken_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut log = veil_audit::AuditLog::open(&path).unwrap();
+    for d in ["granted", "refused", "granted"] {
+        log.append("2026-11-21T12:00:00Z", &serde_json::json!({ "decision": d }))
+            .unwrap();
+    }
+    let head = log.head().to_string();
+    let out = ok(&veil(&["kms", "audit", "verify", s(&path), "--head", &head]));
+    assert!(out.contains("3 entries") && out.contains(&head), "{out}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen("refused", "granted", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    assert!(fails(&veil(&["kms", "audit", "verify", s(&path)])).contains("line 2"));
+    assert!(fails(&veil(&["kms", "audit", "verify", s(&path), "--head", "x"])).contains("LEN:sha256:HEX"));
+}
