@@ -33,7 +33,7 @@ pub struct Policy {
 }
 
 /// Which trusted execution environment produced the evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tee {
     /// Intel TDX (quote v4 or v5).

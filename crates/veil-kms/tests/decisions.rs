@@ -1,0 +1,114 @@
+//! Release decisions over claims from real evidence, and single-use challenges.
+
+use time::macros::datetime;
+use veil_attest::{Claims, Policy, Tee, TrustAnchors};
+use veil_kms::{KmsError, NonceStore, ReleasePolicy, primary_measurement};
+
+fn tdx_claims() -> Claims {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/tee/intel/");
+    let evidence = veil_attest::Evidence {
+        tee: Tee::Tdx,
+        quote: hex::encode(std::fs::read(format!("{dir}tdx_quote")).unwrap()),
+        collateral: serde_json::from_slice(
+            &std::fs::read(format!("{dir}tdx_quote_collateral.json")).unwrap(),
+        )
+        .unwrap(),
+        runtime_data: None,
+    };
+    let mut policy = Policy::default();
+    (
+        policy.intel.allow_smt,
+        policy.intel.allow_dynamic_platform,
+        policy.intel.allow_cached_keys,
+    ) = (true, true, true);
+    let now = datetime!(2025-07-04 00:00 UTC).unix_timestamp() as u64;
+    veil_attest::verify(&evidence, &TrustAnchors::vendor(), &policy, now).unwrap()
+}
+
+fn policy(toml_text: &str) -> ReleasePolicy {
+    toml::from_str(toml_text).unwrap()
+}
+
+#[test]
+fn an_allowlisted_measurement_receives_only_its_resources() {
+    let claims = tdx_claims();
+    let mr = primary_measurement(&claims).unwrap().to_owned();
+    let p = policy(&format!(
+        "[measurements]\ntdx = [\"{mr}\"]\n[resources]\n\"{mr}\" = [\"token/42\", \"model/*\"]\n"
+    ));
+    p.allow(&claims, "token/42").unwrap();
+    p.allow(&claims, "model/digits").unwrap();
+    let err = p.allow(&claims, "token/43").unwrap_err();
+    assert_eq!(err.code(), "kms.resource");
+    // Upper-case hex in the policy file means the same measurement.
+    let upper = policy(&format!(
+        "[measurements]\ntdx = [\"{}\"]\n[resources]\n\"{mr}\" = [\"token/42\"]\n",
+        mr.to_uppercase()
+    ));
+    upper.allow(&claims, "token/42").unwrap();
+}
+
+#[test]
+fn everything_not_listed_is_denied() {
+    let claims = tdx_claims();
+    let mr = primary_measurement(&claims).unwrap().to_owned();
+    for (text, code) in [
+        (String::new(), "kms.measurement"),
+        ("[measurements]\ntdx = []\n".to_owned(), "kms.measurement"),
+        (format!("[measurements]\nsnp = [\"{mr}\"]\n"), "kms.measurement"),
+        (
+            format!("[measurements]\ntdx = [\"{}\"]\n", "00".repeat(48)),
+            "kms.measurement",
+        ),
+        (format!("[measurements]\ntdx = [\"{mr}\"]\n"), "kms.resource"),
+    ] {
+        assert_eq!(
+            policy(&text).allow(&claims, "token/42").unwrap_err().code(),
+            code,
+            "{text}"
+        );
+    }
+    assert!(
+        toml::from_str::<ReleasePolicy>("[measurements]\ntdxx = []\n").is_err(),
+        "unknown platforms are refused"
+    );
+    assert!(toml::from_str::<ReleasePolicy>("allow_all = true\n").is_err());
+}
+
+#[test]
+fn a_nonce_is_accepted_once_and_only_before_it_expires() {
+    let store = NonceStore::new(60, 100);
+    let c = store.issue(1_000).unwrap();
+    assert_eq!(c.nonce.len(), 64);
+    assert_eq!(c.expires_at, 1_060);
+    store.consume(&c.nonce, 1_030).unwrap();
+    assert_eq!(
+        store.consume(&c.nonce, 1_031).unwrap_err().code(),
+        "attestation.replay"
+    );
+    let late = store.issue(1_000).unwrap();
+    assert_eq!(
+        store.consume(&late.nonce, 1_061).unwrap_err().code(),
+        "attestation.replay"
+    );
+    assert_eq!(
+        store.consume(&"ab".repeat(32), 1_000).unwrap_err().code(),
+        "attestation.replay"
+    );
+    assert_ne!(
+        store.issue(1_000).unwrap().nonce,
+        store.issue(1_000).unwrap().nonce
+    );
+}
+
+#[test]
+fn outstanding_challenges_are_bounded_and_expired_ones_make_room() {
+    let store = NonceStore::new(10, 3);
+    for _ in 0..3 {
+        store.issue(100).unwrap();
+    }
+    assert_eq!(store.issue(105).unwrap_err(), KmsError::Busy);
+    // After expiry the sweep frees the slots.
+    store.issue(111).unwrap();
+    assert_eq!(store.outstanding(), 1);
+}
