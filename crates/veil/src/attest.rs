@@ -68,6 +68,14 @@ fn load_policy(path: Option<&Path>) -> Result<Policy> {
     toml::from_str(&text).with_context(|| format!("policy {}", path.display()))
 }
 
+/// The `--collateral` file that raw evidence of `kind` needs.
+fn collateral(args: &VerifyArgs, kind: &str, what: &str) -> Result<Vec<u8>> {
+    let Some(path) = &args.collateral else {
+        bail!("{kind} needs --collateral FILE ({what})");
+    };
+    crate::io::read_limited(path, MAX_EVIDENCE_BYTES)
+}
+
 /// Verify; `Ok(Err(_))` is a refusal (exit 1 with its code), `Err(_)` a usage problem.
 pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, AttestationError>> {
     let now = match &args.at {
@@ -90,10 +98,7 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
             ))
         }
         Kind::IntelQuote(quote) => {
-            let Some(col) = &args.collateral else {
-                bail!("an Intel quote needs --collateral FILE (the PCCS collateral JSON)");
-            };
-            let collateral = crate::io::read_limited(col, MAX_EVIDENCE_BYTES)?;
+            let collateral = collateral(args, "an Intel quote", "the PCCS collateral JSON")?;
             Ok(veil_attest::verify_intel_quote(
                 &quote,
                 &collateral,
@@ -103,10 +108,7 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
             ))
         }
         Kind::SnpReport(report) => {
-            let Some(vek) = &args.collateral else {
-                bail!("an SEV-SNP report needs --collateral FILE (the VCEK or VLEK certificate, DER)");
-            };
-            let vek = crate::io::read_limited(vek, MAX_EVIDENCE_BYTES)?;
+            let vek = collateral(args, "an SEV-SNP report", "the VCEK or VLEK certificate, DER")?;
             Ok(veil_attest::verify_snp_report(
                 &report,
                 &vek,
