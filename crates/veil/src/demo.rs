@@ -66,15 +66,15 @@ fn cohort_stats(csv: &str) -> Result<serde_json::Value> {
 }
 
 fn step(n: u32, text: &str) {
-    println!("\n{n}. {text}");
+    outln!("\n{n}. {text}");
 }
 
 fn ok(text: impl AsRef<str>) {
-    println!("   ✓ {}", text.as_ref());
+    outln!("   ✓ {}", text.as_ref());
 }
 
 fn refused(what: &str, err: impl std::fmt::Display) {
-    println!("   ✓ {what}: refused — {err}");
+    outln!("   ✓ {what}: refused — {err}");
 }
 
 fn sha256_file(p: &Path) -> Result<String> {
@@ -102,8 +102,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         }
     };
     let rt = crate::runtime()?;
-    println!("Veil demo: private data, sealed and content-addressed, with a receipt anyone can check");
-    println!("   workspace: {}", work.display());
+    outln!("Veil demo: private data, sealed and content-addressed, with a receipt anyone can check");
+    outln!("   workspace: {}", work.display());
 
     step(1, "Identities");
     let owner = Identity::generate()?;
@@ -112,12 +112,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let mut f = veil_fs::AtomicFile::create(&enclave_key)?;
     f.write_all(enclave.to_file_text().as_bytes())?;
     f.commit()?;
-    println!("   data owner  {}", owner.public_key());
-    println!(
+    outln!("   data owner  {}", owner.public_key());
+    outln!(
         "   enclave     {}  (secret in enclave.key, mode 0600)",
         enclave.public_key()
     );
-    println!("               a stand-in: attested enclave keys arrive with the attestation work");
+    outln!("               a stand-in: attested enclave keys arrive with the attestation work");
 
     step(2, "The owner's private records");
     let records = synthetic_records(12_000);
@@ -248,12 +248,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     ok("and no partial output file was left behind");
 
     if tmp_kept(&work) {
-        println!(
+        outln!(
             "\nDone. Check it yourself: veil verify {}",
             receipt_path.display()
         );
     } else {
-        println!(
+        outln!(
             "\nDone. The workspace was temporary; run `veil demo --dir DIR` to keep the files and check them yourself."
         );
     }

@@ -2,6 +2,21 @@
 //! wires the library crates together; the work itself lives in those crates.
 #![forbid(unsafe_code)]
 
+/// `println!` that treats a closed stdout (`veil … | head`) as the end of the run,
+/// exiting 141 as a SIGPIPE would, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            eprintln!("veil: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod attest;
 mod demo;
 mod io;
@@ -213,7 +228,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let input = Input::open(&file)?;
             let (root, _) =
                 veil_content::root_of_reader(input).with_context(|| format!("hashing {}", file.display()))?;
-            println!("{root}");
+            outln!("{root}");
         }
         Command::Keygen { out } => {
             let id = Identity::generate()?;
@@ -221,7 +236,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("writing {}", out.display()))?;
             std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
             f.commit().with_context(|| format!("writing {}", out.display()))?;
-            println!("{}", id.public_key());
+            outln!("{}", id.public_key());
         }
         Command::Seal { to, input, output } => {
             let recipients = to
@@ -254,7 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                                 .await
                                 .with_context(|| format!("storing {}", file.display()))?
                         };
-                        println!("{}", put.root);
+                        outln!("{}", put.root);
                     }
                     StoreCommand::Get { root, out } => {
                         store.get_to_path(&parse_root(&root)?, &out).await?;
@@ -267,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             &proof_path,
                             serde_json::to_string_pretty(&seg.proof)?.as_bytes(),
                         )?;
-                        println!(
+                        outln!(
                             "segment {index}: {} bytes, proof in {}",
                             seg.data.len(),
                             proof_path.display()
@@ -283,7 +298,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading proof {}", proof.display()))?;
             let data = io::read_limited(&segment, veil_content::SEGMENT_SIZE)?;
             proof.verify(&root, &data)?;
-            println!(
+            outln!(
                 "segment {} of {root} verified ({} bytes)",
                 proof.index,
                 data.len()
@@ -305,7 +320,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 policy,
             };
             match attest::verify(&args)? {
-                Ok(claims) => println!("{}", serde_json::to_string_pretty(&claims)?),
+                Ok(claims) => outln!("{}", serde_json::to_string_pretty(&claims)?),
                 Err(e) => {
                     eprintln!("veil: attestation refused ({}): {e}", e.code());
                     return Ok(ExitCode::FAILURE);
@@ -323,7 +338,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
             match veil_audit::verify(&log, expected) {
-                Ok(h) => println!("audit log intact: {} entries, head {h}", h.len),
+                Ok(h) => outln!("audit log intact: {} entries, head {h}", h.len),
                 Err(veil_audit::AuditError::Io(e)) => {
                     return Err(anyhow::Error::new(e).context(format!("reading {}", log.display())));
                 }
@@ -336,7 +351,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { receipt } => {
             let bytes = io::read_limited(&receipt, MAX_RECEIPT_BYTES)?;
             match veil_receipt::verify(&bytes) {
-                Ok(v) => println!("{}", v.summary()),
+                Ok(v) => outln!("{}", v.summary()),
                 Err(e) => {
                     eprintln!("veil: invalid receipt {}: {e}", receipt.display());
                     return Ok(ExitCode::FAILURE);

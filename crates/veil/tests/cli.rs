@@ -299,3 +299,18 @@ fn kms_audit_verify_reports_the_head_or_the_broken_line() {
     assert!(fails(&veil(&["kms", "audit", "verify", s(&path)])).contains("line 2"));
     assert!(fails(&veil(&["kms", "audit", "verify", s(&path), "--head", "x"])).contains("LEN:sha256:HEX"));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly_instead_of_panicking() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away, as with `veil demo | head -0`
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
