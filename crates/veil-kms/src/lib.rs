@@ -6,9 +6,11 @@
 //! claims may receive a resource ([`ReleasePolicy`]). Both deny by default.
 #![forbid(unsafe_code)]
 
+mod master;
 mod nonce;
 mod policy;
 
+pub use master::{MasterError, MasterSecret};
 pub use nonce::{Challenge, NonceStore};
 pub use policy::{ReleasePolicy, primary_measurement};
 
