@@ -73,12 +73,10 @@ impl SegmentTree {
         let mut builder = SegmentTreeBuilder::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
+            let n = veil_fs::read_full(&mut reader, &mut buf)?;
+            if n == 0 {
+                break;
+            }
             builder.update(&buf[..n]);
             if builder.size() > size {
                 break;
@@ -253,24 +251,19 @@ impl SegmentProof {
             });
         }
         let (mut pos, mut count) = (self.index, count);
-        let mut sibs = self.siblings.iter();
+        let mut sibs = self.siblings.iter().map(|r| r.0);
+        // The length was checked above; this guards the walk itself.
+        let mut next = || {
+            sibs.next().ok_or(ContentError::ProofShape {
+                expected,
+                actual: self.siblings.len(),
+            })
+        };
         while count > 1 {
             if pos % 2 == 1 {
-                acc = parent(
-                    &sibs
-                        .next()
-                        .ok_or(ContentError::ProofShape { expected, actual: 0 })?
-                        .0,
-                    &acc,
-                );
+                acc = parent(&next()?, &acc);
             } else if pos + 1 < count {
-                acc = parent(
-                    &acc,
-                    &sibs
-                        .next()
-                        .ok_or(ContentError::ProofShape { expected, actual: 0 })?
-                        .0,
-                );
+                acc = parent(&acc, &next()?);
             }
             pos /= 2;
             count = count.div_ceil(2);

@@ -54,12 +54,10 @@ impl LocalStore {
         let mut tree = SegmentTreeBuilder::new();
         let mut buf = vec![0u8; BUF];
         loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
+            let n = veil_fs::read_full(&mut input, &mut buf)?;
+            if n == 0 {
+                break;
+            }
             tree.update(&buf[..n]);
             tmp.write_all(&buf[..n])?;
         }
@@ -100,12 +98,10 @@ impl LocalStore {
         let mut h = RootHasher::new();
         let mut buf = vec![0u8; BUF];
         loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
+            let n = veil_fs::read_full(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
             h.update(&buf[..n]);
             out.write_all(&buf[..n])?;
         }
