@@ -56,7 +56,11 @@ fn classify(e: &anyhow::Error) -> AttestationError {
     let msg = format!("{e:#}");
     let m = msg.to_ascii_lowercase();
     let has = |needle: &str| m.contains(needle);
-    if has("debug mode is enabled") {
+    if has("root ca crl") || has("failed to load root ca") {
+        // The collateral's root CRL is not signed by this root: the evidence belongs
+        // to another PKI, which is a chain failure (callers then try their next root).
+        AttestationError::Chain(msg)
+    } else if has("debug mode is enabled") {
         AttestationError::Debug
     } else if has("no matching tcb level") {
         AttestationError::TcbStatus {

@@ -36,6 +36,9 @@ pub enum AttesterError {
     /// The kernel returned no evidence.
     #[error("the kernel returned an empty outblob")]
     Empty,
+    /// The simulated TEE could not produce evidence.
+    #[error("simulated TEE: {0}")]
+    Simulator(String),
     /// Filesystem access failed.
     #[error("configfs-tsm I/O on {0}: {1}")]
     Io(PathBuf, io::Error),
@@ -50,6 +53,8 @@ pub struct RawEvidence {
     pub quote: Vec<u8>,
     /// Extra blobs (SNP: the certificate table with the VCEK/VLEK), if any.
     pub auxblob: Option<Vec<u8>>,
+    /// Collateral the attester already holds (the simulator's PCCS), if any.
+    pub collateral: Option<serde_json::Value>,
 }
 
 /// Something that can produce evidence binding `report_data`.
@@ -135,7 +140,12 @@ impl ConfigfsTsm {
         if quote.is_empty() {
             return Err(AttesterError::Empty);
         }
-        Ok(RawEvidence { tee, quote, auxblob })
+        Ok(RawEvidence {
+            tee,
+            quote,
+            auxblob,
+            collateral: None,
+        })
     }
 
     fn fresh_entry(&self) -> Result<EntryGuard, AttesterError> {
