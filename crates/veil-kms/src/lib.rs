@@ -6,10 +6,17 @@
 //! claims may receive a resource ([`ReleasePolicy`]). Both deny by default.
 #![forbid(unsafe_code)]
 
+mod authz;
+mod broker;
 mod master;
 mod nonce;
 mod policy;
 
+pub use authz::{Authorization, Authorizer, PolicyListAuthorizer};
+pub use broker::{
+    AuthorizationRecord, Broker, BrokerParts, KEY_RELEASE_PURPOSE, Limits, SealedResource, SessionGrant,
+    TOKEN_RESOURCE_PREFIX,
+};
 pub use master::{MasterError, MasterSecret};
 pub use nonce::{Challenge, NonceStore};
 pub use policy::{ReleasePolicy, primary_measurement};
@@ -36,6 +43,26 @@ pub enum KmsError {
         /// The measurement presented (hex).
         measurement: String,
     },
+    /// The ledger (or its policy-file stand-in) does not authorize this user.
+    #[error("user {user} is not authorized for token {token_id}")]
+    NotAuthorized {
+        /// The token.
+        token_id: String,
+        /// The user on whose behalf the key was asked for.
+        user: String,
+    },
+    /// The authorization source could not be read.
+    #[error("authorization check failed: {0}")]
+    Ledger(String),
+    /// The session is unknown or expired: attest again.
+    #[error("unknown or expired session; attest again")]
+    Session,
+    /// The decision could not be recorded, so it was not made.
+    #[error("audit log: {0}")]
+    Audit(String),
+    /// The key could not be sealed to the enclave.
+    #[error("sealing the key failed: {0}")]
+    Seal(String),
     /// Too many challenges are outstanding.
     #[error("too many outstanding challenges; try again shortly")]
     Busy,
@@ -51,8 +78,20 @@ impl KmsError {
             Self::Attestation(e) => e.code(),
             Self::MeasurementNotAllowed { .. } => "kms.measurement",
             Self::ResourceNotAllowed { .. } => "kms.resource",
+            Self::NotAuthorized { .. } => "kms.not_authorized",
+            Self::Ledger(_) => "kms.ledger",
+            Self::Session => "kms.session",
+            Self::Audit(_) => "kms.audit",
+            Self::Seal(_) => "kms.seal",
             Self::Busy => "kms.busy",
             Self::Rng => "kms.rng",
         }
     }
+}
+
+/// 32 bytes from the operating system's generator.
+pub(crate) fn random32() -> Result<[u8; 32], KmsError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| KmsError::Rng)?;
+    Ok(bytes)
 }

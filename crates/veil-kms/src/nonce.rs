@@ -43,9 +43,7 @@ impl NonceStore {
 
     /// Issue a fresh challenge at `now`.
     pub fn issue(&self, now: u64) -> Result<Challenge, KmsError> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|_| KmsError::Rng)?;
-        let nonce = hex::encode(bytes);
+        let nonce = hex::encode(crate::random32()?);
         let expires_at = now.saturating_add(self.ttl_secs);
         let mut live = self.live();
         if live.len() >= self.capacity {

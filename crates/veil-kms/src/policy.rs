@@ -30,8 +30,8 @@ pub fn primary_measurement(claims: &Claims) -> Option<&str> {
 }
 
 impl ReleasePolicy {
-    /// May the enclave these (already verified) claims describe receive `resource`?
-    pub fn allow(&self, claims: &Claims, resource: &str) -> Result<(), KmsError> {
+    /// Is the measurement of these (already verified) claims on its platform's list?
+    pub fn allow_measurement(&self, claims: &Claims) -> Result<(), KmsError> {
         let tee = format!("{:?}", claims.tee).to_lowercase();
         let measurement = primary_measurement(claims).unwrap_or_default().to_owned();
         let allowed = self
@@ -42,6 +42,13 @@ impl ReleasePolicy {
         if measurement.is_empty() || !allowed.iter().any(|m| m.eq_ignore_ascii_case(&measurement)) {
             return Err(KmsError::MeasurementNotAllowed { tee, measurement });
         }
+        Ok(())
+    }
+
+    /// May the enclave these (already verified) claims describe receive `resource`?
+    pub fn allow(&self, claims: &Claims, resource: &str) -> Result<(), KmsError> {
+        self.allow_measurement(claims)?;
+        let measurement = primary_measurement(claims).unwrap_or_default().to_owned();
         let grants = self
             .resources
             .iter()

@@ -1,0 +1,186 @@
+//! The enclave's side: answer a challenge with evidence, then fetch keys.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use veil_attest::{Evidence, RuntimeData, expected_report_data};
+use veil_attester::Attester;
+use veil_kms::{Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant};
+use veil_seal::Identity;
+use zeroize::Zeroizing;
+
+use crate::{AttestRequest, Problem, ResourceRequest};
+
+/// Why a call to the broker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The broker refused, with its problem document.
+    #[error("{} ({})", .0.detail, .0.code)]
+    Refused(Problem),
+    /// The broker could not be reached or answered something that is not the protocol.
+    #[error("key broker at {url}: {reason}")]
+    Transport {
+        /// The URL called.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The enclave could not produce evidence.
+    #[error(transparent)]
+    Attester(#[from] veil_attester::AttesterError),
+    /// The released key could not be opened with the enclave's key.
+    #[error("released key does not open: {0}")]
+    Open(String),
+}
+
+impl ClientError {
+    /// The broker's stable code, when it refused.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Refused(p) => Some(&p.code),
+            _ => None,
+        }
+    }
+}
+
+/// A client of one broker.
+#[derive(Debug, Clone)]
+pub struct KmsClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl KmsClient {
+    /// A client of the broker at `base` (e.g. `http://127.0.0.1:7443`).
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let transport = |reason: String| ClientError::Transport {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .http
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| transport(e.to_string()))?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| transport(format!("unexpected answer: {e}")))
+        } else {
+            match serde_json::from_slice::<Problem>(&bytes) {
+                Ok(p) => Err(ClientError::Refused(p)),
+                Err(_) => Err(transport(format!("HTTP {status}"))),
+            }
+        }
+    }
+
+    /// A fresh challenge.
+    pub async fn challenge(&self) -> Result<Challenge, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            nonce: String,
+            expires_at: u64,
+        }
+        let w: Wire = self.post("/v1/kms/challenge", &serde_json::json!({})).await?;
+        Ok(Challenge {
+            nonce: w.nonce,
+            expires_at: w.expires_at,
+        })
+    }
+
+    /// Present evidence; on success, a session.
+    pub async fn attest(&self, evidence: Evidence) -> Result<SessionGrant, ClientError> {
+        self.post("/v1/kms/attest", &AttestRequest { evidence }).await
+    }
+
+    /// Ask for a resource within a session.
+    pub async fn resource(
+        &self,
+        session: &str,
+        resource: &str,
+        user: Option<&str>,
+    ) -> Result<SealedResource, ClientError> {
+        let req = ResourceRequest {
+            session: session.to_owned(),
+            resource: resource.to_owned(),
+            user: user.map(str::to_owned),
+        };
+        self.post("/v1/kms/resource", &req).await
+    }
+
+    /// Challenge, attest with `attester` binding `identity`'s keys, and open a session.
+    pub async fn open_session(
+        &self,
+        attester: &dyn Attester,
+        identity: &Identity,
+    ) -> Result<SessionGrant, ClientError> {
+        let challenge = self.challenge().await?;
+        let evidence = evidence_for(attester, identity, &challenge.nonce)?;
+        self.attest(evidence).await
+    }
+
+    /// Open the key a resource call released, with the enclave's identity.
+    pub fn open_key(
+        identity: &Identity,
+        released: &SealedResource,
+    ) -> Result<Zeroizing<[u8; 32]>, ClientError> {
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(&released.sealed_key)
+            .map_err(|e| ClientError::Open(e.to_string()))?;
+        let mut plain = Zeroizing::new(Vec::with_capacity(32));
+        veil_seal::open(sealed.as_slice(), &mut *plain, identity)
+            .map_err(|e| ClientError::Open(e.to_string()))?;
+        let key: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| ClientError::Open("not a 32-byte key".into()))?;
+        Ok(Zeroizing::new(key))
+    }
+}
+
+/// The runtime data an enclave with `identity` binds for a key release.
+pub fn runtime_data(identity: &Identity, nonce: &str) -> RuntimeData {
+    let mut keys = BTreeMap::new();
+    keys.insert("hpke".to_owned(), identity.public_key().to_string());
+    keys.insert(
+        "ed25519".to_owned(),
+        hex::encode(identity.signing_key().verifying_key().to_bytes()),
+    );
+    RuntimeData {
+        nonce: nonce.to_owned(),
+        public_keys: keys,
+        purpose: KEY_RELEASE_PURPOSE.to_owned(),
+    }
+}
+
+/// Evidence from `attester` binding `identity`'s keys and `nonce`.
+pub fn evidence_for(
+    attester: &dyn Attester,
+    identity: &Identity,
+    nonce: &str,
+) -> Result<Evidence, ClientError> {
+    let rd = runtime_data(identity, nonce);
+    let report_data = expected_report_data(&rd).map_err(|e| ClientError::Open(e.to_string()))?;
+    let raw = attester.attest(&report_data)?;
+    Ok(Evidence {
+        tee: raw.tee,
+        quote: hex::encode(&raw.quote),
+        collateral: raw.collateral.unwrap_or(serde_json::Value::Null),
+        runtime_data: Some(rd),
+    })
+}

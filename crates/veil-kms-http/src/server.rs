@@ -1,0 +1,200 @@
+//! The axum service.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use veil_attest::{AttestationError, Evidence};
+use veil_kms::{Broker, KmsError};
+
+/// Evidence is a few KiB; anything much larger is not evidence.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// `POST /v1/kms/attest`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestRequest {
+    /// The evidence, its runtime data carrying the challenge nonce.
+    pub evidence: Evidence,
+}
+
+/// `POST /v1/kms/resource`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRequest {
+    /// The session from `attest`.
+    pub session: String,
+    /// The resource (e.g. `token/42`).
+    pub resource: String,
+    /// The user the key is for (required for token resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// `urn:veil:error:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What exactly went wrong.
+    pub detail: String,
+    /// The stable code (e.g. `attestation.debug`).
+    pub code: String,
+}
+
+impl Problem {
+    fn new(status: StatusCode, code: &str, detail: String) -> Self {
+        Self {
+            kind: format!("urn:veil:error:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, Json(self)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}
+
+fn status_of(e: &KmsError) -> StatusCode {
+    match e {
+        KmsError::Attestation(AttestationError::Parse(_)) => StatusCode::BAD_REQUEST,
+        KmsError::Attestation(_)
+        | KmsError::MeasurementNotAllowed { .. }
+        | KmsError::ResourceNotAllowed { .. }
+        | KmsError::NotAuthorized { .. } => StatusCode::FORBIDDEN,
+        KmsError::Session => StatusCode::UNAUTHORIZED,
+        KmsError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        KmsError::Ledger(_) => StatusCode::BAD_GATEWAY,
+        KmsError::Audit(_) | KmsError::Seal(_) | KmsError::Rng => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<KmsError> for Problem {
+    fn from(e: KmsError) -> Self {
+        Problem::new(status_of(&e), e.code(), e.to_string())
+    }
+}
+
+/// JSON bodies whose rejections are problem documents too.
+struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => {
+                let status = match &rejection {
+                    JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(Problem::new(status, "request.malformed", rejection.body_text()))
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    broker: Arc<Broker>,
+    clock: fn() -> u64,
+}
+
+/// Run a broker decision off the async runtime: verification and the audit fsync
+/// block for a millisecond or more.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KmsError> + Send + 'static,
+) -> Result<T, Problem> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Problem::from),
+        Err(_) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "kms.internal",
+            "the decision task failed".into(),
+        )),
+    }
+}
+
+async fn challenge(State(s): State<AppState>) -> Result<Response, Problem> {
+    let c = s.broker.challenge((s.clock)()).map_err(Problem::from)?;
+    Ok(Json(serde_json::json!({ "nonce": c.nonce, "expires_at": c.expires_at })).into_response())
+}
+
+async fn attest(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<AttestRequest>,
+) -> Result<Response, Problem> {
+    let now = (s.clock)();
+    let broker = s.broker.clone();
+    let grant = blocking(move || broker.attest(&req.evidence, now)).await;
+    match &grant {
+        Ok(g) => {
+            tracing::info!(tee = ?g.tee, measurement = %g.measurement, dev_root = g.dev_root, "attested")
+        }
+        Err(p) => tracing::warn!(code = %p.code, "attestation refused"),
+    }
+    Ok(Json(grant?).into_response())
+}
+
+async fn resource(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<ResourceRequest>,
+) -> Result<Response, Problem> {
+    let now = (s.clock)();
+    let broker = s.broker.clone();
+    let name = req.resource.clone();
+    let released =
+        blocking(move || broker.resource(&req.session, &req.resource, req.user.as_deref(), now)).await;
+    match &released {
+        Ok(_) => tracing::info!(resource = %name, "key released"),
+        Err(p) => tracing::warn!(resource = %name, code = %p.code, "key refused"),
+    }
+    Ok(Json(released?).into_response())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "request.not_found",
+        "no such endpoint".into(),
+    )
+}
+
+/// The broker's routes, reading time from `clock` (Unix seconds).
+pub fn router(broker: Arc<Broker>, clock: fn() -> u64) -> Router {
+    Router::new()
+        .route("/v1/kms/challenge", post(challenge))
+        .route("/v1/kms/attest", post(attest))
+        .route("/v1/kms/resource", post(resource))
+        .route("/v1/health", get(health))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(AppState { broker, clock })
+}

@@ -1,0 +1,409 @@
+//! Key release end to end over loopback HTTP, with simulated TDX evidence verified by
+//! the production verifier; every refusal is checked for its code and its audit entry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use veil_attest::{Policy, TrustAnchors};
+use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
+use veil_kms_http::{ClientError, KmsClient, evidence_for, router};
+use veil_seal::Identity;
+use veil_sim_tee::{DevPki, Faults, SimMeasurement, SimTdx};
+
+/// 2026-03-01T00:00:00Z.
+const NOW: u64 = 1_772_323_200;
+const USER: &str = "0x00000000000000000000000000000000000000a1";
+
+fn pinned() -> u64 {
+    NOW
+}
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+/// Each reading is ten seconds after the last.
+fn ticking() -> u64 {
+    NOW + TICKS.fetch_add(10, Ordering::SeqCst)
+}
+
+fn good() -> SimMeasurement {
+    SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32])
+}
+
+struct Setup {
+    trust_dev_root: bool,
+    allowed: Vec<String>,
+    clock: fn() -> u64,
+    challenge_ttl_secs: u64,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            trust_dev_root: true,
+            allowed: vec![hex::encode(good().mr_td())],
+            clock: pinned,
+            challenge_ttl_secs: 60,
+        }
+    }
+}
+
+struct Kms {
+    url: String,
+    dir: tempfile::TempDir,
+    broker_identity: Identity,
+    pki: Arc<DevPki>,
+}
+
+impl Kms {
+    fn audit_events(&self) -> Vec<serde_json::Value> {
+        veil_audit::verify(&self.dir.path().join("audit.jsonl"), None).expect("audit log intact");
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["event"].clone())
+            .collect()
+    }
+
+    fn expected_key(&self, resource: &str) -> [u8; 32] {
+        let m = MasterSecret::open_or_create(&self.dir.path().join("master.sealed"), &self.broker_identity)
+            .expect("master");
+        *m.resource_key(resource)
+    }
+
+    fn attester(&self, m: SimMeasurement, faults: Faults) -> SimTdx {
+        SimTdx::new(self.pki.clone(), m)
+            .with_faults(faults)
+            .with_clock(pinned)
+    }
+}
+
+async fn start(setup: Setup) -> Kms {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Arc::new(DevPki::from_seed(&[7u8; 32]).expect("pki"));
+    let broker_identity = Identity::generate().expect("identity");
+    let mut anchors = TrustAnchors::vendor();
+    if setup.trust_dev_root {
+        anchors.intel_roots.push(pki.root_der().to_vec());
+    }
+    let mut release = ReleasePolicy::default();
+    release
+        .measurements
+        .insert(veil_attest::Tee::Tdx, setup.allowed.clone());
+    for m in &setup.allowed {
+        release.resources.insert(m.clone(), vec!["token/*".into()]);
+    }
+    let broker = Broker::new(BrokerParts {
+        anchors,
+        attestation: Policy::default(),
+        release,
+        authorizer: Box::new(PolicyListAuthorizer(
+            [("42".to_owned(), vec![USER.to_owned()])].into(),
+        )),
+        master: MasterSecret::open_or_create(&dir.path().join("master.sealed"), &broker_identity)
+            .expect("master"),
+        audit: veil_audit::AuditLog::open(&dir.path().join("audit.jsonl")).expect("audit"),
+        limits: Limits {
+            challenge_ttl_secs: setup.challenge_ttl_secs,
+            ..Limits::default()
+        },
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = router(Arc::new(broker), setup.clock);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Kms {
+        url,
+        dir,
+        broker_identity,
+        pki,
+    }
+}
+
+fn refused(r: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
+    match r {
+        Err(ClientError::Refused(p)) => (p.status, p.code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let session = client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await
+        .expect("attest");
+    assert!(session.dev_root, "the grant says the dev root was used");
+    assert_eq!(session.measurement, hex::encode(good().mr_td()));
+
+    let released = client
+        .resource(&session.session, "token/42", Some(USER))
+        .await
+        .expect("release");
+    assert!(released.dev_root);
+    assert_eq!(
+        released.authorization.as_ref().map(|a| a.source.as_str()),
+        Some("policy-file")
+    );
+    let key = KmsClient::open_key(&enclave, &released).expect("opens with the enclave key");
+    assert_eq!(*key, kms.expected_key("token/42"));
+    // Only the attested key opens it.
+    let other = Identity::generate().expect("identity");
+    assert!(KmsClient::open_key(&other, &released).is_err());
+
+    let events = kms.audit_events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["event"], "attest");
+    assert_eq!(events[0]["decision"], "granted");
+    assert_eq!(events[1]["event"], "resource");
+    assert_eq!(events[1]["decision"], "granted");
+    assert_eq!(events[1]["user"], USER);
+}
+
+#[tokio::test]
+async fn refused_attestations_each_have_their_code_and_an_audit_entry() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let wrong = SimMeasurement::from_digests([9; 48], [2; 48], &[3; 32]);
+    let cases = [
+        (kms.attester(wrong, Faults::default()), "kms.measurement"),
+        (
+            kms.attester(
+                good(),
+                Faults {
+                    debug: true,
+                    ..Faults::default()
+                },
+            ),
+            "attestation.debug",
+        ),
+        (
+            kms.attester(
+                good(),
+                Faults {
+                    revoked_pck: true,
+                    ..Faults::default()
+                },
+            ),
+            "attestation.revoked",
+        ),
+        (
+            kms.attester(
+                good(),
+                Faults {
+                    expired_collateral: true,
+                    ..Faults::default()
+                },
+            ),
+            "attestation.collateral_expired",
+        ),
+    ];
+    for (attester, code) in &cases {
+        let (status, got) = refused(client.open_session(attester, &enclave).await);
+        assert_eq!((status, got.as_str()), (403, *code));
+    }
+    let events = kms.audit_events();
+    assert_eq!(events.len(), cases.len());
+    for (e, (_, code)) in events.iter().zip(&cases) {
+        assert_eq!(e["decision"], "refused");
+        assert_eq!(e["code"], *code);
+    }
+}
+
+#[tokio::test]
+async fn a_nonce_is_good_once() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let nonce = client.challenge().await.expect("challenge").nonce;
+    let evidence =
+        evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
+    client.attest(evidence.clone()).await.expect("first use");
+    assert_eq!(
+        refused(client.attest(evidence).await),
+        (403, "attestation.replay".into())
+    );
+    // A nonce the broker never issued.
+    let made_up = evidence_for(
+        &kms.attester(good(), Faults::default()),
+        &enclave,
+        &"ab".repeat(32),
+    )
+    .expect("evidence");
+    assert_eq!(
+        refused(client.attest(made_up).await),
+        (403, "attestation.replay".into())
+    );
+}
+
+#[tokio::test]
+async fn an_expired_nonce_is_refused() {
+    let kms = start(Setup {
+        clock: ticking,
+        challenge_ttl_secs: 5,
+        ..Setup::default()
+    })
+    .await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let nonce = client.challenge().await.expect("challenge").nonce;
+    let evidence =
+        evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
+    // The broker's clock moved 10 s past issue; the nonce lived 5 s.
+    assert_eq!(
+        refused(client.attest(evidence).await),
+        (403, "attestation.replay".into())
+    );
+}
+
+#[tokio::test]
+async fn evidence_bound_to_another_key_is_refused() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let thief = Identity::generate().expect("identity");
+    let nonce = client.challenge().await.expect("challenge").nonce;
+    let mut evidence =
+        evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
+    let rd = evidence.runtime_data.as_mut().expect("runtime data");
+    let before = rd.public_keys["hpke"].clone();
+    rd.public_keys
+        .insert("hpke".into(), thief.public_key().to_string());
+    assert_ne!(rd.public_keys["hpke"], before);
+    assert_eq!(
+        refused(client.attest(evidence).await),
+        (403, "attestation.binding".into())
+    );
+}
+
+#[tokio::test]
+async fn tampered_evidence_is_refused() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let nonce = client.challenge().await.expect("challenge").nonce;
+    let mut evidence =
+        evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
+    let mut quote = hex::decode(&evidence.quote).expect("hex");
+    quote[48 + 136 + 1] ^= 0x80; // inside MRTD
+    let tampered = hex::encode(&quote);
+    assert_ne!(tampered, evidence.quote);
+    evidence.quote = tampered;
+    assert_eq!(
+        refused(client.attest(evidence).await),
+        (403, "attestation.signature".into())
+    );
+}
+
+#[tokio::test]
+async fn dev_evidence_is_refused_when_the_dev_root_is_not_configured() {
+    let kms = start(Setup {
+        trust_dev_root: false,
+        ..Setup::default()
+    })
+    .await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let r = client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await;
+    assert_eq!(refused(r), (403, "attestation.chain".into()));
+}
+
+#[tokio::test]
+async fn an_empty_allowlist_denies_everyone() {
+    let kms = start(Setup {
+        allowed: vec![],
+        ..Setup::default()
+    })
+    .await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let r = client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await;
+    assert_eq!(refused(r), (403, "kms.measurement".into()));
+}
+
+#[tokio::test]
+async fn resources_need_a_session_a_grant_and_an_authorized_user() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let s = client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await
+        .expect("attest")
+        .session;
+    assert_eq!(
+        refused(client.resource(&s, "token/42", Some("0xbad")).await),
+        (403, "kms.not_authorized".into())
+    );
+    assert_eq!(
+        refused(client.resource(&s, "token/42", None).await),
+        (403, "kms.not_authorized".into())
+    );
+    assert_eq!(
+        refused(client.resource(&s, "token/43", Some(USER)).await),
+        (403, "kms.not_authorized".into())
+    );
+    assert_eq!(
+        refused(client.resource(&s, "model/x", Some(USER)).await),
+        (403, "kms.resource".into())
+    );
+    assert_eq!(
+        refused(client.resource(&"00".repeat(32), "token/42", Some(USER)).await),
+        (401, "kms.session".into())
+    );
+    let events = kms.audit_events();
+    assert_eq!(events.len(), 6);
+    assert!(events[1..].iter().all(|e| e["decision"] == "refused"));
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_documents() {
+    let kms = start(Setup::default()).await;
+    let http = reqwest::Client::new();
+    for (body, ctype, status) in [
+        ("{", "application/json", 400),
+        (
+            r#"{"evidence":{"tee":"nvidia","quote":"00","collateral":null}}"#,
+            "application/json",
+            400,
+        ),
+        (r#"{"evidence":1}"#, "application/json", 400),
+        ("{}", "text/plain", 415),
+    ] {
+        let resp = http
+            .post(format!("{}/v1/kms/attest", kms.url))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), status, "{body}");
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let p: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(p["code"], "request.malformed");
+    }
+    let big = format!(
+        r#"{{"evidence":{{"tee":"tdx","quote":"{}","collateral":null}}}}"#,
+        "0".repeat(300_000)
+    );
+    let resp = http
+        .post(format!("{}/v1/kms/attest", kms.url))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 413);
+    let resp = http.get(format!("{}/nope", kms.url)).send().await.expect("send");
+    assert_eq!(resp.status().as_u16(), 404);
+    assert!(
+        kms.audit_events().is_empty(),
+        "malformed requests reach no decision"
+    );
+}
