@@ -20,6 +20,8 @@ macro_rules! outln {
 mod attest;
 mod demo;
 mod io;
+mod kms;
+mod sim_tee;
 mod store_args;
 
 use std::path::PathBuf;
@@ -106,6 +108,11 @@ enum Command {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// The simulated TEE (machines without TDX): its development PKI and measurements.
+    SimTee {
+        #[command(subcommand)]
+        command: SimTeeCommand,
+    },
     /// Verify a receipt offline: exit 0 and a summary when valid, 1 and the reason when not.
     Verify {
         /// The receipt file.
@@ -135,10 +142,39 @@ enum AttestCommand {
 
 #[derive(Subcommand)]
 enum KmsCommand {
+    /// Run the key broker (challenge → attest → resource over HTTP) until interrupted.
+    Serve {
+        /// The broker's configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// The key broker's audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimTeeCommand {
+    /// Create a development PKI in DIR: `seed` (0600) and `dev-root.pem`, the root a
+    /// broker must name in `dev_roots` to accept this simulator's evidence.
+    Init {
+        /// Directory to create the PKI in.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the MRTD a simulated worker reports for a binary, config and model.
+    Measure {
+        /// The worker's executable.
+        #[arg(long)]
+        binary: PathBuf,
+        /// Its configuration (JSON; canonicalised before hashing).
+        #[arg(long)]
+        config: PathBuf,
+        /// The model's weights root (0x…).
+        #[arg(long)]
+        model_root: String,
     },
 }
 
@@ -207,6 +243,17 @@ fn one_line(e: &anyhow::Error) -> String {
         out.push_str(&s);
     }
     out.replace('\n', " ")
+}
+
+/// Log to stderr; `RUST_LOG` (read here, in the binary only) sets the filter.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -326,6 +373,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+        Command::Kms {
+            command: KmsCommand::Serve { config },
+        } => {
+            init_tracing();
+            kms::serve(&config)?;
+        }
+        Command::SimTee {
+            command: SimTeeCommand::Init { dir },
+        } => {
+            sim_tee::init(&dir)?;
+            outln!(
+                "dev PKI in {}; trust it only by naming {} in a broker's dev_roots",
+                dir.display(),
+                dir.join("dev-root.pem").display()
+            );
+        }
+        Command::SimTee {
+            command:
+                SimTeeCommand::Measure {
+                    binary,
+                    config,
+                    model_root,
+                },
+        } => {
+            let m = sim_tee::measure(&binary, &config, &model_root)?;
+            outln!("{}", hex::encode(m.mr_td()));
         }
         Command::Kms {
             command:

@@ -1,0 +1,171 @@
+//! `veil kms serve` as an operator runs it: a config file, a dev PKI named explicitly,
+//! a simulated worker measured from a real binary, and the audit log checked after.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+
+use veil_kms_http::KmsClient;
+use veil_seal::Identity;
+use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
+
+const USER: &str = "0x00000000000000000000000000000000000000a1";
+const MODEL_ROOT: &str = "0x0303030303030303030303030303030303030303030303030303030303030303";
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+fn veil(args: &[&str]) -> Output {
+    Command::new(VEIL).args(args).output().expect("run veil")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start the broker and return it with its URL (from its first stdout line).
+fn serve(config: &Path) -> (Server, String) {
+    let mut child = Command::new(VEIL)
+        .args(["kms", "serve", "--config", config.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
+    (Server(child), url)
+}
+
+/// A broker directory whose allowlist holds the measurement of `veil` itself as
+/// the worker binary; `dev_roots` names the dev PKI only when `trust_dev` is set.
+fn setup(dir: &Path, trust_dev: bool) -> (String, Arc<DevPki>, SimMeasurement) {
+    let p = |name: &str| dir.join(name).to_str().expect("utf-8").to_owned();
+    ok(veil(&["sim-tee", "init", "--dir", &p("pki")]));
+    ok(veil(&["keygen", "--out", &p("kms.key")]));
+    std::fs::write(dir.join("worker.json"), r#"{"model":"digits","threads":2}"#).expect("write");
+    let mr_td = ok(veil(&[
+        "sim-tee",
+        "measure",
+        "--binary",
+        VEIL,
+        "--config",
+        &p("worker.json"),
+        "--model-root",
+        MODEL_ROOT,
+    ]));
+    let mr_td = mr_td.trim().to_owned();
+    let dev_roots = if trust_dev {
+        r#"dev_roots = ["pki/dev-root.pem"]"#
+    } else {
+        ""
+    };
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\naudit_log = \"audit.jsonl\"\n{dev_roots}\n\
+         [release.measurements]\ntdx = [\"{mr_td}\"]\n[release.resources]\n\"{mr_td}\" = [\"token/*\"]\n\
+         [authorizations]\n\"42\" = [\"{USER}\"]\n"
+    );
+    std::fs::write(dir.join("kms.toml"), config).expect("write");
+    let seed: [u8; 32] = hex::decode(
+        std::fs::read_to_string(dir.join("pki/seed"))
+            .expect("seed")
+            .trim(),
+    )
+    .expect("hex")
+    .try_into()
+    .expect("32 bytes");
+    let config: serde_json::Value = serde_json::from_str(r#"{"threads":2,"model":"digits"}"#).expect("json");
+    let root: [u8; 32] = hex::decode(&MODEL_ROOT[2..])
+        .expect("hex")
+        .try_into()
+        .expect("32");
+    let m = SimMeasurement::of(Path::new(VEIL), &config, &root).expect("measure");
+    assert_eq!(
+        hex::encode(m.mr_td()),
+        mr_td,
+        "the CLI and the library measure alike"
+    );
+    (p("kms.toml"), Arc::new(DevPki::from_seed(&seed).expect("pki")), m)
+}
+
+#[tokio::test]
+async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, pki, m) = setup(dir.path(), true);
+    let (_server, url) = serve(Path::new(&config));
+    let client = KmsClient::new(&url);
+    let enclave = Identity::generate().expect("identity");
+    let session = client
+        .open_session(&SimTdx::new(pki.clone(), m.clone()), &enclave)
+        .await
+        .expect("attest");
+    assert!(session.dev_root);
+    let released = client
+        .resource(&session.session, "token/42", Some(USER))
+        .await
+        .expect("release");
+    KmsClient::open_key(&enclave, &released).expect("opens");
+    let refused = client
+        .resource(&session.session, "token/42", Some("0xb0b"))
+        .await
+        .expect_err("not authorized");
+    assert_eq!(refused.code(), Some("kms.not_authorized"));
+
+    // A worker built from another binary measures differently and is refused.
+    let other = SimMeasurement::from_digests([0xee; 48], m.config, &[3; 32]);
+    let err = client
+        .open_session(&SimTdx::new(pki, other), &enclave)
+        .await
+        .expect_err("other binary");
+    assert_eq!(err.code(), Some("kms.measurement"));
+
+    let audit = dir.path().join("audit.jsonl");
+    let out = ok(veil(&["kms", "audit", "verify", audit.to_str().expect("utf-8")]));
+    assert!(out.starts_with("audit log intact: 4 entries"), "{out}");
+}
+
+#[tokio::test]
+async fn without_dev_roots_in_the_config_simulated_evidence_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, pki, m) = setup(dir.path(), false);
+    let (_server, url) = serve(Path::new(&config));
+    let enclave = Identity::generate().expect("identity");
+    let err = KmsClient::new(&url)
+        .open_session(&SimTdx::new(pki, m), &enclave)
+        .await
+        .expect_err("no dev root");
+    assert_eq!(err.code(), Some("attestation.chain"));
+}
+
+#[test]
+fn bad_configs_fail_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("kms.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nidentity = \"k\"\nmaster_secret = \"m\"\naudit_log = \"a\"\nsurprise = 1\n")
+        .expect("write");
+    let out = veil(&["kms", "serve", "--config", cfg.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).expect("utf-8");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("surprise"), "{err}");
+    assert!(!dir.path().join("a").exists(), "nothing created for a bad config");
+}
