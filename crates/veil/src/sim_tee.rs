@@ -20,7 +20,7 @@ pub fn init(dir: &Path) -> Result<()> {
     let mut f = veil_fs::AtomicFile::create_new(&seed_path)?;
     std::io::Write::write_all(&mut f, format!("{}\n", hex::encode(seed)).as_bytes())?;
     f.commit()?;
-    veil_fs::write_atomic(&dir.join("dev-root.pem"), pki.root_pem().as_bytes())?;
+    veil_fs::write_atomic(dir.join("dev-root.pem"), pki.root_pem().as_bytes())?;
     Ok(())
 }
 
