@@ -58,7 +58,7 @@ pub struct RawEvidence {
 }
 
 /// Something that can produce evidence binding `report_data`.
-pub trait Attester {
+pub trait Attester: Send + Sync {
     /// Produce evidence whose report_data field equals `report_data`.
     fn attest(&self, report_data: &[u8; 64]) -> Result<RawEvidence, AttesterError>;
 }
