@@ -14,7 +14,8 @@ pub struct Evidence {
     pub tee: Tee,
     /// The quote (Intel) or attestation report (AMD), hex.
     pub quote: String,
-    /// Intel: the PCCS collateral object. AMD: the VCEK or VLEK certificate, DER as hex.
+    /// Intel: the PCCS collateral object. AMD: the VCEK or VLEK certificate, DER as hex,
+    /// or `{"vek": hex, "crl": hex}` to also check AMD's CRL.
     pub collateral: serde_json::Value,
     /// What report_data must commit to; required wherever keys are released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,11 +83,33 @@ pub fn verify(
             claims
         }
         Tee::Snp => {
-            let vek = evidence.collateral.as_str().ok_or_else(|| {
-                AttestationError::Parse("SNP collateral must be the VEK certificate as hex".into())
-            })?;
+            // Either the VEK alone (hex), or `{"vek": hex, "crl": hex}` with AMD's CRL.
+            let c = &evidence.collateral;
+            let (vek, crl) = match (c.as_str(), c.get("vek").and_then(|v| v.as_str())) {
+                (Some(vek), _) => (vek, None),
+                (None, Some(vek)) => (vek, c.get("crl")),
+                _ => {
+                    return Err(AttestationError::Parse(
+                        "SNP collateral must be the VEK certificate as hex, or {vek, crl}".into(),
+                    ));
+                }
+            };
+            let crl = crl
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| AttestationError::Parse("SNP collateral crl must be hex".into()))
+                        .and_then(|h| unhex(h, "AMD CRL"))
+                })
+                .transpose()?;
             let roots: Vec<&[u8]> = anchors.amd_roots.iter().map(Vec::as_slice).collect();
-            crate::verify_snp_report(&quote, &unhex(vek, "VEK certificate")?, &roots, &policy.snp, now)?
+            crate::verify_snp_report_with_crl(
+                &quote,
+                &unhex(vek, "VEK certificate")?,
+                &roots,
+                crl.as_deref(),
+                &policy.snp,
+                now,
+            )?
         }
     };
     if let Some(rd) = &evidence.runtime_data {

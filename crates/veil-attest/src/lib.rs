@@ -12,12 +12,14 @@ mod error;
 mod evidence;
 mod intel;
 mod snp;
+mod snp_crl;
 
 pub use binding::{REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data};
 pub use error::AttestationError;
 pub use evidence::{Evidence, TrustAnchors, verify};
 pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
-pub use snp::{SnpPolicy, SnpTcb, amd_roots, verify_snp_report};
+pub use snp::{SnpPolicy, SnpTcb, amd_roots, verify_snp_report, verify_snp_report_with_crl};
+pub use snp_crl::check_amd_crl;
 
 use serde::Serialize;
 

@@ -157,6 +157,19 @@ pub fn verify_snp_report(
     policy: &SnpPolicy,
     now: u64,
 ) -> Result<Claims, AttestationError> {
+    verify_snp_report_with_crl(report, vek_der, roots, None, policy, now)
+}
+
+/// [`verify_snp_report`], also checking the product's CRL (DER, from AMD's KDS) when
+/// given: signed by the ARK, current at `now`, revoking neither the ASK/ASVK nor the VEK.
+pub fn verify_snp_report_with_crl(
+    report: &[u8],
+    vek_der: &[u8],
+    roots: &[&[u8]],
+    crl: Option<&[u8]>,
+    policy: &SnpPolicy,
+    now: u64,
+) -> Result<Claims, AttestationError> {
     let rep = AttestationReport::from_bytes(report)
         .map_err(|e| AttestationError::Parse(format!("SNP report: {e}")))?;
     let vek = Certificate::from_der(vek_der)
@@ -197,14 +210,26 @@ pub fn verify_snp_report(
         .map_err(|e| AttestationError::Signature(format!("SNP report: {e}")))?;
 
     let key_name = if vlek { "VLEK" } else { "VCEK" };
-    let expires = [
+    let inter_name = if vlek { "ASVK" } else { "ASK" };
+    let mut expires = [
         check_validity(&ark, "ARK", now)?,
-        check_validity(&inter, if vlek { "ASVK" } else { "ASK" }, now)?,
+        check_validity(&inter, inter_name, now)?,
         check_validity(&vek, key_name, now)?,
     ]
     .into_iter()
     .min()
     .unwrap_or(0);
+    if let Some(crl) = crl {
+        let (ark, inter, vek) = (
+            x509(&ark).tbs_certificate,
+            x509(&inter).tbs_certificate,
+            x509(&vek).tbs_certificate,
+        );
+        let spki = der::Encode::to_der(&ark.subject_public_key_info)
+            .map_err(|e| AttestationError::Parse(format!("ARK key: {e}")))?;
+        let revocable = [(inter_name, &inter.serial_number), (key_name, &vek.serial_number)];
+        expires = expires.min(crate::check_amd_crl(crl, &ark.subject, &spki, &revocable, now)?);
+    }
 
     // The VEK certifies one TCB; the report must claim exactly it.
     let r = rep.reported_tcb;

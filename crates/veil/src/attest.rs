@@ -57,6 +57,7 @@ pub struct VerifyArgs {
     pub collateral: Option<PathBuf>,
     pub at: Option<String>,
     pub policy: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy> {
@@ -85,7 +86,11 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
     };
     let now = u64::try_from(now.unix_timestamp()).context("--at is before 1970")?;
     let policy = load_policy(args.policy.as_deref())?;
-    match classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)? {
+    let kind = classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)?;
+    if args.crl.is_some() && !matches!(kind, Kind::SnpReport(_)) {
+        bail!("--crl is AMD's CRL for a raw SEV-SNP report (an envelope carries it in its collateral)");
+    }
+    match kind {
         Kind::Envelope(e) => {
             if args.collateral.is_some() {
                 bail!("an evidence envelope carries its own collateral; drop --collateral");
@@ -109,10 +114,16 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
         }
         Kind::SnpReport(report) => {
             let vek = collateral(args, "an SEV-SNP report", "the VCEK or VLEK certificate, DER")?;
-            Ok(veil_attest::verify_snp_report(
+            let crl = args
+                .crl
+                .as_deref()
+                .map(|p| crate::io::read_limited(p, MAX_EVIDENCE_BYTES))
+                .transpose()?;
+            Ok(veil_attest::verify_snp_report_with_crl(
                 &report,
                 &vek,
                 veil_attest::amd_roots(),
+                crl.as_deref(),
                 &policy.snp,
                 now,
             ))

@@ -137,6 +137,9 @@ enum AttestCommand {
         /// Policy file (TOML); default: only fully up-to-date platforms.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// AMD's CRL for the product (DER, from KDS), checked with a raw SEV-SNP report.
+        #[arg(long)]
+        crl: Option<PathBuf>,
     },
 }
 
@@ -358,6 +361,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     collateral,
                     at,
                     policy,
+                    crl,
                 },
         } => {
             let args = attest::VerifyArgs {
@@ -365,6 +369,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 collateral,
                 at,
                 policy,
+                crl,
             };
             match attest::verify(&args)? {
                 Ok(claims) => outln!("{}", serde_json::to_string_pretty(&claims)?),

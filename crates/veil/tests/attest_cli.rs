@@ -178,6 +178,33 @@ fn bad_inputs_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognised evidence"));
     let out = veil(&["attest", "verify", "--evidence", &fixture("intel/tdx_quote")]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--collateral"));
+    let out = veil(&[
+        "attest",
+        "verify",
+        "--evidence",
+        &fixture("intel/tdx_quote"),
+        "--collateral",
+        &fixture("intel/tdx_quote_collateral.json"),
+        "--crl",
+        junk.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--crl is AMD's CRL"));
+    // A CRL that is not DER is a parse refusal for an SNP report.
+    let out = veil(&[
+        "attest",
+        "verify",
+        "--evidence",
+        &fixture("amd/report_milan.hex"),
+        "--collateral",
+        &fixture("amd/vcek_milan.der"),
+        "--at",
+        "2025-06-01T00:00:00Z",
+        "--crl",
+        junk.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("attestation.parse"));
     let typo = policy(dir.path(), "[intel]\nallow_smtx = true\n");
     let out = veil(&[
         "attest",
