@@ -1,10 +1,11 @@
 //! Arbitrary bytes as TEE evidence (an Intel quote with real collateral, or an SNP
-//! report with a real VCEK): a typed refusal, never a panic.
+//! report with a real VCEK, or AMD's CRL for a real report): a typed refusal, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 static TDX_COLLATERAL: &[u8] = include_bytes!("../../../shared/fixtures/tee/intel/tdx_quote_collateral.json");
 static VCEK: &[u8] = include_bytes!("../../../shared/fixtures/tee/amd/vcek_milan.der");
+static SNP_REPORT_HEX: &str = include_str!("../../../shared/fixtures/tee/amd/report_milan.hex");
 const NOW: u64 = 1_751_587_200;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,4 +15,9 @@ fuzz_target!(|data: &[u8]| {
     // The same bytes as a certificate and as collateral.
     let _ = veil_attest::verify_snp_report(&[0u8; 1184], data, veil_attest::amd_roots(), &policy.snp, NOW);
     let _ = veil_attest::verify_intel_quote(&[], data, veil_attest::intel_root_ca(), &policy.intel, NOW);
+    // The same bytes as AMD's CRL for a report that verifies.
+    if let Ok(report) = hex::decode(SNP_REPORT_HEX.trim()) {
+        let roots = veil_attest::amd_roots();
+        let _ = veil_attest::verify_snp_report_with_crl(&report, VCEK, roots, Some(data), &policy.snp, NOW);
+    }
 });
