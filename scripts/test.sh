@@ -19,9 +19,12 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+echo "== contracts (solc-js artifacts, forge tests)"
+scripts/contracts.sh 2>&1 | tee -a "$log"
+
 echo "== fuzz (brief)"
 scripts/fuzz.sh 20
 
 # One closing line for the whole run (cargo's own last line is a crate's doc-tests).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+awk '/^(test|Suite) result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' "$log"
