@@ -11,6 +11,8 @@ interface Vm {
     function expectRevert(bytes4) external;
     function expectRevert() external;
     function warp(uint256) external;
+    function roll(uint256) external;
+    function deal(address, uint256) external;
     function chainId(uint256) external;
     function addr(uint256) external returns (address);
     function sign(uint256, bytes32) external returns (uint8, bytes32, bytes32);
