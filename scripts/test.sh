@@ -14,13 +14,15 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
 
+# First: it installs solc-js, forge and anvil from npm, which the ledger tests use.
 echo "== contracts (solc-js artifacts, forge tests)"
 scripts/contracts.sh 2>&1 | tee -a "$log"
+
+echo "== cargo test"
+cargo test --workspace --locked 2>&1 | tee -a "$log"
 
 echo "== fuzz (brief)"
 scripts/fuzz.sh 20

@@ -1,0 +1,66 @@
+//! Ledger failures, with contract custom errors decoded.
+
+use crate::bindings::{INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
+
+/// Why a ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A contract refused the call with one of its custom errors (decoded).
+    #[error("{contract} refused: {error}")]
+    Reverted {
+        /// The contract.
+        contract: &'static str,
+        /// The custom error, e.g. `NotTokenOwner(1, 0xb0b…)`.
+        error: String,
+    },
+    /// The call reverted without a recognisable reason.
+    #[error("{contract} reverted: {detail}")]
+    Revert {
+        /// The contract.
+        contract: &'static str,
+        /// What the node said.
+        detail: String,
+    },
+    /// The node could not be reached or answered outside the protocol.
+    #[error("EVM node: {0}")]
+    Transport(String),
+    /// A transaction was mined but did not succeed.
+    #[error("transaction {0} failed on chain")]
+    Failed(String),
+    /// An expected event was not in the receipt.
+    #[error("no {0} event in the receipt")]
+    MissingEvent(&'static str),
+}
+
+macro_rules! decode_with {
+    ($err:expr, $contract:literal, $errors:ty) => {
+        if let Some(decoded) = $err.as_decoded_interface_error::<$errors>() {
+            return LedgerError::Reverted {
+                contract: $contract,
+                error: format!("{decoded:?}"),
+            };
+        }
+    };
+}
+
+impl LedgerError {
+    /// Classify an alloy contract error, decoding every Veil contract's custom errors
+    /// (calls can cross contracts, e.g. JobRegistry → ProverRegistry).
+    pub(crate) fn from_contract(contract: &'static str, e: alloy::contract::Error) -> Self {
+        decode_with!(e, "INFT", INFT::INFTErrors);
+        decode_with!(e, "JobRegistry", JobRegistry::JobRegistryErrors);
+        decode_with!(e, "ProverRegistry", ProverRegistry::ProverRegistryErrors);
+        decode_with!(e, "ReceiptAnchor", ReceiptAnchor::ReceiptAnchorErrors);
+        match e {
+            alloy::contract::Error::TransportError(t) if t.as_error_resp().is_some() => LedgerError::Revert {
+                contract,
+                detail: t.to_string(),
+            },
+            alloy::contract::Error::TransportError(t) => LedgerError::Transport(t.to_string()),
+            other => LedgerError::Revert {
+                contract,
+                detail: other.to_string(),
+            },
+        }
+    }
+}
