@@ -297,34 +297,33 @@ async fn tampered_evidence_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn dev_evidence_is_refused_when_the_dev_root_is_not_configured() {
-    let kms = start(Setup {
-        trust_dev_root: false,
-        ..Setup::default()
-    })
-    .await;
+/// Open a session with good simulated evidence against a broker set up as `setup`.
+async fn session_refusal(setup: Setup) -> (u16, String) {
+    let kms = start(setup).await;
     let client = KmsClient::new(&kms.url);
     let enclave = Identity::generate().expect("identity");
     let r = client
         .open_session(&kms.attester(good(), Faults::default()), &enclave)
         .await;
-    assert_eq!(refused(r), (403, "attestation.chain".into()));
+    refused(r)
+}
+
+#[tokio::test]
+async fn dev_evidence_is_refused_when_the_dev_root_is_not_configured() {
+    let setup = Setup {
+        trust_dev_root: false,
+        ..Setup::default()
+    };
+    assert_eq!(session_refusal(setup).await, (403, "attestation.chain".into()));
 }
 
 #[tokio::test]
 async fn an_empty_allowlist_denies_everyone() {
-    let kms = start(Setup {
+    let setup = Setup {
         allowed: vec![],
         ..Setup::default()
-    })
-    .await;
-    let client = KmsClient::new(&kms.url);
-    let enclave = Identity::generate().expect("identity");
-    let r = client
-        .open_session(&kms.attester(good(), Faults::default()), &enclave)
-        .await;
-    assert_eq!(refused(r), (403, "kms.measurement".into()));
+    };
+    assert_eq!(session_refusal(setup).await, (403, "kms.measurement".into()));
 }
 
 #[tokio::test]

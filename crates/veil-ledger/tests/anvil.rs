@@ -41,20 +41,25 @@ fn refused_with(r: Result<impl std::fmt::Debug, LedgerError>, contract: &str, er
     }
 }
 
-#[tokio::test]
-async fn tokens_are_authorized_by_their_owner_only() {
-    let anvil = anvil();
-    let (admin_p, admin) = provider_for(&anvil, 0);
-    let (alice_p, alice) = provider_for(&anvil, 1);
-    let (bob_p, bob) = provider_for(&anvil, 2);
-    let chain = ChainClient::deploy(
+/// All contracts deployed by account 0, which owns them.
+async fn deploy(anvil: &AnvilInstance) -> ChainClient<DynProvider> {
+    let (admin_p, admin) = provider_for(anvil, 0);
+    ChainClient::deploy(
         admin_p,
         admin,
         Address::repeat_byte(0x7e),
         Address::repeat_byte(0x1a),
     )
     .await
-    .expect("deploy");
+    .expect("deploy")
+}
+
+#[tokio::test]
+async fn tokens_are_authorized_by_their_owner_only() {
+    let anvil = anvil();
+    let chain = deploy(&anvil).await;
+    let (alice_p, alice) = provider_for(&anvil, 1);
+    let (bob_p, bob) = provider_for(&anvil, 2);
     assert_eq!(chain.chain_id(), anvil.chain_id(), "chain id read from the node");
     let as_alice = ChainClient::connect(alice_p, chain.deployment())
         .await
@@ -91,17 +96,9 @@ async fn tokens_are_authorized_by_their_owner_only() {
 #[tokio::test]
 async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key() {
     let anvil = anvil();
-    let (admin_p, admin) = provider_for(&anvil, 0);
+    let chain = deploy(&anvil).await;
     let (prover_p, _) = provider_for(&anvil, 1);
     let (user_p, _) = provider_for(&anvil, 2);
-    let chain = ChainClient::deploy(
-        admin_p,
-        admin,
-        Address::repeat_byte(0x7e),
-        Address::repeat_byte(0x1a),
-    )
-    .await
-    .expect("deploy");
     chain.set_job_registry().await.expect("wire");
     let prover = ChainClient::connect(prover_p, chain.deployment())
         .await
