@@ -29,6 +29,9 @@ pub enum ClientError {
     /// The enclave could not produce evidence.
     #[error(transparent)]
     Attester(#[from] veil_attester::AttesterError),
+    /// The runtime data could not be turned into report_data.
+    #[error("building evidence: {0}")]
+    Evidence(#[from] veil_attest::AttestationError),
     /// The released key could not be opened with the enclave's key.
     #[error("released key does not open: {0}")]
     Open(String),
@@ -91,16 +94,7 @@ impl KmsClient {
 
     /// A fresh challenge.
     pub async fn challenge(&self) -> Result<Challenge, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Wire {
-            nonce: String,
-            expires_at: u64,
-        }
-        let w: Wire = self.post("/v1/kms/challenge", &serde_json::json!({})).await?;
-        Ok(Challenge {
-            nonce: w.nonce,
-            expires_at: w.expires_at,
-        })
+        self.post("/v1/kms/challenge", &serde_json::json!({})).await
     }
 
     /// Present evidence; on success, a session.
@@ -175,7 +169,7 @@ pub fn evidence_for(
     nonce: &str,
 ) -> Result<Evidence, ClientError> {
     let rd = runtime_data(identity, nonce);
-    let report_data = expected_report_data(&rd).map_err(|e| ClientError::Open(e.to_string()))?;
+    let report_data = expected_report_data(&rd)?;
     let raw = attester.attest(&report_data)?;
     Ok(Evidence {
         tee: raw.tee,

@@ -140,7 +140,7 @@ async fn blocking<T: Send + 'static>(
 
 async fn challenge(State(s): State<AppState>) -> Result<Response, Problem> {
     let c = s.broker.challenge((s.clock)()).map_err(Problem::from)?;
-    Ok(Json(serde_json::json!({ "nonce": c.nonce, "expires_at": c.expires_at })).into_response())
+    Ok(Json(c).into_response())
 }
 
 async fn attest(

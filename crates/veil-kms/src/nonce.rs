@@ -8,7 +8,7 @@ use veil_attest::AttestationError;
 use crate::KmsError;
 
 /// A challenge handed to an enclave: it must put `nonce` in its runtime data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Challenge {
     /// 32 random bytes, hex.
     pub nonce: String,

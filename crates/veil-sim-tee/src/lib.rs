@@ -34,6 +34,9 @@ pub enum SimError {
     /// A timestamp is outside what the formats can express.
     #[error("time {0} cannot be encoded")]
     Time(u64),
+    /// The configuration to measure is not canonicalisable JSON.
+    #[error("worker configuration: {0}")]
+    Config(String),
     /// Reading an input to the measurement failed.
     #[error("measuring {0}: {1}")]
     Io(std::path::PathBuf, std::io::Error),

@@ -1,7 +1,6 @@
 //! What the simulated TD measures: the worker's real binary, its configuration and
 //! the model it serves, so that an allowlist of measurements is tested for real.
 
-use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
@@ -31,14 +30,13 @@ impl SimMeasurement {
         let mut h = Sha384::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = file.read(&mut buf).map_err(io)?;
-            if n == 0 {
+            let n = veil_fs::read_full(&mut file, &mut buf).map_err(io)?;
+            h.update(&buf[..n]);
+            if n < buf.len() {
                 break;
             }
-            h.update(&buf[..n]);
         }
-        let canonical = veil_jcs::to_canonical_vec(config)
-            .map_err(|e| SimError::Io(binary.to_path_buf(), std::io::Error::other(e.to_string())))?;
+        let canonical = veil_jcs::to_canonical_vec(config).map_err(|e| SimError::Config(e.to_string()))?;
         Ok(Self::from_digests(
             h.finalize().into(),
             Sha384::digest(&canonical).into(),
