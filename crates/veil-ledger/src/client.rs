@@ -1,10 +1,11 @@
 //! One client for Veil's contracts over any alloy provider (embedded chain, anvil,
 //! a public RPC).
 
-use alloy::network::Ethereum;
-use alloy::primitives::{Address, B256, U256};
+use alloy::network::{Ethereum, TransactionBuilder};
+use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::providers::Provider;
-use alloy::rpc::types::TransactionReceipt;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::sol_types::{Eip712Domain, SolStruct};
 
 use crate::LedgerError;
 use crate::bindings::{INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
@@ -31,6 +32,82 @@ pub struct IntelligentData {
     pub data_hash: B256,
 }
 
+/// A registered prover as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProverInfo {
+    /// The prover's account.
+    pub address: Address,
+    /// Its stake (wei).
+    pub stake: U256,
+    /// The key its enclave signs completions with.
+    pub enclave_key: Address,
+    /// Its enclave's measurement.
+    pub measurement: B256,
+    /// Reputation in basis points.
+    pub reputation_bps: u16,
+    /// Whether it may take work.
+    pub active: bool,
+}
+
+/// A job as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: U256,
+    /// Who submitted and paid for it.
+    pub requester: Address,
+    /// Root of the data it runs on.
+    pub data_hash: B256,
+    /// Weights hash of the model.
+    pub model_hash: B256,
+    /// Escrowed fee (wei).
+    pub fee: U256,
+    /// After this (unix seconds) an open job may be refunded.
+    pub deadline: u64,
+    /// `open`, `completed` or `cancelled`.
+    pub status: &'static str,
+    /// The prover that completed it.
+    pub prover: Address,
+    /// The result's hash.
+    pub result_hash: B256,
+    /// The receipt that proves it.
+    pub receipt_id: B256,
+}
+
+alloy::sol! {
+    /// What a TEE oracle signs to move a token (EIP-712, INFT's `TransferProof`).
+    #[derive(Debug)]
+    struct TransferProof {
+        uint256 tokenId;
+        address from;
+        address to;
+        bytes32 oldDataRoot;
+        bytes32 newDataRoot;
+        bytes32 sealedKeyHash;
+        uint256 deadline;
+        bytes32 nonce;
+    }
+}
+
+/// The INFT data root over entries, as the contract computes it.
+pub fn data_root(data: &[IntelligentData]) -> B256 {
+    let packed: Vec<u8> = data.iter().flat_map(|d| d.data_hash.0).collect();
+    keccak256(packed)
+}
+
+fn entries(data: &[IntelligentData]) -> Vec<INFT::IntelligentData> {
+    data.iter()
+        .map(|d| INFT::IntelligentData {
+            dataDescription: d.description.clone(),
+            dataHash: d.data_hash,
+        })
+        .collect()
+}
+
+fn transport(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Transport(e.to_string())
+}
+
 /// Veil's domain operations on one chain.
 #[derive(Debug, Clone)]
 pub struct ChainClient<P> {
@@ -42,13 +119,18 @@ pub struct ChainClient<P> {
 /// How long a sent transaction may take to be mined before we stop waiting.
 const MINING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Simulate first (a refusal is decoded and nothing is sent, so no nonce is spent on
-/// a transaction that would revert), then send and wait for the receipt.
+/// Simulate first in the pending block (a refusal is decoded and nothing is sent, so
+/// no nonce is spent on a transaction that would revert), then send and wait for the
+/// receipt.
 macro_rules! transact {
     ($contract:literal, $instance:expr, $($call:tt)+) => {{
         let instance = $instance;
         let call = instance.$($call)+;
-        call.call().await.map_err(|e| LedgerError::from_contract($contract, e))?;
+        // Simulated in the pending block: the one the transaction will land in.
+        call.call()
+            .block(alloy::eips::BlockId::pending())
+            .await
+            .map_err(|e| LedgerError::from_contract($contract, e))?;
         mined($contract, call.send().await).await?
     }};
 }
@@ -118,6 +200,11 @@ impl<P: Provider + Clone> ChainClient<P> {
         self.chain_id
     }
 
+    /// The provider underneath.
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+
     /// The contracts' addresses.
     pub fn deployment(&self) -> Deployment {
         self.deployment
@@ -153,14 +240,7 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// Mint a token over `data` to `to`; returns its id.
     pub async fn mint(&self, to: Address, data: &[IntelligentData]) -> Result<U256, LedgerError> {
-        let entries: Vec<INFT::IntelligentData> = data
-            .iter()
-            .map(|d| INFT::IntelligentData {
-                dataDescription: d.description.clone(),
-                dataHash: d.data_hash,
-            })
-            .collect();
-        let receipt = transact!("INFT", self.inft(), mint(to, entries));
+        let receipt = transact!("INFT", self.inft(), mint(to, entries(data)));
         receipt
             .decoded_log::<INFT::Minted>()
             .map(|l| l.tokenId)
@@ -270,6 +350,200 @@ impl<P: Provider + Clone> ChainClient<P> {
     pub async fn anchor(&self, tree_size: u64, root: B256) -> Result<(), LedgerError> {
         let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());
         transact!("ReceiptAnchor", anchor, anchor(tree_size, root));
+        Ok(())
+    }
+
+    /// Send `amount` wei to `to` (funding an account).
+    pub async fn send_value(&self, to: Address, amount: U256) -> Result<B256, LedgerError> {
+        let tx = TransactionRequest::default().with_to(to).with_value(amount);
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await
+            .map_err(|e| LedgerError::from_contract("transfer", e.into()))?
+            .with_timeout(Some(MINING_TIMEOUT))
+            .get_receipt()
+            .await
+            .map_err(transport)?;
+        if !receipt.status() {
+            return Err(LedgerError::Failed(receipt.transaction_hash.to_string()));
+        }
+        Ok(receipt.transaction_hash)
+    }
+
+    /// An account's balance (wei).
+    pub async fn balance(&self, who: Address) -> Result<U256, LedgerError> {
+        self.provider.get_balance(who).await.map_err(transport)
+    }
+
+    /// The latest block number.
+    pub async fn block_number(&self) -> Result<u64, LedgerError> {
+        self.provider.get_block_number().await.map_err(transport)
+    }
+
+    /// Owner of `token`.
+    pub async fn owner_of(&self, token: U256) -> Result<Address, LedgerError> {
+        self.inft()
+            .ownerOf(token)
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("INFT", e))
+    }
+
+    /// The users `token`'s owner has authorized.
+    pub async fn authorized_users(&self, token: U256) -> Result<Vec<Address>, LedgerError> {
+        self.inft()
+            .authorizedUsersOf(token)
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("INFT", e))
+    }
+
+    /// The EIP-712 domain the INFT contract signs under, read from the chain (never
+    /// assumed): its name, version, chain id and address.
+    pub async fn inft_domain(&self) -> Result<Eip712Domain, LedgerError> {
+        let d = self
+            .inft()
+            .eip712Domain()
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("INFT", e))?;
+        Ok(Eip712Domain::new(
+            Some(d.name.into()),
+            Some(d.version.into()),
+            Some(d.chainId),
+            Some(d.verifyingContract),
+            None,
+        ))
+    }
+
+    /// The proof an oracle signs to move `token` to `to` with `new_data`, bound to
+    /// the token's current data root.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn transfer_proof(
+        &self,
+        token: U256,
+        to: Address,
+        new_data: &[IntelligentData],
+        sealed_key: &[u8],
+        deadline: u64,
+        nonce: B256,
+    ) -> Result<TransferProof, LedgerError> {
+        let from = self.owner_of(token).await?;
+        let old_root = self
+            .inft()
+            .dataRootOf(token)
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("INFT", e))?;
+        Ok(TransferProof {
+            tokenId: token,
+            from,
+            to,
+            oldDataRoot: old_root,
+            newDataRoot: data_root(new_data),
+            sealedKeyHash: keccak256(sealed_key),
+            deadline: U256::from(deadline),
+            nonce,
+        })
+    }
+
+    /// The digest an oracle signs for `proof` under this chain's INFT domain.
+    pub async fn transfer_proof_digest(&self, proof: &TransferProof) -> Result<B256, LedgerError> {
+        Ok(proof.eip712_signing_hash(&self.inft_domain().await?))
+    }
+
+    /// Move a token with an oracle's signed re-encryption proof (sent by the owner).
+    pub async fn transfer_with_proof(
+        &self,
+        proof: &TransferProof,
+        new_data: &[IntelligentData],
+        sealed_key: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Result<(), LedgerError> {
+        transact!(
+            "INFT",
+            self.inft(),
+            transferWithProof(
+                proof.to,
+                proof.tokenId,
+                entries(new_data),
+                sealed_key.into(),
+                proof.deadline,
+                proof.nonce,
+                signature.into()
+            )
+        );
+        Ok(())
+    }
+
+    /// Select a prover, weighted by reputation, from a seed the sender commits to in
+    /// one block and reveals in a later one (no block hash or prevrandao involved).
+    /// `sender` is the provider's signing account, which the commitment binds.
+    pub async fn select_prover(&self, sender: Address, secret: B256) -> Result<Address, LedgerError> {
+        let commitment = keccak256([secret.as_slice(), sender.as_slice()].concat());
+        transact!("ProverRegistry", self.provers(), commitSeed(commitment));
+        let receipt = transact!("ProverRegistry", self.provers(), revealAndSelect(secret));
+        receipt
+            .decoded_log::<ProverRegistry::Selected>()
+            .map(|l| l.prover)
+            .ok_or(LedgerError::MissingEvent("Selected"))
+    }
+
+    /// Every prover ever registered, in registration order.
+    pub async fn provers_list(&self) -> Result<Vec<ProverInfo>, LedgerError> {
+        let registry = self.provers();
+        let err = |e| LedgerError::from_contract("ProverRegistry", e);
+        let count = registry.proverCount().call().await.map_err(err)?;
+        let mut out = Vec::new();
+        let mut i = U256::ZERO;
+        while i < count {
+            let address = registry.proverList(i).call().await.map_err(err)?;
+            let p = registry.provers(address).call().await.map_err(err)?;
+            out.push(ProverInfo {
+                address,
+                stake: p.stake,
+                enclave_key: p.enclaveKey,
+                measurement: p.measurement,
+                reputation_bps: p.reputationBps,
+                active: p.active,
+            });
+            i += U256::from(1);
+        }
+        Ok(out)
+    }
+
+    /// A job by id.
+    pub async fn job(&self, id: U256) -> Result<JobInfo, LedgerError> {
+        let j = self
+            .jobs()
+            .getJob(id)
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("JobRegistry", e))?;
+        let status = match j.status {
+            1 => "open",
+            2 => "completed",
+            3 => "cancelled",
+            _ => "none",
+        };
+        Ok(JobInfo {
+            id,
+            requester: j.requester,
+            data_hash: j.dataHash,
+            model_hash: j.modelHash,
+            fee: j.fee,
+            deadline: j.deadline,
+            status,
+            prover: j.prover,
+            result_hash: j.resultHash,
+            receipt_id: j.receiptId,
+        })
+    }
+
+    /// Pull the sender's fee share or refund from the prover registry.
+    pub async fn withdraw_fees(&self) -> Result<(), LedgerError> {
+        transact!("ProverRegistry", self.provers(), withdraw());
         Ok(())
     }
 }

@@ -21,6 +21,17 @@ pub enum LedgerError {
         /// What the node said.
         detail: String,
     },
+    /// The node refused the request outright (funds, nonce, chain id, …).
+    #[error("the node refused {contract}'s transaction: {detail}")]
+    Rejected {
+        /// The contract.
+        contract: &'static str,
+        /// What the node said.
+        detail: String,
+    },
+    /// A file (cursor) could not be read or written.
+    #[error("{0}")]
+    Io(String),
     /// The node could not be reached or answered outside the protocol.
     #[error("EVM node: {0}")]
     Transport(String),
@@ -52,11 +63,18 @@ impl LedgerError {
         decode_with!(e, "ProverRegistry", ProverRegistry::ProverRegistryErrors);
         decode_with!(e, "ReceiptAnchor", ReceiptAnchor::ReceiptAnchorErrors);
         match e {
-            alloy::contract::Error::TransportError(t) if t.as_error_resp().is_some() => LedgerError::Revert {
-                contract,
-                detail: t.to_string(),
+            alloy::contract::Error::TransportError(t) => match t.as_error_resp() {
+                // Code 3 is an execution revert (geth, anvil and the embedded chain).
+                Some(resp) if resp.code == 3 => LedgerError::Revert {
+                    contract,
+                    detail: resp.message.to_string(),
+                },
+                Some(resp) => LedgerError::Rejected {
+                    contract,
+                    detail: resp.message.to_string(),
+                },
+                None => LedgerError::Transport(t.to_string()),
             },
-            alloy::contract::Error::TransportError(t) => LedgerError::Transport(t.to_string()),
             other => LedgerError::Revert {
                 contract,
                 detail: other.to_string(),

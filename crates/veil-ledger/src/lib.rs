@@ -37,6 +37,8 @@ pub mod bindings {
 
 mod client;
 mod error;
+mod events;
 
-pub use client::{ChainClient, Deployment, IntelligentData};
+pub use client::{ChainClient, Deployment, IntelligentData, JobInfo, ProverInfo, TransferProof, data_root};
 pub use error::LedgerError;
+pub use events::{EventBatch, EventCursor, LocatedEvent, VeilEvent};

@@ -1,0 +1,530 @@
+//! One integration suite for the ChainClient, run on both chains Veil supports out
+//! of the box: the embedded chain (revm in-process, through the alloy transport) and
+//! anvil (npm `@foundry-rs/anvil-linux-amd64`, installed by scripts/contracts.sh, on
+//! 127.0.0.1 with a random port, Cancun rules like the embedded chain). A last test runs
+//! one workload on both and compares every receipt.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use veil_chain::{EmbeddedTransport, Genesis, Node, Rpc, SystemClock};
+use veil_ledger::{ChainClient, EventCursor, IntelligentData, LedgerError, VeilEvent};
+
+/// anvil's first four development keys (public test keys), so that both chains see
+/// the same senders and therefore the same contract addresses and calldata.
+const KEYS: [&str; 4] = [
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+];
+const ANVIL_CHAIN_ID: u64 = 31337;
+
+enum Backend {
+    Anvil(AnvilInstance),
+    Embedded { _dir: tempfile::TempDir, rpc: Rpc },
+}
+
+impl Backend {
+    fn anvil() -> Self {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules/.bin/anvil");
+        assert!(
+            path.exists(),
+            "{} is missing: run scripts/contracts.sh first",
+            path.display()
+        );
+        let anvil = Anvil::at(path)
+            .args(["--host", "127.0.0.1", "--hardfork", "cancun"])
+            .spawn();
+        for (ours, theirs) in KEYS.iter().zip(anvil.keys()) {
+            assert_eq!(
+                signer(ours).address(),
+                PrivateKeySigner::from(theirs.clone()).address()
+            );
+        }
+        Self::Anvil(anvil)
+    }
+
+    fn embedded() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let alloc: BTreeMap<Address, U256> = KEYS
+            .iter()
+            .map(|k| {
+                (
+                    signer(k).address(),
+                    U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18)),
+                )
+            })
+            .collect();
+        let genesis = Genesis::new(ANVIL_CHAIN_ID, 1_700_000_000, alloc);
+        let (node, _) = Node::open(dir.path(), &genesis).expect("open chain");
+        let rpc = Rpc::new(node, Arc::new(SystemClock));
+        Self::Embedded { _dir: dir, rpc }
+    }
+
+    fn provider(&self, index: usize) -> (DynProvider, Address) {
+        let signer = signer(KEYS[index]);
+        let address = signer.address();
+        let builder = ProviderBuilder::new().wallet(signer);
+        let p = match self {
+            Self::Anvil(a) => builder.connect_http(a.endpoint_url()).erased(),
+            Self::Embedded { rpc, .. } => builder
+                .connect_client(EmbeddedTransport::new(rpc.clone()).client())
+                .erased(),
+        };
+        (p, address)
+    }
+
+    fn chain_id(&self) -> u64 {
+        match self {
+            Self::Anvil(a) => a.chain_id(),
+            Self::Embedded { .. } => ANVIL_CHAIN_ID,
+        }
+    }
+}
+
+fn signer(hex_key: &str) -> PrivateKeySigner {
+    hex_key.parse().expect("test key")
+}
+
+/// Each scenario runs once per chain.
+macro_rules! on_both_chains {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn embedded() {
+                super::$scenario(&super::Backend::embedded()).await
+            }
+            #[tokio::test]
+            async fn anvil() {
+                super::$scenario(&super::Backend::anvil()).await
+            }
+        }
+    )*};
+}
+
+on_both_chains!(
+    tokens_are_authorized_by_their_owner_only,
+    jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key,
+    tokens_move_only_with_a_fresh_oracle_proof_for_this_chain,
+    provers_are_selected_from_a_committed_seed,
+    events_follow_a_persisted_cursor,
+);
+
+fn refused_with(r: Result<impl std::fmt::Debug, LedgerError>, contract: &str, error: &str) {
+    match r {
+        Err(LedgerError::Reverted {
+            contract: c,
+            error: e,
+        }) => {
+            assert_eq!(c, contract);
+            assert!(e.contains(error), "{e}");
+        }
+        other => panic!("expected {contract} to refuse with {error}, got {other:?}"),
+    }
+}
+
+/// All contracts deployed by account 0, which owns them.
+async fn deploy(chain: &Backend) -> ChainClient<DynProvider> {
+    let (admin_p, admin) = chain.provider(0);
+    ChainClient::deploy(
+        admin_p,
+        admin,
+        Address::repeat_byte(0x7e),
+        Address::repeat_byte(0x1a),
+    )
+    .await
+    .expect("deploy")
+}
+
+async fn tokens_are_authorized_by_their_owner_only(backend: &Backend) {
+    let chain = deploy(backend).await;
+    let (alice_p, alice) = backend.provider(1);
+    let (bob_p, bob) = backend.provider(2);
+    assert_eq!(
+        chain.chain_id(),
+        backend.chain_id(),
+        "chain id read from the node"
+    );
+    let as_alice = ChainClient::connect(alice_p, chain.deployment())
+        .await
+        .expect("connect");
+    let as_bob = ChainClient::connect(bob_p, chain.deployment())
+        .await
+        .expect("connect");
+
+    let root = B256::from(keccak256(b"sealed records"));
+    let token = as_alice
+        .mint(
+            alice,
+            &[IntelligentData {
+                description: "patient records".into(),
+                data_hash: root,
+            }],
+        )
+        .await
+        .expect("mint");
+    assert_eq!(token, U256::from(1));
+    assert!(!as_alice.is_authorized(token, bob).await.expect("read").0);
+    as_alice.authorize(token, bob).await.expect("authorize");
+    let (ok, block) = as_alice.is_authorized(token, bob).await.expect("read");
+    assert!(ok);
+    assert!(block > 0, "the answer names the block it was read at");
+
+    refused_with(as_bob.authorize(token, bob).await, "INFT", "NotTokenOwner");
+    refused_with(as_alice.authorize(token, bob).await, "INFT", "AlreadyAuthorized");
+    as_alice.revoke(token, bob).await.expect("revoke");
+    assert!(!as_alice.is_authorized(token, bob).await.expect("read").0);
+    refused_with(as_alice.mint(alice, &[]).await, "INFT", "EmptyData");
+}
+
+async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend: &Backend) {
+    let chain = deploy(backend).await;
+    let (prover_p, prover_address) = backend.provider(1);
+    let (user_p, _) = backend.provider(2);
+    chain.set_job_registry().await.expect("wire");
+    let prover = ChainClient::connect(prover_p, chain.deployment())
+        .await
+        .expect("connect");
+    let user = ChainClient::connect(user_p, chain.deployment())
+        .await
+        .expect("connect");
+
+    // Fixed keys: ECDSA signatures are deterministic (RFC 6979), so both chains see
+    // the same calldata and charge the same gas.
+    let enclave = signer(&"11".repeat(32));
+    prover
+        .register_prover(
+            enclave.address(),
+            B256::repeat_byte(0x11),
+            U256::from(10).pow(U256::from(18)),
+        )
+        .await
+        .expect("register");
+    let job = user
+        .submit_job(B256::repeat_byte(1), B256::repeat_byte(2), U256::from(1000))
+        .await
+        .expect("submit");
+    let (result, receipt) = (B256::repeat_byte(3), B256::repeat_byte(4));
+    let digest = prover
+        .completion_digest(job, result, receipt)
+        .await
+        .expect("digest");
+    let sig = enclave.sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();
+
+    // Another key's signature is refused.
+    let stranger = signer(&"22".repeat(32))
+        .sign_hash_sync(&digest)
+        .expect("sign")
+        .as_bytes()
+        .to_vec();
+    refused_with(
+        prover.complete_job(job, result, receipt, stranger).await,
+        "JobRegistry",
+        "BadEnclaveSignature",
+    );
+
+    prover
+        .complete_job(job, result, receipt, sig.clone())
+        .await
+        .expect("complete");
+    refused_with(
+        prover.complete_job(job, result, receipt, sig).await,
+        "JobRegistry",
+        "JobNotOpen",
+    );
+
+    // A slashed prover cannot complete the next job.
+    let job2 = user
+        .submit_job(B256::repeat_byte(5), B256::repeat_byte(2), U256::from(1000))
+        .await
+        .expect("submit");
+    chain
+        .slash(
+            prover_address,
+            U256::from(10).pow(U256::from(18)),
+            B256::repeat_byte(9),
+        )
+        .await
+        .expect("slash");
+    let digest2 = prover
+        .completion_digest(job2, result, receipt)
+        .await
+        .expect("digest");
+    let sig2 = enclave
+        .sign_hash_sync(&digest2)
+        .expect("sign")
+        .as_bytes()
+        .to_vec();
+    refused_with(
+        prover.complete_job(job2, result, receipt, sig2).await,
+        "JobRegistry",
+        "ProverNotActive",
+    );
+}
+
+fn entry(description: &str, seed: &[u8]) -> IntelligentData {
+    IntelligentData {
+        description: description.into(),
+        data_hash: keccak256(seed),
+    }
+}
+
+/// A deadline far in the future, fixed so that both chains see the same calldata.
+const FAR_DEADLINE: u64 = 4_000_000_000;
+
+async fn tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(backend: &Backend) {
+    let chain = deploy(backend).await;
+    let (alice_p, alice) = backend.provider(1);
+    let (_, bob) = backend.provider(2);
+    let (_, carol) = backend.provider(3);
+    let oracle = signer(&"33".repeat(32));
+    chain.set_oracle(oracle.address(), true).await.expect("oracle");
+    let as_alice = ChainClient::connect(alice_p, chain.deployment())
+        .await
+        .expect("connect");
+    let token = as_alice
+        .mint(alice, &[entry("records", b"v1")])
+        .await
+        .expect("mint");
+    as_alice.authorize(token, carol).await.expect("authorize");
+
+    let new_data = [entry("records re-sealed for bob", b"v2")];
+    let sealed_key = b"key sealed to bob".to_vec();
+    let proof = as_alice
+        .transfer_proof(
+            token,
+            bob,
+            &new_data,
+            &sealed_key,
+            FAR_DEADLINE,
+            B256::repeat_byte(0x0a),
+        )
+        .await
+        .expect("proof");
+    let digest = as_alice.transfer_proof_digest(&proof).await.expect("digest");
+    let sig = oracle.sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();
+
+    // The same proof signed under another chain id's domain names another signer.
+    let mut domain = as_alice.inft_domain().await.expect("domain");
+    assert_eq!(
+        domain.chain_id,
+        Some(U256::from(backend.chain_id())),
+        "domain read from the chain"
+    );
+    domain.chain_id = Some(U256::from(backend.chain_id() + 1));
+    let foreign = {
+        use alloy::sol_types::SolStruct;
+        let d = proof.eip712_signing_hash(&domain);
+        oracle.sign_hash_sync(&d).expect("sign").as_bytes().to_vec()
+    };
+    refused_with(
+        as_alice
+            .transfer_with_proof(&proof, &new_data, sealed_key.clone(), foreign)
+            .await,
+        "INFT",
+        "UnknownOracle",
+    );
+    // An expired proof is refused even when correctly signed.
+    let mut expired = proof.clone();
+    expired.deadline = U256::from(1);
+    let expired_sig = oracle
+        .sign_hash_sync(&as_alice.transfer_proof_digest(&expired).await.expect("digest"))
+        .expect("sign")
+        .as_bytes()
+        .to_vec();
+    refused_with(
+        as_alice
+            .transfer_with_proof(&expired, &new_data, sealed_key.clone(), expired_sig)
+            .await,
+        "INFT",
+        "ProofExpired",
+    );
+
+    as_alice
+        .transfer_with_proof(&proof, &new_data, sealed_key.clone(), sig.clone())
+        .await
+        .expect("transfer");
+    assert_eq!(as_alice.owner_of(token).await.expect("owner"), bob);
+    assert!(
+        !as_alice.is_authorized(token, carol).await.expect("read").0,
+        "cleared on transfer"
+    );
+    assert!(
+        as_alice.is_authorized(token, bob).await.expect("read").0,
+        "the owner is"
+    );
+    // Replaying the proof (now from bob, the owner) is refused: nonces are never reused.
+    let (bob_p, _) = backend.provider(2);
+    let as_bob = ChainClient::connect(bob_p, chain.deployment())
+        .await
+        .expect("connect");
+    refused_with(
+        as_bob
+            .transfer_with_proof(&proof, &new_data, sealed_key, sig)
+            .await,
+        "INFT",
+        "NonceUsed",
+    );
+}
+
+async fn provers_are_selected_from_a_committed_seed(backend: &Backend) {
+    let chain = deploy(backend).await;
+    let (user_p, user) = backend.provider(3);
+    let as_user = ChainClient::connect(user_p, chain.deployment())
+        .await
+        .expect("connect");
+    refused_with(
+        as_user.select_prover(user, B256::repeat_byte(1)).await,
+        "ProverRegistry",
+        "NoActiveProvers",
+    );
+    let stake = U256::from(10).pow(U256::from(18));
+    let mut registered = Vec::new();
+    for i in [1, 2] {
+        let (p, address) = backend.provider(i);
+        let as_prover = ChainClient::connect(p, chain.deployment())
+            .await
+            .expect("connect");
+        let enclave = signer(&format!("{:02x}", 0x40 + i).repeat(32));
+        as_prover
+            .register_prover(enclave.address(), B256::repeat_byte(i as u8), stake)
+            .await
+            .expect("register");
+        registered.push(address);
+    }
+    refused_with(
+        as_user
+            .register_prover(Address::repeat_byte(1), B256::ZERO, U256::from(1))
+            .await,
+        "ProverRegistry",
+        "StakeTooLow",
+    );
+    let listed = as_user.provers_list().await.expect("list");
+    assert_eq!(listed.iter().map(|p| p.address).collect::<Vec<_>>(), registered);
+    assert!(
+        listed
+            .iter()
+            .all(|p| p.active && p.reputation_bps == 5_000 && p.stake == stake)
+    );
+    let picked = as_user
+        .select_prover(user, B256::repeat_byte(7))
+        .await
+        .expect("select");
+    assert!(registered.contains(&picked), "{picked} is a registered prover");
+}
+
+async fn events_follow_a_persisted_cursor(backend: &Backend) {
+    let chain = deploy(backend).await;
+    let (_, admin) = backend.provider(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cursor.json");
+    let cursor = EventCursor::load(&path, chain.chain_id()).expect("fresh cursor");
+    assert_eq!(cursor.next_block, 0);
+    let token = chain.mint(admin, &[entry("a", b"a")]).await.expect("mint");
+    chain
+        .authorize(token, Address::repeat_byte(0xb0))
+        .await
+        .expect("authorize");
+
+    let batch = chain.events_since(cursor, 1_000, 0).await.expect("poll");
+    let names: Vec<String> = batch
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            VeilEvent::Inft(veil_ledger::bindings::INFT::INFTEvents::Minted(m)) => {
+                assert_eq!(m.tokenId, token);
+                Some("Minted".into())
+            }
+            VeilEvent::Inft(veil_ledger::bindings::INFT::INFTEvents::Authorization(a)) => {
+                assert_eq!(a.to, Address::repeat_byte(0xb0));
+                Some("Authorization".into())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["Minted", "Authorization"]);
+    assert!(
+        batch
+            .events
+            .windows(2)
+            .all(|w| (w[0].block, w[0].log_index) < (w[1].block, w[1].log_index))
+    );
+    batch.next.save(&path).expect("save");
+
+    // A restarted follower resumes after what it handled.
+    let resumed = EventCursor::load(&path, chain.chain_id()).expect("load");
+    assert_eq!(resumed, batch.next);
+    assert!(
+        chain
+            .events_since(resumed, 1_000, 0)
+            .await
+            .expect("poll")
+            .events
+            .is_empty()
+    );
+    chain
+        .revoke(token, Address::repeat_byte(0xb0))
+        .await
+        .expect("revoke");
+    let later = chain.events_since(resumed, 1_000, 0).await.expect("poll");
+    assert_eq!(later.events.len(), 1);
+    assert!(matches!(
+        later.events[0].event,
+        VeilEvent::Inft(veil_ledger::bindings::INFT::INFTEvents::AuthorizationRevoked(_))
+    ));
+    // A cursor is never applied to another chain.
+    assert!(EventCursor::load(&path, chain.chain_id() + 1).is_err());
+}
+
+/// Status, gas and logs of every transaction a chain mined, in order.
+async fn receipts(backend: &Backend) -> Vec<(bool, u64, Option<Address>, Vec<alloy::primitives::Log>)> {
+    let (p, _) = backend.provider(0);
+    let head = p.get_block_number().await.expect("head");
+    let mut out = Vec::new();
+    for n in 1..=head {
+        let block = p
+            .get_block_by_number(n.into())
+            .await
+            .expect("block")
+            .expect("mined");
+        for hash in block.transactions.hashes() {
+            let r = p
+                .get_transaction_receipt(hash)
+                .await
+                .expect("receipt")
+                .expect("mined");
+            let logs = r.inner.logs().iter().map(|l| l.inner.clone()).collect();
+            out.push((r.status(), r.gas_used, r.contract_address, logs));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn both_chains_mine_the_same_receipts_for_the_same_workload() {
+    let mut all = Vec::new();
+    for backend in [Backend::embedded(), Backend::anvil()] {
+        tokens_are_authorized_by_their_owner_only(&backend).await;
+        jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(&backend).await;
+        tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(&backend).await;
+        provers_are_selected_from_a_committed_seed(&backend).await;
+        all.push(receipts(&backend).await);
+    }
+    let (embedded, anvil) = (&all[0], &all[1]);
+    assert!(
+        embedded.len() > 20,
+        "a real workload: {} transactions",
+        embedded.len()
+    );
+    assert_eq!(embedded.len(), anvil.len());
+    for (i, (e, a)) in embedded.iter().zip(anvil).enumerate() {
+        assert_eq!(e, a, "transaction {i}: embedded vs anvil");
+    }
+}
