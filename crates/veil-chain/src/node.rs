@@ -570,3 +570,77 @@ fn request_env(req: &TransactionRequest, gas: u64, chain_id: u64) -> TxEnv {
         ..TxEnv::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txlog::encode;
+    use alloy::consensus::{SignableTransaction, TxEip1559};
+    use alloy::network::TxSignerSync;
+    use alloy::signers::local::PrivateKeySigner;
+
+    fn signed_transfer(key: &PrivateKeySigner, chain_id: u64) -> Bytes {
+        let mut tx = TxEip1559 {
+            chain_id,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: 2_000_000_000,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(Address::repeat_byte(0xee)),
+            value: U256::from(1),
+            ..Default::default()
+        };
+        let sig = key.sign_transaction_sync(&mut tx).unwrap();
+        TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into()
+    }
+
+    /// A log holding `records` after the header, for a chain funding `key`.
+    fn log_with(dir: &Path, genesis: &Genesis, records: &[Record]) {
+        drop(Node::open(dir, genesis).unwrap());
+        let path = dir.join(LOG_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for r in records {
+            bytes.extend(encode(r));
+        }
+        std::fs::write(&path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn a_log_that_does_not_replay_to_what_it_recorded_is_refused() {
+        let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(1)).unwrap();
+        let genesis = Genesis::new(7, 1_000, [(key.address(), U256::from(10u128.pow(20)))].into());
+        let raw = signed_transfer(&key, 7);
+        let good = {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut node, _) = Node::open(dir.path(), &genesis).unwrap();
+            node.send_raw(&raw, 2_000).unwrap();
+            outcome(&node.block(1).unwrap().tx.as_ref().unwrap().receipt)
+        };
+        let record = |number, outcome| Record {
+            number,
+            timestamp: 2_000,
+            outcome,
+            raw: raw.clone(),
+        };
+        // Well-formed records (checksums intact) that do not replay: another receipt
+        // digest (what an EVM change would cause), a gap in block numbers.
+        for (records, block, why) in [
+            (vec![record(1, B256::repeat_byte(9))], 1, "receipt differs"),
+            (vec![record(2, good)], 2, "expected 1"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            log_with(dir.path(), &genesis, &records);
+            match Node::open(dir.path(), &genesis) {
+                Err(ChainError::ReplayDiverged { block: b, reason }) => {
+                    assert_eq!(b, block);
+                    assert!(reason.contains(why), "{reason}");
+                }
+                other => panic!("expected divergence, got {other:?}"),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        log_with(dir.path(), &genesis, &[record(1, good)]);
+        let (node, report) = Node::open(dir.path(), &genesis).unwrap();
+        assert_eq!((node.head(), report.replayed), (1, 1));
+    }
+}
