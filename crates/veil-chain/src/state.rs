@@ -103,7 +103,7 @@ impl Archive {
                 self.code.entry(info.code_hash).or_insert(code);
             }
             // EIP-161: a touched account left empty does not exist.
-            let exists = !(account.is_empty() && !account.is_created());
+            let exists = !account.is_empty() || account.is_created();
             entry.info.set(block, exists.then_some(info));
             for (slot, value) in account.storage {
                 if value.is_changed() {

@@ -218,9 +218,7 @@ fn scan(bytes: &[u8]) -> Result<(Vec<Record>, u64), ChainError> {
                 return torn();
             }
             let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes"));
-            let record_end = pos
-                .checked_add(4 + len as usize + CHECK_LEN)
-                .unwrap_or(usize::MAX);
+            let record_end = pos.saturating_add(4 + len as usize + CHECK_LEN);
             if record_end > end {
                 return torn();
             }

@@ -37,7 +37,8 @@ pub struct IntelligentData {
 pub struct ProverInfo {
     /// The prover's account.
     pub address: Address,
-    /// Its stake (wei).
+    /// Its stake (wei, decimal in JSON).
+    #[serde(serialize_with = "decimal")]
     pub stake: U256,
     /// The key its enclave signs completions with.
     pub enclave_key: Address,
@@ -53,6 +54,7 @@ pub struct ProverInfo {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobInfo {
     /// The job's id.
+    #[serde(serialize_with = "decimal")]
     pub id: U256,
     /// Who submitted and paid for it.
     pub requester: Address,
@@ -60,7 +62,8 @@ pub struct JobInfo {
     pub data_hash: B256,
     /// Weights hash of the model.
     pub model_hash: B256,
-    /// Escrowed fee (wei).
+    /// Escrowed fee (wei, decimal in JSON).
+    #[serde(serialize_with = "decimal")]
     pub fee: U256,
     /// After this (unix seconds) an open job may be refunded.
     pub deadline: u64,
@@ -72,6 +75,10 @@ pub struct JobInfo {
     pub result_hash: B256,
     /// The receipt that proves it.
     pub receipt_id: B256,
+}
+
+fn decimal<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
 }
 
 alloy::sol! {

@@ -48,7 +48,7 @@ macro_rules! decode_with {
         if let Some(decoded) = $err.as_decoded_interface_error::<$errors>() {
             return LedgerError::Reverted {
                 contract: $contract,
-                error: format!("{decoded:?}"),
+                error: unwrap_variant(format!("{decoded:?}")),
             };
         }
     };
@@ -80,5 +80,29 @@ impl LedgerError {
                 detail: other.to_string(),
             },
         }
+    }
+}
+
+/// `Name(Name { … })` (an error enum's Debug around the error's own) → `Name { … }`.
+fn unwrap_variant(debug: String) -> String {
+    if let Some((name, rest)) = debug.split_once('(')
+        && rest.starts_with(name)
+        && let Some(inner) = rest.strip_suffix(')')
+    {
+        return inner.to_owned();
+    }
+    debug
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decoded_errors_read_as_the_error_itself() {
+        assert_eq!(
+            super::unwrap_variant("NotTokenOwner(NotTokenOwner { tokenId: 1 })".into()),
+            "NotTokenOwner { tokenId: 1 }"
+        );
+        assert_eq!(super::unwrap_variant("EmptyData(EmptyData)".into()), "EmptyData");
+        assert_eq!(super::unwrap_variant("Other(x)".into()), "Other(x)");
     }
 }

@@ -18,6 +18,7 @@ macro_rules! outln {
 }
 
 mod attest;
+mod chain;
 mod demo;
 mod io;
 mod kms;
@@ -81,6 +82,34 @@ enum Command {
         /// Plaintext output, or `-` for stdout (written only if everything verifies,
         /// except on stdout, where a failure is reported after the fact).
         output: PathBuf,
+    },
+    /// The embedded chain: create, serve, inspect, deploy, keys and funds.
+    Chain {
+        #[command(flatten)]
+        ledger: chain::LedgerArgs,
+        #[command(subcommand)]
+        command: chain::ChainCommand,
+    },
+    /// Intelligent NFTs: mint over sealed data, authorize and revoke users.
+    Nft {
+        #[command(flatten)]
+        ledger: chain::LedgerArgs,
+        #[command(subcommand)]
+        command: chain::NftCommand,
+    },
+    /// Jobs with escrowed fees, completed by attested provers.
+    Job {
+        #[command(flatten)]
+        ledger: chain::LedgerArgs,
+        #[command(subcommand)]
+        command: chain::JobCommand,
+    },
+    /// The prover registry.
+    Prover {
+        #[command(flatten)]
+        ledger: chain::LedgerArgs,
+        #[command(subcommand)]
+        command: chain::ProverCommand,
     },
     /// Content-addressed blob store.
     Store {
@@ -274,6 +303,15 @@ fn parse_root(s: &str) -> Result<Root> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo { dir } => demo::run(dir)?,
+        Command::Chain { ledger, command } => {
+            if matches!(command, chain::ChainCommand::Start { .. }) {
+                init_tracing();
+            }
+            return chain::chain(&ledger, command);
+        }
+        Command::Nft { ledger, command } => return chain::nft(&ledger, command),
+        Command::Job { ledger, command } => return chain::job(&ledger, command),
+        Command::Prover { ledger, command } => return chain::prover(&ledger, command),
         Command::Root { file } => {
             let input = Input::open(&file)?;
             let (root, _) =

@@ -1,14 +1,9 @@
 //! `veil attest verify` over the real Intel fixtures, clock pinned.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn veil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::veil;
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

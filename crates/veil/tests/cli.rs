@@ -2,14 +2,11 @@
 //! no partial files when something is wrong.
 
 use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
-fn veil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{fails, ok, veil};
 
 fn veil_stdin(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
@@ -28,24 +25,6 @@ fn veil_stdin(args: &[&str], input: &[u8]) -> Output {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     out
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// A failure: non-zero exit and exactly one line on stderr.
-fn fails(out: &Output) -> String {
-    assert!(!out.status.success(), "unexpectedly succeeded");
-    let err = String::from_utf8(out.stderr.clone()).unwrap();
-    assert_eq!(err.trim_end().lines().count(), 1, "error is not one line: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
 }
 
 fn s(p: &Path) -> &str {

@@ -1,9 +1,10 @@
 //! `veil kms serve` as an operator runs it: a config file, a dev PKI named explicitly,
 //! a simulated worker measured from a real binary, and the audit log checked after.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{Server, VEIL, ok, veil};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 
 use veil_kms_http::KmsClient;
@@ -12,58 +13,20 @@ use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
 const USER: &str = "0x00000000000000000000000000000000000000a1";
 const MODEL_ROOT: &str = "0x0303030303030303030303030303030303030303030303030303030303030303";
-const VEIL: &str = env!("CARGO_BIN_EXE_veil");
 
-fn veil(args: &[&str]) -> Output {
-    Command::new(VEIL).args(args).output().expect("run veil")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start the broker and return it with its URL (from its first stdout line).
+/// Start the broker and return it with its URL.
 fn serve(config: &Path) -> (Server, String) {
-    let mut child = Command::new(VEIL)
-        .args(["kms", "serve", "--config", config.to_str().expect("utf-8")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-    (Server(child), url)
+    common::serve(&["kms", "serve", "--config", config.to_str().expect("utf-8")])
 }
 
 /// A broker directory whose allowlist holds the measurement of `veil` itself as
 /// the worker binary; `dev_roots` names the dev PKI only when `trust_dev` is set.
 fn setup(dir: &Path, trust_dev: bool) -> (String, Arc<DevPki>, SimMeasurement) {
     let p = |name: &str| dir.join(name).to_str().expect("utf-8").to_owned();
-    ok(veil(&["sim-tee", "init", "--dir", &p("pki")]));
-    ok(veil(&["keygen", "--out", &p("kms.key")]));
+    ok(&veil(&["sim-tee", "init", "--dir", &p("pki")]));
+    ok(&veil(&["keygen", "--out", &p("kms.key")]));
     std::fs::write(dir.join("worker.json"), r#"{"model":"digits","threads":2}"#).expect("write");
-    let mr_td = ok(veil(&[
+    let mr_td = ok(&veil(&[
         "sim-tee",
         "measure",
         "--binary",
@@ -139,7 +102,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
     assert_eq!(err.code(), Some("kms.measurement"));
 
     let audit = dir.path().join("audit.jsonl");
-    let out = ok(veil(&["kms", "audit", "verify", audit.to_str().expect("utf-8")]));
+    let out = ok(&veil(&["kms", "audit", "verify", audit.to_str().expect("utf-8")]));
     assert!(out.starts_with("audit log intact: 4 entries"), "{out}");
 }
 

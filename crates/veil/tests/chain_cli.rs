@@ -1,0 +1,262 @@
+//! The ledger from the command line: the embedded chain created, used in-process and
+//! served over HTTP; refusals as one line; and a chain killed with SIGKILL while
+//! transactions stream in restarts consistent, every acknowledged transaction kept.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use common::{fails, ok, serve, veil};
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8")
+}
+
+const DATA: &str = "0xabababababababababababababababababababababababababababababababab";
+
+#[test]
+fn tokens_and_jobs_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("chain");
+    let init = ok(&veil(&["chain", "--chain-dir", s(&c), "init"]));
+    assert!(init.contains("\"inft\""), "{init}");
+    fails(&veil(&["chain", "--chain-dir", s(&c), "init"]));
+    let user_key = dir.path().join("user.key");
+    let user = ok(&veil(&["chain", "keygen", "--out", s(&user_key)]))
+        .trim()
+        .to_owned();
+    let v = |args: &[&str]| {
+        let mut all = vec![args[0], "--chain-dir", s(&c)];
+        all.extend_from_slice(&args[1..]);
+        veil(&all)
+    };
+
+    let token = ok(&v(&["nft", "mint", "--data", &format!("{DATA}:patient records")]));
+    assert_eq!(token.trim(), "1");
+    let no = v(&["nft", "is-authorized", "1", &user]);
+    assert_eq!(no.status.code(), Some(1), "not authorized exits 1");
+    assert!(String::from_utf8_lossy(&no.stdout).starts_with("not authorized at block"));
+    ok(&v(&["nft", "authorize", "1", &user]));
+    assert!(ok(&v(&["nft", "is-authorized", "1", &user])).starts_with("authorized at block"));
+
+    // Refusals are one line naming the contract's error; nothing is sent.
+    let err = fails(&v(&["nft", "authorize", "1", &user]));
+    assert!(err.contains("INFT refused: AlreadyAuthorized"), "{err}");
+    let err = fails(&v(&["nft", "--key", s(&user_key), "revoke", "1", &user]));
+    assert!(err.contains("NotTokenOwner"), "{err}");
+    let err = fails(&v(&["nft", "mint", "--data", "0x1234"]));
+    assert!(err.contains("64 hex digits"), "{err}");
+    // The user has no funds: the node refuses before anything is mined.
+    let err = fails(&v(&[
+        "job",
+        "--key",
+        s(&user_key),
+        "submit",
+        "--data",
+        DATA,
+        "--model",
+        DATA,
+        "--fee-eth",
+        "1",
+    ]));
+    assert!(err.contains("refused"), "{err}");
+
+    // A prover with an enclave key completes a job once.
+    let enclave_key = dir.path().join("enclave.key");
+    let enclave = ok(&veil(&["chain", "keygen", "--out", s(&enclave_key)]))
+        .trim()
+        .to_owned();
+    ok(&v(&[
+        "chain",
+        "fund",
+        "--key",
+        s(&c.join("operator.key")),
+        "--to",
+        &user,
+        "--eth",
+        "5",
+    ]));
+    ok(&v(&[
+        "prover",
+        "--key",
+        s(&user_key),
+        "register",
+        "--enclave-key",
+        &enclave,
+        "--measurement",
+        DATA,
+        "--stake-eth",
+        "1",
+    ]));
+    let provers: serde_json::Value = serde_json::from_str(&ok(&v(&["prover", "list"]))).unwrap();
+    assert_eq!(
+        provers[0]["address"].as_str().unwrap().to_lowercase(),
+        user.to_lowercase()
+    );
+    assert_eq!(provers[0]["stake"], "1000000000000000000");
+    let job = ok(&v(&[
+        "job",
+        "submit",
+        "--data",
+        DATA,
+        "--model",
+        DATA,
+        "--fee-eth",
+        "0.01",
+    ]));
+    let job = job.trim();
+    let complete = |key: &Path| {
+        v(&[
+            "job",
+            "--key",
+            s(&user_key),
+            "complete",
+            job,
+            "--result",
+            DATA,
+            "--receipt-id",
+            DATA,
+            "--enclave-key",
+            s(key),
+        ])
+    };
+    let err = fails(&complete(&user_key));
+    assert!(err.contains("BadEnclaveSignature"), "{err}");
+    ok(&complete(&enclave_key));
+    let err = fails(&complete(&enclave_key));
+    assert!(err.contains("JobNotOpen"), "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&v(&["job", "show", job]))).unwrap();
+    assert_eq!(shown["status"], "completed");
+    assert_eq!(shown["fee"], "10000000000000000");
+
+    let status: serde_json::Value = serde_json::from_str(&ok(&v(&["chain", "status"]))).unwrap();
+    assert_eq!(status["chain_id"], 0x7e11);
+    assert!(status["embedded"]["log_bytes"].as_u64().unwrap() > 40);
+}
+
+#[test]
+fn a_served_chain_is_used_with_rpc_and_locks_out_in_process_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("chain");
+    ok(&veil(&["chain", "--chain-dir", s(&c), "init"]));
+    let (_server, url) = serve(&["chain", "--chain-dir", s(&c), "start", "--listen", "127.0.0.1:0"]);
+    let err = fails(&veil(&["nft", "--chain-dir", s(&c), "mint", "--data", DATA]));
+    assert!(err.contains("in use by another process"), "{err}");
+    let deployment = c.join("deployment.json");
+    let rpc = |args: &[&str]| {
+        let mut all = vec![args[0], "--rpc", &url, "--deployment", s(&deployment)];
+        all.extend_from_slice(&args[1..]);
+        veil(&all)
+    };
+    let err = fails(&rpc(&["nft", "mint", "--data", DATA]));
+    assert!(err.contains("--key"), "{err}");
+    let operator = c.join("operator.key");
+    let token = ok(&rpc(&["nft", "--key", s(&operator), "mint", "--data", DATA]));
+    assert_eq!(token.trim(), "1");
+    // Deploying afresh to the served chain through --rpc.
+    let out = dir.path().join("second.json");
+    ok(&veil(&[
+        "chain",
+        "--rpc",
+        &url,
+        "--key",
+        s(&operator),
+        "deploy",
+        "--out",
+        s(&out),
+    ]));
+    let second: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("deployment.json")).unwrap()).unwrap();
+    assert_ne!(second["inft"], first["inft"]);
+}
+
+/// What the chain must satisfy after any restart: every block carries one transaction
+/// from the operator (so its nonce is the head), every transfer is in the recipient's
+/// balance, and every transaction a client saw acknowledged is there.
+async fn check_consistent(url: &str, operator: Address, setup_blocks: u64, acked: &[B256]) -> u64 {
+    let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let head = p.get_block_number().await.unwrap();
+    let nonce = p.get_transaction_count(operator).await.unwrap();
+    assert_eq!(nonce, head, "one operator transaction per block");
+    let balance = p.get_balance(Address::repeat_byte(0xee)).await.unwrap();
+    assert_eq!(
+        balance,
+        U256::from(head - setup_blocks),
+        "every mined transfer counted once"
+    );
+    for hash in acked {
+        let r = p.get_transaction_receipt(*hash).await.unwrap();
+        assert!(r.is_some_and(|r| r.status()), "acknowledged {hash} survived");
+    }
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_killed_mid_stream_restarts_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("chain");
+    ok(&veil(&["chain", "--chain-dir", s(&c), "init"]));
+    let key_text = std::fs::read_to_string(c.join("operator.key")).unwrap();
+    let operator: PrivateKeySigner = key_text.trim().parse().unwrap();
+    let me = operator.address();
+    let start = || serve(&["chain", "--chain-dir", s(&c), "start", "--listen", "127.0.0.1:0"]);
+    // The blocks `init` mined (the deployment); transfers come after them.
+    let setup_blocks = {
+        let (_server, url) = start();
+        let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
+        p.get_block_number().await.unwrap()
+    };
+
+    let mut acked = Vec::new();
+    for round in 0..4u64 {
+        let (mut server, url) = start();
+        let head = check_consistent(&url, me, setup_blocks, &acked).await;
+        let p = ProviderBuilder::new()
+            .wallet(operator.clone())
+            .connect_http(url.parse().unwrap());
+        let stream_url = url.clone();
+        let sender = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut nonce = head;
+            loop {
+                let tx = TransactionRequest::default()
+                    .with_to(Address::repeat_byte(0xee))
+                    .with_value(U256::from(1))
+                    .with_nonce(nonce)
+                    .with_gas_limit(21_000)
+                    .with_max_fee_per_gas(10_000_000_000)
+                    .with_max_priority_fee_per_gas(1);
+                match p.send_transaction(tx).await {
+                    // The embedded chain answers only after the block is logged.
+                    Ok(pending) => seen.push(*pending.tx_hash()),
+                    Err(_) => return (seen, stream_url),
+                }
+                nonce += 1;
+            }
+        });
+        // Kill at a different moment each round, while transactions stream.
+        tokio::time::sleep(Duration::from_millis(150 + 70 * round)).await;
+        let pid = server.0.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap();
+        let _ = server.0.wait();
+        let (seen, _) = tokio::time::timeout(Duration::from_secs(30), sender)
+            .await
+            .expect("sender stops once the node is gone")
+            .unwrap();
+        assert!(!seen.is_empty(), "round {round}: transactions were flowing");
+        acked.extend(seen);
+    }
+    let (_server, url) = start();
+    let head = check_consistent(&url, me, setup_blocks, &acked).await;
+    assert!(head >= setup_blocks + acked.len() as u64);
+}

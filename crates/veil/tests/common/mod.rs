@@ -1,0 +1,62 @@
+//! What every CLI test does: run `veil`, insist on success or on a one-line failure,
+//! and run a server subcommand for the length of a test.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+pub fn veil(args: &[&str]) -> Output {
+    Command::new(VEIL).args(args).output().expect("run veil")
+}
+
+/// Success; returns stdout.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+/// A failure: non-zero exit and exactly one line on stderr.
+pub fn fails(out: &Output) -> String {
+    assert!(!out.status.success(), "unexpectedly succeeded");
+    let err = String::from_utf8(out.stderr.clone()).expect("utf-8");
+    assert_eq!(err.trim_end().lines().count(), 1, "error is not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A running `veil` server, killed when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `veil ARGS` and return it with its URL, from its first stdout line
+/// (`listening on URL`).
+pub fn serve(args: &[&str]) -> (Server, String) {
+    let mut child = Command::new(VEIL)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("expected a listening line, got {line:?}"))
+        .to_owned();
+    (Server(child), url)
+}
