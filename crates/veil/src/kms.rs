@@ -4,10 +4,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use veil_attest::TrustAnchors;
-use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
+use veil_kms::{
+    Authorization, Authorizer, Broker, BrokerParts, KmsError, Limits, MasterSecret, PolicyListAuthorizer,
+    ReleasePolicy,
+};
+use veil_ledger::ChainClient;
 
 use crate::io;
 
@@ -36,9 +42,76 @@ pub struct KmsConfig {
     /// Which measurements may receive which resources (deny by default).
     #[serde(default)]
     pub release: ReleasePolicy,
-    /// Token id → users, until the ledger answers `isAuthorized`.
+    /// Token id → users, for brokers without a ledger (ignored with `[ledger]`,
+    /// and refused alongside it).
     #[serde(default)]
     pub authorizations: PolicyListAuthorizer,
+    /// The chain whose INFT contract answers `isAuthorized(token, user)`.
+    #[serde(default)]
+    pub ledger: Option<LedgerConfig>,
+}
+
+/// Where the broker reads authorizations on chain.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// The node's JSON-RPC URL (`veil chain start`, anvil, a public chain).
+    pub rpc: String,
+    /// The contracts' addresses (JSON, as `veil chain init|deploy` write them).
+    pub deployment: PathBuf,
+}
+
+/// `isAuthorized` on chain, read at the latest block, which the audit entry records.
+struct LedgerAuthorizer {
+    client: ChainClient<DynProvider>,
+    runtime: tokio::runtime::Handle,
+    source: String,
+}
+
+impl Authorizer for LedgerAuthorizer {
+    fn is_authorized(&self, token_id: &str, user: &str) -> Result<Authorization, KmsError> {
+        let refused = || KmsError::NotAuthorized {
+            token_id: token_id.to_owned(),
+            user: user.to_owned(),
+        };
+        // Token ids are decimal (or 0x-hex) uint256; users are addresses.
+        let (Ok(token), Ok(who)) = (token_id.parse::<U256>(), user.parse::<Address>()) else {
+            return Err(refused());
+        };
+        // The broker decides on a blocking thread, so waiting on the runtime is safe.
+        let (ok, block) = self
+            .runtime
+            .block_on(self.client.is_authorized(token, who))
+            .map_err(|e| KmsError::Ledger(e.to_string()))?;
+        if ok {
+            Ok(Authorization {
+                source: self.source.clone(),
+                block: Some(block),
+            })
+        } else {
+            Err(refused())
+        }
+    }
+}
+
+async fn ledger_authorizer(cfg: &LedgerConfig, base: &Path) -> Result<LedgerAuthorizer> {
+    let path = base.join(&cfg.deployment);
+    let deployment: veil_ledger::Deployment = serde_json::from_slice(&io::read_limited(&path, 64 * 1024)?)
+        .with_context(|| format!("reading deployment {}", path.display()))?;
+    let url = cfg
+        .rpc
+        .parse()
+        .with_context(|| format!("ledger.rpc {} is not a URL", cfg.rpc))?;
+    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let client = ChainClient::connect(provider, deployment)
+        .await
+        .with_context(|| format!("ledger at {}", cfg.rpc))?;
+    let source = format!("chain {} INFT {}", client.chain_id(), deployment.inft);
+    Ok(LedgerAuthorizer {
+        client,
+        runtime: tokio::runtime::Handle::current(),
+        source,
+    })
 }
 
 /// A certificate file as DER, whether it is PEM or DER.
@@ -62,7 +135,7 @@ pub fn read_cert(path: &Path) -> Result<Vec<u8>> {
         .with_context(|| format!("{} is not a PEM certificate", path.display()))
 }
 
-fn load(config_path: &Path) -> Result<(KmsConfig, Broker)> {
+async fn load(config_path: &Path) -> Result<(KmsConfig, Broker)> {
     let text =
         std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let mut cfg: KmsConfig = toml::from_str(&text).with_context(|| format!("{}", config_path.display()))?;
@@ -85,11 +158,18 @@ fn load(config_path: &Path) -> Result<(KmsConfig, Broker)> {
         .with_context(|| format!("master secret {}", cfg.master_secret.display()))?;
     let audit = veil_audit::AuditLog::open(&cfg.audit_log)
         .with_context(|| format!("audit log {}", cfg.audit_log.display()))?;
+    let authorizer: Box<dyn Authorizer> = match &cfg.ledger {
+        Some(_) if !cfg.authorizations.0.is_empty() => {
+            bail!("[authorizations] and [ledger] both given: authorizations come from one place")
+        }
+        Some(ledger) => Box::new(ledger_authorizer(ledger, base).await?),
+        None => Box::new(cfg.authorizations.clone()),
+    };
     let broker = Broker::new(BrokerParts {
         anchors,
         attestation: cfg.attestation.clone(),
         release: cfg.release.clone(),
-        authorizer: Box::new(cfg.authorizations.clone()),
+        authorizer,
         master,
         audit,
         limits: cfg.limits,
@@ -106,15 +186,15 @@ fn now() -> u64 {
 
 /// Run the broker until interrupted; prints `listening on http://ADDR` first.
 pub fn serve(config_path: &Path) -> Result<()> {
-    let (cfg, broker) = load(config_path)?;
-    if broker.trusts_dev_roots() {
-        tracing::warn!(
-            roots = ?cfg.dev_roots,
-            "trusting DEVELOPMENT roots: simulated TEEs will be accepted and every grant says dev_root: true; never do this in production"
-        );
-    }
     let rt = crate::runtime()?;
     rt.block_on(async move {
+        let (cfg, broker) = load(config_path).await?;
+        if broker.trusts_dev_roots() {
+            tracing::warn!(
+                roots = ?cfg.dev_roots,
+                "trusting DEVELOPMENT roots: simulated TEEs will be accepted and every grant says dev_root: true; never do this in production"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("listening on {}", cfg.listen))?;

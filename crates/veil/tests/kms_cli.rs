@@ -22,6 +22,15 @@ fn serve(config: &Path) -> (Server, String) {
 /// A broker directory whose allowlist holds the measurement of `veil` itself as
 /// the worker binary; `dev_roots` names the dev PKI only when `trust_dev` is set.
 fn setup(dir: &Path, trust_dev: bool) -> (String, Arc<DevPki>, SimMeasurement) {
+    setup_with(
+        dir,
+        trust_dev,
+        &format!("[authorizations]\n\"42\" = [\"{USER}\"]\n"),
+    )
+}
+
+/// As `setup`, with `authz` as the config's authorization section.
+fn setup_with(dir: &Path, trust_dev: bool, authz: &str) -> (String, Arc<DevPki>, SimMeasurement) {
     let p = |name: &str| dir.join(name).to_str().expect("utf-8").to_owned();
     ok(&veil(&["sim-tee", "init", "--dir", &p("pki")]));
     ok(&veil(&["keygen", "--out", &p("kms.key")]));
@@ -44,8 +53,7 @@ fn setup(dir: &Path, trust_dev: bool) -> (String, Arc<DevPki>, SimMeasurement) {
     };
     let config = format!(
         "listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\naudit_log = \"audit.jsonl\"\n{dev_roots}\n\
-         [release.measurements]\ntdx = [\"{mr_td}\"]\n[release.resources]\n\"{mr_td}\" = [\"token/*\"]\n\
-         [authorizations]\n\"42\" = [\"{USER}\"]\n"
+         [release.measurements]\ntdx = [\"{mr_td}\"]\n[release.resources]\n\"{mr_td}\" = [\"token/*\"]\n{authz}"
     );
     std::fs::write(dir.join("kms.toml"), config).expect("write");
     let seed: [u8; 32] = hex::decode(
@@ -131,4 +139,82 @@ fn bad_configs_fail_in_one_line() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("surprise"), "{err}");
     assert!(!dir.path().join("a").exists(), "nothing created for a bad config");
+}
+
+#[tokio::test]
+async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("chain");
+    let c = c.to_str().expect("utf-8");
+    ok(&veil(&["chain", "--chain-dir", c, "init"]));
+    let (_chain, rpc) = common::serve(&["chain", "--chain-dir", c, "start", "--listen", "127.0.0.1:0"]);
+    let deployment = format!("{c}/deployment.json");
+    let key = format!("{c}/operator.key");
+    let on_chain = |args: &[&str]| {
+        let mut all = vec![args[0], "--rpc", &rpc, "--deployment", &deployment, "--key", &key];
+        all.extend_from_slice(&args[1..]);
+        veil(&all)
+    };
+    let token = ok(&on_chain(&["nft", "mint", "--data", MODEL_ROOT]))
+        .trim()
+        .to_owned();
+    ok(&on_chain(&["nft", "authorize", &token, USER]));
+
+    let authz = format!("[ledger]\nrpc = \"{rpc}\"\ndeployment = \"{deployment}\"\n");
+    let (config, pki, m) = setup_with(dir.path(), true, &authz);
+    let (_kms, url) = serve(Path::new(&config));
+    let client = KmsClient::new(&url);
+    let enclave = Identity::generate().expect("identity");
+    let session = client
+        .open_session(&SimTdx::new(pki, m), &enclave)
+        .await
+        .expect("attest");
+    let resource = format!("token/{token}");
+    let released = client
+        .resource(&session.session, &resource, Some(USER))
+        .await
+        .expect("authorized on chain");
+    KmsClient::open_key(&enclave, &released).expect("opens");
+
+    // Revoked on chain: the next release is refused.
+    ok(&on_chain(&["nft", "revoke", &token, USER]));
+    let err = client
+        .resource(&session.session, &resource, Some(USER))
+        .await
+        .expect_err("revoked");
+    assert_eq!(err.code(), Some("kms.not_authorized"));
+
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    let grant = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find_map(|e| {
+            e.pointer("/event/authorization")
+                .cloned()
+                .or_else(|| e.pointer("/authorization").cloned())
+        })
+        .expect("a decision sourced from the chain");
+    assert!(
+        grant["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("chain 32273 INFT 0x"),
+        "{grant}"
+    );
+    assert!(
+        grant["block"].as_u64().unwrap() > 5,
+        "the block the answer was read at: {grant}"
+    );
+}
+
+#[test]
+fn a_ledger_and_a_policy_list_together_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let authz = format!(
+        "[authorizations]\n\"1\" = [\"{USER}\"]\n[ledger]\nrpc = \"http://127.0.0.1:9\"\ndeployment = \"d.json\"\n"
+    );
+    let (config, _, _) = setup_with(dir.path(), true, &authz);
+    let out = veil(&["kms", "serve", "--config", &config]);
+    let err = common::fails(&out);
+    assert!(err.contains("one place"), "{err}");
 }
