@@ -143,6 +143,16 @@ pub fn open_embedded(dir: &Path) -> Result<Rpc> {
 }
 
 impl LedgerArgs {
+    /// The embedded chain in `dir`, signing with its operator key.
+    pub fn embedded(dir: PathBuf) -> Self {
+        Self {
+            rpc: None,
+            chain_dir: Some(dir),
+            key: None,
+            deployment: None,
+        }
+    }
+
     fn chain_dir(&self) -> Result<PathBuf> {
         match &self.chain_dir {
             Some(d) => Ok(d.clone()),

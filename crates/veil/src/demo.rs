@@ -1,19 +1,23 @@
 //! `veil demo`: the main job end to end on embedded defaults, told step by step.
 //!
 //! Today the job is: a data owner seals private records to an enclave key, stores the
-//! sealed blob by its 0G root, the enclave fetches it back by root (verified), opens
-//! it, computes a result, and signs a receipt that anyone can verify offline. Then the
-//! demo shows tampering refused. Later work replaces the stand-ins (attested worker,
-//! ledger authorisation, model inference) without changing the shape.
+//! sealed blob by its 0G root, mints an iNFT over that root on the embedded chain and
+//! authorizes a user; the enclave fetches the blob back by root (verified), opens it,
+//! computes a result, and signs a receipt (naming the block the authorization was read
+//! at) that anyone can verify offline. Then the demo shows tampering refused. Later
+//! work replaces the stand-ins (attested worker, model inference) without changing the
+//! shape.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::{Address, B256};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use veil_content::root_of;
+use veil_ledger::IntelligentData;
 use veil_receipt::{Event, Mode, Receipt, event};
 use veil_seal::Identity;
 use veil_store::{LocalStore, Store};
@@ -153,6 +157,39 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
 
     step(
         5,
+        "The owner mints an iNFT over that root on the embedded chain and authorizes a user",
+    );
+    let chain_dir = work.join("chain");
+    let (_, owner_wallet) = rt.block_on(crate::chain::init(&chain_dir, veil_chain::DEFAULT_CHAIN_ID, &[]))?;
+    let user = crate::chain::keygen(&work.join("user.key"))?;
+    let (token, authorized_at, chain_id, inft) = rt.block_on(async {
+        let ledger = crate::chain::LedgerArgs::embedded(chain_dir.clone())
+            .connect()
+            .await?;
+        let c = &ledger.client;
+        let data = IntelligentData {
+            description: "patient records (sealed)".into(),
+            data_hash: B256::from(put.root.0),
+        };
+        let token = c.mint(owner_wallet, &[data]).await?;
+        c.authorize(token, user).await?;
+        let (yes, block) = c.is_authorized(token, user).await?;
+        let (stranger_ok, _) = c.is_authorized(token, Address::repeat_byte(0x5e)).await?;
+        if !yes || stranger_ok {
+            bail!("the chain answered isAuthorized wrongly");
+        }
+        anyhow::Ok((token, block, c.chain_id(), c.deployment().inft))
+    })?;
+    ok(format!(
+        "chain {chain_id}: token {token} minted to {owner_wallet} over the sealed root"
+    ));
+    ok(format!(
+        "isAuthorized(token {token}, user {user}) = true at block {authorized_at}"
+    ));
+    ok("isAuthorized(token, a stranger) = false");
+
+    step(
+        6,
         "The enclave fetches it back by root (every read is checked against the root)",
     );
     let fetched = work.join("fetched.sealed");
@@ -169,7 +206,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     ));
 
     step(
-        6,
+        7,
         "The enclave opens it with its key and runs the job (cohort statistics)",
     );
     let mut opened = Vec::new();
@@ -189,16 +226,21 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     ok(format!("result {output}"));
 
     step(
-        7,
+        8,
         "The enclave signs a receipt: which input, which data, which output, for whom",
     );
     let now = OffsetDateTime::now_utc();
     let mut receipt = Receipt::new(Mode::Plain, root_of(&request)?, root_of(&output_bytes)?, now);
-    receipt.subject = Some(owner.public_key().to_string());
+    receipt.subject = Some(user.to_string());
     receipt.context_hash = Some(put.root);
     receipt.policy_id = Some("demo/owner-sealed".into());
     receipt.events = vec![
         Event::new(event::REQUEST_RECEIVED, t0, json!({})),
+        Event::new(
+            event::NFT_AUTHORIZED,
+            t0,
+            json!({"chain_id": chain_id, "contract": inft, "token": token.to_string(), "user": user, "block": authorized_at}),
+        ),
         Event::new(event::DATA_LOADED, t0, json!({"root": put.root})),
         Event::new(
             event::RESPONSE_RETURNED,
@@ -212,13 +254,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     ok(format!("receipt.json, id {}", short(&signed.id)));
 
     step(
-        8,
+        9,
         "Anyone verifies the receipt offline (`veil verify receipt.json`)",
     );
     let verified = veil_receipt::verify(&std::fs::read(&receipt_path)?)?;
     ok(verified.summary());
 
-    step(9, "Tampering is refused");
+    step(10, "Tampering is refused");
     let stranger = Identity::generate()?;
     match veil_seal::open(std::fs::File::open(&fetched)?, std::io::sink(), &stranger) {
         Ok(_) => bail!("a stranger opened the blob"),
