@@ -249,6 +249,18 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     assert_eq!(line.lines().count(), 1);
 
     let original = std::fs::read_to_string(&receipt).unwrap();
+    // The receipt names the on-chain authorization, and the demo's chain agrees.
+    let doc: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let events = doc["receipt"]["events"].as_array().unwrap();
+    let authz = events
+        .iter()
+        .find(|e| e["type"] == "nft.authorized")
+        .expect("an nft.authorized event");
+    let user = authz["data"]["user"].as_str().unwrap();
+    assert_eq!(authz["data"]["chain_id"], 0x7e11);
+    let chain = work.join("chain");
+    let answer = ok(&veil(&["nft", "--chain-dir", s(&chain), "is-authorized", "1", user]));
+    assert!(answer.starts_with("authorized at block"), "{answer}");
     let changed = original.replacen("\"demo/owner-sealed\"", "\"demo/anyone\"", 1);
     assert_ne!(changed, original);
     std::fs::write(&receipt, changed).unwrap();
