@@ -10,8 +10,10 @@ pub enum LedgerError {
     Reverted {
         /// The contract.
         contract: &'static str,
-        /// The custom error, e.g. `NotTokenOwner(1, 0xb0b…)`.
+        /// The custom error as text, e.g. `NotTokenOwner { tokenId: 1, caller: 0xb0b… }`.
         error: String,
+        /// The same error, typed, for callers that branch on it.
+        decoded: Box<ContractError>,
     },
     /// The call reverted without a recognisable reason.
     #[error("{contract} reverted: {detail}")]
@@ -43,12 +45,26 @@ pub enum LedgerError {
     MissingEvent(&'static str),
 }
 
+/// A custom error of one of Veil's contracts.
+#[derive(Debug, Clone)]
+pub enum ContractError {
+    /// From the INFT contract.
+    Inft(INFT::INFTErrors),
+    /// From the job registry.
+    Jobs(JobRegistry::JobRegistryErrors),
+    /// From the prover registry.
+    Provers(ProverRegistry::ProverRegistryErrors),
+    /// From the receipt anchor.
+    Anchor(ReceiptAnchor::ReceiptAnchorErrors),
+}
+
 macro_rules! decode_with {
-    ($err:expr, $contract:literal, $errors:ty) => {
+    ($err:expr, $contract:literal, $errors:ty, $variant:ident) => {
         if let Some(decoded) = $err.as_decoded_interface_error::<$errors>() {
             return LedgerError::Reverted {
                 contract: $contract,
                 error: unwrap_variant(format!("{decoded:?}")),
+                decoded: Box::new(ContractError::$variant(decoded)),
             };
         }
     };
@@ -58,10 +74,10 @@ impl LedgerError {
     /// Classify an alloy contract error, decoding every Veil contract's custom errors
     /// (calls can cross contracts, e.g. JobRegistry → ProverRegistry).
     pub(crate) fn from_contract(contract: &'static str, e: alloy::contract::Error) -> Self {
-        decode_with!(e, "INFT", INFT::INFTErrors);
-        decode_with!(e, "JobRegistry", JobRegistry::JobRegistryErrors);
-        decode_with!(e, "ProverRegistry", ProverRegistry::ProverRegistryErrors);
-        decode_with!(e, "ReceiptAnchor", ReceiptAnchor::ReceiptAnchorErrors);
+        decode_with!(e, "INFT", INFT::INFTErrors, Inft);
+        decode_with!(e, "JobRegistry", JobRegistry::JobRegistryErrors, Jobs);
+        decode_with!(e, "ProverRegistry", ProverRegistry::ProverRegistryErrors, Provers);
+        decode_with!(e, "ReceiptAnchor", ReceiptAnchor::ReceiptAnchorErrors, Anchor);
         match e {
             alloy::contract::Error::TransportError(t) => match t.as_error_resp() {
                 // Code 3 is an execution revert (geth, anvil and the embedded chain).

@@ -40,5 +40,5 @@ mod error;
 mod events;
 
 pub use client::{ChainClient, Deployment, IntelligentData, JobInfo, ProverInfo, TransferProof, data_root};
-pub use error::LedgerError;
+pub use error::{ContractError, LedgerError};
 pub use events::{EventBatch, EventCursor, LocatedEvent, VeilEvent};

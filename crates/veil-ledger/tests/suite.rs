@@ -13,7 +13,8 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use veil_chain::{EmbeddedTransport, Genesis, Node, Rpc, SystemClock};
-use veil_ledger::{ChainClient, EventCursor, IntelligentData, LedgerError, VeilEvent};
+use veil_ledger::bindings::JobRegistry;
+use veil_ledger::{ChainClient, ContractError, EventCursor, IntelligentData, LedgerError, VeilEvent};
 
 /// anvil's first four development keys (public test keys), so that both chains see
 /// the same senders and therefore the same contract addresses and calldata.
@@ -122,6 +123,7 @@ fn refused_with(r: Result<impl std::fmt::Debug, LedgerError>, contract: &str, er
         Err(LedgerError::Reverted {
             contract: c,
             error: e,
+            ..
         }) => {
             assert_eq!(c, contract);
             assert!(e.contains(error), "{e}");
@@ -234,11 +236,14 @@ async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend:
         .complete_job(job, result, receipt, sig.clone())
         .await
         .expect("complete");
-    refused_with(
-        prover.complete_job(job, result, receipt, sig).await,
-        "JobRegistry",
-        "JobNotOpen",
-    );
+    // Typed, for callers that branch on the error.
+    match prover.complete_job(job, result, receipt, sig).await {
+        Err(LedgerError::Reverted { decoded, .. }) => match *decoded {
+            ContractError::Jobs(JobRegistry::JobRegistryErrors::JobNotOpen(e)) => assert_eq!(e.jobId, job),
+            other => panic!("expected JobNotOpen, got {other:?}"),
+        },
+        other => panic!("expected a revert, got {other:?}"),
+    }
 
     // A slashed prover cannot complete the next job.
     let job2 = user

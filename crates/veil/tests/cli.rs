@@ -259,7 +259,14 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let user = authz["data"]["user"].as_str().unwrap();
     assert_eq!(authz["data"]["chain_id"], 0x7e11);
     let chain = work.join("chain");
-    let answer = ok(&veil(&["nft", "--chain-dir", s(&chain), "is-authorized", "1", user]));
+    let answer = ok(&veil(&[
+        "nft",
+        "--chain-dir",
+        s(&chain),
+        "is-authorized",
+        "1",
+        user,
+    ]));
     assert!(answer.starts_with("authorized at block"), "{answer}");
     let changed = original.replacen("\"demo/owner-sealed\"", "\"demo/anyone\"", 1);
     assert_ne!(changed, original);
