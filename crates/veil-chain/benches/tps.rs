@@ -32,7 +32,7 @@ enum Target {
     InProcess(Rpc, #[allow(dead_code)] tempfile::TempDir),
     Http(
         String,
-        #[allow(dead_code)] Option<AnvilInstance>,
+        #[allow(dead_code)] Option<Box<AnvilInstance>>,
         #[allow(dead_code)] Option<tempfile::TempDir>,
     ),
 }
@@ -211,7 +211,7 @@ fn main() {
                     }
                     _ => {
                         let a = anvil();
-                        Target::Http(a.endpoint(), Some(a), None)
+                        Target::Http(a.endpoint(), Some(Box::new(a)), None)
                     }
                 };
                 let run = workload(&target, iterations).await;
