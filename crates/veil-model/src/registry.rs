@@ -1,0 +1,130 @@
+//! Models addressed by their weights root: the file lives in a Veil store (so every
+//! read is verified against the root), and a small index maps names to roots.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use veil_content::Root;
+use veil_store::Store;
+
+use crate::{ModelError, OnnxModel};
+
+/// The largest model file the registry accepts.
+pub const MAX_MODEL_BYTES: u64 = 256 << 20;
+
+/// What a model is for and how to call it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMeta {
+    /// A stable name (`digits-mlp`).
+    pub name: String,
+    /// What it does, for people.
+    pub task: String,
+    /// Class labels, in output order.
+    pub classes: Vec<String>,
+}
+
+/// A registered model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisteredModel {
+    /// The 0G root of the ONNX file (its weights hash).
+    pub root: Root,
+    /// Features per input row.
+    pub features: usize,
+    /// Its description.
+    pub meta: ModelMeta,
+}
+
+/// The registry: a store for the files and an index file for the names.
+#[derive(Debug)]
+pub struct ModelRegistry {
+    store: Store,
+    index_path: PathBuf,
+    index: BTreeMap<String, RegisteredModel>,
+}
+
+fn reg_err(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Registry(e.to_string())
+}
+
+impl ModelRegistry {
+    /// Open the registry whose index is `index_path` (created on first register).
+    pub fn open(store: Store, index_path: &Path) -> Result<Self, ModelError> {
+        let index = match std::fs::read(index_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| ModelError::Registry(format!("{}: {e}", index_path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(ModelError::Registry(format!("{}: {e}", index_path.display()))),
+        };
+        Ok(Self {
+            store,
+            index_path: index_path.to_path_buf(),
+            index,
+        })
+    }
+
+    /// Register an ONNX file under `meta.name`: it must load, and a name stays bound
+    /// to one root (registering the same file again is a no-op).
+    pub async fn register(&mut self, onnx: Vec<u8>, meta: ModelMeta) -> Result<RegisteredModel, ModelError> {
+        if onnx.len() as u64 > MAX_MODEL_BYTES {
+            return Err(ModelError::Registry(format!(
+                "model of {} bytes exceeds {MAX_MODEL_BYTES}",
+                onnx.len()
+            )));
+        }
+        let root = veil_content::root_of(&onnx).map_err(reg_err)?;
+        let model = OnnxModel::load(&onnx, &root)?;
+        if let Some(existing) = self.index.get(&meta.name) {
+            if existing.root == root && existing.meta == meta {
+                return Ok(existing.clone());
+            }
+            return Err(ModelError::Registry(format!(
+                "{} is already registered as {}",
+                meta.name, existing.root
+            )));
+        }
+        let put = self.store.put_bytes(onnx).await.map_err(reg_err)?;
+        debug_assert_eq!(put.root, root);
+        let entry = RegisteredModel {
+            root,
+            features: model.features(),
+            meta,
+        };
+        let mut index = self.index.clone();
+        index.insert(entry.meta.name.clone(), entry.clone());
+        let json = serde_json::to_vec_pretty(&index).expect("index serialises");
+        veil_fs::write_atomic(&self.index_path, &json).map_err(reg_err)?;
+        self.index = index;
+        Ok(entry)
+    }
+
+    /// Every registered model, by name.
+    pub fn list(&self) -> impl Iterator<Item = &RegisteredModel> {
+        self.index.values()
+    }
+
+    /// A model by name or by root (`0x…`).
+    pub fn find(&self, name_or_root: &str) -> Result<&RegisteredModel, ModelError> {
+        self.index
+            .get(name_or_root)
+            .or_else(|| {
+                let root: Root = name_or_root.parse().ok()?;
+                self.index.values().find(|m| m.root == root)
+            })
+            .ok_or_else(|| ModelError::Unknown(name_or_root.to_owned()))
+    }
+
+    /// Fetch a model's file (verified against its root by the store) and load it.
+    pub async fn load(&self, name_or_root: &str) -> Result<(RegisteredModel, OnnxModel), ModelError> {
+        let entry = self.find(name_or_root)?.clone();
+        let bytes = self
+            .store
+            .get_bytes(&entry.root, MAX_MODEL_BYTES)
+            .await
+            .map_err(reg_err)?;
+        let model = OnnxModel::load(&bytes, &entry.root)?;
+        Ok((entry, model))
+    }
+}
