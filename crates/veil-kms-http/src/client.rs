@@ -69,27 +69,32 @@ impl KmsClient {
         body: &impl serde::Serialize,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let transport = |reason: String| ClientError::Transport {
-            url: url.clone(),
-            reason,
-        };
-        let resp = self
-            .http
-            .post(&url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| transport(e.to_string()))?;
-        if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| transport(format!("unexpected answer: {e}")))
-        } else {
-            match serde_json::from_slice::<Problem>(&bytes) {
-                Ok(p) => Err(ClientError::Refused(p)),
-                Err(_) => Err(transport(format!("HTTP {status}"))),
-            }
+        answer(&url, self.http.post(&url).json(body).send().await).await
+    }
+
+    /// The key token `token_id`'s data is sealed to (no attestation needed: it is
+    /// public).
+    pub async fn token_public_key(&self, token_id: &str) -> Result<veil_seal::PublicKey, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct TokenKey {
+            public_key: String,
         }
+        let url = format!("{}/v1/kms/tokens/{token_id}/public-key", self.base);
+        let key: TokenKey = answer(&url, self.http.get(&url).send().await).await?;
+        key.public_key.parse().map_err(|_| ClientError::Transport {
+            url,
+            reason: "the broker's public key does not parse".into(),
+        })
+    }
+
+    /// The identity a released token key is: it opens data sealed to
+    /// [`KmsClient::token_public_key`].
+    pub fn open_token_identity(
+        identity: &Identity,
+        released: &SealedResource,
+    ) -> Result<Identity, ClientError> {
+        let seed = Self::open_key(identity, released)?;
+        Ok(Identity::from_seed(&seed))
     }
 
     /// A fresh challenge.
@@ -144,6 +149,28 @@ impl KmsClient {
             .try_into()
             .map_err(|_| ClientError::Open("not a 32-byte key".into()))?;
         Ok(Zeroizing::new(key))
+    }
+}
+
+/// A broker answer: the JSON body on success, its problem document on refusal.
+async fn answer<T: DeserializeOwned>(
+    url: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, ClientError> {
+    let transport = |reason: String| ClientError::Transport {
+        url: url.to_owned(),
+        reason,
+    };
+    let resp = sent.map_err(|e| transport(e.to_string()))?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| transport(e.to_string()))?;
+    if status.is_success() {
+        serde_json::from_slice(&bytes).map_err(|e| transport(format!("unexpected answer: {e}")))
+    } else {
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(ClientError::Refused(p)),
+            Err(_) => Err(transport(format!("HTTP {status}"))),
+        }
     }
 }
 

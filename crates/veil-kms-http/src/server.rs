@@ -175,6 +175,33 @@ async fn resource(
     Ok(Json(released?).into_response())
 }
 
+/// Token ids are decimal uint256 values, as the INFT contract numbers them.
+fn valid_token_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 78
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'))
+}
+
+async fn token_public_key(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, Problem> {
+    if !valid_token_id(&id) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "request.malformed",
+            format!("token id {id:?} is not a decimal uint256"),
+        ));
+    }
+    let key = s.broker.token_public_key(&id);
+    Ok(Json(serde_json::json!({
+        "resource": format!("{}{id}", veil_kms::TOKEN_RESOURCE_PREFIX),
+        "public_key": key.to_string(),
+    }))
+    .into_response())
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -193,6 +220,7 @@ pub fn router(broker: Arc<Broker>, clock: fn() -> u64) -> Router {
         .route("/v1/kms/challenge", post(challenge))
         .route("/v1/kms/attest", post(attest))
         .route("/v1/kms/resource", post(resource))
+        .route("/v1/kms/tokens/{id}/public-key", get(token_public_key))
         .route("/v1/health", get(health))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

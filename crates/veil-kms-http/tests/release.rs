@@ -162,6 +162,49 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
 }
 
 #[tokio::test]
+async fn data_sealed_to_a_token_opens_only_with_that_tokens_released_key() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let token_key = client.token_public_key("42").await.expect("public key");
+    assert_eq!(
+        token_key,
+        client.token_public_key("42").await.expect("again"),
+        "stable"
+    );
+    assert_ne!(
+        token_key,
+        client.token_public_key("43").await.expect("other token")
+    );
+    // The owner seals the token's data to it, without any attestation.
+    let records = b"patient,age\n1,54\n".repeat(100);
+    let mut sealed = Vec::new();
+    veil_seal::seal(&records[..], &mut sealed, &[token_key]).expect("seal");
+
+    let enclave = Identity::generate().expect("identity");
+    let session = client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await
+        .expect("attest");
+    let released = client
+        .resource(&session.session, "token/42", Some(USER))
+        .await
+        .expect("release");
+    let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
+    assert_eq!(token_identity.public_key(), token_key);
+    let mut opened = Vec::new();
+    veil_seal::open(&sealed[..], &mut opened, &token_identity).expect("the released key opens the data");
+    assert_eq!(opened, records);
+    // Nobody else's key opens it, and malformed token ids are refused.
+    assert!(veil_seal::open(&sealed[..], std::io::sink(), &enclave).is_err());
+    for bad in ["", "0042", "4x", "-1"] {
+        let r = client.token_public_key(bad).await;
+        assert!(r.is_err(), "{bad:?}");
+    }
+    let (status, code) = refused(client.token_public_key("01").await);
+    assert_eq!((status, code.as_str()), (400, "request.malformed"));
+}
+
+#[tokio::test]
 async fn refused_attestations_each_have_their_code_and_an_audit_entry() {
     let kms = start(Setup::default()).await;
     let client = KmsClient::new(&kms.url);

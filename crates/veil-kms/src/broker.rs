@@ -276,6 +276,17 @@ impl Broker {
         Ok(grant)
     }
 
+    /// The public sealing key of token `token_id`'s data: what a data owner seals the
+    /// token's data to. Only the key this broker releases for `token/<id>` opens it
+    /// (an identity whose seed is that key), so the data opens only inside an attested,
+    /// allowlisted enclave on behalf of an authorized user. Public: not audited.
+    pub fn token_public_key(&self, token_id: &str) -> veil_seal::PublicKey {
+        let seed = self
+            .master
+            .resource_key(&format!("{TOKEN_RESOURCE_PREFIX}{token_id}"));
+        veil_seal::Identity::from_seed(&seed).public_key()
+    }
+
     /// Release `resource` to the enclave behind `session`, for `user` when the
     /// resource is a token's.
     pub fn resource(
