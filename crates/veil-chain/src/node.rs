@@ -12,7 +12,7 @@ use alloy::consensus::{
 };
 use alloy::eips::eip1559::BaseFeeParams;
 use alloy::eips::eip2718::{Decodable2718, Encodable2718};
-use alloy::primitives::{Address, B64, B256, Bloom, Bytes, Log, TxKind, U256, keccak256, logs_bloom};
+use alloy::primitives::{Address, B64, B256, Bytes, Log, TxKind, U256, keccak256, logs_bloom};
 use alloy::rpc::types::TransactionRequest;
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, ResultAndState};
@@ -138,31 +138,32 @@ impl Node {
             self.archive.set_genesis_balance(*address, *balance);
         }
         let header = Header {
-            parent_hash: B256::ZERO,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: Address::ZERO,
             state_root: self.genesis.hash(),
             transactions_root: alloy::consensus::EMPTY_ROOT_HASH,
             receipts_root: alloy::consensus::EMPTY_ROOT_HASH,
-            logs_bloom: Bloom::ZERO,
-            difficulty: U256::ZERO,
-            number: 0,
-            gas_limit: self.genesis.gas_limit,
-            gas_used: 0,
             timestamp: self.genesis.timestamp,
-            extra_data: Bytes::from_static(b"veil"),
-            mix_hash: B256::ZERO,
-            nonce: B64::ZERO,
             base_fee_per_gas: Some(self.genesis.base_fee),
+            ..self.header_template()
+        };
+        self.push_block(header, None);
+    }
+
+    /// What every block header of this chain shares (Cancun fields, no uncles,
+    /// withdrawals or blobs).
+    fn header_template(&self) -> Header {
+        Header {
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: Address::ZERO,
+            difficulty: U256::ZERO,
+            gas_limit: self.genesis.gas_limit,
+            extra_data: Bytes::from_static(b"veil"),
+            nonce: B64::ZERO,
             withdrawals_root: Some(alloy::consensus::EMPTY_ROOT_HASH),
             blob_gas_used: Some(0),
             excess_blob_gas: Some(0),
             parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: None,
-            block_access_list_hash: None,
-            slot_number: None,
-        };
-        self.push_block(header, None);
+            ..Header::default()
+        }
     }
 
     fn push_block(&mut self, header: Header, tx: Option<MinedTx>) {
@@ -415,8 +416,6 @@ impl Node {
         let parent = &self.blocks[self.blocks.len() - 1];
         let header = Header {
             parent_hash: parent.hash,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: Address::ZERO,
             // Not a Merkle-Patricia root: a running commitment to the log (the parent's
             // commitment and this block's receipt), since nothing verifies state
             // proofs against the embedded chain.
@@ -424,22 +423,12 @@ impl Node {
             transactions_root: proofs::calculate_transaction_root(std::slice::from_ref(&envelope)),
             receipts_root: proofs::calculate_receipt_root(std::slice::from_ref(&receipt)),
             logs_bloom: bloom,
-            difficulty: U256::ZERO,
             number,
-            gas_limit: self.genesis.gas_limit,
             gas_used,
             timestamp,
-            extra_data: Bytes::from_static(b"veil"),
             mix_hash: prevrandao,
-            nonce: B64::ZERO,
             base_fee_per_gas: Some(basefee),
-            withdrawals_root: Some(alloy::consensus::EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: None,
-            block_access_list_hash: None,
-            slot_number: None,
+            ..self.header_template()
         };
         let hash = *envelope.tx_hash();
         Ok((
