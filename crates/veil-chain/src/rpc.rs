@@ -148,8 +148,9 @@ impl Rpc {
         }
     }
 
-    /// Exclusive access to the node (a poisoned lock still holds a consistent node:
-    /// every mutation commits only after its log append succeeded).
+    /// Exclusive access to the node. A poisoned lock (a bug panicked mid-request) is
+    /// taken anyway: the log, appended before any state changes, stays the truth,
+    /// and a restart rebuilds the node from it.
     pub fn node(&self) -> MutexGuard<'_, Node> {
         self.node.lock().unwrap_or_else(|p| p.into_inner())
     }
