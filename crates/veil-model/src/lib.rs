@@ -10,7 +10,7 @@ mod registry;
 
 pub use engine::{OnnxModel, Outputs};
 pub use quant::{QLayer, QuantizedNet, Requant, dense_layers};
-pub use registry::{ModelMeta, ModelRegistry, RegisteredModel};
+pub use registry::{MAX_MODEL_BYTES, ModelMeta, ModelRegistry, RegisteredModel};
 
 /// Why a model could not be loaded, registered or run.
 #[derive(Debug, thiserror::Error)]

@@ -116,14 +116,20 @@ impl ModelRegistry {
             .ok_or_else(|| ModelError::Unknown(name_or_root.to_owned()))
     }
 
-    /// Fetch a model's file (verified against its root by the store) and load it.
-    pub async fn load(&self, name_or_root: &str) -> Result<(RegisteredModel, OnnxModel), ModelError> {
+    /// A model's file, verified against its root by the store.
+    pub async fn fetch(&self, name_or_root: &str) -> Result<(RegisteredModel, Vec<u8>), ModelError> {
         let entry = self.find(name_or_root)?.clone();
         let bytes = self
             .store
             .get_bytes(&entry.root, MAX_MODEL_BYTES)
             .await
             .map_err(reg_err)?;
+        Ok((entry, bytes))
+    }
+
+    /// Fetch a model's file and load it (checked against its root once more).
+    pub async fn load(&self, name_or_root: &str) -> Result<(RegisteredModel, OnnxModel), ModelError> {
+        let (entry, bytes) = self.fetch(name_or_root).await?;
         let model = OnnxModel::load(&bytes, &entry.root)?;
         Ok((entry, model))
     }

@@ -22,6 +22,7 @@ mod chain;
 mod demo;
 mod io;
 mod kms;
+mod model;
 mod sim_tee;
 mod store_args;
 
@@ -110,6 +111,16 @@ enum Command {
         ledger: chain::LedgerArgs,
         #[command(subcommand)]
         command: chain::ProverCommand,
+    },
+    /// The model registry: ONNX files addressed by their weights root.
+    Model {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The registry's index (default: models.json in a local store's directory).
+        #[arg(long, global = true)]
+        index: Option<PathBuf>,
+        #[command(subcommand)]
+        command: model::ModelCommand,
     },
     /// Content-addressed blob store.
     Store {
@@ -343,6 +354,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             veil_seal::open(reader, &mut out, &id).with_context(|| format!("opening {}", input.display()))?;
             out.commit()?;
         }
+        Command::Model {
+            store,
+            index,
+            command,
+        } => model::run(&store, index, command)?,
         Command::Store { store, command } => {
             let rt = runtime()?;
             let store = store.open()?;

@@ -27,6 +27,15 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The store's directory when it is a local one (the default or `--store DIR`).
+    pub fn local_dir(&self) -> Result<Option<PathBuf>> {
+        match self.store.as_deref() {
+            Some(url) if url.starts_with("s3://") => Ok(None),
+            Some(dir) => Ok(Some(PathBuf::from(dir))),
+            None => default_store_dir().map(Some),
+        }
+    }
+
     pub fn open(&self) -> Result<Store> {
         match self.store.as_deref() {
             Some(url) if url.starts_with("s3://") => self.open_s3(&url["s3://".len()..]),

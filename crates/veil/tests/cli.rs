@@ -312,3 +312,51 @@ fn a_closed_stdout_ends_the_run_quietly_instead_of_panicking() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
+
+#[test]
+fn models_register_list_and_fetch_by_name_or_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let digits = models.join("digits_mlp.onnx");
+    let m = |args: &[&str]| {
+        let mut all = vec!["model", "--store", s(&store)];
+        all.extend_from_slice(args);
+        veil(&all)
+    };
+    let root = ok(&m(&[
+        "register",
+        "--name",
+        "digits-mlp",
+        "--classes",
+        "0,1,2,3,4,5,6,7,8,9",
+        s(&digits),
+    ]));
+    let root = root.trim();
+    assert_eq!(
+        root,
+        ok(&veil(&["root", s(&digits)])).trim(),
+        "addressed by its weights root"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&ok(&m(&["list"]))).unwrap();
+    assert_eq!(listed[0]["meta"]["name"], "digits-mlp");
+    assert_eq!(listed[0]["features"], 64);
+    let out = dir.path().join("fetched.onnx");
+    ok(&m(&["fetch", root, s(&out)]));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&digits).unwrap());
+
+    let err = fails(&m(&[
+        "register",
+        "--name",
+        "digits-mlp",
+        s(&models.join("breast_cancer_logreg.onnx")),
+    ]));
+    assert!(err.contains("already registered"), "{err}");
+    let not_onnx = dir.path().join("x.onnx");
+    std::fs::write(&not_onnx, b"not a model").unwrap();
+    let err = fails(&m(&["register", "--name", "x", s(&not_onnx)]));
+    assert!(err.contains("onnx"), "{err}");
+    let err = fails(&m(&["fetch", "resnet", s(&dir.path().join("r.onnx"))]));
+    assert!(err.contains("unknown model"), "{err}");
+    assert!(!dir.path().join("r.onnx").exists());
+}
