@@ -12,7 +12,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
-use common::{fails, ok, serve, veil};
+use common::{fails, ok, serve, veil, veil_with};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8")
@@ -31,11 +31,7 @@ fn tokens_and_jobs_from_the_command_line() {
     let user = ok(&veil(&["chain", "keygen", "--out", s(&user_key)]))
         .trim()
         .to_owned();
-    let v = |args: &[&str]| {
-        let mut all = vec![args[0], "--chain-dir", s(&c)];
-        all.extend_from_slice(&args[1..]);
-        veil(&all)
-    };
+    let v = |args: &[&str]| veil_with(&["--chain-dir", s(&c)], args);
 
     let token = ok(&v(&["nft", "mint", "--data", &format!("{DATA}:patient records")]));
     assert_eq!(token.trim(), "1");
@@ -149,11 +145,7 @@ fn a_served_chain_is_used_with_rpc_and_locks_out_in_process_use() {
     let err = fails(&veil(&["nft", "--chain-dir", s(&c), "mint", "--data", DATA]));
     assert!(err.contains("in use by another process"), "{err}");
     let deployment = c.join("deployment.json");
-    let rpc = |args: &[&str]| {
-        let mut all = vec![args[0], "--rpc", &url, "--deployment", s(&deployment)];
-        all.extend_from_slice(&args[1..]);
-        veil(&all)
-    };
+    let rpc = |args: &[&str]| veil_with(&["--rpc", &url, "--deployment", s(&deployment)], args);
     let err = fails(&rpc(&["nft", "mint", "--data", DATA]));
     assert!(err.contains("--key"), "{err}");
     let operator = c.join("operator.key");

@@ -150,11 +150,8 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let (_chain, rpc) = common::serve(&["chain", "--chain-dir", c, "start", "--listen", "127.0.0.1:0"]);
     let deployment = format!("{c}/deployment.json");
     let key = format!("{c}/operator.key");
-    let on_chain = |args: &[&str]| {
-        let mut all = vec![args[0], "--rpc", &rpc, "--deployment", &deployment, "--key", &key];
-        all.extend_from_slice(&args[1..]);
-        veil(&all)
-    };
+    let on_chain =
+        |args: &[&str]| common::veil_with(&["--rpc", &rpc, "--deployment", &deployment, "--key", &key], args);
     let token = ok(&on_chain(&["nft", "mint", "--data", MODEL_ROOT]))
         .trim()
         .to_owned();

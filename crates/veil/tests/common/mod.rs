@@ -11,6 +11,14 @@ pub fn veil(args: &[&str]) -> Output {
     Command::new(VEIL).args(args).output().expect("run veil")
 }
 
+/// `veil ARGS[0] FLAGS… ARGS[1..]`: a command with shared flags after its name.
+pub fn veil_with(flags: &[&str], args: &[&str]) -> Output {
+    let mut all = vec![args[0]];
+    all.extend_from_slice(flags);
+    all.extend_from_slice(&args[1..]);
+    veil(&all)
+}
+
 /// Success; returns stdout.
 pub fn ok(out: &Output) -> String {
     assert!(
