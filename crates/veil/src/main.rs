@@ -196,6 +196,14 @@ enum KmsCommand {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print the public key a token's data is sealed to (for `veil seal --to`).
+    TokenKey {
+        /// The broker's URL (as `veil kms serve` printed it).
+        #[arg(long)]
+        url: String,
+        /// The token id (decimal).
+        token: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -438,6 +446,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             init_tracing();
             kms::serve(&config)?;
+        }
+        Command::Kms {
+            command: KmsCommand::TokenKey { url, token },
+        } => {
+            let key = runtime()?.block_on(veil_kms_http::KmsClient::new(&url).token_public_key(&token))?;
+            outln!("{key}");
         }
         Command::SimTee {
             command: SimTeeCommand::Init { dir },

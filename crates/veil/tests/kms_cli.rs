@@ -161,6 +161,27 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let (config, pki, m) = setup_with(dir.path(), true, &authz);
     let (_kms, url) = serve(Path::new(&config));
     let client = KmsClient::new(&url);
+
+    // The owner seals the token's data to the token's key, from the command line.
+    let token_key = ok(&veil(&["kms", "token-key", "--url", &url, &token]))
+        .trim()
+        .to_owned();
+    assert!(token_key.starts_with("veilpk1"), "{token_key}");
+    let plain = dir.path().join("records.csv");
+    std::fs::write(&plain, b"age,bp\n54,137\n").expect("write");
+    let sealed = dir.path().join("records.sealed");
+    ok(&veil(&[
+        "seal",
+        "--to",
+        &token_key,
+        plain.to_str().expect("utf-8"),
+        sealed.to_str().expect("utf-8"),
+    ]));
+    let err = common::fails(&veil(&["kms", "token-key", "--url", &url, "01"]));
+    assert!(
+        err.contains("request.malformed") || err.contains("decimal"),
+        "{err}"
+    );
     let enclave = Identity::generate().expect("identity");
     let session = client
         .open_session(&SimTdx::new(pki, m), &enclave)
@@ -171,7 +192,16 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
         .resource(&session.session, &resource, Some(USER))
         .await
         .expect("authorized on chain");
-    KmsClient::open_key(&enclave, &released).expect("opens");
+    // Inside the enclave, the released key opens what the owner sealed.
+    let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
+    let mut opened = Vec::new();
+    veil_seal::open(
+        std::fs::File::open(&sealed).expect("sealed"),
+        &mut opened,
+        &token_identity,
+    )
+    .expect("the released token key opens the owner's data");
+    assert_eq!(opened, b"age,bp\n54,137\n");
 
     // Revoked on chain: the next release is refused.
     ok(&on_chain(&["nft", "revoke", &token, USER]));
