@@ -79,7 +79,8 @@ pub fn read_key(path: &Path) -> Result<PrivateKeySigner> {
     })
 }
 
-fn read_deployment(path: &Path) -> Result<Deployment> {
+/// Read a deployment file (contract addresses, as `veil chain init|deploy` write it).
+pub fn read_deployment(path: &Path) -> Result<Deployment> {
     let bytes = io::read_limited(path, 64 * 1024)?;
     serde_json::from_slice(&bytes).with_context(|| format!("reading deployment {}", path.display()))
 }

@@ -95,9 +95,7 @@ impl Authorizer for LedgerAuthorizer {
 }
 
 async fn ledger_authorizer(cfg: &LedgerConfig, base: &Path) -> Result<LedgerAuthorizer> {
-    let path = base.join(&cfg.deployment);
-    let deployment: veil_ledger::Deployment = serde_json::from_slice(&io::read_limited(&path, 64 * 1024)?)
-        .with_context(|| format!("reading deployment {}", path.display()))?;
+    let deployment = crate::chain::read_deployment(&base.join(&cfg.deployment))?;
     let url = cfg
         .rpc
         .parse()
