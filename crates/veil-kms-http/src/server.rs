@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use veil_attest::{AttestationError, Evidence};
 use veil_kms::{Broker, KmsError};
+pub use veil_problem::{ApiJson, Problem};
 
 /// Evidence is a few KiB; anything much larger is not evidence.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -36,46 +36,6 @@ pub struct ResourceRequest {
     pub user: Option<String>,
 }
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// `urn:veil:error:<code>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// A short summary.
-    pub title: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// What exactly went wrong.
-    pub detail: String,
-    /// The stable code (e.g. `attestation.debug`).
-    pub code: String,
-}
-
-impl Problem {
-    fn new(status: StatusCode, code: &str, detail: String) -> Self {
-        Self {
-            kind: format!("urn:veil:error:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail,
-            code: code.to_owned(),
-        }
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, Json(self)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        resp
-    }
-}
-
 fn status_of(e: &KmsError) -> StatusCode {
     match e {
         KmsError::Attestation(AttestationError::Parse(_)) => StatusCode::BAD_REQUEST,
@@ -90,31 +50,8 @@ fn status_of(e: &KmsError) -> StatusCode {
     }
 }
 
-impl From<KmsError> for Problem {
-    fn from(e: KmsError) -> Self {
-        Problem::new(status_of(&e), e.code(), e.to_string())
-    }
-}
-
-/// JSON bodies whose rejections are problem documents too.
-struct ApiJson<T>(T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = Problem;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(rejection) => {
-                let status = match &rejection {
-                    JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                Err(Problem::new(status, "request.malformed", rejection.body_text()))
-            }
-        }
-    }
+fn problem(e: KmsError) -> Problem {
+    Problem::new(status_of(&e), e.code(), e.to_string())
 }
 
 #[derive(Clone)]
@@ -129,17 +66,17 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KmsError> + Send + 'static,
 ) -> Result<T, Problem> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Problem::from),
+        Ok(r) => r.map_err(problem),
         Err(_) => Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "kms.internal",
-            "the decision task failed".into(),
+            "the decision task failed",
         )),
     }
 }
 
 async fn challenge(State(s): State<AppState>) -> Result<Response, Problem> {
-    let c = s.broker.challenge((s.clock)()).map_err(Problem::from)?;
+    let c = s.broker.challenge((s.clock)()).map_err(problem)?;
     Ok(Json(c).into_response())
 }
 
@@ -207,11 +144,7 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn not_found() -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "request.not_found",
-        "no such endpoint".into(),
-    )
+    Problem::no_route()
 }
 
 /// The broker's routes, reading time from `clock` (Unix seconds).

@@ -13,6 +13,17 @@ pub struct Authorization {
     pub source: String,
     /// The block the answer was read at, when it came from a chain.
     pub block: Option<u64>,
+    /// The chain and contract that answered, when a chain did.
+    pub chain: Option<ChainRef>,
+}
+
+/// A chain and the INFT contract on it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ChainRef {
+    /// `eth_chainId`.
+    pub chain_id: u64,
+    /// The INFT contract's address (0x-hex).
+    pub contract: String,
 }
 
 /// Answers `isAuthorized(tokenId, user)`. The ledger fills this with an on-chain
@@ -35,6 +46,7 @@ impl Authorizer for PolicyListAuthorizer {
             Ok(Authorization {
                 source: "policy-file".into(),
                 block: None,
+                chain: None,
             })
         } else {
             Err(KmsError::NotAuthorized {

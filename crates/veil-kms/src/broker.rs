@@ -10,6 +10,7 @@ use veil_attest::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_audit::AuditLog;
 use veil_seal::PublicKey;
 
+use crate::authz::ChainRef;
 use crate::{Authorizer, Challenge, KmsError, MasterSecret, NonceStore, ReleasePolicy, primary_measurement};
 
 /// The purpose an enclave must state in its runtime data to receive keys.
@@ -67,6 +68,10 @@ pub struct SealedResource {
     pub authorization: Option<AuthorizationRecord>,
     /// True when the enclave attested under a development root.
     pub dev_root: bool,
+    /// The audit-log entry that records this release (`LEN:sha256:HEX`, the log's
+    /// head just after it), so a receipt can name the decision.
+    #[serde(default)]
+    pub decision: String,
 }
 
 /// The authorization a release relied on.
@@ -79,6 +84,9 @@ pub struct AuthorizationRecord {
     /// At which block, for a chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block: Option<u64>,
+    /// The chain, when the answer came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainRef>,
 }
 
 struct Session {
@@ -179,10 +187,9 @@ impl Broker {
                 .any(|r| !vendor.amd_roots.contains(r))
     }
 
-    fn record(&self, now: u64, event: serde_json::Value) -> Result<(), KmsError> {
+    fn record(&self, now: u64, event: serde_json::Value) -> Result<veil_audit::Head, KmsError> {
         lock(&self.audit)
             .append(&rfc3339(now), &event)
-            .map(|_| ())
             .map_err(|e| KmsError::Audit(e.to_string()))
     }
 
@@ -192,7 +199,7 @@ impl Broker {
         now: u64,
         mut event: serde_json::Value,
         result: Result<T, KmsError>,
-    ) -> Result<T, KmsError> {
+    ) -> Result<(T, veil_audit::Head), KmsError> {
         match &result {
             Ok(_) => event["decision"] = "granted".into(),
             Err(e) => {
@@ -201,8 +208,8 @@ impl Broker {
                 event["reason"] = e.to_string().into();
             }
         }
-        self.record(now, event)?;
-        result
+        let head = self.record(now, event)?;
+        result.map(|t| (t, head))
     }
 
     /// A single-use challenge.
@@ -214,7 +221,7 @@ impl Broker {
     pub fn attest(&self, evidence: &Evidence, now: u64) -> Result<SessionGrant, KmsError> {
         let mut event = serde_json::json!({ "event": "attest", "tee": evidence.tee });
         let result = self.attest_inner(evidence, now, &mut event);
-        self.decide(now, event, result)
+        self.decide(now, event, result).map(|(grant, _)| grant)
     }
 
     fn attest_inner(
@@ -298,7 +305,10 @@ impl Broker {
     ) -> Result<SealedResource, KmsError> {
         let mut event = serde_json::json!({ "event": "resource", "resource": resource, "user": user });
         let result = self.resource_inner(session, resource, user, now, &mut event);
-        self.decide(now, event, result)
+        self.decide(now, event, result).map(|(mut released, head)| {
+            released.decision = head.to_string();
+            released
+        })
     }
 
     fn resource_inner(
@@ -332,6 +342,7 @@ impl Broker {
                     user: user.to_owned(),
                     source: a.source,
                     block: a.block,
+                    chain: a.chain,
                 })
             }
             None => None,
@@ -345,6 +356,7 @@ impl Broker {
             sealed_key: base64::engine::general_purpose::STANDARD.encode(sealed),
             authorization,
             dev_root: claims.dev_root,
+            decision: String::new(),
         })
     }
 }

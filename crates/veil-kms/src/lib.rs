@@ -12,7 +12,7 @@ mod master;
 mod nonce;
 mod policy;
 
-pub use authz::{Authorization, Authorizer, PolicyListAuthorizer};
+pub use authz::{Authorization, Authorizer, ChainRef, PolicyListAuthorizer};
 pub use broker::{
     AuthorizationRecord, Broker, BrokerParts, KEY_RELEASE_PURPOSE, Limits, SealedResource, SessionGrant,
     TOKEN_RESOURCE_PREFIX,

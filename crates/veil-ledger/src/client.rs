@@ -397,6 +397,33 @@ impl<P: Provider + Clone> ChainClient<P> {
             .map_err(|e| LedgerError::from_contract("INFT", e))
     }
 
+    /// The id the next mint will get (an owner seals data to that token's key first).
+    pub async fn next_token_id(&self) -> Result<U256, LedgerError> {
+        self.inft()
+            .nextTokenId()
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("INFT", e))
+    }
+
+    /// The sealed data `token` was minted over (reverts, as `ERC721NonexistentToken`,
+    /// for a token that does not exist).
+    pub async fn intelligent_data(&self, token: U256) -> Result<Vec<IntelligentData>, LedgerError> {
+        self.inft()
+            .intelligentDataOf(token)
+            .call()
+            .await
+            .map(|data| {
+                data.into_iter()
+                    .map(|d| IntelligentData {
+                        description: d.dataDescription,
+                        data_hash: d.dataHash,
+                    })
+                    .collect()
+            })
+            .map_err(|e| LedgerError::from_contract("INFT", e))
+    }
+
     /// The users `token`'s owner has authorized.
     pub async fn authorized_users(&self, token: U256) -> Result<Vec<Address>, LedgerError> {
         self.inft()

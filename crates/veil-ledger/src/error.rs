@@ -71,6 +71,15 @@ macro_rules! decode_with {
 }
 
 impl LedgerError {
+    /// True when the INFT contract said the token does not exist.
+    pub fn is_nonexistent_token(&self) -> bool {
+        matches!(
+            self,
+            Self::Reverted { decoded, .. }
+                if matches!(**decoded, ContractError::Inft(INFT::INFTErrors::ERC721NonexistentToken(_)))
+        )
+    }
+
     /// Classify an alloy contract error, decoding every Veil contract's custom errors
     /// (calls can cross contracts, e.g. JobRegistry → ProverRegistry).
     pub(crate) fn from_contract(contract: &'static str, e: alloy::contract::Error) -> Self {

@@ -1,73 +1,27 @@
 //! `veil demo`: the main job end to end on embedded defaults, told step by step.
 //!
-//! Today the job is: a data owner seals private records to an enclave key, stores the
-//! sealed blob by its 0G root, mints an iNFT over that root on the embedded chain and
-//! authorizes a user; the enclave fetches the blob back by root (verified), opens it,
-//! computes a result, and signs a receipt (naming the block the authorization was read
-//! at) that anyone can verify offline. Then the demo shows tampering refused. Later
-//! work replaces the stand-ins (attested worker, model inference) without changing the
-//! shape.
+//! It starts the whole stack (`veil up` in-process, with the worker as its own
+//! attested process), then plays both parties: a data owner seals patient records to
+//! a token's key, stores them by root and mints an iNFT over that root; a user, once
+//! authorized on chain, asks the gateway for predictions over some of the records and
+//! gets them with a receipt that verifies offline. Then it shows the refusals: an
+//! unauthorized wallet, a replayed request, a tampered blob, an edited receipt.
 
-use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use alloy::primitives::{Address, B256};
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail};
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
-use veil_content::root_of;
+use serde_json::{Value, json};
+use veil_gateway::{ClientError, GatewayClient};
+use veil_kms_http::KmsClient;
 use veil_ledger::IntelligentData;
-use veil_receipt::{Event, Mode, Receipt, event};
-use veil_seal::Identity;
-use veil_store::{LocalStore, Store};
+use veil_store::Store;
 
-/// Deterministic synthetic patient records (no real person): enough rows for two
-/// 256 KiB segments, so the segment proof has a sibling to check.
-fn synthetic_records(rows: usize) -> String {
-    let mut state: u64 = 0x5eed_7e11_da7a_0001;
-    let mut next = move |m: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % m
-    };
-    let mut out = String::from("patient_id,age,sex,systolic_bp,cholesterol_mg_dl,diabetic\n");
-    for i in 0..rows {
-        let age = 25 + next(60);
-        let sex = if next(2) == 0 { "F" } else { "M" };
-        let bp = 100 + next(40) + age / 3;
-        let chol = 150 + next(100);
-        let diabetic = u8::from(next(100) < 8 + age / 5);
-        out.push_str(&format!("P{i:06},{age},{sex},{bp},{chol},{diabetic}\n"));
-    }
-    out
-}
+use crate::up::{Stack, UpOptions};
 
-/// The job the enclave runs on the opened records: cohort statistics.
-fn cohort_stats(csv: &str) -> Result<serde_json::Value> {
-    let (mut n, mut age, mut bp, mut diabetic) = (0u64, 0u64, 0u64, 0u64);
-    for line in csv.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 6 {
-            bail!("malformed record {line:?}");
-        }
-        n += 1;
-        age += f[1].parse::<u64>()?;
-        bp += f[3].parse::<u64>()?;
-        diabetic += f[5].parse::<u64>()?;
-    }
-    if n == 0 {
-        bail!("no records");
-    }
-    let mean = |s: u64| (s as f64 / n as f64 * 10.0).round() / 10.0;
-    Ok(json!({
-        "records": n,
-        "mean_age": mean(age),
-        "mean_systolic_bp": mean(bp),
-        "diabetic_share": (diabetic as f64 / n as f64 * 1000.0).round() / 1000.0,
-    }))
-}
+/// The held-out rows of the breast-cancer data (UCI, CC BY 4.0; see models/data).
+const BREAST_CANCER: &str = include_str!("../../../models/data/breast_cancer.csv");
 
 fn step(n: u32, text: &str) {
     outln!("\n{n}. {text}");
@@ -77,12 +31,9 @@ fn ok(text: impl AsRef<str>) {
     outln!("   ✓ {}", text.as_ref());
 }
 
-fn refused(what: &str, err: impl std::fmt::Display) {
-    outln!("   ✓ {what}: refused — {err}");
-}
-
-fn sha256_file(p: &Path) -> Result<String> {
-    Ok(hex::encode(Sha256::digest(std::fs::read(p)?)))
+fn refused(what: &str, code: &str, detail: &str) {
+    outln!("   ✓ {what}: refused — {code}");
+    outln!("     {detail}");
 }
 
 fn short(s: &str) -> String {
@@ -91,6 +42,49 @@ fn short(s: &str) -> String {
     } else {
         s.to_owned()
     }
+}
+
+/// The test split as a token's records (`id` + 30 measurements) and each id's true label.
+fn patient_records() -> Result<(String, Vec<(String, &'static str)>)> {
+    let mut lines = BREAST_CANCER.lines();
+    let header: Vec<&str> = lines.next().context("empty data")?.split(',').collect();
+    let features = header.len() - 2;
+    let mut out = String::from("id");
+    for name in &header[..features] {
+        out.push(',');
+        out.push_str(name);
+    }
+    out.push('\n');
+    let mut truth = Vec::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != features + 2 || cells[features + 1] != "test" {
+            continue;
+        }
+        let id = format!("P{:04}", truth.len() + 1);
+        out.push_str(&id);
+        for c in &cells[..features] {
+            out.push(',');
+            out.push_str(c);
+        }
+        out.push('\n');
+        truth.push((
+            id,
+            if cells[features] == "0" {
+                "malignant"
+            } else {
+                "benign"
+            },
+        ));
+    }
+    Ok((out, truth))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
@@ -106,193 +100,32 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         }
     };
     let rt = crate::runtime()?;
-    outln!("Veil demo: private data, sealed and content-addressed, with a receipt anyone can check");
+    outln!("Veil demo: confidential inference over a token's private data, with a receipt anyone can check");
     outln!("   workspace: {}", work.display());
-
-    step(1, "Identities");
-    let owner = Identity::generate()?;
-    let enclave = Identity::generate()?;
-    let enclave_key = work.join("enclave.key");
-    let mut f = veil_fs::AtomicFile::create(&enclave_key)?;
-    f.write_all(enclave.to_file_text().as_bytes())?;
-    f.commit()?;
-    outln!("   data owner  {}", owner.public_key());
-    outln!(
-        "   enclave     {}  (secret in enclave.key, mode 0600)",
-        enclave.public_key()
-    );
-    outln!("               a stand-in: attested enclave keys arrive with the attestation work");
-
-    step(2, "The owner's private records");
-    let records = synthetic_records(12_000);
-    let plain_path = work.join("patient-records.csv");
-    veil_fs::write_atomic(&plain_path, records.as_bytes())?;
-    ok(format!(
-        "patient-records.csv: {} synthetic patients, {} bytes",
-        12_000,
-        records.len()
-    ));
-
     step(
-        3,
-        "Seal them to the enclave (and the owner) — AES-256-GCM segments, key wrapped with HPKE",
+        1,
+        "Start Veil: embedded chain, store, key broker, gateway, and an attested worker process",
     );
-    let sealed_path = work.join("patient-records.csv.sealed");
-    let mut out = veil_fs::AtomicFile::create(&sealed_path)?;
-    let s = veil_seal::seal(
-        records.as_bytes(),
-        &mut out,
-        &[enclave.public_key(), owner.public_key()],
-    )?;
-    out.commit()?;
-    ok(format!(
-        "{} bytes in {} segments of 64 KiB, 2 recipients",
-        s.sealed_bytes, s.segments
-    ));
-
-    step(4, "Store the sealed blob; its name is its 0G Storage root");
-    let store = Store::Local(LocalStore::open(&work.join("store"))?);
-    let put = rt.block_on(store.put_path(&sealed_path))?;
-    ok(format!("root {}", put.root));
-
-    step(
-        5,
-        "The owner mints an iNFT over that root on the embedded chain and authorizes a user",
-    );
-    let chain_dir = work.join("chain");
-    let (_, owner_wallet) = rt.block_on(crate::chain::init(&chain_dir, veil_chain::DEFAULT_CHAIN_ID, &[]))?;
-    let user = crate::chain::keygen(&work.join("user.key"))?;
-    let (token, authorized_at, chain_id, inft) = rt.block_on(async {
-        let ledger = crate::chain::LedgerArgs::embedded(chain_dir.clone())
-            .connect()
-            .await?;
-        let c = &ledger.client;
-        let data = IntelligentData {
-            description: "patient records (sealed)".into(),
-            data_hash: B256::from(put.root.0),
-        };
-        let token = c.mint(owner_wallet, &[data]).await?;
-        c.authorize(token, user).await?;
-        let (yes, block) = c.is_authorized(token, user).await?;
-        let (stranger_ok, _) = c.is_authorized(token, Address::repeat_byte(0x5e)).await?;
-        if !yes || stranger_ok {
-            bail!("the chain answered isAuthorized wrongly");
-        }
-        anyhow::Ok((token, block, c.chain_id(), c.deployment().inft))
-    })?;
-    ok(format!(
-        "chain {chain_id}: token {token} minted to {owner_wallet} over the sealed root"
-    ));
-    ok(format!(
-        "isAuthorized(token {token}, user {user}) = true at block {authorized_at}"
-    ));
-    ok("isAuthorized(token, a stranger) = false");
-
-    step(
-        6,
-        "The enclave fetches it back by root (every read is checked against the root)",
-    );
-    let fetched = work.join("fetched.sealed");
-    rt.block_on(store.get_to_path(&put.root, &fetched))?;
-    if sha256_file(&fetched)? != sha256_file(&sealed_path)? {
-        bail!("fetched bytes differ from the stored ones");
-    }
-    ok("fetched.sealed is byte-identical to what was stored");
-    let seg = rt.block_on(store.get_segment(&put.root, 1))?;
-    ok(format!(
-        "segment 1 alone ({} bytes) verified against the root with {} sibling hash(es)",
-        seg.data.len(),
-        seg.proof.siblings.len()
-    ));
-
-    step(
-        7,
-        "The enclave opens it with its key and runs the job (cohort statistics)",
-    );
-    let mut opened = Vec::new();
-    veil_seal::open(
-        std::fs::File::open(&fetched)?,
-        &mut opened,
-        &crate::io::read_identity(&enclave_key)?,
-    )?;
-    if opened != records.as_bytes() {
-        bail!("opened plaintext differs from the original");
-    }
-    ok("plaintext authenticated segment by segment and identical to the original");
-    let request = serde_json::to_vec(&json!({"job": "cohort-stats", "data": put.root}))?;
-    let t0 = OffsetDateTime::now_utc();
-    let output = cohort_stats(std::str::from_utf8(&opened)?)?;
-    let output_bytes = serde_json::to_vec(&output)?;
-    ok(format!("result {output}"));
-
-    step(
-        8,
-        "The enclave signs a receipt: which input, which data, which output, for whom",
-    );
-    let now = OffsetDateTime::now_utc();
-    let mut receipt = Receipt::new(Mode::Plain, root_of(&request)?, root_of(&output_bytes)?, now);
-    receipt.subject = Some(user.to_string());
-    receipt.context_hash = Some(put.root);
-    receipt.policy_id = Some("demo/owner-sealed".into());
-    receipt.events = vec![
-        Event::new(event::REQUEST_RECEIVED, t0, json!({})),
-        Event::new(
-            event::NFT_AUTHORIZED,
-            t0,
-            json!({"chain_id": chain_id, "contract": inft, "token": token.to_string(), "user": user, "block": authorized_at}),
-        ),
-        Event::new(event::DATA_LOADED, t0, json!({"root": put.root})),
-        Event::new(
-            event::RESPONSE_RETURNED,
-            now,
-            json!({"body_hash": root_of(&output_bytes)?}),
-        ),
-    ];
-    let signed = veil_receipt::sign(receipt, &enclave.signing_key())?;
-    let receipt_path = work.join("receipt.json");
-    veil_fs::write_atomic(&receipt_path, signed.to_json_pretty().as_bytes())?;
-    ok(format!("receipt.json, id {}", short(&signed.id)));
-
-    step(
-        9,
-        "Anyone verifies the receipt offline (`veil verify receipt.json`)",
-    );
-    let verified = veil_receipt::verify(&std::fs::read(&receipt_path)?)?;
-    ok(verified.summary());
-
-    step(10, "Tampering is refused");
-    let stranger = Identity::generate()?;
-    match veil_seal::open(std::fs::File::open(&fetched)?, std::io::sink(), &stranger) {
-        Ok(_) => bail!("a stranger opened the blob"),
-        Err(e) => refused("a stranger's key opening the blob", e),
-    }
-    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt_path)?)?;
-    doc["receipt"]["output_hash"] = json!(root_of(b"a different answer")?);
-    match veil_receipt::verify(&serde_json::to_vec(&doc)?) {
-        Ok(_) => bail!("a changed receipt verified"),
-        Err(e) => refused("the receipt with its output hash changed", e),
-    }
-    let Store::Local(local) = &store else {
-        bail!("the demo uses the local store")
-    };
-    let blob = local.blob_path(&put.root);
-    let mut bytes = std::fs::read(&blob)?;
-    bytes[1000] ^= 0x01;
-    std::fs::write(&blob, &bytes).context("flipping a byte in the stored blob")?;
-    let dest = work.join("refetched.sealed");
-    match rt.block_on(store.get_to_path(&put.root, &dest)) {
-        Ok(_) => bail!("a corrupted blob was served"),
-        Err(e) => refused("one flipped bit in the stored blob", e),
-    }
-    if dest.exists() {
-        bail!("a partial file was left behind");
-    }
-    ok("and no partial output file was left behind");
-
-    if tmp_kept(&work) {
+    let listen: SocketAddr = "127.0.0.1:0".parse()?;
+    let stack = rt.block_on(crate::up::start(&UpOptions {
+        dir: work.join("stack"),
+        listen,
+        workers: 1,
+        worker_exe: None,
+        allow_current_worker: false,
+    }))?;
+    let result = rt.block_on(story(&stack, &work));
+    rt.block_on(stack.shutdown());
+    result?;
+    let kept = !work
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("veil-demo-"));
+    if kept {
         outln!(
-            "\nDone. Check it yourself: veil verify {}",
-            receipt_path.display()
+            "\nDone. Check it yourself: veil verify --dev-root {} {}",
+            work.join("stack/pki/dev-root.pem").display(),
+            work.join("receipt.json").display()
         );
     } else {
         outln!(
@@ -302,11 +135,202 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Whether the workspace outlives the demo (it does when the user named it).
-fn tmp_kept(work: &Path) -> bool {
-    !work
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("veil-demo-"))
-        || !work.starts_with(std::env::temp_dir())
+async fn story(stack: &Stack, work: &Path) -> Result<()> {
+    ok(format!("chain {} at {}", stack.operator.chain_id(), stack.rpc));
+    ok(format!(
+        "key broker {} (its allowlist holds one measurement)",
+        stack.kms
+    ));
+    ok(format!("gateway {}", stack.gateway));
+    ok(format!(
+        "worker: simulated TDX, MRTD {} = its binary, config and models; attested, keys generated inside",
+        short(&stack.measurement)
+    ));
+
+    step(
+        2,
+        "The data owner's private records: held-out breast-mass measurements of 143 patients",
+    );
+    let (records, truth) = patient_records()?;
+    ok(format!(
+        "{} records × 30 measurements, {} bytes of plaintext",
+        truth.len(),
+        records.len()
+    ));
+
+    step(
+        3,
+        "The owner seals them to the token's key, stores the blob by its root, and mints the iNFT",
+    );
+    let chain = &stack.operator;
+    let token = chain.next_token_id().await?;
+    let kms = KmsClient::new(&stack.kms);
+    let token_key = kms.token_public_key(&token.to_string()).await?;
+    let mut sealed = Vec::new();
+    veil_seal::seal(records.as_bytes(), &mut sealed, &[token_key])?;
+    let put = stack.store.put_bytes(sealed).await?;
+    ok(format!(
+        "sealed to token {token}'s key {} (only an attested worker can be given it)",
+        short(&token_key.to_string())
+    ));
+    ok(format!("stored: root {}", put.root));
+    let minted = chain
+        .mint(
+            stack.operator_address,
+            &[IntelligentData {
+                description: "breast-mass measurements (sealed)".into(),
+                data_hash: put.root.0.into(),
+            }],
+        )
+        .await?;
+    if minted != token {
+        bail!("token {minted} was minted, not {token}: another mint raced; seal again");
+    }
+    ok(format!(
+        "token {token} minted to {} over that root",
+        stack.operator_address
+    ));
+
+    step(4, "The owner authorizes a researcher's wallet on chain");
+    let user = PrivateKeySigner::random();
+    let stranger = PrivateKeySigner::random();
+    chain.authorize(token, user.address()).await?;
+    let (yes, block) = chain.is_authorized(token, user.address()).await?;
+    if !yes {
+        bail!("the authorization did not land");
+    }
+    ok(format!(
+        "isAuthorized(token {token}, {}) = true at block {block}",
+        user.address()
+    ));
+
+    step(
+        5,
+        "The researcher asks for predictions on three patients (an EIP-712 signed request)",
+    );
+    let gw = GatewayClient::new(&stack.gateway);
+    let ids = ["P0001", "P0002", "P0003"];
+    let body = gw
+        .sign(
+            &user,
+            token,
+            "breast-cancer-logreg",
+            json!({ "ids": ids }),
+            120,
+            now(),
+        )
+        .await?;
+    let answer = gw.infer(&body).await?;
+    for p in answer.output["predictions"].as_array().context("predictions")? {
+        let id = p["id"].as_str().unwrap_or_default();
+        let label = p["label"].as_str().unwrap_or_default();
+        let class = p["class"].as_u64().unwrap_or_default() as usize;
+        let prob = p["probabilities"][class].as_f64().unwrap_or_default();
+        let actual = truth
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, t)| *t)
+            .unwrap_or("?");
+        ok(format!(
+            "{id}: {label} (p = {prob:.3}); recorded diagnosis: {actual}"
+        ));
+    }
+    ok("only predictions crossed the gateway; the records were opened inside the worker only");
+    let receipt_path = work.join("receipt.json");
+    veil_fs::write_atomic(&receipt_path, answer.receipt.to_json_pretty().as_bytes())?;
+    ok(format!("receipt {} → receipt.json", short(&answer.receipt.id)));
+
+    step(
+        6,
+        "Anyone verifies the receipt offline: signature, attestation binding the key, event chain",
+    );
+    let mut trust = veil_verify::Trust::default();
+    trust
+        .anchors
+        .intel_roots
+        .push(crate::kms::read_cert(&stack.dev_root)?);
+    trust.measurements = vec![stack.measurement.clone()];
+    let report = veil_verify::verify(&std::fs::read(&receipt_path)?, &trust)?;
+    ok(report.summary());
+    let kinds: Vec<&str> = report
+        .verified
+        .receipt
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    ok(format!("events: {}", kinds.join(" → ")));
+
+    step(7, "What is refused");
+    let expect_refusal = |r: Result<veil_job::JobResponse, ClientError>, what: &str| -> Result<()> {
+        match r {
+            Ok(_) => bail!("{what} was answered"),
+            Err(ClientError::Refused(p)) => {
+                refused(what, &p.code, &p.detail);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
+    let body_s = gw
+        .sign(
+            &stranger,
+            token,
+            "breast-cancer-logreg",
+            json!({ "ids": ["P0001"] }),
+            120,
+            now(),
+        )
+        .await?;
+    expect_refusal(gw.infer(&body_s).await, "a wallet the owner never authorized")?;
+    let audit = std::fs::read_to_string(&stack.audit_log)?;
+    let last: Value = serde_json::from_str(audit.lines().last().unwrap_or("{}"))?;
+    ok(format!(
+        "the key broker's audit log records it: {} {} for {}",
+        last["event"]["decision"].as_str().unwrap_or("?"),
+        last["event"]["code"].as_str().unwrap_or("?"),
+        last["event"]["user"].as_str().unwrap_or("?"),
+    ));
+    expect_refusal(
+        gw.infer(&body).await,
+        "the researcher's request sent a second time",
+    )?;
+
+    let Store::Local(local) = &stack.store else {
+        bail!("the demo uses the local store")
+    };
+    let blob = local.blob_path(&put.root);
+    let mut bytes = std::fs::read(&blob)?;
+    bytes[1000] ^= 0x01;
+    std::fs::write(&blob, &bytes).context("flipping a byte in the stored blob")?;
+    let again = gw
+        .sign(
+            &user,
+            token,
+            "breast-cancer-logreg",
+            json!({ "ids": ["P0001"] }),
+            120,
+            now(),
+        )
+        .await?;
+    expect_refusal(
+        gw.infer(&again).await,
+        "one flipped bit in the stored sealed blob",
+    )?;
+
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&receipt_path)?)?;
+    let before = doc["receipt"]["subject"].clone();
+    doc["receipt"]["subject"] = json!(stranger.address().to_string());
+    if doc["receipt"]["subject"] == before {
+        bail!("the edit did not change the receipt");
+    }
+    match veil_verify::verify(&serde_json::to_vec(&doc)?, &trust) {
+        Ok(_) => bail!("an edited receipt verified"),
+        Err(e) => refused(
+            "the receipt with its subject changed to another wallet",
+            e.code(),
+            &e.to_string(),
+        ),
+    }
+    Ok(())
 }

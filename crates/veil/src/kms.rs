@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use veil_attest::TrustAnchors;
 use veil_kms::{
-    Authorization, Authorizer, Broker, BrokerParts, KmsError, Limits, MasterSecret, PolicyListAuthorizer,
-    ReleasePolicy,
+    Authorization, Authorizer, Broker, BrokerParts, ChainRef, KmsError, Limits, MasterSecret,
+    PolicyListAuthorizer, ReleasePolicy,
 };
 use veil_ledger::ChainClient;
 
@@ -62,10 +62,27 @@ pub struct LedgerConfig {
 }
 
 /// `isAuthorized` on chain, read at the latest block, which the audit entry records.
-struct LedgerAuthorizer {
+pub struct LedgerAuthorizer {
     client: ChainClient<DynProvider>,
     runtime: tokio::runtime::Handle,
     source: String,
+    chain: ChainRef,
+}
+
+impl LedgerAuthorizer {
+    /// Answer from `client`'s INFT contract, waiting on the current runtime.
+    pub fn new(client: ChainClient<DynProvider>) -> Self {
+        let inft = client.deployment().inft;
+        Self {
+            source: format!("chain {} INFT {inft}", client.chain_id()),
+            chain: ChainRef {
+                chain_id: client.chain_id(),
+                contract: inft.to_string(),
+            },
+            client,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
 }
 
 impl Authorizer for LedgerAuthorizer {
@@ -87,6 +104,7 @@ impl Authorizer for LedgerAuthorizer {
             Ok(Authorization {
                 source: self.source.clone(),
                 block: Some(block),
+                chain: Some(self.chain.clone()),
             })
         } else {
             Err(refused())
@@ -104,12 +122,7 @@ async fn ledger_authorizer(cfg: &LedgerConfig, base: &Path) -> Result<LedgerAuth
     let client = ChainClient::connect(provider, deployment)
         .await
         .with_context(|| format!("ledger at {}", cfg.rpc))?;
-    let source = format!("chain {} INFT {}", client.chain_id(), deployment.inft);
-    Ok(LedgerAuthorizer {
-        client,
-        runtime: tokio::runtime::Handle::current(),
-        source,
-    })
+    Ok(LedgerAuthorizer::new(client))
 }
 
 /// A certificate file as DER, whether it is PEM or DER.
@@ -133,7 +146,9 @@ pub fn read_cert(path: &Path) -> Result<Vec<u8>> {
         .with_context(|| format!("{} is not a PEM certificate", path.display()))
 }
 
-async fn load(config_path: &Path) -> Result<(KmsConfig, Broker)> {
+/// Read `config_path` and build the broker. `ledger`, when given, is the chain the
+/// caller already holds (`veil up`), and the file must then name none.
+pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Result<(KmsConfig, Broker)> {
     let text =
         std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let mut cfg: KmsConfig = toml::from_str(&text).with_context(|| format!("{}", config_path.display()))?;
@@ -156,12 +171,16 @@ async fn load(config_path: &Path) -> Result<(KmsConfig, Broker)> {
         .with_context(|| format!("master secret {}", cfg.master_secret.display()))?;
     let audit = veil_audit::AuditLog::open(&cfg.audit_log)
         .with_context(|| format!("audit log {}", cfg.audit_log.display()))?;
-    let authorizer: Box<dyn Authorizer> = match &cfg.ledger {
-        Some(_) if !cfg.authorizations.0.is_empty() => {
+    let authorizer: Box<dyn Authorizer> = match (&cfg.ledger, ledger) {
+        (_, Some(_)) if cfg.ledger.is_some() || !cfg.authorizations.0.is_empty() => {
+            bail!("this broker reads the ledger it runs beside: remove [ledger] and [authorizations]")
+        }
+        (_, Some(l)) => Box::new(l),
+        (Some(_), None) if !cfg.authorizations.0.is_empty() => {
             bail!("[authorizations] and [ledger] both given: authorizations come from one place")
         }
-        Some(ledger) => Box::new(ledger_authorizer(ledger, base).await?),
-        None => Box::new(cfg.authorizations.clone()),
+        (Some(ledger), None) => Box::new(ledger_authorizer(ledger, base).await?),
+        (None, None) => Box::new(cfg.authorizations.clone()),
     };
     let broker = Broker::new(BrokerParts {
         anchors,
@@ -186,7 +205,7 @@ fn now() -> u64 {
 pub fn serve(config_path: &Path) -> Result<()> {
     let rt = crate::runtime()?;
     rt.block_on(async move {
-        let (cfg, broker) = load(config_path).await?;
+        let (cfg, broker) = load(config_path, None).await?;
         if broker.trusts_dev_roots() {
             tracing::warn!(
                 roots = ?cfg.dev_roots,

@@ -18,13 +18,17 @@ macro_rules! outln {
 }
 
 mod attest;
+mod bench;
 mod chain;
 mod demo;
+mod infer;
 mod io;
 mod kms;
 mod model;
 mod sim_tee;
 mod store_args;
+mod up;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -153,11 +157,53 @@ enum Command {
         #[command(subcommand)]
         command: SimTeeCommand,
     },
-    /// Verify a receipt offline: exit 0 and a summary when valid, 1 and the reason when not.
+    /// Verify a receipt offline — its signature, the evidence binding the signing key
+    /// (at the receipt's time), and its event log: exit 0 and a summary when valid, 1
+    /// and the reason when not.
     Verify {
         /// The receipt file.
         receipt: PathBuf,
+        /// Whose evidence to trust.
+        #[command(flatten)]
+        trust: infer::TrustArgs,
     },
+    /// Run every role on this machine (chain, store, key broker, gateway, attested
+    /// workers) on embedded defaults, until interrupted.
+    Up {
+        /// The stack's directory (default: the user's data directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Where the gateway listens.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// Worker processes.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// The executable workers run (default: this one); a binary not on the
+        /// broker's allowlist is refused its keys.
+        #[arg(long)]
+        worker_exe: Option<PathBuf>,
+        /// Put this build's worker measurement on the broker's allowlist (after a rebuild).
+        #[arg(long)]
+        allow_current_worker: bool,
+    },
+    /// Run an attested worker process (`veil up` starts these).
+    Worker(worker::WorkerArgs),
+    /// Ask a gateway for inference over rows of a token's data, signed with your wallet.
+    Infer(infer::InferArgs),
+    /// Challenge a gateway's worker with a fresh nonce and verify the evidence.
+    Attestation(infer::AttestationArgs),
+    /// Measure Veil against its reference tools, side by side in one run.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Attested inference vs tract directly, then `POST /v1/infer` under wrk load.
+    Gateway(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -280,6 +326,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Write a new identity to `out` (0600, never overwriting); its public key.
+fn keygen_to(out: &std::path::Path) -> Result<PublicKey> {
+    let id = Identity::generate()?;
+    let mut f = veil_fs::AtomicFile::create_new(out).with_context(|| format!("writing {}", out.display()))?;
+    std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
+    f.commit().with_context(|| format!("writing {}", out.display()))?;
+    Ok(id.public_key())
+}
+
 /// An error chain on one line, without repeating a cause its context already quotes.
 fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
@@ -338,12 +393,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             outln!("{root}");
         }
         Command::Keygen { out } => {
-            let id = Identity::generate()?;
-            let mut f = veil_fs::AtomicFile::create_new(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
-            f.commit().with_context(|| format!("writing {}", out.display()))?;
-            outln!("{}", id.public_key());
+            outln!("{}", keygen_to(&out)?);
         }
         Command::Seal { to, input, output } => {
             let recipients = to
@@ -495,12 +545,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Verify { receipt } => {
+        Command::Up {
+            dir,
+            listen,
+            workers,
+            worker_exe,
+            allow_current_worker,
+        } => {
+            init_tracing();
+            let dir = match dir {
+                Some(d) => d,
+                None => up::default_dir()?,
+            };
+            up::run(up::UpOptions {
+                dir,
+                listen,
+                workers,
+                worker_exe,
+                allow_current_worker,
+            })?;
+        }
+        Command::Worker(args) => {
+            init_tracing();
+            worker::run(args)?;
+        }
+        Command::Infer(args) => infer::infer(args)?,
+        Command::Bench {
+            command: BenchCommand::Gateway(args),
+        } => bench::run(args)?,
+        Command::Attestation(args) => infer::attestation(args)?,
+        Command::Verify { receipt, trust } => {
             let bytes = io::read_limited(&receipt, MAX_RECEIPT_BYTES)?;
-            match veil_receipt::verify(&bytes) {
+            match veil_verify::verify(&bytes, &trust.trust()?) {
                 Ok(v) => outln!("{}", v.summary()),
                 Err(e) => {
-                    eprintln!("veil: invalid receipt {}: {e}", receipt.display());
+                    eprintln!("veil: invalid receipt {}: {e} ({})", receipt.display(), e.code());
                     return Ok(ExitCode::FAILURE);
                 }
             }

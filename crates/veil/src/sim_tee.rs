@@ -31,3 +31,14 @@ pub fn measure(binary: &Path, config: &Path, model_root: &str) -> Result<SimMeas
     let root: veil_content::Root = model_root.parse()?;
     Ok(SimMeasurement::of(binary, &config, &root.0)?)
 }
+
+/// The dev PKI whose seed (hex, mode 0600) is at `path`.
+pub fn load_pki(path: &Path) -> Result<DevPki> {
+    io::check_private(path)?;
+    let text = io::read_limited(path, 1024)?;
+    let seed: [u8; 32] = hex::decode(String::from_utf8_lossy(&text).trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{} is not a 32-byte hex seed", path.display()))?;
+    Ok(DevPki::from_seed(&seed)?)
+}

@@ -239,11 +239,20 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let work = dir.path().join("demo");
     let out = ok(&veil(&["demo", "--dir", s(&work)]));
     assert!(out.contains("valid receipt sha256:"), "{out}");
-    assert_eq!(out.matches(": refused — ").count(), 3, "{out}");
+    assert_eq!(out.matches(": refused — ").count(), 4, "{out}");
+    for code in [
+        "inference.not_authorized",
+        "request.replayed",
+        "inference.data_integrity",
+        "receipt.id_mismatch",
+    ] {
+        assert!(out.contains(code), "{code} in {out}");
+    }
     let receipt = work.join("receipt.json");
-    let line = ok(&veil(&["verify", s(&receipt)]));
+    let dev_root = work.join("stack/pki/dev-root.pem");
+    let line = ok(&veil(&["verify", "--dev-root", s(&dev_root), s(&receipt)]));
     assert!(
-        line.starts_with("valid receipt sha256:") && line.contains("mode=plain"),
+        line.starts_with("valid receipt sha256:") && line.contains("mode=tee"),
         "{line}"
     );
     assert_eq!(line.lines().count(), 1);
@@ -258,7 +267,7 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
         .expect("an nft.authorized event");
     let user = authz["data"]["user"].as_str().unwrap();
     assert_eq!(authz["data"]["chain_id"], 0x7e11);
-    let chain = work.join("chain");
+    let chain = work.join("stack/chain");
     let answer = ok(&veil(&[
         "nft",
         "--chain-dir",
@@ -268,10 +277,10 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
         user,
     ]));
     assert!(answer.starts_with("authorized at block"), "{answer}");
-    let changed = original.replacen("\"demo/owner-sealed\"", "\"demo/anyone\"", 1);
+    let changed = original.replacen("\"kms/measurement/", "\"kms/anything/", 1);
     assert_ne!(changed, original);
     std::fs::write(&receipt, changed).unwrap();
-    let err = fails(&veil(&["verify", s(&receipt)]));
+    let err = fails(&veil(&["verify", "--dev-root", s(&dev_root), s(&receipt)]));
     assert_eq!(veil(&["verify", s(&receipt)]).status.code(), Some(1));
     assert!(err.contains("id mismatch"), "{err}");
     std::fs::write(&receipt, b"{\"receipt\": [").unwrap();

@@ -1,0 +1,24 @@
+//! The inference gateway: the only door users knock on.
+//!
+//! `POST /v1/infer` takes a wallet-signed request (EIP-712, nonce and expiry; a
+//! replayed nonce is refused), finds the token's sealed data on the ledger, and hands
+//! the request to an attested worker, which asks the key broker for the token's key
+//! (the broker reads `isAuthorized` on chain and audits the decision). The gateway
+//! never holds a data key or plaintext: it sees the signed request, the data's root,
+//! and the worker's answer (predictions and a signed receipt), which it keeps under
+//! the receipt's id. It also speaks KServe's Open Inference Protocol v2 for public
+//! models, and exposes health, Prometheus metrics and its OpenAPI document.
+#![forbid(unsafe_code)]
+
+mod client;
+mod gateway;
+mod metrics;
+mod openapi;
+mod pool;
+mod replay;
+
+pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomain};
+pub use gateway::{Gateway, GatewayParts, InferBody, router};
+pub use metrics::Metrics;
+pub use pool::{JOBS_PER_WORKER, Pool};
+pub use replay::{ReplayError, ReplayGuard};

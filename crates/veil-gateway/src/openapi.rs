@@ -1,0 +1,106 @@
+//! The gateway's OpenAPI 3.1 document. A test checks that every route is described.
+
+use serde_json::{Value, json};
+
+fn problem_responses(codes: &[(&str, &str)]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (status, what) in codes {
+        out.insert(
+            (*status).into(),
+            json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+        );
+    }
+    Value::Object(out)
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut infer_responses = problem_responses(&[
+        ("400", "request.malformed, request.expiry_too_far"),
+        ("401", "request.bad_signature, request.expired"),
+        ("403", "inference.not_authorized, inference.key_refused"),
+        ("404", "inference.token_unknown, inference.model_unknown"),
+        ("409", "request.replayed"),
+        ("415", "request.malformed (not JSON)"),
+        ("422", "inference.bad_input"),
+        ("502", "inference.data_integrity, ledger.unavailable"),
+        (
+            "503",
+            "inference.attestation_refused, inference.worker_unavailable, inference.busy",
+        ),
+    ]);
+    infer_responses["200"] = ok(
+        "The output and its signed receipt.",
+        json!({"$ref": "#/components/schemas/JobResponse"}),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Veil inference gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Confidential inference over tokens' sealed data, answered with receipts anyone can verify offline (`veil verify`).",
+        },
+        "paths": {
+            "/v1/infer": {"post": {
+                "summary": "Run a model over rows of a token's sealed data, for the wallet that signed the request.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferBody"}}}},
+                "responses": infer_responses,
+            }},
+            "/v1/attestation": {"get": {
+                "summary": "Fresh evidence from a worker binding its keys and your nonce.",
+                "parameters": [{"name": "nonce", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}}],
+                "responses": {"200": ok("Evidence and the expected measurement.", json!({"type": "object"}))},
+            }},
+            "/v1/receipts/{id}": {"get": {
+                "summary": "A receipt this gateway returned.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("The signed receipt.", json!({"type": "object"})), "404": {"description": "receipt.not_found"}},
+            }},
+            "/v1/models": {"get": {"summary": "Served models and the EIP-712 domain requests are signed under.", "responses": {"200": ok("Models.", json!({"type": "object"}))}}},
+            "/v1/health": {"get": {"summary": "Workers, queue length and estimated wait.", "responses": {"200": ok("Healthy.", json!({"type": "object"})), "503": {"description": "No ready worker."}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format.", "content": {"text/plain": {}}}}}},
+            "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": ok("OpenAPI 3.1.", json!({"type": "object"}))}}},
+            "/v2": {"get": {"summary": "KServe v2 server metadata.", "responses": {"200": ok("Metadata.", json!({"type": "object"}))}}},
+            "/v2/health/live": {"get": {"summary": "KServe v2 liveness.", "responses": {"200": ok("Live.", json!({"type": "object"}))}}},
+            "/v2/health/ready": {"get": {"summary": "KServe v2 readiness.", "responses": {"200": ok("Ready.", json!({"type": "object"})), "503": {"description": "Not ready."}}}},
+            "/v2/models/{name}": {"get": {
+                "summary": "KServe v2 model metadata.",
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("Metadata.", json!({"type": "object"})), "404": {"description": "inference.model_unknown"}},
+            }},
+            "/v2/models/{name}/ready": {"get": {
+                "summary": "KServe v2 model readiness.",
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("Readiness.", json!({"type": "object"})), "404": {"description": "inference.model_unknown"}},
+            }},
+            "/v2/models/{name}/infer": {"post": {
+                "summary": "KServe v2 inference on rows you send, for public models; the receipt id is in parameters.veil_receipt_id.",
+                "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": problem_responses(&[("400", "inference.bad_input"), ("404", "inference.model_unknown"), ("503", "inference.worker_unavailable")]),
+            }},
+        },
+        "components": {"schemas": {
+            "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code"], "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "code": {"type": "string"},
+            }},
+            "InferBody": {"type": "object", "additionalProperties": false,
+                "required": ["token_id", "model", "input", "nonce", "expiry", "signature"], "properties": {
+                "token_id": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,77})$"},
+                "model": {"type": "string", "description": "Registered name or weights root; the signature covers the root."},
+                "input": {"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "string"}}}},
+                "nonce": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,77})$"},
+                "expiry": {"type": "integer", "description": "Unix seconds, at most max_expiry_secs ahead."},
+                "signature": {"type": "string", "description": "EIP-712 InferenceRequest(uint256 tokenId,bytes32 model,bytes32 inputHash,uint256 nonce,uint64 expiry), inputHash = keccak256(JCS(input))."},
+            }},
+            "JobResponse": {"type": "object", "required": ["output", "receipt"], "properties": {
+                "output": {"type": "object"}, "receipt": {"type": "object"},
+            }},
+        }},
+    })
+}

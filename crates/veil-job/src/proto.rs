@@ -1,0 +1,250 @@
+//! What crosses between a user, the gateway and a worker.
+//!
+//! A user signs an [`InferenceRequest`] with their wallet (EIP-712, bound to the
+//! chain and the INFT contract, with a nonce and an expiry). The gateway checks it and
+//! forwards it untouched inside a [`JobRequest`]; the worker checks the signature
+//! again, because it, not the gateway, vouches for whom the receipt says it ran.
+
+use alloy::primitives::{Address, B256, Signature, U256, keccak256};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{Eip712Domain, SolStruct};
+use serde::{Deserialize, Serialize};
+use veil_content::Root;
+
+alloy::sol! {
+    /// The typed data a user signs to ask for inference over a token's data.
+    #[derive(Debug, PartialEq, Eq)]
+    struct InferenceRequest {
+        uint256 tokenId;
+        bytes32 model;
+        bytes32 inputHash;
+        uint256 nonce;
+        uint64 expiry;
+    }
+}
+
+/// The EIP-712 domain name of inference requests.
+pub const EIP712_NAME: &str = "Veil Inference";
+/// The EIP-712 domain version.
+pub const EIP712_VERSION: &str = "1";
+/// The purpose a worker's attestation for users states in its runtime data.
+pub const ATTESTATION_PURPOSE: &str = "worker/attestation";
+/// How far ahead a request's expiry may be; the gateway remembers nonces this long.
+pub const MAX_EXPIRY_SECS: u64 = 600;
+/// Most rows one job may read or carry.
+pub const MAX_ROWS: usize = 4096;
+
+/// The domain requests are signed under: this chain, this INFT contract.
+pub fn domain(chain_id: u64, inft: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(EIP712_NAME.into()),
+        Some(EIP712_VERSION.into()),
+        Some(U256::from(chain_id)),
+        Some(inft),
+        None,
+    )
+}
+
+/// `keccak256(JCS(input))`, what the signature commits to.
+pub fn input_digest(input: &serde_json::Value) -> Result<B256, RequestError> {
+    let canonical = veil_jcs::to_canonical_vec(input).map_err(|e| RequestError::Input(e.to_string()))?;
+    Ok(keccak256(canonical))
+}
+
+/// Why a signed request is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    /// A field does not parse.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The input cannot be canonicalised.
+    #[error("input cannot be canonicalised: {0}")]
+    Input(String),
+    /// The signature is not 65 bytes or recovers no address.
+    #[error("bad signature: {0}")]
+    Signature(String),
+    /// The expiry has passed.
+    #[error("request expired at {expiry} (now {now})")]
+    Expired {
+        /// When it expired (Unix seconds).
+        expiry: u64,
+        /// The verifier's time.
+        now: u64,
+    },
+    /// The expiry is further out than a verifier remembers nonces.
+    #[error("request expiry {expiry} is more than {max_secs} s ahead")]
+    TooFar {
+        /// The stated expiry.
+        expiry: u64,
+        /// The window.
+        max_secs: u64,
+    },
+}
+
+impl RequestError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) | Self::Input(_) => "request.malformed",
+            Self::Signature(_) => "request.bad_signature",
+            Self::Expired { .. } => "request.expired",
+            Self::TooFar { .. } => "request.expiry_too_far",
+        }
+    }
+}
+
+/// A signed request as it travels in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRequest {
+    /// The token (decimal uint256).
+    pub token_id: String,
+    /// The model's weights root.
+    pub model: Root,
+    /// What to run on, e.g. `{"ids": ["P000001"]}` (rows of the token's data).
+    pub input: serde_json::Value,
+    /// Single-use per signer (decimal uint256).
+    pub nonce: String,
+    /// Unix seconds after which the request is refused.
+    pub expiry: u64,
+    /// 65-byte secp256k1 signature over the EIP-712 digest, 0x-hex.
+    pub signature: String,
+}
+
+fn uint(s: &str, what: &str) -> Result<U256, RequestError> {
+    let ok = !s.is_empty()
+        && s.len() <= 78
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    if !ok {
+        return Err(RequestError::Malformed(format!(
+            "{what} {s:?} is not a decimal uint256"
+        )));
+    }
+    s.parse::<U256>()
+        .map_err(|_| RequestError::Malformed(format!("{what} {s:?} is out of range")))
+}
+
+impl SignedRequest {
+    /// The typed data this request claims to be.
+    pub fn typed(&self) -> Result<InferenceRequest, RequestError> {
+        Ok(InferenceRequest {
+            tokenId: uint(&self.token_id, "token_id")?,
+            model: B256::from(self.model.0),
+            inputHash: input_digest(&self.input)?,
+            nonce: uint(&self.nonce, "nonce")?,
+            expiry: self.expiry,
+        })
+    }
+
+    /// The token id as a number.
+    pub fn token(&self) -> Result<U256, RequestError> {
+        uint(&self.token_id, "token_id")
+    }
+
+    /// Sign a request as `signer`, under `domain`.
+    pub fn sign(
+        signer: &PrivateKeySigner,
+        domain: &Eip712Domain,
+        token_id: U256,
+        model: Root,
+        input: serde_json::Value,
+        nonce: U256,
+        expiry: u64,
+    ) -> Result<Self, RequestError> {
+        let mut req = Self {
+            token_id: token_id.to_string(),
+            model,
+            input,
+            nonce: nonce.to_string(),
+            expiry,
+            signature: String::new(),
+        };
+        let digest = req.typed()?.eip712_signing_hash(domain);
+        let sig = signer
+            .sign_hash_sync(&digest)
+            .map_err(|e| RequestError::Signature(e.to_string()))?;
+        req.signature = format!("0x{}", hex::encode(sig.as_bytes()));
+        Ok(req)
+    }
+
+    /// Who signed, if the signature is good and the request is within its validity
+    /// at `now` (no more than `max_secs` ahead).
+    pub fn verify(&self, domain: &Eip712Domain, now: u64, max_secs: u64) -> Result<Address, RequestError> {
+        if self.expiry < now {
+            return Err(RequestError::Expired {
+                expiry: self.expiry,
+                now,
+            });
+        }
+        if self.expiry > now.saturating_add(max_secs) {
+            return Err(RequestError::TooFar {
+                expiry: self.expiry,
+                max_secs,
+            });
+        }
+        let digest = self.typed()?.eip712_signing_hash(domain);
+        let raw = self
+            .signature
+            .strip_prefix("0x")
+            .and_then(|h| hex::decode(h).ok())
+            .filter(|b| b.len() == 65)
+            .ok_or_else(|| RequestError::Signature("not 65 bytes of 0x-hex".into()))?;
+        let sig = Signature::from_raw(&raw).map_err(|e| RequestError::Signature(e.to_string()))?;
+        sig.recover_address_from_prehash(&digest)
+            .map_err(|e| RequestError::Signature(e.to_string()))
+    }
+}
+
+/// What the gateway asks a worker to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobRequest {
+    /// Inference over a token's sealed data, for the user who signed.
+    Token {
+        /// The user's signed request.
+        request: SignedRequest,
+        /// The sealed data's root, as the token records it on chain.
+        data_root: Root,
+    },
+    /// Inference on rows the caller supplies (public models, KServe v2).
+    Direct {
+        /// The model's weights root.
+        model: Root,
+        /// Feature rows.
+        rows: Vec<Vec<f32>>,
+    },
+}
+
+/// A worker's answer: the output and the receipt that vouches for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResponse {
+    /// The output (its JCS bytes hash to the receipt's `output_hash`).
+    pub output: serde_json::Value,
+    /// The signed receipt.
+    pub receipt: veil_receipt::SignedReceipt,
+}
+
+/// Fresh evidence from a worker, binding its keys and the caller's nonce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttestationResponse {
+    /// The evidence (its runtime data holds the nonce and the worker's keys).
+    pub evidence: veil_attest::Evidence,
+    /// The measurement the worker expects to be verified (hex).
+    pub measurement: String,
+}
+
+/// A worker's state, for the gateway's health and routing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerHealth {
+    /// `ready`, or `attestation_refused` when the broker refused this worker.
+    pub status: String,
+    /// The broker's code and detail when refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<veil_problem::Problem>,
+    /// The worker's measurement (hex).
+    pub measurement: String,
+    /// Jobs running now.
+    pub running: usize,
+}

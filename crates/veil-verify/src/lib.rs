@@ -1,0 +1,251 @@
+//! Verify a receipt completely, offline: its id and signature (`veil-receipt`), the
+//! evidence that vouches for the signing key (`veil-attest`, at the receipt's own
+//! time, under roots and a policy the caller names), and its event log (the events a
+//! job of its kind must record, in order, agreeing with the receipt's hashes).
+//!
+//! Trust is explicit: evidence under a development root verifies only when the caller
+//! passes that root, and a measurement is accepted only when the caller lists it or
+//! reads it from the report.
+#![forbid(unsafe_code)]
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use veil_attest::{Claims, Evidence, Policy, Tee, TrustAnchors};
+use veil_receipt::{Mode, Receipt, Verified, event};
+
+/// What the caller trusts.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// Roots evidence may chain to.
+    pub anchors: TrustAnchors,
+    /// What the evidence must satisfy.
+    pub policy: Policy,
+    /// Measurements accepted (hex); empty accepts any verified measurement, which the
+    /// report then names.
+    pub measurements: Vec<String>,
+}
+
+impl Trust {
+    /// Whether `measurement` (hex) is acceptable.
+    pub fn measurement_ok(&self, measurement: &str) -> bool {
+        self.measurements.is_empty()
+            || self
+                .measurements
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(measurement))
+    }
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Self {
+            anchors: TrustAnchors::vendor(),
+            policy: Policy::default(),
+            measurements: Vec::new(),
+        }
+    }
+}
+
+/// Why a receipt does not verify. [`VerifyError::code`] is stable.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The id or signature is wrong, or the file is not a receipt.
+    #[error(transparent)]
+    Receipt(#[from] veil_receipt::ReceiptError),
+    /// A TEE receipt without usable evidence.
+    #[error("evidence: {0}")]
+    Evidence(String),
+    /// The evidence was refused.
+    #[error("evidence refused: {0}")]
+    Attestation(#[from] veil_attest::AttestationError),
+    /// The evidence does not bind the key that signed.
+    #[error("the signing key {signer} is not the key the evidence binds ({bound})")]
+    KeyNotBound {
+        /// The receipt's signer.
+        signer: String,
+        /// The attested key.
+        bound: String,
+    },
+    /// The measurement is not one the caller accepts, or not the one the receipt states.
+    #[error("measurement {0}")]
+    Measurement(String),
+    /// The event log is incomplete, out of order, or disagrees with the receipt.
+    #[error("event log: {0}")]
+    Events(String),
+}
+
+impl VerifyError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Receipt(e) => e.code(),
+            Self::Evidence(_) => "receipt.evidence",
+            Self::Attestation(e) => e.code(),
+            Self::KeyNotBound { .. } => "receipt.key_not_bound",
+            Self::Measurement(_) => "receipt.measurement",
+            Self::Events(_) => "receipt.events",
+        }
+    }
+}
+
+/// A fully verified receipt.
+#[derive(Debug)]
+pub struct Report {
+    /// The signature check's result.
+    pub verified: Verified,
+    /// The evidence's claims, for TEE receipts.
+    pub claims: Option<Claims>,
+}
+
+impl Report {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        let mut s = self.verified.summary();
+        if let Some(c) = &self.claims {
+            let m = primary_measurement(c).unwrap_or("?");
+            s.push_str(&format!(
+                " evidence={:?} measurement={m} tcb={}",
+                c.tee, c.tcb_status
+            ));
+        }
+        s
+    }
+}
+
+/// The measurement that identifies the code on each platform.
+pub fn primary_measurement(claims: &Claims) -> Option<&str> {
+    let key = match claims.tee {
+        Tee::Tdx => "mr_td",
+        Tee::Sgx => "mr_enclave",
+        Tee::Snp => "measurement",
+    };
+    claims.measurements.get(key).map(String::as_str)
+}
+
+/// Verify `bytes` (a receipt file) under `trust`.
+pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Report, VerifyError> {
+    let verified = veil_receipt::verify(bytes)?;
+    let claims = match verified.receipt.mode {
+        Mode::Tee => Some(check_evidence(&verified, trust)?),
+        _ => None,
+    };
+    check_events(&verified.receipt)?;
+    Ok(Report { verified, claims })
+}
+
+fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
+    let r = &v.receipt;
+    let ev = r
+        .evidence
+        .as_ref()
+        .ok_or_else(|| VerifyError::Evidence("a tee receipt must carry its attestation".into()))?;
+    let evidence: Evidence = serde_json::from_value(ev.get("attestation").cloned().unwrap_or(Value::Null))
+        .map_err(|e| VerifyError::Evidence(format!("evidence.attestation: {e}")))?;
+    let at = OffsetDateTime::parse(&r.created_at, &Rfc3339)
+        .map_err(|e| VerifyError::Evidence(format!("created_at: {e}")))?
+        .unix_timestamp();
+    let at = u64::try_from(at).map_err(|_| VerifyError::Evidence("created_at before 1970".into()))?;
+    // The evidence must have been good when the receipt was made.
+    let claims = veil_attest::verify(&evidence, &trust.anchors, &trust.policy, at)?;
+    let rd = evidence
+        .runtime_data
+        .as_ref()
+        .ok_or_else(|| VerifyError::Evidence("the evidence binds no runtime data".into()))?;
+    let signer = hex::encode(v.signer.as_bytes());
+    let bound = rd.public_keys.get("ed25519").cloned().unwrap_or_default();
+    if bound != signer {
+        return Err(VerifyError::KeyNotBound { signer, bound });
+    }
+    if claims.dev_root != r.dev_root {
+        return Err(VerifyError::Evidence(format!(
+            "the receipt says dev_root={} but its evidence chains to a {} root",
+            r.dev_root,
+            if claims.dev_root { "development" } else { "vendor" }
+        )));
+    }
+    let measured = primary_measurement(&claims).unwrap_or_default().to_owned();
+    if ev.get("measurement").and_then(Value::as_str) != Some(measured.as_str()) {
+        return Err(VerifyError::Measurement(format!(
+            "{measured} is not the measurement the receipt states"
+        )));
+    }
+    if !trust.measurement_ok(&measured) {
+        return Err(VerifyError::Measurement(format!(
+            "{measured} is not one you accept"
+        )));
+    }
+    Ok(claims)
+}
+
+fn field<'a>(e: &'a veil_receipt::Event, name: &str) -> Option<&'a Value> {
+    e.data.get(name)
+}
+
+fn same_root(v: Option<&Value>, root: Option<&veil_content::Root>) -> bool {
+    match (v.and_then(Value::as_str), root) {
+        (Some(s), Some(r)) => s.eq_ignore_ascii_case(&r.to_string()),
+        _ => false,
+    }
+}
+
+/// The events each kind of job must record, in this order.
+const TOKEN_JOB: [&str; 7] = [
+    event::REQUEST_RECEIVED,
+    event::NFT_AUTHORIZED,
+    event::KEY_RELEASED,
+    event::DATA_LOADED,
+    event::MODEL_LOADED,
+    event::INFERENCE_COMPLETED,
+    event::RESPONSE_RETURNED,
+];
+const DIRECT_JOB: [&str; 4] = [
+    event::REQUEST_RECEIVED,
+    event::MODEL_LOADED,
+    event::INFERENCE_COMPLETED,
+    event::RESPONSE_RETURNED,
+];
+
+fn check_events(r: &Receipt) -> Result<(), VerifyError> {
+    // Times, ordering and root-shaped fields were checked with the signature.
+    let bad = |m: String| Err(VerifyError::Events(m));
+    let known: Vec<&str> = r
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|k| TOKEN_JOB.contains(k))
+        .collect();
+    if r.mode == Mode::Tee {
+        let required: &[&str] = if r.context_hash.is_some() {
+            &TOKEN_JOB
+        } else {
+            &DIRECT_JOB
+        };
+        if known != required {
+            return bad(format!(
+                "expected {} in order, found {}",
+                required.join(", "),
+                known.join(", ")
+            ));
+        }
+    }
+    for e in &r.events {
+        let ok = match e.kind.as_str() {
+            event::NFT_AUTHORIZED => {
+                let user = field(e, "user").and_then(Value::as_str);
+                user.is_some()
+                    && user.map(str::to_ascii_lowercase) == r.subject.as_deref().map(str::to_ascii_lowercase)
+            }
+            event::DATA_LOADED => same_root(field(e, "root"), r.context_hash.as_ref()),
+            event::MODEL_LOADED => {
+                r.model_hash.is_none() || same_root(field(e, "weights_hash"), r.model_hash.as_ref())
+            }
+            event::RESPONSE_RETURNED => same_root(field(e, "body_hash"), Some(&r.output_hash)),
+            _ => true,
+        };
+        if !ok {
+            return bad(format!("{} does not agree with the receipt's fields", e.kind));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! The attested worker: Veil's simulated (or real) enclave process.
+//!
+//! At start a worker generates its HPKE and receipt-signing keys inside, loads every
+//! model it serves by weights root (verified), and attests to the key broker with
+//! evidence binding those keys. Then, per job, it checks the user's EIP-712 signature
+//! itself, asks the broker for the token's key on that user's behalf (the broker reads
+//! `isAuthorized` on the ledger and audits the decision), fetches the sealed data by
+//! root, opens it, runs the model and signs a receipt whose evidence is its
+//! attestation. Plaintext never leaves this process; only predictions do.
+#![forbid(unsafe_code)]
+
+mod server;
+mod worker;
+
+pub use server::router;
+pub use worker::{MAX_DATA_BYTES, ModelEntry, Worker, WorkerConfig, WorkerError};

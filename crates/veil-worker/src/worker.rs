@@ -1,0 +1,598 @@
+//! The worker: attest once, then run jobs with keys the broker releases per request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use alloy::primitives::Address;
+use alloy::sol_types::Eip712Domain;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use veil_attest::{Evidence, RuntimeData, expected_report_data};
+use veil_attester::Attester;
+use veil_content::{Root, root_of};
+use veil_kms::{SealedResource, TOKEN_RESOURCE_PREFIX};
+use veil_kms_http::{ClientError, KmsClient};
+use veil_model::OnnxModel;
+use veil_problem::Problem;
+use veil_receipt::{Event, Mode, Receipt, SignedReceipt, event};
+use veil_seal::Identity;
+use veil_store::Store;
+use zeroize::Zeroizing;
+
+use veil_job::{
+    ATTESTATION_PURPOSE, AttestationResponse, JobRequest, JobResponse, MAX_EXPIRY_SECS, MAX_ROWS,
+    SignedRequest, WorkerHealth, domain,
+};
+use veil_job::{Table, TableError};
+
+/// Largest sealed token blob a job reads into the enclave's memory.
+pub const MAX_DATA_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest model file.
+pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// One model a worker serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// Its registry name.
+    pub name: String,
+    /// Its weights root.
+    pub root: Root,
+    /// Class labels, in output order.
+    pub classes: Vec<String>,
+}
+
+/// What a worker is: measured into its attestation, so the broker's allowlist pins it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// The chain whose INFT contract users' requests are bound to.
+    pub chain_id: u64,
+    /// That INFT contract.
+    pub inft: Address,
+    /// The models it serves.
+    pub models: Vec<ModelEntry>,
+}
+
+impl WorkerConfig {
+    /// The root of the model set (JCS of the entries), the "model" input of the measurement.
+    pub fn model_set_root(&self) -> Result<Root, WorkerError> {
+        let bytes =
+            veil_jcs::to_canonical_vec(&self.models).map_err(|e| WorkerError::Config(e.to_string()))?;
+        root_of(&bytes).map_err(|e| WorkerError::Config(e.to_string()))
+    }
+}
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The configuration is unusable.
+    #[error("worker config: {0}")]
+    Config(String),
+    /// A model could not be fetched or loaded.
+    #[error("model {name}: {reason}")]
+    Model {
+        /// Which.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Key generation failed.
+    #[error("generating keys: {0}")]
+    Keys(String),
+}
+
+struct Loaded {
+    entry: ModelEntry,
+    model: OnnxModel,
+}
+
+#[derive(Clone)]
+struct Session {
+    id: String,
+    evidence: Evidence,
+    dev_root: bool,
+}
+
+/// A running worker.
+pub struct Worker {
+    config: WorkerConfig,
+    domain: Eip712Domain,
+    identity: Identity,
+    kms: KmsClient,
+    attester: Arc<dyn Attester>,
+    measurement: String,
+    store: Store,
+    models: HashMap<Root, Arc<Loaded>>,
+    session: tokio::sync::Mutex<Option<Session>>,
+    refusal: std::sync::Mutex<Option<Problem>>,
+    running: AtomicUsize,
+    clock: fn() -> u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The problem every job gets while the broker refuses this worker.
+fn attestation_refused(p: &Problem) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "inference.attestation_refused",
+        format!("the key broker refused this worker's attestation: {p}"),
+    )
+}
+
+fn data_integrity(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_GATEWAY, "inference.data_integrity", detail)
+}
+
+fn bad_input(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "inference.bad_input", detail)
+}
+
+fn internal(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "inference.internal", detail)
+}
+
+impl Worker {
+    /// Generate keys, load and verify every model, and attest to the broker. A
+    /// refusal does not stop the worker: it answers every job with the refusal, so
+    /// the gateway can tell the user why.
+    pub async fn start(
+        config: WorkerConfig,
+        attester: Arc<dyn Attester>,
+        measurement: String,
+        kms: KmsClient,
+        store: Store,
+    ) -> Result<Self, WorkerError> {
+        let identity = Identity::generate().map_err(|e| WorkerError::Keys(e.to_string()))?;
+        let mut models = HashMap::new();
+        for entry in &config.models {
+            let model_err = |reason: String| WorkerError::Model {
+                name: entry.name.clone(),
+                reason,
+            };
+            let bytes = store
+                .get_bytes(&entry.root, MAX_MODEL_BYTES)
+                .await
+                .map_err(|e| model_err(e.to_string()))?;
+            let model = OnnxModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?;
+            models.insert(
+                entry.root,
+                Arc::new(Loaded {
+                    entry: entry.clone(),
+                    model,
+                }),
+            );
+        }
+        let worker = Self {
+            domain: domain(config.chain_id, config.inft),
+            config,
+            identity,
+            kms,
+            attester,
+            measurement,
+            store,
+            models,
+            session: tokio::sync::Mutex::new(None),
+            refusal: std::sync::Mutex::new(None),
+            running: AtomicUsize::new(0),
+            clock: unix_now,
+        };
+        worker.attest().await;
+        Ok(worker)
+    }
+
+    /// The worker's measurement (hex).
+    pub fn measurement(&self) -> &str {
+        &self.measurement
+    }
+
+    /// The broker's refusal, if it refused this worker.
+    pub fn refusal(&self) -> Option<Problem> {
+        self.refusal.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Challenge, attest, keep the session (or the refusal).
+    async fn attest(&self) -> Option<String> {
+        let result = async {
+            let challenge = self.kms.challenge().await?;
+            let evidence = veil_kms_http::evidence_for(&*self.attester, &self.identity, &challenge.nonce)?;
+            let grant = self.kms.attest(evidence.clone()).await?;
+            Ok::<_, ClientError>((grant, evidence))
+        }
+        .await;
+        let mut session = self.session.lock().await;
+        match result {
+            Ok((grant, evidence)) => {
+                tracing::info!(measurement = %grant.measurement, dev_root = grant.dev_root, "attested to the key broker");
+                *session = Some(Session {
+                    id: grant.session.clone(),
+                    evidence,
+                    dev_root: grant.dev_root,
+                });
+                if let Ok(mut r) = self.refusal.lock() {
+                    *r = None;
+                }
+                Some(grant.session)
+            }
+            Err(e) => {
+                let problem = match e {
+                    ClientError::Refused(p) => p,
+                    other => Problem::new(StatusCode::BAD_GATEWAY, "kms.unreachable", other.to_string()),
+                };
+                tracing::warn!(code = %problem.code, detail = %problem.detail, "the key broker refused this worker");
+                *session = None;
+                if let Ok(mut r) = self.refusal.lock() {
+                    *r = Some(problem);
+                }
+                None
+            }
+        }
+    }
+
+    /// Health, for the gateway.
+    pub fn health(&self) -> WorkerHealth {
+        let refusal = self.refusal();
+        WorkerHealth {
+            status: if refusal.is_some() {
+                "attestation_refused"
+            } else {
+                "ready"
+            }
+            .into(),
+            refusal,
+            measurement: self.measurement.clone(),
+            running: self.running.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Fresh evidence binding this worker's keys and `nonce` (a user's challenge).
+    pub fn attestation(&self, nonce: &str) -> Result<AttestationResponse, Problem> {
+        let ok = (16..=128).contains(&nonce.len())
+            && nonce
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "request.malformed",
+                "nonce must be 16 to 128 characters of [A-Za-z0-9_-]",
+            ));
+        }
+        let mut rd: RuntimeData = veil_kms_http::runtime_data(&self.identity, nonce);
+        rd.purpose = ATTESTATION_PURPOSE.into();
+        let report_data = expected_report_data(&rd).map_err(|e| internal(e.to_string()))?;
+        let raw = self
+            .attester
+            .attest(&report_data)
+            .map_err(|e| internal(e.to_string()))?;
+        Ok(AttestationResponse {
+            evidence: Evidence {
+                tee: raw.tee,
+                quote: hex::encode(&raw.quote),
+                collateral: raw.collateral.unwrap_or(Value::Null),
+                runtime_data: Some(rd),
+            },
+            measurement: self.measurement.clone(),
+        })
+    }
+
+    /// Run one job.
+    pub async fn run(self: &Arc<Self>, job: JobRequest) -> Result<JobResponse, Problem> {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let result = match job {
+            JobRequest::Token { request, data_root } => self.token_job(request, data_root).await,
+            JobRequest::Direct { model, rows } => self.direct_job(model, rows).await,
+        };
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    fn model(&self, root: &Root) -> Result<Arc<Loaded>, Problem> {
+        self.models.get(root).cloned().ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "inference.model_unknown",
+                format!("this worker does not serve model {root}"),
+            )
+        })
+    }
+
+    /// Ask the broker for a token's key, re-attesting once if the session lapsed.
+    async fn release(&self, token_id: &str, user: &str) -> Result<(SealedResource, Session), Problem> {
+        let resource = format!("{TOKEN_RESOURCE_PREFIX}{token_id}");
+        for attempt in 0..2 {
+            let session = {
+                let s = self.session.lock().await;
+                s.clone()
+            };
+            let Some(session) = session else {
+                if attempt == 0 && self.attest().await.is_some() {
+                    continue;
+                }
+                let refusal = self.refusal().unwrap_or_else(|| internal("no session"));
+                return Err(attestation_refused(&refusal));
+            };
+            match self.kms.resource(&session.id, &resource, Some(user)).await {
+                Ok(released) => return Ok((released, session)),
+                Err(ClientError::Refused(p)) if p.code == "kms.session" && attempt == 0 => {
+                    *self.session.lock().await = None;
+                }
+                Err(ClientError::Refused(p)) if p.code == "kms.not_authorized" => {
+                    return Err(Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "inference.not_authorized",
+                        format!(
+                            "the ledger does not authorize {user} for token {token_id} ({})",
+                            p.code
+                        ),
+                    ));
+                }
+                Err(ClientError::Refused(p)) => {
+                    return Err(Problem::new(
+                        StatusCode::FORBIDDEN,
+                        "inference.key_refused",
+                        format!("the key broker refused the token key: {p}"),
+                    ));
+                }
+                Err(e) => {
+                    return Err(Problem::new(
+                        StatusCode::BAD_GATEWAY,
+                        "inference.key_refused",
+                        format!("the key broker could not be asked: {e}"),
+                    ));
+                }
+            }
+        }
+        Err(internal("the key broker kept expiring the session"))
+    }
+
+    async fn token_job(
+        self: &Arc<Self>,
+        request: SignedRequest,
+        data_root: Root,
+    ) -> Result<JobResponse, Problem> {
+        let received = OffsetDateTime::now_utc();
+        if let Some(p) = self.refusal() {
+            return Err(attestation_refused(&p));
+        }
+        let user = request
+            .verify(&self.domain, (self.clock)(), MAX_EXPIRY_SECS)
+            .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+        let model = self.model(&request.model)?;
+        let user_s = user.to_string();
+        let (released, session) = self.release(&request.token_id, &user_s).await?;
+        let released_at = OffsetDateTime::now_utc();
+        let authz = released
+            .authorization
+            .clone()
+            .ok_or_else(|| internal("the broker released a token key without an authorization"))?;
+        let chain = authz.chain.clone().ok_or_else(|| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "inference.key_refused",
+                "the broker's authorization did not come from a chain",
+            )
+        })?;
+        let contract_ok = chain
+            .contract
+            .parse::<Address>()
+            .is_ok_and(|a| a == self.config.inft);
+        if chain.chain_id != self.config.chain_id || !contract_ok {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "inference.key_refused",
+                format!(
+                    "the broker read chain {} INFT {}, this worker serves chain {} INFT {}",
+                    chain.chain_id, chain.contract, self.config.chain_id, self.config.inft
+                ),
+            ));
+        }
+        let token_identity = KmsClient::open_token_identity(&self.identity, &released)
+            .map_err(|e| Problem::new(StatusCode::BAD_GATEWAY, "inference.key_refused", e.to_string()))?;
+
+        let sealed = self
+            .store
+            .get_bytes(&data_root, MAX_DATA_BYTES)
+            .await
+            .map_err(|e| {
+                data_integrity(format!(
+                    "the token's sealed data {data_root} could not be loaded intact: {e}"
+                ))
+            })?;
+        let data_loaded = OffsetDateTime::now_utc();
+        let sealed_len = sealed.len();
+        let input = request.input.clone();
+        let (output, rows, model_at) = tokio::task::spawn_blocking({
+            let model = model.clone();
+            move || -> Result<_, Problem> {
+                let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
+                veil_seal::open(sealed.as_slice(), &mut *plain, &token_identity).map_err(|e| {
+                    data_integrity(format!(
+                        "the token's data does not open with the token's key: {e}"
+                    ))
+                })?;
+                let text = std::str::from_utf8(&plain)
+                    .map_err(|_| bad_input("the token's data is not UTF-8 text"))?;
+                let table = Table::parse(text).map_err(|e| bad_input(e.to_string()))?;
+                if table.features() != model.model.features() {
+                    return Err(bad_input(format!(
+                        "model {} takes {} features; the token's records have {}",
+                        model.entry.name,
+                        model.model.features(),
+                        table.features()
+                    )));
+                }
+                let model_at = OffsetDateTime::now_utc();
+                let (ids, x) = table.select(&input, MAX_ROWS).map_err(|e| match e {
+                    TableError::Selection(m) | TableError::Shape(m) => bad_input(m),
+                })?;
+                let output = predict(&model, Some(&ids), &x)?;
+                Ok((output, ids.len(), model_at))
+            }
+        })
+        .await
+        .map_err(|_| internal("the job task failed"))??;
+        let done = OffsetDateTime::now_utc();
+        let events = vec![
+            Event::new(
+                event::REQUEST_RECEIVED,
+                received,
+                json!({
+                    "signer": user_s, "nonce": request.nonce, "expiry": request.expiry, "signature": request.signature,
+                }),
+            ),
+            Event::new(
+                event::NFT_AUTHORIZED,
+                released_at,
+                json!({
+                    "chain_id": chain.chain_id, "contract": chain.contract, "token": request.token_id,
+                    "user": user_s, "block": authz.block,
+                }),
+            ),
+            Event::new(
+                event::KEY_RELEASED,
+                released_at,
+                json!({
+                    "resource": released.resource, "decision": released.decision,
+                }),
+            ),
+            Event::new(
+                event::DATA_LOADED,
+                data_loaded,
+                json!({"root": data_root, "bytes": sealed_len}),
+            ),
+            Event::new(
+                event::MODEL_LOADED,
+                model_at,
+                json!({"weights_hash": model.entry.root, "name": model.entry.name}),
+            ),
+            Event::new(event::INFERENCE_COMPLETED, done, json!({"rows": rows})),
+        ];
+        self.finish(
+            Some(user_s),
+            model.entry.root,
+            &request.input,
+            Some(data_root),
+            output,
+            events,
+            &session,
+        )
+    }
+
+    async fn direct_job(self: &Arc<Self>, root: Root, rows: Vec<Vec<f32>>) -> Result<JobResponse, Problem> {
+        let received = OffsetDateTime::now_utc();
+        if let Some(p) = self.refusal() {
+            return Err(attestation_refused(&p));
+        }
+        let model = self.model(&root)?;
+        let width = model.model.features();
+        if rows.is_empty() || rows.len() > MAX_ROWS {
+            return Err(bad_input(format!(
+                "send 1 to {MAX_ROWS} rows, not {}",
+                rows.len()
+            )));
+        }
+        if let Some(bad) = rows
+            .iter()
+            .position(|r| r.len() != width || r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(bad_input(format!("row {bad} is not {width} finite numbers")));
+        }
+        let session = {
+            let s = self.session.lock().await;
+            s.clone()
+        }
+        .ok_or_else(|| attestation_refused(&self.refusal().unwrap_or_else(|| internal("no session"))))?;
+        let input = json!({ "rows": rows });
+        let x: Vec<f32> = rows.concat();
+        let output = tokio::task::spawn_blocking({
+            let model = model.clone();
+            move || predict(&model, None, &x)
+        })
+        .await
+        .map_err(|_| internal("the job task failed"))??;
+        let done = OffsetDateTime::now_utc();
+        let events = vec![
+            Event::new(event::REQUEST_RECEIVED, received, json!({})),
+            Event::new(
+                event::MODEL_LOADED,
+                received,
+                json!({"weights_hash": model.entry.root, "name": model.entry.name}),
+            ),
+            Event::new(event::INFERENCE_COMPLETED, done, json!({"rows": rows.len()})),
+        ];
+        self.finish(None, model.entry.root, &input, None, output, events, &session)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        subject: Option<String>,
+        model: Root,
+        input: &Value,
+        context: Option<Root>,
+        output: Value,
+        mut events: Vec<Event>,
+        session: &Session,
+    ) -> Result<JobResponse, Problem> {
+        let hash = |v: &Value| -> Result<Root, Problem> {
+            let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| internal(e.to_string()))?;
+            root_of(&bytes).map_err(|e| internal(e.to_string()))
+        };
+        let now = OffsetDateTime::now_utc();
+        let output_hash = hash(&output)?;
+        events.push(Event::new(
+            event::RESPONSE_RETURNED,
+            now,
+            json!({"body_hash": output_hash}),
+        ));
+        let mut receipt = Receipt::new(Mode::Tee, hash(input)?, output_hash, now);
+        receipt.subject = subject;
+        receipt.model_hash = Some(model);
+        receipt.context_hash = context;
+        receipt.policy_id = Some(format!("kms/measurement/{}", self.measurement));
+        receipt.events = events;
+        receipt.evidence = Some(json!({ "attestation": session.evidence, "measurement": self.measurement }));
+        receipt.dev_root = session.dev_root;
+        let receipt: SignedReceipt =
+            veil_receipt::sign(receipt, &self.identity.signing_key()).map_err(|e| internal(e.to_string()))?;
+        Ok(JobResponse { output, receipt })
+    }
+}
+
+/// Run `model` on flattened rows `x`; one prediction per row with its label.
+fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Value, Problem> {
+    let width = model.model.features();
+    let rows = x.len() / width.max(1);
+    let out = model.model.run(rows, x).map_err(|e| bad_input(e.to_string()))?;
+    let mut predictions = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let p = out
+            .row("probabilities", i)
+            .ok_or_else(|| internal("the model has no probabilities output"))?;
+        let (class, _) = p.iter().enumerate().fold(
+            (0, f32::MIN),
+            |best, (k, &v)| if v > best.1 { (k, v) } else { best },
+        );
+        let mut row = json!({
+            "label": model.entry.classes.get(class).cloned().unwrap_or_else(|| class.to_string()),
+            "class": class,
+            // Six decimals: enough to read, and the same on every platform.
+            "probabilities": p.iter().map(|&v| (f64::from(v) * 1e6).round() / 1e6).collect::<Vec<_>>(),
+        });
+        if let Some(ids) = ids {
+            row["id"] = json!(ids[i]);
+        }
+        predictions.push(row);
+    }
+    Ok(json!({ "model": model.entry.name, "weights": model.entry.root, "predictions": predictions }))
+}

@@ -1,0 +1,167 @@
+//! `veil infer`, `veil attestation`, and the trust flags of `veil verify`: the user's
+//! side of the gateway.
+
+use std::path::PathBuf;
+
+use alloy::primitives::U256;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use veil_attest::TrustAnchors;
+use veil_gateway::GatewayClient;
+
+use crate::io;
+
+/// `veil infer` arguments.
+#[derive(Args)]
+pub struct InferArgs {
+    /// The gateway's URL (`veil up` prints it).
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    pub gateway: String,
+    /// Your wallet key (hex secp256k1, mode 0600; `veil chain keygen`).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The token whose data to run on.
+    #[arg(long)]
+    pub token: String,
+    /// The model's name or weights root.
+    #[arg(long)]
+    pub model: String,
+    /// Record ids in the token's data, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub ids: Vec<String>,
+    /// Write the receipt here.
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
+    /// How long the signed request stays valid, seconds.
+    #[arg(long, default_value_t = 120)]
+    pub ttl: u64,
+}
+
+/// Trust flags for evidence: which roots, which policy, which measurements.
+#[derive(Args, Clone, Default)]
+pub struct TrustArgs {
+    /// Also trust this development root (PEM or DER; `veil up` prints its path).
+    /// Only for simulated TEEs.
+    #[arg(long)]
+    pub dev_root: Vec<PathBuf>,
+    /// Attestation policy (TOML); default: only fully up-to-date platforms.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Accept only these measurements (hex), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub measurement: Vec<String>,
+}
+
+impl TrustArgs {
+    /// The trust these flags describe.
+    pub fn trust(&self) -> Result<veil_verify::Trust> {
+        let mut anchors = TrustAnchors::vendor();
+        for p in &self.dev_root {
+            anchors
+                .intel_roots
+                .push(crate::kms::read_cert(p).with_context(|| format!("dev root {}", p.display()))?);
+        }
+        let policy = match &self.policy {
+            Some(p) => toml::from_str(&String::from_utf8_lossy(&io::read_limited(p, 1 << 20)?))
+                .with_context(|| format!("policy {}", p.display()))?,
+            None => veil_attest::Policy::default(),
+        };
+        Ok(veil_verify::Trust {
+            anchors,
+            policy,
+            measurements: self.measurement.clone(),
+        })
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Run `veil infer`: print the output; write the receipt when asked.
+pub fn infer(args: InferArgs) -> Result<()> {
+    let signer = crate::chain::read_key(&args.key)?;
+    let token: U256 = args
+        .token
+        .parse()
+        .with_context(|| format!("token {:?} is not a number", args.token))?;
+    let rt = crate::runtime()?;
+    let answer = rt.block_on(async {
+        let client = GatewayClient::new(&args.gateway);
+        let body = client
+            .sign(
+                &signer,
+                token,
+                &args.model,
+                serde_json::json!({ "ids": args.ids }),
+                args.ttl,
+                now(),
+            )
+            .await?;
+        client.infer(&body).await
+    });
+    let answer = match answer {
+        Ok(a) => a,
+        Err(veil_gateway::ClientError::Refused(p)) => bail!("inference refused: {} ({})", p.detail, p.code),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(path) = &args.receipt {
+        veil_fs::write_atomic(path, answer.receipt.to_json_pretty().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    outln!("{}", serde_json::to_string_pretty(&answer.output)?);
+    Ok(())
+}
+
+/// `veil attestation` arguments.
+#[derive(Args)]
+pub struct AttestationArgs {
+    /// The gateway's URL.
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    pub gateway: String,
+    /// Evidence trust.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// Challenge a gateway's worker with a fresh nonce and verify its answer; print the claims.
+pub fn attestation(args: AttestationArgs) -> Result<()> {
+    let trust = args.trust.trust()?;
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let nonce = hex::encode(raw);
+    let rt = crate::runtime()?;
+    let answer = rt
+        .block_on(GatewayClient::new(&args.gateway).attestation(&nonce))
+        .context("asking for attestation")?;
+    let rd = answer
+        .evidence
+        .runtime_data
+        .clone()
+        .context("the evidence binds no runtime data")?;
+    if rd.nonce != nonce || rd.purpose != veil_job::ATTESTATION_PURPOSE {
+        bail!(
+            "the evidence answers another challenge (nonce {}, purpose {})",
+            rd.nonce,
+            rd.purpose
+        );
+    }
+    let claims = veil_attest::verify(&answer.evidence, &trust.anchors, &trust.policy, now())
+        .map_err(|e| anyhow::anyhow!("evidence refused: {e} ({})", e.code()))?;
+    let measured = veil_verify::primary_measurement(&claims)
+        .unwrap_or_default()
+        .to_owned();
+    if !trust.measurement_ok(&measured) {
+        bail!("measurement {measured} is not one you accept");
+    }
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "verified": true, "nonce": nonce, "measurement": measured, "keys": rd.public_keys, "claims": claims,
+        }))?
+    );
+    Ok(())
+}

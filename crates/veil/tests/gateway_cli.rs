@@ -1,0 +1,703 @@
+//! Confidential inference end to end through real processes: `veil up` (chain, store,
+//! key broker, gateway, supervised worker processes), the owner's CLI, and users'
+//! signed requests over loopback HTTP.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use common::{Server, VEIL, fails, ok, serve, veil, veil_with};
+use serde_json::{Value, json};
+use veil_gateway::{ClientError, GatewayClient, InferBody};
+
+const LOGREG: &str = "breast-cancer-logreg";
+
+/// A running stack with token 1 minted over sealed patient records and `user` authorized.
+struct Ctx {
+    _up: Server,
+    dir: PathBuf,
+    gateway: String,
+    user: PrivateKeySigner,
+    user_key: PathBuf,
+    /// The records' first feature values, to look for in what crosses the gateway.
+    plaintext_cells: Vec<String>,
+    root: String,
+}
+
+fn up(dir: &Path, extra: &[&str]) -> (Server, String) {
+    let d = dir.to_str().expect("utf-8");
+    let mut args = vec!["up", "--dir", d, "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    serve(&args)
+}
+
+fn up_json(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("up.json")).expect("up.json")).expect("json")
+}
+
+/// The breast-cancer test split as `id,x0..x29` records.
+fn records() -> (String, Vec<String>) {
+    let data = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/data/breast_cancer.csv"
+    ))
+    .expect("data");
+    let mut out = String::from("id");
+    for i in 0..30 {
+        out.push_str(&format!(",x{i}"));
+    }
+    out.push('\n');
+    let mut cells = Vec::new();
+    for line in data.lines().skip(1).filter(|l| l.ends_with(",test")) {
+        let f: Vec<&str> = line.split(',').collect();
+        let n = cells.len() + 1;
+        out.push_str(&format!("P{n:04},{}\n", f[..30].join(",")));
+        cells.push(f[3].to_owned());
+    }
+    (out, cells)
+}
+
+fn setup(extra: &[&str]) -> (tempfile::TempDir, Ctx) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("stack");
+    let (server, gateway) = up(&dir, extra);
+    let info = up_json(&dir);
+    let s = |v: &Value| v.as_str().expect("string").to_owned();
+    let (kms, rpc, deployment) = (s(&info["kms"]), s(&info["rpc"]), s(&info["deployment"]));
+    let operator = dir.join("chain/operator.key");
+    let on_chain = |args: &[&str]| {
+        veil_with(
+            &[
+                "--rpc",
+                &rpc,
+                "--deployment",
+                &deployment,
+                "--key",
+                operator.to_str().expect("utf-8"),
+            ],
+            args,
+        )
+    };
+    // The owner seals to token 1's key (the first mint), stores, mints, authorizes.
+    let token_key = ok(&veil(&["kms", "token-key", "--url", &kms, "1"]))
+        .trim()
+        .to_owned();
+    let (plain, plaintext_cells) = records();
+    let plain_path = tmp.path().join("records.csv");
+    std::fs::write(&plain_path, &plain).expect("write");
+    let sealed = tmp.path().join("records.sealed");
+    let p = |x: &Path| x.to_str().expect("utf-8").to_owned();
+    ok(&veil(&["seal", "--to", &token_key, &p(&plain_path), &p(&sealed)]));
+    let root = ok(&veil(&[
+        "store",
+        "--store",
+        &p(&dir.join("store")),
+        "put",
+        &p(&sealed),
+    ]))
+    .trim()
+    .to_owned();
+    assert_eq!(ok(&on_chain(&["nft", "mint", "--data", &root])).trim(), "1");
+    let user_key = tmp.path().join("user.key");
+    let user_addr = ok(&veil(&["chain", "keygen", "--out", &p(&user_key)]))
+        .trim()
+        .to_owned();
+    ok(&on_chain(&["nft", "authorize", "1", &user_addr]));
+    let hexkey = std::fs::read_to_string(&user_key).expect("key");
+    let user: PrivateKeySigner = hexkey.trim().parse().expect("key parses");
+    assert_eq!(user.address().to_string(), user_addr);
+    let ctx = Ctx {
+        _up: server,
+        dir,
+        gateway,
+        user,
+        user_key,
+        plaintext_cells,
+        root,
+    };
+    (tmp, ctx)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn signed(gw: &GatewayClient, who: &PrivateKeySigner, ids: &[&str]) -> InferBody {
+    gw.sign(who, U256::from(1), LOGREG, json!({ "ids": ids }), 60, now())
+        .await
+        .expect("sign")
+}
+
+/// POST a body and return (status, content type, body).
+async fn post(url: &str, body: &InferBody) -> (u16, String, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/v1/infer"))
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    (status, ct, resp.json().await.expect("json"))
+}
+
+fn audit_entries(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("kms/audit.jsonl"))
+        .expect("audit")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+#[test]
+fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
+    let (tmp, ctx) = setup(&[]);
+    let p = |x: &Path| x.to_str().expect("utf-8").to_owned();
+    let receipt = tmp.path().join("receipt.json");
+    let out = ok(&veil(&[
+        "infer",
+        "--gateway",
+        &ctx.gateway,
+        "--key",
+        &p(&ctx.user_key),
+        "--token",
+        "1",
+        "--model",
+        LOGREG,
+        "--ids",
+        "P0001,P0002,P0003",
+        "--receipt",
+        &p(&receipt),
+    ]));
+    let output: Value = serde_json::from_str(&out).expect("json");
+    let preds = output["predictions"].as_array().expect("predictions");
+    assert_eq!(preds.len(), 3);
+    assert_eq!(preds[0]["id"], "P0001");
+    for p in preds {
+        assert!(
+            ["malignant", "benign"].contains(&p["label"].as_str().unwrap()),
+            "{p}"
+        );
+        let sum: f64 = p["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{p}");
+    }
+    // Nothing of the records crosses the gateway: no measurement value appears.
+    let receipt_text = std::fs::read_to_string(&receipt).expect("receipt");
+    for cell in ctx.plaintext_cells.iter().take(3) {
+        assert!(
+            !out.contains(cell.as_str()) && !receipt_text.contains(&format!("{cell},")),
+            "{cell} leaked"
+        );
+    }
+
+    let dev_root = p(&ctx.dir.join("pki/dev-root.pem"));
+    let summary = ok(&veil(&["verify", "--dev-root", &dev_root, &p(&receipt)]));
+    assert!(
+        summary.contains("mode=tee") && summary.contains("dev_root=true"),
+        "{summary}"
+    );
+    let measurement = up_json(&ctx.dir)["measurement"].as_str().unwrap().to_owned();
+    ok(&veil(&[
+        "verify",
+        "--dev-root",
+        &dev_root,
+        "--measurement",
+        &measurement,
+        &p(&receipt),
+    ]));
+    // Dev evidence is trusted only when asked; another measurement is refused.
+    let err = fails(&veil(&["verify", &p(&receipt)]));
+    assert!(err.contains("attestation.chain"), "{err}");
+    let err = fails(&veil(&[
+        "verify",
+        "--dev-root",
+        &dev_root,
+        "--measurement",
+        &"ab".repeat(48),
+        &p(&receipt),
+    ]));
+    assert!(err.contains("measurement"), "{err}");
+
+    let doc: Value = serde_json::from_str(&receipt_text).expect("json");
+    let body = &doc["receipt"];
+    assert_eq!(body["subject"], ctx.user.address().to_string());
+    assert_eq!(body["context_hash"], ctx.root);
+    let kinds: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "request.received",
+            "nft.authorized",
+            "key.released",
+            "data.loaded",
+            "model.loaded",
+            "inference.completed",
+            "response.returned"
+        ]
+    );
+    let authz = &body["events"][1]["data"];
+    assert_eq!(authz["chain_id"], 32273);
+    assert_eq!(authz["token"], "1");
+    assert!(authz["block"].as_u64().unwrap() >= 1, "{authz}");
+    assert!(
+        body["events"][2]["data"]["decision"]
+            .as_str()
+            .unwrap()
+            .contains(":sha256:")
+    );
+
+    // Any field changed: the receipt no longer verifies.
+    let edits: [(&str, Value); 8] = [
+        (
+            "/receipt/subject",
+            json!("0x000000000000000000000000000000000000dEaD"),
+        ),
+        ("/receipt/model_hash", json!(format!("0x{}", "11".repeat(32)))),
+        ("/receipt/context_hash", json!(format!("0x{}", "22".repeat(32)))),
+        ("/receipt/output_hash", json!(format!("0x{}", "33".repeat(32)))),
+        ("/receipt/created_at", json!("2030-01-01T00:00:00Z")),
+        ("/receipt/events/1/data/block", json!(999_999)),
+        ("/receipt/dev_root", json!(false)),
+        ("/receipt/evidence/measurement", json!("00".repeat(48))),
+    ];
+    for (pointer, value) in edits {
+        let mut edited = doc.clone();
+        *edited.pointer_mut(pointer).expect(pointer) = value;
+        assert_ne!(edited, doc, "{pointer} really changed");
+        let path = tmp.path().join("edited.json");
+        std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
+        let err = fails(&veil(&["verify", "--dev-root", &dev_root, &p(&path)]));
+        assert!(err.contains("invalid receipt"), "{pointer}: {err}");
+    }
+}
+
+#[test]
+fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
+    let (_tmp, ctx) = setup(&[]);
+    rt().block_on(async {
+        let gw = GatewayClient::new(&ctx.gateway);
+        // An unauthorized wallet: 403, no key released, the refusal audited.
+        let stranger = PrivateKeySigner::random();
+        let before = audit_entries(&ctx.dir).len();
+        let (status, ct, problem) = post(&ctx.gateway, &signed(&gw, &stranger, &["P0001"]).await).await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (403, "application/problem+json"),
+            "{problem}"
+        );
+        assert_eq!(problem["code"], "inference.not_authorized");
+        let entries = audit_entries(&ctx.dir);
+        assert_eq!(entries.len(), before + 1, "exactly one decision recorded");
+        let last = &entries[before]["event"];
+        assert_eq!(last["decision"], "refused");
+        assert_eq!(last["code"], "kms.not_authorized");
+        assert_eq!(last["user"], stranger.address().to_string());
+        assert!(
+            !entries
+                .iter()
+                .any(|e| e["event"]["user"] == stranger.address().to_string()
+                    && e["event"]["decision"] == "granted"),
+            "no key was ever released for the stranger"
+        );
+        ok(&veil(&[
+            "kms",
+            "audit",
+            "verify",
+            ctx.dir.join("kms/audit.jsonl").to_str().unwrap(),
+        ]));
+
+        // The same signed request twice: the second is a replay.
+        let body = signed(&gw, &ctx.user, &["P0002"]).await;
+        let (status, _, _) = post(&ctx.gateway, &body).await;
+        assert_eq!(status, 200);
+        let (status, _, problem) = post(&ctx.gateway, &body).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (409, Some("request.replayed"))
+        );
+
+        // Expired, too far ahead, or signed over other input.
+        let expired = gw
+            .sign(
+                &ctx.user,
+                U256::from(1),
+                LOGREG,
+                json!({"ids": ["P0001"]}),
+                60,
+                now() - 3600,
+            )
+            .await
+            .unwrap();
+        let (status, _, problem) = post(&ctx.gateway, &expired).await;
+        assert_eq!((status, problem["code"].as_str()), (401, Some("request.expired")));
+        let mut far = signed(&gw, &ctx.user, &["P0001"]).await;
+        far.expiry += 3600;
+        let (status, _, problem) = post(&ctx.gateway, &far).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("request.expiry_too_far"))
+        );
+        let mut forged = signed(&gw, &ctx.user, &["P0001"]).await;
+        forged.input = json!({"ids": ["P0001", "P0002"]});
+        let (status, _, problem) = post(&ctx.gateway, &forged).await;
+        // Another input recovers another (unauthorized) address: refused either way.
+        assert!(matches!(status, 401 | 403), "{problem}");
+
+        // Unknown token and model, bad input.
+        let other = gw
+            .sign(
+                &ctx.user,
+                U256::from(77),
+                LOGREG,
+                json!({"ids": ["P0001"]}),
+                60,
+                now(),
+            )
+            .await
+            .unwrap();
+        let (status, _, problem) = post(&ctx.gateway, &other).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (404, Some("inference.token_unknown"))
+        );
+        let mut unknown_model = signed(&gw, &ctx.user, &["P0001"]).await;
+        unknown_model.model = "no-such-model".into();
+        let (status, _, problem) = post(&ctx.gateway, &unknown_model).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (404, Some("inference.model_unknown"))
+        );
+        let (status, _, problem) = post(&ctx.gateway, &signed(&gw, &ctx.user, &["P9999"]).await).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("inference.bad_input")),
+            "{problem}"
+        );
+        let digits = gw
+            .sign(
+                &ctx.user,
+                U256::from(1),
+                "digits-mlp",
+                json!({"ids": ["P0001"]}),
+                60,
+                now(),
+            )
+            .await
+            .unwrap();
+        let (status, _, problem) = post(&ctx.gateway, &digits).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("inference.bad_input")),
+            "64 features wanted: {problem}"
+        );
+
+        // A flipped bit in the stored blob: a data-integrity error, never an answer.
+        let blob = walk(&ctx.dir.join("store/blobs"))
+            .into_iter()
+            .find(|p| p.to_string_lossy().contains(ctx.root.trim_start_matches("0x")))
+            .expect("the sealed blob");
+        let mut bytes = std::fs::read(&blob).unwrap();
+        let original = bytes.clone();
+        bytes[500] ^= 1;
+        assert_ne!(bytes, original);
+        std::fs::write(&blob, &bytes).unwrap();
+        let (status, _, problem) = post(&ctx.gateway, &signed(&gw, &ctx.user, &["P0001"]).await).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (502, Some("inference.data_integrity")),
+            "{problem}"
+        );
+    });
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_worker_whose_binary_or_models_differ_is_refused_and_the_gateway_says_so() {
+    // Another binary: this one with a byte appended (it still runs, it measures differently).
+    let (tmp, ctx) = setup(&[]);
+    let other = tmp.path().join("veil-modified");
+    let mut exe = std::fs::read(VEIL).expect("veil");
+    exe.push(0);
+    std::fs::write(&other, &exe).expect("write");
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = ctx.dir.clone();
+    drop(ctx);
+    let check_refused = |extra: &[&str]| {
+        let (_up, gateway) = up(&dir, extra);
+        rt().block_on(async {
+            let gw = GatewayClient::new(&gateway);
+            let user: PrivateKeySigner = std::fs::read_to_string(tmp.path().join("user.key"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let (status, _, problem) = post(&gateway, &signed(&gw, &user, &["P0001"]).await).await;
+            assert_eq!(
+                (status, problem["code"].as_str()),
+                (503, Some("inference.attestation_refused")),
+                "{problem}"
+            );
+            assert!(
+                problem["detail"].as_str().unwrap().contains("(kms.measurement)"),
+                "{problem}"
+            );
+        });
+    };
+    check_refused(&["--worker-exe", other.to_str().unwrap()]);
+    // The same binary serving other models (one dropped from its measured config).
+    let path = dir.join("worker.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let before = config.clone();
+    config["models"].as_array_mut().unwrap().pop();
+    assert_ne!(config, before);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    check_refused(&[]);
+}
+
+#[test]
+fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
+    let (_tmp, ctx) = setup(&["--workers", "2"]);
+    rt().block_on(async {
+        let gw = GatewayClient::new(&ctx.gateway);
+        let ids = ["P0001", "P0002", "P0003", "P0004"];
+        let expected = gw
+            .infer(&signed(&gw, &ctx.user, &ids).await)
+            .await
+            .expect("baseline")
+            .output;
+        let pattern = format!("worker --config {}", ctx.dir.join("worker.json").display());
+        let pids = || -> Vec<String> {
+            let out = std::process::Command::new("pgrep")
+                .args(["-f", &pattern])
+                .output()
+                .expect("pgrep");
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(pids().len(), 2, "two workers");
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let body = signed(&gw, &ctx.user, &ids).await;
+            let gw = gw.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i * 5)).await;
+                gw.infer(&body).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let victim = pids()[0].clone();
+        std::process::Command::new("kill")
+            .args(["-9", &victim])
+            .status()
+            .expect("kill");
+        let (mut answered, mut failed) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(r) => {
+                    assert_eq!(r.output, expected, "never a wrong answer");
+                    answered += 1;
+                }
+                Err(ClientError::Refused(p)) => {
+                    assert_eq!(p.code, "inference.worker_unavailable", "a clean failure: {p:?}");
+                    failed += 1;
+                }
+                Err(e) => panic!("not a clean failure: {e}"),
+            }
+        }
+        assert!(answered > 0, "answered {answered}, failed {failed}");
+        // The supervisor replaces the dead worker; service continues.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while pids().len() < 2 || pids().contains(&victim) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker was not replaced"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let again = gw
+            .infer(&signed(&gw, &ctx.user, &ids).await)
+            .await
+            .expect("after replacement");
+        assert_eq!(again.output, expected);
+    });
+}
+
+#[test]
+fn kserve_v2_attestation_and_operational_endpoints() {
+    let (_tmp, ctx) = setup(&[]);
+    let g = &ctx.gateway;
+    rt().block_on(async {
+        let http = reqwest::Client::new();
+        let get = |path: &str| {
+            let http = http.clone();
+            let url = format!("{g}{path}");
+            async move {
+                let r = http.get(&url).send().await.expect("get");
+                let status = r.status().as_u16();
+                (status, r.text().await.expect("text"))
+            }
+        };
+        let (s, meta) = get("/v2/models/digits-mlp").await;
+        assert_eq!(s, 200, "{meta}");
+        let meta: Value = serde_json::from_str(&meta).unwrap();
+        assert_eq!(meta["inputs"][0]["shape"], json!([-1, 64]));
+        assert_eq!(get("/v2/health/ready").await.0, 200);
+        assert_eq!(get("/v2/models/digits-mlp/ready").await.0, 200);
+        assert_eq!(get("/v2/models/nope").await.0, 404);
+
+        // Two held-out digits through the stock v2 protocol.
+        let data = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/data/digits.csv"
+        ))
+        .unwrap();
+        let rows: Vec<Vec<&str>> = data
+            .lines()
+            .skip(1)
+            .filter(|l| l.ends_with(",test"))
+            .take(2)
+            .map(|l| l.split(',').collect())
+            .collect();
+        let flat: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| r[..64].iter().map(|v| v.parse::<f64>().unwrap()))
+            .collect();
+        let req = json!({"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32", "data": flat}]});
+        let resp: Value = http
+            .post(format!("{g}/v2/models/digits-mlp/infer"))
+            .json(&req)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let labels: Vec<&str> = resp["outputs"][1]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(labels, [rows[0][64], rows[1][64]], "{resp}");
+        let id = resp["parameters"]["veil_receipt_id"].as_str().unwrap().to_owned();
+        let (s, receipt) = get(&format!("/v1/receipts/{id}")).await;
+        assert_eq!(s, 200);
+        let doc: Value = serde_json::from_str(&receipt).unwrap();
+        assert_eq!(doc["id"], id);
+        assert_eq!(doc["receipt"]["mode"], "tee");
+        let bad = json!({"inputs": [{"name": "input", "shape": [1, 63], "datatype": "FP32", "data": [0.0]}]});
+        let r = http
+            .post(format!("{g}/v2/models/digits-mlp/infer"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+
+        let (s, health) = get("/v1/health").await;
+        assert_eq!(s, 200, "{health}");
+        let health: Value = serde_json::from_str(&health).unwrap();
+        assert!(
+            health["queue_length"].is_u64() && health["estimated_wait_ms"].is_u64(),
+            "{health}"
+        );
+        assert_eq!(health["workers"]["ready"], 1);
+        let (_, metrics) = get("/metrics").await;
+        assert!(
+            metrics
+                .contains("veil_gateway_requests_total{route=\"/v2/models/{name}/infer\",outcome=\"ok\"} 1"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("veil_gateway_queue_length 0"), "{metrics}");
+        let (_, openapi) = get("/openapi.json").await;
+        let doc: Value = serde_json::from_str(&openapi).unwrap();
+        for path in [
+            "/v1/infer",
+            "/v1/attestation",
+            "/v1/receipts/{id}",
+            "/v1/models",
+            "/v1/health",
+            "/metrics",
+            "/openapi.json",
+            "/v2",
+            "/v2/health/live",
+            "/v2/health/ready",
+            "/v2/models/{name}",
+            "/v2/models/{name}/ready",
+            "/v2/models/{name}/infer",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+        }
+        // Protocol errors are problem documents.
+        let r = http.get(format!("{g}/nope")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let r = http
+            .post(format!("{g}/v1/infer"))
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let r = http.post(format!("{g}/v1/infer")).body("x").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 415);
+    });
+
+    // `veil attestation`: fresh evidence for our nonce, verified under the dev root only.
+    let dev_root = ctx.dir.join("pki/dev-root.pem");
+    let out = ok(&veil(&[
+        "attestation",
+        "--gateway",
+        g,
+        "--dev-root",
+        dev_root.to_str().unwrap(),
+    ]));
+    let claims: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(claims["measurement"], up_json(&ctx.dir)["measurement"]);
+    assert!(claims["keys"]["ed25519"].is_string() && claims["keys"]["hpke"].is_string());
+    let err = fails(&veil(&["attestation", "--gateway", g]));
+    assert!(err.contains("attestation.chain"), "{err}");
+}
