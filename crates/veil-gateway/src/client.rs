@@ -156,9 +156,20 @@ impl GatewayClient {
 
     /// Send a signed request.
     pub async fn infer(&self, body: &InferBody) -> Result<JobResponse, ClientError> {
+        self.infer_timed(body).await.map(|(a, _)| a)
+    }
+
+    /// Send a signed request; also the `Server-Timing` stages (gateway and worker).
+    pub async fn infer_timed(&self, body: &InferBody) -> Result<(JobResponse, Option<String>), ClientError> {
         let url = format!("{}/v1/infer", self.base);
-        self.answer(&url, self.http.post(&url).json(body).send().await)
-            .await
+        let sent = self.http.post(&url).json(body).send().await;
+        let timing = sent.as_ref().ok().and_then(|r| {
+            r.headers()
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        Ok((self.answer(&url, sent).await?, timing))
     }
 
     /// Fresh evidence for `nonce`.

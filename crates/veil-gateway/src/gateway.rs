@@ -102,7 +102,8 @@ impl Gateway {
             })
     }
 
-    async fn infer(&self, body: InferBody) -> Result<JobResponse, Problem> {
+    async fn infer(&self, body: InferBody) -> Result<(JobResponse, String), Problem> {
+        let started = Instant::now();
         let model = self.model(&body.model)?.root;
         let request = SignedRequest {
             token_id: body.token_id,
@@ -135,6 +136,7 @@ impl Gateway {
                     e.to_string(),
                 ),
             })?;
+        let checked = started.elapsed();
         let data = self.ledger.intelligent_data(token).await.map_err(|e| {
             if e.is_nonexistent_token() {
                 Problem::new(
@@ -157,9 +159,23 @@ impl Gateway {
             request,
             data_root: Root(first.data_hash.0),
         };
-        let answer = self.pool.dispatch(&job).await?;
+        let looked_up = started.elapsed();
+        let (answer, worker_timing) = self.pool.dispatch(&job).await?;
+        let dispatched = started.elapsed();
         self.keep(&answer)?;
-        Ok(answer)
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let mut timing = format!(
+            "gw_check;dur={:.3}, gw_ledger;dur={:.3}, gw_worker;dur={:.3}, gw_keep;dur={:.3}",
+            ms(checked),
+            ms(looked_up - checked),
+            ms(dispatched - looked_up),
+            ms(started.elapsed() - dispatched)
+        );
+        if let Some(w) = worker_timing {
+            timing.push_str(", ");
+            timing.push_str(&w);
+        }
+        Ok((answer, timing))
     }
 
     /// Keep a receipt under its id (atomically), so `GET /v1/receipts/{id}` finds it.
@@ -200,7 +216,15 @@ async fn infer(State(g): State<Shared>, body: Result<ApiJson<InferBody>, Problem
     if let Err(p) = &r {
         tracing::info!(code = %p.code, "inference refused");
     }
-    finish(&g, "/v1/infer", started, r)
+    let (r, timing) = match r {
+        Ok((answer, timing)) => (Ok(answer), Some(timing)),
+        Err(p) => (Err(p), None),
+    };
+    let mut resp = finish(&g, "/v1/infer", started, r);
+    if let Some(v) = timing.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    resp
 }
 
 #[derive(Deserialize)]
@@ -430,7 +454,7 @@ async fn v2_infer(
             model: m.root,
             rows: flat.chunks(width).map(<[f32]>::to_vec).collect(),
         };
-        let answer = g.pool.dispatch(&job).await?;
+        let (answer, _) = g.pool.dispatch(&job).await?;
         g.keep(&answer)?;
         let preds = answer.output["predictions"].as_array().cloned().unwrap_or_default();
         let probs: Vec<Value> = preds.iter().flat_map(|p| p["probabilities"].as_array().cloned().unwrap_or_default()).collect();

@@ -43,7 +43,7 @@ fn unavailable(detail: impl Into<String>) -> Problem {
 
 /// A worker answered, or could not be reached at all (then the job may be retried).
 enum Attempt<T> {
-    Answered(Result<T, Problem>),
+    Answered(Result<(T, Option<String>), Problem>),
     Lost(String),
 }
 
@@ -143,7 +143,8 @@ impl Pool {
 
     /// Run a job on some worker: queued when all are busy, refused when the queue is
     /// full, retried once on another (or a restarted) worker when the first is lost.
-    pub async fn dispatch(&self, job: &JobRequest) -> Result<JobResponse, Problem> {
+    /// The answer comes with the worker's `Server-Timing` stages, when it sent them.
+    pub async fn dispatch(&self, job: &JobRequest) -> Result<(JobResponse, Option<String>), Problem> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue + self.permits.available_permits() {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Problem::new(
@@ -208,18 +209,23 @@ impl Pool {
             };
             let resp = req.send().await.map_err(|e| e.to_string())?;
             let status = resp.status();
+            let timing = resp
+                .headers()
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((status, bytes))
+            Ok::<_, String>((status, timing, bytes))
         }
         .await;
         slot.inflight.fetch_sub(1, Ordering::Relaxed);
-        let (status, bytes) = match result {
+        let (status, timing, bytes) = match result {
             Ok(r) => r,
             Err(e) => return Attempt::Lost(e),
         };
         if status.is_success() {
             match serde_json::from_slice(&bytes) {
-                Ok(v) => Attempt::Answered(Ok(v)),
+                Ok(v) => Attempt::Answered(Ok((v, timing))),
                 Err(e) => Attempt::Lost(format!("unreadable answer: {e}")),
             }
         } else {
@@ -250,7 +256,7 @@ impl Pool {
             .attempt(i, &url, &format!("/v1/attestation?nonce={q}"), None)
             .await
         {
-            Attempt::Answered(r) => r,
+            Attempt::Answered(r) => r.map(|(a, _)| a),
             Attempt::Lost(e) => Err(unavailable(format!("the worker did not answer: {e}"))),
         }
     }
@@ -262,7 +268,7 @@ impl Pool {
             let url = s.url.read().ok().and_then(|u| u.clone());
             out.push(match url {
                 Some(url) => match self.attempt::<WorkerHealth>(i, &url, "/v1/health", None).await {
-                    Attempt::Answered(Ok(h)) => Some(h),
+                    Attempt::Answered(Ok((h, _))) => Some(h),
                     _ => None,
                 },
                 None => None,

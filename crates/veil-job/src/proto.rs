@@ -248,3 +248,74 @@ pub struct WorkerHealth {
     /// Jobs running now.
     pub running: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn signed(signer: &PrivateKeySigner, d: &Eip712Domain, expiry: u64) -> SignedRequest {
+        SignedRequest::sign(
+            signer,
+            d,
+            U256::from(7),
+            Root([9; 32]),
+            json!({"ids": ["a", "b"]}),
+            U256::from(42),
+            expiry,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_signer_is_recovered_only_within_the_domain_and_the_window() {
+        let user = PrivateKeySigner::random();
+        let d = domain(32273, Address::repeat_byte(1));
+        let req = signed(&user, &d, 1_000);
+        assert_eq!(req.verify(&d, 900, MAX_EXPIRY_SECS), Ok(user.address()));
+        // Another chain or contract: a valid signature, but by nobody we know.
+        for other in [
+            domain(1, Address::repeat_byte(1)),
+            domain(32273, Address::repeat_byte(2)),
+        ] {
+            assert_ne!(req.verify(&other, 900, MAX_EXPIRY_SECS), Ok(user.address()));
+        }
+        // Any signed field changed: another signer.
+        let mut changed = req.clone();
+        changed.input = json!({"ids": ["a"]});
+        assert_ne!(changed.verify(&d, 900, MAX_EXPIRY_SECS), Ok(user.address()));
+        let mut changed = req.clone();
+        changed.nonce = "43".into();
+        assert_ne!(changed.verify(&d, 900, MAX_EXPIRY_SECS), Ok(user.address()));
+        assert!(matches!(
+            req.verify(&d, 1_001, MAX_EXPIRY_SECS),
+            Err(RequestError::Expired { .. })
+        ));
+        assert!(matches!(
+            req.verify(&d, 1, MAX_EXPIRY_SECS),
+            Err(RequestError::TooFar { .. })
+        ));
+        let mut bad = req.clone();
+        bad.signature = "0x00".into();
+        assert_eq!(
+            bad.verify(&d, 900, MAX_EXPIRY_SECS).unwrap_err().code(),
+            "request.bad_signature"
+        );
+        for id in ["", "01", "-1", "1e3", &"9".repeat(79)] {
+            let mut bad = req.clone();
+            bad.token_id = id.into();
+            assert_eq!(
+                bad.verify(&d, 900, MAX_EXPIRY_SECS).unwrap_err().code(),
+                "request.malformed",
+                "{id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_input_digest_is_canonical() {
+        let a = input_digest(&serde_json::from_str(r#"{"ids":["x"],"k":1}"#).unwrap()).unwrap();
+        let b = input_digest(&serde_json::from_str(r#"{ "k": 1, "ids": [ "x" ] }"#).unwrap()).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -20,7 +20,12 @@ async fn job(State(w): State<Arc<Worker>>, ApiJson(req): ApiJson<JobRequest>) ->
     if let Err(p) = &answer {
         tracing::info!(code = %p.code, "job refused");
     }
-    Ok(Json(answer?).into_response())
+    let (answer, timings) = answer?;
+    let mut resp = Json(answer).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&timings.header()) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    Ok(resp)
 }
 
 #[derive(serde::Deserialize)]

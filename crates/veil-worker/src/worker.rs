@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 use alloy::sol_types::Eip712Domain;
@@ -32,6 +33,44 @@ use veil_job::{Table, TableError};
 pub const MAX_DATA_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest model file.
 pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Where a job's time went, for the `Server-Timing` header.
+#[derive(Debug, Default, Clone)]
+pub struct Timings {
+    marks: Vec<(&'static str, Duration)>,
+    last: Option<Instant>,
+}
+
+impl Timings {
+    fn start() -> Self {
+        Self {
+            marks: Vec::new(),
+            last: Some(Instant::now()),
+        }
+    }
+
+    /// Close the stage `name` (it ran since the previous mark).
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            self.marks.push((name, now - last));
+        }
+        self.last = Some(now);
+    }
+
+    fn add(&mut self, name: &'static str, d: Duration) {
+        self.marks.push((name, d));
+    }
+
+    /// `name;dur=MS, …` (RFC-less but every browser's and tool's format).
+    pub fn header(&self) -> String {
+        self.marks
+            .iter()
+            .map(|(n, d)| format!("{n};dur={:.3}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
 
 /// One model a worker serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,14 +325,15 @@ impl Worker {
     }
 
     /// Run one job.
-    pub async fn run(self: &Arc<Self>, job: JobRequest) -> Result<JobResponse, Problem> {
+    pub async fn run(self: &Arc<Self>, job: JobRequest) -> Result<(JobResponse, Timings), Problem> {
         self.running.fetch_add(1, Ordering::Relaxed);
+        let mut t = Timings::start();
         let result = match job {
-            JobRequest::Token { request, data_root } => self.token_job(request, data_root).await,
-            JobRequest::Direct { model, rows } => self.direct_job(model, rows).await,
+            JobRequest::Token { request, data_root } => self.token_job(request, data_root, &mut t).await,
+            JobRequest::Direct { model, rows } => self.direct_job(model, rows, &mut t).await,
         };
         self.running.fetch_sub(1, Ordering::Relaxed);
-        result
+        result.map(|r| (r, t))
     }
 
     fn model(&self, root: &Root) -> Result<Arc<Loaded>, Problem> {
@@ -359,6 +399,7 @@ impl Worker {
         self: &Arc<Self>,
         request: SignedRequest,
         data_root: Root,
+        t: &mut Timings,
     ) -> Result<JobResponse, Problem> {
         let received = OffsetDateTime::now_utc();
         if let Some(p) = self.refusal() {
@@ -369,7 +410,9 @@ impl Worker {
             .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
         let model = self.model(&request.model)?;
         let user_s = user.to_string();
+        t.lap("signature");
         let (released, session) = self.release(&request.token_id, &user_s).await?;
+        t.lap("key_release");
         let released_at = OffsetDateTime::now_utc();
         let authz = released
             .authorization
@@ -409,11 +452,13 @@ impl Worker {
                 ))
             })?;
         let data_loaded = OffsetDateTime::now_utc();
+        t.lap("data_fetch");
         let sealed_len = sealed.len();
         let input = request.input.clone();
-        let (output, rows, model_at) = tokio::task::spawn_blocking({
+        let (output, rows, model_at, opened, inferred) = tokio::task::spawn_blocking({
             let model = model.clone();
             move || -> Result<_, Problem> {
+                let began = Instant::now();
                 let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
                 veil_seal::open(sealed.as_slice(), &mut *plain, &token_identity).map_err(|e| {
                     data_integrity(format!(
@@ -435,12 +480,16 @@ impl Worker {
                 let (ids, x) = table.select(&input, MAX_ROWS).map_err(|e| match e {
                     TableError::Selection(m) | TableError::Shape(m) => bad_input(m),
                 })?;
+                let opened = began.elapsed();
                 let output = predict(&model, Some(&ids), &x)?;
-                Ok((output, ids.len(), model_at))
+                Ok((output, ids.len(), model_at, opened, began.elapsed() - opened))
             }
         })
         .await
         .map_err(|_| internal("the job task failed"))??;
+        t.lap("compute");
+        t.add("open_parse", opened);
+        t.add("inference", inferred);
         let done = OffsetDateTime::now_utc();
         let events = vec![
             Event::new(
@@ -477,7 +526,7 @@ impl Worker {
             ),
             Event::new(event::INFERENCE_COMPLETED, done, json!({"rows": rows})),
         ];
-        self.finish(
+        let answer = self.finish(
             Some(user_s),
             model.entry.root,
             &request.input,
@@ -485,10 +534,17 @@ impl Worker {
             output,
             events,
             &session,
-        )
+        );
+        t.lap("receipt");
+        answer
     }
 
-    async fn direct_job(self: &Arc<Self>, root: Root, rows: Vec<Vec<f32>>) -> Result<JobResponse, Problem> {
+    async fn direct_job(
+        self: &Arc<Self>,
+        root: Root,
+        rows: Vec<Vec<f32>>,
+        t: &mut Timings,
+    ) -> Result<JobResponse, Problem> {
         let received = OffsetDateTime::now_utc();
         if let Some(p) = self.refusal() {
             return Err(attestation_refused(&p));
@@ -530,7 +586,10 @@ impl Worker {
             ),
             Event::new(event::INFERENCE_COMPLETED, done, json!({"rows": rows.len()})),
         ];
-        self.finish(None, model.entry.root, &input, None, output, events, &session)
+        t.lap("compute");
+        let answer = self.finish(None, model.entry.root, &input, None, output, events, &session);
+        t.lap("receipt");
+        answer
     }
 
     #[allow(clippy::too_many_arguments)]

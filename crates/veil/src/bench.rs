@@ -152,13 +152,32 @@ async fn measure(stack: &crate::up::Stack, args: &BenchArgs, tmp: &Path) -> Resu
         gw.infer(b).await.context("warm-up request")?;
     }
     let mut attested = Vec::with_capacity(args.requests);
+    let mut without_release = Vec::with_capacity(args.requests);
+    let mut stages: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
     for b in &bodies[10..] {
         let t = Instant::now();
-        let answer = gw.infer(b).await?;
-        attested.push(t.elapsed());
+        let (answer, timing) = gw.infer_timed(b).await?;
+        let took = t.elapsed();
+        attested.push(took);
         std::hint::black_box(answer);
+        let mut release = Duration::ZERO;
+        for part in timing.as_deref().unwrap_or_default().split(", ") {
+            let Some((name, dur)) = part.split_once(";dur=") else {
+                continue;
+            };
+            let d = Duration::from_secs_f64(dur.parse::<f64>().unwrap_or(0.0) / 1000.0);
+            if name == "key_release" {
+                release = d;
+            }
+            stages.entry(name.to_owned()).or_default().push(d);
+        }
+        without_release.push(took.saturating_sub(release));
     }
     attested.sort();
+    without_release.sort();
+    for v in stages.values_mut() {
+        v.sort();
+    }
     let (d50, a50) = (percentile(&direct, 0.5), percentile(&attested, 0.5));
     outln!(
         "## Attested inference vs direct tract (digits MLP, {} rows per request, {} requests)\n",
@@ -178,6 +197,21 @@ async fn measure(stack: &crate::up::Stack, args: &BenchArgs, tmp: &Path) -> Resu
         ms(percentile(&attested, 0.99)),
         a50.as_secs_f64() / d50.as_secs_f64().max(1e-9)
     );
+    let w50 = percentile(&without_release, 0.5);
+    outln!(
+        "| the same, less the per-request key release | {} | {} | {:.1}× |",
+        ms(w50),
+        ms(percentile(&without_release, 0.99)),
+        w50.as_secs_f64() / d50.as_secs_f64().max(1e-9)
+    );
+    outln!(
+        "\nWhere an attested request's time goes (p50 of each `Server-Timing` stage; gw_* in the gateway, the rest in the worker):\n"
+    );
+    outln!("| stage | p50 |");
+    outln!("|---|---|");
+    for (name, v) in &stages {
+        outln!("| {name} | {} |", ms(percentile(v, 0.5)));
+    }
 
     if args.load_secs > 0 {
         load(args, &sign, &stack.gateway, tmp).await?;

@@ -500,11 +500,21 @@ fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
     rt().block_on(async {
         let gw = GatewayClient::new(&ctx.gateway);
         let ids = ["P0001", "P0002", "P0003", "P0004"];
-        let expected = gw
-            .infer(&signed(&gw, &ctx.user, &ids).await)
+        let (baseline, timing) = gw
+            .infer_timed(&signed(&gw, &ctx.user, &ids).await)
             .await
-            .expect("baseline")
-            .output;
+            .expect("baseline");
+        let expected = baseline.output;
+        let timing = timing.expect("a Server-Timing header");
+        for stage in [
+            "gw_ledger;dur=",
+            "key_release;dur=",
+            "data_fetch;dur=",
+            "inference;dur=",
+            "receipt;dur=",
+        ] {
+            assert!(timing.contains(stage), "{stage} in {timing}");
+        }
         let pattern = format!("worker --config {}", ctx.dir.join("worker.json").display());
         let pids = || -> Vec<String> {
             let out = std::process::Command::new("pgrep")
