@@ -152,13 +152,6 @@ pub struct Worker {
     clock: fn() -> u64,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The problem every job gets while the broker refuses this worker.
 fn attestation_refused(p: &Problem) -> Problem {
     Problem::new(
@@ -190,6 +183,7 @@ impl Worker {
         measurement: String,
         kms: KmsClient,
         store: Store,
+        clock: fn() -> u64,
     ) -> Result<Self, WorkerError> {
         let identity = Identity::generate().map_err(|e| WorkerError::Keys(e.to_string()))?;
         let mut models = HashMap::new();
@@ -223,10 +217,15 @@ impl Worker {
             session: tokio::sync::Mutex::new(None),
             refusal: std::sync::Mutex::new(None),
             running: AtomicUsize::new(0),
-            clock: unix_now,
+            clock,
         };
         worker.attest().await;
         Ok(worker)
+    }
+
+    /// Now, from the clock the worker was given (receipts use whole seconds).
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp((self.clock)() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// The worker's measurement (hex).
@@ -401,7 +400,7 @@ impl Worker {
         data_root: Root,
         t: &mut Timings,
     ) -> Result<JobResponse, Problem> {
-        let received = OffsetDateTime::now_utc();
+        let received = self.now();
         if let Some(p) = self.refusal() {
             return Err(attestation_refused(&p));
         }
@@ -413,7 +412,7 @@ impl Worker {
         t.lap("signature");
         let (released, session) = self.release(&request.token_id, &user_s).await?;
         t.lap("key_release");
-        let released_at = OffsetDateTime::now_utc();
+        let released_at = self.now();
         let authz = released
             .authorization
             .clone()
@@ -451,10 +450,11 @@ impl Worker {
                     "the token's sealed data {data_root} could not be loaded intact: {e}"
                 ))
             })?;
-        let data_loaded = OffsetDateTime::now_utc();
+        let data_loaded = self.now();
         t.lap("data_fetch");
         let sealed_len = sealed.len();
         let input = request.input.clone();
+        let clock = self.clock;
         let (output, rows, model_at, opened, inferred) = tokio::task::spawn_blocking({
             let model = model.clone();
             move || -> Result<_, Problem> {
@@ -476,7 +476,8 @@ impl Worker {
                         table.features()
                     )));
                 }
-                let model_at = OffsetDateTime::now_utc();
+                let model_at =
+                    OffsetDateTime::from_unix_timestamp(clock() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
                 let (ids, x) = table.select(&input, MAX_ROWS).map_err(|e| match e {
                     TableError::Selection(m) | TableError::Shape(m) => bad_input(m),
                 })?;
@@ -490,7 +491,7 @@ impl Worker {
         t.lap("compute");
         t.add("open_parse", opened);
         t.add("inference", inferred);
-        let done = OffsetDateTime::now_utc();
+        let done = self.now();
         let events = vec![
             Event::new(
                 event::REQUEST_RECEIVED,
@@ -545,7 +546,7 @@ impl Worker {
         rows: Vec<Vec<f32>>,
         t: &mut Timings,
     ) -> Result<JobResponse, Problem> {
-        let received = OffsetDateTime::now_utc();
+        let received = self.now();
         if let Some(p) = self.refusal() {
             return Err(attestation_refused(&p));
         }
@@ -576,7 +577,7 @@ impl Worker {
         })
         .await
         .map_err(|_| internal("the job task failed"))??;
-        let done = OffsetDateTime::now_utc();
+        let done = self.now();
         let events = vec![
             Event::new(event::REQUEST_RECEIVED, received, json!({})),
             Event::new(
@@ -607,7 +608,7 @@ impl Worker {
             let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| internal(e.to_string()))?;
             root_of(&bytes).map_err(|e| internal(e.to_string()))
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let output_hash = hash(&output)?;
         events.push(Event::new(
             event::RESPONSE_RETURNED,

@@ -69,13 +69,6 @@ fn digit_records() -> (String, Vec<f32>) {
     (out, values)
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Run the benchmark and print a markdown report.
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.rows == 0 || args.rows > 450 {
@@ -125,8 +118,15 @@ async fn measure(stack: &crate::up::Stack, args: &BenchArgs, tmp: &Path) -> Resu
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
                 out.push(
-                    gw.sign(&user, token, "digits-mlp", json!({ "ids": ids }), 600, unix_now())
-                        .await?,
+                    gw.sign(
+                        &user,
+                        token,
+                        "digits-mlp",
+                        json!({ "ids": ids }),
+                        600,
+                        crate::unix_now(),
+                    )
+                    .await?,
                 );
             }
             anyhow::Ok(out)

@@ -80,13 +80,6 @@ fn patient_records() -> Result<(String, Vec<(String, &'static str)>)> {
     Ok((out, truth))
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let tmp: tempfile::TempDir;
     let work = match dir {
@@ -217,7 +210,7 @@ async fn story(stack: &Stack, work: &Path) -> Result<()> {
             "breast-cancer-logreg",
             json!({ "ids": ids }),
             120,
-            now(),
+            crate::unix_now(),
         )
         .await?;
     let answer = gw.infer(&body).await?;
@@ -279,7 +272,7 @@ async fn story(stack: &Stack, work: &Path) -> Result<()> {
             "breast-cancer-logreg",
             json!({ "ids": ["P0001"] }),
             120,
-            now(),
+            crate::unix_now(),
         )
         .await?;
     expect_refusal(gw.infer(&body_s).await, "a wallet the owner never authorized")?;
@@ -310,7 +303,7 @@ async fn story(stack: &Stack, work: &Path) -> Result<()> {
             "breast-cancer-logreg",
             json!({ "ids": ["P0001"] }),
             120,
-            now(),
+            crate::unix_now(),
         )
         .await?;
     expect_refusal(

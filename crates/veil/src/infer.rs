@@ -74,13 +74,6 @@ impl TrustArgs {
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Run `veil infer`: print the output; write the receipt when asked.
 pub fn infer(args: InferArgs) -> Result<()> {
     let signer = crate::chain::read_key(&args.key)?;
@@ -98,7 +91,7 @@ pub fn infer(args: InferArgs) -> Result<()> {
                 &args.model,
                 serde_json::json!({ "ids": args.ids }),
                 args.ttl,
-                now(),
+                crate::unix_now(),
             )
             .await?;
         client.infer(&body).await
@@ -149,7 +142,7 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
             rd.purpose
         );
     }
-    let claims = veil_attest::verify(&answer.evidence, &trust.anchors, &trust.policy, now())
+    let claims = veil_attest::verify(&answer.evidence, &trust.anchors, &trust.policy, crate::unix_now())
         .map_err(|e| anyhow::anyhow!("evidence refused: {e} ({})", e.code()))?;
     let measured = veil_verify::primary_measurement(&claims)
         .unwrap_or_default()

@@ -194,13 +194,6 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
     Ok((cfg, broker))
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Run the broker until interrupted; prints `listening on http://ADDR` first.
 pub fn serve(config_path: &Path) -> Result<()> {
     let rt = crate::runtime()?;
@@ -218,7 +211,7 @@ pub fn serve(config_path: &Path) -> Result<()> {
         let addr = listener.local_addr()?;
         outln!("listening on http://{addr}");
         tracing::info!(%addr, audit_log = %cfg.audit_log.display(), "key broker started");
-        let app = veil_kms_http::router(Arc::new(broker), now);
+        let app = veil_kms_http::router(Arc::new(broker), crate::unix_now);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

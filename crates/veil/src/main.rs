@@ -370,6 +370,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Unix seconds now (the binary owns the clock; libraries are handed it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 fn parse_root(s: &str) -> Result<Root> {
     s.parse::<Root>().map_err(Into::into)
 }

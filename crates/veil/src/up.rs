@@ -81,13 +81,6 @@ pub struct Stack {
     _chain: veil_chain::Rpc,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
     let _ = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -208,7 +201,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     let (l, kms_url) = bind(kms_cfg.listen).await?;
     tasks.push(tokio::spawn(serve(
         l,
-        veil_kms_http::router(Arc::new(broker), unix_now),
+        veil_kms_http::router(Arc::new(broker), crate::unix_now),
         stop_rx.clone(),
     )));
 
@@ -230,9 +223,9 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         ledger: client.clone(),
         pool: pool.clone(),
         models: models.clone(),
-        replay: ReplayGuard::open(&dir.join("gateway/nonces.log"), unix_now())?,
+        replay: ReplayGuard::open(&dir.join("gateway/nonces.log"), crate::unix_now())?,
         receipts_dir: dir.join("gateway/receipts"),
-        clock: unix_now,
+        clock: crate::unix_now,
     });
     let (l, gateway_url) = bind(opts.listen).await?;
     tasks.push(tokio::spawn(serve(

@@ -60,6 +60,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
             hex::encode(measurement.mr_td()),
             KmsClient::new(args.kms),
             store,
+            crate::unix_now,
         )
         .await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
