@@ -1,0 +1,49 @@
+//! Zero-knowledge proofs for Veil: Groth16 over BN254 (arkworks), Poseidon with
+//! circomlib's parameters (native and as constraints), the circuits, and proofs and
+//! keys in snarkjs's JSON so `snarkjs groth16 verify` and Solidity verifiers check them.
+#![forbid(unsafe_code)]
+
+pub mod groth;
+pub mod income;
+pub mod poseidon;
+pub mod snarkjs;
+
+pub use ark_bn254::Fr;
+
+/// Why a proof could not be made or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum ZkError {
+    /// The statement does not hold for this witness: no proof exists.
+    #[error("statement is false: {0}")]
+    False(String),
+    /// The input is out of range or the wrong shape.
+    #[error("bad input: {0}")]
+    Input(String),
+    /// Poseidon was called outside its parameters.
+    #[error("poseidon: {0}")]
+    Poseidon(String),
+    /// Key generation, proving or verification failed.
+    #[error("groth16: {0}")]
+    Groth16(String),
+    /// A key, proof or JSON document does not parse.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being read.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+impl ZkError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::False(_) => "zk.statement_false",
+            Self::Input(_) => "zk.bad_input",
+            Self::Poseidon(_) => "zk.poseidon",
+            Self::Groth16(_) => "zk.groth16",
+            Self::Malformed { .. } => "zk.malformed",
+        }
+    }
+}
