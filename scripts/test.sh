@@ -21,6 +21,9 @@ trap 'rm -f "$log"' EXIT
 echo "== contracts (solc-js artifacts, forge tests)"
 scripts/contracts.sh 2>&1 | tee -a "$log"
 
+echo "== zk reference tools (snarkjs, circomlibjs from npm)"
+scripts/zk.sh
+
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee -a "$log"
 
