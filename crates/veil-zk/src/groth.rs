@@ -3,6 +3,7 @@
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
 use ark_relations::gr1cs::ConstraintSynthesizer;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use ark_snark::{CircuitSpecificSetupSNARK, SNARK};
 use ark_std::rand::SeedableRng;
 use ark_std::rand::rngs::StdRng;
@@ -52,6 +53,31 @@ pub fn prove_income(
     let public = statement.public_inputs()?;
     let proof = prove(pk, statement, rng)?;
     Ok((proof, public))
+}
+
+/// A proving key as bytes (arkworks' compressed encoding).
+pub fn pk_to_bytes(pk: &ProvingKey<Bn254>) -> Result<Vec<u8>, ZkError> {
+    let mut out = Vec::new();
+    pk.serialize_compressed(&mut out)
+        .map_err(|e| ZkError::Groth16(format!("encoding the proving key: {e}")))?;
+    Ok(out)
+}
+
+/// Read a proving key, checking every point.
+pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
+    ProvingKey::deserialize_compressed(bytes).map_err(|e| ZkError::Malformed {
+        what: "proving key",
+        reason: e.to_string(),
+    })
+}
+
+/// How many constraints `circuit` has (synthesised without a witness check).
+pub fn constraints<C: ConstraintSynthesizer<Fr>>(circuit: C) -> Result<usize, ZkError> {
+    let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
+    circuit
+        .generate_constraints(cs.clone())
+        .map_err(|e| ZkError::Groth16(e.to_string()))?;
+    Ok(cs.num_constraints())
 }
 
 /// Check `proof` for `public` under `vk`.

@@ -118,6 +118,79 @@ impl IncomeThreshold {
     }
 }
 
+/// An income statement as JSON (`veil prove income-threshold`, the proof server):
+/// numbers as decimal strings (or JSON integers where they fit), `account` and `salt`
+/// also as 0x-hex.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomeInput {
+    /// Field element.
+    pub account: String,
+    /// Period.
+    pub epoch: u64,
+    /// Payments.
+    pub amounts: Vec<u64>,
+    /// Field element.
+    pub salt: String,
+    /// Decimal, below 2^80.
+    pub threshold: String,
+    /// Circuit slots (default 256).
+    #[serde(default = "default_slots")]
+    pub slots: usize,
+}
+
+fn default_slots() -> usize {
+    SLOTS
+}
+
+/// A field element from decimal or 0x-hex (below the modulus).
+pub fn parse_fr(s: &str, what: &str) -> Result<Fr, ZkError> {
+    use ark_ff::{BigInteger, PrimeField};
+    let bad = || {
+        ZkError::Input(format!(
+            "{what} must be a decimal or 0x-hex number below the field modulus"
+        ))
+    };
+    let bytes = if let Some(h) = s.strip_prefix("0x") {
+        if h.is_empty() || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let padded = format!("{h:0>64}");
+        (0..32)
+            .map(|i| u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+            .collect::<Result<Vec<u8>, _>>()?
+    } else {
+        return crate::decimal(s).ok_or_else(bad);
+    };
+    let f = Fr::from_be_bytes_mod_order(&bytes);
+    let back = f.into_bigint().to_bytes_be();
+    if back != bytes {
+        return Err(bad());
+    }
+    Ok(f)
+}
+
+impl TryFrom<IncomeInput> for IncomeThreshold {
+    type Error = ZkError;
+
+    fn try_from(i: IncomeInput) -> Result<Self, ZkError> {
+        let threshold: u128 = i
+            .threshold
+            .parse()
+            .map_err(|_| ZkError::Input("threshold must be a decimal integer".into()))?;
+        let s = Self {
+            account: parse_fr(&i.account, "account")?,
+            epoch: i.epoch,
+            amounts: i.amounts,
+            salt: parse_fr(&i.salt, "salt")?,
+            threshold,
+            slots: i.slots,
+        };
+        s.padded()?;
+        Ok(s)
+    }
+}
+
 /// `bits` little-endian witness bits of `value`, constrained boolean, and their sum.
 fn bits_of(cs: &ConstraintSystemRef<Fr>, value: u128, bits: usize) -> Result<FpVar<Fr>, SynthesisError> {
     let vars = (0..bits)
@@ -203,9 +276,9 @@ mod tests {
         IncomeThreshold {
             account: Fr::from(0xa11ce_u64),
             epoch: 202611,
-            amounts: vec![1_500_00, 2_250_00, 900_00],
+            amounts: vec![150_000, 225_000, 90_000],
             salt: Fr::from(0x5a17_u64),
-            threshold: 4_000_00,
+            threshold: 400_000,
             slots: 16,
         }
     }
@@ -229,7 +302,7 @@ mod tests {
     #[test]
     fn a_false_statement_is_refused_before_proving_and_unsatisfiable() {
         let mut c = statement();
-        c.threshold = 4_650_01;
+        c.threshold = 465_001;
         assert!(matches!(c.public_inputs(), Err(ZkError::False(_))));
         assert!(!satisfied(c), "sum below the threshold cannot wrap around");
         let mut c = statement();
@@ -266,6 +339,27 @@ mod tests {
         let mut public = good;
         public[2] = Fr::from(2u64);
         assert!(!check(c, public));
+    }
+
+    #[test]
+    fn json_statements_parse_strictly() {
+        let ok: IncomeInput = serde_json::from_str(
+            r#"{"account": "0xa11ce", "epoch": 1, "amounts": [1, 2], "salt": "5", "threshold": "3", "slots": 16}"#,
+        )
+        .unwrap();
+        let s = IncomeThreshold::try_from(ok).unwrap();
+        assert_eq!(s.account, Fr::from(0xa11ce_u64));
+        for bad in [
+            "0x",
+            "0xzz",
+            "-1",
+            "1.5",
+            "",
+            &"9".repeat(79),
+            &format!("0x{}", "f".repeat(64)),
+        ] {
+            assert!(parse_fr(bad, "x").is_err(), "{bad:?}");
+        }
     }
 
     #[test]

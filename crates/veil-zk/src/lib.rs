@@ -47,3 +47,14 @@ impl ZkError {
         }
     }
 }
+
+/// A canonical decimal field element (digits only, below the modulus), else `None`.
+pub(crate) fn decimal<F: ark_ff::PrimeField>(s: &str) -> Option<F> {
+    if s.is_empty() || s.len() > 78 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let f: F = s.parse().ok()?;
+    // from_str reduces silently; a number at or above the modulus comes back different.
+    let digits = s.trim_start_matches('0');
+    (f.to_string() == digits || (digits.is_empty() && f.is_zero())).then_some(f)
+}

@@ -2,8 +2,6 @@
 //! `verification_key.json`, `public.json`), both ways. Field elements are decimal
 //! strings; points are projective triples with z = 1; Fq2 elements are `[c0, c1]`.
 
-use std::str::FromStr;
-
 use ark_bn254::{Bn254, Fq, Fq2, Fr, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use ark_groth16::{Proof, VerifyingKey};
@@ -40,14 +38,7 @@ fn fq(v: &Value, what: &'static str) -> Result<Fq, ZkError> {
     let s = v
         .as_str()
         .ok_or_else(|| malformed(what, "a coordinate is not a string"))?;
-    if s.is_empty() || s.len() > 78 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed(what, "a coordinate is not a decimal number"));
-    }
-    let f = Fq::from_str(s).map_err(|_| malformed(what, "a coordinate is out of range"))?;
-    if f.to_string() != s.trim_start_matches('0').to_owned() && !(s.bytes().all(|b| b == b'0')) {
-        return Err(malformed(what, "a coordinate is not reduced"));
-    }
-    Ok(f)
+    crate::decimal(s).ok_or_else(|| malformed(what, "a coordinate is not a decimal number below the modulus"))
 }
 
 fn parse_g1(v: &Value, what: &'static str) -> Result<G1Affine, ZkError> {
@@ -161,14 +152,8 @@ pub fn public_from_json(v: &Value) -> Result<Vec<Fr>, ZkError> {
             let s = x
                 .as_str()
                 .ok_or_else(|| malformed("public inputs", "not a string"))?;
-            if s.is_empty() || s.len() > 78 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(malformed("public inputs", "not a decimal number"));
-            }
-            let f = Fr::from_str(s).map_err(|_| malformed("public inputs", "out of range"))?;
-            if f.to_string() != s.trim_start_matches('0') && !s.bytes().all(|b| b == b'0') {
-                return Err(malformed("public inputs", "not below the field modulus"));
-            }
-            Ok(f)
+            crate::decimal(s)
+                .ok_or_else(|| malformed("public inputs", "not a decimal number below the modulus"))
         })
         .collect()
 }

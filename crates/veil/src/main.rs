@@ -29,6 +29,7 @@ mod sim_tee;
 mod store_args;
 mod up;
 mod worker;
+mod zk;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -193,6 +194,16 @@ enum Command {
     Infer(infer::InferArgs),
     /// Challenge a gateway's worker with a fresh nonce and verify the evidence.
     Attestation(infer::AttestationArgs),
+    /// Zero-knowledge keys and verification (Groth16, snarkjs JSON).
+    Zk {
+        #[command(subcommand)]
+        command: zk::ZkCommand,
+    },
+    /// Make a zero-knowledge proof.
+    Prove {
+        #[command(subcommand)]
+        command: zk::ProveCommand,
+    },
     /// Measure Veil against its reference tools, side by side in one run.
     Bench {
         #[command(subcommand)]
@@ -204,6 +215,15 @@ enum Command {
 enum BenchCommand {
     /// Attested inference vs tract directly, then `POST /v1/infer` under wrk load.
     Gateway(bench::BenchArgs),
+    /// The income-threshold circuit: constraints, key generation, proving, verifying.
+    Zk {
+        /// Payment slots.
+        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+        slots: usize,
+        /// Proofs to time.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -581,6 +601,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Gateway(args),
         } => bench::run(args)?,
+        Command::Bench {
+            command: BenchCommand::Zk { slots, runs },
+        } => zk::bench(slots, runs)?,
+        Command::Zk { command } => return zk::zk(command),
+        Command::Prove { command } => zk::prove(command)?,
         Command::Attestation(args) => infer::attestation(args)?,
         Command::Verify { receipt, trust } => {
             let bytes = io::read_limited(&receipt, MAX_RECEIPT_BYTES)?;

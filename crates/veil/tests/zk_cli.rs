@@ -1,0 +1,89 @@
+//! `veil zk setup`, `veil prove income-threshold`, `veil zk verify` through the binary.
+
+mod common;
+
+use common::{fails, ok, veil};
+
+#[test]
+fn prove_and_verify_an_income_threshold_and_refuse_what_is_false_or_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let out = ok(&veil(&["zk", "setup", "--slots", "16", "--out", &p("keys")]));
+    assert!(out.contains("constraints"), "{out}");
+    let statement = |threshold: &str| {
+        format!(
+            r#"{{"account": "0xa11ce", "epoch": 202611, "amounts": [150000, 225000, 90000], "salt": "77", "threshold": "{threshold}", "slots": 16}}"#
+        )
+    };
+    std::fs::write(p("true.json"), statement("465000")).unwrap();
+    ok(&veil(&[
+        "prove",
+        "income-threshold",
+        "--pk",
+        &p("keys/income-16.pk"),
+        "--statement",
+        &p("true.json"),
+        "--out",
+        &p("proof"),
+    ]));
+    let verify = |public: &str| {
+        veil(&[
+            "zk",
+            "verify",
+            "--vk",
+            &p("keys/income-16.vk.json"),
+            "--public",
+            public,
+            "--proof",
+            &p("proof/proof.json"),
+        ])
+    };
+    assert!(ok(&verify(&p("proof/public.json"))).starts_with("valid proof (3 public inputs)"));
+
+    // The same proof for a higher threshold: invalid, exit 1.
+    let public: Vec<String> =
+        serde_json::from_slice(&std::fs::read(p("proof/public.json")).unwrap()).unwrap();
+    assert_eq!(public[1], "465000");
+    let mut raised = public.clone();
+    raised[1] = "465001".into();
+    std::fs::write(p("raised.json"), serde_json::to_vec(&raised).unwrap()).unwrap();
+    let out = verify(&p("raised.json"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("zk.invalid"));
+
+    // A false statement: a clear error, no proof written.
+    std::fs::write(p("false.json"), statement("465001")).unwrap();
+    let err = fails(&veil(&[
+        "prove",
+        "income-threshold",
+        "--pk",
+        &p("keys/income-16.pk"),
+        "--statement",
+        &p("false.json"),
+        "--out",
+        &p("nope"),
+    ]));
+    assert!(err.contains("statement is false"), "{err}");
+    assert!(!dir.path().join("nope").exists());
+    // Malformed statements and files.
+    std::fs::write(
+        p("bad.json"),
+        r#"{"account": "x", "epoch": 1, "amounts": [], "salt": "1", "threshold": "0"}"#,
+    )
+    .unwrap();
+    assert!(
+        fails(&veil(&[
+            "prove",
+            "income-threshold",
+            "--pk",
+            &p("keys/income-16.pk"),
+            "--statement",
+            &p("bad.json"),
+            "--out",
+            &p("nope")
+        ]))
+        .contains("account")
+    );
+    std::fs::write(p("garbage.json"), "[\"1\", 2]").unwrap();
+    assert!(fails(&verify(&p("garbage.json"))).contains("malformed public inputs"));
+}
