@@ -7,6 +7,7 @@ pub mod groth;
 pub mod income;
 pub mod poseidon;
 pub mod snarkjs;
+pub mod solidity;
 
 pub use ark_bn254::Fr;
 

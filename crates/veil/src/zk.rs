@@ -25,6 +25,16 @@ pub enum ZkCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the Solidity verifier for a verifying key (gnark's template; it reverts
+    /// with ProofInvalid() unless the proof holds).
+    ExportSolidity {
+        /// verification_key.json.
+        #[arg(long)]
+        vk: PathBuf,
+        /// Where to write Verifier.sol.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Verify a Groth16 proof (snarkjs JSON files): exit 0 when valid, 1 when not.
     Verify {
         /// verification_key.json.
@@ -91,6 +101,12 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
                 pk.display(),
                 vk.display()
             );
+        }
+        ZkCommand::ExportSolidity { vk, out } => {
+            let vk = snarkjs::vk_from_json(&read_json(&vk)?)?;
+            veil_fs::write_atomic(&out, veil_zk::solidity::verifier_source(&vk)?.as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            outln!("{}", out.display());
         }
         ZkCommand::Verify { vk, public, proof } => {
             let vk = snarkjs::vk_from_json(&read_json(&vk)?)?;

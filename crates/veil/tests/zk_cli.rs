@@ -51,6 +51,20 @@ fn prove_and_verify_an_income_threshold_and_refuse_what_is_false_or_changed() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("zk.invalid"));
 
+    ok(&veil(&[
+        "zk",
+        "export-solidity",
+        "--vk",
+        &p("keys/income-16.vk.json"),
+        "--out",
+        &p("Verifier.sol"),
+    ]));
+    let sol = std::fs::read_to_string(p("Verifier.sol")).unwrap();
+    assert!(
+        sol.contains("pragma solidity 0.8.37") && sol.contains("function verifyProof"),
+        "{sol}"
+    );
+
     // A false statement: a clear error, no proof written.
     std::fs::write(p("false.json"), statement("465001")).unwrap();
     let err = fails(&veil(&[
