@@ -130,6 +130,9 @@ pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Report, VerifyError> {
         Mode::Tee => Some(check_evidence(&verified, trust)?),
         _ => None,
     };
+    if verified.receipt.mode == Mode::Zk {
+        check_zk(&verified.receipt)?;
+    }
     check_events(&verified.receipt)?;
     Ok(Report { verified, claims })
 }
@@ -176,6 +179,45 @@ fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
         )));
     }
     Ok(claims)
+}
+
+fn jcs_root(v: &Value) -> Result<veil_content::Root, VerifyError> {
+    let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| VerifyError::Evidence(e.to_string()))?;
+    veil_content::root_of(&bytes).map_err(|e| VerifyError::Evidence(e.to_string()))
+}
+
+/// A zk receipt carries its proof: check it, and that the receipt's hashes are its.
+fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
+    let zk = r
+        .evidence
+        .as_ref()
+        .and_then(|e| e.get("zk"))
+        .ok_or_else(|| VerifyError::Evidence("a zk receipt must carry its proof".into()))?;
+    let bad = |e: veil_zk::ZkError| VerifyError::Evidence(e.to_string());
+    let vk = veil_zk::snarkjs::vk_from_json(&zk["vk"]).map_err(bad)?;
+    let proof = veil_zk::snarkjs::proof_from_json(&zk["proof"]).map_err(bad)?;
+    let public = veil_zk::snarkjs::public_from_json(&zk["public"]).map_err(bad)?;
+    if !veil_zk::groth::verify(&vk, &public, &proof).map_err(bad)? {
+        return Err(VerifyError::Evidence("the Groth16 proof does not verify".into()));
+    }
+    let output = serde_json::json!({ "proof": zk["proof"], "public": zk["public"] });
+    if jcs_root(&output)? != r.output_hash || jcs_root(&zk["public"])? != r.input_hash {
+        return Err(VerifyError::Evidence(
+            "the receipt's hashes are not its proof's".into(),
+        ));
+    }
+    let vk_hash = jcs_root(&zk["vk"])?;
+    let event_ok = r.events.iter().any(|e| {
+        e.kind == event::ZK_PROOF
+            && same_root(e.data.get("vk_hash"), Some(&vk_hash))
+            && e.data.get("public") == Some(&zk["public"])
+    });
+    if !event_ok {
+        return Err(VerifyError::Events(
+            "no zk.proof event names this key and these public inputs".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn field<'a>(e: &'a veil_receipt::Event, name: &str) -> Option<&'a Value> {

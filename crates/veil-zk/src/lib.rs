@@ -26,6 +26,9 @@ pub enum ZkError {
     /// Key generation, proving or verification failed.
     #[error("groth16: {0}")]
     Groth16(String),
+    /// The prover's queue is full.
+    #[error("the prover's queue is full; try again shortly")]
+    Busy,
     /// A key, proof or JSON document does not parse.
     #[error("malformed {what}: {reason}")]
     Malformed {
@@ -45,6 +48,7 @@ impl ZkError {
             Self::Poseidon(_) => "zk.poseidon",
             Self::Groth16(_) => "zk.groth16",
             Self::Malformed { .. } => "zk.malformed",
+            Self::Busy => "zk.busy",
         }
     }
 }

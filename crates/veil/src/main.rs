@@ -375,6 +375,12 @@ fn one_line(e: &anyhow::Error) -> String {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // arkworks wraps every gadget call in a span on target `gr1cs`; recording them
+    // makes a proof hundreds of times slower.
+    let filter = match "gr1cs=off".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -604,7 +610,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Zk { slots, runs },
         } => zk::bench(slots, runs)?,
-        Command::Zk { command } => return zk::zk(command),
+        Command::Zk { command } => {
+            if matches!(command, zk::ZkCommand::Serve { .. }) {
+                init_tracing();
+            }
+            return zk::zk(command);
+        }
         Command::Prove { command } => zk::prove(command)?,
         Command::Attestation(args) => infer::attestation(args)?,
         Command::Verify { receipt, trust } => {

@@ -35,6 +35,22 @@ pub enum ZkCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run the proof server (`POST /v1/prove/income-threshold`, `GET /v1/proofs/{id}`,
+    /// `POST /v1/proofs/{id}/verify`, `GET /v1/prover`, `GET /v1/health`).
+    Serve {
+        /// The directory `veil zk setup` wrote.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The circuit's slots (which keys to load).
+        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+        slots: usize,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:7080")]
+        listen: std::net::SocketAddr,
+        /// Jobs that may wait.
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+    },
     /// Verify a Groth16 proof (snarkjs JSON files): exit 0 when valid, 1 when not.
     Verify {
         /// verification_key.json.
@@ -107,6 +123,38 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
             veil_fs::write_atomic(&out, veil_zk::solidity::verifier_source(&vk)?.as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
             outln!("{}", out.display());
+        }
+        ZkCommand::Serve {
+            keys,
+            slots,
+            listen,
+            queue,
+        } => {
+            let pk = groth::pk_from_bytes(&io::read_limited(
+                &keys.join(format!("income-{slots}.pk")),
+                1 << 30,
+            )?)?;
+            let vk = snarkjs::vk_from_json(&read_json(&keys.join(format!("income-{slots}.vk.json")))?)?;
+            let prover = veil_prover::Prover::start(veil_prover::ProverParts {
+                identity: veil_seal::Identity::generate()?,
+                keys: groth::Keys { pk, vk },
+                slots,
+                queue_capacity: queue,
+                clock: crate::unix_now,
+            });
+            let rt = crate::runtime()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                outln!("listening on http://{}", listener.local_addr()?);
+                axum::serve(listener, veil_prover::router(prover))
+                    .with_graceful_shutdown(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await
+                    .context("serving")
+            })?;
         }
         ZkCommand::Verify { vk, public, proof } => {
             let vk = snarkjs::vk_from_json(&read_json(&vk)?)?;

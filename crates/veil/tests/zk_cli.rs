@@ -101,3 +101,74 @@ fn prove_and_verify_an_income_threshold_and_refuse_what_is_false_or_changed() {
     std::fs::write(p("garbage.json"), "[\"1\", 2]").unwrap();
     assert!(fails(&verify(&p("garbage.json"))).contains("malformed public inputs"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    ok(&veil(&["zk", "setup", "--slots", "16", "--out", &p("keys")]));
+    let (_server, url) = common::serve(&[
+        "zk",
+        "serve",
+        "--keys",
+        &p("keys"),
+        "--slots",
+        "16",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let info: serde_json::Value = reqwest::get(format!("{url}/v1/prover"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = info["hpke"].as_str().unwrap();
+    std::fs::write(
+        p("statement.json"),
+        r#"{"account": "1", "epoch": 2, "amounts": [10, 20], "salt": "3", "threshold": "30", "slots": 16}"#,
+    )
+    .unwrap();
+    ok(&veil(&[
+        "seal",
+        "--to",
+        key,
+        &p("statement.json"),
+        &p("statement.sealed"),
+    ]));
+    let sealed =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(p("statement.sealed")).unwrap());
+    let http = reqwest::Client::new();
+    let accepted: serde_json::Value = http
+        .post(format!("{url}/v1/prove/income-threshold"))
+        .json(&serde_json::json!({ "sealed": sealed }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["id"].as_str().unwrap();
+    let mut job = serde_json::Value::Null;
+    for _ in 0..600 {
+        job = reqwest::get(format!("{url}/v1/proofs/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["job"]["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(job["job"]["status"], "done", "{job}");
+    std::fs::write(
+        p("receipt.json"),
+        serde_json::to_vec(&job["job"]["receipt"]).unwrap(),
+    )
+    .unwrap();
+    let line = ok(&veil(&["verify", &p("receipt.json")]));
+    assert!(line.contains("mode=zk"), "{line}");
+}

@@ -1,0 +1,16 @@
+//! The proof server. A client seals its private statement (payment history and salt)
+//! to the prover's key, posts it, and polls for the proof; everyone else can check the
+//! proof with the verifying key, with snarkjs, or on chain. Each proof comes with a
+//! Veil receipt (mode `zk`) signed by the prover, carrying the proof and its public
+//! inputs so `veil verify` checks the proof itself.
+//!
+//! Proving runs on one dedicated thread fed by a bounded queue (arkworks uses every
+//! core for one proof), never on the HTTP runtime; a full queue is refused with 503,
+//! and a job that fails or is cancelled says so when polled.
+#![forbid(unsafe_code)]
+
+mod queue;
+mod server;
+
+pub use queue::{JobState, Prover, ProverParts, ZK_CIRCUIT_INCOME};
+pub use server::router;

@@ -1,0 +1,155 @@
+//! The proof server's routes.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+use veil_problem::{ApiJson, Problem};
+use veil_zk::ZkError;
+
+use crate::queue::{JobState, Prover};
+
+/// A sealed statement of 256 payments is a few KiB.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// `POST /v1/prove/income-threshold`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProveBody {
+    /// The statement JSON sealed to the prover's key (veil-seal), base64.
+    sealed: String,
+}
+
+fn problem(e: &ZkError) -> Problem {
+    let status = match e {
+        ZkError::False(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ZkError::Input(_) | ZkError::Malformed { .. } | ZkError::Poseidon(_) => StatusCode::BAD_REQUEST,
+        ZkError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ZkError::Groth16(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Problem::new(status, e.code(), e.to_string())
+}
+
+fn unknown(id: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "zk.unknown_job",
+        format!("no proof job {:?}", id.chars().take(64).collect::<String>()),
+    )
+}
+
+async fn prove(
+    State(p): State<Arc<Prover>>,
+    body: Result<ApiJson<ProveBody>, Problem>,
+) -> Result<Response, Problem> {
+    let ApiJson(body) = body?;
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(body.sealed.as_bytes())
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "request.malformed",
+                "sealed must be base64",
+            )
+        })?;
+    let p2 = p.clone();
+    // Opening and checking the statement hashes a few hundred Poseidons: off the runtime.
+    let id = tokio::task::spawn_blocking(move || p2.submit(&sealed))
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "zk.internal",
+                "the submit task failed",
+            )
+        })?
+        .map_err(|e| problem(&e))?;
+    let body = json!({ "id": id, "status": "queued", "location": format!("/v1/proofs/{id}") });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn proof(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let state = p.get(&id).ok_or_else(|| unknown(&id))?;
+    Ok(Json(json!({ "id": id, "job": state })).into_response())
+}
+
+async fn cancel(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    match p.get(&id) {
+        None => Err(unknown(&id)),
+        Some(_) if p.cancel(&id) => Ok(Json(json!({ "id": id, "job": JobState::Cancelled })).into_response()),
+        Some(_) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "zk.not_cancellable",
+            "only a queued job can be cancelled",
+        )),
+    }
+}
+
+async fn verify(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let p2 = p.clone();
+    let id2 = id.clone();
+    let r = tokio::task::spawn_blocking(move || p2.verify(&id2))
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "zk.internal",
+                "the verify task failed",
+            )
+        })?;
+    match r {
+        None if p.get(&id).is_none() => Err(unknown(&id)),
+        None => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "zk.not_done",
+            "the job has no proof yet",
+        )),
+        Some(Ok(valid)) => Ok(Json(json!({ "id": id, "valid": valid })).into_response()),
+        Some(Err(e)) => Err(problem(&e)),
+    }
+}
+
+async fn keys(State(p): State<Arc<Prover>>) -> Response {
+    Json(json!({
+        "hpke": p.public_key().to_string(),
+        "ed25519": p.signing_key_hex(),
+        "circuit": crate::ZK_CIRCUIT_INCOME,
+        "slots": p.slots(),
+        "verification_key": p.vk_json(),
+    }))
+    .into_response()
+}
+
+async fn health(State(p): State<Arc<Prover>>) -> Response {
+    let (waiting, running, wait) = p.load();
+    Json(json!({
+        "status": "ok",
+        "queue_length": waiting,
+        "running": running,
+        "estimated_wait_ms": wait.as_millis() as u64,
+    }))
+    .into_response()
+}
+
+async fn not_found() -> Problem {
+    Problem::no_route()
+}
+
+/// The proof server's routes.
+pub fn router(prover: Arc<Prover>) -> Router {
+    Router::new()
+        .route("/v1/prove/income-threshold", post(prove))
+        .route("/v1/proofs/{id}", get(proof).delete(cancel))
+        .route("/v1/proofs/{id}/verify", post(verify))
+        .route("/v1/prover", get(keys))
+        .route("/v1/health", get(health))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(prover)
+}
