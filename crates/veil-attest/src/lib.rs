@@ -70,3 +70,16 @@ pub struct Claims {
     /// True when the root of trust is a development root, never a vendor's.
     pub dev_root: bool,
 }
+
+impl Claims {
+    /// The measurement that identifies the code on this platform (TDX `mr_td`, SGX
+    /// `mr_enclave`, SNP `measurement`), hex.
+    pub fn primary_measurement(&self) -> Option<&str> {
+        let key = match self.tee {
+            Tee::Tdx => "mr_td",
+            Tee::Sgx => "mr_enclave",
+            Tee::Snp => "measurement",
+        };
+        self.measurements.get(key).map(String::as_str)
+    }
+}

@@ -157,21 +157,13 @@ async fn answer<T: DeserializeOwned>(
     url: &str,
     sent: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<T, ClientError> {
-    let transport = |reason: String| ClientError::Transport {
-        url: url.to_owned(),
-        reason,
-    };
-    let resp = sent.map_err(|e| transport(e.to_string()))?;
-    let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| transport(e.to_string()))?;
-    if status.is_success() {
-        serde_json::from_slice(&bytes).map_err(|e| transport(format!("unexpected answer: {e}")))
-    } else {
-        match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(p) => Err(ClientError::Refused(p)),
-            Err(_) => Err(transport(format!("HTTP {status}"))),
-        }
-    }
+    veil_problem::answer(sent).await.map_err(|e| match e {
+        veil_problem::CallError::Refused(p) => ClientError::Refused(p),
+        veil_problem::CallError::Transport(reason) => ClientError::Transport {
+            url: url.to_owned(),
+            reason,
+        },
+    })
 }
 
 /// The runtime data an enclave with `identity` binds for a key release.

@@ -19,14 +19,10 @@ pub struct ReleasePolicy {
     pub resources: BTreeMap<String, Vec<String>>,
 }
 
-/// The measurement that identifies the code on each platform.
+/// The measurement that identifies the code on each platform (see
+/// [`Claims::primary_measurement`]).
 pub fn primary_measurement(claims: &Claims) -> Option<&str> {
-    let key = match claims.tee {
-        Tee::Tdx => "mr_td",
-        Tee::Sgx => "mr_enclave",
-        Tee::Snp => "measurement",
-    };
-    claims.measurements.get(key).map(String::as_str)
+    claims.primary_measurement()
 }
 
 impl ReleasePolicy {

@@ -83,3 +83,34 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
         }
     }
 }
+
+/// Why a call to a Veil service did not return its JSON body.
+#[cfg(feature = "client")]
+#[derive(Debug)]
+pub enum CallError {
+    /// The service refused, with its problem document.
+    Refused(Problem),
+    /// The service could not be reached, or answered outside the protocol.
+    Transport(String),
+}
+
+/// A service's answer: the JSON body on success, its problem document on refusal.
+#[cfg(feature = "client")]
+pub async fn answer<T: serde::de::DeserializeOwned>(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, CallError> {
+    let resp = sent.map_err(|e| CallError::Transport(e.to_string()))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| CallError::Transport(e.to_string()))?;
+    if status.is_success() {
+        serde_json::from_slice(&bytes).map_err(|e| CallError::Transport(format!("unexpected answer: {e}")))
+    } else {
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(CallError::Refused(p)),
+            Err(_) => Err(CallError::Transport(format!("HTTP {status}"))),
+        }
+    }
+}

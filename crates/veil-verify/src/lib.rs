@@ -11,7 +11,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_attest::{Claims, Evidence, Policy, Tee, TrustAnchors};
+use veil_attest::{Claims, Evidence, Policy, TrustAnchors};
 use veil_receipt::{Mode, Receipt, Verified, event};
 
 /// What the caller trusts.
@@ -103,7 +103,7 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut s = self.verified.summary();
         if let Some(c) = &self.claims {
-            let m = primary_measurement(c).unwrap_or("?");
+            let m = c.primary_measurement().unwrap_or("?");
             s.push_str(&format!(
                 " evidence={:?} measurement={m} tcb={}",
                 c.tee, c.tcb_status
@@ -111,16 +111,6 @@ impl Report {
         }
         s
     }
-}
-
-/// The measurement that identifies the code on each platform.
-pub fn primary_measurement(claims: &Claims) -> Option<&str> {
-    let key = match claims.tee {
-        Tee::Tdx => "mr_td",
-        Tee::Sgx => "mr_enclave",
-        Tee::Snp => "measurement",
-    };
-    claims.measurements.get(key).map(String::as_str)
 }
 
 /// Verify `bytes` (a receipt file) under `trust`.
@@ -167,7 +157,7 @@ fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
             if claims.dev_root { "development" } else { "vendor" }
         )));
     }
-    let measured = primary_measurement(&claims).unwrap_or_default().to_owned();
+    let measured = claims.primary_measurement().unwrap_or_default().to_owned();
     if ev.get("measurement").and_then(Value::as_str) != Some(measured.as_str()) {
         return Err(VerifyError::Measurement(format!(
             "{measured} is not the measurement the receipt states"

@@ -144,9 +144,7 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
     }
     let claims = veil_attest::verify(&answer.evidence, &trust.anchors, &trust.policy, crate::unix_now())
         .map_err(|e| anyhow::anyhow!("evidence refused: {e} ({})", e.code()))?;
-    let measured = veil_verify::primary_measurement(&claims)
-        .unwrap_or_default()
-        .to_owned();
+    let measured = claims.primary_measurement().unwrap_or_default().to_owned();
     if !trust.measurement_ok(&measured) {
         bail!("measurement {measured} is not one you accept");
     }
