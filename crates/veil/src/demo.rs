@@ -265,16 +265,22 @@ async fn story(stack: &Stack, work: &Path) -> Result<()> {
             Err(e) => Err(e.into()),
         }
     };
-    let body_s = gw
-        .sign(
-            &stranger,
-            token,
-            "breast-cancer-logreg",
-            json!({ "ids": ["P0001"] }),
-            120,
-            crate::unix_now(),
-        )
-        .await?;
+    // One row, signed by `who`.
+    let one_row = |who: PrivateKeySigner| {
+        let gw = gw.clone();
+        async move {
+            gw.sign(
+                &who,
+                token,
+                "breast-cancer-logreg",
+                json!({ "ids": ["P0001"] }),
+                120,
+                crate::unix_now(),
+            )
+            .await
+        }
+    };
+    let body_s = one_row(stranger.clone()).await?;
     expect_refusal(gw.infer(&body_s).await, "a wallet the owner never authorized")?;
     let audit = std::fs::read_to_string(&stack.audit_log)?;
     let last: Value = serde_json::from_str(audit.lines().last().unwrap_or("{}"))?;
@@ -296,16 +302,7 @@ async fn story(stack: &Stack, work: &Path) -> Result<()> {
     let mut bytes = std::fs::read(&blob)?;
     bytes[1000] ^= 0x01;
     std::fs::write(&blob, &bytes).context("flipping a byte in the stored blob")?;
-    let again = gw
-        .sign(
-            &user,
-            token,
-            "breast-cancer-logreg",
-            json!({ "ids": ["P0001"] }),
-            120,
-            crate::unix_now(),
-        )
-        .await?;
+    let again = one_row(user.clone()).await?;
     expect_refusal(
         gw.infer(&again).await,
         "one flipped bit in the stored sealed blob",
