@@ -43,6 +43,7 @@ let drift = [];
 for (const [file, contracts] of Object.entries(out.contracts || {})) {
   if (!file.startsWith("src/")) continue; // libraries are not deployed on their own
   for (const [name, c] of Object.entries(contracts)) {
+    if (c.evm.bytecode.object === "") continue; // interfaces
     const artifact =
       JSON.stringify(
         {

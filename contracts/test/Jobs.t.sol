@@ -99,6 +99,37 @@ contract JobsTest is Base {
         jobs.completeJob(id, keccak256("out"), keccak256("r"), sig);
     }
 
+    function test_zk_jobs_need_a_verifier_contract_and_complete_only_by_proof() public {
+        // Only a contract can be a verifier.
+        vm.prank(requester);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.NoVerifier.selector, address(0xBEEF)));
+        jobs.submitZkJob{value: 1 ether}(keccak256("input"), keccak256("model"), address(0xBEEF));
+        // A contract without verifyProof refuses every proof (the embedded-EVM test in
+        // crates/veil-zk/tests/evm.rs runs a real verifier with real proofs).
+        vm.prank(requester);
+        uint256 id = jobs.submitZkJob{value: 1 ether}(keccak256("input"), keccak256("model"), address(reg));
+        assertEq(jobs.zkVerifierOf(id), address(reg), "verifier recorded");
+        uint256[8] memory proof;
+        vm.prank(prover);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.ProofInvalid.selector, id));
+        jobs.completeJobWithProof(id, proof, 7, keccak256("r"));
+        // The enclave-signature path is closed to a zk job.
+        bytes memory sig = signCompletion(enclaveKey, id, keccak256("out"), keccak256("r"));
+        vm.prank(prover);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.ProofRequired.selector, id));
+        jobs.completeJob(id, keccak256("out"), keccak256("r"), sig);
+        // Only registered, active provers may submit proofs.
+        vm.prank(prover2);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.ProverNotActive.selector, prover2));
+        jobs.completeJobWithProof(id, proof, 7, keccak256("r"));
+        // A job without a verifier cannot be completed by proof.
+        uint256 plain = submit(1 ether);
+        vm.prank(prover);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.NotZkJob.selector, plain));
+        jobs.completeJobWithProof(plain, proof, 7, keccak256("r"));
+        assertEq(uint256(jobs.getJob(id).status), uint256(JobRegistry.Status.Open), "still open");
+    }
+
     function test_expired_jobs_refund_the_requester() public {
         uint256 id = submit(1 ether);
         vm.prank(requester);

@@ -30,6 +30,18 @@ pub const EIP712_NAME: &str = "Veil Inference";
 pub const EIP712_VERSION: &str = "1";
 /// The purpose a worker's attestation for users states in its runtime data.
 pub const ATTESTATION_PURPOSE: &str = "worker/attestation";
+/// The purpose a proof server's attestation states in its runtime data.
+pub const PROVER_ATTESTATION_PURPOSE: &str = "prover/attestation";
+
+/// Whether `nonce` is an acceptable attestation challenge: 16 to 128 characters of
+/// `[A-Za-z0-9_-]` (long enough to be fresh, short and plain enough to bind).
+pub fn is_challenge_nonce(nonce: &str) -> bool {
+    (16..=128).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// How far ahead a request's expiry may be; the gateway remembers nonces this long.
 pub const MAX_EXPIRY_SECS: u64 = 600;
 /// Most rows one job may read or carry.

@@ -187,7 +187,19 @@ pub fn evidence_for(
     identity: &Identity,
     nonce: &str,
 ) -> Result<Evidence, ClientError> {
-    let rd = runtime_data(identity, nonce);
+    evidence_with_purpose(attester, identity, nonce, KEY_RELEASE_PURPOSE)
+}
+
+/// Evidence binding `identity`'s keys and `nonce` for another `purpose` (an answer
+/// to a user's challenge, say), so it cannot be replayed as a key-release request.
+pub fn evidence_with_purpose(
+    attester: &dyn Attester,
+    identity: &Identity,
+    nonce: &str,
+    purpose: &str,
+) -> Result<Evidence, ClientError> {
+    let mut rd = runtime_data(identity, nonce);
+    rd.purpose = purpose.to_owned();
     let report_data = expected_report_data(&rd)?;
     let raw = attester.attest(&report_data)?;
     Ok(Evidence {

@@ -11,5 +11,5 @@
 mod client;
 mod server;
 
-pub use client::{ClientError, KmsClient, evidence_for, runtime_data};
+pub use client::{ClientError, KmsClient, evidence_for, evidence_with_purpose, runtime_data};
 pub use server::{AttestRequest, Problem, ResourceRequest, router};

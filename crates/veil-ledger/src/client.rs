@@ -353,6 +353,44 @@ impl<P: Provider + Clone> ChainClient<P> {
         Ok(())
     }
 
+    /// Escrow `fee` for a zk job: a proof under `verifier` (a deployed Groth16
+    /// verifier) that the model committed to by `model` maps the input committed to by
+    /// `input` to a result.
+    pub async fn submit_zk_job(
+        &self,
+        input: B256,
+        model: B256,
+        verifier: Address,
+        fee: U256,
+    ) -> Result<U256, LedgerError> {
+        let receipt = transact!(
+            "JobRegistry",
+            self.jobs(),
+            submitZkJob(input, model, verifier).value(fee)
+        );
+        receipt
+            .decoded_log::<JobRegistry::JobSubmitted>()
+            .map(|l| l.jobId)
+            .ok_or(LedgerError::MissingEvent("JobSubmitted"))
+    }
+
+    /// Complete a zk job as the sender (an active prover) with the proof's eight words
+    /// and the result it commits to; the job's verifier checks it on chain.
+    pub async fn complete_job_with_proof(
+        &self,
+        job: U256,
+        proof: [U256; 8],
+        result: U256,
+        receipt_id: B256,
+    ) -> Result<(), LedgerError> {
+        transact!(
+            "JobRegistry",
+            self.jobs(),
+            completeJobWithProof(job, proof, result, receipt_id)
+        );
+        Ok(())
+    }
+
     /// Anchor a transparency-log root (sender must be an anchorer).
     pub async fn anchor(&self, tree_size: u64, root: B256) -> Result<(), LedgerError> {
         let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());

@@ -4,12 +4,14 @@
 //! generator can reproduce it bit for bit.
 #![forbid(unsafe_code)]
 
+mod dataset;
 mod engine;
 mod quant;
 mod registry;
 
+pub use dataset::Dataset;
 pub use engine::{OnnxModel, Outputs};
-pub use quant::{QLayer, QuantizedNet, Requant, dense_layers};
+pub use quant::{QLayer, QuantizedNet, Requant, dense_layers, quantize_value};
 pub use registry::{MAX_MODEL_BYTES, ModelMeta, ModelRegistry, RegisteredModel};
 
 /// Why a model could not be loaded, registered or run.

@@ -26,6 +26,18 @@ use tract_onnx::prelude::Framework;
 
 use crate::ModelError;
 
+/// Step 1 for one feature: `None` when it is not finite; 0 for a feature of scale 0.
+pub fn quantize_value(v: f64, scale: f64) -> Option<i8> {
+    if !v.is_finite() {
+        return None;
+    }
+    Some(if scale > 0.0 {
+        (v / scale).round().clamp(-127.0, 127.0) as i8
+    } else {
+        0
+    })
+}
+
 /// One dense layer in f32, as the ONNX graph holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseF32 {
@@ -314,14 +326,8 @@ impl QuantizedNet {
             .zip(&self.input_scales)
             .enumerate()
             .map(|(i, (v, s))| {
-                if !v.is_finite() {
-                    return Err(ModelError::Input(format!("feature {i} is not a finite number")));
-                }
-                Ok(if *s > 0.0 {
-                    (f64::from(*v) / s).round().clamp(-127.0, 127.0) as i8
-                } else {
-                    0
-                })
+                quantize_value(f64::from(*v), *s)
+                    .ok_or_else(|| ModelError::Input(format!("feature {i} is not a finite number")))
             })
             .collect()
     }

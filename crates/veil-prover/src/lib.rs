@@ -12,5 +12,7 @@
 mod queue;
 mod server;
 
-pub use queue::{JobState, Prover, ProverParts, ZK_CIRCUIT_INCOME};
+pub use queue::{
+    IncomeCircuit, InferenceCircuit, JobState, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME, ZK_CIRCUIT_MLP, circuit_network,
+};
 pub use server::router;

@@ -14,10 +14,55 @@ use veil_receipt::{Event, Mode, Receipt, SignedReceipt, event};
 use veil_seal::Identity;
 use veil_zk::groth::{self, Keys};
 use veil_zk::income::IncomeThreshold;
+use veil_zk::mlp::{Inference, Network, WeightMode};
 use veil_zk::{ZkError, snarkjs};
 
 /// The circuit id receipts name for the income-threshold statement.
-pub const ZK_CIRCUIT_INCOME: &str = "veil/income-threshold/v1";
+pub const ZK_CIRCUIT_INCOME: &str = veil_zk::income::CIRCUIT_ID;
+/// The circuit id receipts name for int8 network inference.
+pub const ZK_CIRCUIT_MLP: &str = veil_zk::mlp::CIRCUIT_ID;
+
+/// The income circuit a prover serves.
+pub struct IncomeCircuit {
+    /// Its keys.
+    pub keys: Keys,
+    /// Its slot count (the keys' shape).
+    pub slots: usize,
+}
+
+/// The inference circuit a prover serves: one network, one mode.
+pub struct InferenceCircuit {
+    /// Its keys.
+    pub keys: Keys,
+    /// The network (its weights are the prover's, whatever the mode).
+    pub network: Network,
+    /// Whether the weights are compiled in or private.
+    pub mode: WeightMode,
+    /// The model's name.
+    pub name: String,
+    /// The 0G root of the model file the network was quantised from.
+    pub model_root: Option<Root>,
+    /// Per feature, to quantise raw features (0 ignores the feature); empty when
+    /// only int8 inputs are taken.
+    pub input_scales: Vec<f64>,
+}
+
+/// A private inference request, after opening: int8 `input` or raw `features`,
+/// and the salt of the input commitment.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InferenceInput {
+    #[serde(default)]
+    input: Option<Vec<i8>>,
+    #[serde(default)]
+    features: Option<Vec<f64>>,
+    salt: String,
+}
+
+enum Statement {
+    Income(IncomeThreshold),
+    Inference(Inference),
+}
 
 /// Where a job is.
 #[derive(Debug, Clone, Serialize)]
@@ -29,10 +74,16 @@ pub enum JobState {
     Running,
     /// Done: the proof, its public inputs and the receipt.
     Done {
+        /// The circuit id.
+        circuit: String,
         /// snarkjs `proof.json`.
         proof: Value,
         /// snarkjs `public.json`.
         public: Value,
+        /// What the proof commits to beyond its public inputs (an inference's
+        /// outputs and class), for the requester.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<Value>,
         /// The signed receipt.
         receipt: Box<SignedReceipt>,
     },
@@ -49,19 +100,29 @@ pub enum JobState {
 
 struct Work {
     id: String,
-    statement: IncomeThreshold,
+    statement: Statement,
     context: Root,
     received: OffsetDateTime,
 }
 
+/// Where a prover runs, as evidence: its attester and the measurement it expects.
+pub struct ProverAttestation {
+    /// Quotes over report data (a simulated or real TEE).
+    pub attester: std::sync::Arc<dyn veil_attester::Attester>,
+    /// The measurement verifiers should see (hex).
+    pub measurement: String,
+}
+
 /// What a prover is built from.
 pub struct ProverParts {
+    /// Its attester; without one `/v1/attestation` answers 503.
+    pub attestation: Option<ProverAttestation>,
     /// Its identity: statements are sealed to it, receipts signed by it.
     pub identity: Identity,
-    /// The income circuit's keys.
-    pub keys: Keys,
-    /// The circuit's slot count (the keys' shape).
-    pub slots: usize,
+    /// The income-threshold circuit, if served.
+    pub income: Option<IncomeCircuit>,
+    /// The inference circuit, if served.
+    pub inference: Option<InferenceCircuit>,
     /// Jobs that may wait.
     pub queue_capacity: usize,
     /// Unix seconds.
@@ -71,9 +132,9 @@ pub struct ProverParts {
 /// The prover: job table, queue, measured proving time.
 pub struct Prover {
     identity: Identity,
-    vk_json: Value,
-    vk: ark_groth16::VerifyingKey<ark_bn254::Bn254>,
-    slots: usize,
+    attestation: Option<ProverAttestation>,
+    income: Option<Served<usize>>,
+    inference: Option<Served<InferenceMeta>>,
     jobs: Mutex<HashMap<String, JobState>>,
     tx: SyncSender<Work>,
     waiting: AtomicUsize,
@@ -83,19 +144,69 @@ pub struct Prover {
     clock: fn() -> u64,
 }
 
+/// A circuit's public half and what the server says about it.
+struct Served<T> {
+    vk: ark_groth16::VerifyingKey<ark_bn254::Bn254>,
+    vk_json: Value,
+    vk_hash: Root,
+    meta: T,
+}
+
+struct InferenceMeta {
+    network: Network,
+    mode: WeightMode,
+    name: String,
+    model_root: Option<Root>,
+    input_scales: Vec<f64>,
+    commitment: String,
+}
+
+fn served<T>(vk: &ark_groth16::VerifyingKey<ark_bn254::Bn254>, meta: T) -> Result<Served<T>, ZkError> {
+    let vk_json = snarkjs::vk_to_json(vk);
+    Ok(Served {
+        vk: vk.clone(),
+        vk_hash: jcs_root(&vk_json)?,
+        vk_json,
+        meta,
+    })
+}
+
+fn jcs_root(v: &Value) -> Result<Root, ZkError> {
+    let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| ZkError::Input(e.to_string()))?;
+    root_of(&bytes).map_err(|e| ZkError::Input(e.to_string()))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Prover {
-    /// Start the proving thread.
-    pub fn start(parts: ProverParts) -> Arc<Self> {
+    /// Start the proving thread; refused when the inference network is unusable.
+    pub fn start(parts: ProverParts) -> Result<Arc<Self>, ZkError> {
         let (tx, rx) = sync_channel::<Work>(parts.queue_capacity.max(1));
+        let income = parts.income.as_ref().map(|c| served(&c.keys.vk, c.slots)).transpose()?;
+        let inference = match &parts.inference {
+            Some(c) => {
+                if !c.input_scales.is_empty() && c.input_scales.len() != c.network.features() {
+                    return Err(ZkError::Input("one input scale per feature".into()));
+                }
+                let meta = InferenceMeta {
+                    commitment: c.network.hash()?.to_string(),
+                    network: c.network.clone(),
+                    mode: c.mode,
+                    name: c.name.clone(),
+                    model_root: c.model_root,
+                    input_scales: c.input_scales.clone(),
+                };
+                Some(served(&c.keys.vk, meta)?)
+            }
+            None => None,
+        };
         let prover = Arc::new(Self {
             identity: parts.identity,
-            vk_json: snarkjs::vk_to_json(&parts.keys.vk),
-            vk: parts.keys.vk.clone(),
-            slots: parts.slots,
+            attestation: parts.attestation,
+            income,
+            inference,
             jobs: Mutex::new(HashMap::new()),
             tx,
             waiting: AtomicUsize::new(0),
@@ -104,7 +215,8 @@ impl Prover {
             clock: parts.clock,
         });
         let weak = Arc::downgrade(&prover);
-        let pk = parts.keys.pk;
+        let income_pk = parts.income.map(|c| (c.keys.pk, c.keys.reduction));
+        let inference_pk = parts.inference.map(|c| (c.keys.pk, c.keys.reduction));
         std::thread::Builder::new()
             .name("veil-prover".into())
             .spawn(move || {
@@ -118,11 +230,19 @@ impl Prover {
                     p.running.fetch_add(1, Ordering::AcqRel);
                     let started = Instant::now();
                     let id = work.id.clone();
-                    let state = match p.prove(&pk, work) {
-                        Ok(done) => done,
-                        Err(e) => JobState::Failed {
+                    let pk = match work.statement {
+                        Statement::Income(_) => income_pk.as_ref(),
+                        Statement::Inference(_) => inference_pk.as_ref(),
+                    };
+                    let state = match pk.map(|(pk, reduction)| p.prove(pk, *reduction, work)) {
+                        Some(Ok(done)) => done,
+                        Some(Err(e)) => JobState::Failed {
                             code: e.code().into(),
                             detail: e.to_string(),
+                        },
+                        None => JobState::Failed {
+                            code: "zk.unknown_circuit".into(),
+                            detail: "this prover has no key for the circuit".into(),
                         },
                     };
                     p.record(started.elapsed());
@@ -130,8 +250,8 @@ impl Prover {
                     lock(&p.jobs).insert(id, state);
                 }
             })
-            .expect("spawning the proving thread");
-        prover
+            .map_err(|e| ZkError::Groth16(format!("spawning the proving thread: {e}")))?;
+        Ok(prover)
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -155,14 +275,57 @@ impl Prover {
         hex::encode(self.identity.signing_key().verifying_key().to_bytes())
     }
 
-    /// The verifying key (snarkjs JSON).
-    pub fn vk_json(&self) -> &Value {
-        &self.vk_json
+    /// What this prover proves: per circuit id, its parameters and verifying key.
+    pub fn circuits(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        if let Some(c) = &self.income {
+            out.insert(
+                ZK_CIRCUIT_INCOME.into(),
+                json!({ "slots": c.meta, "public_inputs": ["commitment", "threshold", "count"], "vk_hash": c.vk_hash, "verification_key": c.vk_json }),
+            );
+        }
+        if let Some(c) = &self.inference {
+            let m = &c.meta;
+            out.insert(
+                ZK_CIRCUIT_MLP.into(),
+                json!({
+                    "model": m.name,
+                    "model_root": m.model_root,
+                    "weights": m.mode.as_str(),
+                    "model_commitment": m.commitment,
+                    "features": m.network.features(),
+                    "outputs": m.network.outputs(),
+                    "takes_features": !m.input_scales.is_empty(),
+                    "public_inputs": ["model_commitment", "input_commitment", "output_commitment"],
+                    "vk_hash": c.vk_hash,
+                    "verification_key": c.vk_json,
+                }),
+            );
+        }
+        Value::Object(out)
     }
 
-    /// The circuit's slot count.
-    pub fn slots(&self) -> usize {
-        self.slots
+    /// Fresh evidence binding this prover's keys (the ones statements are sealed to
+    /// and receipts signed with) and the caller's `nonce`.
+    pub fn attestation(&self, nonce: &str) -> Result<veil_job::AttestationResponse, ZkError> {
+        let a = self
+            .attestation
+            .as_ref()
+            .ok_or_else(|| ZkError::Unsupported("attestation (this prover runs without a TEE)".into()))?;
+        if !veil_job::is_challenge_nonce(nonce) {
+            return Err(ZkError::Input("nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into()));
+        }
+        let evidence = veil_kms_http::evidence_with_purpose(
+            &*a.attester,
+            &self.identity,
+            nonce,
+            veil_job::PROVER_ATTESTATION_PURPOSE,
+        )
+        .map_err(|e| ZkError::Groth16(format!("attesting: {e}")))?;
+        Ok(veil_job::AttestationResponse {
+            evidence,
+            measurement: a.measurement.clone(),
+        })
     }
 
     /// (waiting, running, estimated wait for a new job).
@@ -175,21 +338,60 @@ impl Prover {
         (w, r, Duration::from_millis(per.saturating_mul((w + r) as u64)))
     }
 
-    /// Open a sealed statement, check it, and queue it. `Ok(id)`.
-    pub fn submit(&self, sealed: &[u8]) -> Result<String, ZkError> {
+    fn open(&self, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, ZkError> {
         let mut plain = zeroize::Zeroizing::new(Vec::new());
         veil_seal::open(sealed, &mut *plain, &self.identity)
             .map_err(|e| ZkError::Input(format!("the statement does not open with the prover's key: {e}")))?;
+        Ok(plain)
+    }
+
+    /// Open a sealed income statement, check it, and queue it. `Ok(id)`.
+    pub fn submit(&self, sealed: &[u8]) -> Result<String, ZkError> {
+        let slots = self
+            .income
+            .as_ref()
+            .map(|c| c.meta)
+            .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
+        let plain = self.open(sealed)?;
         let input: veil_zk::income::IncomeInput = serde_json::from_slice(&plain)
             .map_err(|e| ZkError::Input(format!("the opened statement is not an income statement: {e}")))?;
-        if input.slots != self.slots {
+        if input.slots != slots {
             return Err(ZkError::Input(format!(
-                "this prover's circuit has {} slots, the statement asks for {}",
-                self.slots, input.slots
+                "this prover's circuit has {slots} slots, the statement asks for {}",
+                input.slots
             )));
         }
         let statement = IncomeThreshold::try_from(input)?;
         statement.public_inputs()?;
+        self.enqueue(Statement::Income(statement), sealed)
+    }
+
+    /// Open a sealed inference request, check it, and queue it. `Ok(id)`.
+    pub fn submit_inference(&self, sealed: &[u8]) -> Result<String, ZkError> {
+        let c = self
+            .inference
+            .as_ref()
+            .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
+        let plain = self.open(sealed)?;
+        let req: InferenceInput = serde_json::from_slice(&plain)
+            .map_err(|e| ZkError::Input(format!("the opened request is not an inference request: {e}")))?;
+        let input = match (req.input, req.features) {
+            (Some(x), None) => x,
+            (None, Some(f)) if !c.meta.input_scales.is_empty() => quantize(&f, &c.meta.input_scales)?,
+            (None, Some(_)) => return Err(ZkError::Input("this prover takes int8 input only".into())),
+            _ => return Err(ZkError::Input("give exactly one of input (int8) and features".into())),
+        };
+        let statement = Inference {
+            network: c.meta.network.clone(),
+            mode: c.meta.mode,
+            input,
+            salt: veil_zk::income::parse_fr(&req.salt, "salt")?,
+        };
+        statement.claim()?;
+        self.enqueue(Statement::Inference(statement), sealed)
+    }
+
+    fn enqueue(&self, statement: Statement, sealed: &[u8]) -> Result<String, ZkError> {
         let context = root_of(sealed).map_err(|e| ZkError::Input(e.to_string()))?;
         let mut raw = [0u8; 16];
         getrandom_id(&mut raw)?;
@@ -232,49 +434,121 @@ impl Prover {
     /// Check a finished job's proof again.
     pub fn verify(&self, id: &str) -> Option<Result<bool, ZkError>> {
         match self.get(id)? {
-            JobState::Done { proof, public, .. } => Some((|| {
+            JobState::Done {
+                circuit, proof, public, ..
+            } => Some((|| {
+                let vk = match circuit.as_str() {
+                    ZK_CIRCUIT_INCOME => self.income.as_ref().map(|c| &c.vk),
+                    _ => self.inference.as_ref().map(|c| &c.vk),
+                }
+                .ok_or_else(|| ZkError::Unsupported(circuit.clone()))?;
                 let proof = snarkjs::proof_from_json(&proof)?;
                 let public = snarkjs::public_from_json(&public)?;
-                groth::verify(&self.vk, &public, &proof)
+                groth::verify(vk, &public, &proof)
             })()),
             _ => None,
         }
     }
 
-    fn prove(&self, pk: &ark_groth16::ProvingKey<ark_bn254::Bn254>, work: Work) -> Result<JobState, ZkError> {
-        let (proof, public) = groth::prove_income(pk, work.statement, &mut groth::os_rng()?)?;
+    fn prove(&self, pk: &groth::Pk, reduction: groth::Reduction, work: Work) -> Result<JobState, ZkError> {
+        let mut rng = groth::os_rng()?;
+        let mut receipt_model = None;
+        let (circuit, proof, public, vk_json, vk_hash, result, detail) = match work.statement {
+            Statement::Income(statement) => {
+                let c = self.income.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
+                let (proof, public) = groth::prove_income_with(pk, reduction, statement, &mut rng)?;
+                (ZK_CIRCUIT_INCOME, proof, public, &c.vk_json, c.vk_hash, None, json!({}))
+            }
+            Statement::Inference(statement) => {
+                let c = self.inference.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
+                let claim = statement.claim()?;
+                let proof = groth::prove_with(pk, reduction, statement, &mut rng)?;
+                receipt_model = c.meta.model_root;
+                let result = json!({
+                    "outputs": claim.outputs,
+                    "class": veil_zk::mlp::class_of(&claim.outputs),
+                });
+                let detail = json!({
+                    "model": c.meta.name,
+                    "weights": c.meta.mode.as_str(),
+                    "model_commitment": c.meta.commitment,
+                });
+                (ZK_CIRCUIT_MLP, proof, claim.public, &c.vk_json, c.vk_hash, Some(result), detail)
+            }
+        };
         let proof = snarkjs::proof_to_json(&proof);
         let public = snarkjs::public_to_json(&public);
-        let hash = |v: &Value| -> Result<Root, ZkError> {
-            let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| ZkError::Input(e.to_string()))?;
-            root_of(&bytes).map_err(|e| ZkError::Input(e.to_string()))
+        let output = match &result {
+            Some(r) => json!({ "proof": proof, "public": public, "result": r }),
+            None => json!({ "proof": proof, "public": public }),
         };
-        let output = json!({ "proof": proof, "public": public });
-        let output_hash = hash(&output)?;
-        let vk_hash = hash(&self.vk_json)?;
+        let output_hash = jcs_root(&output)?;
         let now = self.now();
-        let mut receipt = Receipt::new(Mode::Zk, hash(&public)?, output_hash, now);
+        let mut receipt = Receipt::new(Mode::Zk, jcs_root(&public)?, output_hash, now);
+        receipt.model_hash = receipt_model;
         receipt.context_hash = Some(work.context);
-        receipt.policy_id = Some(ZK_CIRCUIT_INCOME.into());
+        receipt.policy_id = Some(circuit.into());
+        let mut event = json!({ "circuit": circuit, "vk_hash": vk_hash, "public": public });
+        if let (Some(e), Some(d)) = (event.as_object_mut(), detail.as_object()) {
+            e.extend(d.clone());
+        }
         receipt.events = vec![
             Event::new(event::REQUEST_RECEIVED, work.received, json!({})),
-            Event::new(
-                event::ZK_PROOF,
-                now,
-                json!({ "circuit": ZK_CIRCUIT_INCOME, "vk_hash": vk_hash, "public": public }),
-            ),
+            Event::new(event::ZK_PROOF, now, event),
             Event::new(event::RESPONSE_RETURNED, now, json!({ "body_hash": output_hash })),
         ];
-        receipt.evidence = Some(
-            json!({ "zk": { "circuit": ZK_CIRCUIT_INCOME, "vk": self.vk_json, "proof": proof, "public": public } }),
-        );
+        let mut zk = json!({ "circuit": circuit, "vk": vk_json, "proof": proof, "public": public });
+        if let Some(r) = &result {
+            zk["result"] = r.clone();
+        }
+        receipt.evidence = Some(json!({ "zk": zk }));
         let receipt = veil_receipt::sign(receipt, &self.identity.signing_key())
             .map_err(|e| ZkError::Groth16(format!("signing the receipt: {e}")))?;
         Ok(JobState::Done {
+            circuit: circuit.into(),
             proof,
             public,
+            result,
             receipt: Box::new(receipt),
         })
+    }
+}
+
+/// Raw features to int8, as `veil-model` quantises them (outside the proof).
+fn quantize(features: &[f64], scales: &[f64]) -> Result<Vec<i8>, ZkError> {
+    if features.len() != scales.len() {
+        return Err(ZkError::Input(format!(
+            "expected {} features, got {}",
+            scales.len(),
+            features.len()
+        )));
+    }
+    features
+        .iter()
+        .zip(scales)
+        .enumerate()
+        .map(|(i, (v, s))| {
+            veil_model::quantize_value(*v, *s)
+                .ok_or_else(|| ZkError::Input(format!("feature {i} is not a finite number")))
+        })
+        .collect()
+}
+
+/// The circuit's view of a quantised network (same arithmetic, see `veil_zk::mlp`).
+pub fn circuit_network(q: &veil_model::QuantizedNet) -> Network {
+    Network {
+        layers: q
+            .layers
+            .iter()
+            .map(|l| veil_zk::mlp::Layer {
+                inputs: l.inputs,
+                outputs: l.outputs,
+                weights: l.weights.clone(),
+                bias: l.bias.clone(),
+                relu: l.relu,
+                requant: l.requant.map(|r| (r.multiplier, r.shift)),
+            })
+            .collect(),
     }
 }
 

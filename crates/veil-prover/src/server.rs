@@ -15,7 +15,7 @@ use veil_zk::ZkError;
 
 use crate::queue::{JobState, Prover};
 
-/// A sealed statement of 256 payments is a few KiB.
+/// A sealed statement of 256 payments, or an inference input, is a few KiB.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `POST /v1/prove/income-threshold`.
@@ -31,6 +31,7 @@ fn problem(e: &ZkError) -> Problem {
         ZkError::False(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ZkError::Input(_) | ZkError::Malformed { .. } | ZkError::Poseidon(_) => StatusCode::BAD_REQUEST,
         ZkError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ZkError::Unsupported(_) => StatusCode::NOT_FOUND,
         ZkError::Groth16(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     Problem::new(status, e.code(), e.to_string())
@@ -44,9 +45,18 @@ fn unknown(id: &str) -> Problem {
     )
 }
 
-async fn prove(
-    State(p): State<Arc<Prover>>,
+fn internal(what: &str) -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "zk.internal",
+        format!("the {what} task failed"),
+    )
+}
+
+async fn submit(
+    p: Arc<Prover>,
     body: Result<ApiJson<ProveBody>, Problem>,
+    submit: fn(&Prover, &[u8]) -> Result<String, ZkError>,
 ) -> Result<Response, Problem> {
     let ApiJson(body) = body?;
     let sealed = base64::engine::general_purpose::STANDARD
@@ -58,20 +68,27 @@ async fn prove(
                 "sealed must be base64",
             )
         })?;
-    let p2 = p.clone();
-    // Opening and checking the statement hashes a few hundred Poseidons: off the runtime.
-    let id = tokio::task::spawn_blocking(move || p2.submit(&sealed))
+    // Opening and checking a statement hashes and runs the network: off the runtime.
+    let id = tokio::task::spawn_blocking(move || submit(&p, &sealed))
         .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "zk.internal",
-                "the submit task failed",
-            )
-        })?
+        .map_err(|_| internal("submit"))?
         .map_err(|e| problem(&e))?;
     let body = json!({ "id": id, "status": "queued", "location": format!("/v1/proofs/{id}") });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn prove_income(
+    State(p): State<Arc<Prover>>,
+    body: Result<ApiJson<ProveBody>, Problem>,
+) -> Result<Response, Problem> {
+    submit(p, body, Prover::submit).await
+}
+
+async fn prove_inference(
+    State(p): State<Arc<Prover>>,
+    body: Result<ApiJson<ProveBody>, Problem>,
+) -> Result<Response, Problem> {
+    submit(p, body, Prover::submit_inference).await
 }
 
 async fn proof(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
@@ -96,13 +113,7 @@ async fn verify(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<
     let id2 = id.clone();
     let r = tokio::task::spawn_blocking(move || p2.verify(&id2))
         .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "zk.internal",
-                "the verify task failed",
-            )
-        })?;
+        .map_err(|_| internal("verify"))?;
     match r {
         None if p.get(&id).is_none() => Err(unknown(&id)),
         None => Err(Problem::new(
@@ -119,11 +130,30 @@ async fn keys(State(p): State<Arc<Prover>>) -> Response {
     Json(json!({
         "hpke": p.public_key().to_string(),
         "ed25519": p.signing_key_hex(),
-        "circuit": crate::ZK_CIRCUIT_INCOME,
-        "slots": p.slots(),
-        "verification_key": p.vk_json(),
+        "circuits": p.circuits(),
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct NonceQuery {
+    nonce: String,
+}
+
+async fn attestation(
+    State(p): State<Arc<Prover>>,
+    q: Result<axum::extract::Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let axum::extract::Query(q) =
+        q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "request.malformed", e.body_text()))?;
+    let answer = tokio::task::spawn_blocking(move || p.attestation(&q.nonce))
+        .await
+        .map_err(|_| internal("attestation"))?
+        .map_err(|e| match e {
+            ZkError::Unsupported(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zk.not_attested", e.to_string()),
+            e => problem(&e),
+        })?;
+    Ok(Json(answer).into_response())
 }
 
 async fn health(State(p): State<Arc<Prover>>) -> Response {
@@ -144,10 +174,12 @@ async fn not_found() -> Problem {
 /// The proof server's routes.
 pub fn router(prover: Arc<Prover>) -> Router {
     Router::new()
-        .route("/v1/prove/income-threshold", post(prove))
+        .route("/v1/prove/income-threshold", post(prove_income))
+        .route("/v1/prove/inference", post(prove_inference))
         .route("/v1/proofs/{id}", get(proof).delete(cancel))
         .route("/v1/proofs/{id}/verify", post(verify))
         .route("/v1/prover", get(keys))
+        .route("/v1/attestation", get(attestation))
         .route("/v1/health", get(health))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,7 +7,7 @@ use ark_std::rand::SeedableRng;
 use ark_std::rand::rngs::StdRng;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use veil_prover::{Prover, ProverParts};
+use veil_prover::{IncomeCircuit, Prover, ProverParts};
 use veil_seal::Identity;
 use veil_zk::groth;
 use veil_zk::income::IncomeThreshold;
@@ -24,12 +24,14 @@ fn now() -> u64 {
 async fn serve(capacity: usize) -> (String, Arc<Prover>) {
     let keys = groth::dev_setup(IncomeThreshold::blank(SLOTS), &mut StdRng::seed_from_u64(5)).unwrap();
     let prover = Prover::start(ProverParts {
+        attestation: None,
         identity: Identity::generate().unwrap(),
-        keys,
-        slots: SLOTS,
+        income: Some(IncomeCircuit { keys, slots: SLOTS }),
+        inference: None,
         queue_capacity: capacity,
         clock: now,
-    });
+    })
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, veil_prover::router(prover.clone())).into_future());

@@ -190,7 +190,22 @@ fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
     if !veil_zk::groth::verify(&vk, &public, &proof).map_err(bad)? {
         return Err(VerifyError::Evidence("the Groth16 proof does not verify".into()));
     }
-    let output = serde_json::json!({ "proof": zk["proof"], "public": zk["public"] });
+    let mut output = serde_json::json!({ "proof": zk["proof"], "public": zk["public"] });
+    if zk["circuit"] == veil_zk::mlp::CIRCUIT_ID {
+        // The outputs the receipt reports must be the ones the proof commits to.
+        let result = &zk["result"];
+        let outputs: Vec<i64> = serde_json::from_value(result["outputs"].clone())
+            .map_err(|_| VerifyError::Evidence("an inference receipt must carry its outputs".into()))?;
+        let committed = public.get(2).copied();
+        if Some(veil_zk::mlp::output_hash(&outputs).map_err(bad)?) != committed
+            || result["class"] != serde_json::json!(veil_zk::mlp::class_of(&outputs))
+        {
+            return Err(VerifyError::Evidence(
+                "the reported outputs are not the ones the proof commits to".into(),
+            ));
+        }
+        output["result"] = result.clone();
+    }
     if jcs_root(&output)? != r.output_hash || jcs_root(&zk["public"])? != r.input_hash {
         return Err(VerifyError::Evidence(
             "the receipt's hashes are not its proof's".into(),

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use veil_attest::{Evidence, RuntimeData, expected_report_data};
+use veil_attest::Evidence;
 use veil_attester::Attester;
 use veil_content::{Root, root_of};
 use veil_kms::{SealedResource, TOKEN_RESOURCE_PREFIX};
@@ -294,31 +294,18 @@ impl Worker {
 
     /// Fresh evidence binding this worker's keys and `nonce` (a user's challenge).
     pub fn attestation(&self, nonce: &str) -> Result<AttestationResponse, Problem> {
-        let ok = (16..=128).contains(&nonce.len())
-            && nonce
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
+        if !veil_job::is_challenge_nonce(nonce) {
             return Err(Problem::new(
                 StatusCode::BAD_REQUEST,
                 "request.malformed",
                 "nonce must be 16 to 128 characters of [A-Za-z0-9_-]",
             ));
         }
-        let mut rd: RuntimeData = veil_kms_http::runtime_data(&self.identity, nonce);
-        rd.purpose = ATTESTATION_PURPOSE.into();
-        let report_data = expected_report_data(&rd).map_err(|e| internal(e.to_string()))?;
-        let raw = self
-            .attester
-            .attest(&report_data)
-            .map_err(|e| internal(e.to_string()))?;
+        let evidence =
+            veil_kms_http::evidence_with_purpose(&*self.attester, &self.identity, nonce, ATTESTATION_PURPOSE)
+                .map_err(|e| internal(e.to_string()))?;
         Ok(AttestationResponse {
-            evidence: Evidence {
-                tee: raw.tee,
-                quote: hex::encode(&raw.quote),
-                collateral: raw.collateral.unwrap_or(Value::Null),
-                runtime_data: Some(rd),
-            },
+            evidence,
             measurement: self.measurement.clone(),
         })
     }

@@ -11,12 +11,50 @@ use ark_std::rand::rngs::StdRng;
 use crate::ZkError;
 use crate::income::IncomeThreshold;
 
+/// A BN254 Groth16 proving key.
+pub type Pk = ProvingKey<Bn254>;
+/// A BN254 Groth16 proof.
+pub type GrothProof = Proof<Bn254>;
+
+/// How proofs under a proving key are made: the key's QAP reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// arkworks' own (keys from [`dev_setup`]).
+    Arkworks,
+    /// snarkjs's (keys imported from a ceremony's `.zkey`).
+    Snarkjs,
+}
+
 /// A proving key and its verifying key.
 pub struct Keys {
     /// For the prover.
     pub pk: ProvingKey<Bn254>,
     /// For everyone else.
     pub vk: VerifyingKey<Bn254>,
+    /// How to prove under `pk`.
+    pub reduction: Reduction,
+}
+
+/// Read a proving key: a snarkjs `.zkey` (by its magic) or arkworks' encoding.
+pub fn read_pk(bytes: &[u8]) -> Result<(ProvingKey<Bn254>, Reduction), ZkError> {
+    if bytes.starts_with(b"zkey") {
+        Ok((crate::circom::pk_from_zkey(bytes)?, Reduction::Snarkjs))
+    } else {
+        Ok((pk_from_bytes(bytes)?, Reduction::Arkworks))
+    }
+}
+
+/// Prove `circuit` under `pk` with its reduction.
+pub fn prove_with<C: ConstraintSynthesizer<Fr>>(
+    pk: &ProvingKey<Bn254>,
+    reduction: Reduction,
+    circuit: C,
+    rng: &mut StdRng,
+) -> Result<Proof<Bn254>, ZkError> {
+    match reduction {
+        Reduction::Arkworks => prove(pk, circuit, rng),
+        Reduction::Snarkjs => crate::circom::prove_zkey(pk, circuit, rng),
+    }
 }
 
 /// A generator seeded from the operating system.
@@ -26,12 +64,21 @@ pub fn os_rng() -> Result<StdRng, ZkError> {
     Ok(StdRng::from_seed(seed))
 }
 
+/// A uniformly random field element (a salt), from the operating system.
+pub fn random_fr() -> Result<Fr, ZkError> {
+    Ok(<Fr as ark_std::UniformRand>::rand(&mut os_rng()?))
+}
+
 /// Development keys for `blank`'s circuit from `rng`. Whoever knows the randomness
 /// can forge proofs: production keys come from a phase-2 ceremony instead.
 pub fn dev_setup<C: ConstraintSynthesizer<Fr>>(blank: C, rng: &mut StdRng) -> Result<Keys, ZkError> {
     let (pk, vk) =
         Groth16::<Bn254>::setup(blank, rng).map_err(|e| ZkError::Groth16(format!("setup: {e}")))?;
-    Ok(Keys { pk, vk })
+    Ok(Keys {
+        pk,
+        vk,
+        reduction: Reduction::Arkworks,
+    })
 }
 
 /// Prove `circuit` (whose witness the caller has checked).
@@ -50,8 +97,18 @@ pub fn prove_income(
     statement: IncomeThreshold,
     rng: &mut StdRng,
 ) -> Result<(Proof<Bn254>, Vec<Fr>), ZkError> {
+    prove_income_with(pk, Reduction::Arkworks, statement, rng)
+}
+
+/// [`prove_income`] under a key of either reduction.
+pub fn prove_income_with(
+    pk: &ProvingKey<Bn254>,
+    reduction: Reduction,
+    statement: IncomeThreshold,
+    rng: &mut StdRng,
+) -> Result<(Proof<Bn254>, Vec<Fr>), ZkError> {
     let public = statement.public_inputs()?;
-    let proof = prove(pk, statement, rng)?;
+    let proof = prove_with(pk, reduction, statement, rng)?;
     Ok((proof, public))
 }
 

@@ -21,8 +21,11 @@ use ark_r1cs_std::fields::FieldVar;
 use ark_r1cs_std::fields::fp::FpVar;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 
+use crate::gadgets::bits_of;
 use crate::{ZkError, poseidon};
 
+/// The circuit id receipts and the proof server name.
+pub const CIRCUIT_ID: &str = "veil/income-threshold/v1";
 /// Payment slots in the standard circuit (the n = 256).
 pub const SLOTS: usize = 256;
 /// Most slots any instance may have.
@@ -189,14 +192,6 @@ impl TryFrom<IncomeInput> for IncomeThreshold {
         s.padded()?;
         Ok(s)
     }
-}
-
-/// `bits` little-endian witness bits of `value`, constrained boolean, and their sum.
-fn bits_of(cs: &ConstraintSystemRef<Fr>, value: u128, bits: usize) -> Result<FpVar<Fr>, SynthesisError> {
-    let vars = (0..bits)
-        .map(|i| Boolean::new_witness(cs.clone(), || Ok(i < 128 && (value >> i) & 1 == 1)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Boolean::le_bits_to_fp(&vars)
 }
 
 impl ConstraintSynthesizer<Fr> for IncomeThreshold {

@@ -3,8 +3,11 @@
 //! keys in snarkjs's JSON so `snarkjs groth16 verify` and Solidity verifiers check them.
 #![forbid(unsafe_code)]
 
+pub mod circom;
+mod gadgets;
 pub mod groth;
 pub mod income;
+pub mod mlp;
 pub mod poseidon;
 pub mod snarkjs;
 pub mod solidity;
@@ -26,6 +29,9 @@ pub enum ZkError {
     /// Key generation, proving or verification failed.
     #[error("groth16: {0}")]
     Groth16(String),
+    /// No such circuit here.
+    #[error("this prover does not serve circuit {0}")]
+    Unsupported(String),
     /// The prover's queue is full.
     #[error("the prover's queue is full; try again shortly")]
     Busy,
@@ -49,6 +55,7 @@ impl ZkError {
             Self::Groth16(_) => "zk.groth16",
             Self::Malformed { .. } => "zk.malformed",
             Self::Busy => "zk.busy",
+            Self::Unsupported(_) => "zk.unknown_circuit",
         }
     }
 }

@@ -10,6 +10,7 @@ use ark_std::rand::rngs::StdRng;
 use ark_std::rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use veil_zk::income::IncomeThreshold;
+use veil_zk::mlp::{Inference, Layer, Network, WeightMode, input_hash, output_hash};
 use veil_zk::{Fr, groth, poseidon, snarkjs};
 
 fn zk_dir() -> PathBuf {
@@ -141,4 +142,84 @@ fn snarkjs_accepts_veil_proofs_and_refuses_changed_inputs() {
         !snarkjs_verify(dir.path(), &vk, &raised_json, &proof_json),
         "snarkjs refuses a changed input"
     );
+}
+
+/// A random 10 → 7 (ReLU) → 4 network with a 40-byte weight run per row block, so
+/// packing crosses element boundaries.
+fn network(rng: &mut StdRng) -> Network {
+    let mut layer = |inputs: usize, outputs: usize, relu: bool, requant: Option<(i32, u32)>| Layer {
+        inputs,
+        outputs,
+        weights: (0..inputs * outputs).map(|_| rng.gen_range(-127i8..=127)).collect(),
+        bias: (0..outputs).map(|_| rng.gen_range(-100_000..100_000)).collect(),
+        relu,
+        requant,
+    };
+    Network {
+        layers: vec![
+            layer(10, 7, true, Some((1_234_567_890, 40))),
+            layer(7, 4, false, None),
+        ],
+    }
+}
+
+#[test]
+fn the_zkml_commitments_match_circomlibjs() {
+    let mut rng = StdRng::seed_from_u64(77);
+    let cases: Vec<(Network, Vec<i8>, Fr)> = (0..3)
+        .map(|_| {
+            let n = network(&mut rng);
+            let x: Vec<i8> = (0..10).map(|_| rng.gen_range(-127i8..=127)).collect();
+            (n, x, random_fr(&mut rng))
+        })
+        .collect();
+    let request = json!({
+        "mlp": cases.iter().map(|(n, x, salt)| json!({
+            "network": n, "input": x, "salt": salt.to_string(),
+            "outputs": n.forward(x).unwrap(),
+        })).collect::<Vec<_>>(),
+    });
+    let reference = circomlibjs(&request);
+    for ((n, x, salt), expected) in cases.iter().zip(reference["mlp"].as_array().unwrap()) {
+        assert_eq!(n.hash().unwrap().to_string(), expected["model"].as_str().unwrap());
+        assert_eq!(input_hash(x, *salt).unwrap().to_string(), expected["input"].as_str().unwrap());
+        let outputs = n.forward(x).unwrap();
+        assert!(outputs.iter().any(|o| *o < 0), "negative outputs are encoded too: {outputs:?}");
+        assert_eq!(output_hash(&outputs).unwrap().to_string(), expected["output"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn snarkjs_accepts_zkml_proofs_and_refuses_a_wrong_output_or_model() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let net = network(&mut rng);
+    let keys = groth::dev_setup(Inference::blank(net.clone(), WeightMode::Private), &mut rng).unwrap();
+    let statement = Inference {
+        network: net,
+        mode: WeightMode::Private,
+        input: (0..10).map(|i| i * 12 - 60).collect(),
+        salt: Fr::from(31337u64),
+    };
+    let claim = statement.claim().unwrap();
+    let proof = groth::prove(&keys.pk, statement, &mut rng).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let vk = snarkjs::vk_to_json(&keys.vk);
+    let proof_json = snarkjs::proof_to_json(&proof);
+    assert!(snarkjs_verify(
+        dir.path(),
+        &vk,
+        &snarkjs::public_to_json(&claim.public),
+        &proof_json
+    ));
+    let mut wrong_output = claim.outputs.clone();
+    wrong_output[0] += 1;
+    for (i, value) in [(2, output_hash(&wrong_output).unwrap()), (0, Fr::from(1u64))] {
+        let mut public = claim.public.clone();
+        public[i] = value;
+        assert_ne!(public, claim.public);
+        assert!(
+            !snarkjs_verify(dir.path(), &vk, &snarkjs::public_to_json(&public), &proof_json),
+            "snarkjs refuses public input {i} changed"
+        );
+    }
 }

@@ -17,7 +17,7 @@ use veil_model::OnnxModel;
 
 use crate::up::{BUNDLED_MODELS, UpOptions};
 
-const DIGITS: &str = include_str!("../../../models/data/digits.csv");
+const DIGITS: &str = crate::up::BUNDLED_DATA[1].1;
 
 /// `veil bench gateway` arguments.
 #[derive(Args)]

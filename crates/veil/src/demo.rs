@@ -21,7 +21,7 @@ use veil_store::Store;
 use crate::up::{Stack, UpOptions};
 
 /// The held-out rows of the breast-cancer data (UCI, CC BY 4.0; see models/data).
-const BREAST_CANCER: &str = include_str!("../../../models/data/breast_cancer.csv");
+const BREAST_CANCER: &str = crate::up::BUNDLED_DATA[0].1;
 
 fn step(n: u32, text: &str) {
     outln!("\n{n}. {text}");

@@ -215,11 +215,17 @@ enum Command {
 enum BenchCommand {
     /// Attested inference vs tract directly, then `POST /v1/infer` under wrk load.
     Gateway(bench::BenchArgs),
-    /// The income-threshold circuit: constraints, key generation, proving, verifying.
+    /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
-        /// Payment slots.
+        /// Which circuit.
+        #[arg(long, value_enum, default_value_t = zk::Circuit::Income)]
+        circuit: zk::Circuit,
+        /// Payment slots (income).
         #[arg(long, default_value_t = veil_zk::income::SLOTS)]
         slots: usize,
+        /// Model and weights (inference).
+        #[command(flatten)]
+        model: zk::ModelArgs,
         /// Proofs to time.
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -608,8 +614,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: BenchCommand::Gateway(args),
         } => bench::run(args)?,
         Command::Bench {
-            command: BenchCommand::Zk { slots, runs },
-        } => zk::bench(slots, runs)?,
+            command:
+                BenchCommand::Zk {
+                    circuit,
+                    slots,
+                    model,
+                    runs,
+                },
+        } => zk::bench(circuit, slots, &model, runs)?,
         Command::Zk { command } => {
             if matches!(command, zk::ZkCommand::Serve { .. }) {
                 init_tracing();

@@ -40,6 +40,22 @@ pub const BUNDLED_MODELS: [(&str, &str, &[u8], &[&str]); 2] = [
     ),
 ];
 
+/// Each bundled model's dataset (`models/data/`: features, target, split).
+pub const BUNDLED_DATA: [(&str, &str); 2] = [
+    (
+        "breast-cancer-logreg",
+        include_str!("../../../models/data/breast_cancer.csv"),
+    ),
+    ("digits-mlp", include_str!("../../../models/data/digits.csv")),
+];
+
+/// A bundled model's ONNX bytes and dataset CSV.
+pub fn bundled(name: &str) -> Option<(&'static [u8], &'static str)> {
+    let onnx = BUNDLED_MODELS.iter().find(|m| m.0 == name)?.2;
+    let csv = BUNDLED_DATA.iter().find(|d| d.0 == name)?.1;
+    Some((onnx, csv))
+}
+
 /// How to run the stack.
 #[derive(Debug, Clone)]
 pub struct UpOptions {

@@ -7,10 +7,71 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use veil_model::{Dataset, QuantizedNet, dense_layers};
+use veil_prover::{IncomeCircuit, InferenceCircuit};
 use veil_zk::income::{IncomeInput, IncomeThreshold};
+use veil_zk::mlp::{Inference, Network, WeightMode};
 use veil_zk::{groth, snarkjs};
 
 use crate::io;
+
+/// A circuit Veil proves.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Circuit {
+    /// Committed payments sum to at least a threshold.
+    Income,
+    /// An int8 network maps a committed input to committed outputs.
+    Inference,
+}
+
+/// Which network the inference circuit runs, and whether its weights are private.
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// A bundled model (quantised to int8 on its training split).
+    #[arg(long, default_value = "digits-mlp")]
+    pub model: String,
+    /// `private`: weights are witnesses bound by the model commitment (one key per
+    /// architecture); `public`: weights are compiled into the circuit.
+    #[arg(long, value_parser = ["private", "public"], default_value = "private")]
+    pub weights: String,
+}
+
+impl ModelArgs {
+    fn mode(&self) -> WeightMode {
+        if self.weights == "public" { WeightMode::Public } else { WeightMode::Private }
+    }
+
+    fn stem(&self) -> String {
+        format!("mlp-{}-{}", self.model, self.weights)
+    }
+}
+
+/// A bundled model as the circuit sees it, with its quantisation and file root.
+pub struct Zkml {
+    /// The int8 network and its input scales.
+    pub quantized: QuantizedNet,
+    /// The circuit's view of it.
+    pub network: Network,
+    /// 0G root of the ONNX file.
+    pub root: veil_content::Root,
+    /// The dataset it was trained and quantised on.
+    pub data: Dataset,
+}
+
+/// Quantise a bundled model on its training split.
+pub fn zkml(model: &str) -> Result<Zkml> {
+    let (onnx, csv) = crate::up::bundled(model).with_context(|| {
+        format!("unknown model {model:?}: the bundled models are digits-mlp and breast-cancer-logreg")
+    })?;
+    let data = Dataset::parse(csv)?;
+    let quantized = QuantizedNet::quantize(&dense_layers(onnx)?, &data.train)?;
+    Ok(Zkml {
+        network: veil_prover::circuit_network(&quantized),
+        root: veil_content::root_of(onnx)?,
+        quantized,
+        data,
+    })
+}
 
 /// `veil zk …`.
 #[derive(Subcommand)]
@@ -18,10 +79,17 @@ pub enum ZkCommand {
     /// Development keys for the income-threshold circuit (anyone who saw the
     /// randomness could forge proofs: production keys come from a ceremony).
     Setup {
-        /// Payment slots in the circuit.
+        /// Which circuit.
+        #[arg(long, value_enum, default_value_t = Circuit::Income)]
+        circuit: Circuit,
+        /// Payment slots in the income circuit.
         #[arg(long, default_value_t = veil_zk::income::SLOTS)]
         slots: usize,
-        /// Directory for income-<slots>.pk and income-<slots>.vk.json.
+        /// The inference circuit's model and weights.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Directory for the keys: income-<slots>.pk and .vk.json, or
+        /// mlp-<model>-<weights>.pk and .vk.json.
         #[arg(long)]
         out: PathBuf,
     },
@@ -35,21 +103,46 @@ pub enum ZkCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Run the proof server (`POST /v1/prove/income-threshold`, `GET /v1/proofs/{id}`,
-    /// `POST /v1/proofs/{id}/verify`, `GET /v1/prover`, `GET /v1/health`).
+    /// Run the proof server (`POST /v1/prove/income-threshold`, `POST
+    /// /v1/prove/inference`, `GET /v1/proofs/{id}`, `POST /v1/proofs/{id}/verify`,
+    /// `GET /v1/prover`, `GET /v1/attestation`, `GET /v1/health`).
     Serve {
-        /// The directory `veil zk setup` wrote.
+        /// The directory `veil zk setup` wrote: every circuit with keys there is served.
         #[arg(long)]
         keys: PathBuf,
-        /// The circuit's slots (which keys to load).
+        /// The income circuit's slots (which keys to load).
         #[arg(long, default_value_t = veil_zk::income::SLOTS)]
         slots: usize,
+        /// The inference circuit's model and weights (which keys to load).
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Attest as a simulated TDX guest with this dev PKI seed (`veil sim-tee init`);
+        /// the measurement covers this binary and the served verifying keys.
+        #[arg(long)]
+        sim_tee_seed: Option<PathBuf>,
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:7080")]
         listen: std::net::SocketAddr,
         /// Jobs that may wait.
         #[arg(long, default_value_t = 64)]
         queue: usize,
+    },
+    /// Write a circuit as an iden3 `.r1cs` file for a snarkjs phase-2 ceremony
+    /// (`snarkjs groth16 setup`, `zkey contribute`, `zkey beacon`); the resulting
+    /// `.zkey` is a proving key `veil prove --pk` and `veil zk serve` take.
+    ExportR1cs {
+        /// Which circuit.
+        #[arg(long, value_enum, default_value_t = Circuit::Income)]
+        circuit: Circuit,
+        /// Payment slots in the income circuit.
+        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+        slots: usize,
+        /// The inference circuit's model and weights.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Where to write the .r1cs file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Verify a Groth16 proof (snarkjs JSON files): exit 0 when valid, 1 when not.
     Verify {
@@ -80,6 +173,27 @@ pub enum ProveCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Prove that a model maps a committed input to committed outputs.
+    Inference {
+        /// The proving key (`veil zk setup --circuit inference`).
+        #[arg(long)]
+        pk: PathBuf,
+        /// The model and weights the key is for.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Raw features, comma-separated (quantised to int8 before proving).
+        #[arg(long, conflicts_with = "row", required_unless_present = "row")]
+        features: Option<String>,
+        /// Or the n-th held-out row of the model's dataset (from 0).
+        #[arg(long)]
+        row: Option<usize>,
+        /// Salt of the input commitment (decimal or 0x-hex); default random.
+        #[arg(long)]
+        salt: Option<String>,
+        /// Directory for proof.json, public.json and result.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -97,26 +211,62 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 /// Run `veil zk …`.
 pub fn zk(command: ZkCommand) -> Result<ExitCode> {
     match command {
-        ZkCommand::Setup { slots, out } => {
+        ZkCommand::Setup {
+            circuit,
+            slots,
+            model,
+            out,
+        } => {
             veil_fs::create_private_dir(&out)?;
-            let pb = spinner(&format!("generating development keys for {slots} slots"));
             let started = Instant::now();
-            let keys = groth::dev_setup(IncomeThreshold::blank(slots), &mut groth::os_rng()?)?;
-            pb.finish_and_clear();
-            let pk = out.join(format!("income-{slots}.pk"));
-            let vk = out.join(format!("income-{slots}.vk.json"));
+            let (stem, constraints, keys) = match circuit {
+                Circuit::Income => {
+                    let pb = spinner(&format!("generating development keys for {slots} slots"));
+                    let keys = groth::dev_setup(IncomeThreshold::blank(slots), &mut groth::os_rng()?)?;
+                    pb.finish_and_clear();
+                    (
+                        format!("income-{slots}"),
+                        groth::constraints(IncomeThreshold::blank(slots))?,
+                        keys,
+                    )
+                }
+                Circuit::Inference => {
+                    let z = zkml(&model.model)?;
+                    let blank = || Inference::blank(z.network.clone(), model.mode());
+                    let pb = spinner(&format!("generating development keys for {}", model.stem()));
+                    let keys = groth::dev_setup(blank(), &mut groth::os_rng()?)?;
+                    pb.finish_and_clear();
+                    (model.stem(), groth::constraints(blank())?, keys)
+                }
+            };
+            let pk = out.join(format!("{stem}.pk"));
+            let vk = out.join(format!("{stem}.vk.json"));
             veil_fs::write_atomic(&pk, &groth::pk_to_bytes(&keys.pk)?)?;
             veil_fs::write_atomic(
                 &vk,
                 serde_json::to_string_pretty(&snarkjs::vk_to_json(&keys.vk))?.as_bytes(),
             )?;
             outln!(
-                "{} constraints; keys in {:.1} s: {} and {}",
-                groth::constraints(IncomeThreshold::blank(slots))?,
+                "{constraints} constraints; keys in {:.1} s: {} and {}",
                 started.elapsed().as_secs_f64(),
                 pk.display(),
                 vk.display()
             );
+        }
+        ZkCommand::ExportR1cs {
+            circuit,
+            slots,
+            model,
+            out,
+        } => {
+            let bytes = match circuit {
+                Circuit::Income => veil_zk::circom::r1cs_bytes(IncomeThreshold::blank(slots))?,
+                Circuit::Inference => {
+                    veil_zk::circom::r1cs_bytes(Inference::blank(zkml(&model.model)?.network, model.mode()))?
+                }
+            };
+            veil_fs::write_atomic(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            outln!("{}", out.display());
         }
         ZkCommand::ExportSolidity { vk, out } => {
             let vk = snarkjs::vk_from_json(&read_json(&vk)?)?;
@@ -127,21 +277,79 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
         ZkCommand::Serve {
             keys,
             slots,
+            model,
+            sim_tee_seed,
             listen,
             queue,
         } => {
-            let pk = groth::pk_from_bytes(&io::read_limited(
-                &keys.join(format!("income-{slots}.pk")),
-                1 << 30,
-            )?)?;
-            let vk = snarkjs::vk_from_json(&read_json(&keys.join(format!("income-{slots}.vk.json")))?)?;
+            // A ceremony's key (<stem>.zkey, its verifying key inside) wins over a
+            // development key (<stem>.pk and <stem>.vk.json).
+            let load = |stem: &str| -> Result<Option<groth::Keys>> {
+                let zkey = keys.join(format!("{stem}.zkey"));
+                let pk = keys.join(format!("{stem}.pk"));
+                let path = if zkey.exists() { zkey } else { pk };
+                if !path.exists() {
+                    return Ok(None);
+                }
+                let pb = spinner(&format!("reading {}", path.display()));
+                let (pk, reduction) = groth::read_pk(&io::read_limited(&path, 1 << 30)?)?;
+                pb.finish_and_clear();
+                let vk = match reduction {
+                    groth::Reduction::Snarkjs => pk.vk.clone(),
+                    groth::Reduction::Arkworks => {
+                        snarkjs::vk_from_json(&read_json(&keys.join(format!("{stem}.vk.json")))?)?
+                    }
+                };
+                Ok(Some(groth::Keys { pk, vk, reduction }))
+            };
+            let income = load(&format!("income-{slots}"))?.map(|keys| IncomeCircuit { keys, slots });
+            let inference = match load(&model.stem())? {
+                Some(keys) => {
+                    let z = zkml(&model.model)?;
+                    Some(InferenceCircuit {
+                        keys,
+                        network: z.network,
+                        mode: model.mode(),
+                        name: model.model.clone(),
+                        model_root: Some(z.root),
+                        input_scales: z.quantized.input_scales,
+                    })
+                }
+                None => None,
+            };
+            if income.is_none() && inference.is_none() {
+                bail!(
+                    "no keys in {}: run veil zk setup first (looked for income-{slots}.pk and {}.pk)",
+                    keys.display(),
+                    model.stem()
+                );
+            }
+            let attestation = match &sim_tee_seed {
+                Some(seed) => {
+                    let served: Vec<String> = [&income.as_ref().map(|c| &c.keys.vk), &inference.as_ref().map(|c| &c.keys.vk)]
+                        .into_iter()
+                        .flatten()
+                        .map(|vk| snarkjs::vk_to_json(vk).to_string())
+                        .collect();
+                    let exe = std::env::current_exe().context("finding this executable")?;
+                    let config = serde_json::json!({ "role": "prover", "verification_keys": served });
+                    let measurement = veil_sim_tee::SimMeasurement::of(&exe, &config, &[0; 32])?;
+                    let pki = crate::sim_tee::load_pki(seed)?;
+                    Some(veil_prover::ProverAttestation {
+                        measurement: hex::encode(measurement.mr_td()),
+                        attester: std::sync::Arc::new(veil_sim_tee::SimTdx::new(std::sync::Arc::new(pki), measurement)),
+                    })
+                }
+                None => None,
+            };
             let prover = veil_prover::Prover::start(veil_prover::ProverParts {
+                attestation,
                 identity: veil_seal::Identity::generate()?,
-                keys: groth::Keys { pk, vk },
-                slots,
+                income,
+                inference,
                 queue_capacity: queue,
                 clock: crate::unix_now,
-            });
+            })?;
             let rt = crate::runtime()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)
@@ -181,10 +389,10 @@ pub fn prove(command: ProveCommand) -> Result<()> {
             // A false statement is refused before the key is even read.
             statement.public_inputs()?;
             let pb = spinner("reading the proving key");
-            let pk = groth::pk_from_bytes(&io::read_limited(&pk, 1 << 30)?)?;
+            let (pk, reduction) = groth::read_pk(&io::read_limited(&pk, 1 << 30)?)?;
             pb.set_message("proving");
             let started = Instant::now();
-            let (proof, public) = groth::prove_income(&pk, statement, &mut groth::os_rng()?)?;
+            let (proof, public) = groth::prove_income_with(&pk, reduction, statement, &mut groth::os_rng()?)?;
             pb.finish_and_clear();
             veil_fs::create_private_dir(&out)?;
             veil_fs::write_atomic(
@@ -201,36 +409,122 @@ pub fn prove(command: ProveCommand) -> Result<()> {
                 out.join("proof.json").display()
             );
         }
+        ProveCommand::Inference {
+            pk,
+            model,
+            features,
+            row,
+            salt,
+            out,
+        } => {
+            let z = zkml(&model.model)?;
+            let (x, label) = match (features, row) {
+                (Some(f), _) => (
+                    f.split(',')
+                        .map(|v| v.trim().parse::<f32>().with_context(|| format!("feature {v:?} is not a number")))
+                        .collect::<Result<Vec<f32>>>()?,
+                    None,
+                ),
+                (None, Some(n)) => {
+                    let (x, y) = z.data.test.get(n).with_context(|| {
+                        format!("--row {n}: {} has {} held-out rows", model.model, z.data.test.len())
+                    })?;
+                    (x.clone(), Some(*y))
+                }
+                (None, None) => bail!("give --features or --row"),
+            };
+            let salt = match salt {
+                Some(s) => veil_zk::income::parse_fr(&s, "salt")?,
+                None => groth::random_fr()?,
+            };
+            let statement = Inference {
+                network: z.network,
+                mode: model.mode(),
+                input: z.quantized.quantize_input(&x)?,
+                salt,
+            };
+            let claim = statement.claim()?;
+            let pb = spinner("reading the proving key");
+            let (pk, reduction) = groth::read_pk(&io::read_limited(&pk, 1 << 30)?)?;
+            pb.set_message(format!("proving ({} weights)", model.weights));
+            let started = Instant::now();
+            let proof = groth::prove_with(&pk, reduction, statement, &mut groth::os_rng()?)?;
+            pb.finish_and_clear();
+            let class = veil_zk::mlp::class_of(&claim.outputs);
+            veil_fs::create_private_dir(&out)?;
+            veil_fs::write_atomic(
+                out.join("proof.json"),
+                serde_json::to_string_pretty(&snarkjs::proof_to_json(&proof))?.as_bytes(),
+            )?;
+            veil_fs::write_atomic(
+                out.join("public.json"),
+                snarkjs::public_to_json(&claim.public).to_string().as_bytes(),
+            )?;
+            // The salt opens the input commitment: it stays with the prover (0600 dir).
+            let result = serde_json::json!({
+                "model": model.model, "weights": model.weights, "model_root": z.root,
+                "outputs": claim.outputs, "class": class, "salt": salt.to_string(),
+            });
+            veil_fs::write_atomic(out.join("result.json"), serde_json::to_string_pretty(&result)?.as_bytes())?;
+            let expected = label.map(|y| format!(" (held-out label {y})")).unwrap_or_default();
+            outln!(
+                "class {class}{expected}; proved in {:.2} s: {}",
+                started.elapsed().as_secs_f64(),
+                out.join("proof.json").display()
+            );
+        }
     }
     Ok(())
 }
 
-/// `veil bench zk`: the income circuit's size, key generation, proving and verifying.
-pub fn bench(slots: usize, runs: usize) -> Result<()> {
+/// `veil bench zk`: a circuit's size, key generation, proving, verifying and memory.
+pub fn bench(circuit: Circuit, slots: usize, model: &ModelArgs, runs: usize) -> Result<()> {
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let constraints = groth::constraints(IncomeThreshold::blank(slots))?;
-    let t = Instant::now();
-    let keys = groth::dev_setup(IncomeThreshold::blank(slots), &mut groth::os_rng()?)?;
-    let setup = t.elapsed();
-    let statement = IncomeThreshold {
-        account: veil_zk::Fr::from(0xa11ce_u64),
-        epoch: 202611,
-        amounts: (0..slots as u64).map(|i| 1_000 + i).collect(),
-        salt: veil_zk::Fr::from(7u64),
-        threshold: 1_000 * slots as u128,
-        slots,
+    let (name, blank, statement): (String, Box<dyn Fn() -> Statement>, Statement) = match circuit {
+        Circuit::Income => {
+            let statement = IncomeThreshold {
+                account: veil_zk::Fr::from(0xa11ce_u64),
+                epoch: 202611,
+                amounts: (0..slots as u64).map(|i| 1_000 + i).collect(),
+                salt: veil_zk::Fr::from(7u64),
+                threshold: 1_000 * slots as u128,
+                slots,
+            };
+            (
+                format!("income, {slots} slots"),
+                Box::new(move || Statement::Income(IncomeThreshold::blank(slots))),
+                Statement::Income(statement),
+            )
+        }
+        Circuit::Inference => {
+            let z = zkml(&model.model)?;
+            let mode = model.mode();
+            let input = z.quantized.quantize_input(&z.data.test[0].0)?;
+            let statement = Inference {
+                network: z.network.clone(),
+                mode,
+                input,
+                salt: veil_zk::Fr::from(7u64),
+            };
+            let network = z.network;
+            (
+                format!("{}, {} weights", model.model, model.weights),
+                Box::new(move || Statement::Inference(Inference::blank(network.clone(), mode))),
+                Statement::Inference(statement),
+            )
+        }
     };
+    let constraints = blank().constraints()?;
+    let t = Instant::now();
+    let keys = blank().setup()?;
+    let setup = t.elapsed();
     let mut prove = Vec::new();
     let mut last = None;
     for _ in 0..runs {
         let t = Instant::now();
-        last = Some(groth::prove_income(
-            &keys.pk,
-            statement.clone(),
-            &mut groth::os_rng()?,
-        )?);
+        last = Some(statement.prove(&keys.pk)?);
         prove.push(t.elapsed());
     }
     let (proof, public) = last.context("no proof")?;
@@ -252,13 +546,48 @@ pub fn bench(slots: usize, runs: usize) -> Result<()> {
                 .map(|l| l[6..].trim().to_owned())
         })
         .unwrap_or_else(|| "?".into());
-    outln!("| slots | constraints | setup | prove (median of {runs}) | verify (median of 100) | peak RSS |");
+    outln!("| circuit | constraints | setup | prove (median of {runs}) | verify (median of 100) | peak RSS |");
     outln!("|---|---|---|---|---|---|");
     outln!(
-        "| {slots} | {constraints} | {:.2} s | {:.3} s | {:.2} ms | {peak} |",
+        "| {name} | {constraints} | {:.2} s | {:.3} s | {:.2} ms | {peak} |",
         setup.as_secs_f64(),
         prove[prove.len() / 2].as_secs_f64(),
         verify[verify.len() / 2].as_secs_f64() * 1000.0
     );
     Ok(())
+}
+
+/// A statement of either circuit, for the benchmark.
+#[derive(Clone)]
+enum Statement {
+    Income(IncomeThreshold),
+    Inference(Inference),
+}
+
+impl Statement {
+    fn constraints(self) -> Result<usize> {
+        Ok(match self {
+            Self::Income(s) => groth::constraints(s)?,
+            Self::Inference(s) => groth::constraints(s)?,
+        })
+    }
+
+    fn setup(self) -> Result<groth::Keys> {
+        let rng = &mut groth::os_rng()?;
+        Ok(match self {
+            Self::Income(s) => groth::dev_setup(s, rng)?,
+            Self::Inference(s) => groth::dev_setup(s, rng)?,
+        })
+    }
+
+    fn prove(&self, pk: &groth::Pk) -> Result<(groth::GrothProof, Vec<veil_zk::Fr>)> {
+        let rng = &mut groth::os_rng()?;
+        Ok(match self.clone() {
+            Self::Income(s) => groth::prove_income(pk, s, rng)?,
+            Self::Inference(s) => {
+                let public = s.claim()?.public;
+                (groth::prove(pk, s, rng)?, public)
+            }
+        })
+    }
 }
