@@ -37,7 +37,9 @@ impl Dataset {
                 "train" => out.train.push(x),
                 "test" => out.test.push((
                     x,
-                    cells[width - 2].parse().map_err(|_| bad("the target is not a class index"))?,
+                    cells[width - 2]
+                        .parse()
+                        .map_err(|_| bad("the target is not a class index"))?,
                 )),
                 _ => return Err(bad("the split is neither train nor test")),
             }

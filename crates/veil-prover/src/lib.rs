@@ -13,6 +13,7 @@ mod queue;
 mod server;
 
 pub use queue::{
-    IncomeCircuit, InferenceCircuit, JobState, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME, ZK_CIRCUIT_MLP, circuit_network,
+    IncomeCircuit, InferenceCircuit, JobState, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME,
+    ZK_CIRCUIT_MLP, circuit_network,
 };
 pub use server::router;

@@ -184,7 +184,11 @@ impl Prover {
     /// Start the proving thread; refused when the inference network is unusable.
     pub fn start(parts: ProverParts) -> Result<Arc<Self>, ZkError> {
         let (tx, rx) = sync_channel::<Work>(parts.queue_capacity.max(1));
-        let income = parts.income.as_ref().map(|c| served(&c.keys.vk, c.slots)).transpose()?;
+        let income = parts
+            .income
+            .as_ref()
+            .map(|c| served(&c.keys.vk, c.slots))
+            .transpose()?;
         let inference = match &parts.inference {
             Some(c) => {
                 if !c.input_scales.is_empty() && c.input_scales.len() != c.network.features() {
@@ -313,7 +317,9 @@ impl Prover {
             .as_ref()
             .ok_or_else(|| ZkError::Unsupported("attestation (this prover runs without a TEE)".into()))?;
         if !veil_job::is_challenge_nonce(nonce) {
-            return Err(ZkError::Input("nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into()));
+            return Err(ZkError::Input(
+                "nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into(),
+            ));
         }
         let evidence = veil_kms_http::evidence_with_purpose(
             &*a.attester,
@@ -379,7 +385,11 @@ impl Prover {
             (Some(x), None) => x,
             (None, Some(f)) if !c.meta.input_scales.is_empty() => quantize(&f, &c.meta.input_scales)?,
             (None, Some(_)) => return Err(ZkError::Input("this prover takes int8 input only".into())),
-            _ => return Err(ZkError::Input("give exactly one of input (int8) and features".into())),
+            _ => {
+                return Err(ZkError::Input(
+                    "give exactly one of input (int8) and features".into(),
+                ));
+            }
         };
         let statement = Inference {
             network: c.meta.network.clone(),
@@ -435,7 +445,10 @@ impl Prover {
     pub fn verify(&self, id: &str) -> Option<Result<bool, ZkError>> {
         match self.get(id)? {
             JobState::Done {
-                circuit, proof, public, ..
+                circuit,
+                proof,
+                public,
+                ..
             } => Some((|| {
                 let vk = match circuit.as_str() {
                     ZK_CIRCUIT_INCOME => self.income.as_ref().map(|c| &c.vk),
@@ -455,12 +468,26 @@ impl Prover {
         let mut receipt_model = None;
         let (circuit, proof, public, vk_json, vk_hash, result, detail) = match work.statement {
             Statement::Income(statement) => {
-                let c = self.income.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
+                let c = self
+                    .income
+                    .as_ref()
+                    .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
                 let (proof, public) = groth::prove_income_with(pk, reduction, statement, &mut rng)?;
-                (ZK_CIRCUIT_INCOME, proof, public, &c.vk_json, c.vk_hash, None, json!({}))
+                (
+                    ZK_CIRCUIT_INCOME,
+                    proof,
+                    public,
+                    &c.vk_json,
+                    c.vk_hash,
+                    None,
+                    json!({}),
+                )
             }
             Statement::Inference(statement) => {
-                let c = self.inference.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
+                let c = self
+                    .inference
+                    .as_ref()
+                    .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
                 let claim = statement.claim()?;
                 let proof = groth::prove_with(pk, reduction, statement, &mut rng)?;
                 receipt_model = c.meta.model_root;
@@ -473,7 +500,15 @@ impl Prover {
                     "weights": c.meta.mode.as_str(),
                     "model_commitment": c.meta.commitment,
                 });
-                (ZK_CIRCUIT_MLP, proof, claim.public, &c.vk_json, c.vk_hash, Some(result), detail)
+                (
+                    ZK_CIRCUIT_MLP,
+                    proof,
+                    claim.public,
+                    &c.vk_json,
+                    c.vk_hash,
+                    Some(result),
+                    detail,
+                )
             }
         };
         let proof = snarkjs::proof_to_json(&proof);

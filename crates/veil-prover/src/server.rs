@@ -150,7 +150,9 @@ async fn attestation(
         .await
         .map_err(|_| internal("attestation"))?
         .map_err(|e| match e {
-            ZkError::Unsupported(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zk.not_attested", e.to_string()),
+            ZkError::Unsupported(_) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zk.not_attested", e.to_string())
+            }
             e => problem(&e),
         })?;
     Ok(Json(answer).into_response())

@@ -70,7 +70,11 @@ fn one_private_weights_key_serves_every_digits_model_of_that_shape() {
     assert_ne!(other, net);
     let count = |n| groth::constraints(Inference::blank(n, WeightMode::Private)).unwrap();
     assert_eq!(count(net.clone()), count(other.clone()));
-    assert_ne!(net.hash().unwrap(), other.hash().unwrap(), "the commitment tells them apart");
+    assert_ne!(
+        net.hash().unwrap(),
+        other.hash().unwrap(),
+        "the commitment tells them apart"
+    );
 }
 
 async fn wait_done(base: &str, id: &str) -> Value {
@@ -137,7 +141,12 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     tokio::spawn(axum::serve(listener, veil_prover::router(prover.clone())).into_future());
     let key = prover.public_key();
 
-    let info: Value = reqwest::get(format!("{base}/v1/prover")).await.unwrap().json().await.unwrap();
+    let info: Value = reqwest::get(format!("{base}/v1/prover"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let circuit = &info["circuits"][veil_prover::ZK_CIRCUIT_MLP];
     assert_eq!(circuit["weights"], "private");
     assert_eq!(circuit["model_commitment"], net.hash().unwrap().to_string());
@@ -196,14 +205,20 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     let forged = veil_receipt::sign(body, &Identity::generate().unwrap().signing_key()).unwrap();
     let err =
         veil_verify::verify(forged.to_json_pretty().as_bytes(), &veil_verify::Trust::default()).unwrap_err();
-    assert!(err.to_string().contains("not the ones the proof commits to"), "{err}");
+    assert!(
+        err.to_string().contains("not the ones the proof commits to"),
+        "{err}"
+    );
 
     // Bad requests: wrong width, both kinds of input, an out-of-range int8, garbage.
     let zeros = vec![0i8; 64];
     let lowest = vec![-128i32; 64];
     for (bad, code) in [
         (json!({ "features": [1.0, 2.0], "salt": "1" }), "zk.bad_input"),
-        (json!({ "features": x, "input": zeros, "salt": "1" }), "zk.bad_input"),
+        (
+            json!({ "features": x, "input": zeros, "salt": "1" }),
+            "zk.bad_input",
+        ),
         (json!({ "input": lowest, "salt": "1" }), "zk.bad_input"),
         (json!({ "input": zeros, "salt": "0xzz" }), "zk.bad_input"),
         (json!({ "input": zeros }), "zk.bad_input"),
@@ -217,7 +232,11 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         &sealed(&key, &json!({})),
     )
     .await;
-    assert_eq!((status, p["code"].as_str()), (404, Some("zk.unknown_circuit")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (404, Some("zk.unknown_circuit")),
+        "{p}"
+    );
 
     // Attestation: fresh evidence for our nonce, binding the keys it advertises.
     let nonce = "prover-challenge-0001";
@@ -239,9 +258,17 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     assert_eq!(rd.public_keys["hpke"], key.to_string());
     assert_eq!(rd.public_keys["ed25519"], prover.signing_key_hex());
     assert!(
-        veil_attest::verify(&a.evidence, &veil_attest::TrustAnchors::vendor(), &veil_attest::Policy::default(), now()).is_err(),
+        veil_attest::verify(
+            &a.evidence,
+            &veil_attest::TrustAnchors::vendor(),
+            &veil_attest::Policy::default(),
+            now()
+        )
+        .is_err(),
         "simulated evidence does not chain to Intel's root"
     );
-    let r = reqwest::get(format!("{base}/v1/attestation?nonce=short")).await.unwrap();
+    let r = reqwest::get(format!("{base}/v1/attestation?nonce=short"))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 }

@@ -58,9 +58,15 @@ fn synthesise<C: ConstraintSynthesizer<Fr>>(circuit: C, prove: bool) -> Result<S
         .remove(R1CS_PREDICATE_LABEL)
         .ok_or_else(|| ZkError::Groth16("the circuit has no R1CS constraints".into()))?;
     let assignment = if prove {
-        let inner = cs.borrow().ok_or_else(|| ZkError::Groth16("constraint system gone".into()))?;
-        let instance = inner.instance_assignment().map_err(|e| ZkError::Groth16(e.to_string()))?;
-        let witness = inner.witness_assignment().map_err(|e| ZkError::Groth16(e.to_string()))?;
+        let inner = cs
+            .borrow()
+            .ok_or_else(|| ZkError::Groth16("constraint system gone".into()))?;
+        let instance = inner
+            .instance_assignment()
+            .map_err(|e| ZkError::Groth16(e.to_string()))?;
+        let witness = inner
+            .witness_assignment()
+            .map_err(|e| ZkError::Groth16(e.to_string()))?;
         Some([instance, witness].concat())
     } else {
         None
@@ -145,11 +151,15 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, ZkError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| malformed("truncated"))?))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| malformed("truncated"))?,
+        ))
     }
 
     fn u64(&mut self) -> Result<u64, ZkError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| malformed("truncated"))?))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| malformed("truncated"))?,
+        ))
     }
 
     /// A base-field element in snarkjs's Montgomery form (which is arkworks' own
@@ -350,7 +360,9 @@ pub fn prove_zkey<C: ConstraintSynthesizer<Fr>>(
     rng: &mut StdRng,
 ) -> Result<Proof<Bn254>, ZkError> {
     let s = synthesise(circuit, true)?;
-    let assignment = s.assignment.ok_or_else(|| ZkError::Groth16("no assignment".into()))?;
+    let assignment = s
+        .assignment
+        .ok_or_else(|| ZkError::Groth16("no assignment".into()))?;
     if pk.a_query.len() != assignment.len() || pk.vk.gamma_abc_g1.len() != s.num_instance {
         return Err(ZkError::Input(format!(
             "the zkey is for a circuit of {} wires and {} public inputs, not this one ({} and {})",

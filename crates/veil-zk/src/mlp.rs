@@ -138,7 +138,9 @@ impl Network {
                 return bad(format!("more than {MAX_WEIGHTS} weights"));
             }
             if l.weights.len() != l.inputs * l.outputs || l.bias.len() != l.outputs {
-                return bad(format!("layer {k}: weight or bias count does not match its shape"));
+                return bad(format!(
+                    "layer {k}: weight or bias count does not match its shape"
+                ));
             }
             if k > 0 && self.layers[k - 1].outputs != l.inputs {
                 return bad(format!("layer {k} does not take the previous layer's outputs"));
@@ -215,7 +217,13 @@ impl Network {
         let mut h = vec![self.layers.len() as u64];
         for l in &self.layers {
             let (m, s) = l.requant.unwrap_or((0, 0));
-            h.extend([l.inputs as u64, l.outputs as u64, u64::from(l.relu), m as u64, u64::from(s)]);
+            h.extend([
+                l.inputs as u64,
+                l.outputs as u64,
+                u64::from(l.relu),
+                m as u64,
+                u64::from(s),
+            ]);
         }
         h
     }
@@ -226,7 +234,11 @@ impl Network {
         let mut elems: Vec<Fr> = self.header().into_iter().map(Fr::from).collect();
         for l in &self.layers {
             elems.extend(pack(&byte_values(&l.weights), 8, BYTES_PER_ELEMENT));
-            let biases: Vec<u128> = l.bias.iter().map(|b| (i128::from(*b) + BIAS_OFFSET) as u128).collect();
+            let biases: Vec<u128> = l
+                .bias
+                .iter()
+                .map(|b| (i128::from(*b) + BIAS_OFFSET) as u128)
+                .collect();
             elems.extend(pack(&biases, 32, U32_PER_ELEMENT));
         }
         chain(TAG_MODEL, &elems)
@@ -251,7 +263,11 @@ impl Layer {
     /// [`Self::pre_activation`], then ReLU if the layer has one.
     fn accumulate(&self, act: &[i128]) -> Vec<i128> {
         let pre = self.pre_activation(act);
-        if self.relu { pre.into_iter().map(|v| v.max(0)).collect() } else { pre }
+        if self.relu {
+            pre.into_iter().map(|v| v.max(0)).collect()
+        } else {
+            pre
+        }
     }
 }
 
@@ -316,7 +332,10 @@ pub fn input_hash(x: &[i8], salt: Fr) -> Result<Fr, ZkError> {
 
 /// `O`, the output commitment.
 pub fn output_hash(outputs: &[i64]) -> Result<Fr, ZkError> {
-    let elems: Vec<Fr> = outputs.iter().map(|v| fr_i128(i128::from(*v) + BIAS_OFFSET)).collect();
+    let elems: Vec<Fr> = outputs
+        .iter()
+        .map(|v| fr_i128(i128::from(*v) + BIAS_OFFSET))
+        .collect();
     chain(TAG_OUTPUT, &elems)
 }
 
@@ -328,7 +347,10 @@ pub fn class_of(outputs: &[i64]) -> usize {
         many => {
             many.iter()
                 .enumerate()
-                .fold((0, i64::MIN), |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) })
+                .fold(
+                    (0, i64::MIN),
+                    |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) },
+                )
                 .0
         }
     }
@@ -407,7 +429,8 @@ impl Inference {
         elems.push(salt);
         chain_var(TAG_INPUT, &elems)?.enforce_equal(&i_pub)?;
 
-        let mut model_header: Vec<FpVar<Fr>> = vec![FpVar::constant(Fr::from(self.network.layers.len() as u64))];
+        let mut model_header: Vec<FpVar<Fr>> =
+            vec![FpVar::constant(Fr::from(self.network.layers.len() as u64))];
         let mut model_body: Vec<FpVar<Fr>> = Vec::new();
         for l in &self.network.layers {
             // Weights and biases: constants, or range-checked witnesses.
@@ -434,8 +457,14 @@ impl Inference {
                 )
             } else {
                 (
-                    l.weights.iter().map(|w| FpVar::constant(fr_i128(i128::from(*w)))).collect(),
-                    l.bias.iter().map(|b| FpVar::constant(fr_i128(i128::from(*b)))).collect(),
+                    l.weights
+                        .iter()
+                        .map(|w| FpVar::constant(fr_i128(i128::from(*w))))
+                        .collect(),
+                    l.bias
+                        .iter()
+                        .map(|b| FpVar::constant(fr_i128(i128::from(*b))))
+                        .collect(),
                 )
             };
             let multiplier = match l.requant {
@@ -448,7 +477,9 @@ impl Inference {
                 FpVar::constant(Fr::from(l.inputs as u64)),
                 FpVar::constant(Fr::from(l.outputs as u64)),
                 FpVar::constant(Fr::from(u64::from(l.relu))),
-                multiplier.clone().unwrap_or_else(|| FpVar::constant(Fr::from(m_const as u64))),
+                multiplier
+                    .clone()
+                    .unwrap_or_else(|| FpVar::constant(Fr::from(m_const as u64))),
                 FpVar::constant(Fr::from(u64::from(s_const))),
             ]);
 
@@ -480,8 +511,10 @@ impl Inference {
                         let k = clamp_bits(s);
                         let two_k = 1i128 << k;
                         let (r, _) = bits(&cs, u128::try_from(rq.r).unwrap_or(0), s as usize)?;
-                        let (hi, hi_bits) = bits(&cs, u128::try_from(rq.q - 128 + two_k).unwrap_or(0), k + 1)?;
-                        let (lo, lo_bits) = bits(&cs, u128::try_from(rq.q + 127 + two_k).unwrap_or(0), k + 1)?;
+                        let (hi, hi_bits) =
+                            bits(&cs, u128::try_from(rq.q - 128 + two_k).unwrap_or(0), k + 1)?;
+                        let (lo, lo_bits) =
+                            bits(&cs, u128::try_from(rq.q + 127 + two_k).unwrap_or(0), k + 1)?;
                         let q = &hi - FpVar::constant(fr_i128(two_k - 128));
                         lo.enforce_equal(&(&q + FpVar::constant(fr_i128(127 + two_k))))?;
                         p.enforce_equal(&(&q * FpVar::constant(Fr::from(1u128 << s)) + &r))?;
@@ -540,7 +573,9 @@ mod tests {
         let mut layer = |inputs: usize, outputs: usize, relu: bool, requant: Option<(i32, u32)>| Layer {
             inputs,
             outputs,
-            weights: (0..inputs * outputs).map(|_| rng.gen_range(-127i8..=127)).collect(),
+            weights: (0..inputs * outputs)
+                .map(|_| rng.gen_range(-127i8..=127))
+                .collect(),
             bias: (0..outputs).map(|_| rng.gen_range(-20_000..20_000)).collect(),
             relu,
             requant,
@@ -564,7 +599,8 @@ mod tests {
 
     fn check(c: Inference, public: &[Fr]) -> bool {
         let cs = ConstraintSystem::<Fr>::new_ref();
-        c.synthesize(cs.clone(), [public[0], public[1], public[2]]).unwrap();
+        c.synthesize(cs.clone(), [public[0], public[1], public[2]])
+            .unwrap();
         cs.is_satisfied().unwrap()
     }
 
@@ -591,7 +627,10 @@ mod tests {
                 saw_inside |= (-127..=127).contains(&rq.q);
             }
         }
-        assert!(saw_high && saw_inside, "the seeds exercise saturation and the plain path");
+        assert!(
+            saw_high && saw_inside,
+            "the seeds exercise saturation and the plain path"
+        );
         let _ = saw_low; // ReLU keeps the hidden layer non-negative.
     }
 
@@ -647,7 +686,10 @@ mod tests {
             assert_ne!(other.network, c.network);
             let mut public = good.clone();
             public[2] = output_hash(&other.network.forward(&other.input).unwrap()).unwrap();
-            assert!(!check(other, &public), "{mode:?}: weight changed under the same model hash");
+            assert!(
+                !check(other, &public),
+                "{mode:?}: weight changed under the same model hash"
+            );
         }
     }
 
@@ -656,7 +698,11 @@ mod tests {
         let count = |c: Inference| {
             let cs = ConstraintSystem::<Fr>::new_ref();
             c.generate_constraints(cs.clone()).unwrap();
-            (cs.num_constraints(), cs.num_instance_variables(), cs.num_witness_variables())
+            (
+                cs.num_constraints(),
+                cs.num_instance_variables(),
+                cs.num_witness_variables(),
+            )
         };
         let a = count(Inference::blank(net(1), WeightMode::Private));
         let b = count(Inference::blank(net(2), WeightMode::Private));
@@ -696,7 +742,14 @@ mod tests {
         assert_eq!(a, vec![Fr::from(1u64 + 2 * 256)]);
         let b = pack(&(0..40).collect::<Vec<u128>>(), 8, 31);
         assert_eq!(b.len(), 2);
-        assert_ne!(input_hash(&[1, 2], Fr::zero()).unwrap(), input_hash(&[2, 1], Fr::zero()).unwrap());
-        assert_ne!(output_hash(&[0]).unwrap(), output_hash(&[0, 0]).unwrap(), "the length is hashed");
+        assert_ne!(
+            input_hash(&[1, 2], Fr::zero()).unwrap(),
+            input_hash(&[2, 1], Fr::zero()).unwrap()
+        );
+        assert_ne!(
+            output_hash(&[0]).unwrap(),
+            output_hash(&[0, 0]).unwrap(),
+            "the length is hashed"
+        );
     }
 }

@@ -180,7 +180,11 @@ async fn the_zkml_verifier_reverts_for_a_wrong_output_or_model() {
         public[i] = value;
         assert_ne!(public, claim.public);
         assert!(
-            verifier.verifyProof(words_p, words(&public)).call().await.is_err(),
+            verifier
+                .verifyProof(words_p, words(&public))
+                .call()
+                .await
+                .is_err(),
             "public input {i} changed reverts"
         );
     }
@@ -203,7 +207,12 @@ fn chain(anvil: bool) -> (Vec<alloy::providers::DynProvider>, Box<dyn std::any::
             .spawn();
         let providers = signers
             .into_iter()
-            .map(|s| ProviderBuilder::new().wallet(s).connect_http(instance.endpoint_url()).erased())
+            .map(|s| {
+                ProviderBuilder::new()
+                    .wallet(s)
+                    .connect_http(instance.endpoint_url())
+                    .erased()
+            })
             .collect();
         (providers, Box::new(instance))
     } else {
@@ -248,7 +257,11 @@ async fn zk_job_scenario(anvil: bool) {
         .await
         .unwrap();
     prover
-        .register_prover(Address::repeat_byte(0xee), B256::repeat_byte(1), U256::from(10u128.pow(18)))
+        .register_prover(
+            Address::repeat_byte(0xee),
+            B256::repeat_byte(1),
+            U256::from(10u128.pow(18)),
+        )
         .await
         .unwrap();
 
@@ -309,7 +322,9 @@ async fn zk_job_scenario(anvil: bool) {
         .complete_job_with_proof(job, words, word(&output_hash(&other).unwrap()), B256::ZERO)
         .await;
     match wrong {
-        Err(veil_ledger::LedgerError::Reverted { error, .. }) => assert!(error.contains("ProofInvalid"), "{error}"),
+        Err(veil_ledger::LedgerError::Reverted { error, .. }) => {
+            assert!(error.contains("ProofInvalid"), "{error}")
+        }
         other => panic!("expected ProofInvalid, got {other:?}"),
     }
     assert_eq!(requester.job(job).await.unwrap().status, "open");

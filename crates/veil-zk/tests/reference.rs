@@ -150,7 +150,9 @@ fn network(rng: &mut StdRng) -> Network {
     let mut layer = |inputs: usize, outputs: usize, relu: bool, requant: Option<(i32, u32)>| Layer {
         inputs,
         outputs,
-        weights: (0..inputs * outputs).map(|_| rng.gen_range(-127i8..=127)).collect(),
+        weights: (0..inputs * outputs)
+            .map(|_| rng.gen_range(-127i8..=127))
+            .collect(),
         bias: (0..outputs).map(|_| rng.gen_range(-100_000..100_000)).collect(),
         relu,
         requant,
@@ -182,10 +184,19 @@ fn the_zkml_commitments_match_circomlibjs() {
     let reference = circomlibjs(&request);
     for ((n, x, salt), expected) in cases.iter().zip(reference["mlp"].as_array().unwrap()) {
         assert_eq!(n.hash().unwrap().to_string(), expected["model"].as_str().unwrap());
-        assert_eq!(input_hash(x, *salt).unwrap().to_string(), expected["input"].as_str().unwrap());
+        assert_eq!(
+            input_hash(x, *salt).unwrap().to_string(),
+            expected["input"].as_str().unwrap()
+        );
         let outputs = n.forward(x).unwrap();
-        assert!(outputs.iter().any(|o| *o < 0), "negative outputs are encoded too: {outputs:?}");
-        assert_eq!(output_hash(&outputs).unwrap().to_string(), expected["output"].as_str().unwrap());
+        assert!(
+            outputs.iter().any(|o| *o < 0),
+            "negative outputs are encoded too: {outputs:?}"
+        );
+        assert_eq!(
+            output_hash(&outputs).unwrap().to_string(),
+            expected["output"].as_str().unwrap()
+        );
     }
 }
 

@@ -38,7 +38,11 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     fn mode(&self) -> WeightMode {
-        if self.weights == "public" { WeightMode::Public } else { WeightMode::Private }
+        if self.weights == "public" {
+            WeightMode::Public
+        } else {
+            WeightMode::Private
+        }
     }
 
     fn stem(&self) -> String {
@@ -326,18 +330,24 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
             }
             let attestation = match &sim_tee_seed {
                 Some(seed) => {
-                    let served: Vec<String> = [&income.as_ref().map(|c| &c.keys.vk), &inference.as_ref().map(|c| &c.keys.vk)]
-                        .into_iter()
-                        .flatten()
-                        .map(|vk| snarkjs::vk_to_json(vk).to_string())
-                        .collect();
+                    let served: Vec<String> = [
+                        &income.as_ref().map(|c| &c.keys.vk),
+                        &inference.as_ref().map(|c| &c.keys.vk),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .map(|vk| snarkjs::vk_to_json(vk).to_string())
+                    .collect();
                     let exe = std::env::current_exe().context("finding this executable")?;
                     let config = serde_json::json!({ "role": "prover", "verification_keys": served });
                     let measurement = veil_sim_tee::SimMeasurement::of(&exe, &config, &[0; 32])?;
                     let pki = crate::sim_tee::load_pki(seed)?;
                     Some(veil_prover::ProverAttestation {
                         measurement: hex::encode(measurement.mr_td()),
-                        attester: std::sync::Arc::new(veil_sim_tee::SimTdx::new(std::sync::Arc::new(pki), measurement)),
+                        attester: std::sync::Arc::new(veil_sim_tee::SimTdx::new(
+                            std::sync::Arc::new(pki),
+                            measurement,
+                        )),
                     })
                 }
                 None => None,
@@ -421,13 +431,21 @@ pub fn prove(command: ProveCommand) -> Result<()> {
             let (x, label) = match (features, row) {
                 (Some(f), _) => (
                     f.split(',')
-                        .map(|v| v.trim().parse::<f32>().with_context(|| format!("feature {v:?} is not a number")))
+                        .map(|v| {
+                            v.trim()
+                                .parse::<f32>()
+                                .with_context(|| format!("feature {v:?} is not a number"))
+                        })
                         .collect::<Result<Vec<f32>>>()?,
                     None,
                 ),
                 (None, Some(n)) => {
                     let (x, y) = z.data.test.get(n).with_context(|| {
-                        format!("--row {n}: {} has {} held-out rows", model.model, z.data.test.len())
+                        format!(
+                            "--row {n}: {} has {} held-out rows",
+                            model.model,
+                            z.data.test.len()
+                        )
                     })?;
                     (x.clone(), Some(*y))
                 }
@@ -465,8 +483,13 @@ pub fn prove(command: ProveCommand) -> Result<()> {
                 "model": model.model, "weights": model.weights, "model_root": z.root,
                 "outputs": claim.outputs, "class": class, "salt": salt.to_string(),
             });
-            veil_fs::write_atomic(out.join("result.json"), serde_json::to_string_pretty(&result)?.as_bytes())?;
-            let expected = label.map(|y| format!(" (held-out label {y})")).unwrap_or_default();
+            veil_fs::write_atomic(
+                out.join("result.json"),
+                serde_json::to_string_pretty(&result)?.as_bytes(),
+            )?;
+            let expected = label
+                .map(|y| format!(" (held-out label {y})"))
+                .unwrap_or_default();
             outln!(
                 "class {class}{expected}; proved in {:.2} s: {}",
                 started.elapsed().as_secs_f64(),
@@ -546,7 +569,9 @@ pub fn bench(circuit: Circuit, slots: usize, model: &ModelArgs, runs: usize) -> 
                 .map(|l| l[6..].trim().to_owned())
         })
         .unwrap_or_else(|| "?".into());
-    outln!("| circuit | constraints | setup | prove (median of {runs}) | verify (median of 100) | peak RSS |");
+    outln!(
+        "| circuit | constraints | setup | prove (median of {runs}) | verify (median of 100) | peak RSS |"
+    );
     outln!("|---|---|---|---|---|---|");
     outln!(
         "| {name} | {constraints} | {:.2} s | {:.3} s | {:.2} ms | {peak} |",
