@@ -189,14 +189,18 @@ impl<'a> Reader<'a> {
         Ok(p)
     }
 
-    fn g2(&mut self) -> Result<G2Affine, ZkError> {
+    /// A G2 point on the curve; in the subgroup too when `subgroup` (the verifying
+    /// key's points). The query's points skip that check, which costs seconds on a
+    /// large key: proofs are verified under the key's verifying key before they leave
+    /// (`groth::prove_with`), so a bad query point can only cause a refusal.
+    fn g2(&mut self, subgroup: bool) -> Result<G2Affine, ZkError> {
         let x = Fq2::new(self.fq()?, self.fq()?);
         let y = Fq2::new(self.fq()?, self.fq()?);
         if x.is_zero() && y.is_zero() {
             return Ok(G2Affine::zero());
         }
         let p = G2Affine::new_unchecked(x, y);
-        if !p.is_on_curve() || !p.is_in_correct_subgroup_assuming_on_curve() {
+        if !p.is_on_curve() || (subgroup && !p.is_in_correct_subgroup_assuming_on_curve()) {
             return Err(malformed("a G2 point is not on the curve or not in the subgroup"));
         }
         Ok(p)
@@ -204,8 +208,9 @@ impl<'a> Reader<'a> {
 }
 
 /// A snarkjs Groth16 `.zkey` (a ceremony's output) as an arkworks proving key; prove
-/// with it through [`prove_zkey`]. Every point is checked on the curve and in the
-/// subgroup; sizes are checked against each other, never trusted for allocation.
+/// with it through `groth::prove_with`. Every point is checked on the curve (on BN254
+/// that puts G1 points in the subgroup), the verifying key's G2 points in the subgroup
+/// too; sizes are checked against each other, never trusted for allocation.
 pub fn pk_from_zkey(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(4)? != b"zkey" {
@@ -250,10 +255,10 @@ pub fn pk_from_zkey(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
     }
     let alpha_g1 = h.g1()?;
     let beta_g1 = h.g1()?;
-    let beta_g2 = h.g2()?;
-    let gamma_g2 = h.g2()?;
+    let beta_g2 = h.g2(true)?;
+    let gamma_g2 = h.g2(true)?;
     let delta_g1 = h.g1()?;
-    let delta_g2 = h.g2()?;
+    let delta_g2 = h.g2(true)?;
 
     let points = |kind: u32, n: usize, g2: bool| -> Result<(Vec<G1Affine>, Vec<G2Affine>), ZkError> {
         let mut s = section(kind)?;
@@ -266,7 +271,7 @@ pub fn pk_from_zkey(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
         let mut g2s = Vec::new();
         for _ in 0..n {
             if g2 {
-                g2s.push(s.g2()?);
+                g2s.push(s.g2(false)?);
             } else {
                 g1s.push(s.g1()?);
             }

@@ -3,7 +3,7 @@
 use ark_bn254::{Bn254, Fr};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
 use ark_relations::gr1cs::ConstraintSynthesizer;
-use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Valid, Validate};
 use ark_snark::{CircuitSpecificSetupSNARK, SNARK};
 use ark_std::rand::SeedableRng;
 use ark_std::rand::rngs::StdRng;
@@ -45,15 +45,44 @@ pub fn read_pk(bytes: &[u8]) -> Result<(ProvingKey<Bn254>, Reduction), ZkError> 
 }
 
 /// Prove `circuit` under `pk` with its reduction.
-pub fn prove_with<C: ConstraintSynthesizer<Fr>>(
+pub fn prove_with<C: Statement>(
     pk: &ProvingKey<Bn254>,
     reduction: Reduction,
     circuit: C,
     rng: &mut StdRng,
 ) -> Result<Proof<Bn254>, ZkError> {
-    match reduction {
-        Reduction::Arkworks => prove(pk, circuit, rng),
-        Reduction::Snarkjs => crate::circom::prove_zkey(pk, circuit, rng),
+    let public = circuit.public()?;
+    let proof = match reduction {
+        Reduction::Arkworks => prove(pk, circuit, rng)?,
+        Reduction::Snarkjs => crate::circom::prove_zkey(pk, circuit, rng)?,
+    };
+    // The key's queries are trusted, not subgroup-checked (see pk_from_bytes): a proof
+    // leaves only once it verifies under the key's own verifying key.
+    if !verify(&pk.vk, &public, &proof)? {
+        return Err(ZkError::Groth16(
+            "the proving key made a proof that does not verify: the key is damaged or for another circuit"
+                .into(),
+        ));
+    }
+    Ok(proof)
+}
+
+/// A statement Veil proves: a circuit that knows its public inputs (and refuses,
+/// before any proving, to give them for a false statement).
+pub trait Statement: ConstraintSynthesizer<Fr> {
+    /// The public inputs, in the circuit's order.
+    fn public(&self) -> Result<Vec<Fr>, ZkError>;
+}
+
+impl Statement for IncomeThreshold {
+    fn public(&self) -> Result<Vec<Fr>, ZkError> {
+        self.public_inputs()
+    }
+}
+
+impl Statement for crate::mlp::Inference {
+    fn public(&self) -> Result<Vec<Fr>, ZkError> {
+        Ok(self.claim()?.public)
     }
 }
 
@@ -112,20 +141,40 @@ pub fn prove_income_with(
     Ok((proof, public))
 }
 
-/// A proving key as bytes (arkworks' compressed encoding).
+/// A proving key as bytes (arkworks' uncompressed encoding: reading it back needs no
+/// square roots).
 pub fn pk_to_bytes(pk: &ProvingKey<Bn254>) -> Result<Vec<u8>, ZkError> {
     let mut out = Vec::new();
-    pk.serialize_compressed(&mut out)
+    pk.serialize_uncompressed(&mut out)
         .map_err(|e| ZkError::Groth16(format!("encoding the proving key: {e}")))?;
     Ok(out)
 }
 
-/// Read a proving key, checking every point.
+/// Read a proving key. Every point must be on the curve, and the verifying key inside
+/// is checked in full (subgroups too). The queries' G2 points are not put through
+/// subgroup checks, which would take seconds per load: a damaged key can only make
+/// proofs that fail verification, and [`prove_with`] verifies every proof it makes
+/// before returning it. Keys written compressed (older `veil zk setup`) still load,
+/// fully checked.
 pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
-    ProvingKey::deserialize_compressed(bytes).map_err(|e| ZkError::Malformed {
+    let malformed = |e: String| ZkError::Malformed {
         what: "proving key",
-        reason: e.to_string(),
-    })
+        reason: e,
+    };
+    let pk = match ProvingKey::<Bn254>::deserialize_with_mode(bytes, Compress::No, Validate::No) {
+        Ok(pk) => pk,
+        Err(_) => return ProvingKey::deserialize_compressed(bytes).map_err(|e| malformed(e.to_string())),
+    };
+    pk.vk.check().map_err(|e| malformed(e.to_string()))?;
+    let g1_ok = [&pk.a_query, &pk.b_g1_query, &pk.h_query, &pk.l_query]
+        .iter()
+        .all(|q| q.iter().all(|p| p.is_on_curve()))
+        && pk.beta_g1.is_on_curve()
+        && pk.delta_g1.is_on_curve();
+    if !g1_ok || !pk.b_g2_query.iter().all(|p| p.is_on_curve()) {
+        return Err(malformed("a point is not on the curve".into()));
+    }
+    Ok(pk)
 }
 
 /// How many constraints `circuit` has (synthesised without a witness check).
@@ -184,5 +233,33 @@ mod tests {
             prove_income(&keys.pk, false_statement, &mut rng),
             Err(ZkError::False(_))
         ));
+    }
+
+    #[test]
+    fn keys_round_trip_and_a_damaged_key_never_yields_a_proof() {
+        use ark_ec::AffineRepr;
+        let mut rng = StdRng::seed_from_u64(8);
+        let keys = dev_setup(IncomeThreshold::blank(2), &mut rng).unwrap();
+        let bytes = pk_to_bytes(&keys.pk).unwrap();
+        assert_eq!(pk_from_bytes(&bytes).unwrap(), keys.pk);
+        let (_, reduction) = read_pk(&bytes).unwrap();
+        assert_eq!(reduction, Reduction::Arkworks);
+        assert!(pk_from_bytes(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+        let statement = IncomeThreshold {
+            account: Fr::from(1u64),
+            epoch: 1,
+            amounts: vec![5, 6],
+            salt: Fr::from(2u64),
+            threshold: 11,
+            slots: 2,
+        };
+        assert!(prove_with(&keys.pk, Reduction::Arkworks, statement.clone(), &mut rng).is_ok());
+        // A query point swapped for another point on the curve: loads, cannot prove.
+        let mut damaged = keys.pk.clone();
+        damaged.a_query[3] = (damaged.a_query[3] + ark_bn254::G1Affine::generator()).into();
+        assert_ne!(damaged, keys.pk);
+        let reloaded = pk_from_bytes(&pk_to_bytes(&damaged).unwrap()).unwrap();
+        let err = prove_with(&reloaded, Reduction::Arkworks, statement, &mut rng).unwrap_err();
+        assert!(err.to_string().contains("does not verify"), "{err}");
     }
 }

@@ -9,7 +9,8 @@ use std::process::Command;
 
 use ark_std::rand::SeedableRng;
 use ark_std::rand::rngs::StdRng;
-use veil_zk::circom::{pk_from_zkey, prove_zkey, r1cs_bytes};
+use veil_zk::circom::{pk_from_zkey, r1cs_bytes};
+use veil_zk::groth::{Reduction, prove_with, read_pk};
 use veil_zk::income::IncomeThreshold;
 use veil_zk::{Fr, ZkError, groth, snarkjs};
 
@@ -121,7 +122,8 @@ fn a_snarkjs_ceremony_key_proves_veil_circuits() {
         &["zkey", "export", "verificationkey", "income.zkey", "vk.json"],
     );
 
-    let pk = pk_from_zkey(&std::fs::read(d.join("income.zkey")).unwrap()).unwrap();
+    let (pk, reduction) = read_pk(&std::fs::read(d.join("income.zkey")).unwrap()).unwrap();
+    assert_eq!(reduction, Reduction::Snarkjs, "told apart by the file's magic");
     let vk_json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("vk.json")).unwrap()).unwrap();
     let vk = snarkjs::vk_from_json(&vk_json).unwrap();
@@ -137,7 +139,7 @@ fn a_snarkjs_ceremony_key_proves_veil_circuits() {
     };
     let public = statement.public_inputs().unwrap();
     let mut rng = StdRng::seed_from_u64(1);
-    let proof = prove_zkey(&pk, statement.clone(), &mut rng).unwrap();
+    let proof = prove_with(&pk, Reduction::Snarkjs, statement.clone(), &mut rng).unwrap();
     assert!(
         groth::verify(&vk, &public, &proof).unwrap(),
         "arkworks accepts it"
@@ -172,13 +174,13 @@ fn a_snarkjs_ceremony_key_proves_veil_circuits() {
     let mut false_statement = statement.clone();
     false_statement.threshold = 465_001;
     assert!(matches!(
-        prove_zkey(&pk, false_statement, &mut rng),
+        prove_with(&pk, Reduction::Snarkjs, false_statement, &mut rng),
         Err(ZkError::False(_))
     ));
     let mut bigger = statement;
     bigger.slots = 2;
     assert!(matches!(
-        prove_zkey(&pk, bigger, &mut rng),
+        prove_with(&pk, Reduction::Snarkjs, bigger, &mut rng),
         Err(ZkError::Input(_))
     ));
 

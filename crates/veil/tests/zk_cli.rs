@@ -1,4 +1,5 @@
-//! `veil zk setup`, `veil prove income-threshold`, `veil zk verify` through the binary.
+//! `veil zk setup`, `veil prove income-threshold|inference`, `veil zk verify`,
+//! `veil zk export-r1cs` and `veil zk serve` through the binary.
 
 mod common;
 
@@ -171,4 +172,160 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
     .unwrap();
     let line = ok(&veil(&["verify", &p("receipt.json")]));
     assert!(line.contains("mode=zk"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zkml_through_the_binary_and_an_attested_proof_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    // Public weights keep this quick; the private-weights circuit is proved in
+    // crates/veil-prover/tests/inference.rs.
+    let args = ["--model", "digits-mlp", "--weights", "public"];
+    let out = ok(&veil(
+        &[
+            &["zk", "setup", "--circuit", "inference", "--out", &p("keys")][..],
+            &args,
+        ]
+        .concat(),
+    ));
+    assert!(out.contains("constraints"), "{out}");
+    let pk = p("keys/mlp-digits-mlp-public.pk");
+    let out = ok(&veil(
+        &[
+            &[
+                "prove",
+                "inference",
+                "--pk",
+                &pk,
+                "--row",
+                "0",
+                "--salt",
+                "5",
+                "--out",
+                &p("inf"),
+            ][..],
+            &args,
+        ]
+        .concat(),
+    ));
+    assert!(out.contains("class 6 (held-out label 6)"), "{out}");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("inf/result.json")).unwrap()).unwrap();
+    assert_eq!(result["class"], 6);
+    let verify = |public: &str| {
+        veil(&[
+            "zk",
+            "verify",
+            "--vk",
+            &p("keys/mlp-digits-mlp-public.vk.json"),
+            "--public",
+            public,
+            "--proof",
+            &p("inf/proof.json"),
+        ])
+    };
+    ok(&verify(&p("inf/public.json")));
+    let mut public: Vec<String> =
+        serde_json::from_slice(&std::fs::read(p("inf/public.json")).unwrap()).unwrap();
+    public[2] = "1".into();
+    std::fs::write(p("other.json"), serde_json::to_vec(&public).unwrap()).unwrap();
+    assert_eq!(
+        verify(&p("other.json")).status.code(),
+        Some(1),
+        "another output commitment"
+    );
+    let err = fails(&veil(
+        &[
+            &[
+                "prove",
+                "inference",
+                "--pk",
+                &pk,
+                "--row",
+                "450",
+                "--out",
+                &p("nope"),
+            ][..],
+            &args,
+        ]
+        .concat(),
+    ));
+    assert!(err.contains("450 held-out rows"), "{err}");
+    let err = fails(&veil(
+        &[
+            &[
+                "prove",
+                "inference",
+                "--pk",
+                &pk,
+                "--features",
+                "1,2,x",
+                "--out",
+                &p("nope"),
+            ][..],
+            &args,
+        ]
+        .concat(),
+    ));
+    assert!(err.contains("not a number"), "{err}");
+    assert!(!dir.path().join("nope").exists());
+
+    // The circuit as .r1cs for a ceremony.
+    ok(&veil(
+        &[
+            &[
+                "zk",
+                "export-r1cs",
+                "--circuit",
+                "inference",
+                "--out",
+                &p("mlp.r1cs"),
+            ][..],
+            &args,
+        ]
+        .concat(),
+    ));
+    assert!(std::fs::read(p("mlp.r1cs")).unwrap().starts_with(b"r1cs"));
+
+    // The server serves the inference key and attests its keys under a dev root.
+    ok(&veil(&["sim-tee", "init", "--dir", &p("pki")]));
+    let (_server, url) = common::serve(&[
+        "zk",
+        "serve",
+        "--keys",
+        &p("keys"),
+        "--model",
+        "digits-mlp",
+        "--weights",
+        "public",
+        "--sim-tee-seed",
+        &p("pki/seed"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let info: serde_json::Value = reqwest::get(format!("{url}/v1/prover"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["circuits"]["veil/mlp-inference/v1"]["weights"], "public",
+        "{info}"
+    );
+    let a: serde_json::Value = reqwest::get(format!("{url}/v1/attestation?nonce=cli-challenge-000001"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rd = &a["evidence"]["runtime_data"];
+    assert_eq!(rd["nonce"], "cli-challenge-000001");
+    assert_eq!(rd["purpose"], "prover/attestation");
+    assert_eq!(rd["public_keys"]["hpke"], info["hpke"]);
+    assert_eq!(a["evidence"]["tee"], "tdx");
+    let r = reqwest::get(format!("{url}/v1/attestation?nonce=x"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400, "a short nonce is refused");
 }
