@@ -208,10 +208,10 @@ async fn zkml_through_the_binary_and_an_attested_proof_server() {
         ]
         .concat(),
     ));
-    assert!(out.contains("class 6 (held-out label 6)"), "{out}");
+    assert!(out.contains("class 1 (held-out label 1)"), "{out}");
     let result: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p("inf/result.json")).unwrap()).unwrap();
-    assert_eq!(result["class"], 6);
+    assert_eq!(result["class"], 1);
     let verify = |public: &str| {
         veil(&[
             "zk",
