@@ -1,6 +1,8 @@
-//! The proof server. A client seals its private statement (payment history and salt)
-//! to the prover's key, posts it, and polls for the proof; everyone else can check the
-//! proof with the verifying key, with snarkjs, or on chain. Each proof comes with a
+//! The proof server. A client seals its private statement (a payment history and salt,
+//! or a model input and salt) to the prover's key, posts it, and polls for the proof;
+//! everyone else can check the proof with the verifying key, with snarkjs, or on
+//! chain. A nonce challenge gets evidence binding that key (when the prover runs in a
+//! TEE, or the simulated one). Each proof comes with a
 //! Veil receipt (mode `zk`) signed by the prover, carrying the proof and its public
 //! inputs so `veil verify` checks the proof itself.
 //!
