@@ -3,19 +3,21 @@
 //! inference, with a receipt `veil verify` accepts, and answers attestation
 //! challenges with evidence for the keys it seals to and signs with.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ark_std::rand::rngs::StdRng;
 use ark_std::rand::{Rng, SeedableRng};
-use base64::Engine as _;
 use serde_json::{Value, json};
 use veil_model::{Dataset, QuantizedNet, dense_layers};
 use veil_prover::{InferenceCircuit, Prover, ProverAttestation, ProverParts, circuit_network};
 use veil_seal::Identity;
 use veil_zk::mlp::{Inference, WeightMode, output_hash};
 use veil_zk::{Fr, groth, snarkjs};
+
+use common::{post, sealed, wait_done};
 
 fn models() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")
@@ -75,33 +77,6 @@ fn one_private_weights_key_serves_every_digits_model_of_that_shape() {
         other.hash().unwrap(),
         "the commitment tells them apart"
     );
-}
-
-async fn wait_done(base: &str, id: &str) -> Value {
-    for _ in 0..1200 {
-        let job: Value = reqwest::get(format!("{base}/v1/proofs/{id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !matches!(job["job"]["status"].as_str(), Some("queued" | "running")) {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the job did not finish");
-}
-
-fn sealed(to: &veil_seal::PublicKey, request: &Value) -> Value {
-    let mut out = Vec::new();
-    veil_seal::seal(request.to_string().as_bytes(), &mut out, &[*to]).unwrap();
-    json!({ "sealed": base64::engine::general_purpose::STANDARD.encode(out) })
-}
-
-async fn post(url: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new().post(url).json(body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,18 @@
 //! The proof server over loopback HTTP: sealed statements in, proofs and receipts out.
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use ark_std::rand::SeedableRng;
 use ark_std::rand::rngs::StdRng;
-use base64::Engine as _;
 use serde_json::{Value, json};
 use veil_prover::{IncomeCircuit, Prover, ProverParts};
 use veil_seal::Identity;
 use veil_zk::groth;
 use veil_zk::income::IncomeThreshold;
+
+use common::{post, wait_done};
 
 const SLOTS: usize = 16;
 
@@ -40,30 +42,7 @@ async fn serve(capacity: usize) -> (String, Arc<Prover>) {
 
 fn sealed(to: &veil_seal::PublicKey, threshold: &str) -> Value {
     let statement = json!({"account": "0xa11ce", "epoch": 7, "amounts": [100, 200, 300], "salt": "9", "threshold": threshold, "slots": SLOTS});
-    let mut out = Vec::new();
-    veil_seal::seal(statement.to_string().as_bytes(), &mut out, &[*to]).unwrap();
-    json!({ "sealed": base64::engine::general_purpose::STANDARD.encode(out) })
-}
-
-async fn post(url: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new().post(url).json(body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn wait_done(base: &str, id: &str) -> Value {
-    for _ in 0..600 {
-        let job: Value = reqwest::get(format!("{base}/v1/proofs/{id}"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !matches!(job["job"]["status"].as_str(), Some("queued" | "running")) {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the job did not finish");
+    common::sealed(to, &statement)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

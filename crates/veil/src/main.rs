@@ -217,15 +217,9 @@ enum BenchCommand {
     Gateway(bench::BenchArgs),
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
-        /// Which circuit.
-        #[arg(long, value_enum, default_value_t = zk::Circuit::Income)]
-        circuit: zk::Circuit,
-        /// Payment slots (income).
-        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-        slots: usize,
-        /// Model and weights (inference).
+        /// The circuit.
         #[command(flatten)]
-        model: zk::ModelArgs,
+        circuit: zk::CircuitArgs,
         /// Proofs to time.
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -614,14 +608,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: BenchCommand::Gateway(args),
         } => bench::run(args)?,
         Command::Bench {
-            command:
-                BenchCommand::Zk {
-                    circuit,
-                    slots,
-                    model,
-                    runs,
-                },
-        } => zk::bench(circuit, slots, &model, runs)?,
+            command: BenchCommand::Zk { circuit, runs },
+        } => zk::bench(&circuit, runs)?,
         Command::Zk { command } => {
             if matches!(command, zk::ZkCommand::Serve { .. }) {
                 init_tracing();

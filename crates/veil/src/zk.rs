@@ -50,6 +50,41 @@ impl ModelArgs {
     }
 }
 
+/// Which circuit, at which size or for which model.
+#[derive(clap::Args, Clone)]
+pub struct CircuitArgs {
+    /// Which circuit.
+    #[arg(long, value_enum, default_value_t = Circuit::Income)]
+    pub circuit: Circuit,
+    /// Payment slots in the income circuit.
+    #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+    pub slots: usize,
+    /// The inference circuit's model and weights.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl CircuitArgs {
+    /// The keys' file stem: income-<slots> or mlp-<model>-<weights>.
+    fn stem(&self) -> String {
+        match self.circuit {
+            Circuit::Income => format!("income-{}", self.slots),
+            Circuit::Inference => self.model.stem(),
+        }
+    }
+
+    /// The circuit with an empty witness, for keys and exports.
+    fn blank(&self) -> Result<Statement> {
+        Ok(match self.circuit {
+            Circuit::Income => Statement::Income(IncomeThreshold::blank(self.slots)),
+            Circuit::Inference => Statement::Inference(Inference::blank(
+                zkml(&self.model.model)?.network,
+                self.model.mode(),
+            )),
+        })
+    }
+}
+
 /// A bundled model as the circuit sees it, with its quantisation and file root.
 pub struct Zkml {
     /// The int8 network and its input scales.
@@ -83,15 +118,9 @@ pub enum ZkCommand {
     /// Development keys for the income-threshold circuit (anyone who saw the
     /// randomness could forge proofs: production keys come from a ceremony).
     Setup {
-        /// Which circuit.
-        #[arg(long, value_enum, default_value_t = Circuit::Income)]
-        circuit: Circuit,
-        /// Payment slots in the income circuit.
-        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-        slots: usize,
-        /// The inference circuit's model and weights.
+        /// The circuit.
         #[command(flatten)]
-        model: ModelArgs,
+        circuit: CircuitArgs,
         /// Directory for the keys: income-<slots>.pk and .vk.json, or
         /// mlp-<model>-<weights>.pk and .vk.json.
         #[arg(long)]
@@ -135,15 +164,9 @@ pub enum ZkCommand {
     /// (`snarkjs groth16 setup`, `zkey contribute`, `zkey beacon`); the resulting
     /// `.zkey` is a proving key `veil prove --pk` and `veil zk serve` take.
     ExportR1cs {
-        /// Which circuit.
-        #[arg(long, value_enum, default_value_t = Circuit::Income)]
-        circuit: Circuit,
-        /// Payment slots in the income circuit.
-        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-        slots: usize,
-        /// The inference circuit's model and weights.
+        /// The circuit.
         #[command(flatten)]
-        model: ModelArgs,
+        circuit: CircuitArgs,
         /// Where to write the .r1cs file.
         #[arg(long)]
         out: PathBuf,
@@ -215,34 +238,15 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 /// Run `veil zk …`.
 pub fn zk(command: ZkCommand) -> Result<ExitCode> {
     match command {
-        ZkCommand::Setup {
-            circuit,
-            slots,
-            model,
-            out,
-        } => {
+        ZkCommand::Setup { circuit, out } => {
             veil_fs::create_private_dir(&out)?;
             let started = Instant::now();
-            let (stem, constraints, keys) = match circuit {
-                Circuit::Income => {
-                    let pb = spinner(&format!("generating development keys for {slots} slots"));
-                    let keys = groth::dev_setup(IncomeThreshold::blank(slots), &mut groth::os_rng()?)?;
-                    pb.finish_and_clear();
-                    (
-                        format!("income-{slots}"),
-                        groth::constraints(IncomeThreshold::blank(slots))?,
-                        keys,
-                    )
-                }
-                Circuit::Inference => {
-                    let z = zkml(&model.model)?;
-                    let blank = || Inference::blank(z.network.clone(), model.mode());
-                    let pb = spinner(&format!("generating development keys for {}", model.stem()));
-                    let keys = groth::dev_setup(blank(), &mut groth::os_rng()?)?;
-                    pb.finish_and_clear();
-                    (model.stem(), groth::constraints(blank())?, keys)
-                }
-            };
+            let stem = circuit.stem();
+            let blank = circuit.blank()?;
+            let constraints = blank.clone().constraints()?;
+            let pb = spinner(&format!("generating development keys for {stem}"));
+            let keys = blank.setup()?;
+            pb.finish_and_clear();
             let pk = out.join(format!("{stem}.pk"));
             let vk = out.join(format!("{stem}.vk.json"));
             veil_fs::write_atomic(&pk, &groth::pk_to_bytes(&keys.pk)?)?;
@@ -257,18 +261,8 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
                 vk.display()
             );
         }
-        ZkCommand::ExportR1cs {
-            circuit,
-            slots,
-            model,
-            out,
-        } => {
-            let bytes = match circuit {
-                Circuit::Income => veil_zk::circom::r1cs_bytes(IncomeThreshold::blank(slots))?,
-                Circuit::Inference => {
-                    veil_zk::circom::r1cs_bytes(Inference::blank(zkml(&model.model)?.network, model.mode()))?
-                }
-            };
+        ZkCommand::ExportR1cs { circuit, out } => {
+            let bytes = circuit.blank()?.r1cs()?;
             veil_fs::write_atomic(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             outln!("{}", out.display());
         }
@@ -501,47 +495,40 @@ pub fn prove(command: ProveCommand) -> Result<()> {
 }
 
 /// `veil bench zk`: a circuit's size, key generation, proving, verifying and memory.
-pub fn bench(circuit: Circuit, slots: usize, model: &ModelArgs, runs: usize) -> Result<()> {
+pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
-    let (name, blank, statement): (String, Box<dyn Fn() -> Statement>, Statement) = match circuit {
-        Circuit::Income => {
-            let statement = IncomeThreshold {
+    let (slots, model) = (circuit.slots, &circuit.model);
+    let (name, statement) = match circuit.circuit {
+        Circuit::Income => (
+            format!("income, {slots} slots"),
+            Statement::Income(IncomeThreshold {
                 account: veil_zk::Fr::from(0xa11ce_u64),
                 epoch: 202611,
                 amounts: (0..slots as u64).map(|i| 1_000 + i).collect(),
                 salt: veil_zk::Fr::from(7u64),
                 threshold: 1_000 * slots as u128,
                 slots,
-            };
-            (
-                format!("income, {slots} slots"),
-                Box::new(move || Statement::Income(IncomeThreshold::blank(slots))),
-                Statement::Income(statement),
-            )
-        }
+            }),
+        ),
         Circuit::Inference => {
             let z = zkml(&model.model)?;
-            let mode = model.mode();
             let input = z.quantized.quantize_input(&z.data.test[0].0)?;
-            let statement = Inference {
-                network: z.network.clone(),
-                mode,
-                input,
-                salt: veil_zk::Fr::from(7u64),
-            };
-            let network = z.network;
             (
                 format!("{}, {} weights", model.model, model.weights),
-                Box::new(move || Statement::Inference(Inference::blank(network.clone(), mode))),
-                Statement::Inference(statement),
+                Statement::Inference(Inference {
+                    network: z.network,
+                    mode: model.mode(),
+                    input,
+                    salt: veil_zk::Fr::from(7u64),
+                }),
             )
         }
     };
-    let constraints = blank().constraints()?;
+    let constraints = circuit.blank()?.constraints()?;
     let t = Instant::now();
-    let keys = blank().setup()?;
+    let keys = circuit.blank()?.setup()?;
     let setup = t.elapsed();
     let mut prove = Vec::new();
     let mut last = None;
@@ -582,14 +569,23 @@ pub fn bench(circuit: Circuit, slots: usize, model: &ModelArgs, runs: usize) -> 
     Ok(())
 }
 
-/// A statement of either circuit, for the benchmark.
+/// A statement of either circuit (blank for keys and exports, or with a witness).
 #[derive(Clone)]
-enum Statement {
+pub enum Statement {
+    /// Income threshold.
     Income(IncomeThreshold),
+    /// zkML inference.
     Inference(Inference),
 }
 
 impl Statement {
+    fn r1cs(self) -> Result<Vec<u8>> {
+        Ok(match self {
+            Self::Income(s) => veil_zk::circom::r1cs_bytes(s)?,
+            Self::Inference(s) => veil_zk::circom::r1cs_bytes(s)?,
+        })
+    }
+
     fn constraints(self) -> Result<usize> {
         Ok(match self {
             Self::Income(s) => groth::constraints(s)?,
