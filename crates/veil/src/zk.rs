@@ -383,6 +383,20 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// proof.json and public.json (snarkjs's files) in `out`, created 0700 if missing.
+fn write_proof(out: &Path, proof: &groth::GrothProof, public: &[veil_zk::Fr]) -> Result<()> {
+    veil_fs::create_private_dir(out)?;
+    veil_fs::write_atomic(
+        out.join("proof.json"),
+        serde_json::to_string_pretty(&snarkjs::proof_to_json(proof))?.as_bytes(),
+    )?;
+    veil_fs::write_atomic(
+        out.join("public.json"),
+        snarkjs::public_to_json(public).to_string().as_bytes(),
+    )?;
+    Ok(())
+}
+
 /// Run `veil prove …`.
 pub fn prove(command: ProveCommand) -> Result<()> {
     match command {
@@ -398,15 +412,7 @@ pub fn prove(command: ProveCommand) -> Result<()> {
             let started = Instant::now();
             let (proof, public) = groth::prove_income_with(&pk, reduction, statement, &mut groth::os_rng()?)?;
             pb.finish_and_clear();
-            veil_fs::create_private_dir(&out)?;
-            veil_fs::write_atomic(
-                out.join("proof.json"),
-                serde_json::to_string_pretty(&snarkjs::proof_to_json(&proof))?.as_bytes(),
-            )?;
-            veil_fs::write_atomic(
-                out.join("public.json"),
-                snarkjs::public_to_json(&public).to_string().as_bytes(),
-            )?;
+            write_proof(&out, &proof, &public)?;
             outln!(
                 "proved in {:.2} s: {}",
                 started.elapsed().as_secs_f64(),
@@ -463,15 +469,7 @@ pub fn prove(command: ProveCommand) -> Result<()> {
             let proof = groth::prove_with(&pk, reduction, statement, &mut groth::os_rng()?)?;
             pb.finish_and_clear();
             let class = veil_zk::mlp::class_of(&claim.outputs);
-            veil_fs::create_private_dir(&out)?;
-            veil_fs::write_atomic(
-                out.join("proof.json"),
-                serde_json::to_string_pretty(&snarkjs::proof_to_json(&proof))?.as_bytes(),
-            )?;
-            veil_fs::write_atomic(
-                out.join("public.json"),
-                snarkjs::public_to_json(&claim.public).to_string().as_bytes(),
-            )?;
+            write_proof(&out, &proof, &claim.public)?;
             // The salt opens the input commitment: it stays with the prover (0600 dir).
             let result = serde_json::json!({
                 "model": model.model, "weights": model.weights, "model_root": z.root,
