@@ -9,15 +9,15 @@ static SNP_REPORT_HEX: &str = include_str!("../../../shared/fixtures/tee/amd/rep
 const NOW: u64 = 1_751_587_200;
 
 fuzz_target!(|data: &[u8]| {
-    let policy = veil_attest::Policy::default();
-    let _ = veil_attest::verify_intel_quote(data, TDX_COLLATERAL, veil_attest::intel_root_ca(), &policy.intel, NOW);
-    let _ = veil_attest::verify_snp_report(data, VCEK, veil_attest::amd_roots(), &policy.snp, NOW);
+    let policy = veil_evidence::Policy::default();
+    let _ = veil_evidence::verify_intel_quote(data, TDX_COLLATERAL, veil_evidence::intel_root_ca(), &policy.intel, NOW);
+    let _ = veil_evidence::verify_snp_report(data, VCEK, veil_evidence::amd_roots(), &policy.snp, NOW);
     // The same bytes as a certificate and as collateral.
-    let _ = veil_attest::verify_snp_report(&[0u8; 1184], data, veil_attest::amd_roots(), &policy.snp, NOW);
-    let _ = veil_attest::verify_intel_quote(&[], data, veil_attest::intel_root_ca(), &policy.intel, NOW);
+    let _ = veil_evidence::verify_snp_report(&[0u8; 1184], data, veil_evidence::amd_roots(), &policy.snp, NOW);
+    let _ = veil_evidence::verify_intel_quote(&[], data, veil_evidence::intel_root_ca(), &policy.intel, NOW);
     // The same bytes as AMD's CRL for a report that verifies.
     if let Ok(report) = hex::decode(SNP_REPORT_HEX.trim()) {
-        let roots = veil_attest::amd_roots();
-        let _ = veil_attest::verify_snp_report_with_crl(&report, VCEK, roots, Some(data), &policy.snp, NOW);
+        let roots = veil_evidence::amd_roots();
+        let _ = veil_evidence::verify_snp_report_with_crl(&report, VCEK, roots, Some(data), &policy.snp, NOW);
     }
 });

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         None => (data, &b"{\"ids\":[\"a\"]}"[..]),
     };
     let Ok(text) = std::str::from_utf8(table) else { return };
-    let Ok(t) = veil_job::Table::parse(text) else { return };
+    let Ok(t) = veil_protocol::Table::parse(text) else { return };
     let Ok(sel) = serde_json::from_slice::<serde_json::Value>(selection) else { return };
     if let Ok((ids, values)) = t.select(&sel, 64) {
         assert_eq!(values.len(), ids.len() * t.features());

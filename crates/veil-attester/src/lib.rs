@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use veil_attest::Tee;
+use veil_evidence::Tee;
 
 /// Where the kernel exposes configfs-tsm reports.
 pub const CONFIGFS_TSM_REPORT: &str = "/sys/kernel/config/tsm/report";

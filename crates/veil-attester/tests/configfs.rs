@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use veil_attest::Tee;
+use veil_evidence::Tee;
 use veil_attester::{Attester, AttesterError, ConfigfsTsm};
 
 /// A fake entry; the "kernel" thread answers one read of outblob with

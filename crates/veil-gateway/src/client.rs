@@ -5,8 +5,8 @@ use alloy::signers::local::PrivateKeySigner;
 use serde::Deserialize;
 use serde_json::Value;
 use veil_content::Root;
-use veil_job::{AttestationResponse, JobResponse, SignedRequest, domain};
-use veil_problem::Problem;
+use veil_protocol::{AttestationResponse, JobResponse, SignedRequest, domain};
+use veil_http::Problem;
 
 use crate::InferBody;
 
@@ -91,9 +91,9 @@ impl GatewayClient {
         url: &str,
         sent: Result<reqwest::Response, reqwest::Error>,
     ) -> Result<T, ClientError> {
-        veil_problem::answer(sent).await.map_err(|e| match e {
-            veil_problem::CallError::Refused(p) => ClientError::Refused(p),
-            veil_problem::CallError::Transport(reason) => ClientError::Transport {
+        veil_http::answer(sent).await.map_err(|e| match e {
+            veil_http::CallError::Refused(p) => ClientError::Refused(p),
+            veil_http::CallError::Transport(reason) => ClientError::Transport {
                 url: url.to_owned(),
                 reason,
             },

@@ -14,11 +14,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use veil_content::Root;
-use veil_job::MAX_EXPIRY_SECS;
-use veil_job::{JobRequest, JobResponse, SignedRequest, domain};
+use veil_protocol::MAX_EXPIRY_SECS;
+use veil_protocol::{JobRequest, JobResponse, SignedRequest, domain};
 use veil_ledger::ChainClient;
 use veil_model::RegisteredModel;
-use veil_problem::{ApiJson, Problem};
+use veil_http::{ApiJson, Problem};
 
 use crate::metrics::Metrics;
 use crate::pool::Pool;
@@ -277,8 +277,8 @@ async fn models(State(g): State<Shared>) -> Json<Value> {
             "task": m.meta.task, "classes": m.meta.classes,
         })).collect::<Vec<_>>(),
         "signing": {
-            "name": veil_job::EIP712_NAME,
-            "version": veil_job::EIP712_VERSION,
+            "name": veil_protocol::EIP712_NAME,
+            "version": veil_protocol::EIP712_VERSION,
             "chain_id": g.ledger.chain_id(),
             "verifying_contract": g.ledger.deployment().inft,
             "max_expiry_secs": MAX_EXPIRY_SECS,
@@ -440,10 +440,10 @@ async fn v2_infer(
             return Err(v2_bad("the input tensor is `input`, FP32"));
         }
         let (rows, width) = match t.shape.as_slice() {
-            [r, w] if *r > 0 && *w as usize == m.features && *r as usize <= veil_job::MAX_ROWS => {
+            [r, w] if *r > 0 && *w as usize == m.features && *r as usize <= veil_protocol::MAX_ROWS => {
                 (*r as usize, *w as usize)
             }
-            _ => return Err(v2_bad(&format!("shape must be [rows, {}] with 1 to {} rows", m.features, veil_job::MAX_ROWS))),
+            _ => return Err(v2_bad(&format!("shape must be [rows, {}] with 1 to {} rows", m.features, veil_protocol::MAX_ROWS))),
         };
         let mut flat = Vec::with_capacity(rows * width);
         flatten(&t.data, &mut flat)?;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use tokio::sync::Semaphore;
-use veil_job::{AttestationResponse, JobRequest, JobResponse, WorkerHealth};
-use veil_problem::Problem;
+use veil_protocol::{AttestationResponse, JobRequest, JobResponse, WorkerHealth};
+use veil_http::Problem;
 
 /// Jobs one worker runs at once (the rest wait in the gateway's queue).
 pub const JOBS_PER_WORKER: usize = 4;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use veil_attest::{Policy, TrustAnchors};
+use veil_evidence::{Policy, TrustAnchors};
 use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
 use veil_kms_http::{KmsClient, router};
 use veil_seal::Identity;
@@ -56,7 +56,7 @@ async fn main() {
     let mut release = ReleasePolicy::default();
     release
         .measurements
-        .insert(veil_attest::Tee::Tdx, vec![mr_td.clone()]);
+        .insert(veil_evidence::Tee::Tdx, vec![mr_td.clone()]);
     release.resources.insert(mr_td, vec!["token/*".into()]);
     let broker = Broker::new(BrokerParts {
         anchors,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
-use veil_attest::{Evidence, RuntimeData, expected_report_data};
+use veil_evidence::{Evidence, RuntimeData, expected_report_data};
 use veil_attester::Attester;
 use veil_kms::{Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant};
 use veil_seal::Identity;
@@ -31,7 +31,7 @@ pub enum ClientError {
     Attester(#[from] veil_attester::AttesterError),
     /// The runtime data could not be turned into report_data.
     #[error("building evidence: {0}")]
-    Evidence(#[from] veil_attest::AttestationError),
+    Evidence(#[from] veil_evidence::AttestationError),
     /// The released key could not be opened with the enclave's key.
     #[error("released key does not open: {0}")]
     Open(String),
@@ -157,9 +157,9 @@ async fn answer<T: DeserializeOwned>(
     url: &str,
     sent: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<T, ClientError> {
-    veil_problem::answer(sent).await.map_err(|e| match e {
-        veil_problem::CallError::Refused(p) => ClientError::Refused(p),
-        veil_problem::CallError::Transport(reason) => ClientError::Transport {
+    veil_http::answer(sent).await.map_err(|e| match e {
+        veil_http::CallError::Refused(p) => ClientError::Refused(p),
+        veil_http::CallError::Transport(reason) => ClientError::Transport {
             url: url.to_owned(),
             reason,
         },

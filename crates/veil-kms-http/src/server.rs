@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use veil_attest::{AttestationError, Evidence};
+use veil_evidence::{AttestationError, Evidence};
 use veil_kms::{Broker, KmsError};
-pub use veil_problem::{ApiJson, Problem};
+pub use veil_http::{ApiJson, Problem};
 
 /// Evidence is a few KiB; anything much larger is not evidence.
 const MAX_BODY_BYTES: usize = 256 * 1024;

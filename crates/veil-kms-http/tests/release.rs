@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use veil_attest::{Policy, TrustAnchors};
+use veil_evidence::{Policy, TrustAnchors};
 use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
 use veil_kms_http::{ClientError, KmsClient, evidence_for, router};
 use veil_seal::Identity;
@@ -87,7 +87,7 @@ async fn start(setup: Setup) -> Kms {
     let mut release = ReleasePolicy::default();
     release
         .measurements
-        .insert(veil_attest::Tee::Tdx, setup.allowed.clone());
+        .insert(veil_evidence::Tee::Tdx, setup.allowed.clone());
     for m in &setup.allowed {
         release.resources.insert(m.clone(), vec!["token/*".into()]);
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_attest::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
+use veil_evidence::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_audit::AuditLog;
 use veil_seal::PublicKey;
 
@@ -49,7 +49,7 @@ pub struct SessionGrant {
     /// Unix time after which the session is refused.
     pub expires_at: u64,
     /// The TEE that attested.
-    pub tee: veil_attest::Tee,
+    pub tee: veil_evidence::Tee,
     /// Its primary measurement (hex).
     pub measurement: String,
     /// True when the evidence chained to a development root.
@@ -244,7 +244,7 @@ impl Broker {
         // The nonce is spent before anything else is checked, so a refused attempt
         // cannot be retried with the same challenge.
         self.nonces.consume(&rd.nonce, now)?;
-        let claims = veil_attest::verify(evidence, &self.anchors, &self.attestation, now)?;
+        let claims = veil_evidence::verify(evidence, &self.anchors, &self.attestation, now)?;
         let measurement = primary_measurement(&claims).unwrap_or_default().to_owned();
         event["measurement"] = measurement.clone().into();
         event["dev_root"] = claims.dev_root.into();

@@ -26,7 +26,7 @@ pub use policy::{ReleasePolicy, primary_measurement};
 pub enum KmsError {
     /// The evidence was refused.
     #[error(transparent)]
-    Attestation(#[from] veil_attest::AttestationError),
+    Attestation(#[from] veil_evidence::AttestationError),
     /// The measurement is not on the platform's allowlist (an empty list allows none).
     #[error("measurement {measurement} is not allowed for {tee}")]
     MeasurementNotAllowed {

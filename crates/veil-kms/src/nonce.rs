@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use veil_attest::AttestationError;
+use veil_evidence::AttestationError;
 
 use crate::KmsError;
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use veil_attest::{Claims, Tee};
+use veil_evidence::{Claims, Tee};
 
 use crate::KmsError;
 

@@ -1,12 +1,12 @@
 //! Release decisions over claims from real evidence, and single-use challenges.
 
 use time::macros::datetime;
-use veil_attest::{Claims, Policy, Tee, TrustAnchors};
+use veil_evidence::{Claims, Policy, Tee, TrustAnchors};
 use veil_kms::{KmsError, NonceStore, ReleasePolicy, primary_measurement};
 
 fn tdx_claims() -> Claims {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/tee/intel/");
-    let evidence = veil_attest::Evidence {
+    let evidence = veil_evidence::Evidence {
         tee: Tee::Tdx,
         quote: hex::encode(std::fs::read(format!("{dir}tdx_quote")).unwrap()),
         collateral: serde_json::from_slice(
@@ -22,7 +22,7 @@ fn tdx_claims() -> Claims {
         policy.intel.allow_cached_keys,
     ) = (true, true, true);
     let now = datetime!(2025-07-04 00:00 UTC).unix_timestamp() as u64;
-    veil_attest::verify(&evidence, &TrustAnchors::vendor(), &policy, now).unwrap()
+    veil_evidence::verify(&evidence, &TrustAnchors::vendor(), &policy, now).unwrap()
 }
 
 fn policy(toml_text: &str) -> ReleasePolicy {

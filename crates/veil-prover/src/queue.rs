@@ -311,12 +311,12 @@ impl Prover {
 
     /// Fresh evidence binding this prover's keys (the ones statements are sealed to
     /// and receipts signed with) and the caller's `nonce`.
-    pub fn attestation(&self, nonce: &str) -> Result<veil_job::AttestationResponse, ZkError> {
+    pub fn attestation(&self, nonce: &str) -> Result<veil_protocol::AttestationResponse, ZkError> {
         let a = self
             .attestation
             .as_ref()
             .ok_or_else(|| ZkError::Unsupported("attestation (this prover runs without a TEE)".into()))?;
-        if !veil_job::is_challenge_nonce(nonce) {
+        if !veil_protocol::is_challenge_nonce(nonce) {
             return Err(ZkError::Input(
                 "nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into(),
             ));
@@ -325,10 +325,10 @@ impl Prover {
             &*a.attester,
             &self.identity,
             nonce,
-            veil_job::PROVER_ATTESTATION_PURPOSE,
+            veil_protocol::PROVER_ATTESTATION_PURPOSE,
         )
         .map_err(|e| ZkError::Groth16(format!("attesting: {e}")))?;
-        Ok(veil_job::AttestationResponse {
+        Ok(veil_protocol::AttestationResponse {
             evidence,
             measurement: a.measurement.clone(),
         })

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
-use veil_problem::{ApiJson, Problem};
+use veil_http::{ApiJson, Problem};
 use veil_zk::ZkError;
 
 use crate::queue::{JobState, Prover};

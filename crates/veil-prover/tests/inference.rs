@@ -215,28 +215,28 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
 
     // Attestation: fresh evidence for our nonce, binding the keys it advertises.
     let nonce = "prover-challenge-0001";
-    let a: veil_job::AttestationResponse = reqwest::get(format!("{base}/v1/attestation?nonce={nonce}"))
+    let a: veil_protocol::AttestationResponse = reqwest::get(format!("{base}/v1/attestation?nonce={nonce}"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let anchors = veil_attest::TrustAnchors {
+    let anchors = veil_evidence::TrustAnchors {
         intel_roots: vec![pki.root_der().to_vec()],
         amd_roots: vec![],
     };
-    let claims = veil_attest::verify(&a.evidence, &anchors, &veil_attest::Policy::default(), now()).unwrap();
+    let claims = veil_evidence::verify(&a.evidence, &anchors, &veil_evidence::Policy::default(), now()).unwrap();
     assert_eq!(claims.primary_measurement(), Some(mr_td.as_str()));
     let rd = a.evidence.runtime_data.clone().unwrap();
     assert_eq!(rd.nonce, nonce);
-    assert_eq!(rd.purpose, veil_job::PROVER_ATTESTATION_PURPOSE);
+    assert_eq!(rd.purpose, veil_protocol::PROVER_ATTESTATION_PURPOSE);
     assert_eq!(rd.public_keys["hpke"], key.to_string());
     assert_eq!(rd.public_keys["ed25519"], prover.signing_key_hex());
     assert!(
-        veil_attest::verify(
+        veil_evidence::verify(
             &a.evidence,
-            &veil_attest::TrustAnchors::vendor(),
-            &veil_attest::Policy::default(),
+            &veil_evidence::TrustAnchors::vendor(),
+            &veil_evidence::Policy::default(),
             now()
         )
         .is_err(),

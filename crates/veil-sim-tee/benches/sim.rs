@@ -1,7 +1,7 @@
 //! Simulated TDX: quote generation, and verification by the production verifier next
 //! to bare dcap-qvl on the same bytes.
 use criterion::{Criterion, criterion_group, criterion_main};
-use veil_attest::{IntelPolicy, verify_intel_quote};
+use veil_evidence::{IntelPolicy, verify_intel_quote};
 use veil_sim_tee::{DevPki, Faults, SimMeasurement, TdReport};
 
 const NOW: u64 = 1_772_323_200;

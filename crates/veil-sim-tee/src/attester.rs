@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use veil_attest::Tee;
+use veil_evidence::Tee;
 use veil_attester::{Attester, AttesterError, RawEvidence};
 
 use crate::{DevPki, Faults, SimMeasurement, TdReport};

@@ -3,7 +3,7 @@
 //! A development vendor PKI shaped exactly like Intel's — root CA, PCK CA, a PCK
 //! certificate carrying the SGX extension, a TCB signing certificate, both CRLs, TCB
 //! info and QE identity — derived from a 32-byte seed, and a quoting enclave that
-//! emits real TDX quote v4 bytes. The production verifier (`veil-attest`, i.e.
+//! emits real TDX quote v4 bytes. The production verifier (`veil-evidence`, i.e.
 //! unchanged `dcap-qvl`) accepts them only when its caller names the dev root; under
 //! Intel's root they fail the chain check, so a simulated worker can never pass for
 //! hardware by accident.

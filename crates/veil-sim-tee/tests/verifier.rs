@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use veil_attest::{AttestationError, IntelPolicy, intel_root_ca, verify_intel_quote};
+use veil_evidence::{AttestationError, IntelPolicy, intel_root_ca, verify_intel_quote};
 use veil_attester::Attester;
 use veil_sim_tee::{DevPki, Faults, SimMeasurement, SimTdx};
 
@@ -39,7 +39,7 @@ fn verify(
     quote: &[u8],
     collateral: &[u8],
     at: u64,
-) -> Result<veil_attest::Claims, AttestationError> {
+) -> Result<veil_evidence::Claims, AttestationError> {
     verify_intel_quote(quote, collateral, pki.root_der(), &IntelPolicy::default(), at)
 }
 

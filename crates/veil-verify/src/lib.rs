@@ -1,5 +1,5 @@
 //! Verify a receipt completely, offline: its id and signature (`veil-receipt`), the
-//! evidence that vouches for the signing key (`veil-attest`, at the receipt's own
+//! evidence that vouches for the signing key (`veil-evidence`, at the receipt's own
 //! time, under roots and a policy the caller names), and its event log (the events a
 //! job of its kind must record, in order, agreeing with the receipt's hashes).
 //!
@@ -11,7 +11,7 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_attest::{Claims, Evidence, Policy, TrustAnchors};
+use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
 use veil_receipt::{Mode, Receipt, Verified, event};
 
 /// What the caller trusts.
@@ -58,7 +58,7 @@ pub enum VerifyError {
     Evidence(String),
     /// The evidence was refused.
     #[error("evidence refused: {0}")]
-    Attestation(#[from] veil_attest::AttestationError),
+    Attestation(#[from] veil_evidence::AttestationError),
     /// The evidence does not bind the key that signed.
     #[error("the signing key {signer} is not the key the evidence binds ({bound})")]
     KeyNotBound {
@@ -140,7 +140,7 @@ fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
         .unix_timestamp();
     let at = u64::try_from(at).map_err(|_| VerifyError::Evidence("created_at before 1970".into()))?;
     // The evidence must have been good when the receipt was made.
-    let claims = veil_attest::verify(&evidence, &trust.anchors, &trust.policy, at)?;
+    let claims = veil_evidence::verify(&evidence, &trust.anchors, &trust.policy, at)?;
     let rd = evidence
         .runtime_data
         .as_ref()

@@ -7,10 +7,10 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use veil_problem::{ApiJson, Problem};
+use veil_http::{ApiJson, Problem};
 
 use crate::Worker;
-use veil_job::JobRequest;
+use veil_protocol::JobRequest;
 
 /// Job bodies carry at most `MAX_ROWS` rows of features.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

@@ -11,23 +11,23 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use veil_attest::Evidence;
+use veil_evidence::Evidence;
 use veil_attester::Attester;
 use veil_content::{Root, root_of};
 use veil_kms::{SealedResource, TOKEN_RESOURCE_PREFIX};
 use veil_kms_http::{ClientError, KmsClient};
 use veil_model::OnnxModel;
-use veil_problem::Problem;
+use veil_http::Problem;
 use veil_receipt::{Event, Mode, Receipt, SignedReceipt, event};
 use veil_seal::Identity;
 use veil_store::Store;
 use zeroize::Zeroizing;
 
-use veil_job::{
+use veil_protocol::{
     ATTESTATION_PURPOSE, AttestationResponse, JobRequest, JobResponse, MAX_EXPIRY_SECS, MAX_ROWS,
     SignedRequest, WorkerHealth, domain,
 };
-use veil_job::{Table, TableError};
+use veil_protocol::{Table, TableError};
 
 /// Largest sealed token blob a job reads into the enclave's memory.
 pub const MAX_DATA_BYTES: u64 = 64 * 1024 * 1024;
@@ -294,7 +294,7 @@ impl Worker {
 
     /// Fresh evidence binding this worker's keys and `nonce` (a user's challenge).
     pub fn attestation(&self, nonce: &str) -> Result<AttestationResponse, Problem> {
-        if !veil_job::is_challenge_nonce(nonce) {
+        if !veil_protocol::is_challenge_nonce(nonce) {
             return Err(Problem::new(
                 StatusCode::BAD_REQUEST,
                 "request.malformed",

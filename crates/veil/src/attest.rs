@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_attest::{AttestationError, Claims, Policy};
+use veil_evidence::{AttestationError, Claims, Policy};
 
 /// Evidence files are small; this bounds what a hostile file costs.
 const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
 
 /// What kind of evidence a file holds, judged from its bytes.
 enum Kind {
-    Envelope(Box<veil_attest::Evidence>),
+    Envelope(Box<veil_evidence::Evidence>),
     IntelQuote(Vec<u8>),
     SnpReport(Vec<u8>),
 }
@@ -95,19 +95,19 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
             if args.collateral.is_some() {
                 bail!("an evidence envelope carries its own collateral; drop --collateral");
             }
-            Ok(veil_attest::verify(
+            Ok(veil_evidence::verify(
                 &e,
-                &veil_attest::TrustAnchors::vendor(),
+                &veil_evidence::TrustAnchors::vendor(),
                 &policy,
                 now,
             ))
         }
         Kind::IntelQuote(quote) => {
             let collateral = collateral(args, "an Intel quote", "the PCCS collateral JSON")?;
-            Ok(veil_attest::verify_intel_quote(
+            Ok(veil_evidence::verify_intel_quote(
                 &quote,
                 &collateral,
-                veil_attest::intel_root_ca(),
+                veil_evidence::intel_root_ca(),
                 &policy.intel,
                 now,
             ))
@@ -119,10 +119,10 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
                 .as_deref()
                 .map(|p| crate::io::read_limited(p, MAX_EVIDENCE_BYTES))
                 .transpose()?;
-            Ok(veil_attest::verify_snp_report_with_crl(
+            Ok(veil_evidence::verify_snp_report_with_crl(
                 &report,
                 &vek,
-                veil_attest::amd_roots(),
+                veil_evidence::amd_roots(),
                 crl.as_deref(),
                 &policy.snp,
                 now,

@@ -255,7 +255,7 @@ async fn story(stack: &Stack, work: &Path) -> Result<()> {
     ok(format!("events: {}", kinds.join(" → ")));
 
     step(7, "What is refused");
-    let expect_refusal = |r: Result<veil_job::JobResponse, ClientError>, what: &str| -> Result<()> {
+    let expect_refusal = |r: Result<veil_protocol::JobResponse, ClientError>, what: &str| -> Result<()> {
         match r {
             Ok(_) => bail!("{what} was answered"),
             Err(ClientError::Refused(p)) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use veil_attest::TrustAnchors;
+use veil_evidence::TrustAnchors;
 use veil_gateway::GatewayClient;
 
 use crate::io;
@@ -64,7 +64,7 @@ impl TrustArgs {
         let policy = match &self.policy {
             Some(p) => toml::from_str(&String::from_utf8_lossy(&io::read_limited(p, 1 << 20)?))
                 .with_context(|| format!("policy {}", p.display()))?,
-            None => veil_attest::Policy::default(),
+            None => veil_evidence::Policy::default(),
         };
         Ok(veil_verify::Trust {
             anchors,
@@ -135,14 +135,14 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
         .runtime_data
         .clone()
         .context("the evidence binds no runtime data")?;
-    if rd.nonce != nonce || rd.purpose != veil_job::ATTESTATION_PURPOSE {
+    if rd.nonce != nonce || rd.purpose != veil_protocol::ATTESTATION_PURPOSE {
         bail!(
             "the evidence answers another challenge (nonce {}, purpose {})",
             rd.nonce,
             rd.purpose
         );
     }
-    let claims = veil_attest::verify(&answer.evidence, &trust.anchors, &trust.policy, crate::unix_now())
+    let claims = veil_evidence::verify(&answer.evidence, &trust.anchors, &trust.policy, crate::unix_now())
         .map_err(|e| anyhow::anyhow!("evidence refused: {e} ({})", e.code()))?;
     let measured = claims.primary_measurement().unwrap_or_default().to_owned();
     if !trust.measurement_ok(&measured) {

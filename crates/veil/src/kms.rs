@@ -8,7 +8,7 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use veil_attest::TrustAnchors;
+use veil_evidence::TrustAnchors;
 use veil_kms::{
     Authorization, Authorizer, Broker, BrokerParts, ChainRef, KmsError, Limits, MasterSecret,
     PolicyListAuthorizer, ReleasePolicy,
@@ -38,7 +38,7 @@ pub struct KmsConfig {
     pub limits: Limits,
     /// What evidence must satisfy.
     #[serde(default)]
-    pub attestation: veil_attest::Policy,
+    pub attestation: veil_evidence::Policy,
     /// Which measurements may receive which resources (deny by default).
     #[serde(default)]
     pub release: ReleasePolicy,

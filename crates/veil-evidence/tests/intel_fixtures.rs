@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use time::macros::datetime;
-use veil_attest::{AttestationError, IntelPolicy, Tee, intel_root_ca, verify_intel_quote};
+use veil_evidence::{AttestationError, IntelPolicy, Tee, intel_root_ca, verify_intel_quote};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -28,7 +28,7 @@ fn verify(
     collateral: &[u8],
     policy: &IntelPolicy,
     now: time::OffsetDateTime,
-) -> Result<veil_attest::Claims, AttestationError> {
+) -> Result<veil_evidence::Claims, AttestationError> {
     verify_intel_quote(quote, collateral, intel_root_ca(), policy, at(now))
 }
 

@@ -1,6 +1,6 @@
 //! report_data = SHA-512(domain ‖ JCS(runtime_data)), pinned and checked both ways.
 
-use veil_attest::{AttestationError, RuntimeData, check_binding, expected_report_data};
+use veil_evidence::{AttestationError, RuntimeData, check_binding, expected_report_data};
 
 fn sample() -> RuntimeData {
     RuntimeData {

@@ -242,7 +242,7 @@ pub struct JobResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttestationResponse {
     /// The evidence (its runtime data holds the nonce and the worker's keys).
-    pub evidence: veil_attest::Evidence,
+    pub evidence: veil_evidence::Evidence,
     /// The measurement the worker expects to be verified (hex).
     pub measurement: String,
 }
@@ -254,7 +254,7 @@ pub struct WorkerHealth {
     pub status: String,
     /// The broker's code and detail when refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<veil_problem::Problem>,
+    pub refusal: Option<veil_http::Problem>,
     /// The worker's measurement (hex).
     pub measurement: String,
     /// Jobs running now.

@@ -1,7 +1,7 @@
 //! Real AMD SEV-SNP evidence from ../shared/fixtures/tee/amd, clock pinned.
 
 use time::macros::datetime;
-use veil_attest::{AttestationError, SnpPolicy, SnpTcb, Tee, amd_roots, verify_snp_report};
+use veil_evidence::{AttestationError, SnpPolicy, SnpTcb, Tee, amd_roots, verify_snp_report};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
@@ -26,7 +26,7 @@ fn verify(
     vek: &[u8],
     policy: &SnpPolicy,
     now: time::OffsetDateTime,
-) -> Result<veil_attest::Claims, AttestationError> {
+) -> Result<veil_evidence::Claims, AttestationError> {
     verify_snp_report(report, vek, amd_roots(), policy, at(now))
 }
 

@@ -1,7 +1,7 @@
 //! The evidence envelope and the single entry point, over real fixtures.
 
 use time::macros::datetime;
-use veil_attest::{AttestationError, Evidence, Policy, RuntimeData, Tee, TrustAnchors, verify};
+use veil_evidence::{AttestationError, Evidence, Policy, RuntimeData, Tee, TrustAnchors, verify};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(

@@ -6,7 +6,7 @@ use der::{Decode, Encode};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use time::macros::datetime;
-use veil_attest::{AttestationError, SnpPolicy, amd_roots, check_amd_crl, verify_snp_report_with_crl};
+use veil_evidence::{AttestationError, SnpPolicy, amd_roots, check_amd_crl, verify_snp_report_with_crl};
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
