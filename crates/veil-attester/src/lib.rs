@@ -7,6 +7,10 @@
 //! `generation` moved by exactly one so no other writer interleaved.
 #![forbid(unsafe_code)]
 
+mod binding;
+
+pub use binding::{evidence_with_purpose, runtime_data};
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +43,9 @@ pub enum AttesterError {
     /// The simulated TEE could not produce evidence.
     #[error("simulated TEE: {0}")]
     Simulator(String),
+    /// The runtime data could not be turned into report data.
+    #[error("binding the runtime data: {0}")]
+    Binding(#[from] veil_evidence::AttestationError),
     /// Filesystem access failed.
     #[error("configfs-tsm I/O on {0}: {1}")]
     Io(PathBuf, io::Error),

@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use veil_evidence::Tee;
 use veil_attester::{Attester, AttesterError, ConfigfsTsm};
+use veil_evidence::Tee;
 
 /// A fake entry; the "kernel" thread answers one read of outblob with
 /// `b"QUOTE" ++ inblob`, then sets generation to `generation_after`.

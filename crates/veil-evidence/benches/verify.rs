@@ -1,6 +1,8 @@
 //! Verification latency per evidence type, on the real fixtures (clock pinned).
 use criterion::{Criterion, criterion_group, criterion_main};
-use veil_evidence::{IntelPolicy, SnpPolicy, amd_roots, intel_root_ca, verify_intel_quote, verify_snp_report};
+use veil_evidence::{
+    IntelPolicy, SnpPolicy, amd_roots, intel_root_ca, verify_intel_quote, verify_snp_report,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(

@@ -158,6 +158,47 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Read a whole file that should be small, refusing anything over `max` bytes. The
+/// error names the file.
+pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use io::Read as _;
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()));
+    let f = fs::File::open(path).map_err(named)?;
+    let mut out = Vec::new();
+    f.take(max + 1).read_to_end(&mut out).map_err(named)?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is larger than {max} bytes", path.display()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Refuse a secret file others can read, as ssh does: a leaked key is not a warning.
+pub fn check_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is accessible by other users (mode {:o}); run `chmod 600 {}`",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

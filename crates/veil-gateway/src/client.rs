@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use veil_content::Root;
 use veil_protocol::{AttestationResponse, JobResponse, SignedRequest, domain};
-use veil_http::Problem;
+use veil_protocol::{ErrorCode, Problem};
 
 use crate::InferBody;
 
@@ -31,7 +31,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The gateway's stable code, when it refused.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Self::Refused(p) => Some(&p.code),
             _ => None,
@@ -136,14 +136,7 @@ impl GatewayClient {
             now + ttl_secs.min(catalog.signing.max_expiry_secs),
         )
         .map_err(|e| ClientError::Sign(e.to_string()))?;
-        Ok(InferBody {
-            token_id: req.token_id,
-            model: m.root.to_string(),
-            input: req.input,
-            nonce: req.nonce,
-            expiry: req.expiry,
-            signature: req.signature,
-        })
+        Ok(req.with_model(m.root.to_string()))
     }
 
     /// Send a signed request.

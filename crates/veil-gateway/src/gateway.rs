@@ -14,33 +14,20 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use veil_content::Root;
-use veil_protocol::MAX_EXPIRY_SECS;
-use veil_protocol::{JobRequest, JobResponse, SignedRequest, domain};
+use veil_http::{ApiJson, HttpProblem};
 use veil_ledger::ChainClient;
 use veil_model::RegisteredModel;
-use veil_http::{ApiJson, Problem};
+use veil_protocol::MAX_EXPIRY_SECS;
+use veil_protocol::{JobRequest, JobResponse, SignedRequest, domain};
 
+use crate::GatewayError;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
-use crate::replay::{ReplayError, ReplayGuard};
+use crate::replay::ReplayGuard;
 
-/// A signed inference request body (`model` may be a registered name or a root).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InferBody {
-    /// The token (decimal uint256).
-    pub token_id: String,
-    /// The model: its registry name or weights root (the signature covers the root).
-    pub model: String,
-    /// The rows to run on, `{"ids": [...]}`.
-    pub input: Value,
-    /// Single-use nonce (decimal uint256).
-    pub nonce: String,
-    /// Unix seconds.
-    pub expiry: u64,
-    /// 0x-hex secp256k1 signature over the EIP-712 digest.
-    pub signature: String,
-}
+/// A signed inference request body: `model` may be a registered name or a root (the
+/// signature covers the root).
+pub type InferBody = SignedRequest<String>;
 
 /// What a gateway is built from.
 pub struct GatewayParts {
@@ -86,74 +73,36 @@ impl Gateway {
         }
     }
 
-    fn model(&self, name_or_root: &str) -> Result<&RegisteredModel, Problem> {
+    fn model(&self, name_or_root: &str) -> Result<&RegisteredModel, GatewayError> {
         self.models
             .iter()
             .find(|m| m.meta.name == name_or_root || m.root.to_string() == name_or_root)
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "inference.model_unknown",
-                    format!(
-                        "no model {:?} is served here",
-                        name_or_root.chars().take(80).collect::<String>()
-                    ),
-                )
-            })
+            .ok_or_else(|| GatewayError::ModelUnknown(name_or_root.chars().take(80).collect()))
     }
 
-    async fn infer(&self, body: InferBody) -> Result<(JobResponse, String), Problem> {
+    async fn infer(&self, body: InferBody) -> Result<(JobResponse, String), GatewayError> {
         let started = Instant::now();
         let model = self.model(&body.model)?.root;
-        let request = SignedRequest {
-            token_id: body.token_id,
-            model,
-            input: body.input,
-            nonce: body.nonce,
-            expiry: body.expiry,
-            signature: body.signature,
-        };
+        let request = body.with_model(model);
         let now = (self.clock)();
-        let signer = request.verify(&self.domain, now, MAX_EXPIRY_SECS).map_err(|e| {
-            let status = match e.code() {
-                "request.malformed" | "request.expiry_too_far" => StatusCode::BAD_REQUEST,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            Problem::new(status, e.code(), e.to_string())
-        })?;
-        let token = request
-            .token()
-            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+        let signer = request.verify(&self.domain, now, MAX_EXPIRY_SECS)?;
+        let token = request.token()?;
         self.replay
-            .check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)
-            .map_err(|e| match e {
-                ReplayError::Replayed { .. } => {
-                    Problem::new(StatusCode::CONFLICT, "request.replayed", e.to_string())
-                }
-                ReplayError::Io { .. } => Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "gateway.storage",
-                    e.to_string(),
-                ),
-            })?;
+            .check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)?;
         let checked = started.elapsed();
-        let data = self.ledger.intelligent_data(token).await.map_err(|e| {
+        let data = self.ledger.intelligent_data(token.value()).await.map_err(|e| {
             if e.is_nonexistent_token() {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "inference.token_unknown",
-                    format!("token {token} does not exist"),
-                )
+                GatewayError::TokenUnknown {
+                    token,
+                    reason: "does not exist",
+                }
             } else {
-                Problem::new(StatusCode::BAD_GATEWAY, "ledger.unavailable", e.to_string())
+                GatewayError::Ledger(e.to_string())
             }
         })?;
-        let first = data.first().ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "inference.token_unknown",
-                format!("token {token} has no data"),
-            )
+        let first = data.first().ok_or(GatewayError::TokenUnknown {
+            token,
+            reason: "has no data",
         })?;
         let job = JobRequest::Token {
             request,
@@ -179,42 +128,39 @@ impl Gateway {
     }
 
     /// Keep a receipt under its id (atomically), so `GET /v1/receipts/{id}` finds it.
-    fn keep(&self, answer: &JobResponse) -> Result<(), Problem> {
+    fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
         let hexid = answer.receipt.id.trim_start_matches("sha256:");
         let path = self.receipts_dir.join(format!("{hexid}.json"));
-        veil_fs::write_atomic(&path, answer.receipt.to_json_pretty().as_bytes()).map_err(|e| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "gateway.storage",
-                e.to_string(),
-            )
-        })
+        veil_fs::write_atomic(&path, answer.receipt.to_json_pretty().as_bytes())
+            .map_err(|e| GatewayError::Storage(e.to_string()))
     }
 }
 
 type Shared = Arc<Gateway>;
 
 /// Time the request and count its outcome.
-fn finish<T: Serialize>(g: &Gateway, route: &str, started: Instant, r: Result<T, Problem>) -> Response {
-    let code = match &r {
-        Ok(_) => "ok".to_owned(),
-        Err(p) => p.code.clone(),
-    };
-    g.metrics.observe(route, &code, started.elapsed());
+fn finish<T: Serialize>(g: &Gateway, route: &str, started: Instant, r: Result<T, GatewayError>) -> Response {
     match r {
-        Ok(v) => Json(v).into_response(),
-        Err(p) => p.into_response(),
+        Ok(v) => {
+            g.metrics.observe(route, "ok", started.elapsed());
+            Json(v).into_response()
+        }
+        Err(e) => {
+            let p = e.problem();
+            g.metrics.observe(route, p.code.as_str(), started.elapsed());
+            veil_http::problem_response(p)
+        }
     }
 }
 
-async fn infer(State(g): State<Shared>, body: Result<ApiJson<InferBody>, Problem>) -> Response {
+async fn infer(State(g): State<Shared>, body: Result<ApiJson<InferBody>, HttpProblem>) -> Response {
     let started = Instant::now();
     let r = match body {
         Ok(ApiJson(b)) => g.infer(b).await,
-        Err(p) => Err(p),
+        Err(p) => Err(p.into()),
     };
-    if let Err(p) = &r {
-        tracing::info!(code = %p.code, "inference refused");
+    if let Err(e) = &r {
+        tracing::info!(code = %e.problem().code, "inference refused");
     }
     let (r, timing) = match r {
         Ok((answer, timing)) => (Ok(answer), Some(timing)),
@@ -236,11 +182,7 @@ async fn attestation(State(g): State<Shared>, Query(q): Query<NonceQuery>) -> Re
     let started = Instant::now();
     let r = match q.nonce {
         Some(n) => g.pool.attestation(&n).await,
-        None => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "request.malformed",
-            "give ?nonce=",
-        )),
+        None => Err(GatewayError::Malformed("give ?nonce=".into())),
     };
     finish(&g, "/v1/attestation", started, r)
 }
@@ -248,12 +190,7 @@ async fn attestation(State(g): State<Shared>, Query(q): Query<NonceQuery>) -> Re
 async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
     let hexid = id.trim_start_matches("sha256:");
     if hexid.len() != 64 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Problem::new(
-            StatusCode::BAD_REQUEST,
-            "request.malformed",
-            "a receipt id is sha256: and 64 hex digits",
-        )
-        .into_response();
+        return GatewayError::Malformed("a receipt id is sha256: and 64 hex digits".into()).into_response();
     }
     match std::fs::read(g.receipts_dir.join(format!("{hexid}.json"))) {
         Ok(bytes) => (
@@ -261,12 +198,7 @@ async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
             bytes,
         )
             .into_response(),
-        Err(_) => Problem::new(
-            StatusCode::NOT_FOUND,
-            "receipt.not_found",
-            format!("no receipt sha256:{hexid}"),
-        )
-        .into_response(),
+        Err(_) => GatewayError::ReceiptNotFound(hexid.to_owned()).into_response(),
     }
 }
 
@@ -379,14 +311,14 @@ fn v2_metadata_of(m: &RegisteredModel) -> Value {
 async fn v2_model(State(g): State<Shared>, Path(name): Path<String>) -> Response {
     match g.model(&name) {
         Ok(m) => Json(v2_metadata_of(m)).into_response(),
-        Err(p) => p.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
 async fn v2_model_ready(State(g): State<Shared>, Path(name): Path<String>) -> Response {
     match g.model(&name) {
         Ok(_) => Json(json!({"name": name, "ready": g.pool.live() > 0})).into_response(),
-        Err(p) => p.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -405,7 +337,7 @@ struct V2Request {
     inputs: Vec<V2Tensor>,
 }
 
-fn flatten(v: &Value, out: &mut Vec<f32>) -> Result<(), Problem> {
+fn flatten(v: &Value, out: &mut Vec<f32>) -> Result<(), GatewayError> {
     match v {
         Value::Array(items) => items.iter().try_for_each(|i| flatten(i, out)),
         Value::Number(n) => {
@@ -420,18 +352,18 @@ fn flatten(v: &Value, out: &mut Vec<f32>) -> Result<(), Problem> {
     }
 }
 
-fn v2_bad(detail: &str) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "inference.bad_input", detail)
+fn v2_bad(detail: &str) -> GatewayError {
+    GatewayError::BadTensor(detail.to_owned())
 }
 
 async fn v2_infer(
     State(g): State<Shared>,
     Path(name): Path<String>,
-    body: Result<ApiJson<V2Request>, Problem>,
+    body: Result<ApiJson<V2Request>, HttpProblem>,
 ) -> Response {
     let started = Instant::now();
     let r = async {
-        let ApiJson(req) = body?;
+        let ApiJson(req) = body.map_err(GatewayError::from)?;
         let m = g.model(&name)?;
         let [t] = req.inputs.as_slice() else {
             return Err(v2_bad("send exactly one input tensor"));
@@ -474,10 +406,6 @@ async fn v2_infer(
     finish(&g, "/v2/models/{name}/infer", started, r)
 }
 
-async fn not_found() -> Problem {
-    Problem::no_route()
-}
-
 /// Inference bodies carry a selection of ids (or, for v2, rows of features).
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -497,7 +425,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v2/models/{name}", get(v2_model))
         .route("/v2/models/{name}/ready", get(v2_model_ready))
         .route("/v2/models/{name}/infer", post(v2_infer))
-        .fallback(not_found)
+        .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)
 }

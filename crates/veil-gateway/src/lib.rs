@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod error;
 mod gateway;
 mod metrics;
 mod openapi;
@@ -18,6 +19,7 @@ mod pool;
 mod replay;
 
 pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomain};
+pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayParts, InferBody, router};
 pub use metrics::Metrics;
 pub use pool::{JOBS_PER_WORKER, Pool};

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use tokio::sync::Semaphore;
-use veil_protocol::{AttestationResponse, JobRequest, JobResponse, WorkerHealth};
-use veil_http::Problem;
+use veil_protocol::{AttestationResponse, JobRequest, JobResponse, Problem, WorkerHealth};
+
+use crate::GatewayError;
 
 /// Jobs one worker runs at once (the rest wait in the gateway's queue).
 pub const JOBS_PER_WORKER: usize = 4;
@@ -33,17 +33,13 @@ pub struct Pool {
     ewma_us: AtomicU64,
 }
 
-fn unavailable(detail: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "inference.worker_unavailable",
-        detail,
-    )
+fn unavailable(detail: impl Into<String>) -> GatewayError {
+    GatewayError::WorkerUnavailable(detail.into())
 }
 
 /// A worker answered, or could not be reached at all (then the job may be retried).
 enum Attempt<T> {
-    Answered(Result<(T, Option<String>), Problem>),
+    Answered(Result<(T, Option<String>), GatewayError>),
     Lost(String),
 }
 
@@ -144,14 +140,12 @@ impl Pool {
     /// Run a job on some worker: queued when all are busy, refused when the queue is
     /// full, retried once on another (or a restarted) worker when the first is lost.
     /// The answer comes with the worker's `Server-Timing` stages, when it sent them.
-    pub async fn dispatch(&self, job: &JobRequest) -> Result<(JobResponse, Option<String>), Problem> {
+    pub async fn dispatch(&self, job: &JobRequest) -> Result<(JobResponse, Option<String>), GatewayError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue + self.permits.available_permits() {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "inference.busy",
-                format!("{} jobs are already waiting; try again shortly", self.max_queue),
-            ));
+            return Err(GatewayError::Busy {
+                waiting: self.max_queue,
+            });
         }
         let permit = self.permits.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -230,14 +224,14 @@ impl Pool {
             }
         } else {
             match serde_json::from_slice::<Problem>(&bytes) {
-                Ok(p) => Attempt::Answered(Err(p)),
+                Ok(p) => Attempt::Answered(Err(GatewayError::Worker(p))),
                 Err(_) => Attempt::Lost(format!("HTTP {status} without a problem document")),
             }
         }
     }
 
     /// Fresh evidence from some worker for `nonce`.
-    pub async fn attestation(&self, nonce: &str) -> Result<AttestationResponse, Problem> {
+    pub async fn attestation(&self, nonce: &str) -> Result<AttestationResponse, GatewayError> {
         let (i, url) = self
             .pick(None)
             .ok_or_else(|| unavailable("no worker is running"))?;
@@ -245,13 +239,7 @@ impl Pool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             .then(|| nonce.to_owned())
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "request.malformed",
-                    "nonce must be [A-Za-z0-9_-]",
-                )
-            })?;
+            .ok_or_else(|| GatewayError::Malformed("nonce must be [A-Za-z0-9_-]".into()))?;
         match self
             .attempt(i, &url, &format!("/v1/attestation?nonce={q}"), None)
             .await

@@ -1,5 +1,9 @@
-//! RFC 9457 problem documents: every Veil HTTP service refuses with one of these,
-//! carrying a stable machine code, and answers malformed bodies the same way.
+//! The HTTP edge every Veil service shares: problem documents as responses, a JSON
+//! body extractor whose rejections are problem documents, and (feature `client`)
+//! decoding a service's answer into its body or its typed refusal.
+//!
+//! The problem type itself is `veil_protocol::Problem`; only its rendering lives
+//! here, so clients and fuzzers never link a web framework.
 #![forbid(unsafe_code)]
 
 use axum::Json;
@@ -7,59 +11,36 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+pub use veil_protocol::{ErrorCode, PROBLEM_JSON, Problem};
 
-/// The media type of a problem document.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+/// A problem document as an HTTP response: its status, `application/problem+json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpProblem(pub Problem);
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// `urn:veil:error:<code>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// A short summary.
-    pub title: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// What exactly went wrong.
-    pub detail: String,
-    /// The stable code (e.g. `attestation.debug`).
-    pub code: String,
-}
-
-impl Problem {
-    /// A problem with `status`, stable `code` and a `detail` for people.
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self {
-            kind: format!("urn:veil:error:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            code: code.to_owned(),
-        }
-    }
-
-    /// The 404 every service answers for routes it does not have.
-    pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "request.not_found", "no such endpoint")
+impl From<Problem> for HttpProblem {
+    fn from(p: Problem) -> Self {
+        Self(p)
     }
 }
 
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.detail, self.code)
-    }
-}
-
-impl IntoResponse for Problem {
+impl IntoResponse for HttpProblem {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, Json(self)).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        resp
+        problem_response(self.0)
     }
+}
+
+/// `p` as a response.
+pub fn problem_response(p: Problem) -> Response {
+    let status = p.status_code();
+    let mut resp = (status, Json(p)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    resp
+}
+
+/// The 404 for routes a service does not have.
+pub async fn no_route() -> HttpProblem {
+    HttpProblem(Problem::no_route())
 }
 
 /// A JSON body whose rejections are problem documents (`request.malformed`): 415 for
@@ -67,7 +48,7 @@ impl IntoResponse for Problem {
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = Problem;
+    type Rejection = HttpProblem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
@@ -78,7 +59,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
                     _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
                 };
-                Err(Problem::new(status, "request.malformed", rejection.body_text()))
+                Err(HttpProblem(Problem::new(
+                    status,
+                    ErrorCode::RequestMalformed,
+                    rejection.body_text(),
+                )))
             }
         }
     }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use veil_evidence::{Policy, TrustAnchors};
 use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
-use veil_kms_http::{KmsClient, router};
+use veil_kms_client::KmsClient;
+use veil_kms_http::router;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
@@ -83,7 +84,7 @@ async fn main() {
     // Evidence generation alone (client side: quote + collateral signing).
     let t = Instant::now();
     for _ in 0..rounds {
-        veil_kms_http::evidence_for(&attester, &enclave, &"00".repeat(32)).expect("evidence");
+        veil_kms_client::evidence_for(&attester, &enclave, &"00".repeat(32)).expect("evidence");
     }
     let evidence_ms = t.elapsed().as_secs_f64() * 1e3 / rounds as f64;
 

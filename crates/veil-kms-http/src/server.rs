@@ -7,34 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use veil_evidence::{AttestationError, Evidence};
+use veil_evidence::AttestationError;
+use veil_http::{ApiJson, HttpProblem, Problem};
 use veil_kms::{Broker, KmsError};
-pub use veil_http::{ApiJson, Problem};
+use veil_protocol::kms::{AttestRequest, ResourceRequest, TokenKey, token_resource};
+use veil_protocol::{ErrorCode, TokenId};
 
 /// Evidence is a few KiB; anything much larger is not evidence.
 const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// `POST /v1/kms/attest`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttestRequest {
-    /// The evidence, its runtime data carrying the challenge nonce.
-    pub evidence: Evidence,
-}
-
-/// `POST /v1/kms/resource`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceRequest {
-    /// The session from `attest`.
-    pub session: String,
-    /// The resource (e.g. `token/42`).
-    pub resource: String,
-    /// The user the key is for (required for token resources).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-}
 
 fn status_of(e: &KmsError) -> StatusCode {
     match e {
@@ -50,8 +30,8 @@ fn status_of(e: &KmsError) -> StatusCode {
     }
 }
 
-fn problem(e: KmsError) -> Problem {
-    Problem::new(status_of(&e), e.code(), e.to_string())
+fn problem(e: KmsError) -> HttpProblem {
+    HttpProblem(Problem::new(status_of(&e), e.code(), e.to_string()))
 }
 
 #[derive(Clone)]
@@ -64,18 +44,18 @@ struct AppState {
 /// block for a millisecond or more.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KmsError> + Send + 'static,
-) -> Result<T, Problem> {
+) -> Result<T, HttpProblem> {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(problem),
-        Err(_) => Err(Problem::new(
+        Err(_) => Err(HttpProblem(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "kms.internal",
+            ErrorCode::KmsInternal,
             "the decision task failed",
-        )),
+        ))),
     }
 }
 
-async fn challenge(State(s): State<AppState>) -> Result<Response, Problem> {
+async fn challenge(State(s): State<AppState>) -> Result<Response, HttpProblem> {
     let c = s.broker.challenge((s.clock)()).map_err(problem)?;
     Ok(Json(c).into_response())
 }
@@ -83,7 +63,7 @@ async fn challenge(State(s): State<AppState>) -> Result<Response, Problem> {
 async fn attest(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<AttestRequest>,
-) -> Result<Response, Problem> {
+) -> Result<Response, HttpProblem> {
     let now = (s.clock)();
     let broker = s.broker.clone();
     let grant = blocking(move || broker.attest(&req.evidence, now)).await;
@@ -91,7 +71,7 @@ async fn attest(
         Ok(g) => {
             tracing::info!(tee = ?g.tee, measurement = %g.measurement, dev_root = g.dev_root, "attested")
         }
-        Err(p) => tracing::warn!(code = %p.code, "attestation refused"),
+        Err(p) => tracing::warn!(code = %p.0.code, "attestation refused"),
     }
     Ok(Json(grant?).into_response())
 }
@@ -99,7 +79,7 @@ async fn attest(
 async fn resource(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<ResourceRequest>,
-) -> Result<Response, Problem> {
+) -> Result<Response, HttpProblem> {
     let now = (s.clock)();
     let broker = s.broker.clone();
     let name = req.resource.clone();
@@ -107,44 +87,32 @@ async fn resource(
         blocking(move || broker.resource(&req.session, &req.resource, req.user.as_deref(), now)).await;
     match &released {
         Ok(_) => tracing::info!(resource = %name, "key released"),
-        Err(p) => tracing::warn!(resource = %name, code = %p.code, "key refused"),
+        Err(p) => tracing::warn!(resource = %name, code = %p.0.code, "key refused"),
     }
     Ok(Json(released?).into_response())
-}
-
-/// Token ids are decimal uint256 values, as the INFT contract numbers them.
-fn valid_token_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 78
-        && id.bytes().all(|b| b.is_ascii_digit())
-        && (id == "0" || !id.starts_with('0'))
 }
 
 async fn token_public_key(
     State(s): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Response, Problem> {
-    if !valid_token_id(&id) {
-        return Err(Problem::new(
+) -> Result<Response, HttpProblem> {
+    let id: TokenId = id.parse().map_err(|e: veil_protocol::TokenIdError| {
+        Problem::new(
             StatusCode::BAD_REQUEST,
-            "request.malformed",
-            format!("token id {id:?} is not a decimal uint256"),
-        ));
-    }
-    let key = s.broker.token_public_key(&id);
-    Ok(Json(serde_json::json!({
-        "resource": format!("{}{id}", veil_kms::TOKEN_RESOURCE_PREFIX),
-        "public_key": key.to_string(),
-    }))
+            ErrorCode::RequestMalformed,
+            e.to_string(),
+        )
+    })?;
+    let key = s.broker.token_public_key(id);
+    Ok(Json(TokenKey {
+        resource: token_resource(id),
+        public_key: key.to_string(),
+    })
     .into_response())
 }
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn not_found() -> Problem {
-    Problem::no_route()
 }
 
 /// The broker's routes, reading time from `clock` (Unix seconds).
@@ -155,7 +123,7 @@ pub fn router(broker: Arc<Broker>, clock: fn() -> u64) -> Router {
         .route("/v1/kms/resource", post(resource))
         .route("/v1/kms/tokens/{id}/public-key", get(token_public_key))
         .route("/v1/health", get(health))
-        .fallback(not_found)
+        .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { broker, clock })
 }

@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use veil_protocol::TokenId;
+use veil_protocol::kms::ChainRef;
+
 use crate::KmsError;
 
 /// Where an authorization was read, so the decision can be audited and replayed.
@@ -17,20 +20,11 @@ pub struct Authorization {
     pub chain: Option<ChainRef>,
 }
 
-/// A chain and the INFT contract on it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-pub struct ChainRef {
-    /// `eth_chainId`.
-    pub chain_id: u64,
-    /// The INFT contract's address (0x-hex).
-    pub contract: String,
-}
-
 /// Answers `isAuthorized(tokenId, user)`. The ledger fills this with an on-chain
 /// read; until then a policy-file list does.
 pub trait Authorizer: Send + Sync {
     /// `Ok` when `user` may use `token_id`, with where that was read.
-    fn is_authorized(&self, token_id: &str, user: &str) -> Result<Authorization, KmsError>;
+    fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError>;
 }
 
 /// Authorizations listed in the broker's policy file: token id → users (compared
@@ -40,8 +34,9 @@ pub trait Authorizer: Send + Sync {
 pub struct PolicyListAuthorizer(pub BTreeMap<String, Vec<String>>);
 
 impl Authorizer for PolicyListAuthorizer {
-    fn is_authorized(&self, token_id: &str, user: &str) -> Result<Authorization, KmsError> {
-        let users = self.0.get(token_id).map(Vec::as_slice).unwrap_or_default();
+    fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError> {
+        let token_id = token.to_string();
+        let users = self.0.get(&token_id).map(Vec::as_slice).unwrap_or_default();
         if users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
             Ok(Authorization {
                 source: "policy-file".into(),
@@ -60,22 +55,23 @@ impl Authorizer for PolicyListAuthorizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use veil_protocol::ErrorCode;
 
     #[test]
     fn only_listed_users_of_listed_tokens() {
         let a = PolicyListAuthorizer([("7".to_owned(), vec!["0xAbC".to_owned()])].into());
-        assert!(a.is_authorized("7", "0xabc").is_ok());
+        assert!(a.is_authorized(TokenId::from(7u64), "0xabc").is_ok());
         assert_eq!(
-            a.is_authorized("7", "0xabd").unwrap_err().code(),
-            "kms.not_authorized"
+            a.is_authorized(TokenId::from(7u64), "0xabd").unwrap_err().code(),
+            ErrorCode::KmsNotAuthorized
         );
         assert_eq!(
-            a.is_authorized("8", "0xabc").unwrap_err().code(),
-            "kms.not_authorized"
+            a.is_authorized(TokenId::from(8u64), "0xabc").unwrap_err().code(),
+            ErrorCode::KmsNotAuthorized
         );
         assert!(
             PolicyListAuthorizer::default()
-                .is_authorized("7", "0xabc")
+                .is_authorized(TokenId::from(7u64), "0xabc")
                 .is_err()
         );
     }

@@ -3,21 +3,19 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_evidence::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_audit::AuditLog;
+use veil_evidence::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_seal::PublicKey;
 
-use crate::authz::ChainRef;
-use crate::{Authorizer, Challenge, KmsError, MasterSecret, NonceStore, ReleasePolicy, primary_measurement};
-
-/// The purpose an enclave must state in its runtime data to receive keys.
-pub const KEY_RELEASE_PURPOSE: &str = "kms/key-release";
-/// Resources named `token/<id>` are a token's data keys: the ledger must authorize
-/// the user they are released for.
-pub const TOKEN_RESOURCE_PREFIX: &str = "token/";
+use crate::{Authorizer, KmsError, MasterSecret, NonceStore, ReleasePolicy, primary_measurement};
+use veil_protocol::TokenId;
+use veil_protocol::kms::{
+    AuthorizationRecord, Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant, TOKEN_RESOURCE_PREFIX,
+    token_resource,
+};
 
 /// Bounds and lifetimes of the broker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -39,54 +37,6 @@ impl Default for Limits {
             max_outstanding: 10_000,
         }
     }
-}
-
-/// An attested enclave's session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionGrant {
-    /// Bearer token for resource requests (32 random bytes, hex).
-    pub session: String,
-    /// Unix time after which the session is refused.
-    pub expires_at: u64,
-    /// The TEE that attested.
-    pub tee: veil_evidence::Tee,
-    /// Its primary measurement (hex).
-    pub measurement: String,
-    /// True when the evidence chained to a development root.
-    pub dev_root: bool,
-}
-
-/// A released key, sealed to the enclave's attested HPKE key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealedResource {
-    /// The resource name.
-    pub resource: String,
-    /// The 32-byte key as a Veil sealed blob to the enclave's key, base64.
-    pub sealed_key: String,
-    /// Where the user's authorization was read (token resources only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<AuthorizationRecord>,
-    /// True when the enclave attested under a development root.
-    pub dev_root: bool,
-    /// The audit-log entry that records this release (`LEN:sha256:HEX`, the log's
-    /// head just after it), so a receipt can name the decision.
-    #[serde(default)]
-    pub decision: String,
-}
-
-/// The authorization a release relied on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthorizationRecord {
-    /// The user the key was released for.
-    pub user: String,
-    /// Where `isAuthorized` was read.
-    pub source: String,
-    /// At which block, for a chain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block: Option<u64>,
-    /// The chain, when the answer came from one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chain: Option<ChainRef>,
 }
 
 struct Session {
@@ -204,7 +154,7 @@ impl Broker {
             Ok(_) => event["decision"] = "granted".into(),
             Err(e) => {
                 event["decision"] = "refused".into();
-                event["code"] = e.code().into();
+                event["code"] = e.code().as_str().into();
                 event["reason"] = e.to_string().into();
             }
         }
@@ -287,10 +237,8 @@ impl Broker {
     /// token's data to. Only the key this broker releases for `token/<id>` opens it
     /// (an identity whose seed is that key), so the data opens only inside an attested,
     /// allowlisted enclave on behalf of an authorized user. Public: not audited.
-    pub fn token_public_key(&self, token_id: &str) -> veil_seal::PublicKey {
-        let seed = self
-            .master
-            .resource_key(&format!("{TOKEN_RESOURCE_PREFIX}{token_id}"));
+    pub fn token_public_key(&self, token: TokenId) -> veil_seal::PublicKey {
+        let seed = self.master.resource_key(&token_resource(token));
         veil_seal::Identity::from_seed(&seed).public_key()
     }
 
@@ -336,7 +284,13 @@ impl Broker {
                     token_id: token_id.to_owned(),
                     user: "(none given)".into(),
                 })?;
-                let a = self.authorizer.is_authorized(token_id, user)?;
+                // Only the canonical spelling names a token: `token/007` would be
+                // another resource (another key) for the same token.
+                let token: TokenId = token_id.parse().map_err(|_| KmsError::NotAuthorized {
+                    token_id: token_id.to_owned(),
+                    user: user.to_owned(),
+                })?;
+                let a = self.authorizer.is_authorized(token, user)?;
                 event["authorization"] = serde_json::json!({ "source": a.source, "block": a.block });
                 Some(AuthorizationRecord {
                     user: user.to_owned(),

@@ -12,14 +12,17 @@ mod master;
 mod nonce;
 mod policy;
 
-pub use authz::{Authorization, Authorizer, ChainRef, PolicyListAuthorizer};
-pub use broker::{
-    AuthorizationRecord, Broker, BrokerParts, KEY_RELEASE_PURPOSE, Limits, SealedResource, SessionGrant,
+pub use authz::{Authorization, Authorizer, PolicyListAuthorizer};
+pub use broker::{Broker, BrokerParts, Limits};
+pub use master::{MasterError, MasterSecret};
+pub use nonce::NonceStore;
+// The exchange's types are the protocol's; re-exported for the broker's users.
+pub use policy::{ReleasePolicy, primary_measurement};
+use veil_protocol::ErrorCode;
+pub use veil_protocol::kms::{
+    AuthorizationRecord, ChainRef, Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant,
     TOKEN_RESOURCE_PREFIX,
 };
-pub use master::{MasterError, MasterSecret};
-pub use nonce::{Challenge, NonceStore};
-pub use policy::{ReleasePolicy, primary_measurement};
 
 /// Why the broker refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,18 +76,18 @@ pub enum KmsError {
 
 impl KmsError {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Attestation(e) => e.code(),
-            Self::MeasurementNotAllowed { .. } => "kms.measurement",
-            Self::ResourceNotAllowed { .. } => "kms.resource",
-            Self::NotAuthorized { .. } => "kms.not_authorized",
-            Self::Ledger(_) => "kms.ledger",
-            Self::Session => "kms.session",
-            Self::Audit(_) => "kms.audit",
-            Self::Seal(_) => "kms.seal",
-            Self::Busy => "kms.busy",
-            Self::Rng => "kms.rng",
+            Self::Attestation(e) => e.into(),
+            Self::MeasurementNotAllowed { .. } => ErrorCode::KmsMeasurement,
+            Self::ResourceNotAllowed { .. } => ErrorCode::KmsResource,
+            Self::NotAuthorized { .. } => ErrorCode::KmsNotAuthorized,
+            Self::Ledger(_) => ErrorCode::KmsLedger,
+            Self::Session => ErrorCode::KmsSession,
+            Self::Audit(_) => ErrorCode::KmsAudit,
+            Self::Seal(_) => ErrorCode::KmsSeal,
+            Self::Busy => ErrorCode::KmsBusy,
+            Self::Rng => ErrorCode::KmsRng,
         }
     }
 }

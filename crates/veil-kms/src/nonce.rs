@@ -5,16 +5,9 @@ use std::sync::Mutex;
 
 use veil_evidence::AttestationError;
 
-use crate::KmsError;
+use veil_protocol::kms::Challenge;
 
-/// A challenge handed to an enclave: it must put `nonce` in its runtime data.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Challenge {
-    /// 32 random bytes, hex.
-    pub nonce: String,
-    /// Unix time after which the nonce is refused.
-    pub expires_at: u64,
-}
+use crate::KmsError;
 
 /// Outstanding challenges. A nonce is accepted once, before it expires; memory is
 /// bounded (expired nonces are swept, and beyond `capacity` new challenges wait).

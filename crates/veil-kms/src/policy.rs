@@ -26,16 +26,17 @@ pub fn primary_measurement(claims: &Claims) -> Option<&str> {
 }
 
 impl ReleasePolicy {
+    /// Is `measurement` (hex) on `tee`'s list?
+    pub fn allows_measurement(&self, tee: Tee, measurement: &str) -> bool {
+        let allowed = self.measurements.get(&tee).map(Vec::as_slice).unwrap_or_default();
+        !measurement.is_empty() && allowed.iter().any(|m| m.eq_ignore_ascii_case(measurement))
+    }
+
     /// Is the measurement of these (already verified) claims on its platform's list?
     pub fn allow_measurement(&self, claims: &Claims) -> Result<(), KmsError> {
-        let tee = format!("{:?}", claims.tee).to_lowercase();
         let measurement = primary_measurement(claims).unwrap_or_default().to_owned();
-        let allowed = self
-            .measurements
-            .get(&claims.tee)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if measurement.is_empty() || !allowed.iter().any(|m| m.eq_ignore_ascii_case(&measurement)) {
+        if !self.allows_measurement(claims.tee, &measurement) {
+            let tee = format!("{:?}", claims.tee).to_lowercase();
             return Err(KmsError::MeasurementNotAllowed { tee, measurement });
         }
         Ok(())

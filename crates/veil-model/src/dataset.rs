@@ -48,9 +48,63 @@ impl Dataset {
     }
 }
 
+/// A dataset's held-out split as a token's private records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecords {
+    /// The `id,feature…` table a token's data is (the header names the dataset's
+    /// features), one row per held-out example.
+    pub table: String,
+    /// The rows' ids, `{prefix}0001`, `{prefix}0002`, … in file order.
+    pub ids: Vec<String>,
+    /// Each row's feature cells, as the table spells them.
+    pub cells: Vec<Vec<String>>,
+    /// Each row's class index.
+    pub targets: Vec<usize>,
+}
+
+impl TokenRecords {
+    /// The held-out split of a dataset CSV (features, `target`, `split`): the one
+    /// converter the demo, the benchmarks and the tests seal as a token's data.
+    pub fn from_dataset(csv: &str, prefix: &str) -> Result<Self, ModelError> {
+        // Validate the whole file the way the model's own reader does.
+        let parsed = Dataset::parse(csv)?;
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        let features = header.len() - 2;
+        let mut out = Self {
+            table: format!("id,{}\n", header[..features].join(",")),
+            ids: Vec::new(),
+            cells: Vec::new(),
+            targets: Vec::new(),
+        };
+        for line in lines.filter(|l| l.ends_with(",test")) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let id = format!("{prefix}{:04}", out.ids.len() + 1);
+            out.table
+                .push_str(&format!("{id},{}\n", cells[..features].join(",")));
+            out.ids.push(id);
+            out.cells
+                .push(cells[..features].iter().map(|c| (*c).to_owned()).collect());
+        }
+        out.targets = parsed.test.iter().map(|(_, t)| *t).collect();
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_split_becomes_a_token_table() {
+        let csv = "a,b,target,split\n1,2,0,train\n3,4.5,1,test\n6,7,0,test\n";
+        let r = TokenRecords::from_dataset(csv, "P").unwrap();
+        assert_eq!(r.table, "id,a,b\nP0001,3,4.5\nP0002,6,7\n");
+        assert_eq!(r.ids, ["P0001", "P0002"]);
+        assert_eq!(r.cells[0], ["3", "4.5"]);
+        assert_eq!(r.targets, [1, 0]);
+        assert!(TokenRecords::from_dataset("a,b,target,split\n1,x,0,test\n", "P").is_err());
+    }
 
     #[test]
     fn parses_both_splits_and_refuses_ragged_rows() {

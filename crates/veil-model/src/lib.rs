@@ -9,7 +9,7 @@ mod engine;
 mod quant;
 mod registry;
 
-pub use dataset::Dataset;
+pub use dataset::{Dataset, TokenRecords};
 pub use engine::{OnnxModel, Outputs};
 pub use quant::{QLayer, QuantizedNet, Requant, dense_layers, quantize_value};
 pub use registry::{MAX_MODEL_BYTES, ModelMeta, ModelRegistry, RegisteredModel};

@@ -1,10 +1,24 @@
-//! What crosses between a user, the gateway and a worker: the EIP-712 signed
-//! inference request, the job the gateway hands a worker and its answer, and the
-//! table format of a token's data. No I/O here, so the fuzzers reach all of it.
+//! Everything that crosses a process boundary in Veil, and nothing that moves it.
+//!
+//! The signed inference request and its EIP-712 types, the jobs a gateway hands a
+//! worker and their answers, the key-broker exchange, token ids (one parser), the
+//! stable error codes and the RFC 9457 problem documents every service refuses
+//! with, and the `id,feature…` table a token's data is. No I/O, no HTTP framework,
+//! no async runtime: the fuzzers reach all of it, and every service and client
+//! speaks through these types.
 #![forbid(unsafe_code)]
 
-mod proto;
+mod code;
+mod job;
+pub mod kms;
+mod problem;
+mod request;
 mod table;
+mod token;
 
-pub use proto::*;
+pub use code::ErrorCode;
+pub use job::{AttestationResponse, JobRequest, JobResponse, WorkerHealth};
+pub use problem::{PROBLEM_JSON, Problem};
+pub use request::*;
 pub use table::{Table, TableError};
+pub use token::{TokenId, TokenIdError};

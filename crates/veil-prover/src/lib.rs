@@ -11,9 +11,15 @@
 //! and a job that fails or is cancelled says so when polled.
 #![forbid(unsafe_code)]
 
+mod circuits;
+mod error;
+mod keys;
 mod queue;
 mod server;
 
+pub use circuits::{CircuitBench, Statement, Zkml, bench as bench_circuit};
+pub use error::{ProverError, zk_code};
+pub use keys::{key_file, load_keys};
 pub use queue::{
     IncomeCircuit, InferenceCircuit, JobState, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME,
     ZK_CIRCUIT_MLP, circuit_network,

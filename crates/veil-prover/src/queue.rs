@@ -10,12 +10,16 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use veil_content::{Root, root_of};
-use veil_receipt::{Event, Mode, Receipt, SignedReceipt, event};
+use veil_protocol::ErrorCode;
+use veil_receipt::events::{RequestReceived, ResponseReturned, ZkProof};
+use veil_receipt::{Event, Mode, Receipt, SignedReceipt};
 use veil_seal::Identity;
 use veil_zk::groth::{self, Keys};
 use veil_zk::income::IncomeThreshold;
 use veil_zk::mlp::{Inference, Network, WeightMode};
 use veil_zk::{ZkError, snarkjs};
+
+use crate::ProverError;
 
 /// The circuit id receipts name for the income-threshold statement.
 pub const ZK_CIRCUIT_INCOME: &str = veil_zk::income::CIRCUIT_ID;
@@ -90,7 +94,7 @@ pub enum JobState {
     /// It failed; the job is not silently dropped.
     Failed {
         /// Stable code.
-        code: String,
+        code: ErrorCode,
         /// What happened.
         detail: String,
     },
@@ -241,11 +245,11 @@ impl Prover {
                     let state = match pk.map(|(pk, reduction)| p.prove(pk, *reduction, work)) {
                         Some(Ok(done)) => done,
                         Some(Err(e)) => JobState::Failed {
-                            code: e.code().into(),
+                            code: crate::error::zk_code(&e),
                             detail: e.to_string(),
                         },
                         None => JobState::Failed {
-                            code: "zk.unknown_circuit".into(),
+                            code: ErrorCode::ZkUnknownCircuit,
                             detail: "this prover has no key for the circuit".into(),
                         },
                     };
@@ -311,23 +315,18 @@ impl Prover {
 
     /// Fresh evidence binding this prover's keys (the ones statements are sealed to
     /// and receipts signed with) and the caller's `nonce`.
-    pub fn attestation(&self, nonce: &str) -> Result<veil_protocol::AttestationResponse, ZkError> {
-        let a = self
-            .attestation
-            .as_ref()
-            .ok_or_else(|| ZkError::Unsupported("attestation (this prover runs without a TEE)".into()))?;
+    pub fn attestation(&self, nonce: &str) -> Result<veil_protocol::AttestationResponse, ProverError> {
+        let a = self.attestation.as_ref().ok_or(ProverError::NotAttested)?;
         if !veil_protocol::is_challenge_nonce(nonce) {
-            return Err(ZkError::Input(
-                "nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into(),
-            ));
+            return Err(ZkError::Input("nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into()).into());
         }
-        let evidence = veil_kms_http::evidence_with_purpose(
+        let evidence = veil_attester::evidence_with_purpose(
             &*a.attester,
             &self.identity,
             nonce,
             veil_protocol::PROVER_ATTESTATION_PURPOSE,
         )
-        .map_err(|e| ZkError::Groth16(format!("attesting: {e}")))?;
+        .map_err(|e| ProverError::Zk(ZkError::Groth16(format!("attesting: {e}"))))?;
         Ok(veil_protocol::AttestationResponse {
             evidence,
             measurement: a.measurement.clone(),
@@ -523,14 +522,21 @@ impl Prover {
         receipt.model_hash = receipt_model;
         receipt.context_hash = Some(work.context);
         receipt.policy_id = Some(circuit.into());
-        let mut event = json!({ "circuit": circuit, "vk_hash": vk_hash, "public": public });
-        if let (Some(e), Some(d)) = (event.as_object_mut(), detail.as_object()) {
-            e.extend(d.clone());
-        }
+        let proved = ZkProof {
+            circuit: circuit.into(),
+            vk_hash,
+            public: public.clone(),
+            detail: detail.as_object().cloned().unwrap_or_default(),
+        };
         receipt.events = vec![
-            Event::new(event::REQUEST_RECEIVED, work.received, json!({})),
-            Event::new(event::ZK_PROOF, now, event),
-            Event::new(event::RESPONSE_RETURNED, now, json!({ "body_hash": output_hash })),
+            Event::of(work.received, &RequestReceived::default()),
+            Event::of(now, &proved),
+            Event::of(
+                now,
+                &ResponseReturned {
+                    body_hash: output_hash,
+                },
+            ),
         ];
         let mut zk = json!({ "circuit": circuit, "vk": vk_json, "proof": proof, "public": public });
         if let Some(r) = &result {

@@ -10,9 +10,10 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
-use veil_http::{ApiJson, Problem};
+use veil_http::{ApiJson, HttpProblem};
 use veil_zk::ZkError;
 
+use crate::ProverError;
 use crate::queue::{JobState, Prover};
 
 /// A sealed statement of 256 payments, or an inference input, is a few KiB.
@@ -26,103 +27,65 @@ struct ProveBody {
     sealed: String,
 }
 
-fn problem(e: &ZkError) -> Problem {
-    let status = match e {
-        ZkError::False(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ZkError::Input(_) | ZkError::Malformed { .. } | ZkError::Poseidon(_) => StatusCode::BAD_REQUEST,
-        ZkError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-        ZkError::Unsupported(_) => StatusCode::NOT_FOUND,
-        ZkError::Groth16(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    Problem::new(status, e.code(), e.to_string())
-}
-
-fn unknown(id: &str) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "zk.unknown_job",
-        format!("no proof job {:?}", id.chars().take(64).collect::<String>()),
-    )
-}
-
-fn internal(what: &str) -> Problem {
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "zk.internal",
-        format!("the {what} task failed"),
-    )
+fn unknown(id: &str) -> ProverError {
+    ProverError::UnknownJob(id.chars().take(64).collect())
 }
 
 async fn submit(
     p: Arc<Prover>,
-    body: Result<ApiJson<ProveBody>, Problem>,
+    body: Result<ApiJson<ProveBody>, HttpProblem>,
     submit: fn(&Prover, &[u8]) -> Result<String, ZkError>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProverError> {
     let ApiJson(body) = body?;
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(body.sealed.as_bytes())
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "request.malformed",
-                "sealed must be base64",
-            )
-        })?;
+        .map_err(|_| ProverError::Malformed("sealed must be base64".into()))?;
     // Opening and checking a statement hashes and runs the network: off the runtime.
     let id = tokio::task::spawn_blocking(move || submit(&p, &sealed))
         .await
-        .map_err(|_| internal("submit"))?
-        .map_err(|e| problem(&e))?;
+        .map_err(|_| ProverError::Internal("submit"))??;
     let body = json!({ "id": id, "status": "queued", "location": format!("/v1/proofs/{id}") });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 async fn prove_income(
     State(p): State<Arc<Prover>>,
-    body: Result<ApiJson<ProveBody>, Problem>,
-) -> Result<Response, Problem> {
+    body: Result<ApiJson<ProveBody>, HttpProblem>,
+) -> Result<Response, ProverError> {
     submit(p, body, Prover::submit).await
 }
 
 async fn prove_inference(
     State(p): State<Arc<Prover>>,
-    body: Result<ApiJson<ProveBody>, Problem>,
-) -> Result<Response, Problem> {
+    body: Result<ApiJson<ProveBody>, HttpProblem>,
+) -> Result<Response, ProverError> {
     submit(p, body, Prover::submit_inference).await
 }
 
-async fn proof(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn proof(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, ProverError> {
     let state = p.get(&id).ok_or_else(|| unknown(&id))?;
     Ok(Json(json!({ "id": id, "job": state })).into_response())
 }
 
-async fn cancel(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn cancel(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, ProverError> {
     match p.get(&id) {
         None => Err(unknown(&id)),
         Some(_) if p.cancel(&id) => Ok(Json(json!({ "id": id, "job": JobState::Cancelled })).into_response()),
-        Some(_) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "zk.not_cancellable",
-            "only a queued job can be cancelled",
-        )),
+        Some(_) => Err(ProverError::NotCancellable),
     }
 }
 
-async fn verify(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn verify(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, ProverError> {
     let p2 = p.clone();
     let id2 = id.clone();
     let r = tokio::task::spawn_blocking(move || p2.verify(&id2))
         .await
-        .map_err(|_| internal("verify"))?;
+        .map_err(|_| ProverError::Internal("verify"))?;
     match r {
         None if p.get(&id).is_none() => Err(unknown(&id)),
-        None => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "zk.not_done",
-            "the job has no proof yet",
-        )),
+        None => Err(ProverError::NotDone),
         Some(Ok(valid)) => Ok(Json(json!({ "id": id, "valid": valid })).into_response()),
-        Some(Err(e)) => Err(problem(&e)),
+        Some(Err(e)) => Err(e.into()),
     }
 }
 
@@ -143,18 +106,11 @@ struct NonceQuery {
 async fn attestation(
     State(p): State<Arc<Prover>>,
     q: Result<axum::extract::Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Problem> {
-    let axum::extract::Query(q) =
-        q.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "request.malformed", e.body_text()))?;
+) -> Result<Response, ProverError> {
+    let axum::extract::Query(q) = q.map_err(|e| ProverError::Malformed(e.body_text()))?;
     let answer = tokio::task::spawn_blocking(move || p.attestation(&q.nonce))
         .await
-        .map_err(|_| internal("attestation"))?
-        .map_err(|e| match e {
-            ZkError::Unsupported(_) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zk.not_attested", e.to_string())
-            }
-            e => problem(&e),
-        })?;
+        .map_err(|_| ProverError::Internal("attestation"))??;
     Ok(Json(answer).into_response())
 }
 
@@ -169,10 +125,6 @@ async fn health(State(p): State<Arc<Prover>>) -> Response {
     .into_response()
 }
 
-async fn not_found() -> Problem {
-    Problem::no_route()
-}
-
 /// The proof server's routes.
 pub fn router(prover: Arc<Prover>) -> Router {
     Router::new()
@@ -183,7 +135,7 @@ pub fn router(prover: Arc<Prover>) -> Router {
         .route("/v1/prover", get(keys))
         .route("/v1/attestation", get(attestation))
         .route("/v1/health", get(health))
-        .fallback(not_found)
+        .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(prover)
 }

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+pub mod events;
 mod verify;
 
 pub use body::{Event, Mode, Receipt, Signer, event};

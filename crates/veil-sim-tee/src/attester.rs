@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use veil_evidence::Tee;
 use veil_attester::{Attester, AttesterError, RawEvidence};
+use veil_evidence::Tee;
 
 use crate::{DevPki, Faults, SimMeasurement, TdReport};
 

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use veil_evidence::{AttestationError, IntelPolicy, intel_root_ca, verify_intel_quote};
 use veil_attester::Attester;
+use veil_evidence::{AttestationError, IntelPolicy, intel_root_ca, verify_intel_quote};
 use veil_sim_tee::{DevPki, Faults, SimMeasurement, SimTdx};
 
 /// 2026-03-01T00:00:00Z: the clock is pinned, the collateral dated from it.

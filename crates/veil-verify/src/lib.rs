@@ -12,6 +12,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
+use veil_receipt::events::{DataLoaded, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof};
 use veil_receipt::{Mode, Receipt, Verified, event};
 
 /// What the caller trusts.
@@ -193,18 +194,8 @@ fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
     let mut output = serde_json::json!({ "proof": zk["proof"], "public": zk["public"] });
     if zk["circuit"] == veil_zk::mlp::CIRCUIT_ID {
         // The outputs the receipt reports must be the ones the proof commits to.
-        let result = &zk["result"];
-        let outputs: Vec<i64> = serde_json::from_value(result["outputs"].clone())
-            .map_err(|_| VerifyError::Evidence("an inference receipt must carry its outputs".into()))?;
-        let committed = public.get(2).copied();
-        if Some(veil_zk::mlp::output_hash(&outputs).map_err(bad)?) != committed
-            || result["class"] != serde_json::json!(veil_zk::mlp::class_of(&outputs))
-        {
-            return Err(VerifyError::Evidence(
-                "the reported outputs are not the ones the proof commits to".into(),
-            ));
-        }
-        output["result"] = result.clone();
+        veil_zk::mlp::check_reported_result(&public, &zk["result"]).map_err(bad)?;
+        output["result"] = zk["result"].clone();
     }
     if jcs_root(&output)? != r.output_hash || jcs_root(&zk["public"])? != r.input_hash {
         return Err(VerifyError::Evidence(
@@ -212,28 +203,15 @@ fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
         ));
     }
     let vk_hash = jcs_root(&zk["vk"])?;
-    let event_ok = r.events.iter().any(|e| {
-        e.kind == event::ZK_PROOF
-            && same_root(e.data.get("vk_hash"), Some(&vk_hash))
-            && e.data.get("public") == Some(&zk["public"])
-    });
+    let event_ok = r.events.iter().any(
+        |e| matches!(e.payload::<ZkProof>(), Some(Ok(p)) if p.vk_hash == vk_hash && p.public == zk["public"]),
+    );
     if !event_ok {
         return Err(VerifyError::Events(
             "no zk.proof event names this key and these public inputs".into(),
         ));
     }
     Ok(())
-}
-
-fn field<'a>(e: &'a veil_receipt::Event, name: &str) -> Option<&'a Value> {
-    e.data.get(name)
-}
-
-fn same_root(v: Option<&Value>, root: Option<&veil_content::Root>) -> bool {
-    match (v.and_then(Value::as_str), root) {
-        (Some(s), Some(r)) => s.eq_ignore_ascii_case(&r.to_string()),
-        _ => false,
-    }
 }
 
 /// The events each kind of job must record, in this order.
@@ -277,18 +255,21 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         }
     }
     for e in &r.events {
-        let ok = match e.kind.as_str() {
-            event::NFT_AUTHORIZED => {
-                let user = field(e, "user").and_then(Value::as_str);
-                user.is_some()
-                    && user.map(str::to_ascii_lowercase) == r.subject.as_deref().map(str::to_ascii_lowercase)
-            }
-            event::DATA_LOADED => same_root(field(e, "root"), r.context_hash.as_ref()),
-            event::MODEL_LOADED => {
-                r.model_hash.is_none() || same_root(field(e, "weights_hash"), r.model_hash.as_ref())
-            }
-            event::RESPONSE_RETURNED => same_root(field(e, "body_hash"), Some(&r.output_hash)),
-            _ => true,
+        // A known event whose data does not fit its type agrees with nothing.
+        let ok = if let Some(p) = e.payload::<NftAuthorized>() {
+            p.is_ok_and(|p| {
+                r.subject
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&p.user))
+            })
+        } else if let Some(p) = e.payload::<DataLoaded>() {
+            p.is_ok_and(|p| r.context_hash == Some(p.root))
+        } else if let Some(p) = e.payload::<ModelLoaded>() {
+            p.is_ok_and(|p| r.model_hash.is_none_or(|m| m == p.weights_hash))
+        } else if let Some(p) = e.payload::<ResponseReturned>() {
+            p.is_ok_and(|p| p.body_hash == r.output_hash)
+        } else {
+            true
         };
         if !ok {
             return bad(format!("{} does not agree with the receipt's fields", e.kind));

@@ -13,4 +13,4 @@ mod server;
 mod worker;
 
 pub use server::router;
-pub use worker::{MAX_DATA_BYTES, ModelEntry, Timings, Worker, WorkerConfig, WorkerError};
+pub use worker::{JobError, MAX_DATA_BYTES, ModelEntry, Timings, Worker, WorkerConfig, WorkerError};

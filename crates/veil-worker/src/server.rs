@@ -4,23 +4,53 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use veil_http::{ApiJson, Problem};
+use veil_http::{ApiJson, HttpProblem, problem_response};
+use veil_protocol::{ErrorCode, JobRequest, Problem};
 
-use crate::Worker;
-use veil_protocol::JobRequest;
+use crate::{JobError, Worker};
 
 /// Job bodies carry at most `MAX_ROWS` rows of features.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-async fn job(State(w): State<Arc<Worker>>, ApiJson(req): ApiJson<JobRequest>) -> Result<Response, Problem> {
-    let answer = w.run(req).await;
-    if let Err(p) = &answer {
+/// The one place a worker's refusal becomes a status and a code.
+fn problem(e: &JobError) -> Problem {
+    let (status, code) = match e {
+        // The gateway checked the request already; failing here means it changed.
+        JobError::Request(r) => (StatusCode::UNAUTHORIZED, r.code()),
+        JobError::BadNonce => (StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed),
+        JobError::ModelUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::InferenceModelUnknown),
+        JobError::AttestationRefused(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InferenceAttestationRefused,
+        ),
+        JobError::NotAuthorized { .. } => (StatusCode::FORBIDDEN, ErrorCode::InferenceNotAuthorized),
+        JobError::KeyRefused(_) => (StatusCode::FORBIDDEN, ErrorCode::InferenceKeyRefused),
+        JobError::KeyUnavailable(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceKeyRefused),
+        JobError::DataIntegrity(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceDataIntegrity),
+        JobError::BadInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InferenceBadInput),
+        JobError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InferenceInternal),
+    };
+    Problem::new(status, code, e.to_string())
+}
+
+impl IntoResponse for JobError {
+    fn into_response(self) -> Response {
+        let p = problem(&self);
         tracing::info!(code = %p.code, "job refused");
+        problem_response(p)
     }
-    let (answer, timings) = answer?;
+}
+
+async fn job(
+    State(w): State<Arc<Worker>>,
+    body: Result<ApiJson<JobRequest>, HttpProblem>,
+) -> Result<Response, Response> {
+    let ApiJson(req) = body.map_err(IntoResponse::into_response)?;
+    let (answer, timings) = w.run(req).await.map_err(IntoResponse::into_response)?;
     let mut resp = Json(answer).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&timings.header()) {
         resp.headers_mut().insert("server-timing", v);
@@ -36,33 +66,24 @@ struct NonceQuery {
 async fn attestation(
     State(w): State<Arc<Worker>>,
     q: Result<Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Problem> {
+) -> Result<Response, Response> {
     let Query(q) = q.map_err(|e| {
-        Problem::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "request.malformed",
+        problem_response(Problem::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::RequestMalformed,
             e.body_text(),
-        )
+        ))
     })?;
     let w2 = w.clone();
     let evidence = tokio::task::spawn_blocking(move || w2.attestation(&q.nonce))
         .await
-        .map_err(|_| {
-            Problem::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "inference.internal",
-                "attestation task failed",
-            )
-        })??;
+        .map_err(|_| JobError::Internal("attestation task failed".into()).into_response())?
+        .map_err(IntoResponse::into_response)?;
     Ok(Json(evidence).into_response())
 }
 
 async fn health(State(w): State<Arc<Worker>>) -> Response {
     Json(w.health()).into_response()
-}
-
-async fn not_found() -> Problem {
-    Problem::no_route()
 }
 
 /// The worker's routes.
@@ -71,7 +92,7 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/v1/jobs", post(job))
         .route("/v1/attestation", get(attestation))
         .route("/v1/health", get(health))
-        .fallback(not_found)
+        .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(worker)
 }

@@ -7,18 +7,21 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 use alloy::sol_types::Eip712Domain;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use veil_evidence::Evidence;
 use veil_attester::Attester;
 use veil_content::{Root, root_of};
-use veil_kms::{SealedResource, TOKEN_RESOURCE_PREFIX};
-use veil_kms_http::{ClientError, KmsClient};
+use veil_evidence::Evidence;
+use veil_kms_client::{ClientError, KmsClient};
 use veil_model::OnnxModel;
-use veil_http::Problem;
-use veil_receipt::{Event, Mode, Receipt, SignedReceipt, event};
+use veil_protocol::kms::{SealedResource, token_resource};
+use veil_protocol::{ErrorCode, Problem, RequestError, TokenId};
+use veil_receipt::events::{
+    DataLoaded, InferenceCompleted, KeyReleased, ModelLoaded, NftAuthorized, RequestReceived,
+    ResponseReturned,
+};
+use veil_receipt::{Event, Mode, Receipt, SignedReceipt};
 use veil_seal::Identity;
 use veil_store::Store;
 use zeroize::Zeroizing;
@@ -105,6 +108,51 @@ impl WorkerConfig {
     }
 }
 
+/// Why a job, or an answer to a user's attestation challenge, was refused. The
+/// worker's HTTP edge (`server.rs`) maps each to its status and code, in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The user's signed request does not verify.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// An attestation nonce is not acceptable.
+    #[error("nonce must be 16 to 128 characters of [A-Za-z0-9_-]")]
+    BadNonce,
+    /// This worker does not serve the model.
+    #[error("this worker does not serve model {0}")]
+    ModelUnknown(Root),
+    /// The key broker refused this worker's attestation (its problem document).
+    #[error("the key broker refused this worker's attestation: {0}")]
+    AttestationRefused(Problem),
+    /// The broker, reading the ledger, does not authorize the user for the token.
+    #[error(
+        "the ledger does not authorize {user} for token {token} ({})",
+        ErrorCode::KmsNotAuthorized
+    )]
+    NotAuthorized {
+        /// The user.
+        user: String,
+        /// The token.
+        token: TokenId,
+    },
+    /// The broker refused the token key, or released it under terms this worker
+    /// does not accept.
+    #[error("{0}")]
+    KeyRefused(String),
+    /// The broker could not be asked, or what it released does not open.
+    #[error("{0}")]
+    KeyUnavailable(String),
+    /// The token's sealed data did not arrive intact or does not open.
+    #[error("{0}")]
+    DataIntegrity(String),
+    /// The input or the token's data does not fit the model.
+    #[error("{0}")]
+    BadInput(String),
+    /// Something inside the worker failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
 /// Why a worker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -152,25 +200,16 @@ pub struct Worker {
     clock: fn() -> u64,
 }
 
-/// The problem every job gets while the broker refuses this worker.
-fn attestation_refused(p: &Problem) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "inference.attestation_refused",
-        format!("the key broker refused this worker's attestation: {p}"),
-    )
+fn data_integrity(detail: impl Into<String>) -> JobError {
+    JobError::DataIntegrity(detail.into())
 }
 
-fn data_integrity(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::BAD_GATEWAY, "inference.data_integrity", detail)
+fn bad_input(detail: impl Into<String>) -> JobError {
+    JobError::BadInput(detail.into())
 }
 
-fn bad_input(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "inference.bad_input", detail)
-}
-
-fn internal(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "inference.internal", detail)
+fn internal(detail: impl Into<String>) -> JobError {
+    JobError::Internal(detail.into())
 }
 
 impl Worker {
@@ -238,11 +277,23 @@ impl Worker {
         self.refusal.lock().ok().and_then(|r| r.clone())
     }
 
+    /// The refusal every job gets while this worker has no session.
+    fn refused(&self) -> JobError {
+        match self.refusal() {
+            Some(p) => JobError::AttestationRefused(p),
+            None => JobError::AttestationRefused(Problem::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::InferenceInternal,
+                "no session",
+            )),
+        }
+    }
+
     /// Challenge, attest, keep the session (or the refusal).
     async fn attest(&self) -> Option<String> {
         let result = async {
             let challenge = self.kms.challenge().await?;
-            let evidence = veil_kms_http::evidence_for(&*self.attester, &self.identity, &challenge.nonce)?;
+            let evidence = veil_kms_client::evidence_for(&*self.attester, &self.identity, &challenge.nonce)?;
             let grant = self.kms.attest(evidence.clone()).await?;
             Ok::<_, ClientError>((grant, evidence))
         }
@@ -264,7 +315,11 @@ impl Worker {
             Err(e) => {
                 let problem = match e {
                     ClientError::Refused(p) => p,
-                    other => Problem::new(StatusCode::BAD_GATEWAY, "kms.unreachable", other.to_string()),
+                    other => Problem::new(
+                        http::StatusCode::BAD_GATEWAY,
+                        ErrorCode::KmsUnreachable,
+                        other.to_string(),
+                    ),
                 };
                 tracing::warn!(code = %problem.code, detail = %problem.detail, "the key broker refused this worker");
                 *session = None;
@@ -293,16 +348,12 @@ impl Worker {
     }
 
     /// Fresh evidence binding this worker's keys and `nonce` (a user's challenge).
-    pub fn attestation(&self, nonce: &str) -> Result<AttestationResponse, Problem> {
+    pub fn attestation(&self, nonce: &str) -> Result<AttestationResponse, JobError> {
         if !veil_protocol::is_challenge_nonce(nonce) {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "request.malformed",
-                "nonce must be 16 to 128 characters of [A-Za-z0-9_-]",
-            ));
+            return Err(JobError::BadNonce);
         }
         let evidence =
-            veil_kms_http::evidence_with_purpose(&*self.attester, &self.identity, nonce, ATTESTATION_PURPOSE)
+            veil_attester::evidence_with_purpose(&*self.attester, &self.identity, nonce, ATTESTATION_PURPOSE)
                 .map_err(|e| internal(e.to_string()))?;
         Ok(AttestationResponse {
             evidence,
@@ -311,7 +362,7 @@ impl Worker {
     }
 
     /// Run one job.
-    pub async fn run(self: &Arc<Self>, job: JobRequest) -> Result<(JobResponse, Timings), Problem> {
+    pub async fn run(self: &Arc<Self>, job: JobRequest) -> Result<(JobResponse, Timings), JobError> {
         self.running.fetch_add(1, Ordering::Relaxed);
         let mut t = Timings::start();
         let result = match job {
@@ -322,19 +373,16 @@ impl Worker {
         result.map(|r| (r, t))
     }
 
-    fn model(&self, root: &Root) -> Result<Arc<Loaded>, Problem> {
-        self.models.get(root).cloned().ok_or_else(|| {
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "inference.model_unknown",
-                format!("this worker does not serve model {root}"),
-            )
-        })
+    fn model(&self, root: &Root) -> Result<Arc<Loaded>, JobError> {
+        self.models
+            .get(root)
+            .cloned()
+            .ok_or(JobError::ModelUnknown(*root))
     }
 
     /// Ask the broker for a token's key, re-attesting once if the session lapsed.
-    async fn release(&self, token_id: &str, user: &str) -> Result<(SealedResource, Session), Problem> {
-        let resource = format!("{TOKEN_RESOURCE_PREFIX}{token_id}");
+    async fn release(&self, token: TokenId, user: &str) -> Result<(SealedResource, Session), JobError> {
+        let resource = token_resource(token);
         for attempt in 0..2 {
             let session = {
                 let s = self.session.lock().await;
@@ -344,37 +392,30 @@ impl Worker {
                 if attempt == 0 && self.attest().await.is_some() {
                     continue;
                 }
-                let refusal = self.refusal().unwrap_or_else(|| internal("no session"));
-                return Err(attestation_refused(&refusal));
+                return Err(self.refused());
             };
             match self.kms.resource(&session.id, &resource, Some(user)).await {
                 Ok(released) => return Ok((released, session)),
-                Err(ClientError::Refused(p)) if p.code == "kms.session" && attempt == 0 => {
-                    *self.session.lock().await = None;
-                }
-                Err(ClientError::Refused(p)) if p.code == "kms.not_authorized" => {
-                    return Err(Problem::new(
-                        StatusCode::FORBIDDEN,
-                        "inference.not_authorized",
-                        format!(
-                            "the ledger does not authorize {user} for token {token_id} ({})",
-                            p.code
-                        ),
-                    ));
-                }
-                Err(ClientError::Refused(p)) => {
-                    return Err(Problem::new(
-                        StatusCode::FORBIDDEN,
-                        "inference.key_refused",
-                        format!("the key broker refused the token key: {p}"),
-                    ));
-                }
+                Err(ClientError::Refused(p)) => match p.code {
+                    ErrorCode::KmsSession if attempt == 0 => {
+                        *self.session.lock().await = None;
+                    }
+                    ErrorCode::KmsNotAuthorized => {
+                        return Err(JobError::NotAuthorized {
+                            user: user.to_owned(),
+                            token,
+                        });
+                    }
+                    _ => {
+                        return Err(JobError::KeyRefused(format!(
+                            "the key broker refused the token key: {p}"
+                        )));
+                    }
+                },
                 Err(e) => {
-                    return Err(Problem::new(
-                        StatusCode::BAD_GATEWAY,
-                        "inference.key_refused",
-                        format!("the key broker could not be asked: {e}"),
-                    ));
+                    return Err(JobError::KeyUnavailable(format!(
+                        "the key broker could not be asked: {e}"
+                    )));
                 }
             }
         }
@@ -386,18 +427,17 @@ impl Worker {
         request: SignedRequest,
         data_root: Root,
         t: &mut Timings,
-    ) -> Result<JobResponse, Problem> {
+    ) -> Result<JobResponse, JobError> {
         let received = self.now();
         if let Some(p) = self.refusal() {
-            return Err(attestation_refused(&p));
+            return Err(JobError::AttestationRefused(p));
         }
-        let user = request
-            .verify(&self.domain, (self.clock)(), MAX_EXPIRY_SECS)
-            .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+        let user = request.verify(&self.domain, (self.clock)(), MAX_EXPIRY_SECS)?;
+        let token = request.token()?;
         let model = self.model(&request.model)?;
         let user_s = user.to_string();
         t.lap("signature");
-        let (released, session) = self.release(&request.token_id, &user_s).await?;
+        let (released, session) = self.release(token, &user_s).await?;
         t.lap("key_release");
         let released_at = self.now();
         let authz = released
@@ -405,28 +445,20 @@ impl Worker {
             .clone()
             .ok_or_else(|| internal("the broker released a token key without an authorization"))?;
         let chain = authz.chain.clone().ok_or_else(|| {
-            Problem::new(
-                StatusCode::FORBIDDEN,
-                "inference.key_refused",
-                "the broker's authorization did not come from a chain",
-            )
+            JobError::KeyRefused("the broker's authorization did not come from a chain".into())
         })?;
         let contract_ok = chain
             .contract
             .parse::<Address>()
             .is_ok_and(|a| a == self.config.inft);
         if chain.chain_id != self.config.chain_id || !contract_ok {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "inference.key_refused",
-                format!(
-                    "the broker read chain {} INFT {}, this worker serves chain {} INFT {}",
-                    chain.chain_id, chain.contract, self.config.chain_id, self.config.inft
-                ),
-            ));
+            return Err(JobError::KeyRefused(format!(
+                "the broker read chain {} INFT {}, this worker serves chain {} INFT {}",
+                chain.chain_id, chain.contract, self.config.chain_id, self.config.inft
+            )));
         }
         let token_identity = KmsClient::open_token_identity(&self.identity, &released)
-            .map_err(|e| Problem::new(StatusCode::BAD_GATEWAY, "inference.key_refused", e.to_string()))?;
+            .map_err(|e| JobError::KeyUnavailable(e.to_string()))?;
 
         let sealed = self
             .store
@@ -444,7 +476,7 @@ impl Worker {
         let clock = self.clock;
         let (output, rows, model_at, opened, inferred) = tokio::task::spawn_blocking({
             let model = model.clone();
-            move || -> Result<_, Problem> {
+            move || -> Result<_, JobError> {
                 let began = Instant::now();
                 let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
                 veil_seal::open(sealed.as_slice(), &mut *plain, &token_identity).map_err(|e| {
@@ -480,39 +512,47 @@ impl Worker {
         t.add("inference", inferred);
         let done = self.now();
         let events = vec![
-            Event::new(
-                event::REQUEST_RECEIVED,
+            Event::of(
                 received,
-                json!({
-                    "signer": user_s, "nonce": request.nonce, "expiry": request.expiry, "signature": request.signature,
-                }),
+                &RequestReceived {
+                    signer: Some(user_s.clone()),
+                    nonce: Some(request.nonce.clone()),
+                    expiry: Some(request.expiry),
+                    signature: Some(request.signature.clone()),
+                },
             ),
-            Event::new(
-                event::NFT_AUTHORIZED,
+            Event::of(
                 released_at,
-                json!({
-                    "chain_id": chain.chain_id, "contract": chain.contract, "token": request.token_id,
-                    "user": user_s, "block": authz.block,
-                }),
+                &NftAuthorized {
+                    chain_id: chain.chain_id,
+                    contract: chain.contract.clone(),
+                    token: token.to_string(),
+                    user: user_s.clone(),
+                    block: authz.block,
+                },
             ),
-            Event::new(
-                event::KEY_RELEASED,
+            Event::of(
                 released_at,
-                json!({
-                    "resource": released.resource, "decision": released.decision,
-                }),
+                &KeyReleased {
+                    resource: released.resource.clone(),
+                    decision: released.decision.clone(),
+                },
             ),
-            Event::new(
-                event::DATA_LOADED,
+            Event::of(
                 data_loaded,
-                json!({"root": data_root, "bytes": sealed_len}),
+                &DataLoaded {
+                    root: data_root,
+                    bytes: sealed_len as u64,
+                },
             ),
-            Event::new(
-                event::MODEL_LOADED,
+            Event::of(
                 model_at,
-                json!({"weights_hash": model.entry.root, "name": model.entry.name}),
+                &ModelLoaded {
+                    weights_hash: model.entry.root,
+                    name: model.entry.name.clone(),
+                },
             ),
-            Event::new(event::INFERENCE_COMPLETED, done, json!({"rows": rows})),
+            Event::of(done, &InferenceCompleted { rows: rows as u64 }),
         ];
         let answer = self.finish(
             Some(user_s),
@@ -532,10 +572,10 @@ impl Worker {
         root: Root,
         rows: Vec<Vec<f32>>,
         t: &mut Timings,
-    ) -> Result<JobResponse, Problem> {
+    ) -> Result<JobResponse, JobError> {
         let received = self.now();
         if let Some(p) = self.refusal() {
-            return Err(attestation_refused(&p));
+            return Err(JobError::AttestationRefused(p));
         }
         let model = self.model(&root)?;
         let width = model.model.features();
@@ -555,7 +595,7 @@ impl Worker {
             let s = self.session.lock().await;
             s.clone()
         }
-        .ok_or_else(|| attestation_refused(&self.refusal().unwrap_or_else(|| internal("no session"))))?;
+        .ok_or_else(|| self.refused())?;
         let input = json!({ "rows": rows });
         let x: Vec<f32> = rows.concat();
         let output = tokio::task::spawn_blocking({
@@ -566,13 +606,20 @@ impl Worker {
         .map_err(|_| internal("the job task failed"))??;
         let done = self.now();
         let events = vec![
-            Event::new(event::REQUEST_RECEIVED, received, json!({})),
-            Event::new(
-                event::MODEL_LOADED,
+            Event::of(received, &RequestReceived::default()),
+            Event::of(
                 received,
-                json!({"weights_hash": model.entry.root, "name": model.entry.name}),
+                &ModelLoaded {
+                    weights_hash: model.entry.root,
+                    name: model.entry.name.clone(),
+                },
             ),
-            Event::new(event::INFERENCE_COMPLETED, done, json!({"rows": rows.len()})),
+            Event::of(
+                done,
+                &InferenceCompleted {
+                    rows: rows.len() as u64,
+                },
+            ),
         ];
         t.lap("compute");
         let answer = self.finish(None, model.entry.root, &input, None, output, events, &session);
@@ -590,17 +637,18 @@ impl Worker {
         output: Value,
         mut events: Vec<Event>,
         session: &Session,
-    ) -> Result<JobResponse, Problem> {
-        let hash = |v: &Value| -> Result<Root, Problem> {
+    ) -> Result<JobResponse, JobError> {
+        let hash = |v: &Value| -> Result<Root, JobError> {
             let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| internal(e.to_string()))?;
             root_of(&bytes).map_err(|e| internal(e.to_string()))
         };
         let now = self.now();
         let output_hash = hash(&output)?;
-        events.push(Event::new(
-            event::RESPONSE_RETURNED,
+        events.push(Event::of(
             now,
-            json!({"body_hash": output_hash}),
+            &ResponseReturned {
+                body_hash: output_hash,
+            },
         ));
         let mut receipt = Receipt::new(Mode::Tee, hash(input)?, output_hash, now);
         receipt.subject = subject;
@@ -617,7 +665,7 @@ impl Worker {
 }
 
 /// Run `model` on flattened rows `x`; one prediction per row with its label.
-fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Value, Problem> {
+fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Value, JobError> {
     let width = model.model.features();
     let rows = x.len() / width.max(1);
     let out = model.model.run(rows, x).map_err(|e| bad_input(e.to_string()))?;

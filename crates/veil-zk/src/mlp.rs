@@ -560,6 +560,28 @@ impl ConstraintSynthesizer<Fr> for Inference {
     }
 }
 
+/// Where `O` stands among the public inputs `[M, I, O]`.
+pub const PUBLIC_OUTPUT_COMMITMENT: usize = 2;
+
+/// Check the result a proof's bearer reports (`{"outputs": [...], "class": k}`)
+/// against the public inputs the proof verified with: the outputs must hash to `O`
+/// and the class must be the one they pick. This is all a verifier needs to know of
+/// the circuit to trust a reported result.
+pub fn check_reported_result(public: &[Fr], result: &serde_json::Value) -> Result<(), ZkError> {
+    let outputs: Vec<i64> =
+        serde_json::from_value(result["outputs"].clone()).map_err(|_| ZkError::Malformed {
+            what: "inference result",
+            reason: "an inference receipt must carry its outputs".into(),
+        })?;
+    let committed = public.get(PUBLIC_OUTPUT_COMMITMENT).copied();
+    if Some(output_hash(&outputs)?) != committed || result["class"] != serde_json::json!(class_of(&outputs)) {
+        return Err(ZkError::False(
+            "the reported outputs are not the ones the proof commits to".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

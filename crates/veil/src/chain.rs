@@ -2,20 +2,15 @@
 //! line. Without `--rpc` they open the embedded chain in-process (its directory is
 //! locked, so while `veil chain start` serves it, talk to that with `--rpc`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use alloy::primitives::{Address, B256, U256, utils::parse_ether};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::signers::local::PrivateKeySigner;
-use anyhow::{Context, Result, anyhow, bail};
+use alloy::providers::Provider;
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use veil_chain::{EmbeddedTransport, Genesis, Node, Rpc, SystemClock};
-use veil_ledger::{ChainClient, Deployment, IntelligentData};
-use zeroize::Zeroizing;
-
-use crate::io;
+use veil_ledger::IntelligentData;
+use veil_stack::keys::{new_wallet_key, read_wallet_key};
+use veil_stack::ledger::{Ledger, LedgerTarget, OPERATOR_KEY, open_embedded, write_deployment};
 
 /// Where the ledger is and who signs.
 #[derive(Args, Clone)]
@@ -35,19 +30,6 @@ pub struct LedgerArgs {
     deployment: Option<PathBuf>,
 }
 
-/// A connected ledger; holds the embedded node (and its lock) while in use.
-pub struct Ledger {
-    /// The client, signing as `signer`.
-    pub client: ChainClient<DynProvider>,
-    /// The signing account, if a key was given.
-    pub signer: Option<Address>,
-    /// The embedded chain, when not talking to `--rpc`.
-    pub embedded: Option<Rpc>,
-}
-
-const OPERATOR_KEY: &str = "operator.key";
-const DEPLOYMENT: &str = "deployment.json";
-
 /// The embedded chain's default directory.
 pub fn default_chain_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "veil")
@@ -55,105 +37,7 @@ pub fn default_chain_dir() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("chain"))
 }
 
-/// Write a new secp256k1 key (hex, 0600, never overwriting); returns its address.
-pub fn keygen(out: &Path) -> Result<Address> {
-    let signer = PrivateKeySigner::random();
-    let hex = Zeroizing::new(format!("0x{}\n", hex::encode(signer.to_bytes())));
-    let mut f = veil_fs::AtomicFile::create_new(out).with_context(|| format!("writing {}", out.display()))?;
-    std::io::Write::write_all(&mut f, hex.as_bytes())?;
-    f.commit().with_context(|| format!("writing {}", out.display()))?;
-    Ok(signer.address())
-}
-
-/// Read a key file written by [`keygen`] (or any 0x-hex private key, mode 0600).
-pub fn read_key(path: &Path) -> Result<PrivateKeySigner> {
-    io::check_private(path)?;
-    let bytes = Zeroizing::new(io::read_limited(path, 1024)?);
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| anyhow!("{} is not a hex key file", path.display()))?;
-    text.trim().parse::<PrivateKeySigner>().map_err(|_| {
-        anyhow!(
-            "{} does not hold a secp256k1 private key (64 hex digits)",
-            path.display()
-        )
-    })
-}
-
-/// Read a deployment file (contract addresses, as `veil chain init|deploy` write it).
-pub fn read_deployment(path: &Path) -> Result<Deployment> {
-    let bytes = io::read_limited(path, 64 * 1024)?;
-    serde_json::from_slice(&bytes).with_context(|| format!("reading deployment {}", path.display()))
-}
-
-fn write_deployment(path: &Path, d: &Deployment) -> Result<()> {
-    veil_fs::write_atomic(path, serde_json::to_string_pretty(d)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-fn now() -> u64 {
-    veil_chain::Clock::now(&SystemClock)
-}
-
-/// Create the embedded chain in `dir`: an operator key funded at genesis (plus
-/// `fund`), Veil's contracts deployed by it, and their addresses in deployment.json.
-pub async fn init(dir: &Path, chain_id: u64, fund: &[(Address, U256)]) -> Result<(Deployment, Address)> {
-    if dir.join("genesis.json").exists() {
-        bail!("{} already holds a chain", dir.display());
-    }
-    veil_fs::create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let key_path = dir.join(OPERATOR_KEY);
-    let operator = keygen(&key_path)?;
-    let mut alloc: BTreeMap<Address, U256> = fund.iter().copied().collect();
-    alloc.insert(operator, parse_ether("1000000")?);
-    let genesis = Genesis::new(chain_id, now(), alloc);
-    let (node, _) = Node::open(dir, &genesis)?;
-    let rpc = Rpc::new(node, Arc::new(SystemClock));
-    let provider = embedded_provider(&rpc, read_key(&key_path)?);
-    let client = ChainClient::deploy(provider, operator, operator, operator).await?;
-    client.set_job_registry().await?;
-    let d = client.deployment();
-    write_deployment(&dir.join(DEPLOYMENT), &d)?;
-    Ok((d, operator))
-}
-
-fn embedded_provider(rpc: &Rpc, signer: PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::new()
-        .wallet(signer)
-        .connect_client(EmbeddedTransport::new(rpc.clone()).client())
-        .erased()
-}
-
-/// Open the embedded chain in `dir` (which must have been initialised).
-pub fn open_embedded(dir: &Path) -> Result<Rpc> {
-    let genesis_path = dir.join("genesis.json");
-    if !genesis_path.exists() {
-        bail!(
-            "no chain in {}: run `veil chain init` first (or pass --rpc URL)",
-            dir.display()
-        );
-    }
-    let genesis = Genesis::load(&genesis_path)?;
-    let (node, report) = Node::open(dir, &genesis)?;
-    if report.truncated > 0 {
-        tracing::warn!(
-            bytes = report.truncated,
-            "cut a torn final append off the chain log (the process had stopped mid-write)"
-        );
-    }
-    Ok(Rpc::new(node, Arc::new(SystemClock)))
-}
-
 impl LedgerArgs {
-    /// The embedded chain in `dir`, signing with its operator key.
-    pub fn embedded(dir: PathBuf) -> Self {
-        Self {
-            rpc: None,
-            chain_dir: Some(dir),
-            key: None,
-            deployment: None,
-        }
-    }
-
     fn chain_dir(&self) -> Result<PathBuf> {
         match &self.chain_dir {
             Some(d) => Ok(d.clone()),
@@ -163,53 +47,16 @@ impl LedgerArgs {
 
     /// Connect as the configured signer (if any).
     pub async fn connect(&self) -> Result<Ledger> {
-        let (embedded, key, deployment) = match &self.rpc {
-            Some(_) => (None, self.key.clone(), self.deployment.clone()),
-            None => {
-                let dir = self.chain_dir()?;
-                let rpc = open_embedded(&dir)?;
-                (
-                    Some(rpc),
-                    Some(self.key.clone().unwrap_or(dir.join(OPERATOR_KEY))),
-                    Some(self.deployment.clone().unwrap_or(dir.join(DEPLOYMENT))),
-                )
-            }
+        let target = LedgerTarget {
+            rpc: self.rpc.clone(),
+            chain_dir: match &self.rpc {
+                Some(_) => None,
+                None => Some(self.chain_dir()?),
+            },
+            key: self.key.clone(),
+            deployment: self.deployment.clone(),
         };
-        let deployment = read_deployment(
-            &deployment.context("--deployment FILE is needed with --rpc (see `veil chain deploy`)")?,
-        )?;
-        let signer = key.as_deref().map(read_key).transpose()?;
-        let address = signer.as_ref().map(PrivateKeySigner::address);
-        let provider = self.provider(embedded.as_ref(), signer)?;
-        let client = ChainClient::connect(provider, deployment).await?;
-        Ok(Ledger {
-            client,
-            signer: address,
-            embedded,
-        })
-    }
-
-    fn provider(&self, embedded: Option<&Rpc>, signer: Option<PrivateKeySigner>) -> Result<DynProvider> {
-        Ok(match (embedded, &self.rpc, signer) {
-            (Some(rpc), _, Some(s)) => embedded_provider(rpc, s),
-            (Some(rpc), _, None) => ProviderBuilder::new()
-                .connect_client(EmbeddedTransport::new(rpc.clone()).client())
-                .erased(),
-            (None, Some(url), signer) => {
-                let url = url.parse().with_context(|| format!("--rpc {url} is not a URL"))?;
-                match signer {
-                    Some(s) => ProviderBuilder::new().wallet(s).connect_http(url).erased(),
-                    None => ProviderBuilder::new().connect_http(url).erased(),
-                }
-            }
-            (None, None, _) => unreachable!("no --rpc means embedded"),
-        })
-    }
-}
-
-impl Ledger {
-    fn signer(&self) -> Result<Address> {
-        self.signer.context("this sends a transaction: pass --key FILE")
+        Ok(target.connect(crate::unix_now).await?)
     }
 }
 
@@ -277,22 +124,22 @@ pub enum NftCommand {
     },
     /// Authorize USER to use TOKEN (sent by the owner).
     Authorize {
-        /// The token id.
-        token: U256,
+        /// The token id (decimal).
+        token: veil_protocol::TokenId,
         /// The user's address.
         user: Address,
     },
     /// Revoke USER's authorization on TOKEN.
     Revoke {
-        /// The token id.
-        token: U256,
+        /// The token id (decimal).
+        token: veil_protocol::TokenId,
         /// The user's address.
         user: Address,
     },
     /// Exit 0 if USER may use TOKEN, 1 if not; prints the answer and its block.
     IsAuthorized {
-        /// The token id.
-        token: U256,
+        /// The token id (decimal).
+        token: veil_protocol::TokenId,
         /// The user's address.
         user: Address,
     },
@@ -367,7 +214,7 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::E
                     bail!("`veil chain init` creates the embedded chain; for --rpc use `veil chain deploy`");
                 }
                 let dir = args.chain_dir()?;
-                let (d, operator) = init(&dir, chain_id, &fund).await?;
+                let (d, operator) = veil_stack::ledger::init(&dir, chain_id, &fund, crate::unix_now).await?;
                 outln!("chain {chain_id} in {}", dir.display());
                 outln!("operator {operator} (key {})", dir.join(OPERATOR_KEY).display());
                 outln!("{}", serde_json::to_string_pretty(&d)?);
@@ -377,7 +224,13 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::E
                     bail!("`veil chain start` serves the embedded chain; --rpc names another node");
                 }
                 let dir = args.chain_dir()?;
-                let rpc = open_embedded(&dir)?;
+                let (rpc, truncated) = open_embedded(&dir, crate::unix_now)?;
+                if truncated > 0 {
+                    tracing::warn!(
+                        bytes = truncated,
+                        "cut a torn final append off the chain log (the process had stopped mid-write)"
+                    );
+                }
                 let (chain_id, head) = {
                     let n = rpc.node();
                     (n.chain_id(), n.head())
@@ -427,19 +280,12 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::E
                     .key
                     .as_deref()
                     .context("`veil chain deploy` needs --key FILE")?;
-                let signer = read_key(key)?;
-                let me = signer.address();
-                let provider = ProviderBuilder::new()
-                    .wallet(signer)
-                    .connect_http(url.parse().with_context(|| format!("--rpc {url} is not a URL"))?)
-                    .erased();
-                let client = ChainClient::deploy(provider, me, me, me).await?;
-                client.set_job_registry().await?;
+                let client = veil_stack::ledger::deploy(url, read_wallet_key(key)?).await?;
                 write_deployment(&out, &client.deployment())?;
                 outln!("{}", serde_json::to_string_pretty(&client.deployment())?);
             }
             ChainCommand::Keygen { out } => {
-                outln!("{}", keygen(&out)?);
+                outln!("{}", new_wallet_key(&out)?);
             }
             ChainCommand::Fund { to, eth } => {
                 let ledger = args.connect().await?;
@@ -479,16 +325,16 @@ pub fn nft(args: &LedgerArgs, command: NftCommand) -> Result<std::process::ExitC
             }
             NftCommand::Authorize { token, user } => {
                 ledger.signer()?;
-                ledger.client.authorize(token, user).await?;
+                ledger.client.authorize(token.value(), user).await?;
                 outln!("authorized {user} on token {token}");
             }
             NftCommand::Revoke { token, user } => {
                 ledger.signer()?;
-                ledger.client.revoke(token, user).await?;
+                ledger.client.revoke(token.value(), user).await?;
                 outln!("revoked {user} on token {token}");
             }
             NftCommand::IsAuthorized { token, user } => {
-                let (ok, block) = ledger.client.is_authorized(token, user).await?;
+                let (ok, block) = ledger.client.is_authorized(token.value(), user).await?;
                 outln!(
                     "{} at block {block}",
                     if ok { "authorized" } else { "not authorized" }
@@ -524,7 +370,7 @@ pub fn job(args: &LedgerArgs, command: JobCommand) -> Result<std::process::ExitC
                 let signature = match (enclave_key, signature) {
                     (Some(path), None) => {
                         use alloy::signers::SignerSync;
-                        let enclave = read_key(&path)?;
+                        let enclave = read_wallet_key(&path)?;
                         let digest = ledger.client.completion_digest(job, result, receipt_id).await?;
                         enclave.sign_hash_sync(&digest)?.as_bytes().to_vec()
                     }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::U256;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use veil_evidence::TrustAnchors;
@@ -59,7 +58,7 @@ impl TrustArgs {
         for p in &self.dev_root {
             anchors
                 .intel_roots
-                .push(crate::kms::read_cert(p).with_context(|| format!("dev root {}", p.display()))?);
+                .push(veil_stack::kms::read_cert(p).with_context(|| format!("dev root {}", p.display()))?);
         }
         let policy = match &self.policy {
             Some(p) => toml::from_str(&String::from_utf8_lossy(&io::read_limited(p, 1 << 20)?))
@@ -76,18 +75,15 @@ impl TrustArgs {
 
 /// Run `veil infer`: print the output; write the receipt when asked.
 pub fn infer(args: InferArgs) -> Result<()> {
-    let signer = crate::chain::read_key(&args.key)?;
-    let token: U256 = args
-        .token
-        .parse()
-        .with_context(|| format!("token {:?} is not a number", args.token))?;
+    let signer = veil_stack::keys::read_wallet_key(&args.key)?;
+    let token: veil_protocol::TokenId = args.token.parse()?;
     let rt = crate::runtime()?;
     let answer = rt.block_on(async {
         let client = GatewayClient::new(&args.gateway);
         let body = client
             .sign(
                 &signer,
-                token,
+                token.value(),
                 &args.model,
                 serde_json::json!({ "ids": args.ids }),
                 args.ttl,

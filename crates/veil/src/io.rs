@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use veil_fs::{AtomicFile, WriteBehind};
 use veil_seal::Identity;
 
@@ -81,36 +81,12 @@ impl Write for Output {
 
 /// Read a whole file that should be small, refusing anything over `max` bytes.
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut out = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut out)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if out.len() as u64 > max {
-        bail!("{} is larger than {max} bytes", path.display());
-    }
-    Ok(out)
+    Ok(veil_fs::read_limited(path, max)?)
 }
 
 /// Refuse a secret file others can read, as ssh does: a leaked key is not a warning.
 pub fn check_private(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "{} is accessible by other users (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            );
-        }
-    }
-    Ok(())
+    Ok(veil_fs::check_private(path)?)
 }
 
 /// Load an identity file (must be private).

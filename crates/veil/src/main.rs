@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use veil_content::{Root, SegmentProof};
-use veil_seal::{Identity, PublicKey};
+use veil_seal::PublicKey;
 
 use crate::io::{Input, Output};
 use crate::store_args::StoreArgs;
@@ -346,15 +346,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Write a new identity to `out` (0600, never overwriting); its public key.
-fn keygen_to(out: &std::path::Path) -> Result<PublicKey> {
-    let id = Identity::generate()?;
-    let mut f = veil_fs::AtomicFile::create_new(out).with_context(|| format!("writing {}", out.display()))?;
-    std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
-    f.commit().with_context(|| format!("writing {}", out.display()))?;
-    Ok(id.public_key())
-}
-
 /// An error chain on one line, without repeating a cause its context already quotes.
 fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
@@ -427,7 +418,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             outln!("{root}");
         }
         Command::Keygen { out } => {
-            outln!("{}", keygen_to(&out)?);
+            outln!("{}", veil_stack::keys::new_identity(&out)?);
         }
         Command::Seal { to, input, output } => {
             let recipients = to
@@ -534,13 +525,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kms {
             command: KmsCommand::TokenKey { url, token },
         } => {
-            let key = runtime()?.block_on(veil_kms_http::KmsClient::new(&url).token_public_key(&token))?;
+            let token: veil_protocol::TokenId = token.parse()?;
+            let key = runtime()?.block_on(veil_kms_client::KmsClient::new(&url).token_public_key(token))?;
             outln!("{key}");
         }
         Command::SimTee {
             command: SimTeeCommand::Init { dir },
         } => {
-            sim_tee::init(&dir)?;
+            veil_stack::pki::init(&dir)?;
             outln!(
                 "dev PKI in {}; trust it only by naming {} in a broker's dev_roots",
                 dir.display(),
@@ -591,12 +583,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(d) => d,
                 None => up::default_dir()?,
             };
-            up::run(up::UpOptions {
-                dir,
-                listen,
-                workers,
+            up::run(veil_stack::stack::UpOptions {
                 worker_exe,
                 allow_current_worker,
+                ..up::options(dir, listen, workers)?
             })?;
         }
         Command::Worker(args) => {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use veil_kms_http::KmsClient;
-use veil_sim_tee::{SimMeasurement, SimTdx};
+use veil_kms_client::KmsClient;
+use veil_sim_tee::SimTdx;
 use veil_store::{LocalStore, Store};
 use veil_worker::{Worker, WorkerConfig};
 
@@ -37,19 +37,13 @@ pub struct WorkerArgs {
     pub exit_with_stdin: bool,
 }
 
-/// The measurement a worker with this binary and config reports.
-pub fn measure(binary: &std::path::Path, config: &WorkerConfig) -> Result<SimMeasurement> {
-    let root = config.model_set_root()?;
-    SimMeasurement::of(binary, config, &root.0).with_context(|| format!("measuring {}", binary.display()))
-}
-
 /// Run a worker until interrupted (or until stdin closes, with --exit-with-stdin).
 pub fn run(args: WorkerArgs) -> Result<()> {
     let config: WorkerConfig = serde_json::from_slice(&io::read_limited(&args.config, 1 << 20)?)
         .with_context(|| format!("{} is not a worker config", args.config.display()))?;
     let exe = std::env::current_exe().context("finding this executable")?;
-    let measurement = measure(&exe, &config)?;
-    let pki = crate::sim_tee::load_pki(&args.sim_tee_seed)?;
+    let measurement = veil_stack::stack::measure_worker(&exe, &config)?;
+    let pki = veil_stack::pki::load(&args.sim_tee_seed)?;
     let attester = Arc::new(SimTdx::new(Arc::new(pki), measurement.clone()));
     let store = Store::Local(LocalStore::open(&args.store)?);
     let rt = crate::runtime()?;

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use veil_model::{Dataset, QuantizedNet, dense_layers};
-use veil_prover::{IncomeCircuit, InferenceCircuit};
+use veil_prover::{CircuitBench, IncomeCircuit, InferenceCircuit, Statement, Zkml};
 use veil_zk::income::{IncomeInput, IncomeThreshold};
-use veil_zk::mlp::{Inference, Network, WeightMode};
+use veil_zk::mlp::{Inference, WeightMode};
 use veil_zk::{groth, snarkjs};
 
 use crate::io;
@@ -85,31 +84,12 @@ impl CircuitArgs {
     }
 }
 
-/// A bundled model as the circuit sees it, with its quantisation and file root.
-pub struct Zkml {
-    /// The int8 network and its input scales.
-    pub quantized: QuantizedNet,
-    /// The circuit's view of it.
-    pub network: Network,
-    /// 0G root of the ONNX file.
-    pub root: veil_content::Root,
-    /// The dataset it was trained and quantised on.
-    pub data: Dataset,
-}
-
-/// Quantise a bundled model on its training split.
+/// A bundled model, quantised on its training split, as the circuit sees it.
 pub fn zkml(model: &str) -> Result<Zkml> {
-    let (onnx, csv) = crate::up::bundled(model).with_context(|| {
+    let (onnx, csv) = veil_stack::stack::bundled(model).with_context(|| {
         format!("unknown model {model:?}: the bundled models are digits-mlp and breast-cancer-logreg")
     })?;
-    let data = Dataset::parse(csv)?;
-    let quantized = QuantizedNet::quantize(&dense_layers(onnx)?, &data.train)?;
-    Ok(Zkml {
-        network: veil_prover::circuit_network(&quantized),
-        root: veil_content::root_of(onnx)?,
-        quantized,
-        data,
-    })
+    Ok(Zkml::new(onnx, csv)?)
 }
 
 /// `veil zk …`.
@@ -280,25 +260,14 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
             listen,
             queue,
         } => {
-            // A ceremony's key (<stem>.zkey, its verifying key inside) wins over a
-            // development key (<stem>.pk and <stem>.vk.json).
             let load = |stem: &str| -> Result<Option<groth::Keys>> {
-                let zkey = keys.join(format!("{stem}.zkey"));
-                let pk = keys.join(format!("{stem}.pk"));
-                let path = if zkey.exists() { zkey } else { pk };
-                if !path.exists() {
+                let Some(path) = veil_prover::key_file(&keys, stem) else {
                     return Ok(None);
-                }
-                let pb = spinner(&format!("reading {}", path.display()));
-                let (pk, reduction) = groth::read_pk(&io::read_limited(&path, 1 << 30)?)?;
-                pb.finish_and_clear();
-                let vk = match reduction {
-                    groth::Reduction::Snarkjs => pk.vk.clone(),
-                    groth::Reduction::Arkworks => {
-                        snarkjs::vk_from_json(&read_json(&keys.join(format!("{stem}.vk.json")))?)?
-                    }
                 };
-                Ok(Some(groth::Keys { pk, vk, reduction }))
+                let pb = spinner(&format!("reading {}", path.display()));
+                let loaded = veil_prover::load_keys(&keys, stem)?;
+                pb.finish_and_clear();
+                Ok(loaded)
             };
             let income = load(&format!("income-{slots}"))?.map(|keys| IncomeCircuit { keys, slots });
             let inference = match load(&model.stem())? {
@@ -335,7 +304,7 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
                     let exe = std::env::current_exe().context("finding this executable")?;
                     let config = serde_json::json!({ "role": "prover", "verification_keys": served });
                     let measurement = veil_sim_tee::SimMeasurement::of(&exe, &config, &[0; 32])?;
-                    let pki = crate::sim_tee::load_pki(seed)?;
+                    let pki = veil_stack::pki::load(seed)?;
                     Some(veil_prover::ProverAttestation {
                         measurement: hex::encode(measurement.mr_td()),
                         attester: std::sync::Arc::new(veil_sim_tee::SimTdx::new(
@@ -494,9 +463,6 @@ pub fn prove(command: ProveCommand) -> Result<()> {
 
 /// `veil bench zk`: a circuit's size, key generation, proving, verifying and memory.
 pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
-    if runs == 0 {
-        bail!("--runs must be at least 1");
-    }
     let (slots, model) = (circuit.slots, &circuit.model);
     let (name, statement) = match circuit.circuit {
         Circuit::Income => (
@@ -524,28 +490,12 @@ pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
             )
         }
     };
-    let constraints = circuit.blank()?.constraints()?;
-    let t = Instant::now();
-    let keys = circuit.blank()?.setup()?;
-    let setup = t.elapsed();
-    let mut prove = Vec::new();
-    let mut last = None;
-    for _ in 0..runs {
-        let t = Instant::now();
-        last = Some(statement.prove(&keys.pk)?);
-        prove.push(t.elapsed());
-    }
-    let (proof, public) = last.context("no proof")?;
-    let mut verify = Vec::new();
-    for _ in 0..100 {
-        let t = Instant::now();
-        if !groth::verify(&keys.vk, &public, &proof)? {
-            bail!("a fresh proof did not verify");
-        }
-        verify.push(t.elapsed());
-    }
-    prove.sort();
-    verify.sort();
+    let CircuitBench {
+        constraints,
+        setup,
+        prove,
+        verify,
+    } = veil_prover::bench_circuit(&circuit.blank()?, &statement, runs)?;
     let peak = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -565,48 +515,4 @@ pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
         verify[verify.len() / 2].as_secs_f64() * 1000.0
     );
     Ok(())
-}
-
-/// A statement of either circuit (blank for keys and exports, or with a witness).
-#[derive(Clone)]
-pub enum Statement {
-    /// Income threshold.
-    Income(IncomeThreshold),
-    /// zkML inference.
-    Inference(Inference),
-}
-
-impl Statement {
-    fn r1cs(self) -> Result<Vec<u8>> {
-        Ok(match self {
-            Self::Income(s) => veil_zk::circom::r1cs_bytes(s)?,
-            Self::Inference(s) => veil_zk::circom::r1cs_bytes(s)?,
-        })
-    }
-
-    fn constraints(self) -> Result<usize> {
-        Ok(match self {
-            Self::Income(s) => groth::constraints(s)?,
-            Self::Inference(s) => groth::constraints(s)?,
-        })
-    }
-
-    fn setup(self) -> Result<groth::Keys> {
-        let rng = &mut groth::os_rng()?;
-        Ok(match self {
-            Self::Income(s) => groth::dev_setup(s, rng)?,
-            Self::Inference(s) => groth::dev_setup(s, rng)?,
-        })
-    }
-
-    fn prove(&self, pk: &groth::Pk) -> Result<(groth::GrothProof, Vec<veil_zk::Fr>)> {
-        let rng = &mut groth::os_rng()?;
-        Ok(match self.clone() {
-            Self::Income(s) => groth::prove_income(pk, s, rng)?,
-            Self::Inference(s) => {
-                let public = s.claim()?.public;
-                (groth::prove(pk, s, rng)?, public)
-            }
-        })
-    }
 }

@@ -15,7 +15,7 @@ use x509_cert::time::Time;
 const NOW: u64 = 1_748_736_000; // 2025-06-01T00:00:00Z
 
 fn signer() -> rsa::RsaPrivateKey {
-    rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("data/test-crl-signer.pem")).expect("test key")
+    rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("../data/test-crl-signer.pem")).expect("test key")
 }
 
 fn spki(key: &rsa::RsaPrivateKey) -> Vec<u8> {

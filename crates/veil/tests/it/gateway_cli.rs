@@ -2,7 +2,7 @@
 //! key broker, gateway, supervised worker processes), the owner's CLI, and users'
 //! signed requests over loopback HTTP.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,26 +38,17 @@ fn up_json(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("up.json")).expect("up.json")).expect("json")
 }
 
-/// The breast-cancer test split as `id,x0..x29` records.
+/// The breast-cancer test split as records, and each row's fourth measurement as
+/// the table spells it.
 fn records() -> (String, Vec<String>) {
     let data = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../models/data/breast_cancer.csv"
     ))
     .expect("data");
-    let mut out = String::from("id");
-    for i in 0..30 {
-        out.push_str(&format!(",x{i}"));
-    }
-    out.push('\n');
-    let mut cells = Vec::new();
-    for line in data.lines().skip(1).filter(|l| l.ends_with(",test")) {
-        let f: Vec<&str> = line.split(',').collect();
-        let n = cells.len() + 1;
-        out.push_str(&format!("P{n:04},{}\n", f[..30].join(",")));
-        cells.push(f[3].to_owned());
-    }
-    (out, cells)
+    let r = veil_model::TokenRecords::from_dataset(&data, "P").expect("records");
+    let cells = r.cells.iter().map(|c| c[3].clone()).collect();
+    (r.table, cells)
 }
 
 fn setup(extra: &[&str]) -> (tempfile::TempDir, Ctx) {
@@ -550,7 +541,11 @@ fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
                     answered += 1;
                 }
                 Err(ClientError::Refused(p)) => {
-                    assert_eq!(p.code, "inference.worker_unavailable", "a clean failure: {p:?}");
+                    assert_eq!(
+                        p.code.as_str(),
+                        "inference.worker_unavailable",
+                        "a clean failure: {p:?}"
+                    );
                     failed += 1;
                 }
                 Err(e) => panic!("not a clean failure: {e}"),

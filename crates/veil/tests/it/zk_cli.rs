@@ -1,7 +1,7 @@
 //! `veil zk setup`, `veil prove income-threshold|inference`, `veil zk verify`,
 //! `veil zk export-r1cs` and `veil zk serve` through the binary.
 
-mod common;
+use crate::common;
 
 use common::{fails, ok, veil};
 

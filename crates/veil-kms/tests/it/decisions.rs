@@ -39,7 +39,7 @@ fn an_allowlisted_measurement_receives_only_its_resources() {
     p.allow(&claims, "token/42").unwrap();
     p.allow(&claims, "model/digits").unwrap();
     let err = p.allow(&claims, "token/43").unwrap_err();
-    assert_eq!(err.code(), "kms.resource");
+    assert_eq!(err.code().as_str(), "kms.resource");
     // Upper-case hex in the policy file means the same measurement.
     let upper = policy(&format!(
         "[measurements]\ntdx = [\"{}\"]\n[resources]\n\"{mr}\" = [\"token/42\"]\n",
@@ -63,7 +63,11 @@ fn everything_not_listed_is_denied() {
         (format!("[measurements]\ntdx = [\"{mr}\"]\n"), "kms.resource"),
     ] {
         assert_eq!(
-            policy(&text).allow(&claims, "token/42").unwrap_err().code(),
+            policy(&text)
+                .allow(&claims, "token/42")
+                .unwrap_err()
+                .code()
+                .as_str(),
             code,
             "{text}"
         );

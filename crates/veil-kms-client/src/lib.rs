@@ -1,16 +1,20 @@
-//! The enclave's side: answer a challenge with evidence, then fetch keys.
-
-use std::collections::BTreeMap;
+//! The enclave's side of the key broker: answer a challenge with evidence that
+//! binds the enclave's keys, open a session, and fetch keys sealed to it.
+//!
+//! The exchange's types are `veil_protocol::kms`; the broker's decisions live in
+//! `veil-kms` and its server in `veil-kms-http`, neither of which an enclave links.
+#![forbid(unsafe_code)]
 
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
-use veil_evidence::{Evidence, RuntimeData, expected_report_data};
 use veil_attester::Attester;
-use veil_kms::{Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant};
+use veil_evidence::Evidence;
+use veil_protocol::kms::{
+    AttestRequest, Challenge, KEY_RELEASE_PURPOSE, ResourceRequest, SealedResource, SessionGrant, TokenKey,
+};
+use veil_protocol::{ErrorCode, Problem, TokenId};
 use veil_seal::Identity;
 use zeroize::Zeroizing;
-
-use crate::{AttestRequest, Problem, ResourceRequest};
 
 /// Why a call to the broker failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,9 +33,6 @@ pub enum ClientError {
     /// The enclave could not produce evidence.
     #[error(transparent)]
     Attester(#[from] veil_attester::AttesterError),
-    /// The runtime data could not be turned into report_data.
-    #[error("building evidence: {0}")]
-    Evidence(#[from] veil_evidence::AttestationError),
     /// The released key could not be opened with the enclave's key.
     #[error("released key does not open: {0}")]
     Open(String),
@@ -39,7 +40,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The broker's stable code, when it refused.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Self::Refused(p) => Some(&p.code),
             _ => None,
@@ -74,11 +75,7 @@ impl KmsClient {
 
     /// The key token `token_id`'s data is sealed to (no attestation needed: it is
     /// public).
-    pub async fn token_public_key(&self, token_id: &str) -> Result<veil_seal::PublicKey, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct TokenKey {
-            public_key: String,
-        }
+    pub async fn token_public_key(&self, token_id: TokenId) -> Result<veil_seal::PublicKey, ClientError> {
         let url = format!("{}/v1/kms/tokens/{token_id}/public-key", self.base);
         let key: TokenKey = answer(&url, self.http.get(&url).send().await).await?;
         key.public_key.parse().map_err(|_| ClientError::Transport {
@@ -166,46 +163,16 @@ async fn answer<T: DeserializeOwned>(
     })
 }
 
-/// The runtime data an enclave with `identity` binds for a key release.
-pub fn runtime_data(identity: &Identity, nonce: &str) -> RuntimeData {
-    let mut keys = BTreeMap::new();
-    keys.insert("hpke".to_owned(), identity.public_key().to_string());
-    keys.insert(
-        "ed25519".to_owned(),
-        hex::encode(identity.signing_key().verifying_key().to_bytes()),
-    );
-    RuntimeData {
-        nonce: nonce.to_owned(),
-        public_keys: keys,
-        purpose: KEY_RELEASE_PURPOSE.to_owned(),
-    }
-}
-
-/// Evidence from `attester` binding `identity`'s keys and `nonce`.
+/// Evidence from `attester` binding `identity`'s keys and `nonce` for a key release.
 pub fn evidence_for(
     attester: &dyn Attester,
     identity: &Identity,
     nonce: &str,
 ) -> Result<Evidence, ClientError> {
-    evidence_with_purpose(attester, identity, nonce, KEY_RELEASE_PURPOSE)
-}
-
-/// Evidence binding `identity`'s keys and `nonce` for another `purpose` (an answer
-/// to a user's challenge, say), so it cannot be replayed as a key-release request.
-pub fn evidence_with_purpose(
-    attester: &dyn Attester,
-    identity: &Identity,
-    nonce: &str,
-    purpose: &str,
-) -> Result<Evidence, ClientError> {
-    let mut rd = runtime_data(identity, nonce);
-    rd.purpose = purpose.to_owned();
-    let report_data = expected_report_data(&rd)?;
-    let raw = attester.attest(&report_data)?;
-    Ok(Evidence {
-        tee: raw.tee,
-        quote: hex::encode(&raw.quote),
-        collateral: raw.collateral.unwrap_or(serde_json::Value::Null),
-        runtime_data: Some(rd),
-    })
+    Ok(veil_attester::evidence_with_purpose(
+        attester,
+        identity,
+        nonce,
+        KEY_RELEASE_PURPOSE,
+    )?)
 }

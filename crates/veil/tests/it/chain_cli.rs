@@ -2,7 +2,7 @@
 //! served over HTTP; refusals as one line; and a chain killed with SIGKILL while
 //! transactions stream in restarts consistent, every acknowledged transaction kept.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! inference, with a receipt `veil verify` accepts, and answers attestation
 //! challenges with evidence for the keys it seals to and signs with.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -225,7 +225,8 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         intel_roots: vec![pki.root_der().to_vec()],
         amd_roots: vec![],
     };
-    let claims = veil_evidence::verify(&a.evidence, &anchors, &veil_evidence::Policy::default(), now()).unwrap();
+    let claims =
+        veil_evidence::verify(&a.evidence, &anchors, &veil_evidence::Policy::default(), now()).unwrap();
     assert_eq!(claims.primary_measurement(), Some(mr_td.as_str()));
     let rd = a.evidence.runtime_data.clone().unwrap();
     assert_eq!(rd.nonce, nonce);

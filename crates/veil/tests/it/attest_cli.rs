@@ -1,7 +1,7 @@
 //! `veil attest verify` over the real Intel fixtures, clock pinned.
 
+use crate::common;
 use std::path::PathBuf;
-mod common;
 
 use common::veil;
 

@@ -1,13 +1,13 @@
 //! `veil kms serve` as an operator runs it: a config file, a dev PKI named explicitly,
 //! a simulated worker measured from a real binary, and the audit log checked after.
 
-mod common;
+use crate::common;
 
 use common::{Server, VEIL, ok, veil};
 use std::path::Path;
 use std::sync::Arc;
 
-use veil_kms_http::KmsClient;
+use veil_kms_client::KmsClient;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
@@ -99,7 +99,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
         .resource(&session.session, "token/42", Some("0xb0b"))
         .await
         .expect_err("not authorized");
-    assert_eq!(refused.code(), Some("kms.not_authorized"));
+    assert_eq!(refused.code().map(|c| c.as_str()), Some("kms.not_authorized"));
 
     // A worker built from another binary measures differently and is refused.
     let other = SimMeasurement::from_digests([0xee; 48], m.config, &[3; 32]);
@@ -107,7 +107,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
         .open_session(&SimTdx::new(pki, other), &enclave)
         .await
         .expect_err("other binary");
-    assert_eq!(err.code(), Some("kms.measurement"));
+    assert_eq!(err.code().map(|c| c.as_str()), Some("kms.measurement"));
 
     let audit = dir.path().join("audit.jsonl");
     let out = ok(&veil(&["kms", "audit", "verify", audit.to_str().expect("utf-8")]));
@@ -124,7 +124,7 @@ async fn without_dev_roots_in_the_config_simulated_evidence_is_refused() {
         .open_session(&SimTdx::new(pki, m), &enclave)
         .await
         .expect_err("no dev root");
-    assert_eq!(err.code(), Some("attestation.chain"));
+    assert_eq!(err.code().map(|c| c.as_str()), Some("attestation.chain"));
 }
 
 #[test]
@@ -209,7 +209,7 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
         .resource(&session.session, &resource, Some(USER))
         .await
         .expect_err("revoked");
-    assert_eq!(err.code(), Some("kms.not_authorized"));
+    assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"));
 
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
     let grant = audit

@@ -12,6 +12,8 @@ use alloy::sol_types::{Eip712Domain, SolStruct};
 use serde::{Deserialize, Serialize};
 use veil_content::Root;
 
+use crate::{ErrorCode, TokenId};
+
 alloy::sol! {
     /// The typed data a user signs to ask for inference over a token's data.
     #[derive(Debug, PartialEq, Eq)]
@@ -96,24 +98,26 @@ pub enum RequestError {
 
 impl RequestError {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Malformed(_) | Self::Input(_) => "request.malformed",
-            Self::Signature(_) => "request.bad_signature",
-            Self::Expired { .. } => "request.expired",
-            Self::TooFar { .. } => "request.expiry_too_far",
+            Self::Malformed(_) | Self::Input(_) => ErrorCode::RequestMalformed,
+            Self::Signature(_) => ErrorCode::RequestBadSignature,
+            Self::Expired { .. } => ErrorCode::RequestExpired,
+            Self::TooFar { .. } => ErrorCode::RequestExpiryTooFar,
         }
     }
 }
 
-/// A signed request as it travels in JSON.
+/// A signed request as it travels in JSON. What is signed names the model by its
+/// weights root; a gateway also accepts a registered name in its place
+/// (`SignedRequest<String>`) and resolves it before checking the signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SignedRequest {
+pub struct SignedRequest<M = Root> {
     /// The token (decimal uint256).
     pub token_id: String,
-    /// The model's weights root.
-    pub model: Root,
+    /// The model's weights root (or, on the way to a gateway, its name).
+    pub model: M,
     /// What to run on, e.g. `{"ids": ["P000001"]}` (rows of the token's data).
     pub input: serde_json::Value,
     /// Single-use per signer (decimal uint256).
@@ -125,17 +129,31 @@ pub struct SignedRequest {
 }
 
 fn uint(s: &str, what: &str) -> Result<U256, RequestError> {
-    let ok = !s.is_empty()
-        && s.len() <= 78
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
-    if !ok {
-        return Err(RequestError::Malformed(format!(
-            "{what} {s:?} is not a decimal uint256"
-        )));
+    crate::token::parse_decimal_u256(s).ok_or_else(|| {
+        RequestError::Malformed(format!(
+            "{what} {:?} is not a decimal uint256",
+            s.chars().take(90).collect::<String>()
+        ))
+    })
+}
+
+impl<M> SignedRequest<M> {
+    /// The same request naming its model as `model`.
+    pub fn with_model<N>(self, model: N) -> SignedRequest<N> {
+        SignedRequest {
+            token_id: self.token_id,
+            model,
+            input: self.input,
+            nonce: self.nonce,
+            expiry: self.expiry,
+            signature: self.signature,
+        }
     }
-    s.parse::<U256>()
-        .map_err(|_| RequestError::Malformed(format!("{what} {s:?} is out of range")))
+
+    /// The token id.
+    pub fn token(&self) -> Result<TokenId, RequestError> {
+        uint(&self.token_id, "token_id").map(TokenId::from)
+    }
 }
 
 impl SignedRequest {
@@ -148,11 +166,6 @@ impl SignedRequest {
             nonce: uint(&self.nonce, "nonce")?,
             expiry: self.expiry,
         })
-    }
-
-    /// The token id as a number.
-    pub fn token(&self) -> Result<U256, RequestError> {
-        uint(&self.token_id, "token_id")
     }
 
     /// Sign a request as `signer`, under `domain`.
@@ -209,58 +222,6 @@ impl SignedRequest {
     }
 }
 
-/// What the gateway asks a worker to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum JobRequest {
-    /// Inference over a token's sealed data, for the user who signed.
-    Token {
-        /// The user's signed request.
-        request: SignedRequest,
-        /// The sealed data's root, as the token records it on chain.
-        data_root: Root,
-    },
-    /// Inference on rows the caller supplies (public models, KServe v2).
-    Direct {
-        /// The model's weights root.
-        model: Root,
-        /// Feature rows.
-        rows: Vec<Vec<f32>>,
-    },
-}
-
-/// A worker's answer: the output and the receipt that vouches for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobResponse {
-    /// The output (its JCS bytes hash to the receipt's `output_hash`).
-    pub output: serde_json::Value,
-    /// The signed receipt.
-    pub receipt: veil_receipt::SignedReceipt,
-}
-
-/// Fresh evidence from a worker, binding its keys and the caller's nonce.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttestationResponse {
-    /// The evidence (its runtime data holds the nonce and the worker's keys).
-    pub evidence: veil_evidence::Evidence,
-    /// The measurement the worker expects to be verified (hex).
-    pub measurement: String,
-}
-
-/// A worker's state, for the gateway's health and routing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerHealth {
-    /// `ready`, or `attestation_refused` when the broker refused this worker.
-    pub status: String,
-    /// The broker's code and detail when refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<veil_http::Problem>,
-    /// The worker's measurement (hex).
-    pub measurement: String,
-    /// Jobs running now.
-    pub running: usize,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,14 +272,14 @@ mod tests {
         bad.signature = "0x00".into();
         assert_eq!(
             bad.verify(&d, 900, MAX_EXPIRY_SECS).unwrap_err().code(),
-            "request.bad_signature"
+            ErrorCode::RequestBadSignature
         );
         for id in ["", "01", "-1", "1e3", &"9".repeat(79)] {
             let mut bad = req.clone();
             bad.token_id = id.into();
             assert_eq!(
                 bad.verify(&d, 900, MAX_EXPIRY_SECS).unwrap_err().code(),
-                "request.malformed",
+                ErrorCode::RequestMalformed,
                 "{id:?}"
             );
         }

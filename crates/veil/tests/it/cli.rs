@@ -1,8 +1,8 @@
 //! The `veil` binary as a user meets it: outputs, exit codes, one-line errors, and
 //! no partial files when something is wrong.
 
+use crate::common;
 use std::path::{Path, PathBuf};
-mod common;
 
 use std::process::{Command, Output, Stdio};
 

@@ -1,6 +1,6 @@
 //! The proof server over loopback HTTP: sealed statements in, proofs and receipts out.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,0 +1,107 @@
+//! Why the gateway refuses: one type for every route, mapped to a status and a
+//! stable code in exactly one place ([`GatewayError::problem`]).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use veil_protocol::{ErrorCode, Problem, RequestError, TokenId};
+
+use crate::replay::ReplayError;
+
+/// A refusal by the gateway, or one it forwards from a worker.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The body, a query or a path parameter does not parse.
+    #[error("{0}")]
+    Malformed(String),
+    /// The signed request does not verify.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The nonce was used before, or could not be recorded.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A receipt could not be kept.
+    #[error("{0}")]
+    Storage(String),
+    /// No such model is served.
+    #[error("no model {0:?} is served here")]
+    ModelUnknown(String),
+    /// The token does not exist, or has no data.
+    #[error("token {token} {reason}")]
+    TokenUnknown {
+        /// The token.
+        token: TokenId,
+        /// `does not exist` or `has no data`.
+        reason: &'static str,
+    },
+    /// The ledger could not be read.
+    #[error("{0}")]
+    Ledger(String),
+    /// A KServe v2 tensor does not fit the model.
+    #[error("{0}")]
+    BadTensor(String),
+    /// The queue is full.
+    #[error("{waiting} jobs are already waiting; try again shortly")]
+    Busy {
+        /// The queue's bound.
+        waiting: usize,
+    },
+    /// No worker could run the job.
+    #[error("{0}")]
+    WorkerUnavailable(String),
+    /// A worker refused the job: its problem document, forwarded unchanged.
+    #[error("{0}")]
+    Worker(Problem),
+    /// The body extractor refused the body (400, 413 or 415): its document as is.
+    #[error("{0}")]
+    Body(Problem),
+    /// No receipt with that id is kept here.
+    #[error("no receipt sha256:{0}")]
+    ReceiptNotFound(String),
+}
+
+impl GatewayError {
+    /// The one place a gateway refusal becomes a status and a code.
+    pub fn problem(&self) -> Problem {
+        let (status, code) = match self {
+            Self::Malformed(_) => (StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed),
+            Self::Request(e) => match e {
+                RequestError::Malformed(_) | RequestError::Input(_) | RequestError::TooFar { .. } => {
+                    (StatusCode::BAD_REQUEST, e.code())
+                }
+                RequestError::Signature(_) | RequestError::Expired { .. } => {
+                    (StatusCode::UNAUTHORIZED, e.code())
+                }
+            },
+            Self::Replay(ReplayError::Replayed { .. }) => (StatusCode::CONFLICT, ErrorCode::RequestReplayed),
+            Self::Replay(ReplayError::Io { .. }) | Self::Storage(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::GatewayStorage)
+            }
+            Self::ModelUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::InferenceModelUnknown),
+            Self::TokenUnknown { .. } => (StatusCode::NOT_FOUND, ErrorCode::InferenceTokenUnknown),
+            Self::Ledger(_) => (StatusCode::BAD_GATEWAY, ErrorCode::LedgerUnavailable),
+            Self::BadTensor(_) => (StatusCode::BAD_REQUEST, ErrorCode::InferenceBadInput),
+            Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy),
+            Self::WorkerUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::InferenceWorkerUnavailable,
+            ),
+            Self::Worker(p) | Self::Body(p) => return p.clone(),
+            Self::ReceiptNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ReceiptNotFound),
+        };
+        Problem::new(status, code, self.to_string())
+    }
+}
+
+impl From<veil_http::HttpProblem> for GatewayError {
+    /// A body the extractor refused is malformed; its status (400, 413, 415) is kept
+    /// by forwarding the extractor's document as is.
+    fn from(p: veil_http::HttpProblem) -> Self {
+        Self::Body(p.0)
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        veil_http::problem_response(self.problem())
+    }
+}

@@ -1,0 +1,198 @@
+//! The stable machine codes every Veil service refuses with.
+//!
+//! A code names *what* was refused, never how it travelled: the same
+//! [`ErrorCode::KmsNotAuthorized`] is what the broker says, what a worker's typed
+//! error carries, and what a client matches on. Codes are part of the wire
+//! format (`urn:veil:error:<code>` in problem documents), so a variant's string
+//! never changes; new codes are added, old ones are never reused.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
+        /// A stable error code, `<area>.<reason>`.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+            /// A code this version does not know (a newer peer's): kept verbatim so
+            /// it can still be shown and logged, never produced by this version.
+            Unrecognized(String),
+        }
+
+        impl ErrorCode {
+            /// Every code this version produces.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)*
+                    Self::Unrecognized(s) => s,
+                }
+            }
+
+            /// The code for `text`; unknown codes are kept as [`ErrorCode::Unrecognized`].
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => Self::$variant,)*
+                    other => Self::Unrecognized(other.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The request does not parse or breaks the protocol's rules.
+    RequestMalformed = "request.malformed",
+    /// The signature is not the claimed signer's.
+    RequestBadSignature = "request.bad_signature",
+    /// The request's expiry has passed.
+    RequestExpired = "request.expired",
+    /// The expiry is further ahead than nonces are remembered.
+    RequestExpiryTooFar = "request.expiry_too_far",
+    /// The nonce was used before.
+    RequestReplayed = "request.replayed",
+    /// No such route.
+    RequestNotFound = "request.not_found",
+
+    /// The ledger does not authorize the user for the token.
+    InferenceNotAuthorized = "inference.not_authorized",
+    /// The token does not exist or has no data.
+    InferenceTokenUnknown = "inference.token_unknown",
+    /// The model is not served here.
+    InferenceModelUnknown = "inference.model_unknown",
+    /// The input or the token's data does not fit the model.
+    InferenceBadInput = "inference.bad_input",
+    /// The token's sealed data did not arrive intact or does not open.
+    InferenceDataIntegrity = "inference.data_integrity",
+    /// The key broker refused the worker's attestation.
+    InferenceAttestationRefused = "inference.attestation_refused",
+    /// The key broker refused (or could not be asked for) the token key.
+    InferenceKeyRefused = "inference.key_refused",
+    /// No worker could run the job.
+    InferenceWorkerUnavailable = "inference.worker_unavailable",
+    /// Every worker is busy and the queue is full.
+    InferenceBusy = "inference.busy",
+    /// The worker failed for reasons of its own.
+    InferenceInternal = "inference.internal",
+
+    /// The gateway could not record a nonce or keep a receipt.
+    GatewayStorage = "gateway.storage",
+    /// The ledger could not be read.
+    LedgerUnavailable = "ledger.unavailable",
+    /// No receipt with that id is kept here.
+    ReceiptNotFound = "receipt.not_found",
+
+    /// The measurement is not on the broker's allowlist.
+    KmsMeasurement = "kms.measurement",
+    /// The measurement may not receive the resource.
+    KmsResource = "kms.resource",
+    /// The ledger does not authorize the user for the token.
+    KmsNotAuthorized = "kms.not_authorized",
+    /// The broker could not read the authorization source.
+    KmsLedger = "kms.ledger",
+    /// The session is unknown or expired: attest again.
+    KmsSession = "kms.session",
+    /// The decision could not be audited, so it was not made.
+    KmsAudit = "kms.audit",
+    /// The key could not be sealed to the enclave.
+    KmsSeal = "kms.seal",
+    /// Too many challenges are outstanding.
+    KmsBusy = "kms.busy",
+    /// The broker's random number generator failed.
+    KmsRng = "kms.rng",
+    /// The broker failed for reasons of its own.
+    KmsInternal = "kms.internal",
+    /// The broker could not be reached.
+    KmsUnreachable = "kms.unreachable",
+
+    /// The evidence does not parse.
+    AttestationParse = "attestation.parse",
+    /// A signature in the evidence does not verify.
+    AttestationSignature = "attestation.signature",
+    /// The evidence does not chain to a trusted root.
+    AttestationChain = "attestation.chain",
+    /// A certificate in the chain is revoked.
+    AttestationRevoked = "attestation.revoked",
+    /// The collateral is outside its validity.
+    AttestationCollateralExpired = "attestation.collateral_expired",
+    /// The platform's TCB status is not accepted.
+    AttestationTcbStatus = "attestation.tcb_status",
+    /// The enclave runs in debug mode.
+    AttestationDebug = "attestation.debug",
+    /// The measurement is not the expected one.
+    AttestationMeasurement = "attestation.measurement",
+    /// The report data does not bind the runtime data.
+    AttestationBinding = "attestation.binding",
+    /// The challenge was answered before (or never issued).
+    AttestationReplay = "attestation.replay",
+    /// The evidence breaks the attestation policy.
+    AttestationPolicy = "attestation.policy",
+
+    /// The statement is false: no proof of it exists.
+    ZkStatementFalse = "zk.statement_false",
+    /// The statement's values are out of range.
+    ZkBadInput = "zk.bad_input",
+    /// A Poseidon hash could not be computed.
+    ZkPoseidon = "zk.poseidon",
+    /// Proving or verifying failed inside the prover.
+    ZkGroth16 = "zk.groth16",
+    /// A proof, key or statement file is malformed.
+    ZkMalformed = "zk.malformed",
+    /// The proving queue is full.
+    ZkBusy = "zk.busy",
+    /// No such circuit is served.
+    ZkUnknownCircuit = "zk.unknown_circuit",
+    /// No such proof job.
+    ZkUnknownJob = "zk.unknown_job",
+    /// Only a queued job can be cancelled.
+    ZkNotCancellable = "zk.not_cancellable",
+    /// The job has no proof yet.
+    ZkNotDone = "zk.not_done",
+    /// The prover has no attester.
+    ZkNotAttested = "zk.not_attested",
+    /// The prover failed for reasons of its own.
+    ZkInternal = "zk.internal",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(Self::parse(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_and_is_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            assert_eq!(&ErrorCode::parse(code.as_str()), code);
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            let (area, reason) = code.as_str().split_once('.').expect("area.reason");
+            assert!(!area.is_empty() && !reason.is_empty() && !reason.contains('.'));
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
+        }
+        assert_eq!(
+            ErrorCode::parse("future.code"),
+            ErrorCode::Unrecognized("future.code".into())
+        );
+    }
+}

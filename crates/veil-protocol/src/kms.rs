@@ -1,0 +1,163 @@
+//! The key-broker exchange, as both sides see it.
+//!
+//! Three calls, in the Confidential Containers Trustee shape: `POST
+//! /v1/kms/challenge` answers a [`Challenge`]; `POST /v1/kms/attest` takes an
+//! [`AttestRequest`] whose evidence carries that nonce and the enclave's keys, and
+//! answers a [`SessionGrant`]; `POST /v1/kms/resource` takes a [`ResourceRequest`]
+//! and answers a [`SealedResource`] sealed to the attested key. `GET
+//! /v1/kms/tokens/{id}/public-key` answers the [`TokenKey`] a token's data is sealed
+//! to.
+
+use serde::{Deserialize, Serialize};
+use veil_evidence::{AttestationError, Evidence, Tee};
+
+use crate::{ErrorCode, TokenId};
+
+/// The purpose an enclave must state in its runtime data to receive keys.
+pub const KEY_RELEASE_PURPOSE: &str = "kms/key-release";
+/// Resources named `token/<id>` are a token's data keys: the ledger must authorize
+/// the user they are released for.
+pub const TOKEN_RESOURCE_PREFIX: &str = "token/";
+
+/// The resource name of token `id`'s data key.
+pub fn token_resource(id: TokenId) -> String {
+    format!("{TOKEN_RESOURCE_PREFIX}{id}")
+}
+
+/// A challenge handed to an enclave: it must put `nonce` in its runtime data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// 32 random bytes, hex.
+    pub nonce: String,
+    /// Unix time after which the nonce is refused.
+    pub expires_at: u64,
+}
+
+/// `POST /v1/kms/attest`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestRequest {
+    /// The evidence, its runtime data carrying the challenge nonce.
+    pub evidence: Evidence,
+}
+
+/// An attested enclave's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionGrant {
+    /// Bearer token for resource requests (32 random bytes, hex).
+    pub session: String,
+    /// Unix time after which the session is refused.
+    pub expires_at: u64,
+    /// The TEE that attested.
+    pub tee: Tee,
+    /// Its primary measurement (hex).
+    pub measurement: String,
+    /// True when the evidence chained to a development root.
+    pub dev_root: bool,
+}
+
+/// `POST /v1/kms/resource`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRequest {
+    /// The session from `attest`.
+    pub session: String,
+    /// The resource (e.g. `token/42`).
+    pub resource: String,
+    /// The user the key is for (required for token resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A released key, sealed to the enclave's attested HPKE key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedResource {
+    /// The resource name.
+    pub resource: String,
+    /// The 32-byte key as a Veil sealed blob to the enclave's key, base64.
+    pub sealed_key: String,
+    /// Where the user's authorization was read (token resources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationRecord>,
+    /// True when the enclave attested under a development root.
+    pub dev_root: bool,
+    /// The audit-log entry that records this release (`LEN:sha256:HEX`, the log's
+    /// head just after it), so a receipt can name the decision.
+    #[serde(default)]
+    pub decision: String,
+}
+
+/// The authorization a release relied on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRecord {
+    /// The user the key was released for.
+    pub user: String,
+    /// Where `isAuthorized` was read.
+    pub source: String,
+    /// At which block, for a chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<u64>,
+    /// The chain, when the answer came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainRef>,
+}
+
+/// A chain and the INFT contract on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainRef {
+    /// `eth_chainId`.
+    pub chain_id: u64,
+    /// The INFT contract's address (0x-hex).
+    pub contract: String,
+}
+
+/// `GET /v1/kms/tokens/{id}/public-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenKey {
+    /// `token/<id>`.
+    pub resource: String,
+    /// The `veilpk1…` key the token's data is sealed to.
+    pub public_key: String,
+}
+
+impl From<&AttestationError> for ErrorCode {
+    fn from(e: &AttestationError) -> Self {
+        match e {
+            AttestationError::Parse(_) => Self::AttestationParse,
+            AttestationError::Signature(_) => Self::AttestationSignature,
+            AttestationError::Chain(_) => Self::AttestationChain,
+            AttestationError::Revoked(_) => Self::AttestationRevoked,
+            AttestationError::CollateralExpired(_) => Self::AttestationCollateralExpired,
+            AttestationError::TcbStatus { .. } => Self::AttestationTcbStatus,
+            AttestationError::Debug => Self::AttestationDebug,
+            AttestationError::Measurement(_) => Self::AttestationMeasurement,
+            AttestationError::Binding(_) => Self::AttestationBinding,
+            AttestationError::Replay => Self::AttestationReplay,
+            AttestationError::Policy(_) => Self::AttestationPolicy,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attestation_errors_keep_their_codes() {
+        let all = [
+            AttestationError::Parse(String::new()),
+            AttestationError::Signature(String::new()),
+            AttestationError::Chain(String::new()),
+            AttestationError::Revoked(String::new()),
+            AttestationError::CollateralExpired(String::new()),
+            AttestationError::Debug,
+            AttestationError::Measurement(String::new()),
+            AttestationError::Binding(String::new()),
+            AttestationError::Replay,
+            AttestationError::Policy(String::new()),
+        ];
+        for e in &all {
+            assert_eq!(ErrorCode::from(e).as_str(), e.code());
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! `veil demo`'s story: the main job end to end on a running stack, told step by step
+//! through a [`Narrator`] (the binary prints; this crate does not).
+//!
+//! It plays both parties: a data owner seals patient records to a token's key, stores
+//! them by root and mints an iNFT over that root; a user, once authorized on chain,
+//! asks the gateway for predictions over some of the records and gets them with a
+//! receipt that verifies offline. Then it shows the refusals: an unauthorized wallet,
+//! a replayed request, a tampered blob, an edited receipt.
+
+use std::path::Path;
+
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{Value, json};
+use veil_gateway::{ClientError, GatewayClient};
+use veil_kms_client::KmsClient;
+use veil_ledger::IntelligentData;
+use veil_store::Store;
+
+use crate::stack::{BUNDLED_DATA, Stack};
+use crate::{Result, StackError};
+
+/// Who tells the story.
+pub trait Narrator {
+    /// A numbered step begins.
+    fn step(&mut self, n: u32, text: &str);
+    /// Something held.
+    fn ok(&mut self, text: &str);
+    /// Something was refused, as it should be.
+    fn refused(&mut self, what: &str, code: &str, detail: &str);
+}
+
+/// `0x1234…abcd`: long identifiers, shortened for people.
+pub fn short(s: &str) -> String {
+    if s.len() > 22 {
+        format!("{}…{}", &s[..14], &s[s.len() - 6..])
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The test split as a token's records (`id` + 30 measurements) and each id's true label.
+fn patient_records() -> Result<(String, Vec<(String, &'static str)>)> {
+    let r = veil_model::TokenRecords::from_dataset(BUNDLED_DATA[0].1, "P")?;
+    let labels = ["malignant", "benign"];
+    let truth = r
+        .ids
+        .into_iter()
+        .zip(r.targets)
+        .map(|(id, t)| (id, labels[t.min(1)]))
+        .collect();
+    Ok((r.table, truth))
+}
+
+/// Tell the demo's story on a running `stack`, writing `receipt.json` to `work`.
+pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn Narrator) -> Result<()> {
+    out.ok(&format!("chain {} at {}", stack.operator.chain_id(), stack.rpc));
+    out.ok(&format!(
+        "key broker {} (its allowlist holds one measurement)",
+        stack.kms
+    ));
+    out.ok(&format!("gateway {}", stack.gateway));
+    out.ok(&format!(
+        "worker: simulated TDX, MRTD {} = its binary, config and models; attested, keys generated inside",
+        short(&stack.measurement)
+    ));
+
+    out.step(
+        2,
+        "The data owner's private records: held-out breast-mass measurements of 143 patients",
+    );
+    let (records, truth) = patient_records()?;
+    out.ok(&format!(
+        "{} records × 30 measurements, {} bytes of plaintext",
+        truth.len(),
+        records.len()
+    ));
+
+    out.step(
+        3,
+        "The owner seals them to the token's key, stores the blob by its root, and mints the iNFT",
+    );
+    let chain = &stack.operator;
+    let token = chain.next_token_id().await?;
+    let kms = KmsClient::new(&stack.kms);
+    let token_key = kms.token_public_key(token.into()).await?;
+    let mut sealed = Vec::new();
+    veil_seal::seal(records.as_bytes(), &mut sealed, &[token_key])?;
+    let put = stack.store.put_bytes(sealed).await?;
+    out.ok(&format!(
+        "sealed to token {token}'s key {} (only an attested worker can be given it)",
+        short(&token_key.to_string())
+    ));
+    out.ok(&format!("stored: root {}", put.root));
+    let minted = chain
+        .mint(
+            stack.operator_address,
+            &[IntelligentData {
+                description: "breast-mass measurements (sealed)".into(),
+                data_hash: put.root.0.into(),
+            }],
+        )
+        .await?;
+    if minted != token {
+        return Err(StackError::Demo(format!(
+            "token {minted} was minted, not {token}: another mint raced; seal again"
+        )));
+    }
+    out.ok(&format!(
+        "token {token} minted to {} over that root",
+        stack.operator_address
+    ));
+
+    out.step(4, "The owner authorizes a researcher's wallet on chain");
+    let user = PrivateKeySigner::random();
+    let stranger = PrivateKeySigner::random();
+    chain.authorize(token, user.address()).await?;
+    let (yes, block) = chain.is_authorized(token, user.address()).await?;
+    if !yes {
+        return Err(StackError::Demo("the authorization did not land".into()));
+    }
+    out.ok(&format!(
+        "isAuthorized(token {token}, {}) = true at block {block}",
+        user.address()
+    ));
+
+    out.step(
+        5,
+        "The researcher asks for predictions on three patients (an EIP-712 signed request)",
+    );
+    let gw = GatewayClient::new(&stack.gateway);
+    let ids = ["P0001", "P0002", "P0003"];
+    let body = gw
+        .sign(
+            &user,
+            token,
+            "breast-cancer-logreg",
+            json!({ "ids": ids }),
+            120,
+            clock(),
+        )
+        .await?;
+    let answer = gw.infer(&body).await?;
+    for p in answer.output["predictions"]
+        .as_array()
+        .ok_or_else(|| StackError::Demo("the answer has no predictions".into()))?
+    {
+        let id = p["id"].as_str().unwrap_or_default();
+        let label = p["label"].as_str().unwrap_or_default();
+        let class = p["class"].as_u64().unwrap_or_default() as usize;
+        let prob = p["probabilities"][class].as_f64().unwrap_or_default();
+        let actual = truth
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, t)| *t)
+            .unwrap_or("?");
+        out.ok(&format!(
+            "{id}: {label} (p = {prob:.3}); recorded diagnosis: {actual}"
+        ));
+    }
+    out.ok("only predictions crossed the gateway; the records were opened inside the worker only");
+    let receipt_path = work.join("receipt.json");
+    veil_fs::write_atomic(&receipt_path, answer.receipt.to_json_pretty().as_bytes())?;
+    out.ok(&format!("receipt {} → receipt.json", short(&answer.receipt.id)));
+
+    out.step(
+        6,
+        "Anyone verifies the receipt offline: signature, attestation binding the key, event chain",
+    );
+    let mut trust = veil_verify::Trust::default();
+    trust
+        .anchors
+        .intel_roots
+        .push(crate::kms::read_cert(&stack.dev_root)?);
+    trust.measurements = vec![stack.measurement.clone()];
+    let report = veil_verify::verify(&std::fs::read(&receipt_path)?, &trust)?;
+    out.ok(&report.summary());
+    let kinds: Vec<&str> = report
+        .verified
+        .receipt
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    out.ok(&format!("events: {}", kinds.join(" → ")));
+
+    out.step(7, "What is refused");
+    let expect_refusal = |out: &mut dyn Narrator,
+                          r: Result<veil_protocol::JobResponse, ClientError>,
+                          what: &str|
+     -> Result<()> {
+        match r {
+            Ok(_) => Err(StackError::Demo(format!("{what} was answered"))),
+            Err(ClientError::Refused(p)) => {
+                out.refused(what, p.code.as_str(), &p.detail);
+                Ok(())
+            }
+            Err(e) => Err(StackError::Gateway(e)),
+        }
+    };
+    // One row, signed by `who`.
+    let one_row = |who: PrivateKeySigner| {
+        let gw = gw.clone();
+        async move {
+            gw.sign(
+                &who,
+                token,
+                "breast-cancer-logreg",
+                json!({ "ids": ["P0001"] }),
+                120,
+                clock(),
+            )
+            .await
+        }
+    };
+    let body_s = one_row(stranger.clone()).await?;
+    expect_refusal(
+        out,
+        gw.infer(&body_s).await,
+        "a wallet the owner never authorized",
+    )?;
+    let audit = std::fs::read_to_string(&stack.audit_log)?;
+    let last: Value = serde_json::from_str(audit.lines().last().unwrap_or("{}"))?;
+    out.ok(&format!(
+        "the key broker's audit log records it: {} {} for {}",
+        last["event"]["decision"].as_str().unwrap_or("?"),
+        last["event"]["code"].as_str().unwrap_or("?"),
+        last["event"]["user"].as_str().unwrap_or("?"),
+    ));
+    expect_refusal(
+        out,
+        gw.infer(&body).await,
+        "the researcher's request sent a second time",
+    )?;
+
+    let Store::Local(local) = &stack.store else {
+        return Err(StackError::Demo("the demo uses the local store".into()));
+    };
+    let blob = local.blob_path(&put.root);
+    let mut bytes = std::fs::read(&blob)?;
+    bytes[1000] ^= 0x01;
+    std::fs::write(&blob, &bytes).map_err(StackError::io("flipping a byte in the stored blob"))?;
+    let again = one_row(user.clone()).await?;
+    expect_refusal(
+        out,
+        gw.infer(&again).await,
+        "one flipped bit in the stored sealed blob",
+    )?;
+
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&receipt_path)?)?;
+    let before = doc["receipt"]["subject"].clone();
+    doc["receipt"]["subject"] = json!(stranger.address().to_string());
+    if doc["receipt"]["subject"] == before {
+        return Err(StackError::Demo("the edit did not change the receipt".into()));
+    }
+    match veil_verify::verify(&serde_json::to_vec(&doc)?, &trust) {
+        Ok(_) => return Err(StackError::Demo("an edited receipt verified".into())),
+        Err(e) => out.refused(
+            "the receipt with its subject changed to another wallet",
+            e.code(),
+            &e.to_string(),
+        ),
+    }
+    Ok(())
+}

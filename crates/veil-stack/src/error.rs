@@ -1,0 +1,83 @@
+//! Why composing or running the stack failed.
+
+use std::path::PathBuf;
+
+/// A failure of the stack, naming the role or file it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// A file or socket could not be used.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be used (veil-fs names the file in its errors).
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+    /// A configuration or key file is unusable, or options contradict each other.
+    #[error("{0}")]
+    Config(String),
+    /// The ledger refused or could not be reached.
+    #[error(transparent)]
+    Ledger(#[from] veil_ledger::LedgerError),
+    /// The embedded chain could not be opened or created.
+    #[error(transparent)]
+    Chain(#[from] veil_chain::ChainError),
+    /// An identity could not be made or read.
+    #[error(transparent)]
+    Seal(#[from] veil_seal::SealError),
+    /// The simulated TEE could not be set up.
+    #[error(transparent)]
+    SimTee(#[from] veil_sim_tee::SimError),
+    /// A model could not be registered.
+    #[error(transparent)]
+    Model(#[from] veil_model::ModelError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] veil_store::StoreError),
+    /// The broker's master secret could not be opened or created.
+    #[error("master secret: {0}")]
+    Master(#[from] veil_kms::MasterError),
+    /// The broker's audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(#[from] veil_audit::AuditError),
+    /// The worker's configuration could not be measured.
+    #[error(transparent)]
+    Worker(#[from] veil_worker::WorkerError),
+    /// The gateway's nonce log could not be opened.
+    #[error(transparent)]
+    Replay(#[from] veil_gateway::ReplayError),
+    /// A gateway refused or could not be reached.
+    #[error(transparent)]
+    Gateway(#[from] veil_gateway::ClientError),
+    /// The key broker refused or could not be reached.
+    #[error(transparent)]
+    Kms(#[from] veil_kms_client::ClientError),
+    /// A receipt did not verify.
+    #[error(transparent)]
+    Verify(#[from] veil_verify::VerifyError),
+    /// The demo's story did not go as it must (something was answered that must be
+    /// refused, or the other way round).
+    #[error("{0}")]
+    Demo(String),
+    /// Worker processes did not come up.
+    #[error("workers did not start within 60 s; see {0}")]
+    WorkersDidNotStart(PathBuf),
+}
+
+impl StackError {
+    /// An I/O error with what was being done.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
+
+impl From<serde_json::Error> for StackError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Config(e.to_string())
+    }
+}

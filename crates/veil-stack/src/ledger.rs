@@ -1,0 +1,207 @@
+//! The ledger as the stack and the CLI reach it: the embedded chain in a directory
+//! (created with Veil's contracts on first use) or any EVM JSON-RPC endpoint, with
+//! an optional signer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256, utils::parse_ether};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use veil_chain::{EmbeddedTransport, Genesis, Node, Rpc};
+use veil_ledger::{ChainClient, Deployment};
+
+use crate::keys::{new_wallet_key, read_wallet_key};
+use crate::{Result, StackError};
+
+/// The operator key's file name in an embedded chain's directory.
+pub const OPERATOR_KEY: &str = "operator.key";
+/// The deployment file's name in an embedded chain's directory.
+pub const DEPLOYMENT: &str = "deployment.json";
+
+/// A clock the embedded chain stamps blocks with, from the binary's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct FnClock(pub fn() -> u64);
+
+impl veil_chain::Clock for FnClock {
+    fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+/// Where the ledger is and who signs.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerTarget {
+    /// Any EVM JSON-RPC endpoint; `None` means the embedded chain in `chain_dir`.
+    pub rpc: Option<String>,
+    /// The embedded chain's directory.
+    pub chain_dir: Option<PathBuf>,
+    /// The signer's key file (default on the embedded chain: its operator key).
+    pub key: Option<PathBuf>,
+    /// The contracts' addresses (default on the embedded chain: its own).
+    pub deployment: Option<PathBuf>,
+}
+
+/// A connected ledger; holds the embedded node (and its lock) while in use.
+pub struct Ledger {
+    /// The client, signing as `signer`.
+    pub client: ChainClient<DynProvider>,
+    /// The signing account, if a key was given.
+    pub signer: Option<Address>,
+    /// The embedded chain, when not talking to an endpoint.
+    pub embedded: Option<Rpc>,
+}
+
+impl Ledger {
+    /// The signing account, or why a transaction cannot be sent.
+    pub fn signer(&self) -> Result<Address> {
+        self.signer
+            .ok_or_else(|| StackError::Config("this sends a transaction: pass --key FILE".into()))
+    }
+}
+
+/// Read a deployment file (contract addresses, as `init` and `deploy` write them).
+pub fn read_deployment(path: &Path) -> Result<Deployment> {
+    let bytes = veil_fs::read_limited(path, 64 * 1024)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| StackError::Config(format!("reading deployment {}: {e}", path.display())))
+}
+
+/// Write a deployment file atomically.
+pub fn write_deployment(path: &Path, d: &Deployment) -> Result<()> {
+    veil_fs::write_atomic(path, serde_json::to_string_pretty(d)?.as_bytes())
+        .map_err(StackError::io(format!("writing {}", path.display())))
+}
+
+/// Create the embedded chain in `dir`: an operator key funded at genesis (plus
+/// `fund`), Veil's contracts deployed by it, and their addresses in deployment.json.
+pub async fn init(
+    dir: &Path,
+    chain_id: u64,
+    fund: &[(Address, U256)],
+    clock: fn() -> u64,
+) -> Result<(Deployment, Address)> {
+    if dir.join("genesis.json").exists() {
+        return Err(StackError::Config(format!(
+            "{} already holds a chain",
+            dir.display()
+        )));
+    }
+    veil_fs::create_private_dir(dir).map_err(StackError::io(format!("creating {}", dir.display())))?;
+    let key_path = dir.join(OPERATOR_KEY);
+    let operator = new_wallet_key(&key_path)?;
+    let mut alloc: BTreeMap<Address, U256> = fund.iter().copied().collect();
+    alloc.insert(
+        operator,
+        parse_ether("1000000").map_err(|e| StackError::Config(e.to_string()))?,
+    );
+    let genesis = Genesis::new(chain_id, clock(), alloc);
+    let (node, _) = Node::open(dir, &genesis)?;
+    let rpc = Rpc::new(node, Arc::new(FnClock(clock)));
+    let provider = embedded_provider(&rpc, Some(read_wallet_key(&key_path)?));
+    let client = ChainClient::deploy(provider, operator, operator, operator).await?;
+    client.set_job_registry().await?;
+    let d = client.deployment();
+    write_deployment(&dir.join(DEPLOYMENT), &d)?;
+    Ok((d, operator))
+}
+
+/// Deploy Veil's contracts on the chain at `url` with `signer` (treasury and
+/// insurance default to it).
+pub async fn deploy(url: &str, signer: PrivateKeySigner) -> Result<ChainClient<DynProvider>> {
+    let me = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(signer)
+        .connect_http(parse_url(url)?)
+        .erased();
+    let client = ChainClient::deploy(provider, me, me, me).await?;
+    client.set_job_registry().await?;
+    Ok(client)
+}
+
+fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
+    url.parse()
+        .map_err(|_| StackError::Config(format!("--rpc {url} is not a URL")))
+}
+
+fn embedded_provider(rpc: &Rpc, signer: Option<PrivateKeySigner>) -> DynProvider {
+    let client = EmbeddedTransport::new(rpc.clone()).client();
+    match signer {
+        Some(s) => ProviderBuilder::new().wallet(s).connect_client(client).erased(),
+        None => ProviderBuilder::new().connect_client(client).erased(),
+    }
+}
+
+/// Open the embedded chain in `dir` (which must have been initialised). The second
+/// value is how many bytes of a torn final append were cut off its log.
+pub fn open_embedded(dir: &Path, clock: fn() -> u64) -> Result<(Rpc, u64)> {
+    let genesis_path = dir.join("genesis.json");
+    if !genesis_path.exists() {
+        return Err(StackError::Config(format!(
+            "no chain in {}: run `veil chain init` first (or pass --rpc URL)",
+            dir.display()
+        )));
+    }
+    let genesis = Genesis::load(&genesis_path)?;
+    let (node, report) = Node::open(dir, &genesis)?;
+    Ok((Rpc::new(node, Arc::new(FnClock(clock))), report.truncated))
+}
+
+impl LedgerTarget {
+    /// The embedded chain in `dir`, signing with its operator key.
+    pub fn embedded(dir: PathBuf) -> Self {
+        Self {
+            chain_dir: Some(dir),
+            ..Self::default()
+        }
+    }
+
+    /// Connect as the configured signer (if any).
+    pub async fn connect(&self, clock: fn() -> u64) -> Result<Ledger> {
+        let (embedded, key, deployment) = match &self.rpc {
+            Some(_) => (None, self.key.clone(), self.deployment.clone()),
+            None => {
+                let dir = self.chain_dir.clone().ok_or_else(|| {
+                    StackError::Config(
+                        "cannot find a home directory for the chain; pass --chain-dir DIR".into(),
+                    )
+                })?;
+                let (rpc, truncated) = open_embedded(&dir, clock)?;
+                if truncated > 0 {
+                    tracing::warn!(
+                        bytes = truncated,
+                        "cut a torn final append off the chain log (the process had stopped mid-write)"
+                    );
+                }
+                (
+                    Some(rpc),
+                    Some(self.key.clone().unwrap_or(dir.join(OPERATOR_KEY))),
+                    Some(self.deployment.clone().unwrap_or(dir.join(DEPLOYMENT))),
+                )
+            }
+        };
+        let deployment = read_deployment(&deployment.ok_or_else(|| {
+            StackError::Config("--deployment FILE is needed with --rpc (see `veil chain deploy`)".into())
+        })?)?;
+        let signer = key.as_deref().map(read_wallet_key).transpose()?;
+        let address = signer.as_ref().map(PrivateKeySigner::address);
+        let provider = match (&embedded, &self.rpc) {
+            (Some(rpc), _) => embedded_provider(rpc, signer),
+            (None, Some(url)) => {
+                let url = parse_url(url)?;
+                match signer {
+                    Some(s) => ProviderBuilder::new().wallet(s).connect_http(url).erased(),
+                    None => ProviderBuilder::new().connect_http(url).erased(),
+                }
+            }
+            (None, None) => unreachable!("no endpoint means the embedded chain"),
+        };
+        let client = ChainClient::connect(provider, deployment).await?;
+        Ok(Ledger {
+            client,
+            signer: address,
+            embedded,
+        })
+    }
+}

@@ -1,0 +1,411 @@
+//! Every role on one machine with embedded defaults — the embedded chain
+//! (in-process, also served over HTTP), the local store, the key broker, the gateway,
+//! and N attested worker processes under a supervisor that replaces any that die.
+//!
+//! Layout of the directory (created on first start, reused after):
+//! `pki/` dev PKI · `chain/` embedded chain · `store/` blobs and `models.json` ·
+//! `kms/` broker identity, sealed master secret, audit log, `kms.toml` ·
+//! `worker.json` the measured worker config · `gateway/` receipts and used nonces ·
+//! `logs/` worker logs · `up.json` the URLs of the running stack.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::providers::DynProvider;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::sync::watch;
+use veil_evidence::Tee;
+use veil_gateway::{Gateway, GatewayParts, Pool, ReplayGuard};
+use veil_ledger::ChainClient;
+use veil_model::{ModelMeta, ModelRegistry, RegisteredModel};
+use veil_sim_tee::SimMeasurement;
+use veil_store::{LocalStore, Store};
+use veil_worker::{ModelEntry, WorkerConfig};
+
+use crate::ledger::LedgerTarget;
+use crate::{Result, StackError};
+
+/// The models Veil ships (`models/`), registered into every new stack.
+pub const BUNDLED_MODELS: [(&str, &str, &[u8], &[&str]); 2] = [
+    (
+        "breast-cancer-logreg",
+        "binary classification of a breast mass from 30 measurements",
+        include_bytes!("../../../models/breast_cancer_logreg.onnx"),
+        &["malignant", "benign"],
+    ),
+    (
+        "digits-mlp",
+        "handwritten digit (8x8 pixels, values 0-16) classification",
+        include_bytes!("../../../models/digits_mlp.onnx"),
+        &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    ),
+];
+
+/// Each bundled model's dataset (`models/data/`: features, target, split).
+pub const BUNDLED_DATA: [(&str, &str); 2] = [
+    (
+        "breast-cancer-logreg",
+        include_str!("../../../models/data/breast_cancer.csv"),
+    ),
+    ("digits-mlp", include_str!("../../../models/data/digits.csv")),
+];
+
+/// A bundled model's ONNX bytes and dataset CSV.
+pub fn bundled(name: &str) -> Option<(&'static [u8], &'static str)> {
+    let onnx = BUNDLED_MODELS.iter().find(|m| m.0 == name)?.2;
+    let csv = BUNDLED_DATA.iter().find(|d| d.0 == name)?.1;
+    Some((onnx, csv))
+}
+
+/// How to run the stack.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The stack's directory.
+    pub dir: PathBuf,
+    /// Where the gateway listens.
+    pub listen: SocketAddr,
+    /// Worker processes.
+    pub workers: usize,
+    /// The executable workers run (default: this one). Only a binary whose
+    /// measurement is on the broker's allowlist gets keys.
+    pub worker_exe: Option<PathBuf>,
+    /// Put the current worker's measurement on the broker's allowlist (after a rebuild).
+    pub allow_current_worker: bool,
+    /// This executable: what workers run by default, and what their measurement is
+    /// computed over.
+    pub exe: PathBuf,
+    /// Unix seconds now.
+    pub clock: fn() -> u64,
+}
+
+/// The measurement a simulated worker with this binary and config reports.
+pub fn measure_worker(binary: &std::path::Path, config: &WorkerConfig) -> Result<SimMeasurement> {
+    let root = config.model_set_root()?;
+    SimMeasurement::of(binary, config, &root.0)
+        .map_err(|e| StackError::Config(format!("measuring {}: {e}", binary.display())))
+}
+
+/// A running stack.
+pub struct Stack {
+    /// The gateway's base URL.
+    pub gateway: String,
+    /// The key broker's base URL.
+    pub kms: String,
+    /// The embedded chain's JSON-RPC URL.
+    pub rpc: String,
+    /// The chain as its operator (the stack's first account).
+    pub operator: ChainClient<DynProvider>,
+    /// The operator's address.
+    pub operator_address: alloy::primitives::Address,
+    /// The workers' measurement (hex MRTD) the broker allowlists.
+    pub measurement: String,
+    /// The store.
+    pub store: Store,
+    /// The broker's audit log.
+    pub audit_log: PathBuf,
+    /// The dev root that the simulated workers' evidence chains to.
+    pub dev_root: PathBuf,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _chain: veil_chain::Rpc,
+}
+
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+}
+
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, String)> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(StackError::io(format!("listening on {addr}")))?;
+    let url = format!("http://{}", l.local_addr()?);
+    Ok((l, url))
+}
+
+fn kms_toml(mr_td: &str) -> String {
+    format!(
+        "# The key broker of `veil up`. It trusts the dev PKI in ../pki (simulated TEEs only).\n\
+         listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\naudit_log = \"audit.jsonl\"\n\
+         dev_roots = [\"../pki/dev-root.pem\"]\n\n[release.measurements]\ntdx = [\"{mr_td}\"]\n\n\
+         [release.resources]\n\"{mr_td}\" = [\"token/*\"]\n"
+    )
+}
+
+/// Start (initialising on first use) the whole stack in `opts.dir`.
+pub async fn start(opts: &UpOptions) -> Result<Stack> {
+    let dir = &opts.dir;
+    if opts.workers == 0 {
+        return Err(StackError::Config("--workers must be at least 1".into()));
+    }
+    veil_fs::create_private_dir(dir).map_err(StackError::io(format!("creating {}", dir.display())))?;
+    for sub in ["kms", "gateway", "gateway/receipts", "logs"] {
+        veil_fs::create_private_dir(&dir.join(sub))?;
+    }
+    if !dir.join("pki/seed").exists() {
+        crate::pki::init(&dir.join("pki"))?;
+    }
+    let chain_dir = dir.join("chain");
+    if !chain_dir.join("genesis.json").exists() {
+        crate::ledger::init(&chain_dir, veil_chain::DEFAULT_CHAIN_ID, &[], opts.clock).await?;
+    }
+    let ledger = LedgerTarget::embedded(chain_dir.clone())
+        .connect(opts.clock)
+        .await?;
+    let chain = ledger
+        .embedded
+        .clone()
+        .ok_or_else(|| StackError::Config("the stack's chain is embedded".into()))?;
+    let operator_address = ledger.signer()?;
+    let client = ledger.client;
+
+    let store = Store::Local(LocalStore::open(&dir.join("store"))?);
+    let mut registry = ModelRegistry::open(store.clone(), &dir.join("store/models.json"))?;
+    for (name, task, bytes, classes) in BUNDLED_MODELS {
+        if registry.find(name).is_err() {
+            let meta = ModelMeta {
+                name: name.into(),
+                task: task.into(),
+                classes: classes.iter().map(|c| (*c).to_owned()).collect(),
+            };
+            registry.register(bytes.to_vec(), meta).await?;
+        }
+    }
+    let models: Vec<RegisteredModel> = registry.list().cloned().collect();
+
+    // The worker config is written once; an operator may edit it (and must then
+    // allowlist its new measurement).
+    let worker_json = dir.join("worker.json");
+    if !worker_json.exists() {
+        let config = WorkerConfig {
+            chain_id: client.chain_id(),
+            inft: client.deployment().inft,
+            models: models
+                .iter()
+                .map(|m| ModelEntry {
+                    name: m.meta.name.clone(),
+                    root: m.root,
+                    classes: m.meta.classes.clone(),
+                })
+                .collect(),
+        };
+        veil_fs::write_atomic(&worker_json, &serde_json::to_vec_pretty(&config)?)?;
+    }
+    let config: WorkerConfig = serde_json::from_slice(&std::fs::read(&worker_json)?)
+        .map_err(|e| StackError::Config(format!("{} is not a worker config: {e}", worker_json.display())))?;
+    let worker_exe = opts.worker_exe.clone().unwrap_or_else(|| opts.exe.clone());
+    let measurement = hex::encode(measure_worker(&opts.exe, &config)?.mr_td());
+
+    let kms_dir = dir.join("kms");
+    let kms_config = kms_dir.join("kms.toml");
+    if !kms_dir.join("kms.key").exists() {
+        crate::keys::new_identity(&kms_dir.join("kms.key"))?;
+    }
+    if !kms_config.exists() || opts.allow_current_worker {
+        veil_fs::write_atomic(&kms_config, kms_toml(&measurement).as_bytes())?;
+    } else if !crate::kms::read_config(&kms_config)?
+        .release
+        .allows_measurement(Tee::Tdx, &measurement)
+    {
+        tracing::warn!(
+            %measurement,
+            "this build's worker measurement is not on the key broker's allowlist ({}); its workers will be refused. \
+             After rebuilding veil, start with --allow-current-worker",
+            kms_config.display()
+        );
+    }
+
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    // The chain over HTTP, for `veil nft … --rpc` and wallets.
+    let (l, rpc_url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    tasks.push(tokio::spawn(serve(
+        l,
+        veil_chain::router(chain.clone()),
+        stop_rx.clone(),
+    )));
+
+    // The key broker, reading authorizations from the same chain.
+    let authorizer = crate::kms::LedgerAuthorizer::new(client.clone());
+    let (kms_cfg, broker) = crate::kms::load(&kms_config, Some(authorizer)).await?;
+    let (l, kms_url) = bind(kms_cfg.listen).await?;
+    tasks.push(tokio::spawn(serve(
+        l,
+        veil_kms_http::router(Arc::new(broker), opts.clock),
+        stop_rx.clone(),
+    )));
+
+    // The workers, each its own process, replaced when it dies.
+    let pool = Arc::new(Pool::new(opts.workers, 256));
+    for slot in 0..opts.workers {
+        let spec = WorkerSpec {
+            exe: worker_exe.clone(),
+            config: worker_json.clone(),
+            kms: kms_url.clone(),
+            store: dir.join("store"),
+            seed: dir.join("pki/seed"),
+            log: dir.join(format!("logs/worker-{slot}.log")),
+        };
+        tasks.push(tokio::spawn(supervise(slot, spec, pool.clone(), stop_rx.clone())));
+    }
+
+    let gateway = Gateway::new(GatewayParts {
+        ledger: client.clone(),
+        pool: pool.clone(),
+        models: models.clone(),
+        replay: ReplayGuard::open(&dir.join("gateway/nonces.log"), (opts.clock)())?,
+        receipts_dir: dir.join("gateway/receipts"),
+        clock: opts.clock,
+    });
+    let (l, gateway_url) = bind(opts.listen).await?;
+    tasks.push(tokio::spawn(serve(
+        l,
+        veil_gateway::router(Arc::new(gateway)),
+        stop_rx.clone(),
+    )));
+
+    // Ready when every worker slot is up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while pool.live() < opts.workers {
+        if tokio::time::Instant::now() > deadline {
+            return Err(StackError::WorkersDidNotStart(dir.join("logs")));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let up = serde_json::json!({
+        "gateway": gateway_url, "kms": kms_url, "rpc": rpc_url,
+        "deployment": chain_dir.join("deployment.json"), "dev_root": dir.join("pki/dev-root.pem"),
+        "measurement": measurement, "workers": opts.workers,
+    });
+    veil_fs::write_atomic(dir.join("up.json"), &serde_json::to_vec_pretty(&up)?)?;
+    Ok(Stack {
+        gateway: gateway_url,
+        kms: kms_url,
+        rpc: rpc_url,
+        operator: client,
+        operator_address,
+        measurement,
+        store,
+        audit_log: kms_dir.join("audit.jsonl"),
+        dev_root: dir.join("pki/dev-root.pem"),
+        stop,
+        tasks,
+        _chain: chain,
+    })
+}
+
+impl Stack {
+    /// Stop every role and wait for the workers to exit.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+struct WorkerSpec {
+    exe: PathBuf,
+    config: PathBuf,
+    kms: String,
+    store: PathBuf,
+    seed: PathBuf,
+    log: PathBuf,
+}
+
+/// Start one worker; its URL once it listens.
+async fn spawn_worker(spec: &WorkerSpec) -> Result<(tokio::process::Child, String)> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)
+        .map_err(StackError::io(format!("opening {}", spec.log.display())))?;
+    let mut child = tokio::process::Command::new(&spec.exe)
+        .arg("worker")
+        .arg("--config")
+        .arg(&spec.config)
+        .arg("--kms")
+        .arg(&spec.kms)
+        .arg("--store")
+        .arg(&spec.store)
+        .arg("--sim-tee-seed")
+        .arg(&spec.seed)
+        .arg("--exit-with-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(StackError::io(format!("starting {}", spec.exe.display())))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| StackError::Config("worker stdout".into()))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .map_err(|_| StackError::Config("the worker did not start within 60 s".into()))??
+        .ok_or_else(|| {
+            StackError::Config(format!("the worker exited at start; see {}", spec.log.display()))
+        })?;
+    let url = line
+        .strip_prefix("listening on ")
+        .ok_or_else(|| StackError::Config(format!("unexpected worker output {line:?}")))?
+        .to_owned();
+    Ok((child, url))
+}
+
+/// Resolves once the stack is told to stop (holding no borrow across awaits).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Keep slot `slot` filled with a live worker until told to stop.
+async fn supervise(slot: usize, spec: WorkerSpec, pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let (mut child, url) = match spawn_worker(&spec).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(slot, error = %e, "worker failed to start");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = stopped(&mut stop) => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        tracing::info!(slot, %url, pid = child.id(), "worker started");
+        pool.set(slot, Some(url));
+        // Held here: `Child::wait` would close it, and a closed stdin tells the worker
+        // to exit.
+        let stdin = child.stdin.take();
+        tokio::select! {
+            status = child.wait() => {
+                pool.set(slot, None);
+                tracing::warn!(slot, status = ?status.ok(), "worker exited; replacing it");
+            }
+            () = stopped(&mut stop) => {
+                pool.set(slot, None);
+                // Closing stdin asks it to finish its jobs and exit.
+                drop(stdin);
+                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
+                break;
+            }
+        }
+    }
+}
