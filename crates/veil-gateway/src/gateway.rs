@@ -388,9 +388,9 @@ async fn v2_infer(
         };
         let (answer, _) = g.pool.dispatch(&job).await?;
         g.keep(&answer)?;
-        let preds = answer.output["predictions"].as_array().cloned().unwrap_or_default();
-        let probs: Vec<Value> = preds.iter().flat_map(|p| p["probabilities"].as_array().cloned().unwrap_or_default()).collect();
-        let labels: Vec<Value> = preds.iter().map(|p| p["label"].clone()).collect();
+        let preds = &answer.output.predictions;
+        let probs: Vec<f64> = preds.iter().flat_map(|p| p.probabilities.iter().copied()).collect();
+        let labels: Vec<&str> = preds.iter().map(|p| p.label.as_str()).collect();
         Ok(json!({
             "model_name": m.meta.name,
             "model_version": m.root.to_string(),

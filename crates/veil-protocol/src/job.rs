@@ -25,11 +25,38 @@ pub enum JobRequest {
     },
 }
 
+/// What inference answers: one prediction per row, never the rows. The fields are in
+/// the order the untyped answer wrote them, so the JSON is the same bytes (receipts
+/// hash the JCS form, which does not depend on it; clients that kept answers do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceOutput {
+    /// The model's registry name.
+    pub model: String,
+    /// The model's weights root.
+    pub weights: Root,
+    /// One per requested row, in request order.
+    pub predictions: Vec<Prediction>,
+}
+
+/// One row's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The class's label.
+    pub label: String,
+    /// The class index (the first maximum of `probabilities`).
+    pub class: usize,
+    /// Per-class probabilities, rounded to six decimals (the same on every platform).
+    pub probabilities: Vec<f64>,
+    /// The row's id in the token's data (absent for rows the caller sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
 /// A worker's answer: the output and the receipt that vouches for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResponse {
     /// The output (its JCS bytes hash to the receipt's `output_hash`).
-    pub output: serde_json::Value,
+    pub output: InferenceOutput,
     /// The signed receipt.
     pub receipt: veil_receipt::SignedReceipt,
 }
@@ -55,4 +82,47 @@ pub struct WorkerHealth {
     pub measurement: String,
     /// Jobs running now.
     pub running: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The typed answer is the same JSON, byte for byte, as the `json!` one it
+    /// replaced, so answers and their receipts' output hashes did not change.
+    #[test]
+    fn the_typed_output_writes_the_legacy_bytes() {
+        let weights = Root([3; 32]);
+        let typed = InferenceOutput {
+            model: "m".into(),
+            weights,
+            predictions: vec![
+                Prediction {
+                    label: "benign".into(),
+                    class: 1,
+                    probabilities: vec![0.000123, 0.999877],
+                    id: Some("P0001".into()),
+                },
+                Prediction {
+                    label: "malignant".into(),
+                    class: 0,
+                    probabilities: vec![1.0, 0.0],
+                    id: None,
+                },
+            ],
+        };
+        let mut first = json!({"label": "benign", "class": 1, "probabilities": [0.000123, 0.999877]});
+        first["id"] = json!("P0001");
+        let legacy = json!({
+            "model": "m", "weights": weights,
+            "predictions": [first, {"label": "malignant", "class": 0, "probabilities": [1.0, 0.0]}],
+        });
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            serde_json::to_string(&legacy).unwrap()
+        );
+        let back: InferenceOutput = serde_json::from_value(legacy).unwrap();
+        assert_eq!(back, typed);
+    }
 }

@@ -17,7 +17,7 @@ mod table;
 mod token;
 
 pub use code::ErrorCode;
-pub use job::{AttestationResponse, JobRequest, JobResponse, WorkerHealth};
+pub use job::{AttestationResponse, InferenceOutput, JobRequest, JobResponse, Prediction, WorkerHealth};
 pub use problem::{PROBLEM_JSON, Problem};
 pub use request::*;
 pub use table::{Table, TableError};

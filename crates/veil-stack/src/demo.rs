@@ -140,14 +140,10 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
         )
         .await?;
     let answer = gw.infer(&body).await?;
-    for p in answer.output["predictions"]
-        .as_array()
-        .ok_or_else(|| StackError::Demo("the answer has no predictions".into()))?
-    {
-        let id = p["id"].as_str().unwrap_or_default();
-        let label = p["label"].as_str().unwrap_or_default();
-        let class = p["class"].as_u64().unwrap_or_default() as usize;
-        let prob = p["probabilities"][class].as_f64().unwrap_or_default();
+    for p in &answer.output.predictions {
+        let id = p.id.as_deref().unwrap_or_default();
+        let label = &p.label;
+        let prob = p.probabilities.get(p.class).copied().unwrap_or_default();
         let actual = truth
             .iter()
             .find(|(i, _)| i == id)

@@ -27,8 +27,8 @@ use veil_store::Store;
 use zeroize::Zeroizing;
 
 use veil_protocol::{
-    ATTESTATION_PURPOSE, AttestationResponse, JobRequest, JobResponse, MAX_EXPIRY_SECS, MAX_ROWS,
-    SignedRequest, WorkerHealth, domain,
+    ATTESTATION_PURPOSE, AttestationResponse, InferenceOutput, JobRequest, JobResponse, MAX_EXPIRY_SECS,
+    MAX_ROWS, Prediction, SignedRequest, WorkerHealth, domain,
 };
 use veil_protocol::{Table, TableError};
 
@@ -634,7 +634,7 @@ impl Worker {
         model: Root,
         input: &Value,
         context: Option<Root>,
-        output: Value,
+        output: InferenceOutput,
         mut events: Vec<Event>,
         session: &Session,
     ) -> Result<JobResponse, JobError> {
@@ -643,7 +643,7 @@ impl Worker {
             root_of(&bytes).map_err(|e| internal(e.to_string()))
         };
         let now = self.now();
-        let output_hash = hash(&output)?;
+        let output_hash = hash(&serde_json::to_value(&output).map_err(|e| internal(e.to_string()))?)?;
         events.push(Event::of(
             now,
             &ResponseReturned {
@@ -665,7 +665,7 @@ impl Worker {
 }
 
 /// Run `model` on flattened rows `x`; one prediction per row with its label.
-fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Value, JobError> {
+fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<InferenceOutput, JobError> {
     let width = model.model.features();
     let rows = x.len() / width.max(1);
     let out = model.model.run(rows, x).map_err(|e| bad_input(e.to_string()))?;
@@ -678,16 +678,22 @@ fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Value, J
             (0, f32::MIN),
             |best, (k, &v)| if v > best.1 { (k, v) } else { best },
         );
-        let mut row = json!({
-            "label": model.entry.classes.get(class).cloned().unwrap_or_else(|| class.to_string()),
-            "class": class,
+        predictions.push(Prediction {
+            class,
+            id: ids.map(|ids| ids[i].clone()),
+            label: model
+                .entry
+                .classes
+                .get(class)
+                .cloned()
+                .unwrap_or_else(|| class.to_string()),
             // Six decimals: enough to read, and the same on every platform.
-            "probabilities": p.iter().map(|&v| (f64::from(v) * 1e6).round() / 1e6).collect::<Vec<_>>(),
+            probabilities: p.iter().map(|&v| (f64::from(v) * 1e6).round() / 1e6).collect(),
         });
-        if let Some(ids) = ids {
-            row["id"] = json!(ids[i]);
-        }
-        predictions.push(row);
     }
-    Ok(json!({ "model": model.entry.name, "weights": model.entry.root, "predictions": predictions }))
+    Ok(InferenceOutput {
+        model: model.entry.name.clone(),
+        predictions,
+        weights: model.entry.root,
+    })
 }
