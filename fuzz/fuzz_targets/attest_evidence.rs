@@ -9,6 +9,13 @@ static SNP_REPORT_HEX: &str = include_str!("../../../shared/fixtures/tee/amd/rep
 const NOW: u64 = 1_751_587_200;
 
 fuzz_target!(|data: &[u8]| {
+    // Whatever the bytes are taken for, they are what the headers say.
+    match veil_evidence::classify(data.to_vec()) {
+        Ok(veil_evidence::Found::SnpReport(r)) => assert_eq!(r.len(), 1184),
+        Ok(veil_evidence::Found::IntelQuote(q)) => assert!(q.len() >= 48),
+        Ok(veil_evidence::Found::Envelope(_)) => assert!(data.trim_ascii_start().starts_with(b"{")),
+        Err(e) => assert_eq!(e.code(), "attestation.parse"),
+    }
     let policy = veil_evidence::Policy::default();
     let _ = veil_evidence::verify_intel_quote(data, TDX_COLLATERAL, veil_evidence::intel_root_ca(), &policy.intel, NOW);
     let _ = veil_evidence::verify_snp_report(data, VCEK, veil_evidence::amd_roots(), &policy.snp, NOW);

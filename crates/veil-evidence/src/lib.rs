@@ -10,6 +10,7 @@
 mod binding;
 mod error;
 mod evidence;
+mod found;
 mod intel;
 mod snp;
 mod snp_crl;
@@ -17,6 +18,7 @@ mod snp_crl;
 pub use binding::{REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data};
 pub use error::AttestationError;
 pub use evidence::{Evidence, TrustAnchors, verify};
+pub use found::{Found, classify};
 pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
 pub use snp::{SnpPolicy, SnpTcb, amd_roots, verify_snp_report, verify_snp_report_with_crl};
 pub use snp_crl::check_amd_crl;

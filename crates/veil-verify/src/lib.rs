@@ -90,6 +90,36 @@ impl VerifyError {
     }
 }
 
+/// Check a service's answer to the caller's own challenge: its runtime data answers
+/// `nonce` for `purpose` (evidence given for another use is refused), its evidence
+/// verifies under `trust` at `now`, and its measurement is one the caller accepts.
+pub fn verify_attestation_answer(
+    evidence: &veil_evidence::Evidence,
+    nonce: &str,
+    purpose: &str,
+    trust: &Trust,
+    now: u64,
+) -> Result<Claims, VerifyError> {
+    let rd = evidence
+        .runtime_data
+        .as_ref()
+        .ok_or_else(|| VerifyError::Evidence("the evidence binds no runtime data".into()))?;
+    if rd.nonce != nonce || rd.purpose != purpose {
+        return Err(VerifyError::Evidence(format!(
+            "the evidence answers another challenge (nonce {}, purpose {})",
+            rd.nonce, rd.purpose
+        )));
+    }
+    let claims = veil_evidence::verify(evidence, &trust.anchors, &trust.policy, now)?;
+    let measured = claims.primary_measurement().unwrap_or_default();
+    if !trust.measurement_ok(measured) {
+        return Err(VerifyError::Measurement(format!(
+            "{measured} is not one you accept"
+        )));
+    }
+    Ok(claims)
+}
+
 /// A fully verified receipt.
 #[derive(Debug)]
 pub struct Report {

@@ -99,3 +99,32 @@ fn any_edit_to_an_event_is_refused() {
         assert!(verify(&bytes, &trust()).is_err(), "event {i}.{field} edited");
     }
 }
+
+/// The golden receipt's evidence answered the key broker's challenge: it verifies as
+/// that answer, and as nothing else (another nonce, another purpose).
+#[test]
+fn evidence_answers_only_its_own_challenge() {
+    let doc: serde_json::Value = serde_json::from_slice(RECEIPT).unwrap();
+    let evidence: veil_evidence::Evidence =
+        serde_json::from_value(doc["receipt"]["evidence"]["attestation"].clone()).unwrap();
+    let rd = evidence.runtime_data.clone().expect("runtime data");
+    let at = time::OffsetDateTime::parse(
+        doc["receipt"]["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp() as u64;
+    let ok = veil_verify::verify_attestation_answer(&evidence, &rd.nonce, &rd.purpose, &trust(), at);
+    assert!(ok.is_ok(), "{ok:?}");
+    for (nonce, purpose) in [
+        (rd.nonce.as_str(), "worker/attestation"),
+        ("another-nonce-0123456789", rd.purpose.as_str()),
+    ] {
+        let r = veil_verify::verify_attestation_answer(&evidence, nonce, purpose, &trust(), at);
+        assert_eq!(r.unwrap_err().code(), "receipt.evidence", "{nonce} {purpose}");
+    }
+    let mut other = trust();
+    other.measurements = vec!["00".repeat(48)];
+    let r = veil_verify::verify_attestation_answer(&evidence, &rd.nonce, &rd.purpose, &other, at);
+    assert_eq!(r.unwrap_err().code(), "receipt.measurement");
+}

@@ -6,52 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_evidence::{AttestationError, Claims, Policy};
+use veil_evidence::{AttestationError, Claims, Found, Policy};
 
 /// Evidence files are small; this bounds what a hostile file costs.
 const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
 
 /// What kind of evidence a file holds, judged from its bytes.
-enum Kind {
-    Envelope(Box<veil_evidence::Evidence>),
-    IntelQuote(Vec<u8>),
-    SnpReport(Vec<u8>),
-}
-
-/// SEV-SNP attestation reports are exactly 1184 bytes (versions 2 to 5).
-fn looks_like_snp_report(b: &[u8]) -> bool {
-    b.len() == 1184 && matches!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), 2..=5)
-}
-
-/// An Intel DCAP quote starts with version 3, 4 or 5, attestation key type 2
-/// (ECDSA P-256) and TEE type 0 (SGX) or 0x81 (TDX), all little-endian.
-fn looks_like_intel_quote(b: &[u8]) -> bool {
-    b.len() >= 48
-        && matches!(u16::from_le_bytes([b[0], b[1]]), 3..=5)
-        && u16::from_le_bytes([b[2], b[3]]) == 2
-        && matches!(u32::from_le_bytes([b[4], b[5], b[6], b[7]]), 0 | 0x81)
-}
-
-fn classify(bytes: Vec<u8>) -> Result<Kind> {
-    if bytes.trim_ascii_start().starts_with(b"{") {
-        let e = serde_json::from_slice(&bytes).context("evidence envelope")?;
-        return Ok(Kind::Envelope(Box::new(e)));
-    }
-    // Evidence is often shipped as hex text.
-    let decoded = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|t| hex::decode(t.trim().trim_start_matches("0x")).ok());
-    for b in [Some(bytes), decoded].into_iter().flatten() {
-        if looks_like_intel_quote(&b) {
-            return Ok(Kind::IntelQuote(b));
-        }
-        if looks_like_snp_report(&b) {
-            return Ok(Kind::SnpReport(b));
-        }
-    }
-    bail!("unrecognised evidence: neither an Intel DCAP quote nor an AMD SEV-SNP report (raw or hex)")
-}
-
 pub struct VerifyArgs {
     pub evidence: PathBuf,
     pub collateral: Option<PathBuf>,
@@ -86,12 +46,12 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
     };
     let now = u64::try_from(now.unix_timestamp()).context("--at is before 1970")?;
     let policy = load_policy(args.policy.as_deref())?;
-    let kind = classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)?;
-    if args.crl.is_some() && !matches!(kind, Kind::SnpReport(_)) {
+    let kind = veil_evidence::classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)?;
+    if args.crl.is_some() && !matches!(kind, Found::SnpReport(_)) {
         bail!("--crl is AMD's CRL for a raw SEV-SNP report (an envelope carries it in its collateral)");
     }
     match kind {
-        Kind::Envelope(e) => {
+        Found::Envelope(e) => {
             if args.collateral.is_some() {
                 bail!("an evidence envelope carries its own collateral; drop --collateral");
             }
@@ -102,7 +62,7 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
                 now,
             ))
         }
-        Kind::IntelQuote(quote) => {
+        Found::IntelQuote(quote) => {
             let collateral = collateral(args, "an Intel quote", "the PCCS collateral JSON")?;
             Ok(veil_evidence::verify_intel_quote(
                 &quote,
@@ -112,7 +72,7 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
                 now,
             ))
         }
-        Kind::SnpReport(report) => {
+        Found::SnpReport(report) => {
             let vek = collateral(args, "an SEV-SNP report", "the VCEK or VLEK certificate, DER")?;
             let crl = args
                 .crl
