@@ -35,14 +35,30 @@ if [ -d "$fixtures" ]; then
   mkdir -p fuzz/corpus/attest_evidence
   cp "$fixtures"/intel/tdx_quote "$fixtures"/intel/sgx_quote "$fixtures"/amd/trustee-test-report.bin fuzz/corpus/attest_evidence/
 fi
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-for t in "${targets[@]}"; do
-  echo "-- fuzz $t for ${secs}s"
+# Two targets at a time (libFuzzer uses one core each): the pass takes half the time.
+run_one() {
+  local t=$1 log
+  log="$(mktemp)"
   if ! cargo "${toolchain[@]}" fuzz run -O "$t" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "fuzz target $t failed; the crashing input is under fuzz/artifacts/$t" >&2
-    exit 1
+    rm -f "$log"
+    return 1
   fi
-  grep -E '^Done' "$log"
+  echo "-- fuzz $t for ${secs}s: $(grep -E '^Done' "$log")"
+  rm -f "$log"
+}
+pids=()
+failed=0
+for t in "${targets[@]}"; do
+  run_one "$t" &
+  pids+=("$!")
+  if [ ${#pids[@]} -ge 2 ]; then
+    wait "${pids[0]}" || failed=1
+    pids=("${pids[@]:1}")
+  fi
 done
+for p in "${pids[@]}"; do
+  wait "$p" || failed=1
+done
+exit "$failed"

@@ -90,3 +90,15 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
         }
     }
 }
+
+/// `veil attest verify`: the claims, or the refusal with its code (exit 1).
+pub fn run(args: &VerifyArgs) -> Result<std::process::ExitCode> {
+    match verify(args)? {
+        Ok(claims) => outln!("{}", serde_json::to_string_pretty(&claims)?),
+        Err(e) => {
+            eprintln!("veil: attestation refused ({}): {e}", e.code());
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -148,3 +148,19 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// Receipts are a few KiB (a zk receipt carries its key and proof); far larger is not one.
+const MAX_RECEIPT_BYTES: u64 = 16 << 20;
+
+/// `veil verify RECEIPT`: a one-line summary, or why it does not verify (exit 1).
+pub fn verify(receipt: &std::path::Path, trust: &TrustArgs) -> Result<std::process::ExitCode> {
+    let bytes = io::read_limited(receipt, MAX_RECEIPT_BYTES)?;
+    match veil_verify::verify(&bytes, &trust.trust()?) {
+        Ok(v) => outln!("{}", v.summary()),
+        Err(e) => {
+            eprintln!("veil: invalid receipt {}: {e} ({})", receipt.display(), e.code());
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

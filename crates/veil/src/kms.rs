@@ -31,3 +31,31 @@ pub fn serve(config_path: &Path) -> Result<()> {
             .context("serving")
     })
 }
+
+/// `veil kms token-key --url URL ID`: the key a token's data is sealed to.
+pub fn token_key(url: &str, token: &str) -> Result<()> {
+    let token: veil_protocol::TokenId = token.parse()?;
+    let key = crate::runtime()?.block_on(veil_kms_client::KmsClient::new(url).token_public_key(token))?;
+    outln!("{key}");
+    Ok(())
+}
+
+/// `veil kms audit verify LOG [--head H]`: exit 1 on any edited, dropped or
+/// reordered entry.
+pub fn audit_verify(log: &Path, head: Option<String>) -> Result<std::process::ExitCode> {
+    let expected = head
+        .map(|h| h.parse::<veil_audit::Head>())
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    match veil_audit::verify(log, expected) {
+        Ok(h) => outln!("audit log intact: {} entries, head {h}", h.len),
+        Err(veil_audit::AuditError::Io(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", log.display())));
+        }
+        Err(e) => {
+            eprintln!("veil: {e}");
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -14,3 +14,21 @@ pub fn measure(binary: &Path, config: &Path, model_root: &str) -> Result<SimMeas
     let root: veil_content::Root = model_root.parse()?;
     Ok(SimMeasurement::of(binary, &config, &root.0)?)
 }
+
+/// `veil sim-tee init DIR`.
+pub fn init(dir: &Path) -> Result<()> {
+    veil_stack::pki::init(dir)?;
+    outln!(
+        "dev PKI in {}; trust it only by naming {} in a broker's dev_roots",
+        dir.display(),
+        dir.join("dev-root.pem").display()
+    );
+    Ok(())
+}
+
+/// `veil sim-tee measure`: print the MRTD.
+pub fn print_measurement(binary: &Path, config: &Path, model_root: &str) -> Result<()> {
+    let m = measure(binary, config, model_root)?;
+    outln!("{}", hex::encode(m.mr_td()));
+    Ok(())
+}

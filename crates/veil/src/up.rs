@@ -47,3 +47,22 @@ pub fn default_dir() -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("dev", "veil", "veil").context("no home directory")?;
     Ok(dirs.data_dir().join("up"))
 }
+
+/// `veil up`: the stack in DIR (default: the user's data directory) until interrupted.
+pub fn run_command(
+    dir: Option<PathBuf>,
+    listen: std::net::SocketAddr,
+    workers: usize,
+    worker_exe: Option<PathBuf>,
+    allow_current_worker: bool,
+) -> Result<()> {
+    let dir = match dir {
+        Some(d) => d,
+        None => default_dir()?,
+    };
+    run(UpOptions {
+        worker_exe,
+        allow_current_worker,
+        ..options(dir, listen, workers)?
+    })
+}

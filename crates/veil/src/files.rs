@@ -1,0 +1,103 @@
+//! `veil root`, `keygen`, `seal`, `open`, `store`, `verify-segment`: files, their
+//! roots, and the blob store.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use veil_content::{Root, SegmentProof};
+use veil_seal::PublicKey;
+
+use crate::cli::StoreCommand;
+use crate::io::{self, Input, Output};
+use crate::store_args::StoreArgs;
+
+fn parse_root(s: &str) -> Result<Root> {
+    s.parse::<Root>().map_err(Into::into)
+}
+
+/// `veil root FILE`.
+pub fn root(file: &Path) -> Result<()> {
+    let input = Input::open(file)?;
+    let (root, _) =
+        veil_content::root_of_reader(input).with_context(|| format!("hashing {}", file.display()))?;
+    outln!("{root}");
+    Ok(())
+}
+
+/// `veil keygen --out FILE`.
+pub fn keygen(out: &Path) -> Result<()> {
+    outln!("{}", veil_stack::keys::new_identity(out)?);
+    Ok(())
+}
+
+/// `veil seal --to KEYS IN OUT`.
+pub fn seal(to: &[String], input: &Path, output: &Path) -> Result<()> {
+    let recipients = to
+        .iter()
+        .map(|s| s.parse::<PublicKey>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let reader = Input::open(input)?;
+    let mut out = Output::create(output)?;
+    veil_seal::seal(reader, &mut out, &recipients)?;
+    out.commit()
+}
+
+/// `veil open --key KEY IN OUT`.
+pub fn open(key: &Path, input: &Path, output: &Path) -> Result<()> {
+    let id = io::read_identity(key)?;
+    let reader = Input::open(input)?;
+    let mut out = Output::create(output)?;
+    veil_seal::open(reader, &mut out, &id).with_context(|| format!("opening {}", input.display()))?;
+    out.commit()
+}
+
+/// `veil store put|get|segment`.
+pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
+    let rt = crate::runtime()?;
+    let store = store.open()?;
+    rt.block_on(async {
+        match command {
+            StoreCommand::Put { file } => {
+                let put = if file.as_os_str() == "-" {
+                    store.put_reader(std::io::stdin()).await?
+                } else {
+                    store
+                        .put_path(&file)
+                        .await
+                        .with_context(|| format!("storing {}", file.display()))?
+                };
+                outln!("{}", put.root);
+            }
+            StoreCommand::Get { root, out } => {
+                store.get_to_path(&parse_root(&root)?, &out).await?;
+            }
+            StoreCommand::Segment { root, index, out } => {
+                let seg = store.get_segment(&parse_root(&root)?, index).await?;
+                let proof_path = io::sibling(&out, ".proof.json");
+                veil_fs::write_atomic(&out, &seg.data)?;
+                veil_fs::write_atomic(&proof_path, serde_json::to_string_pretty(&seg.proof)?.as_bytes())?;
+                outln!(
+                    "segment {index}: {} bytes, proof in {}",
+                    seg.data.len(),
+                    proof_path.display()
+                );
+            }
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// `veil verify-segment ROOT PROOF SEGMENT`.
+pub fn verify_segment(root: &str, proof: &Path, segment: &Path) -> Result<()> {
+    let root = parse_root(root)?;
+    let proof: SegmentProof = serde_json::from_slice(&io::read_limited(proof, 1 << 20)?)
+        .with_context(|| format!("reading proof {}", proof.display()))?;
+    let data = io::read_limited(segment, veil_content::SEGMENT_SIZE)?;
+    proof.verify(&root, &data)?;
+    outln!(
+        "segment {} of {root} verified ({} bytes)",
+        proof.index,
+        data.len()
+    );
+    Ok(())
+}
