@@ -203,6 +203,21 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     .expect("the released token key opens the owner's data");
     assert_eq!(opened, b"age,bp\n54,137\n");
 
+    // Another spelling of the same token names another resource (another key): the
+    // chain would answer for the number, so the broker refuses the spelling first.
+    let n: u64 = token.parse().expect("decimal");
+    for spelling in [format!("token/0x{n:x}"), format!("token/0{token}")] {
+        let err = client
+            .resource(&session.session, &spelling, Some(USER))
+            .await
+            .expect_err("a second spelling");
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            Some("kms.not_authorized"),
+            "{spelling}"
+        );
+    }
+
     // Revoked on chain: the next release is refused.
     ok(&on_chain(&["nft", "revoke", &token, USER]));
     let err = client
