@@ -1,0 +1,99 @@
+//! The stack's parts that need no worker process: the embedded chain created and
+//! reopened as a signer, the broker built from its file (and refused when the file
+//! contradicts itself), and the worker measurement the broker's allowlist pins.
+
+use std::path::Path;
+
+use veil_stack::ledger::{LedgerTarget, OPERATOR_KEY, init};
+use veil_stack::{StackError, kms, stack};
+
+/// 2026-03-01T00:00:00Z: the chain's genesis time and every block's.
+fn pinned() -> u64 {
+    1_772_323_200
+}
+
+#[tokio::test]
+async fn an_embedded_chain_is_created_once_and_reopened_as_its_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    let (deployment, operator) = init(&chain, 31337, &[], pinned).await.expect("init");
+    assert!(chain.join(OPERATOR_KEY).exists());
+    let again = init(&chain, 31337, &[], pinned).await;
+    assert!(matches!(again, Err(StackError::Config(m)) if m.contains("already holds a chain")));
+    let ledger = LedgerTarget::embedded(chain.clone())
+        .connect(pinned)
+        .await
+        .expect("connect");
+    assert_eq!(ledger.signer().expect("operator"), operator);
+    assert_eq!(ledger.client.chain_id(), 31337);
+    assert_eq!(ledger.client.deployment().inft, deployment.inft);
+    drop(ledger);
+    // Without a chain there, a clear refusal naming what to do.
+    let none = LedgerTarget::embedded(dir.path().join("nothing"))
+        .connect(pinned)
+        .await;
+    assert!(matches!(none, Err(StackError::Config(m)) if m.contains("veil chain init")));
+}
+
+fn broker_dir(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    veil_stack::keys::new_identity(&dir.path().join("kms.key")).unwrap();
+    let config = dir.path().join("kms.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\n\
+             audit_log = \"audit.jsonl\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+#[tokio::test]
+async fn a_broker_is_built_from_its_file_and_refused_when_it_contradicts_itself() {
+    let (dir, config) = broker_dir("[authorizations]\n\"1\" = [\"0xabc\"]\n");
+    let cfg = kms::read_config(&config).expect("parses");
+    assert_eq!(
+        cfg.identity,
+        dir.path().join("kms.key"),
+        "paths are relative to the file"
+    );
+    let (_, broker) = kms::load(&config, None).await.expect("builds");
+    assert!(!broker.trusts_dev_roots());
+    assert!(
+        dir.path().join("master.sealed").exists(),
+        "the master secret is created"
+    );
+
+    for (extra, why) in [
+        (
+            "[authorizations]\n\"1\" = [\"0xabc\"]\n[ledger]\nrpc = \"http://127.0.0.1:9\"\ndeployment = \"d.json\"\n",
+            "both given",
+        ),
+        ("[limits]\nmax_outstanding = 0\n", "at least 1"),
+        ("surprise = true\n", "unknown field"),
+    ] {
+        let (_dir, config) = broker_dir(extra);
+        let err = kms::load(&config, None).await.expect_err(why).to_string();
+        assert!(err.contains(why), "{err}");
+    }
+}
+
+#[test]
+fn the_worker_measurement_covers_its_binary_and_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("worker");
+    std::fs::write(&binary, b"a worker binary").unwrap();
+    let config = |chain_id| veil_worker::WorkerConfig {
+        chain_id,
+        inft: alloy::primitives::Address::repeat_byte(1),
+        models: Vec::new(),
+    };
+    let m = |b: &Path, c| stack::measure_worker(b, &c).unwrap().mr_td();
+    assert_eq!(m(&binary, config(1)), m(&binary, config(1)));
+    assert_ne!(m(&binary, config(1)), m(&binary, config(2)), "another chain");
+    let other = dir.path().join("other");
+    std::fs::write(&other, b"a worker binary!").unwrap();
+    assert_ne!(m(&binary, config(1)), m(&other, config(1)), "another binary");
+}
