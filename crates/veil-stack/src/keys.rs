@@ -11,14 +11,19 @@ use zeroize::Zeroizing;
 
 use crate::{Result, StackError};
 
+/// Write a secret to a new file `out`: 0600, whole or not at all, never over an
+/// existing file.
+pub(crate) fn write_new_secret(out: &Path, secret: &[u8]) -> Result<()> {
+    let failed = || StackError::io(format!("writing {}", out.display()));
+    let mut f = veil_fs::AtomicFile::create_new(out).map_err(failed())?;
+    std::io::Write::write_all(&mut f, secret).map_err(failed())?;
+    f.commit().map_err(failed())
+}
+
 /// Write a new Veil identity to `out` (0600, never overwriting); its public key.
 pub fn new_identity(out: &Path) -> Result<PublicKey> {
     let id = Identity::generate()?;
-    let mut f =
-        veil_fs::AtomicFile::create_new(out).map_err(StackError::io(format!("writing {}", out.display())))?;
-    std::io::Write::write_all(&mut f, id.to_file_text().as_bytes())?;
-    f.commit()
-        .map_err(StackError::io(format!("writing {}", out.display())))?;
+    write_new_secret(out, id.to_file_text().as_bytes())?;
     Ok(id.public_key())
 }
 
@@ -35,11 +40,7 @@ pub fn read_identity(path: &Path) -> Result<Identity> {
 pub fn new_wallet_key(out: &Path) -> Result<Address> {
     let signer = PrivateKeySigner::random();
     let hex = Zeroizing::new(format!("0x{}\n", hex::encode(signer.to_bytes())));
-    let mut f =
-        veil_fs::AtomicFile::create_new(out).map_err(StackError::io(format!("writing {}", out.display())))?;
-    std::io::Write::write_all(&mut f, hex.as_bytes())?;
-    f.commit()
-        .map_err(StackError::io(format!("writing {}", out.display())))?;
+    write_new_secret(out, hex.as_bytes())?;
     Ok(signer.address())
 }
 

@@ -20,12 +20,10 @@ pub fn init(dir: &Path) -> Result<()> {
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(&mut *seed).map_err(|e| StackError::Config(format!("random: {e}")))?;
     let pki = DevPki::from_seed(&seed)?;
-    let mut f = veil_fs::AtomicFile::create_new(&seed_path)?;
-    std::io::Write::write_all(
-        &mut f,
+    crate::keys::write_new_secret(
+        &seed_path,
         zeroize::Zeroizing::new(format!("{}\n", hex::encode(*seed))).as_bytes(),
     )?;
-    f.commit()?;
     veil_fs::write_atomic(dir.join("dev-root.pem"), pki.root_pem().as_bytes())?;
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn seal(to: &[String], input: &Path, output: &Path) -> Result<()> {
 
 /// `veil open --key KEY IN OUT`.
 pub fn open(key: &Path, input: &Path, output: &Path) -> Result<()> {
-    let id = io::read_identity(key)?;
+    let id = veil_stack::keys::read_identity(key)?;
     let reader = Input::open(input)?;
     let mut out = Output::create(output)?;
     veil_seal::open(reader, &mut out, &id).with_context(|| format!("opening {}", input.display()))?;

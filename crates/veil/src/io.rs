@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use veil_fs::{AtomicFile, WriteBehind};
-use veil_seal::Identity;
 
 /// A command's input: a file or stdin.
 pub enum Input {
@@ -87,15 +86,6 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// Refuse a secret file others can read, as ssh does: a leaked key is not a warning.
 pub fn check_private(path: &Path) -> Result<()> {
     Ok(veil_fs::check_private(path)?)
-}
-
-/// Load an identity file (must be private).
-pub fn read_identity(path: &Path) -> Result<Identity> {
-    check_private(path)?;
-    let bytes = zeroize::Zeroizing::new(read_limited(path, 64 << 10)?);
-    let text =
-        std::str::from_utf8(&bytes).with_context(|| format!("{} is not a Veil identity", path.display()))?;
-    Identity::from_file_text(text).with_context(|| format!("reading {}", path.display()))
 }
 
 /// `out` with `suffix` appended to its file name.
