@@ -15,7 +15,9 @@ mod txlog;
 pub use genesis::{DEFAULT_CHAIN_ID, Genesis};
 pub use http::router;
 pub use node::{MinedBlock, MinedTx, Node, OpenReport, SPEC};
-pub use rpc::{Clock, Rpc, RpcError, SystemClock};
+pub use rpc::{
+    Clock, MAX_BATCH, MAX_BATCH_RESPONSE_BYTES, MAX_REWARD_PERCENTILES, Rpc, RpcError, SystemClock,
+};
 pub use transport::EmbeddedTransport;
 
 /// Why the chain refused or failed.

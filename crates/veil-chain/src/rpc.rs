@@ -23,6 +23,14 @@ use crate::node::{MinedBlock, MinedTx, Node};
 pub const MAX_LOGS: usize = 10_000;
 /// The most blocks one `eth_feeHistory` covers.
 const MAX_FEE_HISTORY: u64 = 1024;
+/// The most reward percentiles one `eth_feeHistory` takes (geth's limit): with the block
+/// bound, one answer is at most ~100,000 numbers, whatever the body asked for.
+pub const MAX_REWARD_PERCENTILES: usize = 100;
+/// The most requests in one batch.
+pub const MAX_BATCH: usize = 100;
+/// The most bytes of answers one batch gets (geth's default); answers past it are
+/// refused one by one (code -32003), so the client learns which to send again.
+pub const MAX_BATCH_RESPONSE_BYTES: usize = 25 << 20;
 /// The tip `eth_maxPriorityFeePerGas` suggests (1 gwei, as geth's default).
 const SUGGESTED_TIP: u128 = 1_000_000_000;
 
@@ -112,6 +120,7 @@ fn revert_message(output: &Bytes) -> String {
 pub struct Rpc {
     node: Arc<Mutex<Node>>,
     clock: Arc<dyn Clock>,
+    batch_response_limit: usize,
 }
 
 impl std::fmt::Debug for Rpc {
@@ -145,7 +154,14 @@ impl Rpc {
         Self {
             node: Arc::new(Mutex::new(node)),
             clock,
+            batch_response_limit: MAX_BATCH_RESPONSE_BYTES,
         }
+    }
+
+    /// Bound a batch's answers to `bytes` instead of [`MAX_BATCH_RESPONSE_BYTES`].
+    pub fn with_batch_response_limit(mut self, bytes: usize) -> Self {
+        self.batch_response_limit = bytes;
+        self
     }
 
     /// Exclusive access to the node. A poisoned lock (a bug panicked mid-request) is
@@ -172,8 +188,26 @@ impl Rpc {
                 "jsonrpc": "2.0", "id": null,
                 "error": RpcError::new(-32600, "empty batch").to_json()
             })),
+            Value::Array(batch) if batch.len() > MAX_BATCH => Some(json!({
+                "jsonrpc": "2.0", "id": null,
+                "error": RpcError::new(-32600, format!("a batch holds at most {MAX_BATCH} requests")).to_json()
+            })),
             Value::Array(batch) => {
-                let out: Vec<Value> = batch.iter().filter_map(|r| self.handle_one(r)).collect();
+                let mut size = 0usize;
+                let out: Vec<Value> = batch
+                    .iter()
+                    .filter_map(|r| {
+                        let answer = self.handle_one(r)?;
+                        size = size.saturating_add(answer.to_string().len());
+                        if size <= self.batch_response_limit {
+                            return Some(answer);
+                        }
+                        Some(json!({
+                            "jsonrpc": "2.0", "id": answer.get("id").cloned().unwrap_or(Value::Null),
+                            "error": RpcError::new(-32003, "response too large: the batch's answers passed their limit; send this request again alone").to_json()
+                        }))
+                    })
+                    .collect();
                 (!out.is_empty()).then_some(Value::Array(out))
             }
             one => self.handle_one(&one),
@@ -455,6 +489,14 @@ fn fee_history(
         BlockNumberOrTag::Earliest => 0,
         _ => node.head(),
     };
+    if percentiles
+        .as_ref()
+        .is_some_and(|p| p.len() > MAX_REWARD_PERCENTILES)
+    {
+        return Err(RpcError::invalid_params(format!(
+            "at most {MAX_REWARD_PERCENTILES} reward percentiles"
+        )));
+    }
     if let Some(p) = &percentiles
         && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]))
     {

@@ -311,3 +311,56 @@ async fn the_http_face_speaks_json_rpc() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+/// Issue 14, finding 8: a 4 MiB body once asked for 1024 blocks × ~500,000 percentiles,
+/// half a billion numbers. Every method's work and every batch is bounded, and the
+/// refusal costs nothing.
+#[test]
+fn no_request_makes_the_node_allocate_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let rpc = open(dir.path());
+    let call = |body: String| rpc.handle_body(body.as_bytes()).expect("an answer");
+    // Equal percentiles are ascending; 500,000 of them fit in a body the server takes.
+    let many = vec!["50"; 500_000].join(",");
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_feeHistory","params":["0x400","latest",[{many}]]}}"#
+    );
+    assert!(body.len() < 4 << 20);
+    let v = call(body);
+    assert_eq!(
+        v["error"]["code"],
+        -32602,
+        "{}",
+        v.to_string().chars().take(200).collect::<String>()
+    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("at most 100"));
+    // The bound is the limit, not a ban: 100 percentiles answer.
+    let hundred = vec!["50"; 100].join(",");
+    let v = call(format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_feeHistory","params":["0x400","latest",[{hundred}]]}}"#
+    ));
+    assert_eq!(v["result"]["reward"][0].as_array().unwrap().len(), 100, "{v}");
+
+    // A batch is bounded in count…
+    let one = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#;
+    let batch = |n: usize| format!("[{}]", vec![one; n].join(","));
+    assert_eq!(call(batch(100)).as_array().unwrap().len(), 100);
+    let v = call(batch(101));
+    assert_eq!(v["error"]["code"], -32600, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("at most 100"));
+    // …and in what it answers (at most 25 MiB; here, 1,000 bytes): the answers past
+    // the limit are refused, and the batch still answers every request.
+    let small = open(tempfile::tempdir().unwrap().path()).with_batch_response_limit(1000);
+    let v = small.handle_body(batch(100).as_bytes()).unwrap();
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 100);
+    let size: usize = answers
+        .iter()
+        .filter(|a| a.get("result").is_some())
+        .map(|a| a.to_string().len())
+        .sum();
+    assert!(size <= 1000, "{size}");
+    let cut = answers.iter().filter(|a| a["error"]["code"] == -32003).count();
+    assert!(cut > 50, "{cut} answers past the limit refused");
+    assert_eq!(veil_chain::MAX_BATCH_RESPONSE_BYTES, 25 << 20);
+}
