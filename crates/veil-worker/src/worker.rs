@@ -182,6 +182,28 @@ struct Session {
     id: String,
     evidence: Evidence,
     dev_root: bool,
+    /// When the broker stops honouring it.
+    expires_at: u64,
+    /// When [`Worker::keep_session`] replaces it: a third of its life before expiry.
+    renew_at: u64,
+    /// Seconds before expiry it stops being used for new releases.
+    margin: u64,
+}
+
+/// A session this close to its expiry (or a quarter of its life, if less) is not used
+/// for a new release.
+const SESSION_MARGIN_SECS: u64 = 5;
+/// Attestations a job tries before giving up when the broker cannot be reached.
+const ATTEST_TRIES: u32 = 3;
+/// The first wait between those tries (then four times longer each).
+const ATTEST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between background renewal tries.
+const RENEW_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Whether a refusal may go away by itself (the broker is down or busy) rather than
+/// being the broker's considered answer about this worker.
+fn transient(p: &Problem) -> bool {
+    p.status >= 500 || p.code == ErrorCode::KmsUnreachable
 }
 
 /// A running worker.
@@ -258,7 +280,8 @@ impl Worker {
             running: AtomicUsize::new(0),
             clock,
         };
-        worker.attest().await;
+        // A refusal here is kept and reported; `keep_session` and each job try again.
+        let _ = worker.session().await;
         Ok(worker)
     }
 
@@ -277,20 +300,9 @@ impl Worker {
         self.refusal.lock().ok().and_then(|r| r.clone())
     }
 
-    /// The refusal every job gets while this worker has no session.
-    fn refused(&self) -> JobError {
-        match self.refusal() {
-            Some(p) => JobError::AttestationRefused(p),
-            None => JobError::AttestationRefused(Problem::new(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::InferenceInternal,
-                "no session",
-            )),
-        }
-    }
-
-    /// Challenge, attest, keep the session (or the refusal).
-    async fn attest(&self) -> Option<String> {
+    /// Challenge and attest once; keep the session (or the refusal) in `slot`, which the
+    /// caller holds so that concurrent jobs attest once, not once each.
+    async fn attest_into(&self, slot: &mut Option<Session>) -> Result<Session, Problem> {
         let result = async {
             let challenge = self.kms.challenge().await?;
             let evidence = veil_kms_client::evidence_for(&*self.attester, &self.identity, &challenge.nonce)?;
@@ -298,19 +310,24 @@ impl Worker {
             Ok::<_, ClientError>((grant, evidence))
         }
         .await;
-        let mut session = self.session.lock().await;
         match result {
             Ok((grant, evidence)) => {
-                tracing::info!(measurement = %grant.measurement, dev_root = grant.dev_root, "attested to the key broker");
-                *session = Some(Session {
-                    id: grant.session.clone(),
+                tracing::info!(measurement = %grant.measurement, dev_root = grant.dev_root, expires_at = grant.expires_at, "attested to the key broker");
+                let now = (self.clock)();
+                let life = grant.expires_at.saturating_sub(now);
+                let session = Session {
+                    id: grant.session,
                     evidence,
                     dev_root: grant.dev_root,
-                });
+                    expires_at: grant.expires_at,
+                    renew_at: now + life * 2 / 3,
+                    margin: SESSION_MARGIN_SECS.min(life / 4),
+                };
+                *slot = Some(session.clone());
                 if let Ok(mut r) = self.refusal.lock() {
                     *r = None;
                 }
-                Some(grant.session)
+                Ok(session)
             }
             Err(e) => {
                 let problem = match e {
@@ -322,11 +339,75 @@ impl Worker {
                     ),
                 };
                 tracing::warn!(code = %problem.code, detail = %problem.detail, "the key broker refused this worker");
-                *session = None;
-                if let Ok(mut r) = self.refusal.lock() {
-                    *r = Some(problem);
+                // A session still within its life stays usable through a broker outage.
+                if slot.as_ref().is_none_or(|s| s.expires_at <= (self.clock)()) {
+                    *slot = None;
                 }
-                None
+                if let Ok(mut r) = self.refusal.lock() {
+                    *r = Some(problem.clone());
+                }
+                Err(problem)
+            }
+        }
+    }
+
+    /// A session with life left: the current one, or a new one. A broker that cannot be
+    /// reached is tried [`ATTEST_TRIES`] times with backoff; a refusal is final.
+    async fn session(&self) -> Result<Session, JobError> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref()
+            && (self.clock)() + s.margin < s.expires_at
+        {
+            return Ok(s.clone());
+        }
+        let mut wait = ATTEST_BACKOFF;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.attest_into(&mut slot).await {
+                Ok(s) => return Ok(s),
+                Err(p) if transient(&p) && tries < ATTEST_TRIES => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+                Err(p) => return Err(JobError::AttestationRefused(p)),
+            }
+        }
+    }
+
+    /// Drop session `id` (the broker no longer knows it), unless already replaced.
+    async fn forget(&self, id: &str) {
+        let mut slot = self.session.lock().await;
+        if slot.as_ref().is_some_and(|s| s.id == id) {
+            *slot = None;
+        }
+    }
+
+    /// Keep a session ready, forever: renew each a third of its life before it expires,
+    /// and after a failure try again with backoff (up to [`RENEW_BACKOFF_MAX`]), so a
+    /// worker recovers by itself when the broker comes back. Spawn it beside the server.
+    pub async fn keep_session(self: Arc<Self>) {
+        let mut backoff = ATTEST_BACKOFF;
+        loop {
+            let wait = {
+                let slot = self.session.lock().await;
+                match slot.as_ref() {
+                    Some(s) if self.refusal().is_none() => {
+                        Duration::from_secs(s.renew_at.saturating_sub((self.clock)()))
+                    }
+                    _ => backoff,
+                }
+            };
+            // Never spin, whatever lifetime the broker grants.
+            tokio::time::sleep(wait.max(Duration::from_secs(1))).await;
+            let mut slot = self.session.lock().await;
+            let due = slot.as_ref().is_none_or(|s| (self.clock)() >= s.renew_at) || self.refusal().is_some();
+            if !due {
+                continue;
+            }
+            match self.attest_into(&mut slot).await {
+                Ok(_) => backoff = ATTEST_BACKOFF,
+                Err(_) => backoff = (backoff * 2).min(RENEW_BACKOFF_MAX),
             }
         }
     }
@@ -380,26 +461,16 @@ impl Worker {
             .ok_or(JobError::ModelUnknown(*root))
     }
 
-    /// Ask the broker for a token's key, re-attesting once if the session lapsed.
+    /// Ask the broker for a token's key; when the broker no longer knows the session
+    /// (it expired, or the broker restarted), attest again and ask once more.
     async fn release(&self, token: TokenId, user: &str) -> Result<(SealedResource, Session), JobError> {
         let resource = token_resource(token);
         for attempt in 0..2 {
-            let session = {
-                let s = self.session.lock().await;
-                s.clone()
-            };
-            let Some(session) = session else {
-                if attempt == 0 && self.attest().await.is_some() {
-                    continue;
-                }
-                return Err(self.refused());
-            };
+            let session = self.session().await?;
             match self.kms.resource(&session.id, &resource, Some(user)).await {
                 Ok(released) => return Ok((released, session)),
                 Err(ClientError::Refused(p)) => match p.code {
-                    ErrorCode::KmsSession if attempt == 0 => {
-                        *self.session.lock().await = None;
-                    }
+                    ErrorCode::KmsSession if attempt == 0 => self.forget(&session.id).await,
                     ErrorCode::KmsNotAuthorized => {
                         return Err(JobError::NotAuthorized {
                             user: user.to_owned(),
@@ -419,7 +490,7 @@ impl Worker {
                 }
             }
         }
-        Err(internal("the key broker kept expiring the session"))
+        Err(internal("the key broker refused two fresh sessions in a row"))
     }
 
     async fn token_job(
@@ -429,9 +500,6 @@ impl Worker {
         t: &mut Timings,
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
-        if let Some(p) = self.refusal() {
-            return Err(JobError::AttestationRefused(p));
-        }
         let user = request.verify(&self.domain, (self.clock)(), MAX_EXPIRY_SECS)?;
         let token = request.token()?;
         let model = self.model(&request.model)?;
@@ -574,9 +642,6 @@ impl Worker {
         t: &mut Timings,
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
-        if let Some(p) = self.refusal() {
-            return Err(JobError::AttestationRefused(p));
-        }
         let model = self.model(&root)?;
         let width = model.model.features();
         if rows.is_empty() || rows.len() > MAX_ROWS {
@@ -591,11 +656,7 @@ impl Worker {
         {
             return Err(bad_input(format!("row {bad} is not {width} finite numbers")));
         }
-        let session = {
-            let s = self.session.lock().await;
-            s.clone()
-        }
-        .ok_or_else(|| self.refused())?;
+        let session = self.session().await?;
         let input = json!({ "rows": rows });
         let x: Vec<f32> = rows.concat();
         let output = tokio::task::spawn_blocking({
@@ -696,4 +757,203 @@ fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Inferenc
         predictions,
         weights: model.entry.root,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Issue 14, finding 6: the session with the broker expired, the next job was
+    //! refused ("no session") and its user's nonce was spent; a broker that was down
+    //! during a re-attest left the worker refusing every job until restarted.
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use veil_protocol::kms::{Challenge, ResourceRequest, SealedResource, SessionGrant};
+
+    use super::*;
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// A broker that grants every attestation a session of `ttl` seconds, honours live
+    /// sessions, and can be taken down (it then answers 503 without a problem document).
+    #[derive(Default)]
+    struct Fake {
+        ttl: u64,
+        up: bool,
+        sessions: HashMap<String, u64>,
+        attests: usize,
+        /// Resource requests that named a dead session.
+        dead: usize,
+    }
+    type Shared = Arc<Mutex<Fake>>;
+
+    async fn challenge(State(f): State<Shared>) -> Response {
+        if !f.lock().unwrap().up {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        Json(Challenge {
+            nonce: "ab".repeat(32),
+            expires_at: now() + 60,
+        })
+        .into_response()
+    }
+
+    async fn attest(State(f): State<Shared>) -> Response {
+        let mut f = f.lock().unwrap();
+        if !f.up {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        f.attests += 1;
+        let id = format!("s{}", f.attests);
+        let expires_at = now() + f.ttl;
+        f.sessions.insert(id.clone(), expires_at);
+        Json(SessionGrant {
+            session: id,
+            expires_at,
+            tee: veil_evidence::Tee::Tdx,
+            measurement: "00".into(),
+            dev_root: true,
+        })
+        .into_response()
+    }
+
+    async fn resource(State(f): State<Shared>, Json(r): Json<ResourceRequest>) -> Response {
+        let mut f = f.lock().unwrap();
+        if !f.up {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        if f.sessions.get(&r.session).is_none_or(|e| *e <= now()) {
+            f.dead += 1;
+            let p = Problem::new(StatusCode::UNAUTHORIZED, ErrorCode::KmsSession, "no session");
+            return veil_http::problem_response(p);
+        }
+        Json(SealedResource {
+            resource: r.resource,
+            sealed_key: String::new(),
+            authorization: None,
+            dev_root: true,
+            decision: String::new(),
+        })
+        .into_response()
+    }
+
+    async fn worker(ttl: u64) -> (Arc<Worker>, Shared, tempfile::TempDir) {
+        let fake: Shared = Arc::new(Mutex::new(Fake {
+            ttl,
+            up: true,
+            ..Fake::default()
+        }));
+        let app = Router::new()
+            .route("/v1/kms/challenge", post(challenge))
+            .route("/v1/kms/attest", post(attest))
+            .route("/v1/kms/resource", post(resource))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let pki = veil_sim_tee::DevPki::from_seed(&[7; 32]).unwrap();
+        let attester = veil_sim_tee::SimTdx::new(
+            Arc::new(pki),
+            veil_sim_tee::SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::Local(veil_store::LocalStore::open(dir.path()).unwrap());
+        let config = WorkerConfig {
+            chain_id: 1,
+            inft: Address::ZERO,
+            models: vec![],
+        };
+        let w = Worker::start(
+            config,
+            Arc::new(attester),
+            "00".into(),
+            KmsClient::new(url),
+            store,
+            now,
+        )
+        .await
+        .unwrap();
+        (Arc::new(w), fake, dir)
+    }
+
+    const USER: &str = "0x00000000000000000000000000000000000000aa";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_session_is_renewed_inside_the_job_that_finds_it() {
+        let (w, fake, _dir) = worker(2).await;
+        assert_eq!(fake.lock().unwrap().attests, 1);
+        w.release(TokenId::from(1u64), USER)
+            .await
+            .expect("within the session");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // The session is dead: the job attests again and is served.
+        w.release(TokenId::from(1u64), USER)
+            .await
+            .expect("served after the session lapsed");
+        assert_eq!(fake.lock().unwrap().attests, 2);
+        // A broker that forgot the session (it restarted) is the same case.
+        fake.lock().unwrap().sessions.clear();
+        w.release(TokenId::from(1u64), USER)
+            .await
+            .expect("served after the broker forgot");
+        assert_eq!(fake.lock().unwrap().attests, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_recovers_by_itself_when_the_broker_comes_back() {
+        let (w, fake, _dir) = worker(2).await;
+        tokio::spawn(w.clone().keep_session());
+        fake.lock().unwrap().up = false;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // Down, with the session expired: the job is refused, the worker says why.
+        let Err(e) = w.release(TokenId::from(1u64), USER).await else {
+            panic!("served with the broker down");
+        };
+        assert!(
+            matches!(&e, JobError::AttestationRefused(p) if p.code == ErrorCode::KmsUnreachable),
+            "{e}"
+        );
+        assert_eq!(w.health().status, "attestation_refused");
+        // The broker comes back: no restart, no job needed; the worker is ready again.
+        fake.lock().unwrap().up = true;
+        let mut ready = false;
+        for _ in 0..100 {
+            if w.health().status == "ready" {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "the background renewal re-attested");
+        w.release(TokenId::from(1u64), USER).await.expect("served");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_is_renewed_before_it_expires() {
+        let (w, fake, _dir) = worker(3).await;
+        tokio::spawn(w.clone().keep_session());
+        // Renewal at two thirds of its life: after ~2 s a second session exists, and
+        // at no moment is the worker without a live one.
+        for _ in 0..35 {
+            w.release(TokenId::from(1u64), USER).await.expect("always served");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let f = fake.lock().unwrap();
+        assert!(
+            f.attests >= 2,
+            "renewed in the background ({} attestations)",
+            f.attests
+        );
+        assert_eq!(f.dead, 0, "no job ever presented an expired session");
+    }
 }

@@ -62,7 +62,9 @@ pub fn run(args: WorkerArgs) -> Result<()> {
             .with_context(|| format!("listening on {}", args.listen))?;
         outln!("listening on http://{}", listener.local_addr()?);
         let exit_with_stdin = args.exit_with_stdin;
-        axum::serve(listener, veil_worker::router(Arc::new(worker)))
+        let worker = Arc::new(worker);
+        tokio::spawn(worker.clone().keep_session());
+        axum::serve(listener, veil_worker::router(worker))
             .with_graceful_shutdown(async move {
                 let stdin_closed = async {
                     if exit_with_stdin {
