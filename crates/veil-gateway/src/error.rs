@@ -48,6 +48,9 @@ pub enum GatewayError {
     /// No worker could run the job.
     #[error("{0}")]
     WorkerUnavailable(String),
+    /// A worker took the job and its answer was lost, late or unusable.
+    #[error("{0}")]
+    WorkerFailed(String),
     /// A worker refused the job: its problem document, forwarded unchanged.
     #[error("{0}")]
     Worker(Problem),
@@ -85,6 +88,7 @@ impl GatewayError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::InferenceWorkerUnavailable,
             ),
+            Self::WorkerFailed(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceWorkerFailed),
             Self::Worker(p) | Self::Body(p) => return p.clone(),
             Self::ReceiptNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ReceiptNotFound),
         };

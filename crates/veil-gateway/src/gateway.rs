@@ -41,9 +41,34 @@ pub struct GatewayParts {
     pub replay: ReplayGuard,
     /// Where receipts are kept, one file per id.
     pub receipts_dir: PathBuf,
+    /// How long, and how many, receipts are kept for `GET /v1/receipts/{id}`.
+    pub retention: Retention,
     /// Unix seconds.
     pub clock: fn() -> u64,
 }
+
+/// How long the gateway keeps receipts for `GET /v1/receipts/{id}`. Users of token
+/// inference get theirs in the answer; anonymous KServe callers get an id to fetch, so
+/// without a bound every anonymous call would cost disk forever.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Receipts older than this (by file time) are dropped.
+    pub max_age_secs: u64,
+    /// Beyond this many, the oldest are dropped.
+    pub max_count: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_age_secs: 7 * 24 * 3600,
+            max_count: 100_000,
+        }
+    }
+}
+
+/// Receipts kept between two prunings of the directory.
+const PRUNE_EVERY: u64 = 256;
 
 /// The gateway's state.
 pub struct Gateway {
@@ -52,6 +77,8 @@ pub struct Gateway {
     models: Vec<RegisteredModel>,
     replay: ReplayGuard,
     receipts_dir: PathBuf,
+    retention: Retention,
+    kept: std::sync::atomic::AtomicU64,
     clock: fn() -> u64,
     domain: Eip712Domain,
     metrics: Metrics,
@@ -67,6 +94,8 @@ impl Gateway {
             models: parts.models,
             replay: parts.replay,
             receipts_dir: parts.receipts_dir,
+            retention: parts.retention,
+            kept: std::sync::atomic::AtomicU64::new(0),
             clock: parts.clock,
             domain,
             metrics: Metrics::default(),
@@ -128,12 +157,66 @@ impl Gateway {
     }
 
     /// Keep a receipt under its id (atomically), so `GET /v1/receipts/{id}` finds it.
+    /// The file is named by the id the gateway computes, never by the one the worker
+    /// states: a worker cannot write outside the directory (`"id": "../x"`) nor file a
+    /// receipt under another receipt's id.
     fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
-        let hexid = answer.receipt.id.trim_start_matches("sha256:");
-        let path = self.receipts_dir.join(format!("{hexid}.json"));
-        veil_fs::write_atomic(&path, answer.receipt.to_json_pretty().as_bytes())
-            .map_err(|e| GatewayError::Storage(e.to_string()))
+        keep_receipt(&self.receipts_dir, &answer.receipt)?;
+        if self
+            .kept
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+        {
+            let (dir, retention, now) = (self.receipts_dir.clone(), self.retention, (self.clock)());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = prune_receipts(&dir, retention, now) {
+                    tracing::warn!(error = %e, "pruning old receipts");
+                }
+            });
+        }
+        Ok(())
     }
+}
+
+/// [`Gateway::keep`]: where the receipt went.
+fn keep_receipt(
+    dir: &std::path::Path,
+    receipt: &veil_receipt::SignedReceipt,
+) -> Result<PathBuf, GatewayError> {
+    let bytes = receipt.to_json_pretty();
+    let verified = veil_receipt::verify(bytes.as_bytes())
+        .map_err(|e| GatewayError::WorkerFailed(format!("the worker's receipt does not verify: {e}")))?;
+    let path = dir.join(format!("{}.json", hex::encode(verified.id.0)));
+    veil_fs::write_atomic(&path, bytes.as_bytes()).map_err(|e| GatewayError::Storage(e.to_string()))?;
+    Ok(path)
+}
+
+/// Drop receipts past `retention` at `now` (unix seconds); how many were dropped.
+fn prune_receipts(dir: &std::path::Path, retention: Retention, now: u64) -> std::io::Result<usize> {
+    let mut files: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let at = entry
+            .metadata()?
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        files.push((at, path));
+    }
+    files.sort();
+    let too_many = files.len().saturating_sub(retention.max_count);
+    let mut dropped = 0;
+    for (i, (at, path)) in files.iter().enumerate() {
+        if i < too_many || now.saturating_sub(*at) > retention.max_age_secs {
+            std::fs::remove_file(path)?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
 }
 
 type Shared = Arc<Gateway>;
@@ -428,4 +511,94 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Retention, keep_receipt, prune_receipts};
+
+    fn receipt() -> veil_receipt::SignedReceipt {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let body = veil_receipt::Receipt::new(
+            veil_receipt::Mode::Plain,
+            veil_content::Root([1; 32]),
+            veil_content::Root([2; 32]),
+            at,
+        );
+        veil_receipt::sign(body, &ed25519_dalek::SigningKey::from_bytes(&[5; 32])).unwrap()
+    }
+
+    /// Issue 14, finding 9: the worker-stated id was joined into the path.
+    #[test]
+    fn a_worker_cannot_choose_where_its_receipt_is_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("receipts");
+        std::fs::create_dir(&dir).unwrap();
+        let good = receipt();
+        let kept = keep_receipt(&dir, &good).unwrap();
+        assert_eq!(
+            kept,
+            dir.join(format!("{}.json", good.id.trim_start_matches("sha256:")))
+        );
+
+        let mut escaping = receipt();
+        escaping.id = "sha256:../../escaped".into();
+        assert_ne!(escaping.id, good.id);
+        let e = keep_receipt(&dir, &escaping).unwrap_err();
+        assert_eq!(e.problem().code.as_str(), "inference.worker_failed", "{e}");
+        // Another receipt's id, with a body that is not that receipt: refused too.
+        let mut other = receipt();
+        other.receipt.subject = Some("0xabc".into());
+        assert_ne!(other.receipt, good.receipt);
+        assert!(keep_receipt(&dir, &other).is_err());
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            ["receipts"],
+            "nothing was written outside the receipts directory"
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    /// Issue 14, finding 9: every anonymous KServe call's receipt was kept forever.
+    #[test]
+    fn receipts_are_kept_only_within_their_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |secs: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        for (name, secs) in [("a", 100), ("b", 200), ("c", 300), ("d", 400)] {
+            let f = std::fs::File::create(dir.path().join(format!("{name}.json"))).unwrap();
+            f.set_modified(at(secs)).unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), "not a receipt").unwrap();
+        let names = || {
+            let mut n: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            n.sort();
+            n
+        };
+        let keep_all = Retention {
+            max_age_secs: 1000,
+            max_count: 10,
+        };
+        assert_eq!(prune_receipts(dir.path(), keep_all, 450).unwrap(), 0);
+        // At 450 with a 300 s life: a (350 s old) goes, b (250 s) stays.
+        let by_age = Retention {
+            max_age_secs: 300,
+            max_count: 10,
+        };
+        assert_eq!(prune_receipts(dir.path(), by_age, 450).unwrap(), 1);
+        assert_eq!(names(), ["b.json", "c.json", "d.json", "notes.txt"]);
+        // At most two: the oldest goes.
+        let by_count = Retention {
+            max_age_secs: 1000,
+            max_count: 2,
+        };
+        assert_eq!(prune_receipts(dir.path(), by_count, 450).unwrap(), 1);
+        assert_eq!(names(), ["c.json", "d.json", "notes.txt"]);
+    }
 }

@@ -20,7 +20,7 @@ mod replay;
 
 pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomain};
 pub use error::GatewayError;
-pub use gateway::{Gateway, GatewayParts, InferBody, router};
+pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
 pub use metrics::Metrics;
-pub use pool::{JOBS_PER_WORKER, Pool};
+pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, MAX_ANSWER_BYTES, Pool};
 pub use replay::{ReplayError, ReplayGuard};

@@ -74,6 +74,9 @@ codes! {
     InferenceWorkerUnavailable = "inference.worker_unavailable",
     /// Every worker is busy and the queue is full.
     InferenceBusy = "inference.busy",
+    /// The worker may have run the job but its answer was lost, late or unusable; it
+    /// is not run again, so a signed request never runs twice.
+    InferenceWorkerFailed = "inference.worker_failed",
     /// The worker failed for reasons of its own.
     InferenceInternal = "inference.internal",
 

@@ -262,6 +262,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         models: models.clone(),
         replay: ReplayGuard::open(&dir.join("gateway/nonces.log"), (opts.clock)())?,
         receipts_dir: dir.join("gateway/receipts"),
+        retention: veil_gateway::Retention::default(),
         clock: opts.clock,
     });
     let (l, gateway_url) = bind(opts.listen).await?;
