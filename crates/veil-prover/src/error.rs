@@ -18,8 +18,19 @@ pub enum ProverError {
     /// The body extractor refused the body (400, 413 or 415): its document as is.
     #[error("{0}")]
     Body(Problem),
-    /// No such proof job.
-    #[error("no proof job {0:?}")]
+    /// A sealed statement's nonce was used before.
+    #[error("this sealed statement was submitted before; seal a new one with a fresh nonce")]
+    Replayed,
+    /// A sealed statement past its expiry.
+    #[error("the sealed statement expired at {expires_at} (now {now})")]
+    Expired {
+        /// Its expiry.
+        expires_at: u64,
+        /// The prover's clock.
+        now: u64,
+    },
+    /// No such proof job, or not for this capability.
+    #[error("no proof job {0:?} for this capability")]
     UnknownJob(String),
     /// Only a queued job can be cancelled.
     #[error("only a queued job can be cancelled")]
@@ -66,6 +77,8 @@ impl ProverError {
             ),
             Self::Malformed(_) => (StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed),
             Self::Body(p) => return p.clone(),
+            Self::Replayed => (StatusCode::CONFLICT, ErrorCode::RequestReplayed),
+            Self::Expired { .. } => (StatusCode::UNAUTHORIZED, ErrorCode::RequestExpired),
             Self::UnknownJob(_) => (StatusCode::NOT_FOUND, ErrorCode::ZkUnknownJob),
             Self::NotCancellable => (StatusCode::CONFLICT, ErrorCode::ZkNotCancellable),
             Self::NotDone => (StatusCode::CONFLICT, ErrorCode::ZkNotDone),

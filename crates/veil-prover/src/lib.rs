@@ -21,7 +21,8 @@ pub use circuits::{CircuitBench, Statement, Zkml, bench as bench_circuit};
 pub use error::{ProverError, zk_code};
 pub use keys::{key_file, load_keys};
 pub use queue::{
-    IncomeCircuit, InferenceCircuit, JobState, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME,
-    ZK_CIRCUIT_MLP, circuit_network,
+    Accepted, IncomeCircuit, InferenceCircuit, JOB_RETENTION_SECS, JobState, MAX_JOBS,
+    MAX_STATEMENT_TTL_SECS, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME, ZK_CIRCUIT_MLP,
+    circuit_network,
 };
 pub use server::router;

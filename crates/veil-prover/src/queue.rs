@@ -102,6 +102,49 @@ pub enum JobState {
     Cancelled,
 }
 
+/// A job as the prover keeps it: its state, who may see it, and since when it is over.
+struct Job {
+    state: JobState,
+    /// SHA-256 of the capability only the submitter was given.
+    capability: [u8; 32],
+    /// Unix seconds it finished (done, failed or cancelled), for retention.
+    finished_at: Option<u64>,
+}
+
+/// How long a finished job is kept for its submitter to collect.
+pub const JOB_RETENTION_SECS: u64 = 3600;
+/// The most jobs kept at once (queued, running and finished).
+pub const MAX_JOBS: usize = 10_000;
+/// How far ahead a sealed statement's expiry may be.
+pub const MAX_STATEMENT_TTL_SECS: u64 = 600;
+
+/// What every sealed statement carries besides its circuit's fields: a nonce the prover
+/// accepts once and an expiry at most [`MAX_STATEMENT_TTL_SECS`] ahead, so a captured
+/// statement cannot be replayed. The nonces need outlive only their expiry and the
+/// prover's HPKE key (a new one at every start), so they are kept in memory.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    nonce: String,
+    expires_at: u64,
+    #[serde(flatten)]
+    statement: serde_json::Map<String, Value>,
+}
+
+/// A job accepted: its id, and the capability its submitter presents to read, verify
+/// or cancel it (shown once, never stored).
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The job id.
+    pub id: String,
+    /// 32 random bytes, hex.
+    pub capability: String,
+}
+
+fn capability_hash(capability: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(capability.as_bytes()).into()
+}
+
 struct Work {
     id: String,
     statement: Statement,
@@ -139,7 +182,9 @@ pub struct Prover {
     attestation: Option<ProverAttestation>,
     income: Option<Served<usize>>,
     inference: Option<Served<InferenceMeta>>,
-    jobs: Mutex<HashMap<String, JobState>>,
+    jobs: Mutex<HashMap<String, Job>>,
+    /// Statement nonces seen, with their expiry.
+    nonces: Mutex<HashMap<String, u64>>,
     tx: SyncSender<Work>,
     waiting: AtomicUsize,
     running: AtomicUsize,
@@ -169,7 +214,7 @@ fn served<T>(vk: &ark_groth16::VerifyingKey<ark_bn254::Bn254>, meta: T) -> Resul
     let vk_json = snarkjs::vk_to_json(vk);
     Ok(Served {
         vk: vk.clone(),
-        vk_hash: jcs_root(&vk_json)?,
+        vk_hash: snarkjs::vk_hash(&vk_json)?,
         vk_json,
         meta,
     })
@@ -216,6 +261,7 @@ impl Prover {
             income,
             inference,
             jobs: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(HashMap::new()),
             tx,
             waiting: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
@@ -231,10 +277,11 @@ impl Prover {
                 for work in rx {
                     let Some(p) = weak.upgrade() else { break };
                     p.waiting.fetch_sub(1, Ordering::AcqRel);
-                    if matches!(lock(&p.jobs).get(&work.id), Some(JobState::Cancelled)) {
-                        continue;
+                    match lock(&p.jobs).get_mut(&work.id) {
+                        Some(job) if matches!(job.state, JobState::Queued) => job.state = JobState::Running,
+                        // Cancelled, or pruned: nobody is waiting for it.
+                        _ => continue,
                     }
-                    lock(&p.jobs).insert(work.id.clone(), JobState::Running);
                     p.running.fetch_add(1, Ordering::AcqRel);
                     let started = Instant::now();
                     let id = work.id.clone();
@@ -255,7 +302,10 @@ impl Prover {
                     };
                     p.record(started.elapsed());
                     p.running.fetch_sub(1, Ordering::AcqRel);
-                    lock(&p.jobs).insert(id, state);
+                    if let Some(job) = lock(&p.jobs).get_mut(&id) {
+                        job.state = state;
+                        job.finished_at = Some((p.clock)());
+                    }
                 }
             })
             .map_err(|e| ZkError::Groth16(format!("spawning the proving thread: {e}")))?;
@@ -350,44 +400,82 @@ impl Prover {
         Ok(plain)
     }
 
-    /// Open a sealed income statement, check it, and queue it. `Ok(id)`.
-    pub fn submit(&self, sealed: &[u8]) -> Result<String, ZkError> {
+    /// Open a sealed statement's envelope: the nonce is spent here, once, and only
+    /// for a statement that has not expired.
+    fn open_envelope(&self, sealed: &[u8]) -> Result<Value, ProverError> {
+        let plain = self.open(sealed)?;
+        let envelope: Envelope = serde_json::from_slice(&plain).map_err(|e| {
+            ZkError::Input(format!(
+                "the opened statement is not JSON with a nonce and an expires_at: {e}"
+            ))
+        })?;
+        let now = (self.clock)();
+        if !veil_protocol::is_challenge_nonce(&envelope.nonce) {
+            return Err(ZkError::Input("nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into()).into());
+        }
+        if envelope.expires_at <= now {
+            return Err(ProverError::Expired {
+                expires_at: envelope.expires_at,
+                now,
+            });
+        }
+        if envelope.expires_at > now + MAX_STATEMENT_TTL_SECS {
+            return Err(ZkError::Input(format!(
+                "expires_at may be at most {MAX_STATEMENT_TTL_SECS} s ahead"
+            ))
+            .into());
+        }
+        let mut nonces = lock(&self.nonces);
+        if nonces.contains_key(&envelope.nonce) {
+            return Err(ProverError::Replayed);
+        }
+        if nonces.len() >= MAX_JOBS {
+            nonces.retain(|_, e| *e > now);
+            if nonces.len() >= MAX_JOBS {
+                return Err(ZkError::Busy.into());
+            }
+        }
+        nonces.insert(envelope.nonce, envelope.expires_at);
+        Ok(Value::Object(envelope.statement))
+    }
+
+    /// Open a sealed income statement, check it, and queue it.
+    pub fn submit(&self, sealed: &[u8]) -> Result<Accepted, ProverError> {
         let slots = self
             .income
             .as_ref()
             .map(|c| c.meta)
             .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
-        let plain = self.open(sealed)?;
-        let input: veil_zk::income::IncomeInput = serde_json::from_slice(&plain)
+        let statement = self.open_envelope(sealed)?;
+        let input: veil_zk::income::IncomeInput = serde_json::from_value(statement)
             .map_err(|e| ZkError::Input(format!("the opened statement is not an income statement: {e}")))?;
         if input.slots != slots {
             return Err(ZkError::Input(format!(
                 "this prover's circuit has {slots} slots, the statement asks for {}",
                 input.slots
-            )));
+            ))
+            .into());
         }
         let statement = IncomeThreshold::try_from(input)?;
         statement.public_inputs()?;
-        self.enqueue(Statement::Income(statement), sealed)
+        Ok(self.enqueue(Statement::Income(statement), sealed)?)
     }
 
-    /// Open a sealed inference request, check it, and queue it. `Ok(id)`.
-    pub fn submit_inference(&self, sealed: &[u8]) -> Result<String, ZkError> {
+    /// Open a sealed inference request, check it, and queue it.
+    pub fn submit_inference(&self, sealed: &[u8]) -> Result<Accepted, ProverError> {
         let c = self
             .inference
             .as_ref()
             .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
-        let plain = self.open(sealed)?;
-        let req: InferenceInput = serde_json::from_slice(&plain)
+        let statement = self.open_envelope(sealed)?;
+        let req: InferenceInput = serde_json::from_value(statement)
             .map_err(|e| ZkError::Input(format!("the opened request is not an inference request: {e}")))?;
         let input = match (req.input, req.features) {
             (Some(x), None) => x,
             (None, Some(f)) if !c.meta.input_scales.is_empty() => quantize(&f, &c.meta.input_scales)?,
-            (None, Some(_)) => return Err(ZkError::Input("this prover takes int8 input only".into())),
+            (None, Some(_)) => return Err(ZkError::Input("this prover takes int8 input only".into()).into()),
             _ => {
-                return Err(ZkError::Input(
-                    "give exactly one of input (int8) and features".into(),
-                ));
+                return Err(ZkError::Input("give exactly one of input (int8) and features".into()).into());
             }
         };
         let statement = Inference {
@@ -397,15 +485,36 @@ impl Prover {
             salt: veil_zk::income::parse_fr(&req.salt, "salt")?,
         };
         statement.claim()?;
-        self.enqueue(Statement::Inference(statement), sealed)
+        Ok(self.enqueue(Statement::Inference(statement), sealed)?)
     }
 
-    fn enqueue(&self, statement: Statement, sealed: &[u8]) -> Result<String, ZkError> {
+    fn enqueue(&self, statement: Statement, sealed: &[u8]) -> Result<Accepted, ZkError> {
         let context = root_of(sealed).map_err(|e| ZkError::Input(e.to_string()))?;
         let mut raw = [0u8; 16];
         getrandom_id(&mut raw)?;
         let id = hex::encode(raw);
-        lock(&self.jobs).insert(id.clone(), JobState::Queued);
+        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom_id(&mut *secret)?;
+        let capability = hex::encode(*secret);
+        {
+            let mut jobs = lock(&self.jobs);
+            let now = (self.clock)();
+            jobs.retain(|_, j| {
+                j.finished_at
+                    .is_none_or(|f| now.saturating_sub(f) < JOB_RETENTION_SECS)
+            });
+            if jobs.len() >= MAX_JOBS {
+                return Err(ZkError::Busy);
+            }
+            jobs.insert(
+                id.clone(),
+                Job {
+                    state: JobState::Queued,
+                    capability: capability_hash(&capability),
+                    finished_at: None,
+                },
+            );
+        }
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let work = Work {
             id: id.clone(),
@@ -414,7 +523,7 @@ impl Prover {
             received: self.now(),
         };
         match self.tx.try_send(work) {
-            Ok(()) => Ok(id),
+            Ok(()) => Ok(Accepted { id, capability }),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
                 lock(&self.jobs).remove(&id);
@@ -423,26 +532,33 @@ impl Prover {
         }
     }
 
-    /// A job's state.
-    pub fn get(&self, id: &str) -> Option<JobState> {
-        lock(&self.jobs).get(id).cloned()
+    /// A job's state, for the holder of its capability; `None` for an unknown job and
+    /// for a wrong capability alike, so ids reveal nothing.
+    pub fn get(&self, id: &str, capability: &str) -> Option<JobState> {
+        let jobs = lock(&self.jobs);
+        let job = jobs.get(id)?;
+        (job.capability == capability_hash(capability)).then(|| job.state.clone())
     }
 
-    /// Cancel a queued job; true when it was still queued.
-    pub fn cancel(&self, id: &str) -> bool {
+    /// Cancel a queued job (for the holder of its capability); true when it was still
+    /// queued.
+    pub fn cancel(&self, id: &str, capability: &str) -> bool {
         let mut jobs = lock(&self.jobs);
-        match jobs.get(id) {
-            Some(JobState::Queued) => {
-                jobs.insert(id.to_owned(), JobState::Cancelled);
+        match jobs.get_mut(id) {
+            Some(job)
+                if job.capability == capability_hash(capability) && matches!(job.state, JobState::Queued) =>
+            {
+                job.state = JobState::Cancelled;
+                job.finished_at = Some((self.clock)());
                 true
             }
             _ => false,
         }
     }
 
-    /// Check a finished job's proof again.
-    pub fn verify(&self, id: &str) -> Option<Result<bool, ZkError>> {
-        match self.get(id)? {
+    /// Check a finished job's proof again (for the holder of its capability).
+    pub fn verify(&self, id: &str, capability: &str) -> Option<Result<bool, ZkError>> {
+        match self.get(id, capability)? {
             JobState::Done {
                 circuit,
                 proof,

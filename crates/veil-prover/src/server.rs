@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::ProverError;
+use crate::queue::{Accepted, JobState, Prover};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,10 +13,6 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 use veil_http::{ApiJson, HttpProblem};
-use veil_zk::ZkError;
-
-use crate::ProverError;
-use crate::queue::{JobState, Prover};
 
 /// A sealed statement of 256 payments, or an inference input, is a few KiB.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -31,20 +29,32 @@ fn unknown(id: &str) -> ProverError {
     ProverError::UnknownJob(id.chars().take(64).collect())
 }
 
+/// The capability a job's submitter was given, from `Authorization: Bearer …`.
+fn capability(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
 async fn submit(
     p: Arc<Prover>,
     body: Result<ApiJson<ProveBody>, HttpProblem>,
-    submit: fn(&Prover, &[u8]) -> Result<String, ZkError>,
+    submit: fn(&Prover, &[u8]) -> Result<Accepted, ProverError>,
 ) -> Result<Response, ProverError> {
     let ApiJson(body) = body?;
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(body.sealed.as_bytes())
         .map_err(|_| ProverError::Malformed("sealed must be base64".into()))?;
     // Opening and checking a statement hashes and runs the network: off the runtime.
-    let id = tokio::task::spawn_blocking(move || submit(&p, &sealed))
+    let Accepted { id, capability } = tokio::task::spawn_blocking(move || submit(&p, &sealed))
         .await
         .map_err(|_| ProverError::Internal("submit"))??;
-    let body = json!({ "id": id, "status": "queued", "location": format!("/v1/proofs/{id}") });
+    // The capability is shown once: reading, verifying and cancelling the job need it.
+    let body = json!({
+        "id": id, "status": "queued", "location": format!("/v1/proofs/{id}"), "capability": capability,
+    });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -62,27 +72,44 @@ async fn prove_inference(
     submit(p, body, Prover::submit_inference).await
 }
 
-async fn proof(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, ProverError> {
-    let state = p.get(&id).ok_or_else(|| unknown(&id))?;
+async fn proof(
+    State(p): State<Arc<Prover>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ProverError> {
+    let state = p.get(&id, capability(&headers)).ok_or_else(|| unknown(&id))?;
     Ok(Json(json!({ "id": id, "job": state })).into_response())
 }
 
-async fn cancel(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, ProverError> {
-    match p.get(&id) {
+async fn cancel(
+    State(p): State<Arc<Prover>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ProverError> {
+    let cap = capability(&headers);
+    match p.get(&id, cap) {
         None => Err(unknown(&id)),
-        Some(_) if p.cancel(&id) => Ok(Json(json!({ "id": id, "job": JobState::Cancelled })).into_response()),
+        Some(_) if p.cancel(&id, cap) => {
+            Ok(Json(json!({ "id": id, "job": JobState::Cancelled })).into_response())
+        }
         Some(_) => Err(ProverError::NotCancellable),
     }
 }
 
-async fn verify(State(p): State<Arc<Prover>>, Path(id): Path<String>) -> Result<Response, ProverError> {
+async fn verify(
+    State(p): State<Arc<Prover>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ProverError> {
     let p2 = p.clone();
     let id2 = id.clone();
-    let r = tokio::task::spawn_blocking(move || p2.verify(&id2))
+    let cap = capability(&headers).to_owned();
+    let cap2 = cap.clone();
+    let r = tokio::task::spawn_blocking(move || p2.verify(&id2, &cap2))
         .await
         .map_err(|_| ProverError::Internal("verify"))?;
     match r {
-        None if p.get(&id).is_none() => Err(unknown(&id)),
+        None if p.get(&id, &cap).is_none() => Err(unknown(&id)),
         None => Err(ProverError::NotDone),
         Some(Ok(valid)) => Ok(Json(json!({ "id": id, "valid": valid })).into_response()),
         Some(Err(e)) => Err(e.into()),

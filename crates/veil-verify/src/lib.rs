@@ -3,38 +3,67 @@
 //! time, under roots and a policy the caller names), and its event log (the events a
 //! job of its kind must record, in order, agreeing with the receipt's hashes).
 //!
-//! Trust is explicit: evidence under a development root verifies only when the caller
-//! passes that root, and a measurement is accepted only when the caller lists it or
-//! reads it from the report.
+//! Trust is explicit and denies by default: evidence under a development root verifies
+//! only when the caller passes that root; a measurement is accepted only when the caller
+//! lists it (or says, in so many words, that any will do); a Groth16 proof counts only
+//! under a verifying key the caller pinned, because a key the receipt's bearer chose can
+//! be built to accept any public inputs (γ = δ, A = α, B = β, C = −vk_x); a proof of
+//! inference names its model only through a commitment the caller pinned to that
+//! model's weights root; and a receipt that carries nothing but its signer's word is
+//! refused unless the caller accepts unattested receipts.
 #![forbid(unsafe_code)]
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use veil_content::Root;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
 use veil_receipt::events::{DataLoaded, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof};
 use veil_receipt::{Mode, Receipt, Verified, event};
 
-/// What the caller trusts.
+/// What the caller trusts. The default trusts vendor roots under the default policy and
+/// nothing else: no measurement, no verifying key, no unattested receipt.
 #[derive(Debug, Clone)]
 pub struct Trust {
     /// Roots evidence may chain to.
     pub anchors: TrustAnchors,
     /// What the evidence must satisfy.
     pub policy: Policy,
-    /// Measurements accepted (hex); empty accepts any verified measurement, which the
-    /// report then names.
+    /// Measurements accepted (hex).
     pub measurements: Vec<String>,
+    /// Accept any verified measurement (the report names it) — an explicit choice for
+    /// someone exploring, never the default.
+    pub any_measurement: bool,
+    /// The Groth16 keys and models zk receipts may be checked under.
+    pub zk: ZkPins,
+    /// Accept receipts whose only evidence is their signature (mode `plain`, and the
+    /// modes whose evidence this verifier does not check: `fhe`, `fl`).
+    pub accept_unattested: bool,
 }
 
 impl Trust {
     /// Whether `measurement` (hex) is acceptable.
     pub fn measurement_ok(&self, measurement: &str) -> bool {
-        self.measurements.is_empty()
+        self.any_measurement
             || self
                 .measurements
                 .iter()
                 .any(|m| m.eq_ignore_ascii_case(measurement))
+    }
+
+    fn check_measurement(&self, measured: &str) -> Result<(), VerifyError> {
+        if self.measurements.is_empty() && !self.any_measurement {
+            return Err(VerifyError::Measurement(format!(
+                "{measured} cannot be accepted: no measurement is trusted (name the ones you accept, or accept any explicitly)"
+            )));
+        }
+        if !self.measurement_ok(measured) {
+            return Err(VerifyError::Measurement(format!(
+                "{measured} is not one you accept"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -44,7 +73,43 @@ impl Default for Trust {
             anchors: TrustAnchors::vendor(),
             policy: Policy::default(),
             measurements: Vec::new(),
+            any_measurement: false,
+            zk: ZkPins::default(),
+            accept_unattested: false,
         }
+    }
+}
+
+/// Verifying keys and models a verifier pins for zk receipts — the shape of a pin file
+/// (`veil zk pins` writes one from a key directory; a proof server's `GET /v1/prover`
+/// lists the same values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZkPins {
+    /// Verifying keys, by the root of their JCS-canonical snarkjs JSON (`vk_hash`).
+    #[serde(default)]
+    pub keys: Vec<Root>,
+    /// Which model commitment stands for which weights root.
+    #[serde(default)]
+    pub models: Vec<ModelPin>,
+}
+
+/// A model a proof of inference may name: the Poseidon commitment the circuit exposes as
+/// its first public input, for the model file with this weights root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPin {
+    /// The model file's 0G root (a receipt's `model_hash`).
+    pub model_root: Root,
+    /// The commitment, in decimal (as snarkjs writes field elements).
+    pub commitment: String,
+}
+
+impl ZkPins {
+    /// Add every pin of `other`.
+    pub fn extend(&mut self, other: ZkPins) {
+        self.keys.extend(other.keys);
+        self.models.extend(other.models);
     }
 }
 
@@ -74,6 +139,17 @@ pub enum VerifyError {
     /// The event log is incomplete, out of order, or disagrees with the receipt.
     #[error("event log: {0}")]
     Events(String),
+    /// A zk receipt's verifying key is not one the caller pinned.
+    #[error(
+        "the verifying key {0} is not one you pinned: a key chosen by the receipt's bearer proves nothing"
+    )]
+    UntrustedKey(Root),
+    /// A proof of inference whose model commitment is not pinned to the receipt's model.
+    #[error("model: {0}")]
+    ModelUnbound(String),
+    /// A receipt whose only evidence is its signature, and the caller did not accept that.
+    #[error("a {0} receipt carries only its signer's word; accept unattested receipts explicitly to take it")]
+    Unattested(Mode),
 }
 
 impl VerifyError {
@@ -86,6 +162,9 @@ impl VerifyError {
             Self::KeyNotBound { .. } => "receipt.key_not_bound",
             Self::Measurement(_) => "receipt.measurement",
             Self::Events(_) => "receipt.events",
+            Self::UntrustedKey(_) => "receipt.zk_key_untrusted",
+            Self::ModelUnbound(_) => "receipt.model_unbound",
+            Self::Unattested(_) => "receipt.unattested",
         }
     }
 }
@@ -111,12 +190,7 @@ pub fn verify_attestation_answer(
         )));
     }
     let claims = veil_evidence::verify(evidence, &trust.anchors, &trust.policy, now)?;
-    let measured = claims.primary_measurement().unwrap_or_default();
-    if !trust.measurement_ok(measured) {
-        return Err(VerifyError::Measurement(format!(
-            "{measured} is not one you accept"
-        )));
-    }
+    trust.check_measurement(claims.primary_measurement().unwrap_or_default())?;
     Ok(claims)
 }
 
@@ -149,11 +223,17 @@ pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Report, VerifyError> {
     let verified = veil_receipt::verify(bytes)?;
     let claims = match verified.receipt.mode {
         Mode::Tee => Some(check_evidence(&verified, trust)?),
-        _ => None,
+        Mode::Zk => {
+            check_zk(&verified.receipt, &trust.zk)?;
+            None
+        }
+        mode @ (Mode::Plain | Mode::Fhe | Mode::Fl) => {
+            if !trust.accept_unattested {
+                return Err(VerifyError::Unattested(mode));
+            }
+            None
+        }
     };
-    if verified.receipt.mode == Mode::Zk {
-        check_zk(&verified.receipt)?;
-    }
     check_events(&verified.receipt)?;
     Ok(Report { verified, claims })
 }
@@ -194,11 +274,7 @@ fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
             "{measured} is not the measurement the receipt states"
         )));
     }
-    if !trust.measurement_ok(&measured) {
-        return Err(VerifyError::Measurement(format!(
-            "{measured} is not one you accept"
-        )));
-    }
+    trust.check_measurement(&measured)?;
     Ok(claims)
 }
 
@@ -207,14 +283,20 @@ fn jcs_root(v: &Value) -> Result<veil_content::Root, VerifyError> {
     veil_content::root_of(&bytes).map_err(|e| VerifyError::Evidence(e.to_string()))
 }
 
-/// A zk receipt carries its proof: check it, and that the receipt's hashes are its.
-fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
+/// A zk receipt carries its proof: check it under a pinned key, that the receipt's
+/// hashes are its, and that the model it names is the one the proof commits to.
+fn check_zk(r: &Receipt, pins: &ZkPins) -> Result<(), VerifyError> {
     let zk = r
         .evidence
         .as_ref()
         .and_then(|e| e.get("zk"))
         .ok_or_else(|| VerifyError::Evidence("a zk receipt must carry its proof".into()))?;
     let bad = |e: veil_zk::ZkError| VerifyError::Evidence(e.to_string());
+    // Before anything else: a key the bearer chose is no evidence at all.
+    let vk_hash = veil_zk::snarkjs::vk_hash(&zk["vk"]).map_err(bad)?;
+    if !pins.keys.contains(&vk_hash) {
+        return Err(VerifyError::UntrustedKey(vk_hash));
+    }
     let vk = veil_zk::snarkjs::vk_from_json(&zk["vk"]).map_err(bad)?;
     let proof = veil_zk::snarkjs::proof_from_json(&zk["proof"]).map_err(bad)?;
     let public = veil_zk::snarkjs::public_from_json(&zk["public"]).map_err(bad)?;
@@ -226,13 +308,17 @@ fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
         // The outputs the receipt reports must be the ones the proof commits to.
         veil_zk::mlp::check_reported_result(&public, &zk["result"]).map_err(bad)?;
         output["result"] = zk["result"].clone();
+        check_model(r, &public, pins)?;
+    } else if r.model_hash.is_some() {
+        return Err(VerifyError::ModelUnbound(
+            "the receipt names a model its circuit does not commit to".into(),
+        ));
     }
     if jcs_root(&output)? != r.output_hash || jcs_root(&zk["public"])? != r.input_hash {
         return Err(VerifyError::Evidence(
             "the receipt's hashes are not its proof's".into(),
         ));
     }
-    let vk_hash = jcs_root(&zk["vk"])?;
     let event_ok = r.events.iter().any(
         |e| matches!(e.payload::<ZkProof>(), Some(Ok(p)) if p.vk_hash == vk_hash && p.public == zk["public"]),
     );
@@ -240,6 +326,30 @@ fn check_zk(r: &Receipt) -> Result<(), VerifyError> {
         return Err(VerifyError::Events(
             "no zk.proof event names this key and these public inputs".into(),
         ));
+    }
+    Ok(())
+}
+
+/// A proof of inference commits to its model as public input `M`; the receipt's
+/// `model_hash` (a weights root) means something only if the caller pinned that root to
+/// that commitment.
+fn check_model(r: &Receipt, public: &[veil_zk::Fr], pins: &ZkPins) -> Result<(), VerifyError> {
+    // Canonical decimal, as snarkjs and `GET /v1/prover` write it.
+    let committed = public
+        .get(veil_zk::mlp::PUBLIC_MODEL_COMMITMENT)
+        .ok_or_else(|| VerifyError::ModelUnbound("the proof has no model commitment".into()))?
+        .to_string();
+    let model = r
+        .model_hash
+        .ok_or_else(|| VerifyError::ModelUnbound("a proof of inference must name its model".into()))?;
+    if !pins
+        .models
+        .iter()
+        .any(|p| p.model_root == model && p.commitment == committed)
+    {
+        return Err(VerifyError::ModelUnbound(format!(
+            "you pinned no model {model} with commitment {committed}"
+        )));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use veil_receipt::events::{
     ResponseReturned,
 };
 use veil_verify::{Trust, verify};
+use veil_zk::Fr;
 
 const RECEIPT: &[u8] = include_bytes!("data/golden-tee-receipt.json");
 const DEV_ROOT: &[u8] = include_bytes!("data/golden-dev-root.der");
@@ -20,8 +21,8 @@ fn trust() -> Trust {
     anchors.intel_roots.push(DEV_ROOT.to_vec());
     Trust {
         anchors,
-        policy: veil_evidence::Policy::default(),
         measurements: vec![MEASUREMENT.into()],
+        ..Trust::default()
     }
 }
 
@@ -127,4 +128,193 @@ fn evidence_answers_only_its_own_challenge() {
     other.measurements = vec!["00".repeat(48)];
     let r = veil_verify::verify_attestation_answer(&evidence, &rd.nonce, &rd.purpose, &other, at);
     assert_eq!(r.unwrap_err().code(), "receipt.measurement");
+}
+
+/// The forged verifying key of issue 14, finding 2: with γ = δ, a "proof" A = α, B = β,
+/// C = −vk_x satisfies e(A,B) = e(α,β)·e(vk_x,γ)·e(C,δ) for any public inputs. A zk
+/// receipt is signed by whoever made it, so under a key it carries itself it proves
+/// nothing; such a receipt, signed by a stranger, with `model` as its model.
+mod forged {
+    use ark_bn254::{Bn254, G1Affine, G1Projective, G2Affine};
+    use ark_ec::{AffineRepr, CurveGroup};
+    use serde_json::{Value, json};
+    use veil_content::Root;
+    use veil_receipt::events::{RequestReceived, ResponseReturned, ZkProof};
+    use veil_receipt::{Event, Mode, Receipt};
+    use veil_zk::{Fr, snarkjs};
+
+    pub fn root(v: &Value) -> Root {
+        veil_content::root_of(&veil_jcs::to_canonical_vec(v).unwrap()).unwrap()
+    }
+
+    /// A key that accepts `public`, and its "proof".
+    pub fn key_and_proof(public: &[Fr]) -> (Value, Value) {
+        let g1 = G1Affine::generator();
+        let g2 = G2Affine::generator();
+        let alpha = (g1 * Fr::from(2u64)).into_affine();
+        let beta = (g2 * Fr::from(3u64)).into_affine();
+        let gamma = (g2 * Fr::from(5u64)).into_affine();
+        let ic: Vec<G1Affine> = (0..=public.len() as u64)
+            .map(|i| (g1 * Fr::from(7 + i)).into_affine())
+            .collect();
+        let vk = ark_groth16::VerifyingKey::<Bn254> {
+            alpha_g1: alpha,
+            beta_g2: beta,
+            gamma_g2: gamma,
+            delta_g2: gamma,
+            gamma_abc_g1: ic.clone(),
+        };
+        let mut vk_x: G1Projective = ic[0].into();
+        for (x, p) in public.iter().zip(&ic[1..]) {
+            vk_x += *p * x;
+        }
+        let proof = ark_groth16::Proof::<Bn254> {
+            a: alpha,
+            b: beta,
+            c: (-vk_x).into_affine(),
+        };
+        assert!(
+            veil_zk::groth::verify(&vk, public, &proof).unwrap(),
+            "the forged key accepts inputs nobody proved"
+        );
+        (snarkjs::vk_to_json(&vk), snarkjs::proof_to_json(&proof))
+    }
+
+    /// A zk receipt for `circuit` over `public` (with `result` for a proof of
+    /// inference), signed by a stranger's key.
+    pub fn receipt(
+        circuit: &str,
+        public: &[Fr],
+        result: Option<Value>,
+        model: Option<Root>,
+    ) -> (Vec<u8>, Root) {
+        let (vk, proof) = key_and_proof(public);
+        let public = snarkjs::public_to_json(public);
+        let mut output = json!({ "proof": proof, "public": public });
+        let mut zk = json!({ "circuit": circuit, "vk": vk, "proof": proof, "public": public });
+        if let Some(r) = result {
+            output["result"] = r.clone();
+            zk["result"] = r;
+        }
+        let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut r = Receipt::new(Mode::Zk, root(&public), root(&output), at);
+        r.model_hash = model;
+        r.events = vec![
+            Event::of(at, &RequestReceived::default()),
+            Event::of(
+                at,
+                &ZkProof {
+                    circuit: circuit.into(),
+                    vk_hash: root(&vk),
+                    public: public.clone(),
+                    detail: Default::default(),
+                },
+            ),
+            Event::of(
+                at,
+                &ResponseReturned {
+                    body_hash: root(&output),
+                },
+            ),
+        ];
+        r.evidence = Some(json!({ "zk": zk }));
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let signed = veil_receipt::sign(r, &stranger).unwrap();
+        (signed.to_json_pretty().into_bytes(), root(&vk))
+    }
+}
+
+#[test]
+fn a_zk_receipt_under_a_key_its_bearer_chose_is_refused() {
+    // "I earn at least 10^9": public inputs nobody proved.
+    let public = [Fr::from(1u64), Fr::from(1_000_000_000u64), Fr::from(16u64)];
+    let (bytes, vk_hash) = forged::receipt(veil_zk::income::CIRCUIT_ID, &public, None, None);
+    let e = verify(&bytes, &Trust::default()).unwrap_err();
+    assert_eq!(e.code(), "receipt.zk_key_untrusted", "{e}");
+    // Pinning some other key changes nothing.
+    let mut trust = Trust::default();
+    trust
+        .zk
+        .keys
+        .push(forged::root(&serde_json::json!({ "another": "key" })));
+    assert_eq!(
+        verify(&bytes, &trust).unwrap_err().code(),
+        "receipt.zk_key_untrusted"
+    );
+    // Only a verifier who pins this very key takes the proof (and so trusts its maker).
+    trust.zk.keys.push(vk_hash);
+    verify(&bytes, &trust).expect("under a pinned key the receipt verifies");
+}
+
+#[test]
+fn a_proof_of_inference_names_its_model_only_through_a_pinned_commitment() {
+    let outputs = [5i64, -3, 9];
+    let model_commitment = Fr::from(4242u64);
+    let public = [
+        model_commitment,
+        Fr::from(77u64),
+        veil_zk::mlp::output_hash(&outputs).unwrap(),
+    ];
+    let result = serde_json::json!({ "outputs": outputs, "class": veil_zk::mlp::class_of(&outputs) });
+    let model = forged::root(&serde_json::json!({ "weights": "the model the bearer claims" }));
+    let (bytes, vk_hash) = forged::receipt(
+        veil_zk::mlp::CIRCUIT_ID,
+        &public,
+        Some(result.clone()),
+        Some(model),
+    );
+    let mut trust = Trust::default();
+    trust.zk.keys.push(vk_hash);
+    let e = verify(&bytes, &trust).unwrap_err();
+    assert_eq!(e.code(), "receipt.model_unbound", "{e}");
+    // The right model root with another model's commitment is no binding either.
+    trust.zk.models.push(veil_verify::ModelPin {
+        model_root: model,
+        commitment: "4243".into(),
+    });
+    assert_eq!(
+        verify(&bytes, &trust).unwrap_err().code(),
+        "receipt.model_unbound"
+    );
+    trust.zk.models.push(veil_verify::ModelPin {
+        model_root: model,
+        commitment: model_commitment.to_string(),
+    });
+    verify(&bytes, &trust).expect("the pinned model and commitment verify");
+    // A receipt that names no model cannot stand for one.
+    let (bytes, vk_hash) = forged::receipt(veil_zk::mlp::CIRCUIT_ID, &public, Some(result), None);
+    trust.zk.keys.push(vk_hash);
+    assert_eq!(
+        verify(&bytes, &trust).unwrap_err().code(),
+        "receipt.model_unbound"
+    );
+}
+
+#[test]
+fn trust_is_explicit_no_measurement_and_no_evidence_are_refusals() {
+    // No measurement named: the golden receipt's valid evidence is not enough.
+    let mut none = trust();
+    none.measurements.clear();
+    let e = verify(RECEIPT, &none).unwrap_err();
+    assert_eq!(e.code(), "receipt.measurement", "{e}");
+    // Unless the verifier says any will do.
+    none.any_measurement = true;
+    verify(RECEIPT, &none).expect("any measurement, explicitly");
+
+    // A plain receipt is its signer's word only.
+    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let h = forged::root(&serde_json::json!({}));
+    let mut r = veil_receipt::Receipt::new(veil_receipt::Mode::Plain, h, h, at);
+    r.events = vec![veil_receipt::Event::of(at, &RequestReceived::default())];
+    let plain = veil_receipt::sign(r, &ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]))
+        .unwrap()
+        .to_json_pretty()
+        .into_bytes();
+    let e = verify(&plain, &Trust::default()).unwrap_err();
+    assert_eq!(e.code(), "receipt.unattested", "{e}");
+    let accepting = Trust {
+        accept_unattested: true,
+        ..Trust::default()
+    };
+    verify(&plain, &accepting).expect("accepted unattested, explicitly");
 }

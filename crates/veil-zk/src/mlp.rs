@@ -560,6 +560,8 @@ impl ConstraintSynthesizer<Fr> for Inference {
     }
 }
 
+/// Where `M` (the model commitment) stands among the public inputs `[M, I, O]`.
+pub const PUBLIC_MODEL_COMMITMENT: usize = 0;
 /// Where `O` stands among the public inputs `[M, I, O]`.
 pub const PUBLIC_OUTPUT_COMMITMENT: usize = 2;
 

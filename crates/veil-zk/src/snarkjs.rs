@@ -113,6 +113,19 @@ pub fn vk_to_json(vk: &VerifyingKey<Bn254>) -> Value {
     })
 }
 
+/// A verifying key's name: the 0G root of its JCS-canonical snarkjs JSON — what receipts
+/// (`zk.proof` events), `GET /v1/prover` and verifiers' pins call `vk_hash`.
+pub fn vk_hash(vk: &Value) -> Result<veil_content::Root, ZkError> {
+    let bytes = veil_jcs::to_canonical_vec(vk).map_err(|e| ZkError::Malformed {
+        what: "verifying key",
+        reason: e.to_string(),
+    })?;
+    veil_content::root_of(&bytes).map_err(|e| ZkError::Malformed {
+        what: "verifying key",
+        reason: e.to_string(),
+    })
+}
+
 /// Read `verification_key.json`.
 pub fn vk_from_json(v: &Value) -> Result<VerifyingKey<Bn254>, ZkError> {
     if v["protocol"] != "groth16" || v["curve"] != "bn128" {

@@ -49,6 +49,21 @@ pub struct TrustArgs {
     /// Accept only these measurements (hex), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub measurement: Vec<String>,
+    /// Accept any measurement the evidence verifies (the output names it) instead of
+    /// listing the ones you accept.
+    #[arg(long, conflicts_with = "measurement")]
+    pub any_measurement: bool,
+    /// Check zk receipts under these verifying keys: a `vk_hash` (0x…) or a
+    /// verification_key.json; a key you did not pin proves nothing.
+    #[arg(long)]
+    pub zk_key: Vec<String>,
+    /// Pins for zk receipts from a file (`veil zk pins` writes one): verifying keys and
+    /// which model commitment stands for which weights root.
+    #[arg(long)]
+    pub zk_pins: Vec<PathBuf>,
+    /// Accept receipts whose only evidence is their signature (mode plain, fhe, fl).
+    #[arg(long)]
+    pub accept_unattested: bool,
 }
 
 impl TrustArgs {
@@ -65,10 +80,31 @@ impl TrustArgs {
                 .with_context(|| format!("policy {}", p.display()))?,
             None => veil_evidence::Policy::default(),
         };
+        let mut zk = veil_verify::ZkPins::default();
+        for p in &self.zk_pins {
+            let pins: veil_verify::ZkPins = serde_json::from_slice(&io::read_limited(p, 1 << 20)?)
+                .with_context(|| format!("zk pins {}", p.display()))?;
+            zk.extend(pins);
+        }
+        for k in &self.zk_key {
+            zk.keys.push(match k.parse() {
+                Ok(root) => root,
+                Err(_) => {
+                    let vk: serde_json::Value =
+                        serde_json::from_slice(&io::read_limited(k.as_ref(), 1 << 20)?)
+                            .with_context(|| format!("verifying key {k}"))?;
+                    veil_zk::snarkjs::vk_from_json(&vk).with_context(|| format!("verifying key {k}"))?;
+                    veil_zk::snarkjs::vk_hash(&vk)?
+                }
+            });
+        }
         Ok(veil_verify::Trust {
             anchors,
             policy,
             measurements: self.measurement.clone(),
+            any_measurement: self.any_measurement,
+            zk,
+            accept_unattested: self.accept_unattested,
         })
     }
 }

@@ -151,6 +151,23 @@ pub enum ZkCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write what a verifier pins to trust this key directory's zk receipts: the
+    /// verifying keys' hashes and, for a model, which commitment stands for its weights
+    /// root (`veil verify --zk-pins FILE`). Publish it the way you publish the keys.
+    Pins {
+        /// The directory `veil zk setup` wrote.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The income circuit's slots.
+        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+        slots: usize,
+        /// The inference circuit's model and weights.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Where to write the pins (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Verify a Groth16 proof (snarkjs JSON files): exit 0 when valid, 1 when not.
     Verify {
         /// verification_key.json.
@@ -201,6 +218,67 @@ pub enum ProveCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The circuits a key directory serves: the income circuit at `slots`, the inference
+/// circuit for `model` — whichever have keys there, and at least one.
+fn served(
+    keys: &Path,
+    slots: usize,
+    model: &ModelArgs,
+) -> Result<(Option<IncomeCircuit>, Option<InferenceCircuit>)> {
+    let load = |stem: &str| -> Result<Option<groth::Keys>> {
+        let Some(path) = veil_prover::key_file(keys, stem) else {
+            return Ok(None);
+        };
+        let pb = spinner(&format!("reading {}", path.display()));
+        let loaded = veil_prover::load_keys(keys, stem)?;
+        pb.finish_and_clear();
+        Ok(loaded)
+    };
+    let income = load(&format!("income-{slots}"))?.map(|keys| IncomeCircuit { keys, slots });
+    let inference = match load(&model.stem())? {
+        Some(keys) => {
+            let z = zkml(&model.model)?;
+            Some(InferenceCircuit {
+                keys,
+                network: z.network,
+                mode: model.mode(),
+                name: model.model.clone(),
+                model_root: Some(z.root),
+                input_scales: z.quantized.input_scales,
+            })
+        }
+        None => None,
+    };
+    if income.is_none() && inference.is_none() {
+        bail!(
+            "no keys in {}: run veil zk setup first (looked for income-{slots}.pk and {}.pk)",
+            keys.display(),
+            model.stem()
+        );
+    }
+    Ok((income, inference))
+}
+
+/// What a verifier pins to take this key directory's receipts (`veil verify --zk-pins`).
+fn pins(income: Option<&IncomeCircuit>, inference: Option<&InferenceCircuit>) -> Result<veil_verify::ZkPins> {
+    let mut pins = veil_verify::ZkPins::default();
+    if let Some(c) = income {
+        pins.keys
+            .push(snarkjs::vk_hash(&snarkjs::vk_to_json(&c.keys.vk))?);
+    }
+    if let Some(c) = inference {
+        pins.keys
+            .push(snarkjs::vk_hash(&snarkjs::vk_to_json(&c.keys.vk))?);
+        if let Some(root) = c.model_root {
+            pins.models.push(veil_verify::ModelPin {
+                model_root: root,
+                commitment: c.network.hash()?.to_string(),
+            });
+        }
+    }
+    Ok(pins)
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -260,37 +338,7 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
             listen,
             queue,
         } => {
-            let load = |stem: &str| -> Result<Option<groth::Keys>> {
-                let Some(path) = veil_prover::key_file(&keys, stem) else {
-                    return Ok(None);
-                };
-                let pb = spinner(&format!("reading {}", path.display()));
-                let loaded = veil_prover::load_keys(&keys, stem)?;
-                pb.finish_and_clear();
-                Ok(loaded)
-            };
-            let income = load(&format!("income-{slots}"))?.map(|keys| IncomeCircuit { keys, slots });
-            let inference = match load(&model.stem())? {
-                Some(keys) => {
-                    let z = zkml(&model.model)?;
-                    Some(InferenceCircuit {
-                        keys,
-                        network: z.network,
-                        mode: model.mode(),
-                        name: model.model.clone(),
-                        model_root: Some(z.root),
-                        input_scales: z.quantized.input_scales,
-                    })
-                }
-                None => None,
-            };
-            if income.is_none() && inference.is_none() {
-                bail!(
-                    "no keys in {}: run veil zk setup first (looked for income-{slots}.pk and {}.pk)",
-                    keys.display(),
-                    model.stem()
-                );
-            }
+            let (income, inference) = served(&keys, slots, &model)?;
             let attestation = match &sim_tee_seed {
                 Some(seed) => {
                     let served: Vec<String> = [
@@ -336,6 +384,23 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
                     .await
                     .context("serving")
             })?;
+        }
+        ZkCommand::Pins {
+            keys,
+            slots,
+            model,
+            out,
+        } => {
+            let (income, inference) = served(&keys, slots, &model)?;
+            let pins = pins(income.as_ref(), inference.as_ref())?;
+            veil_fs::write_atomic(&out, serde_json::to_string_pretty(&pins)?.as_bytes())
+                .with_context(|| format!("writing {}", out.display()))?;
+            outln!(
+                "{} verifying key(s), {} model(s) → {}",
+                pins.keys.len(),
+                pins.models.len(),
+                out.display()
+            );
         }
         ZkCommand::Verify { vk, public, proof } => {
             let vk = snarkjs::vk_from_json(&read_json(&vk)?)?;

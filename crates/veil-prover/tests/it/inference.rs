@@ -135,7 +135,7 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     let request = json!({ "features": x, "salt": "12345" });
     let (status, accepted) = post(&format!("{base}/v1/prove/inference"), &sealed(&key, &request)).await;
     assert_eq!(status, 202, "{accepted}");
-    let job = wait_done(&base, accepted["id"].as_str().unwrap()).await;
+    let job = wait_done(&base, &accepted).await;
     assert_eq!(job["job"]["status"], "done", "{job}");
     let outputs: Vec<i64> = serde_json::from_value(job["job"]["result"]["outputs"].clone()).unwrap();
     let x_q = q.quantize_input(x).unwrap();
@@ -154,7 +154,8 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     );
     // The receipt names the model file and carries the proof, which veil verify checks.
     let receipt = serde_json::to_vec(&job["job"]["receipt"]).unwrap();
-    veil_verify::verify(&receipt, &veil_verify::Trust::default()).expect("the proof inside verifies");
+    let trust = common::published_trust(&base).await;
+    veil_verify::verify(&receipt, &trust).expect("the proof inside verifies");
     let r = veil_receipt::verify(&receipt).unwrap().receipt;
     assert_eq!(r.model_hash, Some(model_root));
     assert_eq!(r.policy_id.as_deref(), Some(veil_prover::ZK_CIRCUIT_MLP));
@@ -167,8 +168,7 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     assert_ne!(Some(&evidence), body.evidence.as_ref());
     body.evidence = Some(evidence);
     let forged = veil_receipt::sign(body, &Identity::generate().unwrap().signing_key()).unwrap();
-    let err =
-        veil_verify::verify(forged.to_json_pretty().as_bytes(), &veil_verify::Trust::default()).unwrap_err();
+    let err = veil_verify::verify(forged.to_json_pretty().as_bytes(), &trust).unwrap_err();
     assert!(err.to_string().contains("does not verify"), "{err}");
 
     // A receipt re-signed to report other outputs next to the same proof.
@@ -178,8 +178,7 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     assert_ne!(Some(&evidence), body.evidence.as_ref());
     body.evidence = Some(evidence);
     let forged = veil_receipt::sign(body, &Identity::generate().unwrap().signing_key()).unwrap();
-    let err =
-        veil_verify::verify(forged.to_json_pretty().as_bytes(), &veil_verify::Trust::default()).unwrap_err();
+    let err = veil_verify::verify(forged.to_json_pretty().as_bytes(), &trust).unwrap_err();
     assert!(
         err.to_string().contains("not the ones the proof commits to"),
         "{err}"

@@ -12,18 +12,15 @@ use veil_seal::Identity;
 use veil_zk::groth;
 use veil_zk::income::IncomeThreshold;
 
-use common::{post, wait_done};
+use common::{fresh_nonce, now, post, sealed_exactly, wait_done};
 
 const SLOTS: usize = 16;
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+async fn serve(capacity: usize) -> (String, Arc<Prover>) {
+    serve_with_clock(capacity, now).await
 }
 
-async fn serve(capacity: usize) -> (String, Arc<Prover>) {
+async fn serve_with_clock(capacity: usize, clock: fn() -> u64) -> (String, Arc<Prover>) {
     let keys = groth::dev_setup(IncomeThreshold::blank(SLOTS), &mut StdRng::seed_from_u64(5)).unwrap();
     let prover = Prover::start(ProverParts {
         attestation: None,
@@ -31,7 +28,7 @@ async fn serve(capacity: usize) -> (String, Arc<Prover>) {
         income: Some(IncomeCircuit { keys, slots: SLOTS }),
         inference: None,
         queue_capacity: capacity,
-        clock: now,
+        clock,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,8 +38,7 @@ async fn serve(capacity: usize) -> (String, Arc<Prover>) {
 }
 
 fn sealed(to: &veil_seal::PublicKey, threshold: &str) -> Value {
-    let statement = json!({"account": "0xa11ce", "epoch": 7, "amounts": [100, 200, 300], "salt": "9", "threshold": threshold, "slots": SLOTS});
-    common::sealed(to, &statement)
+    common::sealed(to, &statement(threshold))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,15 +47,15 @@ async fn sealed_statements_become_proofs_with_receipts_and_false_ones_are_refuse
     let key = prover.public_key();
     let (status, accepted) = post(&format!("{base}/v1/prove/income-threshold"), &sealed(&key, "600")).await;
     assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_str().unwrap().to_owned();
-    let job = wait_done(&base, &id).await;
+    let job = wait_done(&base, &accepted).await;
     assert_eq!(job["job"]["status"], "done", "{job}");
     assert_eq!(job["job"]["public"][1], "600");
     let receipt = serde_json::to_vec(&job["job"]["receipt"]).unwrap();
     let verified = veil_receipt::verify(&receipt).expect("the receipt verifies");
     assert_eq!(verified.receipt.mode, veil_receipt::Mode::Zk);
     // The whole-receipt verifier checks the Groth16 proof inside it.
-    veil_verify::verify(&receipt, &veil_verify::Trust::default()).expect("the proof inside verifies");
+    let trust = common::published_trust(&base).await;
+    veil_verify::verify(&receipt, &trust).expect("the proof inside verifies");
     // A forger who re-signs a receipt claiming another threshold: the signature is
     // fine, the proof is not.
     let mut body = verified.receipt.clone();
@@ -68,11 +64,15 @@ async fn sealed_statements_become_proofs_with_receipts_and_false_ones_are_refuse
     assert_ne!(Some(&evidence), body.evidence.as_ref());
     body.evidence = Some(evidence);
     let forged = veil_receipt::sign(body, &Identity::generate().unwrap().signing_key()).unwrap();
-    let err =
-        veil_verify::verify(forged.to_json_pretty().as_bytes(), &veil_verify::Trust::default()).unwrap_err();
+    let err = veil_verify::verify(forged.to_json_pretty().as_bytes(), &trust).unwrap_err();
     assert!(err.to_string().contains("does not verify"), "{err}");
-    let (status, v) = post(&format!("{base}/v1/proofs/{id}/verify"), &json!({})).await;
-    assert_eq!((status, v["valid"].as_bool()), (200, Some(true)));
+    let r = common::job(reqwest::Method::POST, &base, &accepted, "/verify")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["valid"], true);
 
     // A false statement, a statement sealed to someone else, garbage, unknown jobs.
     let (status, p) = post(&format!("{base}/v1/prove/income-threshold"), &sealed(&key, "601")).await;
@@ -117,7 +117,7 @@ async fn a_full_queue_is_refused_and_a_queued_job_can_be_cancelled() {
     for _ in 0..4 {
         let (status, body) = post(&format!("{base}/v1/prove/income-threshold"), &sealed(&key, "600")).await;
         match status {
-            202 => ids.push(body["id"].as_str().unwrap().to_owned()),
+            202 => ids.push(body),
             503 => {
                 assert_eq!(body["code"], "zk.busy");
                 busy += 1;
@@ -128,8 +128,7 @@ async fn a_full_queue_is_refused_and_a_queued_job_can_be_cancelled() {
     assert!(busy >= 1, "a queue of one refuses some of four submissions");
     // The last accepted job is still queued behind the first: cancel it.
     let last = ids.last().unwrap().clone();
-    let r = reqwest::Client::new()
-        .delete(format!("{base}/v1/proofs/{last}"))
+    let r = common::job(reqwest::Method::DELETE, &base, &last, "")
         .send()
         .await
         .unwrap();
@@ -145,4 +144,115 @@ async fn a_full_queue_is_refused_and_a_queued_job_can_be_cancelled() {
     for id in &ids[..ids.len() - 1] {
         assert_eq!(wait_done(&base, id).await["job"]["status"], "done");
     }
+}
+
+fn statement(threshold: &str) -> Value {
+    json!({"account": "0xa11ce", "epoch": 7, "amounts": [100, 200, 300], "salt": "9", "threshold": threshold, "slots": SLOTS})
+}
+
+/// Issue 14, finding 10: anyone who captured a sealed statement could submit it again,
+/// and anyone who learned a job id could read, verify or cancel the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_statement_is_not_replayed_and_a_job_is_only_its_submitters() {
+    let (base, prover) = serve(8).await;
+    let key = prover.public_key();
+    let url = format!("{base}/v1/prove/income-threshold");
+    let body = sealed(&key, "600");
+    let (status, accepted) = post(&url, &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let (status, p) = post(&url, &body).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (409, Some("request.replayed")),
+        "{p}"
+    );
+
+    let with = |nonce: Option<String>, expires_at: Option<u64>| {
+        let mut s = statement("600");
+        if let Some(n) = nonce {
+            s["nonce"] = json!(n);
+        }
+        if let Some(e) = expires_at {
+            s["expires_at"] = json!(e);
+        }
+        sealed_exactly(&key, &s)
+    };
+    let (status, p) = post(&url, &with(Some(fresh_nonce()), Some(now() - 1))).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (401, Some("request.expired")),
+        "{p}"
+    );
+    let (status, p) = post(&url, &with(Some(fresh_nonce()), Some(now() + 3600))).await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("zk.bad_input")), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("at most 600 s ahead"),
+        "{p}"
+    );
+    let (status, p) = post(&url, &with(None, Some(now() + 60))).await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("zk.bad_input")), "{p}");
+    let (status, p) = post(&url, &with(Some(fresh_nonce()), None)).await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("zk.bad_input")), "{p}");
+
+    // Someone who knows the id but not the capability sees no such job.
+    let id = accepted["id"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    for r in [
+        http.get(format!("{base}/v1/proofs/{id}")).send().await.unwrap(),
+        http.get(format!("{base}/v1/proofs/{id}"))
+            .bearer_auth("00".repeat(32))
+            .send()
+            .await
+            .unwrap(),
+        http.delete(format!("{base}/v1/proofs/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        http.post(format!("{base}/v1/proofs/{id}/verify"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "zk.unknown_job");
+    }
+    assert_eq!(wait_done(&base, &accepted).await["job"]["status"], "done");
+}
+
+static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_800_000_000);
+
+fn fake_clock() -> u64 {
+    CLOCK.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_kept_for_their_retention_then_dropped() {
+    let (base, prover) = serve_with_clock(8, fake_clock).await;
+    let key = prover.public_key();
+    let url = format!("{base}/v1/prove/income-threshold");
+    let mut s = statement("600");
+    s["nonce"] = json!(fresh_nonce());
+    s["expires_at"] = json!(fake_clock() + 60);
+    let (status, first) = post(&url, &sealed_exactly(&key, &s)).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(wait_done(&base, &first).await["job"]["status"], "done");
+    // Within the retention it is there; past it, the next submission prunes it.
+    CLOCK.fetch_add(
+        veil_prover::JOB_RETENTION_SECS - 1,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let read = |a: &Value| common::job(reqwest::Method::GET, &base, a, "").send();
+    assert_eq!(read(&first).await.unwrap().status(), 200);
+    CLOCK.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
+    s["nonce"] = json!(fresh_nonce());
+    s["expires_at"] = json!(fake_clock() + 60);
+    let (status, second) = post(&url, &sealed_exactly(&key, &s)).await;
+    assert_eq!(status, 202, "{second}");
+    assert_eq!(
+        read(&first).await.unwrap().status(),
+        404,
+        "dropped after its retention"
+    );
+    assert_eq!(wait_done(&base, &second).await["job"]["status"], "done");
 }

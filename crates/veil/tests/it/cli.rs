@@ -250,7 +250,17 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     }
     let receipt = work.join("receipt.json");
     let dev_root = work.join("stack/pki/dev-root.pem");
-    let line = ok(&veil(&["verify", "--dev-root", s(&dev_root), s(&receipt)]));
+    let up: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("stack/up.json")).unwrap()).unwrap();
+    let measurement = up["measurement"].as_str().unwrap();
+    let line = ok(&veil(&[
+        "verify",
+        "--dev-root",
+        s(&dev_root),
+        "--measurement",
+        measurement,
+        s(&receipt),
+    ]));
     assert!(
         line.starts_with("valid receipt sha256:") && line.contains("mode=tee"),
         "{line}"

@@ -205,7 +205,19 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     }
 
     let dev_root = p(&ctx.dir.join("pki/dev-root.pem"));
-    let summary = ok(&veil(&["verify", "--dev-root", &dev_root, &p(&receipt)]));
+    // Naming no measurement trusts none.
+    let err = fails(&veil(&["verify", "--dev-root", &dev_root, &p(&receipt)]));
+    assert!(
+        err.contains("receipt.measurement") && err.contains("no measurement is trusted"),
+        "{err}"
+    );
+    let summary = ok(&veil(&[
+        "verify",
+        "--dev-root",
+        &dev_root,
+        "--any-measurement",
+        &p(&receipt),
+    ]));
     assert!(
         summary.contains("mode=tee") && summary.contains("dev_root=true"),
         "{summary}"
@@ -693,12 +705,21 @@ fn kserve_v2_attestation_and_operational_endpoints() {
 
     // `veil attestation`: fresh evidence for our nonce, verified under the dev root only.
     let dev_root = ctx.dir.join("pki/dev-root.pem");
+    let err = fails(&veil(&[
+        "attestation",
+        "--gateway",
+        g,
+        "--dev-root",
+        dev_root.to_str().unwrap(),
+    ]));
+    assert!(err.contains("no measurement is trusted"), "{err}");
     let out = ok(&veil(&[
         "attestation",
         "--gateway",
         g,
         "--dev-root",
         dev_root.to_str().unwrap(),
+        "--any-measurement",
     ]));
     let claims: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(claims["measurement"], up_json(&ctx.dir)["measurement"]);

@@ -128,7 +128,11 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
     let key = info["hpke"].as_str().unwrap();
     std::fs::write(
         p("statement.json"),
-        r#"{"account": "1", "epoch": 2, "amounts": [10, 20], "salt": "3", "threshold": "30", "slots": 16}"#,
+        serde_json::json!({
+            "account": "1", "epoch": 2, "amounts": [10, 20], "salt": "3", "threshold": "30", "slots": 16,
+            "nonce": "cli-test-nonce-0001", "expires_at": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300,
+        })
+        .to_string(),
     )
     .unwrap();
     ok(&veil(&[
@@ -153,7 +157,10 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
     let id = accepted["id"].as_str().unwrap();
     let mut job = serde_json::Value::Null;
     for _ in 0..600 {
-        job = reqwest::get(format!("{url}/v1/proofs/{id}"))
+        job = http
+            .get(format!("{url}/v1/proofs/{id}"))
+            .bearer_auth(accepted["capability"].as_str().unwrap())
+            .send()
             .await
             .unwrap()
             .json()
@@ -170,7 +177,41 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
         serde_json::to_vec(&job["job"]["receipt"]).unwrap(),
     )
     .unwrap();
-    let line = ok(&veil(&["verify", &p("receipt.json")]));
+    // Without pins the proof inside proves nothing: its key came with it.
+    let refused = veil(&["verify", &p("receipt.json")]);
+    assert!(fails(&refused).contains("receipt.zk_key_untrusted"));
+    // The verifier pins the keys the prover's operator published.
+    let out = ok(&veil(&[
+        "zk",
+        "pins",
+        "--keys",
+        &p("keys"),
+        "--slots",
+        "16",
+        "--out",
+        &p("pins.json"),
+    ]));
+    assert!(out.starts_with("1 verifying key(s), 0 model(s)"), "{out}");
+    let pinned: serde_json::Value = serde_json::from_slice(&std::fs::read(p("pins.json")).unwrap()).unwrap();
+    assert_eq!(
+        pinned["keys"][0],
+        info["circuits"][veil_zk::income::CIRCUIT_ID]["vk_hash"],
+        "the pins name the key the server publishes"
+    );
+    let line = ok(&veil(&[
+        "verify",
+        "--zk-pins",
+        &p("pins.json"),
+        &p("receipt.json"),
+    ]));
+    assert!(line.contains("mode=zk"), "{line}");
+    // Or the verifying key file itself.
+    let line = ok(&veil(&[
+        "verify",
+        "--zk-key",
+        &p("keys/income-16.vk.json"),
+        &p("receipt.json"),
+    ]));
     assert!(line.contains("mode=zk"), "{line}");
 }
 
