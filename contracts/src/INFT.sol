@@ -7,7 +7,11 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 /// @title Intelligent NFTs (ERC-7857 style): tokens that own sealed data.
-/// @notice Each token lists its data by 0G root (`dataHash`). The owner may authorize
+/// @notice Each token lists its data by 0G root (`dataHash`). Data is sealed to a key the
+/// key broker derives for this chain, this contract and this token id, so it must be
+/// sealed after the token exists: mint (with no data), seal to the token's key, then
+/// `setData` as its owner. Sealing first, to a guessed next id, would let anyone who
+/// saw the root mint that id first. The owner may authorize
 /// users to have inference run over the data without ever seeing it; Veil's key broker
 /// releases a data key only when `isAuthorized(tokenId, user)` holds. Ownership moves
 /// only with a re-encryption proof from a registered TEE oracle, because the new owner
@@ -51,6 +55,7 @@ contract INFT is ERC721, EIP712, Ownable {
     error UnknownOracle(address signer);
 
     event Minted(uint256 indexed tokenId, address indexed owner, bytes32[] dataHashes);
+    event DataSet(uint256 indexed tokenId, bytes32[] dataHashes);
     event Authorization(address indexed from, address indexed to, uint256 indexed tokenId);
     event AuthorizationRevoked(address indexed from, address indexed to, uint256 indexed tokenId);
     event AuthorizationsCleared(uint256 indexed tokenId);
@@ -78,10 +83,9 @@ contract INFT is ERC721, EIP712, Ownable {
         emit OracleSet(oracle, enabled);
     }
 
-    /// Mint a token owning `data` to `to`.
+    /// Mint a token to `to`, owning `data` (usually none yet: see `setData`).
     function mint(address to, IntelligentData[] calldata data) external returns (uint256 tokenId) {
         if (to == address(0)) revert ZeroAddress();
-        if (data.length == 0) revert EmptyData();
         tokenId = nextTokenId++;
         bytes32[] memory hashes = new bytes32[](data.length);
         for (uint256 i = 0; i < data.length; i++) {
@@ -90,6 +94,19 @@ contract INFT is ERC721, EIP712, Ownable {
         }
         _safeMint(to, tokenId);
         emit Minted(tokenId, to, hashes);
+    }
+
+    /// Replace the token's data (its owner only), e.g. with data sealed to its key.
+    function setData(uint256 tokenId, IntelligentData[] calldata data) external {
+        _onlyTokenOwner(tokenId);
+        if (data.length == 0) revert EmptyData();
+        delete _data[tokenId];
+        _appendData(tokenId, data);
+        bytes32[] memory hashes = new bytes32[](data.length);
+        for (uint256 i = 0; i < data.length; i++) {
+            hashes[i] = data[i].dataHash;
+        }
+        emit DataSet(tokenId, hashes);
     }
 
     /// The token's data entries.

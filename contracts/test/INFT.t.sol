@@ -62,9 +62,26 @@ contract INFTTest is Base {
         assertTrue(!nft.isAuthorized(99, alice), "unknown token authorizes nobody");
     }
 
-    function test_mint_refuses_empty_data() public {
+    function test_mint_first_then_the_owner_sets_data() public {
+        uint256 id = nft.mint(alice, new INFT.IntelligentData[](0));
+        assertEq(nft.intelligentDataOf(id).length, 0, "no data yet");
+        vm.prank(alice);
+        nft.setData(id, data(keccak256("sealed-to-this-token")));
+        assertEq(nft.intelligentDataOf(id)[0].dataHash, keccak256("sealed-to-this-token"), "data set");
+        vm.prank(alice);
+        nft.setData(id, data(keccak256("v2")));
+        assertEq(nft.intelligentDataOf(id).length, 1, "replaced, not appended");
+        assertEq(nft.intelligentDataOf(id)[0].dataHash, keccak256("v2"), "replaced");
+    }
+
+    function test_only_the_owner_sets_data_and_never_empty() public {
+        uint256 id = nft.mint(alice, new INFT.IntelligentData[](0));
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(INFT.NotTokenOwner.selector, id, bob));
+        nft.setData(id, data(keccak256("mine now")));
+        vm.prank(alice);
         vm.expectRevert(INFT.EmptyData.selector);
-        nft.mint(alice, new INFT.IntelligentData[](0));
+        nft.setData(id, new INFT.IntelligentData[](0));
     }
 
     function test_authorize_and_revoke() public {

@@ -25,6 +25,13 @@ pub struct Authorization {
 pub trait Authorizer: Send + Sync {
     /// `Ok` when `user` may use `token_id`, with where that was read.
     fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError>;
+
+    /// The chain and contract whose tokens this answers for, if a chain: token keys
+    /// are derived for (chain, contract, token), so token 7 of another deployment
+    /// gets another key.
+    fn binding(&self) -> Option<ChainRef> {
+        None
+    }
 }
 
 /// Authorizations listed in the broker's policy file: token id → users (compared

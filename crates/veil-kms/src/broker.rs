@@ -238,8 +238,27 @@ impl Broker {
     /// (an identity whose seed is that key), so the data opens only inside an attested,
     /// allowlisted enclave on behalf of an authorized user. Public: not audited.
     pub fn token_public_key(&self, token: TokenId) -> veil_seal::PublicKey {
-        let seed = self.master.resource_key(&token_resource(token));
+        let seed = self.master.resource_key(&self.key_name(&token_resource(token)));
         veil_seal::Identity::from_seed(&seed).public_key()
+    }
+
+    /// What a resource's key is derived from. A token's key is bound to the chain id and
+    /// INFT contract the broker answers for, as well as the token id: the resource is
+    /// named `token/<id>` on the wire, but token 7 of another chain or deployment is
+    /// another key. A broker without a chain (a policy-file list) serves one
+    /// deployment, and its token keys are bound to the id alone.
+    fn key_name(&self, resource: &str) -> String {
+        match (
+            resource.strip_prefix(TOKEN_RESOURCE_PREFIX),
+            self.authorizer.binding(),
+        ) {
+            (Some(id), Some(chain)) => format!(
+                "{TOKEN_RESOURCE_PREFIX}{}/{}/{id}",
+                chain.chain_id,
+                chain.contract.to_ascii_lowercase()
+            ),
+            _ => resource.to_owned(),
+        }
     }
 
     /// Release `resource` to the enclave behind `session`, for `user` when the
@@ -301,7 +320,7 @@ impl Broker {
             }
             None => None,
         };
-        let key = self.master.resource_key(resource);
+        let key = self.master.resource_key(&self.key_name(resource));
         let mut sealed = Vec::with_capacity(256);
         veil_seal::seal(key.as_slice(), &mut sealed, &[hpke]).map_err(|e| KmsError::Seal(e.to_string()))?;
         use base64::Engine as _;

@@ -245,13 +245,20 @@ impl<P: Provider + Clone> ChainClient<P> {
         Ok(())
     }
 
-    /// Mint a token over `data` to `to`; returns its id.
+    /// Mint a token over `data` (usually none: see [`ChainClient::set_data`]) to `to`;
+    /// returns its id.
     pub async fn mint(&self, to: Address, data: &[IntelligentData]) -> Result<U256, LedgerError> {
         let receipt = transact!("INFT", self.inft(), mint(to, entries(data)));
         receipt
             .decoded_log::<INFT::Minted>()
             .map(|l| l.tokenId)
             .ok_or(LedgerError::MissingEvent("Minted"))
+    }
+
+    /// Replace `token`'s data with `data` (sent by the token's owner).
+    pub async fn set_data(&self, token: U256, data: &[IntelligentData]) -> Result<(), LedgerError> {
+        transact!("INFT", self.inft(), setData(token, entries(data)));
+        Ok(())
     }
 
     /// Authorize `user` on `token` (sent by the token's owner).

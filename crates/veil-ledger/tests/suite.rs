@@ -183,7 +183,25 @@ async fn tokens_are_authorized_by_their_owner_only(backend: &Backend) {
     refused_with(as_alice.authorize(token, bob).await, "INFT", "AlreadyAuthorized");
     as_alice.revoke(token, bob).await.expect("revoke");
     assert!(!as_alice.is_authorized(token, bob).await.expect("read").0);
-    refused_with(as_alice.mint(alice, &[]).await, "INFT", "EmptyData");
+    // Mint first, then attach data as the owner; nobody else can, and never nothing.
+    let later = as_alice.mint(alice, &[]).await.expect("a token without data yet");
+    assert_eq!(later, U256::from(2));
+    assert!(as_alice.intelligent_data(later).await.expect("read").is_empty());
+    let entry = IntelligentData {
+        description: "sealed to token 2".into(),
+        data_hash: B256::from(keccak256(b"sealed to 2")),
+    };
+    refused_with(
+        as_bob.set_data(later, std::slice::from_ref(&entry)).await,
+        "INFT",
+        "NotTokenOwner",
+    );
+    refused_with(as_alice.set_data(later, &[]).await, "INFT", "EmptyData");
+    as_alice
+        .set_data(later, std::slice::from_ref(&entry))
+        .await
+        .expect("the owner sets data");
+    assert_eq!(as_alice.intelligent_data(later).await.expect("read"), vec![entry]);
 }
 
 async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend: &Backend) {

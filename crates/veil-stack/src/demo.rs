@@ -77,38 +77,34 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
 
     out.step(
         3,
-        "The owner seals them to the token's key, stores the blob by its root, and mints the iNFT",
+        "The owner mints the iNFT, seals the records to that token's key, stores the blob by its root, and attaches it",
     );
     let chain = &stack.operator;
-    let token = chain.next_token_id().await?;
+    let token = chain.mint(stack.operator_address, &[]).await?;
+    out.ok(&format!(
+        "token {token} minted to {} (first, so nobody can mint it over the data)",
+        stack.operator_address
+    ));
     let kms = KmsClient::new(&stack.kms);
     let token_key = kms.token_public_key(token.into()).await?;
     let mut sealed = Vec::new();
     veil_seal::seal(records.as_bytes(), &mut sealed, &[token_key])?;
     let put = stack.store.put_bytes(sealed).await?;
     out.ok(&format!(
-        "sealed to token {token}'s key {} (only an attested worker can be given it)",
+        "sealed to token {token}'s key {} (bound to this chain and contract; only an attested worker can be given it)",
         short(&token_key.to_string())
     ));
     out.ok(&format!("stored: root {}", put.root));
-    let minted = chain
-        .mint(
-            stack.operator_address,
+    chain
+        .set_data(
+            token,
             &[IntelligentData {
                 description: "breast-mass measurements (sealed)".into(),
                 data_hash: put.root.0.into(),
             }],
         )
         .await?;
-    if minted != token {
-        return Err(StackError::Demo(format!(
-            "token {minted} was minted, not {token}: another mint raced; seal again"
-        )));
-    }
-    out.ok(&format!(
-        "token {token} minted to {} over that root",
-        stack.operator_address
-    ));
+    out.ok(&format!("token {token} now names that root"));
 
     out.step(4, "The owner authorizes a researcher's wallet on chain");
     let user = PrivateKeySigner::random();

@@ -87,6 +87,10 @@ impl LedgerAuthorizer {
 }
 
 impl Authorizer for LedgerAuthorizer {
+    fn binding(&self) -> Option<ChainRef> {
+        Some(self.chain.clone())
+    }
+
     fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError> {
         let refused = || KmsError::NotAuthorized {
             token_id: token.to_string(),

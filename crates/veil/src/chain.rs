@@ -113,14 +113,24 @@ fn parse_fund(s: &str) -> Result<(Address, U256), String> {
 /// `veil nft …`.
 #[derive(Subcommand)]
 pub enum NftCommand {
-    /// Mint a token over sealed data roots; prints its id.
+    /// Mint a token; prints its id. Seal its data to the token's key afterwards
+    /// (`veil kms token-key`) and attach it with `set-data`: data sealed before the token
+    /// exists could be captured by whoever mints that id first.
     Mint {
-        /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable).
-        #[arg(long = "data", required = true)]
+        /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable; usually none).
+        #[arg(long = "data")]
         data: Vec<String>,
         /// The owner (default: the signer).
         #[arg(long)]
         to: Option<Address>,
+    },
+    /// Replace TOKEN's data with sealed data roots (sent by the owner).
+    SetData {
+        /// The token id (decimal).
+        token: veil_protocol::TokenId,
+        /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable).
+        #[arg(long = "data", required = true)]
+        data: Vec<String>,
     },
     /// Authorize USER to use TOKEN (sent by the owner).
     Authorize {
@@ -322,6 +332,16 @@ pub fn nft(args: &LedgerArgs, command: NftCommand) -> Result<std::process::ExitC
                     None => ledger.signer()?,
                 };
                 outln!("{}", ledger.client.mint(owner, &entries).await?);
+            }
+            NftCommand::SetData { token, data } => {
+                let entries = data.iter().map(|d| parse_entry(d)).collect::<Result<Vec<_>>>()?;
+                ledger.signer()?;
+                ledger.client.set_data(token.value(), &entries).await?;
+                outln!(
+                    "token {token} now holds {} data entr{}",
+                    entries.len(),
+                    if entries.len() == 1 { "y" } else { "ies" }
+                );
             }
             NftCommand::Authorize { token, user } => {
                 ledger.signer()?;

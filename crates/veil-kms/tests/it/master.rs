@@ -55,3 +55,66 @@ fn the_file_is_sealed_and_refuses_strangers_and_tampering() {
         "a failed open must not replace the file"
     );
 }
+
+/// Answers for one chain and contract, authorizing nobody (only keys are compared).
+struct Bound(Option<veil_kms::ChainRef>);
+
+impl veil_kms::Authorizer for Bound {
+    fn is_authorized(
+        &self,
+        token: veil_protocol::TokenId,
+        user: &str,
+    ) -> Result<veil_kms::Authorization, veil_kms::KmsError> {
+        Err(veil_kms::KmsError::NotAuthorized {
+            token_id: token.to_string(),
+            user: user.to_owned(),
+        })
+    }
+
+    fn binding(&self) -> Option<veil_kms::ChainRef> {
+        self.0.clone()
+    }
+}
+
+/// Issue 14, finding 1: token keys derived from `token/<id>` alone, so token 7 of
+/// another chain or deployment served by the same broker had the same key.
+#[test]
+fn a_token_key_is_bound_to_its_chain_contract_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = Identity::generate().unwrap();
+    let broker = |n: &str, binding: Option<veil_kms::ChainRef>| {
+        veil_kms::Broker::new(veil_kms::BrokerParts {
+            anchors: veil_evidence::TrustAnchors::vendor(),
+            attestation: veil_evidence::Policy::default(),
+            release: veil_kms::ReleasePolicy::default(),
+            authorizer: Box::new(Bound(binding)),
+            master: MasterSecret::open_or_create(&dir.path().join("master.sealed"), &id).unwrap(),
+            audit: veil_audit::AuditLog::open(&dir.path().join(format!("audit-{n}.log"))).unwrap(),
+            limits: veil_kms::Limits::default(),
+        })
+    };
+    let chain = |chain_id: u64, contract: &str| {
+        Some(veil_kms::ChainRef {
+            chain_id,
+            contract: contract.into(),
+        })
+    };
+    let inft = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let token = |b: &veil_kms::Broker, n: u64| b.token_public_key(n.into()).to_string();
+    let here = broker("a", chain(0x7e11, inft));
+    let other_chain = broker("b", chain(1, inft));
+    let other_contract = broker("c", chain(0x7e11, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"));
+    let unbound = broker("d", None);
+    let seven = token(&here, 7);
+    assert_ne!(seven, token(&here, 8));
+    for other in [&other_chain, &other_contract, &unbound] {
+        assert_ne!(
+            seven,
+            token(other, 7),
+            "the same master secret, another deployment"
+        );
+    }
+    // One deployment, one key, however its address is spelled.
+    let checksummed_lower = broker("e", chain(0x7e11, &inft.to_ascii_lowercase()));
+    assert_eq!(seven, token(&checksummed_lower, 7));
+}

@@ -38,6 +38,24 @@ fn up_json(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("up.json")).expect("up.json")).expect("json")
 }
 
+/// `veil nft|chain …` against the stack in `dir`, as its chain operator.
+fn on_chain(dir: &Path, args: &[&str]) -> std::process::Output {
+    let info = up_json(dir);
+    let s = |v: &Value| v.as_str().expect("string").to_owned();
+    let operator = dir.join("chain/operator.key");
+    veil_with(
+        &[
+            "--rpc",
+            &s(&info["rpc"]),
+            "--deployment",
+            &s(&info["deployment"]),
+            "--key",
+            operator.to_str().expect("utf-8"),
+        ],
+        args,
+    )
+}
+
 /// The breast-cancer test split as records, and each row's fourth measurement as
 /// the table spells it.
 fn records() -> (String, Vec<String>) {
@@ -57,22 +75,10 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Ctx) {
     let (server, gateway) = up(&dir, extra);
     let info = up_json(&dir);
     let s = |v: &Value| v.as_str().expect("string").to_owned();
-    let (kms, rpc, deployment) = (s(&info["kms"]), s(&info["rpc"]), s(&info["deployment"]));
-    let operator = dir.join("chain/operator.key");
-    let on_chain = |args: &[&str]| {
-        veil_with(
-            &[
-                "--rpc",
-                &rpc,
-                "--deployment",
-                &deployment,
-                "--key",
-                operator.to_str().expect("utf-8"),
-            ],
-            args,
-        )
-    };
-    // The owner seals to token 1's key (the first mint), stores, mints, authorizes.
+    let kms = s(&info["kms"]);
+    let on_chain = |args: &[&str]| on_chain(&dir, args);
+    // The owner mints token 1, seals to its key, stores, attaches the root, authorizes.
+    assert_eq!(ok(&on_chain(&["nft", "mint"])).trim(), "1");
     let token_key = ok(&veil(&["kms", "token-key", "--url", &kms, "1"]))
         .trim()
         .to_owned();
@@ -91,7 +97,10 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Ctx) {
     ]))
     .trim()
     .to_owned();
-    assert_eq!(ok(&on_chain(&["nft", "mint", "--data", &root])).trim(), "1");
+    assert!(
+        ok(&on_chain(&["nft", "set-data", "1", "--data", &root]))
+            .starts_with("token 1 now holds 1 data entry")
+    );
     let user_key = tmp.path().join("user.key");
     let user_addr = ok(&veil(&["chain", "keygen", "--out", &p(&user_key)]))
         .trim()
@@ -336,6 +345,35 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
             "verify",
             ctx.dir.join("kms/audit.jsonl").to_str().unwrap(),
         ]));
+
+        // Issue 14, finding 1: a second party points a token of its own at the
+        // victim's stored root (what a front-runner who minted first would hold). As
+        // that token's owner it is authorized — and learns nothing: the blob is sealed
+        // to token 1's key, and the broker releases token 2's.
+        let attacker = PrivateKeySigner::random();
+        let to = attacker.address().to_string();
+        let minted = ok(&on_chain(
+            &ctx.dir,
+            &["nft", "mint", "--to", &to, "--data", &ctx.root],
+        ));
+        assert_eq!(minted.trim(), "2");
+        let capture = gw
+            .sign(
+                &attacker,
+                U256::from(2),
+                LOGREG,
+                json!({ "ids": ["P0001"] }),
+                60,
+                now(),
+            )
+            .await
+            .expect("sign");
+        let (status, _, problem) = post(&ctx.gateway, &capture).await;
+        assert_eq!(problem["code"], "inference.data_integrity", "{status} {problem}");
+        assert!(
+            !problem.to_string().contains(&ctx.plaintext_cells[0]),
+            "{problem}"
+        );
 
         // The same signed request twice: the second is a replay.
         let body = signed(&gw, &ctx.user, &["P0002"]).await;
