@@ -10,9 +10,10 @@ use serde::de::DeserializeOwned;
 use veil_attester::Attester;
 use veil_evidence::Evidence;
 use veil_protocol::kms::{
-    AttestRequest, Challenge, KEY_RELEASE_PURPOSE, ResourceRequest, SealedResource, SessionGrant, TokenKey,
+    AttestRequest, BrokerIdentity, Challenge, KEY_RELEASE_PURPOSE, ResourceRequest, SealedResource,
+    SessionGrant, TokenKey, grant_message,
 };
-use veil_protocol::{ErrorCode, Problem, TokenId};
+use veil_protocol::{ErrorCode, Problem, SignedRequest, TokenId};
 use veil_seal::Identity;
 use zeroize::Zeroizing;
 
@@ -36,6 +37,9 @@ pub enum ClientError {
     /// The released key could not be opened with the enclave's key.
     #[error("released key does not open: {0}")]
     Open(String),
+    /// A release not signed by the broker this enclave trusts, or not for this enclave.
+    #[error("the release is not signed by the trusted key broker: {0}")]
+    Forged(String),
 }
 
 impl ClientError {
@@ -104,19 +108,27 @@ impl KmsClient {
         self.post("/v1/kms/attest", &AttestRequest { evidence }).await
     }
 
-    /// Ask for a resource within a session.
+    /// Ask for a resource within a session: for a token's key, on behalf of the user
+    /// whose signed `request` it forwards.
     pub async fn resource(
         &self,
         session: &str,
         resource: &str,
-        user: Option<&str>,
+        request: Option<&SignedRequest>,
     ) -> Result<SealedResource, ClientError> {
         let req = ResourceRequest {
             session: session.to_owned(),
             resource: resource.to_owned(),
-            user: user.map(str::to_owned),
+            request: request.cloned(),
         };
         self.post("/v1/kms/resource", &req).await
+    }
+
+    /// The key the broker signs releases with (to put in an enclave's configuration;
+    /// an enclave never learns it this way at run time).
+    pub async fn identity(&self) -> Result<BrokerIdentity, ClientError> {
+        let url = format!("{}/v1/kms/identity", self.base);
+        answer(&url, self.http.get(&url).send().await).await
     }
 
     /// Challenge, attest with `attester` binding `identity`'s keys, and open a session.
@@ -147,6 +159,30 @@ impl KmsClient {
             .map_err(|_| ClientError::Open("not a 32-byte key".into()))?;
         Ok(Zeroizing::new(key))
     }
+}
+
+/// Check that `released` was signed by the broker whose Ed25519 key is `broker` (hex)
+/// for the enclave key `recipient`: a host that answers in the broker's place, or
+/// hands this enclave another enclave's release, is refused.
+pub fn verify_grant(
+    released: &SealedResource,
+    broker: &str,
+    recipient: &veil_seal::PublicKey,
+) -> Result<(), ClientError> {
+    let forged = |m: &str| ClientError::Forged(m.to_owned());
+    let key: [u8; 32] = hex::decode(broker)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| forged("the configured broker key is not 32 bytes of hex"))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .map_err(|_| forged("the configured broker key is not a key"))?;
+    let sig: [u8; 64] = hex::decode(&released.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| forged("no signature"))?;
+    let message = grant_message(released, &recipient.to_string()).map_err(|e| forged(&e.to_string()))?;
+    key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig))
+        .map_err(|_| forged("the signature does not verify"))
 }
 
 /// A broker answer: the JSON body on success, its problem document on refusal.

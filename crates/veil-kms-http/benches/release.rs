@@ -15,7 +15,14 @@ use veil_kms_http::router;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
-const USER: &str = "0xa1";
+const CHAIN: u64 = 7;
+const INFT: &str = "0x00000000000000000000000000000000000000c0";
+
+fn user() -> alloy::signers::local::PrivateKeySigner {
+    "0x00000000000000000000000000000000000000000000000000000000000000a1"
+        .parse()
+        .expect("key")
+}
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -24,10 +31,25 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A fresh signed request for token 42 (what a worker forwards for its user).
+fn request() -> veil_protocol::SignedRequest {
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    veil_protocol::SignedRequest::sign(
+        &user(),
+        &veil_protocol::domain(CHAIN, INFT.parse().expect("address")),
+        alloy::primitives::U256::from(42),
+        veil_content::Root([3; 32]),
+        serde_json::json!({ "ids": ["1"] }),
+        alloy::primitives::U256::from(NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+        now() + 300,
+    )
+    .expect("sign")
+}
+
 async fn release_once(client: &KmsClient, attester: &SimTdx, enclave: &Identity) {
     let s = client.open_session(attester, enclave).await.expect("attest");
     let r = client
-        .resource(&s.session, "token/42", Some(USER))
+        .resource(&s.session, "token/42", Some(&request()))
         .await
         .expect("release");
     KmsClient::open_key(enclave, &r).expect("open");
@@ -64,11 +86,16 @@ async fn main() {
         attestation: Policy::default(),
         release,
         authorizer: Box::new(PolicyListAuthorizer(
-            [("42".to_owned(), vec![USER.to_owned()])].into(),
+            [("42".to_owned(), vec![user().address().to_string()])].into(),
         )),
         master: MasterSecret::open_or_create(&dir.path().join("master.sealed"), &broker_id).expect("master"),
         audit: veil_audit::AuditLog::open(&dir.path().join("audit.jsonl")).expect("audit"),
         limits: Limits::default(),
+        identity: broker_id,
+        deployment: Some(veil_kms::ChainRef {
+            chain_id: CHAIN,
+            contract: INFT.into(),
+        }),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

@@ -24,6 +24,11 @@ fn status_of(e: &KmsError) -> StatusCode {
         | KmsError::ResourceNotAllowed { .. }
         | KmsError::NotAuthorized { .. } => StatusCode::FORBIDDEN,
         KmsError::Session => StatusCode::UNAUTHORIZED,
+        KmsError::Request(
+            veil_protocol::RequestError::Signature(_) | veil_protocol::RequestError::Expired { .. },
+        ) => StatusCode::UNAUTHORIZED,
+        KmsError::Request(_) => StatusCode::BAD_REQUEST,
+        KmsError::NoDeployment => StatusCode::FORBIDDEN,
         KmsError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         KmsError::Ledger(_) => StatusCode::BAD_GATEWAY,
         KmsError::Audit(_) | KmsError::Seal(_) | KmsError::Rng => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,7 +89,7 @@ async fn resource(
     let broker = s.broker.clone();
     let name = req.resource.clone();
     let released =
-        blocking(move || broker.resource(&req.session, &req.resource, req.user.as_deref(), now)).await;
+        blocking(move || broker.resource(&req.session, &req.resource, req.request.as_ref(), now)).await;
     match &released {
         Ok(_) => tracing::info!(resource = %name, "key released"),
         Err(p) => tracing::warn!(resource = %name, code = %p.0.code, "key refused"),
@@ -111,6 +116,10 @@ async fn token_public_key(
     .into_response())
 }
 
+async fn identity(State(s): State<AppState>) -> Json<veil_protocol::kms::BrokerIdentity> {
+    Json(s.broker.identity())
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -121,6 +130,7 @@ pub fn router(broker: Arc<Broker>, clock: fn() -> u64) -> Router {
         .route("/v1/kms/challenge", post(challenge))
         .route("/v1/kms/attest", post(attest))
         .route("/v1/kms/resource", post(resource))
+        .route("/v1/kms/identity", get(identity))
         .route("/v1/kms/tokens/{id}/public-key", get(token_public_key))
         .route("/v1/health", get(health))
         .fallback(veil_http::no_route)

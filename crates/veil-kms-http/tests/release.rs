@@ -13,7 +13,31 @@ use veil_sim_tee::{DevPki, Faults, SimMeasurement, SimTdx};
 
 /// 2026-03-01T00:00:00Z.
 const NOW: u64 = 1_772_323_200;
-const USER: &str = "0x00000000000000000000000000000000000000a1";
+/// The deployment the broker serves.
+const CHAIN: u64 = 7;
+const INFT: &str = "0x00000000000000000000000000000000000000c0";
+
+/// The authorized user's wallet.
+fn user() -> alloy::signers::local::PrivateKeySigner {
+    "0x00000000000000000000000000000000000000000000000000000000000000a1"
+        .parse()
+        .expect("key")
+}
+
+/// `who`'s signed request for `token`, valid at the pinned time.
+fn signed(who: &alloy::signers::local::PrivateKeySigner, token: u64) -> veil_protocol::SignedRequest {
+    static NONCE: AtomicU64 = AtomicU64::new(1);
+    veil_protocol::SignedRequest::sign(
+        who,
+        &veil_protocol::domain(CHAIN, INFT.parse().expect("address")),
+        alloy::primitives::U256::from(token),
+        veil_content::Root([3; 32]),
+        serde_json::json!({ "ids": ["1"] }),
+        alloy::primitives::U256::from(NONCE.fetch_add(1, Ordering::SeqCst)),
+        NOW + 60,
+    )
+    .expect("sign")
+}
 
 fn pinned() -> u64 {
     NOW
@@ -64,10 +88,11 @@ impl Kms {
             .collect()
     }
 
-    fn expected_key(&self, resource: &str) -> [u8; 32] {
+    /// The key of token `id` on this deployment.
+    fn expected_token_key(&self, id: u64) -> [u8; 32] {
         let m = MasterSecret::open_or_create(&self.dir.path().join("master.sealed"), &self.broker_identity)
             .expect("master");
-        *m.resource_key(resource)
+        *m.resource_key(&format!("token/{CHAIN}/{INFT}/{id}"))
     }
 
     fn attester(&self, m: SimMeasurement, faults: Faults) -> SimTdx {
@@ -80,7 +105,7 @@ impl Kms {
 async fn start(setup: Setup) -> Kms {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Arc::new(DevPki::from_seed(&[7u8; 32]).expect("pki"));
-    let broker_identity = Identity::generate().expect("identity");
+    let broker_identity = Identity::from_seed(&[9u8; 32]);
     let mut anchors = TrustAnchors::vendor();
     if setup.trust_dev_root {
         anchors.intel_roots.push(pki.root_der().to_vec());
@@ -97,7 +122,7 @@ async fn start(setup: Setup) -> Kms {
         attestation: Policy::default(),
         release,
         authorizer: Box::new(PolicyListAuthorizer(
-            [("42".to_owned(), vec![USER.to_owned()])].into(),
+            [("42".to_owned(), vec![user().address().to_string()])].into(),
         )),
         master: MasterSecret::open_or_create(&dir.path().join("master.sealed"), &broker_identity)
             .expect("master"),
@@ -106,6 +131,11 @@ async fn start(setup: Setup) -> Kms {
             challenge_ttl_secs: setup.challenge_ttl_secs,
             ..Limits::default()
         },
+        identity: Identity::from_seed(&[9u8; 32]),
+        deployment: Some(veil_kms::ChainRef {
+            chain_id: CHAIN,
+            contract: INFT.into(),
+        }),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -139,7 +169,7 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
     assert_eq!(session.measurement, hex::encode(good().mr_td()));
 
     let released = client
-        .resource(&session.session, "token/42", Some(USER))
+        .resource(&session.session, "token/42", Some(&signed(&user(), 42)))
         .await
         .expect("release");
     assert!(released.dev_root);
@@ -148,7 +178,7 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
         Some("policy-file")
     );
     let key = KmsClient::open_key(&enclave, &released).expect("opens with the enclave key");
-    assert_eq!(*key, kms.expected_key("token/42"));
+    assert_eq!(*key, kms.expected_token_key(42));
     // Only the attested key opens it.
     let other = Identity::generate().expect("identity");
     assert!(KmsClient::open_key(&other, &released).is_err());
@@ -159,7 +189,7 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
     assert_eq!(events[0]["decision"], "granted");
     assert_eq!(events[1]["event"], "resource");
     assert_eq!(events[1]["decision"], "granted");
-    assert_eq!(events[1]["user"], USER);
+    assert_eq!(events[1]["user"], user().address().to_string());
 }
 
 #[tokio::test]
@@ -196,7 +226,7 @@ async fn data_sealed_to_a_token_opens_only_with_that_tokens_released_key() {
         .await
         .expect("attest");
     let released = client
-        .resource(&session.session, "token/42", Some(USER))
+        .resource(&session.session, "token/42", Some(&signed(&user(), 42)))
         .await
         .expect("release");
     let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
@@ -395,7 +425,17 @@ async fn resources_need_a_session_a_grant_and_an_authorized_user() {
         .expect("attest")
         .session;
     assert_eq!(
-        refused(client.resource(&s, "token/42", Some("0xbad")).await),
+        refused(
+            client
+                .resource(
+                    &s,
+                    "token/42",
+                    Some(&alloy::signers::local::PrivateKeySigner::random())
+                        .map(|k| signed(k, 42))
+                        .as_ref()
+                )
+                .await
+        ),
         (403, "kms.not_authorized".into())
     );
     assert_eq!(
@@ -403,15 +443,19 @@ async fn resources_need_a_session_a_grant_and_an_authorized_user() {
         (403, "kms.not_authorized".into())
     );
     assert_eq!(
-        refused(client.resource(&s, "token/43", Some(USER)).await),
+        refused(client.resource(&s, "token/43", Some(&signed(&user(), 43))).await),
         (403, "kms.not_authorized".into())
     );
     assert_eq!(
-        refused(client.resource(&s, "model/x", Some(USER)).await),
+        refused(client.resource(&s, "model/x", None).await),
         (403, "kms.resource".into())
     );
     assert_eq!(
-        refused(client.resource(&"00".repeat(32), "token/42", Some(USER)).await),
+        refused(
+            client
+                .resource(&"00".repeat(32), "token/42", Some(&signed(&user(), 42)))
+                .await
+        ),
         (401, "kms.session".into())
     );
     let events = kms.audit_events();

@@ -18,6 +18,8 @@ pub struct Authorization {
     pub block: Option<u64>,
     /// The chain and contract that answered, when a chain did.
     pub chain: Option<ChainRef>,
+    /// The token's data roots, read where the answer was (none from a policy file).
+    pub data: Vec<veil_content::Root>,
 }
 
 /// Answers `isAuthorized(tokenId, user)`. The ledger fills this with an on-chain
@@ -25,13 +27,6 @@ pub struct Authorization {
 pub trait Authorizer: Send + Sync {
     /// `Ok` when `user` may use `token_id`, with where that was read.
     fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError>;
-
-    /// The chain and contract whose tokens this answers for, if a chain: token keys
-    /// are derived for (chain, contract, token), so token 7 of another deployment
-    /// gets another key.
-    fn binding(&self) -> Option<ChainRef> {
-        None
-    }
 }
 
 /// Authorizations listed in the broker's policy file: token id → users (compared
@@ -49,6 +44,7 @@ impl Authorizer for PolicyListAuthorizer {
                 source: "policy-file".into(),
                 block: None,
                 chain: None,
+                data: Vec::new(),
             })
         } else {
             Err(KmsError::NotAuthorized {

@@ -11,11 +11,11 @@ use veil_evidence::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_seal::PublicKey;
 
 use crate::{Authorizer, KmsError, MasterSecret, NonceStore, ReleasePolicy, primary_measurement};
-use veil_protocol::TokenId;
 use veil_protocol::kms::{
-    AuthorizationRecord, Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant, TOKEN_RESOURCE_PREFIX,
-    token_resource,
+    AuthorizationRecord, BrokerIdentity, ChainRef, Challenge, KEY_RELEASE_PURPOSE, SealedResource,
+    SessionGrant, TOKEN_RESOURCE_PREFIX, grant_message, token_resource,
 };
+use veil_protocol::{MAX_EXPIRY_SECS, SignedRequest, TokenId};
 
 /// Bounds and lifetimes of the broker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -61,6 +61,11 @@ pub struct BrokerParts {
     pub audit: AuditLog,
     /// Lifetimes and bounds.
     pub limits: Limits,
+    /// The broker's identity: it signs every release with its Ed25519 key.
+    pub identity: veil_seal::Identity,
+    /// The deployment (chain id and INFT contract) whose tokens this broker keys and
+    /// whose users' signed requests it verifies; without one it releases no token key.
+    pub deployment: Option<ChainRef>,
 }
 
 /// The key broker.
@@ -74,6 +79,8 @@ pub struct Broker {
     nonces: NonceStore,
     audit: Mutex<AuditLog>,
     sessions: Mutex<HashMap<String, Session>>,
+    identity: veil_seal::Identity,
+    deployment: Option<ChainRef>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -109,6 +116,8 @@ impl Broker {
             master,
             audit,
             limits,
+            identity,
+            deployment,
         } = parts;
         Self {
             anchors,
@@ -120,6 +129,15 @@ impl Broker {
             nonces: NonceStore::new(limits.challenge_ttl_secs, limits.max_outstanding),
             audit: Mutex::new(audit),
             sessions: Mutex::new(HashMap::new()),
+            identity,
+            deployment,
+        }
+    }
+
+    /// The key this broker signs releases with (what workers' configurations name).
+    pub fn identity(&self) -> BrokerIdentity {
+        BrokerIdentity {
+            ed25519: hex::encode(self.identity.signing_key().verifying_key().as_bytes()),
         }
     }
 
@@ -245,13 +263,9 @@ impl Broker {
     /// What a resource's key is derived from. A token's key is bound to the chain id and
     /// INFT contract the broker answers for, as well as the token id: the resource is
     /// named `token/<id>` on the wire, but token 7 of another chain or deployment is
-    /// another key. A broker without a chain (a policy-file list) serves one
-    /// deployment, and its token keys are bound to the id alone.
+    /// another key. (A broker without a deployment releases no token key at all.)
     fn key_name(&self, resource: &str) -> String {
-        match (
-            resource.strip_prefix(TOKEN_RESOURCE_PREFIX),
-            self.authorizer.binding(),
-        ) {
+        match (resource.strip_prefix(TOKEN_RESOURCE_PREFIX), &self.deployment) {
             (Some(id), Some(chain)) => format!(
                 "{TOKEN_RESOURCE_PREFIX}{}/{}/{id}",
                 chain.chain_id,
@@ -261,31 +275,34 @@ impl Broker {
         }
     }
 
-    /// Release `resource` to the enclave behind `session`, for `user` when the
-    /// resource is a token's.
+    /// Release `resource` to the enclave behind `session`; a token's key only for the
+    /// user whose signed `request` for that token verifies here.
     pub fn resource(
         &self,
         session: &str,
         resource: &str,
-        user: Option<&str>,
+        request: Option<&SignedRequest>,
         now: u64,
     ) -> Result<SealedResource, KmsError> {
-        let mut event = serde_json::json!({ "event": "resource", "resource": resource, "user": user });
-        let result = self.resource_inner(session, resource, user, now, &mut event);
-        self.decide(now, event, result).map(|(mut released, head)| {
-            released.decision = head.to_string();
-            released
-        })
+        let mut event = serde_json::json!({ "event": "resource", "resource": resource });
+        let result = self.resource_inner(session, resource, request, now, &mut event);
+        let ((mut released, hpke), head) = self.decide(now, event, result)?;
+        released.decision = head.to_string();
+        let message =
+            grant_message(&released, &hpke.to_string()).map_err(|e| KmsError::Seal(e.to_string()))?;
+        use ed25519_dalek::Signer as _;
+        released.signature = hex::encode(self.identity.signing_key().sign(&message).to_bytes());
+        Ok(released)
     }
 
     fn resource_inner(
         &self,
         session: &str,
         resource: &str,
-        user: Option<&str>,
+        request: Option<&SignedRequest>,
         now: u64,
         event: &mut serde_json::Value,
-    ) -> Result<SealedResource, KmsError> {
+    ) -> Result<(SealedResource, PublicKey), KmsError> {
         let (claims, hpke) = {
             let sessions = lock(&self.sessions);
             match sessions.get(session) {
@@ -299,23 +316,35 @@ impl Broker {
         self.release.allow(&claims, resource)?;
         let authorization = match resource.strip_prefix(TOKEN_RESOURCE_PREFIX) {
             Some(token_id) => {
-                let user = user.ok_or_else(|| KmsError::NotAuthorized {
+                let refused = |user: &str| KmsError::NotAuthorized {
                     token_id: token_id.to_owned(),
-                    user: "(none given)".into(),
-                })?;
+                    user: user.to_owned(),
+                };
                 // Only the canonical spelling names a token: `token/007` would be
                 // another resource (another key) for the same token.
-                let token: TokenId = token_id.parse().map_err(|_| KmsError::NotAuthorized {
-                    token_id: token_id.to_owned(),
-                    user: user.to_owned(),
-                })?;
-                let a = self.authorizer.is_authorized(token, user)?;
-                event["authorization"] = serde_json::json!({ "source": a.source, "block": a.block });
+                let token: TokenId = token_id.parse().map_err(|_| refused("(any)"))?;
+                // The user is whoever signed the request, under this deployment's
+                // domain — never a name the enclave passes along.
+                let request = request.ok_or_else(|| refused("(no signed request)"))?;
+                let deployment = self.deployment.as_ref().ok_or(KmsError::NoDeployment)?;
+                let domain = deployment.domain().ok_or(KmsError::NoDeployment)?;
+                let signer = request
+                    .verify(&domain, now, MAX_EXPIRY_SECS)
+                    .map_err(KmsError::Request)?
+                    .to_string();
+                event["user"] = signer.clone().into();
+                if request.token().map_err(KmsError::Request)? != token {
+                    return Err(refused(&signer));
+                }
+                let a = self.authorizer.is_authorized(token, &signer)?;
+                event["authorization"] =
+                    serde_json::json!({ "source": a.source, "block": a.block, "data": a.data });
                 Some(AuthorizationRecord {
-                    user: user.to_owned(),
+                    user: signer,
                     source: a.source,
                     block: a.block,
                     chain: a.chain,
+                    data: a.data,
                 })
             }
             None => None,
@@ -324,12 +353,14 @@ impl Broker {
         let mut sealed = Vec::with_capacity(256);
         veil_seal::seal(key.as_slice(), &mut sealed, &[hpke]).map_err(|e| KmsError::Seal(e.to_string()))?;
         use base64::Engine as _;
-        Ok(SealedResource {
+        let released = SealedResource {
             resource: resource.to_owned(),
             sealed_key: base64::engine::general_purpose::STANDARD.encode(sealed),
             authorization,
             dev_root: claims.dev_root,
             decision: String::new(),
-        })
+            signature: String::new(),
+        };
+        Ok((released, hpke))
     }
 }

@@ -72,6 +72,12 @@ pub enum KmsError {
     /// The system random number generator failed.
     #[error("random number generator failed")]
     Rng,
+    /// A token's key was asked for without the user's valid signed request for it.
+    #[error("the user's signed request: {0}")]
+    Request(veil_protocol::RequestError),
+    /// A token's key was asked for from a broker that serves no deployment.
+    #[error("this broker serves no deployment (chain and INFT contract), so it releases no token keys")]
+    NoDeployment,
 }
 
 impl KmsError {
@@ -88,6 +94,8 @@ impl KmsError {
             Self::Seal(_) => ErrorCode::KmsSeal,
             Self::Busy => ErrorCode::KmsBusy,
             Self::Rng => ErrorCode::KmsRng,
+            Self::Request(e) => e.code(),
+            Self::NoDeployment => ErrorCode::KmsNotAuthorized,
         }
     }
 }

@@ -451,11 +451,26 @@ impl<P: Provider + Clone> ChainClient<P> {
             .map_err(|e| LedgerError::from_contract("INFT", e))
     }
 
-    /// The sealed data `token` was minted over (reverts, as `ERC721NonexistentToken`,
-    /// for a token that does not exist).
+    /// The sealed data `token` holds (reverts, as `ERC721NonexistentToken`, for a token
+    /// that does not exist).
     pub async fn intelligent_data(&self, token: U256) -> Result<Vec<IntelligentData>, LedgerError> {
+        let block = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| LedgerError::Transport(e.to_string()))?;
+        self.intelligent_data_at(token, block).await
+    }
+
+    /// The sealed data `token` held at `block`.
+    pub async fn intelligent_data_at(
+        &self,
+        token: U256,
+        block: u64,
+    ) -> Result<Vec<IntelligentData>, LedgerError> {
         self.inft()
             .intelligentDataOf(token)
+            .block(block.into())
             .call()
             .await
             .map(|data| {

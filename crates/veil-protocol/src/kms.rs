@@ -6,12 +6,18 @@
 //! answers a [`SessionGrant`]; `POST /v1/kms/resource` takes a [`ResourceRequest`]
 //! and answers a [`SealedResource`] sealed to the attested key. `GET
 //! /v1/kms/tokens/{id}/public-key` answers the [`TokenKey`] a token's data is sealed
-//! to.
+//! to; `GET /v1/kms/identity` the broker's [`BrokerIdentity`].
+//!
+//! For a token's key the enclave forwards the user's signed request, and the broker
+//! verifies it itself: an enclave's word for the user is not enough. Every release is
+//! signed by the broker ([`grant_message`]) over the recipient's key, so an enclave
+//! whose configuration names the broker's key takes keys from that broker only.
 
 use serde::{Deserialize, Serialize};
+use veil_content::Root;
 use veil_evidence::{AttestationError, Evidence, Tee};
 
-use crate::{ErrorCode, TokenId};
+use crate::{ErrorCode, SignedRequest, TokenId};
 
 /// The purpose an enclave must state in its runtime data to receive keys.
 pub const KEY_RELEASE_PURPOSE: &str = "kms/key-release";
@@ -64,9 +70,10 @@ pub struct ResourceRequest {
     pub session: String,
     /// The resource (e.g. `token/42`).
     pub resource: String,
-    /// The user the key is for (required for token resources).
+    /// For a token's key: the user's signed request for that token, which the broker
+    /// verifies under its own deployment's domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub request: Option<SignedRequest>,
 }
 
 /// A released key, sealed to the enclave's attested HPKE key.
@@ -85,6 +92,29 @@ pub struct SealedResource {
     /// head just after it), so a receipt can name the decision.
     #[serde(default)]
     pub decision: String,
+    /// The broker's Ed25519 signature over [`grant_message`], hex.
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// The domain tag of a broker's signature over a release.
+pub const GRANT_DOMAIN: &[u8] = b"veil/kms/grant/v1\0";
+
+/// What a broker signs for `grant`: [`GRANT_DOMAIN`], then the JCS form of the grant
+/// (without its signature) together with `recipient`, the enclave key the key is
+/// sealed to — so a release for one enclave cannot be handed to another.
+pub fn grant_message(grant: &SealedResource, recipient: &str) -> Result<Vec<u8>, veil_jcs::JcsError> {
+    let mut unsigned = grant.clone();
+    unsigned.signature = String::new();
+    let doc = serde_json::json!({ "grant": unsigned, "recipient": recipient });
+    Ok([GRANT_DOMAIN, &veil_jcs::to_canonical_vec(&doc)?].concat())
+}
+
+/// `GET /v1/kms/identity`: the key a broker signs releases with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerIdentity {
+    /// Ed25519 public key, hex.
+    pub ed25519: String,
 }
 
 /// The authorization a release relied on.
@@ -100,6 +130,10 @@ pub struct AuthorizationRecord {
     /// The chain, when the answer came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<ChainRef>,
+    /// The token's data roots, read at the same block: the worker opens these, not
+    /// whatever root the gateway named.
+    #[serde(default)]
+    pub data: Vec<Root>,
 }
 
 /// A chain and the INFT contract on it.
@@ -109,6 +143,15 @@ pub struct ChainRef {
     pub chain_id: u64,
     /// The INFT contract's address (0x-hex).
     pub contract: String,
+}
+
+impl ChainRef {
+    /// The EIP-712 domain users sign requests under on this deployment; `None` when
+    /// the contract is not an address.
+    pub fn domain(&self) -> Option<alloy::sol_types::Eip712Domain> {
+        let inft: alloy::primitives::Address = self.contract.parse().ok()?;
+        Some(crate::domain(self.chain_id, inft))
+    }
 }
 
 /// `GET /v1/kms/tokens/{id}/public-key`.

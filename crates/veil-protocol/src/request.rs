@@ -67,7 +67,7 @@ pub fn input_digest(input: &serde_json::Value) -> Result<B256, RequestError> {
 }
 
 /// Why a signed request is refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RequestError {
     /// A field does not parse.
     #[error("malformed request: {0}")]

@@ -50,6 +50,11 @@ pub struct KmsConfig {
     /// The chain whose INFT contract answers `isAuthorized(token, user)`.
     #[serde(default)]
     pub ledger: Option<LedgerConfig>,
+    /// For brokers with `[authorizations]` instead of a ledger: the deployment (chain
+    /// id and INFT contract) whose users' signed requests it verifies and whose
+    /// tokens it keys. Without a ledger or this, no token key is released.
+    #[serde(default)]
+    pub deployment: Option<ChainRef>,
 }
 
 /// Where the broker reads authorizations on chain.
@@ -86,11 +91,14 @@ impl LedgerAuthorizer {
     }
 }
 
-impl Authorizer for LedgerAuthorizer {
-    fn binding(&self) -> Option<ChainRef> {
-        Some(self.chain.clone())
+impl LedgerAuthorizer {
+    /// The chain and contract it reads.
+    pub fn chain(&self) -> &ChainRef {
+        &self.chain
     }
+}
 
+impl Authorizer for LedgerAuthorizer {
     fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError> {
         let refused = || KmsError::NotAuthorized {
             token_id: token.to_string(),
@@ -104,15 +112,20 @@ impl Authorizer for LedgerAuthorizer {
             .runtime
             .block_on(self.client.is_authorized(token.value(), who))
             .map_err(|e| KmsError::Ledger(e.to_string()))?;
-        if ok {
-            Ok(Authorization {
-                source: self.source.clone(),
-                block: Some(block),
-                chain: Some(self.chain.clone()),
-            })
-        } else {
-            Err(refused())
+        if !ok {
+            return Err(refused());
         }
+        // The data at the very block the authorization was read at.
+        let data = self
+            .runtime
+            .block_on(self.client.intelligent_data_at(token.value(), block))
+            .map_err(|e| KmsError::Ledger(e.to_string()))?;
+        Ok(Authorization {
+            source: self.source.clone(),
+            block: Some(block),
+            chain: Some(self.chain.clone()),
+            data: data.iter().map(|d| veil_content::Root(d.data_hash.0)).collect(),
+        })
     }
 }
 
@@ -187,20 +200,40 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
         .map_err(|e| StackError::Config(format!("master secret {}: {e}", cfg.master_secret.display())))?;
     let audit = veil_audit::AuditLog::open(&cfg.audit_log)
         .map_err(|e| StackError::Config(format!("audit log {}: {e}", cfg.audit_log.display())))?;
-    let authorizer: Box<dyn Authorizer> = match (&cfg.ledger, ledger) {
-        (_, Some(_)) if cfg.ledger.is_some() || !cfg.authorizations.0.is_empty() => {
+    let (authorizer, deployment): (Box<dyn Authorizer>, Option<ChainRef>) = match (&cfg.ledger, ledger) {
+        (_, Some(_))
+            if cfg.ledger.is_some() || !cfg.authorizations.0.is_empty() || cfg.deployment.is_some() =>
+        {
             return Err(StackError::Config(
-                "this broker reads the ledger it runs beside: remove [ledger] and [authorizations]".into(),
+                "this broker reads the ledger it runs beside: remove [ledger], [authorizations] and [deployment]"
+                    .into(),
             ));
         }
-        (_, Some(l)) => Box::new(l),
-        (Some(_), None) if !cfg.authorizations.0.is_empty() => {
+        (_, Some(l)) => {
+            let chain = l.chain().clone();
+            (Box::new(l), Some(chain))
+        }
+        (Some(_), None) if !cfg.authorizations.0.is_empty() || cfg.deployment.is_some() => {
             return Err(StackError::Config(
-                "[authorizations] and [ledger] both given: authorizations come from one place".into(),
+                "[ledger] names the deployment and answers for it, and authorizations come from one place: remove [authorizations] and [deployment]".into(),
             ));
         }
-        (Some(ledger), None) => Box::new(ledger_authorizer(ledger, base).await?),
-        (None, None) => Box::new(cfg.authorizations.clone()),
+        (Some(ledger), None) => {
+            let l = ledger_authorizer(ledger, base).await?;
+            let chain = l.chain().clone();
+            (Box::new(l), Some(chain))
+        }
+        (None, None) => {
+            if let Some(d) = &cfg.deployment
+                && d.domain().is_none()
+            {
+                return Err(StackError::Config(format!(
+                    "[deployment] contract {:?} is not an address",
+                    d.contract
+                )));
+            }
+            (Box::new(cfg.authorizations.clone()), cfg.deployment.clone())
+        }
     };
     let broker = Broker::new(BrokerParts {
         anchors,
@@ -210,6 +243,8 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
         master,
         audit,
         limits: cfg.limits,
+        identity,
+        deployment,
     });
     Ok((cfg, broker))
 }

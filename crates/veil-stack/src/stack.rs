@@ -179,11 +179,24 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     }
     let models: Vec<RegisteredModel> = registry.list().cloned().collect();
 
+    // The broker's identity first: the workers' measured config names its key.
+    let kms_dir = dir.join("kms");
+    if !kms_dir.join("kms.key").exists() {
+        crate::keys::new_identity(&kms_dir.join("kms.key"))?;
+    }
+    let kms_key = hex::encode(
+        crate::keys::read_identity(&kms_dir.join("kms.key"))?
+            .signing_key()
+            .verifying_key()
+            .as_bytes(),
+    );
+
     // The worker config is written once; an operator may edit it (and must then
     // allowlist its new measurement).
     let worker_json = dir.join("worker.json");
     if !worker_json.exists() {
         let config = WorkerConfig {
+            kms_key,
             chain_id: client.chain_id(),
             inft: client.deployment().inft,
             models: models
@@ -202,11 +215,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     let worker_exe = opts.worker_exe.clone().unwrap_or_else(|| opts.exe.clone());
     let measurement = hex::encode(measure_worker(&opts.exe, &config)?.mr_td());
 
-    let kms_dir = dir.join("kms");
     let kms_config = kms_dir.join("kms.toml");
-    if !kms_dir.join("kms.key").exists() {
-        crate::keys::new_identity(&kms_dir.join("kms.key"))?;
-    }
     if !kms_config.exists() || opts.allow_current_worker {
         veil_fs::write_atomic(&kms_config, kms_toml(&measurement).as_bytes())?;
     } else if !crate::kms::read_config(&kms_config)?

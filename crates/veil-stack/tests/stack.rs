@@ -69,7 +69,11 @@ async fn a_broker_is_built_from_its_file_and_refused_when_it_contradicts_itself(
     for (extra, why) in [
         (
             "[authorizations]\n\"1\" = [\"0xabc\"]\n[ledger]\nrpc = \"http://127.0.0.1:9\"\ndeployment = \"d.json\"\n",
-            "both given",
+            "one place",
+        ),
+        (
+            "[deployment]\nchain_id = 1\ncontract = \"not an address\"\n",
+            "not an address",
         ),
         ("[limits]\nmax_outstanding = 0\n", "at least 1"),
         ("surprise = true\n", "unknown field"),
@@ -85,15 +89,30 @@ fn the_worker_measurement_covers_its_binary_and_its_config() {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("worker");
     std::fs::write(&binary, b"a worker binary").unwrap();
-    let config = |chain_id| veil_worker::WorkerConfig {
+    let config = |chain_id, kms: &str| veil_worker::WorkerConfig {
         chain_id,
         inft: alloy::primitives::Address::repeat_byte(1),
         models: Vec::new(),
+        kms_key: kms.repeat(32),
     };
     let m = |b: &Path, c| stack::measure_worker(b, &c).unwrap().mr_td();
-    assert_eq!(m(&binary, config(1)), m(&binary, config(1)));
-    assert_ne!(m(&binary, config(1)), m(&binary, config(2)), "another chain");
+    assert_eq!(m(&binary, config(1, "ab")), m(&binary, config(1, "ab")));
+    assert_ne!(
+        m(&binary, config(1, "ab")),
+        m(&binary, config(2, "ab")),
+        "another chain"
+    );
+    // Issue 14, finding 5: the broker a worker trusts is part of what it measures.
+    assert_ne!(
+        m(&binary, config(1, "ab")),
+        m(&binary, config(1, "cd")),
+        "another broker"
+    );
     let other = dir.path().join("other");
     std::fs::write(&other, b"a worker binary!").unwrap();
-    assert_ne!(m(&binary, config(1)), m(&other, config(1)), "another binary");
+    assert_ne!(
+        m(&binary, config(1, "ab")),
+        m(&other, config(1, "ab")),
+        "another binary"
+    );
 }

@@ -97,6 +97,10 @@ pub struct WorkerConfig {
     pub inft: Address,
     /// The models it serves.
     pub models: Vec<ModelEntry>,
+    /// The Ed25519 key (hex) of the one key broker whose releases this worker takes.
+    /// It is part of the measured configuration, so an enclave's measurement names
+    /// its broker: a host cannot hand it keys and data of its own choosing.
+    pub kms_key: String,
 }
 
 impl WorkerConfig {
@@ -461,14 +465,35 @@ impl Worker {
             .ok_or(JobError::ModelUnknown(*root))
     }
 
-    /// Ask the broker for a token's key; when the broker no longer knows the session
-    /// (it expired, or the broker restarted), attest again and ask once more.
-    async fn release(&self, token: TokenId, user: &str) -> Result<(SealedResource, Session), JobError> {
+    /// Ask the broker for a token's key on behalf of the user who signed `request`;
+    /// when the broker no longer knows the session (it expired, or the broker
+    /// restarted), attest again and ask once more. Only a release signed by the
+    /// configured broker, for this enclave's key, is taken.
+    async fn release(
+        &self,
+        token: TokenId,
+        user: &str,
+        request: &SignedRequest,
+    ) -> Result<(SealedResource, Session), JobError> {
         let resource = token_resource(token);
         for attempt in 0..2 {
             let session = self.session().await?;
-            match self.kms.resource(&session.id, &resource, Some(user)).await {
-                Ok(released) => return Ok((released, session)),
+            match self.kms.resource(&session.id, &resource, Some(request)).await {
+                Ok(released) => {
+                    veil_kms_client::verify_grant(
+                        &released,
+                        &self.config.kms_key,
+                        &self.identity.public_key(),
+                    )
+                    .map_err(|e| JobError::KeyRefused(e.to_string()))?;
+                    if released.resource != resource {
+                        return Err(JobError::KeyRefused(format!(
+                            "asked for {resource}, the broker released {}",
+                            released.resource
+                        )));
+                    }
+                    return Ok((released, session));
+                }
                 Err(ClientError::Refused(p)) => match p.code {
                     ErrorCode::KmsSession if attempt == 0 => self.forget(&session.id).await,
                     ErrorCode::KmsNotAuthorized => {
@@ -496,7 +521,7 @@ impl Worker {
     async fn token_job(
         self: &Arc<Self>,
         request: SignedRequest,
-        data_root: Root,
+        gateway_root: Root,
         t: &mut Timings,
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
@@ -505,13 +530,29 @@ impl Worker {
         let model = self.model(&request.model)?;
         let user_s = user.to_string();
         t.lap("signature");
-        let (released, session) = self.release(token, &user_s).await?;
+        let (released, session) = self.release(token, &user_s, &request).await?;
         t.lap("key_release");
         let released_at = self.now();
         let authz = released
             .authorization
             .clone()
             .ok_or_else(|| internal("the broker released a token key without an authorization"))?;
+        if !authz.user.eq_ignore_ascii_case(&user_s) {
+            return Err(JobError::KeyRefused(format!(
+                "the broker authorized {}, the request is {user_s}'s",
+                authz.user
+            )));
+        }
+        // The data is what the chain named at the block the broker read, not what
+        // the gateway said.
+        let data_root = *authz.data.first().ok_or_else(|| {
+            data_integrity(format!(
+                "the chain names no data for token {token} where the broker read it"
+            ))
+        })?;
+        if data_root != gateway_root {
+            tracing::warn!(%data_root, %gateway_root, "the gateway named another data root than the chain; using the chain's");
+        }
         let chain = authz.chain.clone().ok_or_else(|| {
             JobError::KeyRefused("the broker's authorization did not come from a chain".into())
         })?;
@@ -773,7 +814,10 @@ mod tests {
     use axum::response::{IntoResponse, Response};
     use axum::routing::post;
     use axum::{Json, Router};
-    use veil_protocol::kms::{Challenge, ResourceRequest, SealedResource, SessionGrant};
+    use ed25519_dalek::Signer as _;
+    use veil_protocol::kms::{
+        AttestRequest, Challenge, ResourceRequest, SealedResource, SessionGrant, grant_message,
+    };
 
     use super::*;
 
@@ -785,12 +829,14 @@ mod tests {
     }
 
     /// A broker that grants every attestation a session of `ttl` seconds, honours live
-    /// sessions, and can be taken down (it then answers 503 without a problem document).
-    #[derive(Default)]
+    /// sessions, signs its releases with `key`, and can be taken down (it then answers
+    /// 503 without a problem document).
     struct Fake {
         ttl: u64,
         up: bool,
-        sessions: HashMap<String, u64>,
+        key: ed25519_dalek::SigningKey,
+        /// Session → (expiry, the enclave's HPKE key).
+        sessions: HashMap<String, (u64, String)>,
         attests: usize,
         /// Resource requests that named a dead session.
         dead: usize,
@@ -808,7 +854,7 @@ mod tests {
         .into_response()
     }
 
-    async fn attest(State(f): State<Shared>) -> Response {
+    async fn attest(State(f): State<Shared>, Json(a): Json<AttestRequest>) -> Response {
         let mut f = f.lock().unwrap();
         if !f.up {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -816,7 +862,8 @@ mod tests {
         f.attests += 1;
         let id = format!("s{}", f.attests);
         let expires_at = now() + f.ttl;
-        f.sessions.insert(id.clone(), expires_at);
+        let hpke = a.evidence.runtime_data.unwrap().public_keys["hpke"].clone();
+        f.sessions.insert(id.clone(), (expires_at, hpke));
         Json(SessionGrant {
             session: id,
             expires_at,
@@ -832,26 +879,36 @@ mod tests {
         if !f.up {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        if f.sessions.get(&r.session).is_none_or(|e| *e <= now()) {
+        let Some((_, hpke)) = f.sessions.get(&r.session).filter(|(e, _)| *e > now()).cloned() else {
             f.dead += 1;
             let p = Problem::new(StatusCode::UNAUTHORIZED, ErrorCode::KmsSession, "no session");
             return veil_http::problem_response(p);
-        }
-        Json(SealedResource {
+        };
+        let mut g = SealedResource {
             resource: r.resource,
             sealed_key: String::new(),
             authorization: None,
             dev_root: true,
             decision: String::new(),
-        })
-        .into_response()
+            signature: String::new(),
+        };
+        g.signature = hex::encode(f.key.sign(&grant_message(&g, &hpke).unwrap()).to_bytes());
+        Json(g).into_response()
     }
 
-    async fn worker(ttl: u64) -> (Arc<Worker>, Shared, tempfile::TempDir) {
+    /// A worker trusting the broker key `trusted`, and a fake broker signing with `key`.
+    async fn worker_with(
+        ttl: u64,
+        key: [u8; 32],
+        trusted: [u8; 32],
+    ) -> (Arc<Worker>, Shared, tempfile::TempDir) {
         let fake: Shared = Arc::new(Mutex::new(Fake {
             ttl,
             up: true,
-            ..Fake::default()
+            key: ed25519_dalek::SigningKey::from_bytes(&key),
+            sessions: HashMap::new(),
+            attests: 0,
+            dead: 0,
         }));
         let app = Router::new()
             .route("/v1/kms/challenge", post(challenge))
@@ -872,6 +929,11 @@ mod tests {
             chain_id: 1,
             inft: Address::ZERO,
             models: vec![],
+            kms_key: hex::encode(
+                ed25519_dalek::SigningKey::from_bytes(&trusted)
+                    .verifying_key()
+                    .as_bytes(),
+            ),
         };
         let w = Worker::start(
             config,
@@ -886,24 +948,62 @@ mod tests {
         (Arc::new(w), fake, dir)
     }
 
+    async fn worker(ttl: u64) -> (Arc<Worker>, Shared, tempfile::TempDir) {
+        worker_with(ttl, [4; 32], [4; 32]).await
+    }
+
     const USER: &str = "0x00000000000000000000000000000000000000aa";
+
+    /// What the worker forwards (the fake broker does not read it).
+    fn request() -> SignedRequest {
+        let who = alloy::signers::local::PrivateKeySigner::random();
+        SignedRequest::sign(
+            &who,
+            &veil_protocol::domain(1, Address::ZERO),
+            alloy::primitives::U256::from(1u64),
+            Root([3; 32]),
+            json!({ "ids": ["1"] }),
+            alloy::primitives::U256::from(1u64),
+            now() + 60,
+        )
+        .unwrap()
+    }
+
+    /// Issue 14, finding 5: anyone could seal a key to the worker's HPKE key and
+    /// answer in the broker's place; the worker took it and said `key.released`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_release_not_signed_by_the_configured_broker_is_refused() {
+        let (w, _fake, _dir) = worker_with(60, [5; 32], [4; 32]).await;
+        let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
+            panic!("a stranger's release was taken");
+        };
+        assert!(
+            matches!(&e, JobError::KeyRefused(m) if m.contains("not signed by the trusted key broker")),
+            "{e}"
+        );
+        // The configured broker's own release is taken.
+        let (w, _fake, _dir) = worker(60).await;
+        w.release(TokenId::from(1u64), USER, &request())
+            .await
+            .expect("the trusted broker");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_expired_session_is_renewed_inside_the_job_that_finds_it() {
         let (w, fake, _dir) = worker(2).await;
         assert_eq!(fake.lock().unwrap().attests, 1);
-        w.release(TokenId::from(1u64), USER)
+        w.release(TokenId::from(1u64), USER, &request())
             .await
             .expect("within the session");
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // The session is dead: the job attests again and is served.
-        w.release(TokenId::from(1u64), USER)
+        w.release(TokenId::from(1u64), USER, &request())
             .await
             .expect("served after the session lapsed");
         assert_eq!(fake.lock().unwrap().attests, 2);
         // A broker that forgot the session (it restarted) is the same case.
         fake.lock().unwrap().sessions.clear();
-        w.release(TokenId::from(1u64), USER)
+        w.release(TokenId::from(1u64), USER, &request())
             .await
             .expect("served after the broker forgot");
         assert_eq!(fake.lock().unwrap().attests, 3);
@@ -916,7 +1016,7 @@ mod tests {
         fake.lock().unwrap().up = false;
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // Down, with the session expired: the job is refused, the worker says why.
-        let Err(e) = w.release(TokenId::from(1u64), USER).await else {
+        let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
             panic!("served with the broker down");
         };
         assert!(
@@ -935,7 +1035,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "the background renewal re-attested");
-        w.release(TokenId::from(1u64), USER).await.expect("served");
+        w.release(TokenId::from(1u64), USER, &request())
+            .await
+            .expect("served");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -945,7 +1047,9 @@ mod tests {
         // Renewal at two thirds of its life: after ~2 s a second session exists, and
         // at no moment is the worker without a live one.
         for _ in 0..35 {
-            w.release(TokenId::from(1u64), USER).await.expect("always served");
+            w.release(TokenId::from(1u64), USER, &request())
+                .await
+                .expect("always served");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let f = fake.lock().unwrap();

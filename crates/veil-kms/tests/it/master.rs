@@ -56,10 +56,10 @@ fn the_file_is_sealed_and_refuses_strangers_and_tampering() {
     );
 }
 
-/// Answers for one chain and contract, authorizing nobody (only keys are compared).
-struct Bound(Option<veil_kms::ChainRef>);
+/// Authorizes nobody (only keys are compared).
+struct Nobody;
 
-impl veil_kms::Authorizer for Bound {
+impl veil_kms::Authorizer for Nobody {
     fn is_authorized(
         &self,
         token: veil_protocol::TokenId,
@@ -70,10 +70,6 @@ impl veil_kms::Authorizer for Bound {
             user: user.to_owned(),
         })
     }
-
-    fn binding(&self) -> Option<veil_kms::ChainRef> {
-        self.0.clone()
-    }
 }
 
 /// Issue 14, finding 1: token keys derived from `token/<id>` alone, so token 7 of
@@ -82,15 +78,17 @@ impl veil_kms::Authorizer for Bound {
 fn a_token_key_is_bound_to_its_chain_contract_and_id() {
     let dir = tempfile::tempdir().unwrap();
     let id = Identity::generate().unwrap();
-    let broker = |n: &str, binding: Option<veil_kms::ChainRef>| {
+    let broker = |n: &str, deployment: Option<veil_kms::ChainRef>| {
         veil_kms::Broker::new(veil_kms::BrokerParts {
             anchors: veil_evidence::TrustAnchors::vendor(),
             attestation: veil_evidence::Policy::default(),
             release: veil_kms::ReleasePolicy::default(),
-            authorizer: Box::new(Bound(binding)),
+            authorizer: Box::new(Nobody),
             master: MasterSecret::open_or_create(&dir.path().join("master.sealed"), &id).unwrap(),
             audit: veil_audit::AuditLog::open(&dir.path().join(format!("audit-{n}.log"))).unwrap(),
             limits: veil_kms::Limits::default(),
+            identity: Identity::generate().unwrap(),
+            deployment,
         })
     };
     let chain = |chain_id: u64, contract: &str| {
@@ -104,10 +102,9 @@ fn a_token_key_is_bound_to_its_chain_contract_and_id() {
     let here = broker("a", chain(0x7e11, inft));
     let other_chain = broker("b", chain(1, inft));
     let other_contract = broker("c", chain(0x7e11, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"));
-    let unbound = broker("d", None);
     let seven = token(&here, 7);
     assert_ne!(seven, token(&here, 8));
-    for other in [&other_chain, &other_contract, &unbound] {
+    for other in [&other_chain, &other_contract] {
         assert_ne!(
             seven,
             token(other, 7),

@@ -7,11 +7,42 @@ use common::{Server, VEIL, ok, veil};
 use std::path::Path;
 use std::sync::Arc;
 
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
 use veil_kms_client::KmsClient;
+use veil_protocol::SignedRequest;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
-const USER: &str = "0x00000000000000000000000000000000000000a1";
+/// The user's wallet (a fixed key, so configs can name its address).
+fn user() -> PrivateKeySigner {
+    "0x00000000000000000000000000000000000000000000000000000000000000a1"
+        .parse()
+        .expect("key")
+}
+
+/// The deployment a policy-file broker serves in these tests.
+const CHAIN: u64 = 7;
+const INFT: &str = "0x00000000000000000000000000000000000000c0";
+
+/// `who`'s signed request for `token` on chain `chain`, INFT `inft`.
+fn signed(who: &PrivateKeySigner, token: &str, chain: u64, inft: &str) -> SignedRequest {
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    SignedRequest::sign(
+        who,
+        &veil_protocol::domain(chain, inft.parse().expect("address")),
+        token.parse().expect("token"),
+        veil_content::Root([3; 32]),
+        serde_json::json!({ "ids": ["1"] }),
+        U256::from(NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+        now + 60,
+    )
+    .expect("sign")
+}
 const MODEL_ROOT: &str = "0x0303030303030303030303030303030303030303030303030303030303030303";
 
 /// Start the broker and return it with its URL.
@@ -25,7 +56,10 @@ fn setup(dir: &Path, trust_dev: bool) -> (String, Arc<DevPki>, SimMeasurement) {
     setup_with(
         dir,
         trust_dev,
-        &format!("[authorizations]\n\"42\" = [\"{USER}\"]\n"),
+        &format!(
+            "[authorizations]\n\"42\" = [\"{}\"]\n[deployment]\nchain_id = {CHAIN}\ncontract = \"{INFT}\"\n",
+            user().address()
+        ),
     )
 }
 
@@ -91,15 +125,78 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
         .expect("attest");
     assert!(session.dev_root);
     let released = client
-        .resource(&session.session, "token/42", Some(USER))
+        .resource(
+            &session.session,
+            "token/42",
+            Some(&signed(&user(), "42", CHAIN, INFT)),
+        )
         .await
         .expect("release");
     KmsClient::open_key(&enclave, &released).expect("opens");
+    // Signed by the broker for this enclave's key, and by nobody else's.
+    let broker = client.identity().await.expect("identity").ed25519;
+    veil_kms_client::verify_grant(&released, &broker, &enclave.public_key()).expect("the broker's release");
+    let other = Identity::generate().expect("identity");
+    assert!(veil_kms_client::verify_grant(&released, &broker, &other.public_key()).is_err());
+    let stranger = PrivateKeySigner::random();
     let refused = client
-        .resource(&session.session, "token/42", Some("0xb0b"))
+        .resource(
+            &session.session,
+            "token/42",
+            Some(&signed(&stranger, "42", CHAIN, INFT)),
+        )
         .await
         .expect_err("not authorized");
     assert_eq!(refused.code().map(|c| c.as_str()), Some("kms.not_authorized"));
+
+    // Issue 14, finding 3: an allowlisted enclave used to get any token's key by
+    // naming an authorized user (the owner always is). The user is now whoever signed.
+    let http = reqwest::Client::new();
+    let naming = http
+        .post(format!("{url}/v1/kms/resource"))
+        .json(&serde_json::json!({
+            "session": session.session, "resource": "token/42", "user": user().address().to_string(),
+        }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        naming.status(),
+        400,
+        "a user named without a signature is not a request"
+    );
+    for (what, request) in [
+        ("no signed request", None),
+        (
+            "the user's request for another token",
+            Some(signed(&user(), "43", CHAIN, INFT)),
+        ),
+        (
+            "the user's key under another deployment",
+            Some(signed(&user(), "42", CHAIN + 1, INFT)),
+        ),
+    ] {
+        let err = client
+            .resource(&session.session, "token/42", request.as_ref())
+            .await
+            .expect_err(what);
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            Some("kms.not_authorized"),
+            "{what}"
+        );
+    }
+    let mut forged = signed(&user(), "42", CHAIN, INFT);
+    forged.input = serde_json::json!({ "ids": ["2"] });
+    let err = client
+        .resource(&session.session, "token/42", Some(&forged))
+        .await
+        .expect_err("an altered request");
+    assert_eq!(
+        err.code().map(|c| c.as_str()),
+        Some("kms.not_authorized"),
+        "{err}"
+    );
 
     // A worker built from another binary measures differently and is refused.
     let other = SimMeasurement::from_digests([0xee; 48], m.config, &[3; 32]);
@@ -111,7 +208,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
 
     let audit = dir.path().join("audit.jsonl");
     let out = ok(&veil(&["kms", "audit", "verify", audit.to_str().expect("utf-8")]));
-    assert!(out.starts_with("audit log intact: 4 entries"), "{out}");
+    assert!(out.starts_with("audit log intact: 8 entries"), "{out}");
 }
 
 #[tokio::test]
@@ -155,7 +252,12 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let token = ok(&on_chain(&["nft", "mint", "--data", MODEL_ROOT]))
         .trim()
         .to_owned();
-    ok(&on_chain(&["nft", "authorize", &token, USER]));
+    let user_address = user().address().to_string();
+    ok(&on_chain(&["nft", "authorize", &token, &user_address]));
+    let inft: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&deployment).expect("deployment")).expect("json");
+    let inft = inft["inft"].as_str().expect("inft").to_owned();
+    let chain_id = veil_chain::DEFAULT_CHAIN_ID;
 
     let authz = format!("[ledger]\nrpc = \"{rpc}\"\ndeployment = \"{deployment}\"\n");
     let (config, pki, m) = setup_with(dir.path(), true, &authz);
@@ -188,8 +290,9 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
         .await
         .expect("attest");
     let resource = format!("token/{token}");
+    let request = signed(&user(), &token, chain_id, &inft);
     let released = client
-        .resource(&session.session, &resource, Some(USER))
+        .resource(&session.session, &resource, Some(&request))
         .await
         .expect("authorized on chain");
     // Inside the enclave, the released key opens what the owner sealed.
@@ -208,7 +311,7 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let n: u64 = token.parse().expect("decimal");
     for spelling in [format!("token/0x{n:x}"), format!("token/0{token}")] {
         let err = client
-            .resource(&session.session, &spelling, Some(USER))
+            .resource(&session.session, &spelling, Some(&request))
             .await
             .expect_err("a second spelling");
         assert_eq!(
@@ -219,9 +322,13 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     }
 
     // Revoked on chain: the next release is refused.
-    ok(&on_chain(&["nft", "revoke", &token, USER]));
+    ok(&on_chain(&["nft", "revoke", &token, &user_address]));
     let err = client
-        .resource(&session.session, &resource, Some(USER))
+        .resource(
+            &session.session,
+            &resource,
+            Some(&signed(&user(), &token, chain_id, &inft)),
+        )
         .await
         .expect_err("revoked");
     assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"));
@@ -253,7 +360,8 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
 fn a_ledger_and_a_policy_list_together_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let authz = format!(
-        "[authorizations]\n\"1\" = [\"{USER}\"]\n[ledger]\nrpc = \"http://127.0.0.1:9\"\ndeployment = \"d.json\"\n"
+        "[authorizations]\n\"1\" = [\"{}\"]\n[ledger]\nrpc = \"http://127.0.0.1:9\"\ndeployment = \"d.json\"\n",
+        user().address()
     );
     let (config, _, _) = setup_with(dir.path(), true, &authz);
     let out = veil(&["kms", "serve", "--config", &config]);
