@@ -207,6 +207,8 @@ pub struct AuditLog {
     file: File,
     path: PathBuf,
     head: Head,
+    /// Bytes of the file that are whole, verified entries.
+    bytes: u64,
 }
 
 impl AuditLog {
@@ -231,6 +233,7 @@ impl AuditLog {
             file,
             path: path.to_path_buf(),
             head,
+            bytes: good_bytes,
         })
     }
 
@@ -256,6 +259,11 @@ impl AuditLog {
         };
         let mut line = serde_json::to_vec(&entry).map_err(|e| std::io::Error::other(e.to_string()))?;
         line.push(b'\n');
+        // An append that failed part-way (a full disk) left a tail the chain does not
+        // cover: cut it, so the log recovers as soon as there is room again.
+        if self.file.metadata()?.len() != self.bytes {
+            self.file.set_len(self.bytes)?;
+        }
         self.file.seek(SeekFrom::End(0))?;
         // One write call: O_APPEND keeps a line whole; fsync makes it durable.
         self.file.write_all(&line)?;
@@ -264,6 +272,7 @@ impl AuditLog {
             len: self.head.len + 1,
             hash,
         };
+        self.bytes += line.len() as u64;
         Ok(self.head)
     }
 }

@@ -1,5 +1,6 @@
 //! The chain catches every edit, drop and reorder; crash leftovers are repaired.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use proptest::prelude::*;
@@ -119,6 +120,28 @@ fn a_torn_last_line_from_a_crash_is_cut_off_on_open() {
     log.append("2026-11-21T12:02:00Z", &json!({"decision": "granted"}))
         .unwrap();
     assert_eq!(verify(&path, Some(head)).unwrap().len, 4);
+}
+
+/// Issue 14, finding 7: a write that failed part-way (the disk was full) left a tail
+/// the next entry would have followed, breaking the chain for good.
+#[test]
+fn an_append_that_failed_part_way_is_cut_before_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut log = AuditLog::open(&path).unwrap();
+    log.append("2026-11-21T12:00:00Z", &json!({"decision": "granted"}))
+        .unwrap();
+    // What a short write leaves behind, while the log stays open.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{\"seq\":1,\"at\":\"2026-1")
+        .unwrap();
+    assert!(verify(&path, None).is_err(), "the tail is really there");
+    log.append("2026-11-21T12:01:00Z", &json!({"decision": "refused"}))
+        .unwrap();
+    assert_eq!(verify(&path, Some(log.head())).unwrap().len, 2);
 }
 
 proptest! {

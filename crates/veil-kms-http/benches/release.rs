@@ -96,7 +96,8 @@ async fn main() {
             chain_id: CHAIN,
             contract: INFT.into(),
         }),
-    });
+    })
+    .expect("broker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, router(Arc::new(broker), now)).await });

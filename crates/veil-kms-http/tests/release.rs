@@ -136,7 +136,8 @@ async fn start(setup: Setup) -> Kms {
             chain_id: CHAIN,
             contract: INFT.into(),
         }),
-    });
+    })
+    .expect("broker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let app = router(Arc::new(broker), setup.clock);
@@ -458,9 +459,25 @@ async fn resources_need_a_session_a_grant_and_an_authorized_user() {
         ),
         (401, "kms.session".into())
     );
+    // Issue 14, finding 7: refusals wrote what strangers sent (up to 256 KiB a time)
+    // into the fsynced log. Now every logged string is bounded.
+    let huge = "r".repeat(200_000);
+    assert_eq!(
+        refused(client.resource(&s, &huge, None).await),
+        (403, "kms.resource".into())
+    );
     let events = kms.audit_events();
-    assert_eq!(events.len(), 6);
+    assert_eq!(events.len(), 7);
     assert!(events[1..].iter().all(|e| e["decision"] == "refused"));
+    let logged = events[6]["resource"].as_str().unwrap();
+    assert!(
+        logged.starts_with("sha256:") && logged.ends_with("(200000 bytes)"),
+        "{logged}"
+    );
+    let size = std::fs::metadata(kms.dir.path().join("audit.jsonl"))
+        .unwrap()
+        .len();
+    assert!(size < 8_000, "the whole log is {size} bytes");
 }
 
 #[tokio::test]

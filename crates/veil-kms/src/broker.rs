@@ -97,6 +97,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The longest string an audit entry keeps as is.
+pub const MAX_AUDIT_STRING: usize = 256;
+
+/// Replace every string longer than [`MAX_AUDIT_STRING`] bytes (refused requests carry
+/// what strangers sent) with its SHA-256 and length: the entry still identifies what
+/// was asked, and a refusal costs the log a bounded number of bytes.
+fn bound_strings(v: &mut serde_json::Value) {
+    use sha2::Digest as _;
+    match v {
+        serde_json::Value::String(s) if s.len() > MAX_AUDIT_STRING => {
+            *s = format!(
+                "sha256:{} ({} bytes)",
+                hex::encode(sha2::Sha256::digest(s.as_bytes())),
+                s.len()
+            );
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(bound_strings),
+        _ => {}
+    }
+}
+
 fn rfc3339(now: u64) -> String {
     i64::try_from(now)
         .ok()
@@ -106,8 +128,8 @@ fn rfc3339(now: u64) -> String {
 }
 
 impl Broker {
-    /// A broker deciding with `parts`.
-    pub fn new(parts: BrokerParts) -> Self {
+    /// A broker deciding with `parts`; fails only if the system random generator does.
+    pub fn new(parts: BrokerParts) -> Result<Self, KmsError> {
         let BrokerParts {
             anchors,
             attestation,
@@ -119,19 +141,19 @@ impl Broker {
             identity,
             deployment,
         } = parts;
-        Self {
+        Ok(Self {
             anchors,
             attestation,
             release,
             authorizer,
             master,
             limits,
-            nonces: NonceStore::new(limits.challenge_ttl_secs, limits.max_outstanding),
+            nonces: NonceStore::new(limits.challenge_ttl_secs, limits.max_outstanding)?,
             audit: Mutex::new(audit),
             sessions: Mutex::new(HashMap::new()),
             identity,
             deployment,
-        }
+        })
     }
 
     /// The key this broker signs releases with (what workers' configurations name).
@@ -155,7 +177,8 @@ impl Broker {
                 .any(|r| !vendor.amd_roots.contains(r))
     }
 
-    fn record(&self, now: u64, event: serde_json::Value) -> Result<veil_audit::Head, KmsError> {
+    fn record(&self, now: u64, mut event: serde_json::Value) -> Result<veil_audit::Head, KmsError> {
+        bound_strings(&mut event);
         lock(&self.audit)
             .append(&rfc3339(now), &event)
             .map_err(|e| KmsError::Audit(e.to_string()))

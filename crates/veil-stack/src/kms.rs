@@ -245,6 +245,7 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
         limits: cfg.limits,
         identity,
         deployment,
-    });
+    })
+    .map_err(|e| StackError::Config(format!("starting the broker: {e}")))?;
     Ok((cfg, broker))
 }

@@ -2,7 +2,7 @@
 
 use time::macros::datetime;
 use veil_evidence::{Claims, Policy, Tee, TrustAnchors};
-use veil_kms::{KmsError, NonceStore, ReleasePolicy, primary_measurement};
+use veil_kms::{NonceStore, ReleasePolicy, primary_measurement};
 
 fn tdx_claims() -> Claims {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/tee/intel/");
@@ -81,9 +81,13 @@ fn everything_not_listed_is_denied() {
 
 #[test]
 fn a_nonce_is_accepted_once_and_only_before_it_expires() {
-    let store = NonceStore::new(60, 100);
+    let store = NonceStore::new(60, 100).unwrap();
     let c = store.issue(1_000).unwrap();
-    assert_eq!(c.nonce.len(), 64);
+    assert_eq!(c.nonce.len(), 80);
+    assert!(
+        veil_protocol::is_challenge_nonce(&c.nonce),
+        "fits an attestation's runtime data"
+    );
     assert_eq!(c.expires_at, 1_060);
     store.consume(&c.nonce, 1_030).unwrap();
     assert_eq!(
@@ -105,14 +109,41 @@ fn a_nonce_is_accepted_once_and_only_before_it_expires() {
     );
 }
 
+/// Issue 14, finding 7: 10,000 outstanding challenges (60 s each) used to lock every
+/// enclave out, at ~170 requests/s from anyone.
 #[test]
-fn outstanding_challenges_are_bounded_and_expired_ones_make_room() {
-    let store = NonceStore::new(10, 3);
-    for _ in 0..3 {
+fn strangers_cannot_use_up_the_challenges() {
+    let store = NonceStore::new(60, 3).unwrap();
+    for _ in 0..100_000 {
         store.issue(100).unwrap();
     }
-    assert_eq!(store.issue(105).unwrap_err(), KmsError::Busy);
-    // After expiry the sweep frees the slots.
-    store.issue(111).unwrap();
-    assert_eq!(store.outstanding(), 1);
+    assert_eq!(store.spent(), 0, "issuing remembers nothing");
+    // An enclave still gets and answers its challenge.
+    let mine = store.issue(101).unwrap();
+    store.consume(&mine.nonce, 102).expect("answered once");
+    assert_eq!(
+        store.consume(&mine.nonce, 103).unwrap_err().code(),
+        "attestation.replay"
+    );
+    // A nonce this store did not issue, or one altered by a bit, is refused.
+    let other = NonceStore::new(60, 3).unwrap().issue(100).unwrap();
+    assert_eq!(
+        store.consume(&other.nonce, 100).unwrap_err().code(),
+        "attestation.replay"
+    );
+    let mut flipped = mine.nonce.clone().into_bytes();
+    flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    assert_eq!(
+        store.consume(&flipped, 102).unwrap_err().code(),
+        "attestation.replay"
+    );
+    // Spent nonces are swept once expired.
+    for _ in 0..3 {
+        let c = store.issue(200).unwrap();
+        store.consume(&c.nonce, 200).unwrap();
+    }
+    let late = store.issue(300).unwrap();
+    store.consume(&late.nonce, 300).unwrap();
+    assert!(store.spent() <= 2, "{}", store.spent());
 }

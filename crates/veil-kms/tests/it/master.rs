@@ -90,6 +90,7 @@ fn a_token_key_is_bound_to_its_chain_contract_and_id() {
             identity: Identity::generate().unwrap(),
             deployment,
         })
+        .unwrap()
     };
     let chain = |chain_id: u64, contract: &str| {
         Some(veil_kms::ChainRef {
