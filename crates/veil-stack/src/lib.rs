@@ -24,6 +24,7 @@ pub mod kms;
 pub mod ledger;
 pub mod pki;
 pub mod stack;
+pub mod tee;
 
 pub use error::StackError;
 

@@ -314,6 +314,22 @@ impl Worker {
             Ok::<_, ClientError>((grant, evidence))
         }
         .await;
+        // The broker's verified view of this enclave must be the measurement it states
+        // in every receipt (on hardware, the operator's reference value).
+        let result = result.and_then(|(grant, evidence)| {
+            if grant.measurement.eq_ignore_ascii_case(&self.measurement) {
+                Ok((grant, evidence))
+            } else {
+                Err(ClientError::Refused(Problem::new(
+                    http::StatusCode::FORBIDDEN,
+                    ErrorCode::AttestationMeasurement,
+                    format!(
+                        "the broker measured this enclave as {}, but its reference measurement is {}",
+                        grant.measurement, self.measurement
+                    ),
+                )))
+            }
+        });
         match result {
             Ok((grant, evidence)) => {
                 tracing::info!(measurement = %grant.measurement, dev_root = grant.dev_root, expires_at = grant.expires_at, "attested to the key broker");
@@ -902,6 +918,20 @@ mod tests {
         key: [u8; 32],
         trusted: [u8; 32],
     ) -> (Arc<Worker>, Shared, tempfile::TempDir) {
+        worker_full(ttl, key, trusted, "00").await
+    }
+
+    /// A worker whose reference measurement is `measurement` (the fake broker sees "00").
+    async fn worker_measured(ttl: u64, measurement: &str) -> (Arc<Worker>, Shared, tempfile::TempDir) {
+        worker_full(ttl, [4; 32], [4; 32], measurement).await
+    }
+
+    async fn worker_full(
+        ttl: u64,
+        key: [u8; 32],
+        trusted: [u8; 32],
+        measurement: &str,
+    ) -> (Arc<Worker>, Shared, tempfile::TempDir) {
         let fake: Shared = Arc::new(Mutex::new(Fake {
             ttl,
             up: true,
@@ -938,7 +968,7 @@ mod tests {
         let w = Worker::start(
             config,
             Arc::new(attester),
-            "00".into(),
+            measurement.into(),
             KmsClient::new(url),
             store,
             now,
@@ -967,6 +997,21 @@ mod tests {
             now() + 60,
         )
         .unwrap()
+    }
+
+    /// On hardware the measurement is the operator's reference value: one the broker
+    /// does not see is a refusal, not receipts naming the wrong measurement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reference_measurement_the_broker_does_not_see_is_refused() {
+        let (w, _fake, _dir) = worker_measured(60, "ff").await;
+        let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
+            panic!("served under a measurement the broker did not see");
+        };
+        assert!(
+            matches!(&e, JobError::AttestationRefused(p) if p.code == ErrorCode::AttestationMeasurement),
+            "{e}"
+        );
+        assert_eq!(w.health().status, "attestation_refused");
     }
 
     /// Issue 14, finding 5: anyone could seal a key to the worker's HPKE key and

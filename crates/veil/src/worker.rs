@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use veil_kms_client::KmsClient;
-use veil_sim_tee::SimTdx;
 use veil_store::{LocalStore, Store};
 use veil_worker::{Worker, WorkerConfig};
 
@@ -26,9 +25,9 @@ pub struct WorkerArgs {
     /// The local store holding models and sealed data.
     #[arg(long)]
     pub store: PathBuf,
-    /// The simulated TEE's dev PKI seed (`veil sim-tee init`).
-    #[arg(long)]
-    pub sim_tee_seed: PathBuf,
+    /// Where evidence comes from.
+    #[command(flatten)]
+    pub tee: TeeArgs,
     /// Address to serve jobs on (the gateway's side only).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
@@ -37,21 +36,66 @@ pub struct WorkerArgs {
     pub exit_with_stdin: bool,
 }
 
+/// Which TEE an attesting role runs on (`veil worker`, `veil zk serve`).
+#[derive(Args, Clone)]
+pub struct TeeArgs {
+    /// `sim`: the simulated TDX guest of a dev PKI (machines without the hardware;
+    /// production policy refuses its root). `configfs-tsm`: a real TDX or SEV-SNP
+    /// guest, through the kernel's configfs-tsm. Default: `sim` when
+    /// `--sim-tee-seed` is given.
+    #[arg(long, value_parser = ["sim", "configfs-tsm"])]
+    pub attester: Option<String>,
+    /// The simulated TEE's dev PKI seed (`veil sim-tee init`), for `--attester sim`.
+    #[arg(long)]
+    pub sim_tee_seed: Option<PathBuf>,
+    /// The configfs-tsm report directory, for `--attester configfs-tsm`.
+    #[arg(long, default_value = veil_stack::tee::CONFIGFS_TSM_REPORT)]
+    pub tsm_dir: PathBuf,
+    /// The reference measurement (hex; TDX MRTD, SNP MEASUREMENT) for
+    /// `--attester configfs-tsm`, from a reproducible build or the platform's event
+    /// log. The broker's view of this guest must match it.
+    #[arg(long)]
+    pub measurement: Option<String>,
+}
+
+impl TeeArgs {
+    /// The backend these flags name, if any.
+    pub fn backend(&self) -> Result<Option<veil_stack::tee::TeeBackend>> {
+        use veil_stack::tee::TeeBackend;
+        Ok(
+            match (self.attester.as_deref(), &self.sim_tee_seed, &self.measurement) {
+                (Some("configfs-tsm"), _, Some(m)) => Some(TeeBackend::ConfigfsTsm {
+                    dir: self.tsm_dir.clone(),
+                    measurement: m.clone(),
+                }),
+                (Some("configfs-tsm"), _, None) => {
+                    anyhow::bail!("--attester configfs-tsm needs --measurement (the reference value)")
+                }
+                (Some(_) | None, Some(seed), _) => Some(TeeBackend::Sim { seed: seed.clone() }),
+                (Some(_), None, _) => anyhow::bail!("--attester sim needs --sim-tee-seed"),
+                (None, None, _) => None,
+            },
+        )
+    }
+}
+
 /// Run a worker until interrupted (or until stdin closes, with --exit-with-stdin).
 pub fn run(args: WorkerArgs) -> Result<()> {
     let config: WorkerConfig = serde_json::from_slice(&io::read_limited(&args.config, 1 << 20)?)
         .with_context(|| format!("{} is not a worker config", args.config.display()))?;
     let exe = std::env::current_exe().context("finding this executable")?;
-    let measurement = veil_stack::stack::measure_worker(&exe, &config)?;
-    let pki = veil_stack::pki::load(&args.sim_tee_seed)?;
-    let attester = Arc::new(SimTdx::new(Arc::new(pki), measurement.clone()));
+    let backend = args.tee.backend()?.context(
+        "a worker attests: give --sim-tee-seed SEED, or --attester configfs-tsm --measurement HEX",
+    )?;
+    let (attester, measurement) =
+        veil_stack::tee::attester(&backend, || veil_stack::stack::measure_worker(&exe, &config))?;
     let store = Store::Local(LocalStore::open(&args.store)?);
     let rt = crate::runtime()?;
     rt.block_on(async move {
         let worker = Worker::start(
             config,
             attester,
-            hex::encode(measurement.mr_td()),
+            measurement,
             KmsClient::new(args.kms),
             store,
             crate::unix_now,

@@ -129,10 +129,12 @@ pub enum ZkCommand {
         /// The inference circuit's model and weights (which keys to load).
         #[command(flatten)]
         model: ModelArgs,
-        /// Attest as a simulated TDX guest with this dev PKI seed (`veil sim-tee init`);
-        /// the measurement covers this binary and the served verifying keys.
-        #[arg(long)]
-        sim_tee_seed: Option<PathBuf>,
+        /// Attest (`GET /v1/attestation`) on this TEE: `--sim-tee-seed SEED` (the
+        /// simulated measurement covers this binary and the served verifying keys) or
+        /// `--attester configfs-tsm --measurement HEX`; with neither, the prover
+        /// answers 503 there.
+        #[command(flatten)]
+        tee: crate::worker::TeeArgs,
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:7080")]
         listen: std::net::SocketAddr,
@@ -334,13 +336,13 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
             keys,
             slots,
             model,
-            sim_tee_seed,
+            tee,
             listen,
             queue,
         } => {
             let (income, inference) = served(&keys, slots, &model)?;
-            let attestation = match &sim_tee_seed {
-                Some(seed) => {
+            let attestation = match tee.backend()? {
+                Some(backend) => {
                     let served: Vec<String> = [
                         &income.as_ref().map(|c| &c.keys.vk),
                         &inference.as_ref().map(|c| &c.keys.vk),
@@ -349,16 +351,16 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
                     .flatten()
                     .map(|vk| snarkjs::vk_to_json(vk).to_string())
                     .collect();
-                    let exe = std::env::current_exe().context("finding this executable")?;
-                    let config = serde_json::json!({ "role": "prover", "verification_keys": served });
-                    let measurement = veil_sim_tee::SimMeasurement::of(&exe, &config, &[0; 32])?;
-                    let pki = veil_stack::pki::load(seed)?;
+                    let (attester, measurement) = veil_stack::tee::attester(&backend, || {
+                        let exe = std::env::current_exe()
+                            .map_err(veil_stack::StackError::io("finding this executable"))?;
+                        let config = serde_json::json!({ "role": "prover", "verification_keys": served });
+                        veil_sim_tee::SimMeasurement::of(&exe, &config, &[0; 32])
+                            .map_err(|e| veil_stack::StackError::Config(e.to_string()))
+                    })?;
                     Some(veil_prover::ProverAttestation {
-                        measurement: hex::encode(measurement.mr_td()),
-                        attester: std::sync::Arc::new(veil_sim_tee::SimTdx::new(
-                            std::sync::Arc::new(pki),
-                            measurement,
-                        )),
+                        measurement,
+                        attester,
                     })
                 }
                 None => None,

@@ -379,3 +379,68 @@ fn models_register_list_and_fetch_by_name_or_root() {
     assert!(err.contains("unknown model"), "{err}");
     assert!(!dir.path().join("r.onnx").exists());
 }
+
+/// Issue 14, real hardware: an attesting role runs on configfs-tsm with a reference
+/// measurement the operator supplies, or on the simulator with its seed; every other
+/// combination stops at start, in one line.
+#[test]
+fn a_worker_attests_on_hardware_or_the_simulator_and_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("worker.json");
+    std::fs::write(
+        &config,
+        r#"{"chain_id": 1, "inft": "0x00000000000000000000000000000000000000c0", "models": [], "kms_key": "00"}"#,
+    )
+    .unwrap();
+    let tsm = dir.path().join("tsm");
+    std::fs::create_dir(&tsm).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let base = [
+        "worker".to_owned(),
+        "--config".into(),
+        s(&config),
+        "--kms".into(),
+        "http://127.0.0.1:9".into(),
+        "--store".into(),
+        s(&dir.path().join("store")),
+    ];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        fails(&veil(&args))
+    };
+    let reference = "ab".repeat(48);
+    let tsm = s(&tsm);
+    for (extra, why) in [
+        (vec![], "a worker attests"),
+        (vec!["--attester", "sim"], "needs --sim-tee-seed"),
+        (vec!["--attester", "configfs-tsm"], "needs --measurement"),
+        (
+            vec![
+                "--attester",
+                "configfs-tsm",
+                "--measurement",
+                "abc",
+                "--tsm-dir",
+                &tsm,
+            ],
+            "48 bytes of hex",
+        ),
+        // A directory that is not configfs: no provider appears in a new entry.
+        (
+            vec![
+                "--attester",
+                "configfs-tsm",
+                "--measurement",
+                &reference,
+                "--tsm-dir",
+                &tsm,
+            ],
+            "not a configfs-tsm report entry",
+        ),
+    ] {
+        let err = run(&extra);
+        assert!(err.contains(why), "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}

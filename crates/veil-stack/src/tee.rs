@@ -1,0 +1,63 @@
+//! Which TEE an attesting role (`veil worker`, `veil zk serve`) runs on: the hardware,
+//! through Linux's configfs-tsm (TDX and SEV-SNP guests), or the simulator on machines
+//! without it. Both feed the same verification code at the broker and at verifiers.
+//!
+//! On hardware the measurement is a reference value the operator supplies (from a
+//! reproducible build or the platform's event log), never computed here: the guest
+//! cannot measure itself. The broker's answer to the first attestation is checked
+//! against it (`veil-worker`), so a wrong reference value stops the worker instead of
+//! signing receipts that name the wrong measurement.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use veil_attester::CONFIGFS_TSM_REPORT;
+use veil_attester::{Attester, ConfigfsTsm};
+use veil_sim_tee::{SimMeasurement, SimTdx};
+
+use crate::{Result, StackError};
+
+/// Where evidence comes from.
+#[derive(Debug, Clone)]
+pub enum TeeBackend {
+    /// The simulated TDX guest of the dev PKI whose seed file this is.
+    Sim {
+        /// `veil sim-tee init`'s seed file.
+        seed: PathBuf,
+    },
+    /// A real TDX or SEV-SNP guest, through configfs-tsm.
+    ConfigfsTsm {
+        /// The report directory (`/sys/kernel/config/tsm/report`).
+        dir: PathBuf,
+        /// The reference measurement (hex: TDX MRTD, SNP MEASUREMENT).
+        measurement: String,
+    },
+}
+
+/// An attester for `backend` and the measurement verifiers should see (hex).
+/// `simulated` is what the simulator measures (only called for [`TeeBackend::Sim`]).
+pub fn attester(
+    backend: &TeeBackend,
+    simulated: impl FnOnce() -> Result<SimMeasurement>,
+) -> Result<(Arc<dyn Attester>, String)> {
+    match backend {
+        TeeBackend::Sim { seed } => {
+            let measurement = simulated()?;
+            let pki = crate::pki::load(seed)?;
+            let hex = hex::encode(measurement.mr_td());
+            Ok((Arc::new(SimTdx::new(Arc::new(pki), measurement)), hex))
+        }
+        TeeBackend::ConfigfsTsm { dir, measurement } => {
+            if measurement.len() != 96 || hex::decode(measurement).is_err() {
+                return Err(StackError::Config(format!(
+                    "--measurement {measurement:?}: a reference measurement is 48 bytes of hex (TDX MRTD, SNP MEASUREMENT)"
+                )));
+            }
+            let tsm = ConfigfsTsm::new(dir);
+            // Fail now, in one line, rather than refuse every job later.
+            tsm.attest(&[0; 64])
+                .map_err(|e| StackError::Config(format!("configfs-tsm at {}: {e}", dir.display())))?;
+            Ok((Arc::new(tsm), measurement.to_ascii_lowercase()))
+        }
+    }
+}
