@@ -13,8 +13,9 @@ use veil_seal::Identity;
 
 use crate::{Attester, AttesterError};
 
-/// The runtime data an enclave with `identity` binds for `nonce` and `purpose`.
-pub fn runtime_data(identity: &Identity, nonce: &str, purpose: &str) -> RuntimeData {
+/// The runtime data an enclave with `identity` binds for `nonce` and `purpose`, made
+/// at `issued_at` (Unix seconds) when the caller has a clock to say so.
+pub fn runtime_data(identity: &Identity, nonce: &str, purpose: &str, issued_at: Option<u64>) -> RuntimeData {
     let mut keys = BTreeMap::new();
     keys.insert("hpke".to_owned(), identity.public_key().to_string());
     keys.insert(
@@ -25,17 +26,20 @@ pub fn runtime_data(identity: &Identity, nonce: &str, purpose: &str) -> RuntimeD
         nonce: nonce.to_owned(),
         public_keys: keys,
         purpose: purpose.to_owned(),
+        issued_at,
     }
 }
 
-/// Evidence from `attester` binding `identity`'s keys, `nonce` and `purpose`.
+/// Evidence from `attester` binding `identity`'s keys, `nonce`, `purpose` and the time
+/// it was made.
 pub fn evidence_with_purpose(
     attester: &dyn Attester,
     identity: &Identity,
     nonce: &str,
     purpose: &str,
+    issued_at: Option<u64>,
 ) -> Result<Evidence, AttesterError> {
-    let rd = runtime_data(identity, nonce, purpose);
+    let rd = runtime_data(identity, nonce, purpose, issued_at);
     let report_data = expected_report_data(&rd)?;
     let raw = attester.attest(&report_data)?;
     Ok(Evidence {

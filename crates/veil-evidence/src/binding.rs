@@ -19,7 +19,17 @@ pub struct RuntimeData {
     pub public_keys: std::collections::BTreeMap<String, String>,
     /// What the evidence is for (e.g. `kms/key-release`).
     pub purpose: String,
+    /// When the enclave made the evidence (Unix seconds, its clock). Receipts signed
+    /// under this evidence must fall after it and within
+    /// [`MAX_EVIDENCE_AGE_SECS`], so a leaked enclave key cannot date a receipt
+    /// before the enclave existed. Absent in evidence made before it was introduced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<u64>,
 }
+
+/// How long after its evidence was made a receipt may be signed under it. A worker's
+/// broker session (default 300 s) must be shorter: it attests again before then.
+pub const MAX_EVIDENCE_AGE_SECS: u64 = 3600;
 
 /// `SHA-512(domain ‖ JCS(runtime_data))`: the 64 bytes the enclave must report.
 pub fn expected_report_data(rd: &RuntimeData) -> Result<[u8; 64], AttestationError> {

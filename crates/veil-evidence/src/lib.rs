@@ -15,7 +15,9 @@ mod intel;
 mod snp;
 mod snp_crl;
 
-pub use binding::{REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data};
+pub use binding::{
+    MAX_EVIDENCE_AGE_SECS, REPORT_DATA_DOMAIN, RuntimeData, check_binding, expected_report_data,
+};
 pub use error::AttestationError;
 pub use evidence::{Evidence, TrustAnchors, verify};
 pub use found::{Found, classify};

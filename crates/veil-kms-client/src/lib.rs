@@ -210,5 +210,23 @@ pub fn evidence_for(
         identity,
         nonce,
         KEY_RELEASE_PURPOSE,
+        None,
+    )?)
+}
+
+/// [`evidence_for`], stating that it was made at `now` (Unix seconds): what an enclave
+/// whose receipts name this evidence uses, so their time is bounded by it.
+pub fn evidence_for_at(
+    attester: &dyn Attester,
+    identity: &Identity,
+    nonce: &str,
+    now: u64,
+) -> Result<Evidence, ClientError> {
+    Ok(veil_attester::evidence_with_purpose(
+        attester,
+        identity,
+        nonce,
+        KEY_RELEASE_PURPOSE,
+        Some(now),
     )?)
 }

@@ -235,6 +235,16 @@ impl Broker {
         // The nonce is spent before anything else is checked, so a refused attempt
         // cannot be retried with the same challenge.
         self.nonces.consume(&rd.nonce, now)?;
+        // Receipts are bounded by the time the evidence states; an enclave whose clock
+        // is far off would sign receipts nobody can verify, so it is told now.
+        if let Some(issued_at) = rd.issued_at
+            && issued_at.abs_diff(now) > self.limits.challenge_ttl_secs
+        {
+            return Err(AttestationError::Binding(format!(
+                "the evidence says it was made at {issued_at}; the broker's clock says {now}"
+            ))
+            .into());
+        }
         let claims = veil_evidence::verify(evidence, &self.anchors, &self.attestation, now)?;
         let measurement = primary_measurement(&claims).unwrap_or_default().to_owned();
         event["measurement"] = measurement.clone().into();

@@ -375,6 +375,7 @@ impl Prover {
             &self.identity,
             nonce,
             veil_protocol::PROVER_ATTESTATION_PURPOSE,
+            Some((self.clock)()),
         )
         .map_err(|e| ProverError::Zk(ZkError::Groth16(format!("attesting: {e}"))))?;
         Ok(veil_protocol::AttestationResponse {

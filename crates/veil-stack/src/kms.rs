@@ -191,6 +191,12 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
         // Dev roots are Intel-shaped (the simulator's PKI).
         anchors.intel_roots.push(der);
     }
+    if cfg.limits.session_ttl_secs >= veil_evidence::MAX_EVIDENCE_AGE_SECS {
+        return Err(StackError::Config(format!(
+            "limits.session_ttl_secs must be below {} (receipts must fall within that long after their evidence)",
+            veil_evidence::MAX_EVIDENCE_AGE_SECS
+        )));
+    }
     if cfg.limits.max_outstanding == 0 {
         return Err(StackError::Config(
             "limits.max_outstanding must be at least 1".into(),

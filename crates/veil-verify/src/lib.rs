@@ -250,12 +250,24 @@ fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
         .map_err(|e| VerifyError::Evidence(format!("created_at: {e}")))?
         .unix_timestamp();
     let at = u64::try_from(at).map_err(|_| VerifyError::Evidence("created_at before 1970".into()))?;
-    // The evidence must have been good when the receipt was made.
-    let claims = veil_evidence::verify(&evidence, &trust.anchors, &trust.policy, at)?;
     let rd = evidence
         .runtime_data
         .as_ref()
         .ok_or_else(|| VerifyError::Evidence("the evidence binds no runtime data".into()))?;
+    // A leaked enclave key could sign receipts dated whenever its evidence held; the
+    // time the enclave attested bounds them (the transparency log will bound them
+    // further).
+    if let Some(issued_at) = rd.issued_at
+        && (at < issued_at || at - issued_at > veil_evidence::MAX_EVIDENCE_AGE_SECS)
+    {
+        return Err(VerifyError::Evidence(format!(
+            "the receipt is dated {} but its evidence was made at {issued_at}: receipts fall within {} s after their evidence",
+            r.created_at,
+            veil_evidence::MAX_EVIDENCE_AGE_SECS
+        )));
+    }
+    // The evidence must have been good when the receipt was made.
+    let claims = veil_evidence::verify(&evidence, &trust.anchors, &trust.policy, at)?;
     let signer = hex::encode(v.signer.as_bytes());
     let bound = rd.public_keys.get("ed25519").cloned().unwrap_or_default();
     if bound != signer {

@@ -318,3 +318,86 @@ fn trust_is_explicit_no_measurement_and_no_evidence_are_refusals() {
     };
     verify(&plain, &accepting).expect("accepted unattested, explicitly");
 }
+
+/// Issue 14, finding 12: a leaked enclave key could sign receipts dated whenever its
+/// evidence verified — before the enclave ever ran, say. Evidence now states when it was
+/// made, and a receipt must fall after it, within `MAX_EVIDENCE_AGE_SECS`.
+mod dated {
+    use serde_json::json;
+    use veil_receipt::events::{InferenceCompleted, ModelLoaded, RequestReceived, ResponseReturned};
+    use veil_receipt::{Event, Mode, Receipt};
+
+    pub const MADE: u64 = 1_800_000_000;
+
+    fn clock() -> u64 {
+        MADE
+    }
+
+    /// A receipt dated `created_at`, signed by a simulated enclave whose evidence was
+    /// made at `MADE`; with the dev root and measurement to trust.
+    pub fn receipt(created_at: u64) -> (Vec<u8>, Vec<u8>, String) {
+        let pki = std::sync::Arc::new(veil_sim_tee::DevPki::from_seed(&[8; 32]).unwrap());
+        let m = veil_sim_tee::SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
+        let measurement = hex::encode(m.mr_td());
+        let sim = veil_sim_tee::SimTdx::new(pki.clone(), m).with_clock(clock);
+        let enclave = veil_seal::Identity::generate().unwrap();
+        let evidence = veil_attester::evidence_with_purpose(
+            &sim,
+            &enclave,
+            "dated-receipt-nonce-0001",
+            "kms/key-release",
+            Some(MADE),
+        )
+        .unwrap();
+        let at = time::OffsetDateTime::from_unix_timestamp(created_at as i64).unwrap();
+        let model = veil_content::Root([6; 32]);
+        let output = veil_content::Root([5; 32]);
+        let mut r = Receipt::new(Mode::Tee, veil_content::Root([4; 32]), output, at);
+        r.model_hash = Some(model);
+        r.dev_root = true;
+        r.events = vec![
+            Event::of(at, &RequestReceived::default()),
+            Event::of(
+                at,
+                &ModelLoaded {
+                    weights_hash: model,
+                    name: "m".into(),
+                },
+            ),
+            Event::of(at, &InferenceCompleted { rows: 1 }),
+            Event::of(at, &ResponseReturned { body_hash: output }),
+        ];
+        r.evidence = Some(json!({ "attestation": evidence, "measurement": measurement }));
+        let signed = veil_receipt::sign(r, &enclave.signing_key()).unwrap();
+        (
+            signed.to_json_pretty().into_bytes(),
+            pki.root_der().to_vec(),
+            measurement,
+        )
+    }
+}
+
+#[test]
+fn a_receipt_dated_outside_its_evidence_window_is_refused() {
+    let trust_for = |root: Vec<u8>, measurement: String| {
+        let mut anchors = TrustAnchors::vendor();
+        anchors.intel_roots.push(root);
+        Trust {
+            anchors,
+            measurements: vec![measurement],
+            ..Trust::default()
+        }
+    };
+    let (ok, root, m) = dated::receipt(dated::MADE + 60);
+    verify(&ok, &trust_for(root, m)).expect("a minute after its evidence");
+    let age = veil_evidence::MAX_EVIDENCE_AGE_SECS;
+    for (created_at, why) in [
+        (dated::MADE - 3600, "backdated before the enclave attested"),
+        (dated::MADE + age + 1, "dated after its evidence's window"),
+    ] {
+        let (bytes, root, m) = dated::receipt(created_at);
+        let e = verify(&bytes, &trust_for(root, m)).unwrap_err();
+        assert_eq!(e.code(), "receipt.evidence", "{why}: {e}");
+        assert!(e.to_string().contains("its evidence was made at"), "{why}: {e}");
+    }
+}

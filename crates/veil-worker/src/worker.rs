@@ -309,7 +309,12 @@ impl Worker {
     async fn attest_into(&self, slot: &mut Option<Session>) -> Result<Session, Problem> {
         let result = async {
             let challenge = self.kms.challenge().await?;
-            let evidence = veil_kms_client::evidence_for(&*self.attester, &self.identity, &challenge.nonce)?;
+            let evidence = veil_kms_client::evidence_for_at(
+                &*self.attester,
+                &self.identity,
+                &challenge.nonce,
+                (self.clock)(),
+            )?;
             let grant = self.kms.attest(evidence.clone()).await?;
             Ok::<_, ClientError>((grant, evidence))
         }
@@ -453,9 +458,14 @@ impl Worker {
         if !veil_protocol::is_challenge_nonce(nonce) {
             return Err(JobError::BadNonce);
         }
-        let evidence =
-            veil_attester::evidence_with_purpose(&*self.attester, &self.identity, nonce, ATTESTATION_PURPOSE)
-                .map_err(|e| internal(e.to_string()))?;
+        let evidence = veil_attester::evidence_with_purpose(
+            &*self.attester,
+            &self.identity,
+            nonce,
+            ATTESTATION_PURPOSE,
+            Some((self.clock)()),
+        )
+        .map_err(|e| internal(e.to_string()))?;
         Ok(AttestationResponse {
             evidence,
             measurement: self.measurement.clone(),

@@ -11,6 +11,7 @@ fn sample() -> RuntimeData {
         ]
         .into(),
         purpose: "kms/key-release".into(),
+        issued_at: None,
     }
 }
 
@@ -34,7 +35,9 @@ fn binding_accepts_its_own_data_and_refuses_any_change() {
     other_key.public_keys.insert("hpke".into(), "veilpk1y".into());
     let mut other_purpose = rd.clone();
     other_purpose.purpose = "gateway/infer".into();
-    for changed in [other_nonce, other_key, other_purpose] {
+    let mut other_time = rd.clone();
+    other_time.issued_at = Some(1_800_000_000);
+    for changed in [other_nonce, other_key, other_purpose, other_time] {
         assert_ne!(changed, rd);
         assert!(matches!(
             check_binding(&bound, &changed),

@@ -68,6 +68,7 @@ fn runtime_data_the_quote_does_not_bind_is_refused() {
         nonce: "aa".repeat(32),
         public_keys: [("hpke".to_owned(), "veilpk1…".to_owned())].into(),
         purpose: "kms/key-release".into(),
+        issued_at: None,
     });
     let err = verify(&e, &TrustAnchors::vendor(), &cloud_policy(), TDX_NOW).unwrap_err();
     assert_eq!(err.code(), "attestation.binding", "{err}");
