@@ -11,15 +11,24 @@ interface IGroth16Verifier {
     function verifyProof(uint256[8] calldata proof, uint256[3] calldata input) external view;
 }
 
-/// @title Jobs with escrowed fees, completed by attested workers or by proofs.
-/// @notice A requester escrows a fee for work over (dataHash, modelHash). A registered,
-/// active prover completes it with the result hash and the receipt id, signed (EIP-712,
-/// this chain and contract) by the enclave key it registered; the fee then goes through
-/// the registry's 70/20/10 split. Requesters can reclaim the fee of a job nobody
-/// completed before its deadline. Payouts are pull withdrawals.
-/// A zk job names a Groth16 verifier instead: it completes only with a proof whose public
-/// inputs are [modelHash, dataHash, result] (Veil's zkML commitments [M, I, O]), checked
-/// on chain; the enclave-signature path is closed to it.
+/// @title Jobs with escrowed fees, assigned to a selected prover, completed by attested workers or by proofs.
+/// @notice A requester escrows a fee for work over (dataHash, modelHash) until a deadline.
+/// The job goes to one eligible prover, picked by selection weight with a seed of the job
+/// id and the hash of the block that included the submission: the requester cannot know
+/// that hash when it submits, and cannot re-roll it (a new submission is a new job with
+/// its own escrowed fee). Anyone may make the assignment (`assign`), and completing an
+/// unassigned job makes it first. The assigned prover has `ASSIGNMENT_WINDOW` to
+/// complete alone; after that, any eligible prover may complete it and the assigned one
+/// is reported for downtime. Nothing completes after the deadline.
+/// A completion carries the completing prover's enclave signature (EIP-712, this chain
+/// and contract) over the job, the completing account, the result, the receipt and, for
+/// a zk job, the proof's hash: a completion copied from the mempool names its author, so
+/// it pays nobody else. The fee then goes through the registry's 70/20/10 split.
+/// A zk job names a Groth16 verifier: it completes only with a proof whose public inputs
+/// are [modelHash, dataHash, result] (Veil's zkML commitments [M, I, O]), checked on
+/// chain; a signed proof that does not verify is reported and slashed, not reverted.
+/// Requesters reclaim the fee of a job nobody completed by its deadline. Payouts are
+/// pull withdrawals.
 contract JobRegistry is EIP712 {
     enum Status {
         None,
@@ -38,30 +47,44 @@ contract JobRegistry is EIP712 {
         address prover;
         bytes32 resultHash;
         bytes32 receiptId;
+        address assigned;
+        uint64 assignedUntil;
+        uint64 submitBlock;
     }
 
-    bytes32 public constant COMPLETION_TYPEHASH =
-        keccak256("Completion(uint256 jobId,bytes32 resultHash,bytes32 receiptId)");
+    bytes32 public constant COMPLETION_TYPEHASH = keccak256(
+        "Completion(uint256 jobId,address prover,bytes32 resultHash,bytes32 receiptId,bytes32 proofHash)"
+    );
     uint64 public constant JOB_TIMEOUT = 1 days;
+    /// How long the selected prover has the job to itself.
+    uint64 public constant ASSIGNMENT_WINDOW = 1 hours;
+    /// Blocks after submission in which the selection seed (its block's hash) is readable.
+    uint64 public constant SELECTION_WINDOW = 256;
 
     error NoFee();
     error UnknownJob(uint256 jobId);
     error JobNotOpen(uint256 jobId, Status status);
-    error ProverNotActive(address prover);
+    error ProverNotEligible(address prover);
     error BadEnclaveSignature(address signer);
     error NotRequester(uint256 jobId, address caller);
     error NotExpired(uint256 jobId, uint64 deadline);
+    error JobExpired(uint256 jobId, uint64 deadline);
+    error NotAssigned(uint256 jobId, address assigned);
+    error AlreadyAssigned(uint256 jobId, address assigned);
+    error SelectionTooEarly(uint256 jobId);
+    error AssignmentNotOver(uint256 jobId, uint64 assignedUntil);
     error NothingToWithdraw();
     error TransferFailed();
     error NoVerifier(address verifier);
     error NotZkJob(uint256 jobId);
     error ProofRequired(uint256 jobId);
-    error ProofInvalid(uint256 jobId);
 
     event JobSubmitted(uint256 indexed jobId, address indexed requester, bytes32 dataHash, bytes32 modelHash, uint256 fee);
+    event JobAssigned(uint256 indexed jobId, address indexed prover);
     event JobCompleted(uint256 indexed jobId, address indexed prover, bytes32 resultHash, bytes32 receiptId);
     event JobCancelled(uint256 indexed jobId);
     event ZkJobSubmitted(uint256 indexed jobId, address indexed verifier);
+    event ProofRejected(uint256 indexed jobId, address indexed prover);
 
     ProverRegistry public immutable registry;
     uint256 public nextJobId = 1;
@@ -95,10 +118,14 @@ contract JobRegistry is EIP712 {
     function _submit(bytes32 dataHash, bytes32 modelHash) internal returns (uint256 jobId) {
         if (msg.value == 0) revert NoFee();
         jobId = nextJobId++;
-        _jobs[jobId] = Job(
-            msg.sender, dataHash, modelHash, msg.value, uint64(block.timestamp) + JOB_TIMEOUT, Status.Open,
-            address(0), bytes32(0), bytes32(0)
-        );
+        Job storage job = _jobs[jobId];
+        job.requester = msg.sender;
+        job.dataHash = dataHash;
+        job.modelHash = modelHash;
+        job.fee = msg.value;
+        job.deadline = uint64(block.timestamp) + JOB_TIMEOUT;
+        job.status = Status.Open;
+        job.submitBlock = uint64(block.number);
         emit JobSubmitted(jobId, msg.sender, dataHash, modelHash, msg.value);
     }
 
@@ -108,49 +135,114 @@ contract JobRegistry is EIP712 {
         return _jobs[jobId];
     }
 
-    /// The digest the prover's enclave key signs to complete `jobId`.
-    function completionDigest(uint256 jobId, bytes32 resultHash, bytes32 receiptId) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(COMPLETION_TYPEHASH, jobId, resultHash, receiptId)));
+    function _open(uint256 jobId) internal view returns (Job storage job) {
+        job = _jobs[jobId];
+        if (job.status == Status.None) revert UnknownJob(jobId);
+        if (job.status != Status.Open) revert JobNotOpen(jobId, job.status);
+        if (block.timestamp > job.deadline) revert JobExpired(jobId, job.deadline);
     }
 
-    /// Complete an open job as `msg.sender`, a registered active prover, with its
-    /// enclave's signature over the result and receipt.
+    /// Assign an open job to the prover its seed selects (anyone may call this once the
+    /// submission's block is sealed). Past the selection window the job has no
+    /// selected prover and is open to every eligible one.
+    function assign(uint256 jobId) public returns (address) {
+        Job storage job = _open(jobId);
+        if (job.assigned != address(0)) revert AlreadyAssigned(jobId, job.assigned);
+        if (block.number <= job.submitBlock) revert SelectionTooEarly(jobId);
+        bytes32 included = blockhash(job.submitBlock);
+        if (included == bytes32(0)) return address(0);
+        address selected = registry.pick(uint256(keccak256(abi.encode(jobId, included))));
+        job.assigned = selected;
+        job.assignedUntil = uint64(block.timestamp) + ASSIGNMENT_WINDOW;
+        emit JobAssigned(jobId, selected);
+        return selected;
+    }
+
+    /// After the assigned prover's window, report it for downtime and open the job to
+    /// every eligible prover.
+    function reassign(uint256 jobId) public {
+        Job storage job = _open(jobId);
+        if (job.assigned == address(0)) revert NotAssigned(jobId, address(0));
+        if (block.timestamp <= job.assignedUntil) revert AssignmentNotOver(jobId, job.assignedUntil);
+        address missed = job.assigned;
+        job.assigned = address(0);
+        job.assignedUntil = 0;
+        job.submitBlock = 0; // no re-selection: the job is open to all
+        registry.reportFailure(missed, ProverRegistry.Offence.Downtime, keccak256(abi.encode("missed", jobId)));
+        emit JobAssigned(jobId, address(0));
+    }
+
+    /// May `msg.sender` complete the job now? Assigns it first when nobody has.
+    function _authorize(uint256 jobId, Job storage job) internal {
+        if (!registry.isEligible(msg.sender)) revert ProverNotEligible(msg.sender);
+        // Never in the submission's own block: a requester bundling its job with a
+        // friendly prover's completion would skip selection (and farm reputation).
+        if (job.assigned == address(0) && job.submitBlock != 0) {
+            if (block.number <= job.submitBlock) revert SelectionTooEarly(jobId);
+            assign(jobId);
+        }
+        if (job.assigned == address(0) || job.assigned == msg.sender) return;
+        if (block.timestamp <= job.assignedUntil) revert NotAssigned(jobId, job.assigned);
+        reassign(jobId);
+    }
+
+    /// The digest `prover`'s enclave key signs to complete `jobId` (`proofHash` is zero
+    /// except for a zk job: keccak256 of the ABI-encoded proof).
+    function completionDigest(uint256 jobId, address prover, bytes32 resultHash, bytes32 receiptId, bytes32 proofHash)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(COMPLETION_TYPEHASH, jobId, prover, resultHash, receiptId, proofHash))
+        );
+    }
+
+    function _checkSignature(bytes32 digest, bytes calldata enclaveSignature) internal view {
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, enclaveSignature);
+        if (err != ECDSA.RecoverError.NoError || !registry.isEligibleWithKey(msg.sender, signer)) {
+            revert BadEnclaveSignature(signer);
+        }
+    }
+
+    /// Complete an open job as `msg.sender`, an eligible prover the job is (or may be)
+    /// given to, with its enclave's signature over the result and receipt.
     function completeJob(uint256 jobId, bytes32 resultHash, bytes32 receiptId, bytes calldata enclaveSignature)
         external
     {
-        Job storage job = _jobs[jobId];
-        if (job.status == Status.None) revert UnknownJob(jobId);
-        if (job.status != Status.Open) revert JobNotOpen(jobId, job.status);
+        Job storage job = _open(jobId);
         if (zkVerifierOf[jobId] != address(0)) revert ProofRequired(jobId);
-        (address signer, ECDSA.RecoverError err,) =
-            ECDSA.tryRecover(completionDigest(jobId, resultHash, receiptId), enclaveSignature);
-        if (err != ECDSA.RecoverError.NoError) revert BadEnclaveSignature(address(0));
-        if (!registry.isActiveWithKey(msg.sender, signer)) {
-            (,,,, bool active,) = registry.provers(msg.sender);
-            if (!active) revert ProverNotActive(msg.sender);
-            revert BadEnclaveSignature(signer);
-        }
+        _authorize(jobId, job);
+        _checkSignature(completionDigest(jobId, msg.sender, resultHash, receiptId, bytes32(0)), enclaveSignature);
         _complete(job, jobId, resultHash, receiptId);
     }
 
-    /// Complete an open zk job as `msg.sender`, a registered active prover, with a
-    /// proof for [modelHash, dataHash, result]; the result becomes the job's resultHash.
-    function completeJobWithProof(uint256 jobId, uint256[8] calldata proof, uint256 result, bytes32 receiptId)
-        external
-    {
-        Job storage job = _jobs[jobId];
-        if (job.status == Status.None) revert UnknownJob(jobId);
-        if (job.status != Status.Open) revert JobNotOpen(jobId, job.status);
+    /// Complete an open zk job with a proof for [modelHash, dataHash, result], signed by
+    /// `msg.sender`'s enclave; the result becomes the job's resultHash. A signed proof
+    /// that does not verify is reported as an invalid proof (the prover is slashed) and
+    /// the job stays open; the call returns false.
+    function completeJobWithProof(
+        uint256 jobId,
+        uint256[8] calldata proof,
+        uint256 result,
+        bytes32 receiptId,
+        bytes calldata enclaveSignature
+    ) external returns (bool) {
+        Job storage job = _open(jobId);
         address verifier = zkVerifierOf[jobId];
         if (verifier == address(0)) revert NotZkJob(jobId);
-        (,,,, bool active,) = registry.provers(msg.sender);
-        if (!active) revert ProverNotActive(msg.sender);
+        _authorize(jobId, job);
+        bytes32 proofHash = keccak256(abi.encode(proof));
+        _checkSignature(completionDigest(jobId, msg.sender, bytes32(result), receiptId, proofHash), enclaveSignature);
         uint256[3] memory input = [uint256(job.modelHash), uint256(job.dataHash), result];
         try IGroth16Verifier(verifier).verifyProof(proof, input) {}
         catch {
-            revert ProofInvalid(jobId);
+            registry.reportFailure(msg.sender, ProverRegistry.Offence.InvalidProof, proofHash);
+            emit ProofRejected(jobId, msg.sender);
+            return false;
         }
         _complete(job, jobId, bytes32(result), receiptId);
+        return true;
     }
 
     function _complete(Job storage job, uint256 jobId, bytes32 resultHash, bytes32 receiptId) internal {

@@ -39,7 +39,12 @@ pub fn evidence_with_purpose(
     purpose: &str,
     issued_at: Option<u64>,
 ) -> Result<Evidence, AttesterError> {
-    let rd = runtime_data(identity, nonce, purpose, issued_at);
+    evidence_for(attester, runtime_data(identity, nonce, purpose, issued_at))
+}
+
+/// Evidence from `attester` binding `rd` as given (callers that bind keys beyond an
+/// identity's, such as a prover's secp256k1 completion key).
+pub fn evidence_for(attester: &dyn Attester, rd: RuntimeData) -> Result<Evidence, AttesterError> {
     let report_data = expected_report_data(&rd)?;
     let raw = attester.attest(&report_data)?;
     Ok(Evidence {

@@ -9,7 +9,7 @@
 
 mod binding;
 
-pub use binding::{evidence_with_purpose, runtime_data};
+pub use binding::{evidence_for, evidence_with_purpose, runtime_data};
 
 use std::fs;
 use std::io::{self, Write};

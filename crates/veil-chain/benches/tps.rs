@@ -90,12 +90,34 @@ async fn workload(target: &Target, iterations: u64) -> Run {
         .await
         .expect("prover");
     let enclave = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x11)).expect("enclave");
-    prover
-        .register_prover(
+    let oracle = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x0a)).expect("oracle");
+    let (measurement, oracle_measurement) = (B256::repeat_byte(1), B256::repeat_byte(2));
+    chain
+        .approve_measurement(measurement, true)
+        .await
+        .expect("approve");
+    chain
+        .pin_verifier_measurement(oracle_measurement)
+        .await
+        .expect("pin");
+    chain
+        .add_attestation_verifier(oracle.address(), oracle_measurement, B256::ZERO)
+        .await
+        .expect("admit");
+    let prover_address = signer(2).address();
+    let statement = prover
+        .attest_prover(
+            &oracle,
+            prover_address,
             enclave.address(),
-            B256::repeat_byte(1),
-            U256::from(10u128.pow(18)),
+            measurement,
+            B256::ZERO,
+            3600,
         )
+        .await
+        .expect("statement");
+    prover
+        .register_prover(&statement, U256::from(10u128.pow(18)))
         .await
         .expect("register");
     let user_address = signer(1).address();
@@ -121,7 +143,7 @@ async fn workload(target: &Target, iterations: u64) -> Run {
             .expect("submit");
         let (result, receipt) = (B256::repeat_byte(3), data);
         let digest = prover
-            .completion_digest(job, result, receipt)
+            .completion_digest(job, prover_address, result, receipt, B256::ZERO)
             .await
             .expect("digest");
         let sig = enclave.sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();

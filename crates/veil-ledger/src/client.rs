@@ -46,8 +46,17 @@ pub struct ProverInfo {
     pub measurement: B256,
     /// Reputation in basis points.
     pub reputation_bps: u16,
-    /// Whether it may take work.
+    /// Whether it is staked and has not asked to leave.
     pub active: bool,
+    /// Whether an offence banned it for good.
+    pub banned: bool,
+    /// Its attestation statement's expiry (unix seconds).
+    pub attested_until: u64,
+    /// Jobs completed (its verification period ends at the registry's
+    /// `VERIFICATION_PROOFS`).
+    pub successes: u32,
+    /// Offences reported.
+    pub failures: u32,
 }
 
 /// A job as the registry holds it.
@@ -75,10 +84,107 @@ pub struct JobInfo {
     pub result_hash: B256,
     /// The receipt that proves it.
     pub receipt_id: B256,
+    /// The prover selection gave it to (zero before selection, or once open to all).
+    pub assigned: Address,
+    /// Until when (unix seconds) only the assigned prover may complete it.
+    pub assigned_until: u64,
+}
+
+/// An attestation verifier's statement that `enclave_key`, running as `measurement`,
+/// belongs to `prover` until `expires_at` (EIP-712 over the prover registry's domain).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignedAttestation {
+    /// The registering account.
+    pub prover: Address,
+    /// The key its enclave signs completions with.
+    pub enclave_key: Address,
+    /// The enclave's measurement.
+    pub measurement: B256,
+    /// Hash of the evidence the verifier checked (published beside the statement).
+    pub evidence_hash: B256,
+    /// Unix seconds; the registry refuses statements valid for more than 30 days.
+    pub expires_at: u64,
+    /// The verifier's 65-byte signature.
+    pub signature: alloy::primitives::Bytes,
+}
+
+impl SignedAttestation {
+    fn typed(&self) -> Attestation {
+        Attestation {
+            prover: self.prover,
+            enclaveKey: self.enclave_key,
+            measurement: self.measurement,
+            evidenceHash: self.evidence_hash,
+            expiresAt: self.expires_at,
+        }
+    }
+
+    /// The digest a verifier signs for this statement under `domain`.
+    pub fn digest(&self, domain: &Eip712Domain) -> B256 {
+        self.typed().eip712_signing_hash(domain)
+    }
+
+    /// Sign as the attestation verifier `verifier` under `domain` (the registry's).
+    pub fn sign(
+        mut self,
+        verifier: &alloy::signers::local::PrivateKeySigner,
+        domain: &Eip712Domain,
+    ) -> Result<Self, LedgerError> {
+        use alloy::signers::SignerSync as _;
+        let sig = verifier
+            .sign_hash_sync(&self.digest(domain))
+            .map_err(|e| LedgerError::Transport(format!("signing: {e}")))?;
+        self.signature = sig.as_bytes().to_vec().into();
+        Ok(self)
+    }
+}
+
+/// An offence the prover registry slashes, by grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offence {
+    /// A signed proof that does not verify: 10% of the stake.
+    InvalidProof,
+    /// A missed assignment: 1%.
+    Downtime,
+    /// Forged attestation: 100% and a ban.
+    AttestationForgery,
+    /// Leaked data: 100% and a ban.
+    DataLeak,
+}
+
+impl std::str::FromStr for Offence {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "invalid-proof" => Self::InvalidProof,
+            "downtime" => Self::Downtime,
+            "attestation-forgery" => Self::AttestationForgery,
+            "data-leak" => Self::DataLeak,
+            _ => {
+                return Err(format!(
+                    "{s:?}: expected invalid-proof, downtime, attestation-forgery or data-leak"
+                ));
+            }
+        })
+    }
 }
 
 fn decimal<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
+}
+
+alloy::sol! {
+    /// What an attestation verifier signs to admit an enclave key (EIP-712, the
+    /// prover registry's `Attestation`).
+    #[derive(Debug)]
+    struct Attestation {
+        address prover;
+        address enclaveKey;
+        bytes32 measurement;
+        bytes32 evidenceHash;
+        uint64 expiresAt;
+    }
 }
 
 alloy::sol! {
@@ -125,6 +231,24 @@ pub struct ChainClient<P> {
 
 /// How long a sent transaction may take to be mined before we stop waiting.
 const MINING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A contract's EIP-712 domain as it reports it (ERC-5267), never assumed.
+macro_rules! domain_of {
+    ($contract:literal, $instance:expr) => {{
+        let d = $instance
+            .eip712Domain()
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract($contract, e))?;
+        Ok(Eip712Domain::new(
+            Some(d.name.into()),
+            Some(d.version.into()),
+            Some(d.chainId),
+            Some(d.verifyingContract),
+            None,
+        ))
+    }};
+}
 
 /// Simulate first in the pending block (a refusal is decoded and nothing is sent, so
 /// no nonce is spent on a transaction that would revert), then send and wait for the
@@ -291,24 +415,109 @@ impl<P: Provider + Clone> ChainClient<P> {
         Ok((ok, block))
     }
 
-    /// Register the sender as a prover with `stake` wei.
-    pub async fn register_prover(
-        &self,
-        enclave_key: Address,
-        measurement: B256,
-        stake: U256,
-    ) -> Result<(), LedgerError> {
+    /// Register the sender as a prover with `stake` wei and an attestation verifier's
+    /// statement for it.
+    pub async fn register_prover(&self, st: &SignedAttestation, stake: U256) -> Result<(), LedgerError> {
         transact!(
             "ProverRegistry",
             self.provers(),
-            register(enclave_key, measurement).value(stake)
+            register(
+                st.enclave_key,
+                st.measurement,
+                st.evidence_hash,
+                st.expires_at,
+                st.signature.clone()
+            )
+            .value(stake)
         );
         Ok(())
     }
 
-    /// Slash `amount` of a prover's stake, citing `evidence` (admin only).
-    pub async fn slash(&self, prover: Address, amount: U256, evidence: B256) -> Result<(), LedgerError> {
-        transact!("ProverRegistry", self.provers(), slash(prover, amount, evidence));
+    /// Renew the sender's attestation (or move it to a restarted enclave's new key).
+    pub async fn update_attestation(&self, st: &SignedAttestation) -> Result<(), LedgerError> {
+        transact!(
+            "ProverRegistry",
+            self.provers(),
+            updateAttestation(
+                st.enclave_key,
+                st.measurement,
+                st.evidence_hash,
+                st.expires_at,
+                st.signature.clone()
+            )
+        );
+        Ok(())
+    }
+
+    /// The EIP-712 domain attestation statements are signed under, read from the chain.
+    pub async fn registry_domain(&self) -> Result<Eip712Domain, LedgerError> {
+        domain_of!("ProverRegistry", self.provers())
+    }
+
+    /// The digest the registry computes for `st` (what a verifier must have signed).
+    pub async fn attestation_digest(&self, st: &SignedAttestation) -> Result<B256, LedgerError> {
+        self.provers()
+            .attestationDigest(
+                st.prover,
+                st.enclave_key,
+                st.measurement,
+                st.evidence_hash,
+                st.expires_at,
+            )
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("ProverRegistry", e))
+    }
+
+    /// Allow (or stop allowing) provers to run with `measurement` (owner only).
+    pub async fn approve_measurement(&self, measurement: B256, approved: bool) -> Result<(), LedgerError> {
+        transact!(
+            "ProverRegistry",
+            self.provers(),
+            approveMeasurement(measurement, approved)
+        );
+        Ok(())
+    }
+
+    /// Pin the measurement attestation verifiers must run as (owner only).
+    pub async fn pin_verifier_measurement(&self, measurement: B256) -> Result<(), LedgerError> {
+        transact!(
+            "ProverRegistry",
+            self.provers(),
+            pinVerifierMeasurement(measurement)
+        );
+        Ok(())
+    }
+
+    /// Admit an attestation verifier's key, running as the pinned measurement, citing
+    /// the hash of its evidence (owner only).
+    pub async fn add_attestation_verifier(
+        &self,
+        verifier: Address,
+        measurement: B256,
+        evidence: B256,
+    ) -> Result<(), LedgerError> {
+        transact!(
+            "ProverRegistry",
+            self.provers(),
+            addAttestationVerifier(verifier, measurement, evidence)
+        );
+        Ok(())
+    }
+
+    /// Report `offence` by `prover`, citing `evidence` (the owner any offence, an
+    /// attestation verifier forgery).
+    pub async fn report_failure(
+        &self,
+        prover: Address,
+        offence: Offence,
+        evidence: B256,
+    ) -> Result<(), LedgerError> {
+        transact!(
+            "ProverRegistry",
+            self.provers(),
+            reportFailure(prover, offence as u8, evidence)
+        );
         Ok(())
     }
 
@@ -330,18 +539,37 @@ impl<P: Provider + Clone> ChainClient<P> {
             .ok_or(LedgerError::MissingEvent("JobSubmitted"))
     }
 
-    /// The EIP-712 digest an enclave signs to complete a job (domain read from the chain).
+    /// The EIP-712 digest `prover`'s enclave signs to complete a job (domain read
+    /// from the chain); `proof_hash` is zero except for a zk job.
     pub async fn completion_digest(
         &self,
         job: U256,
+        prover: Address,
         result: B256,
         receipt_id: B256,
+        proof_hash: B256,
     ) -> Result<B256, LedgerError> {
         self.jobs()
-            .completionDigest(job, result, receipt_id)
+            .completionDigest(job, prover, result, receipt_id, proof_hash)
             .call()
             .await
             .map_err(|e| LedgerError::from_contract("JobRegistry", e))
+    }
+
+    /// Give `job` to the prover its seed selects (anyone may, once the submission's
+    /// block is sealed); returns it (zero past the selection window: open to all).
+    pub async fn assign(&self, job: U256) -> Result<Address, LedgerError> {
+        let receipt = transact!("JobRegistry", self.jobs(), assign(job));
+        Ok(receipt
+            .decoded_log::<JobRegistry::JobAssigned>()
+            .map(|l| l.prover)
+            .unwrap_or(Address::ZERO))
+    }
+
+    /// After the assigned prover's window, report its downtime and open `job` to all.
+    pub async fn reassign(&self, job: U256) -> Result<(), LedgerError> {
+        transact!("JobRegistry", self.jobs(), reassign(job));
+        Ok(())
     }
 
     /// Complete `job` as the sender (a prover) with its enclave's 65-byte signature.
@@ -381,21 +609,24 @@ impl<P: Provider + Clone> ChainClient<P> {
             .ok_or(LedgerError::MissingEvent("JobSubmitted"))
     }
 
-    /// Complete a zk job as the sender (an active prover) with the proof's eight words
-    /// and the result it commits to; the job's verifier checks it on chain.
+    /// Complete a zk job as the sender (an eligible prover) with the proof's eight
+    /// words, the result it commits to and the sender's enclave signature over both;
+    /// the job's verifier checks the proof on chain. `Ok(false)`: the proof did not
+    /// verify, the sender was slashed for it and the job stays open.
     pub async fn complete_job_with_proof(
         &self,
         job: U256,
         proof: [U256; 8],
         result: U256,
         receipt_id: B256,
-    ) -> Result<(), LedgerError> {
-        transact!(
+        signature: Vec<u8>,
+    ) -> Result<bool, LedgerError> {
+        let receipt = transact!(
             "JobRegistry",
             self.jobs(),
-            completeJobWithProof(job, proof, result, receipt_id)
+            completeJobWithProof(job, proof, result, receipt_id, signature.into())
         );
-        Ok(())
+        Ok(receipt.decoded_log::<JobRegistry::ProofRejected>().is_none())
     }
 
     /// Anchor a transparency-log root (sender must be an anchorer).
@@ -431,6 +662,41 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// The latest block number.
     pub async fn block_number(&self) -> Result<u64, LedgerError> {
         self.provider.get_block_number().await.map_err(transport)
+    }
+
+    /// The head block's timestamp (unix seconds): the chain's own clock, which
+    /// attestation expiries and job deadlines are measured against.
+    pub async fn head_timestamp(&self) -> Result<u64, LedgerError> {
+        let head = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(transport)?
+            .ok_or_else(|| LedgerError::Transport("the chain has no head block".into()))?;
+        Ok(head.header.timestamp)
+    }
+
+    /// An attestation verifier's statement, signed by `verifier` under this chain's
+    /// registry domain, that `enclave_key` (running as `measurement`, evidence hashed
+    /// to `evidence_hash`) belongs to `prover` for `ttl` seconds of chain time.
+    pub async fn attest_prover(
+        &self,
+        verifier: &alloy::signers::local::PrivateKeySigner,
+        prover: Address,
+        enclave_key: Address,
+        measurement: B256,
+        evidence_hash: B256,
+        ttl: u64,
+    ) -> Result<SignedAttestation, LedgerError> {
+        let unsigned = SignedAttestation {
+            prover,
+            enclave_key,
+            measurement,
+            evidence_hash,
+            expires_at: self.head_timestamp().await? + ttl,
+            signature: Default::default(),
+        };
+        unsigned.sign(verifier, &self.registry_domain().await?)
     }
 
     /// Owner of `token`.
@@ -496,19 +762,7 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// The EIP-712 domain the INFT contract signs under, read from the chain (never
     /// assumed): its name, version, chain id and address.
     pub async fn inft_domain(&self) -> Result<Eip712Domain, LedgerError> {
-        let d = self
-            .inft()
-            .eip712Domain()
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract("INFT", e))?;
-        Ok(Eip712Domain::new(
-            Some(d.name.into()),
-            Some(d.version.into()),
-            Some(d.chainId),
-            Some(d.verifyingContract),
-            None,
-        ))
+        domain_of!("INFT", self.inft())
     }
 
     /// The proof an oracle signs to move `token` to `to` with `new_data`, bound to
@@ -571,19 +825,6 @@ impl<P: Provider + Clone> ChainClient<P> {
         Ok(())
     }
 
-    /// Select a prover, weighted by reputation, from a seed the sender commits to in
-    /// one block and reveals in a later one (no block hash or prevrandao involved).
-    /// `sender` is the provider's signing account, which the commitment binds.
-    pub async fn select_prover(&self, sender: Address, secret: B256) -> Result<Address, LedgerError> {
-        let commitment = keccak256([secret.as_slice(), sender.as_slice()].concat());
-        transact!("ProverRegistry", self.provers(), commitSeed(commitment));
-        let receipt = transact!("ProverRegistry", self.provers(), revealAndSelect(secret));
-        receipt
-            .decoded_log::<ProverRegistry::Selected>()
-            .map(|l| l.prover)
-            .ok_or(LedgerError::MissingEvent("Selected"))
-    }
-
     /// Every prover ever registered, in registration order.
     pub async fn provers_list(&self) -> Result<Vec<ProverInfo>, LedgerError> {
         let registry = self.provers();
@@ -601,6 +842,10 @@ impl<P: Provider + Clone> ChainClient<P> {
                 measurement: p.measurement,
                 reputation_bps: p.reputationBps,
                 active: p.active,
+                banned: p.banned,
+                attested_until: p.attestedUntil,
+                successes: p.successes,
+                failures: p.failures,
             });
             i += U256::from(1);
         }
@@ -632,6 +877,8 @@ impl<P: Provider + Clone> ChainClient<P> {
             prover: j.prover,
             result_hash: j.resultHash,
             receipt_id: j.receiptId,
+            assigned: j.assigned,
+            assigned_until: j.assignedUntil,
         })
     }
 

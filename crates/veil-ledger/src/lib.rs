@@ -39,6 +39,9 @@ mod client;
 mod error;
 mod events;
 
-pub use client::{ChainClient, Deployment, IntelligentData, JobInfo, ProverInfo, TransferProof, data_root};
+pub use client::{
+    ChainClient, Deployment, IntelligentData, JobInfo, Offence, ProverInfo, SignedAttestation, TransferProof,
+    data_root,
+};
 pub use error::{ContractError, LedgerError};
 pub use events::{EventBatch, EventCursor, LocatedEvent, VeilEvent};

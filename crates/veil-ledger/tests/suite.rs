@@ -14,7 +14,10 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use veil_chain::{EmbeddedTransport, Genesis, Node, Rpc, SystemClock};
 use veil_ledger::bindings::JobRegistry;
-use veil_ledger::{ChainClient, ContractError, EventCursor, IntelligentData, LedgerError, VeilEvent};
+use veil_ledger::{
+    ChainClient, ContractError, EventCursor, IntelligentData, LedgerError, Offence, SignedAttestation,
+    VeilEvent,
+};
 
 /// anvil's first four development keys (public test keys), so that both chains see
 /// the same senders and therefore the same contract addresses and calldata.
@@ -112,9 +115,9 @@ macro_rules! on_both_chains {
 
 on_both_chains!(
     tokens_are_authorized_by_their_owner_only,
-    jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key,
+    jobs_complete_once_by_an_attested_prover_with_its_enclave_key,
     tokens_move_only_with_a_fresh_oracle_proof_for_this_chain,
-    provers_are_selected_from_a_committed_seed,
+    jobs_go_to_the_prover_their_block_selects,
     events_follow_a_persisted_cursor,
 );
 
@@ -204,11 +207,60 @@ async fn tokens_are_authorized_by_their_owner_only(backend: &Backend) {
     assert_eq!(as_alice.intelligent_data(later).await.expect("read"), vec![entry]);
 }
 
-async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend: &Backend) {
+/// The measurement the test registry approves for provers, and the one it pins for
+/// attestation verifiers.
+const PROVER_MEASUREMENT: B256 = B256::repeat_byte(0x11);
+const VERIFIER_MEASUREMENT: B256 = B256::repeat_byte(0x0a);
+
+fn oracle() -> PrivateKeySigner {
+    signer(&"33".repeat(32))
+}
+
+/// Wire the job registry, approve the prover measurement and admit the test oracle.
+async fn admit_oracle(chain: &ChainClient<DynProvider>) {
+    chain.set_job_registry().await.expect("wire");
+    chain
+        .approve_measurement(PROVER_MEASUREMENT, true)
+        .await
+        .expect("approve");
+    chain
+        .pin_verifier_measurement(VERIFIER_MEASUREMENT)
+        .await
+        .expect("pin");
+    chain
+        .add_attestation_verifier(oracle().address(), VERIFIER_MEASUREMENT, B256::repeat_byte(0xee))
+        .await
+        .expect("admit the oracle");
+}
+
+/// A statement by `by` that `enclave` belongs to `prover`, valid until a week after
+/// the start of today (chain time): the same on both chains, so their calldata and gas
+/// compare.
+async fn statement(
+    chain: &ChainClient<DynProvider>,
+    by: &PrivateKeySigner,
+    prover: Address,
+    enclave: Address,
+) -> SignedAttestation {
+    let today = chain.head_timestamp().await.expect("head") / 86_400 * 86_400;
+    let unsigned = SignedAttestation {
+        prover,
+        enclave_key: enclave,
+        measurement: PROVER_MEASUREMENT,
+        evidence_hash: B256::repeat_byte(0xe1),
+        expires_at: today + 7 * 86_400,
+        signature: Default::default(),
+    };
+    unsigned
+        .sign(by, &chain.registry_domain().await.expect("domain"))
+        .expect("sign")
+}
+
+async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: &Backend) {
     let chain = deploy(backend).await;
     let (prover_p, prover_address) = backend.provider(1);
     let (user_p, _) = backend.provider(2);
-    chain.set_job_registry().await.expect("wire");
+    admit_oracle(&chain).await;
     let prover = ChainClient::connect(prover_p, chain.deployment())
         .await
         .expect("connect");
@@ -219,24 +271,42 @@ async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend:
     // Fixed keys: ECDSA signatures are deterministic (RFC 6979), so both chains see
     // the same calldata and charge the same gas.
     let enclave = signer(&"11".repeat(32));
-    prover
-        .register_prover(
-            enclave.address(),
-            B256::repeat_byte(0x11),
-            U256::from(10).pow(U256::from(18)),
-        )
-        .await
-        .expect("register");
+    let stake = U256::from(10).pow(U256::from(18));
+    // A self-declared key (the enclave vouching for itself) is refused.
+    let self_declared = statement(&prover, &enclave, prover_address, enclave.address()).await;
+    refused_with(
+        prover.register_prover(&self_declared, stake).await,
+        "ProverRegistry",
+        "UntrustedAttestationVerifier",
+    );
+    let st = statement(&prover, &oracle(), prover_address, enclave.address()).await;
+    // The digest signed here is the one the contract computes.
+    let on_chain = prover.attestation_digest(&st).await.expect("digest");
+    assert_eq!(
+        st.digest(&prover.registry_domain().await.expect("domain")),
+        on_chain
+    );
+    prover.register_prover(&st, stake).await.expect("register");
+
     let job = user
         .submit_job(B256::repeat_byte(1), B256::repeat_byte(2), U256::from(1000))
         .await
         .expect("submit");
     let (result, receipt) = (B256::repeat_byte(3), B256::repeat_byte(4));
     let digest = prover
-        .completion_digest(job, result, receipt)
+        .completion_digest(job, prover_address, result, receipt, B256::ZERO)
         .await
         .expect("digest");
     let sig = enclave.sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();
+    // What an enclave computes offline is what the contract computes.
+    let target = veil_protocol::CompletionTarget {
+        chain_id: prover.chain_id(),
+        job_registry: prover.deployment().jobs,
+        job_id: job,
+        account: prover_address,
+        receipt_id: receipt,
+    };
+    assert_eq!(target.digest(result, B256::ZERO), digest);
 
     // Another key's signature is refused.
     let stranger = signer(&"22".repeat(32))
@@ -262,22 +332,25 @@ async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend:
         },
         other => panic!("expected a revert, got {other:?}"),
     }
+    let done = user.job(job).await.expect("job");
+    assert_eq!(
+        (done.status, done.prover, done.assigned),
+        ("completed", prover_address, prover_address)
+    );
 
-    // A slashed prover cannot complete the next job.
+    // A prover banned for a data leak cannot complete the next job.
     let job2 = user
         .submit_job(B256::repeat_byte(5), B256::repeat_byte(2), U256::from(1000))
         .await
         .expect("submit");
     chain
-        .slash(
-            prover_address,
-            U256::from(10).pow(U256::from(18)),
-            B256::repeat_byte(9),
-        )
+        .report_failure(prover_address, Offence::DataLeak, B256::repeat_byte(9))
         .await
-        .expect("slash");
+        .expect("report");
+    let listed = user.provers_list().await.expect("list");
+    assert!(listed[0].banned && listed[0].stake.is_zero() && listed[0].failures == 1);
     let digest2 = prover
-        .completion_digest(job2, result, receipt)
+        .completion_digest(job2, prover_address, result, receipt, B256::ZERO)
         .await
         .expect("digest");
     let sig2 = enclave
@@ -288,7 +361,7 @@ async fn jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(backend:
     refused_with(
         prover.complete_job(job2, result, receipt, sig2).await,
         "JobRegistry",
-        "ProverNotActive",
+        "ProverNotEligible",
     );
 }
 
@@ -397,17 +470,18 @@ async fn tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(backend: &Bac
     );
 }
 
-async fn provers_are_selected_from_a_committed_seed(backend: &Backend) {
+async fn jobs_go_to_the_prover_their_block_selects(backend: &Backend) {
     let chain = deploy(backend).await;
-    let (user_p, user) = backend.provider(3);
+    admit_oracle(&chain).await;
+    let (user_p, _) = backend.provider(3);
     let as_user = ChainClient::connect(user_p, chain.deployment())
         .await
         .expect("connect");
-    refused_with(
-        as_user.select_prover(user, B256::repeat_byte(1)).await,
-        "ProverRegistry",
-        "NoActiveProvers",
-    );
+    let early = as_user
+        .submit_job(B256::repeat_byte(1), B256::repeat_byte(2), U256::from(1000))
+        .await
+        .expect("submit");
+    refused_with(as_user.assign(early).await, "ProverRegistry", "NoActiveProvers");
     let stake = U256::from(10).pow(U256::from(18));
     let mut registered = Vec::new();
     for i in [1, 2] {
@@ -416,31 +490,42 @@ async fn provers_are_selected_from_a_committed_seed(backend: &Backend) {
             .await
             .expect("connect");
         let enclave = signer(&format!("{:02x}", 0x40 + i).repeat(32));
-        as_prover
-            .register_prover(enclave.address(), B256::repeat_byte(i as u8), stake)
-            .await
-            .expect("register");
+        let st = statement(&as_prover, &oracle(), address, enclave.address()).await;
+        refused_with(
+            as_prover.register_prover(&st, U256::from(1)).await,
+            "ProverRegistry",
+            "StakeTooLow",
+        );
+        as_prover.register_prover(&st, stake).await.expect("register");
         registered.push(address);
     }
+    // One enclave key, one account: prover 2 cannot take prover 1's key.
+    let (p2, address2) = backend.provider(2);
+    let as_p2 = ChainClient::connect(p2, chain.deployment())
+        .await
+        .expect("connect");
+    let taken = statement(&as_p2, &oracle(), address2, signer(&"41".repeat(32)).address()).await;
     refused_with(
-        as_user
-            .register_prover(Address::repeat_byte(1), B256::ZERO, U256::from(1))
-            .await,
+        as_p2.update_attestation(&taken).await,
         "ProverRegistry",
-        "StakeTooLow",
+        "EnclaveKeyTaken",
     );
     let listed = as_user.provers_list().await.expect("list");
     assert_eq!(listed.iter().map(|p| p.address).collect::<Vec<_>>(), registered);
-    assert!(
-        listed
-            .iter()
-            .all(|p| p.active && p.reputation_bps == 5_000 && p.stake == stake)
-    );
-    let picked = as_user
-        .select_prover(user, B256::repeat_byte(7))
+    assert!(listed.iter().all(|p| p.active
+        && !p.banned
+        && p.reputation_bps == 5_000
+        && p.stake == stake
+        && p.successes == 0
+        && p.attested_until > 0));
+    let job = as_user
+        .submit_job(B256::repeat_byte(3), B256::repeat_byte(2), U256::from(1000))
         .await
-        .expect("select");
+        .expect("submit");
+    let picked = as_user.assign(job).await.expect("assign");
     assert!(registered.contains(&picked), "{picked} is a registered prover");
+    assert_eq!(as_user.job(job).await.expect("job").assigned, picked);
+    refused_with(as_user.assign(job).await, "JobRegistry", "AlreadyAssigned");
 }
 
 async fn events_follow_a_persisted_cursor(backend: &Backend) {
@@ -535,9 +620,10 @@ async fn both_chains_mine_the_same_receipts_for_the_same_workload() {
     let mut all = Vec::new();
     for backend in [Backend::embedded(), Backend::anvil()] {
         tokens_are_authorized_by_their_owner_only(&backend).await;
-        jobs_complete_once_by_an_unslashed_prover_with_its_enclave_key(&backend).await;
+        jobs_complete_once_by_an_attested_prover_with_its_enclave_key(&backend).await;
         tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(&backend).await;
-        provers_are_selected_from_a_committed_seed(&backend).await;
+        // Not jobs_go_to_the_prover_their_block_selects: which of two provers a job
+        // goes to depends on the chain's block hashes, by design.
         all.push(receipts(&backend).await);
     }
     let (embedded, anvil) = (&all[0], &all[1]);

@@ -34,6 +34,9 @@ pub const EIP712_VERSION: &str = "1";
 pub const ATTESTATION_PURPOSE: &str = "worker/attestation";
 /// The purpose a proof server's attestation states in its runtime data.
 pub const PROVER_ATTESTATION_PURPOSE: &str = "prover/attestation";
+/// The purpose a proof server's registration evidence states: the registering account
+/// takes the nonce's place, the secp256k1 completion key is among its public keys.
+pub const PROVER_REGISTRATION_PURPOSE: &str = "prover/registration";
 
 /// Whether `nonce` is an acceptable attestation challenge: 16 to 128 characters of
 /// `[A-Za-z0-9_-]` (long enough to be fresh, short and plain enough to bind).

@@ -179,6 +179,9 @@ pub struct ProverParts {
 /// The prover: job table, queue, measured proving time.
 pub struct Prover {
     identity: Identity,
+    /// The secp256k1 key completions are signed with on chain: made here at start,
+    /// never leaves (registration evidence binds its address).
+    completion_key: alloy::signers::local::PrivateKeySigner,
     attestation: Option<ProverAttestation>,
     income: Option<Served<usize>>,
     inference: Option<Served<InferenceMeta>>,
@@ -257,6 +260,7 @@ impl Prover {
         };
         let prover = Arc::new(Self {
             identity: parts.identity,
+            completion_key: alloy::signers::local::PrivateKeySigner::random(),
             attestation: parts.attestation,
             income,
             inference,
@@ -382,6 +386,88 @@ impl Prover {
             evidence,
             measurement: a.measurement.clone(),
         })
+    }
+
+    /// The address of the key completions are signed with.
+    pub fn completion_address(&self) -> alloy::primitives::Address {
+        self.completion_key.address()
+    }
+
+    /// Registration evidence for `account`: the runtime data binds this prover's keys,
+    /// its secp256k1 completion key among them, with the account in the nonce's place
+    /// (what an attestation verifier checks before vouching for the key).
+    pub fn registration(&self, account: &str) -> Result<veil_protocol::AttestationResponse, ProverError> {
+        let a = self.attestation.as_ref().ok_or(ProverError::NotAttested)?;
+        let account: alloy::primitives::Address = account
+            .parse()
+            .map_err(|_| ProverError::Malformed("account must be a 0x-prefixed address".into()))?;
+        let mut rd = veil_attester::runtime_data(
+            &self.identity,
+            &format!("{account:#x}"),
+            veil_protocol::PROVER_REGISTRATION_PURPOSE,
+            Some((self.clock)()),
+        );
+        rd.public_keys
+            .insert("secp256k1".into(), format!("{:#x}", self.completion_address()));
+        let evidence = veil_attester::evidence_for(&*a.attester, rd)
+            .map_err(|e| ProverError::Zk(ZkError::Groth16(format!("attesting: {e}"))))?;
+        Ok(veil_protocol::AttestationResponse {
+            evidence,
+            measurement: a.measurement.clone(),
+        })
+    }
+
+    /// Sign the completion of `target` (a zk job on a `JobRegistry`) with this
+    /// prover's own proof `id` of inference, for the holder of its capability. The
+    /// signature covers the completing account and the proof's hash, so it serves no
+    /// one else and no other proof. `None` for an unknown job or a wrong capability.
+    pub fn completion(
+        &self,
+        id: &str,
+        capability: &str,
+        target: veil_protocol::CompletionTarget,
+    ) -> Option<Result<veil_protocol::SignedCompletion, ProverError>> {
+        use alloy::primitives::{B256, U256};
+        use alloy::signers::SignerSync as _;
+        let state = self.get(id, capability)?;
+        Some((|| {
+            let JobState::Done {
+                circuit,
+                proof,
+                public,
+                ..
+            } = state
+            else {
+                return Err(ProverError::NotDone);
+            };
+            if circuit != ZK_CIRCUIT_MLP {
+                return Err(ProverError::Malformed(
+                    "only a proof of inference completes a zk job ([model, input, output])".into(),
+                ));
+            }
+            let proof = snarkjs::proof_from_json(&proof)?;
+            let public = snarkjs::public_from_json(&public)?;
+            let output = public
+                .get(2)
+                .ok_or_else(|| ZkError::Input("a proof of inference has three public inputs".into()))?;
+            let result = U256::from_str_radix(&output.to_string(), 10)
+                .map_err(|e| ZkError::Input(format!("public input: {e}")))?;
+            let words = veil_zk::solidity::proof_words(&proof).map(U256::from_be_bytes);
+            let proof_hash = veil_protocol::proof_hash(&words);
+            let digest = target.digest(B256::from(result.to_be_bytes::<32>()), proof_hash);
+            let signature = self
+                .completion_key
+                .sign_hash_sync(&digest)
+                .map_err(|e| ZkError::Groth16(format!("signing: {e}")))?;
+            Ok(veil_protocol::SignedCompletion {
+                target,
+                result,
+                proof: words,
+                proof_hash,
+                enclave_key: self.completion_address(),
+                signature: signature.as_bytes().to_vec().into(),
+            })
+        })())
     }
 
     /// (waiting, running, estimated wait for a new job).

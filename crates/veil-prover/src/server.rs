@@ -120,6 +120,7 @@ async fn keys(State(p): State<Arc<Prover>>) -> Response {
     Json(json!({
         "hpke": p.public_key().to_string(),
         "ed25519": p.signing_key_hex(),
+        "secp256k1": format!("{:#x}", p.completion_address()),
         "circuits": p.circuits(),
     }))
     .into_response()
@@ -141,6 +142,37 @@ async fn attestation(
     Ok(Json(answer).into_response())
 }
 
+#[derive(Deserialize)]
+struct AccountQuery {
+    account: String,
+}
+
+async fn registration(
+    State(p): State<Arc<Prover>>,
+    q: Result<axum::extract::Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ProverError> {
+    let axum::extract::Query(q) = q.map_err(|e| ProverError::Malformed(e.body_text()))?;
+    let answer = tokio::task::spawn_blocking(move || p.registration(&q.account))
+        .await
+        .map_err(|_| ProverError::Internal("registration"))??;
+    Ok(Json(answer).into_response())
+}
+
+async fn completion(
+    State(p): State<Arc<Prover>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<ApiJson<veil_protocol::CompletionTarget>, HttpProblem>,
+) -> Result<Response, ProverError> {
+    let ApiJson(target) = body?;
+    let cap = capability(&headers).to_owned();
+    let signed =
+        tokio::task::spawn_blocking(move || p.completion(&id, &cap, target).ok_or_else(|| unknown(&id)))
+            .await
+            .map_err(|_| ProverError::Internal("completion"))???;
+    Ok(Json(signed).into_response())
+}
+
 async fn health(State(p): State<Arc<Prover>>) -> Response {
     let (waiting, running, wait) = p.load();
     Json(json!({
@@ -159,8 +191,10 @@ pub fn router(prover: Arc<Prover>) -> Router {
         .route("/v1/prove/inference", post(prove_inference))
         .route("/v1/proofs/{id}", get(proof).delete(cancel))
         .route("/v1/proofs/{id}/verify", post(verify))
+        .route("/v1/proofs/{id}/completion", post(completion))
         .route("/v1/prover", get(keys))
         .route("/v1/attestation", get(attestation))
+        .route("/v1/registration", get(registration))
         .route("/v1/health", get(health))
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,9 +1,12 @@
 //! What `veil bench gateway` measures on a running stack: a token over the held-out
 //! digits, signed requests for it, and the latency of attested inference next to
 //! the same model run directly in tract, in one run on one machine so the ratio
-//! compares like with like. Reporting (and driving wrk) is the binary's.
+//! compares like with like; then `POST /v1/infer` under load from wrk (a second
+//! process). [`report`] returns the markdown the binary prints.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
@@ -147,4 +150,140 @@ pub async fn latencies(t: &BenchToken, requests: usize) -> Result<Latencies> {
         v.sort();
     }
     Ok(out)
+}
+
+/// What `veil bench gateway` runs.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Worker processes in the stack (reported).
+    pub workers: usize,
+    /// Rows of the token's data per request.
+    pub rows: usize,
+    /// Sequential requests for the latency comparison.
+    pub requests: usize,
+    /// Seconds of wrk load (0 skips it).
+    pub load_secs: u64,
+    /// Open connections during the load.
+    pub connections: usize,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Measure on `stack` and return a markdown report; `tmp` holds wrk's script and
+/// the signed bodies it sends.
+pub async fn report(stack: &Stack, opts: &BenchOptions, tmp: &Path, clock: fn() -> u64) -> Result<String> {
+    let token = BenchToken::create(stack, opts.rows, clock).await?;
+    let Latencies {
+        direct,
+        attested,
+        without_release,
+        stages,
+    } = latencies(&token, opts.requests).await?;
+    let (d50, a50, w50) = (
+        percentile(&direct, 0.5),
+        percentile(&attested, 0.5),
+        percentile(&without_release, 0.5),
+    );
+    let ratio = |d: Duration| d.as_secs_f64() / d50.as_secs_f64().max(1e-9);
+    let mut out = format!(
+        "## Attested inference vs direct tract (digits MLP, {} rows per request, {} requests)\n\n\
+         | path | p50 | p99 | vs direct |\n|---|---|---|---|\n\
+         | tract in-process (direct) | {} | {} | 1.00× |\n\
+         | `POST /v1/infer` → attested worker (signature, ledger, key release, sealed data, receipt) | {} | {} | {:.1}× |\n\
+         | the same, less the per-request key release | {} | {} | {:.1}× |\n\n\
+         Where an attested request's time goes (p50 of each `Server-Timing` stage; gw_* in the gateway, the rest in the worker):\n\n\
+         | stage | p50 |\n|---|---|\n",
+        opts.rows,
+        opts.requests,
+        ms(d50),
+        ms(percentile(&direct, 0.99)),
+        ms(a50),
+        ms(percentile(&attested, 0.99)),
+        ratio(a50),
+        ms(w50),
+        ms(percentile(&without_release, 0.99)),
+        ratio(w50),
+    );
+    for (name, v) in &stages {
+        let _ = writeln!(out, "| {name} | {} |", ms(percentile(v, 0.5)));
+    }
+    if opts.load_secs > 0 {
+        out.push_str(&load(opts, &token, &stack.gateway, tmp).await?);
+    }
+    Ok(out)
+}
+
+/// wrk's run against `POST /v1/infer`, each request with its own signed body.
+async fn load(opts: &BenchOptions, token: &BenchToken, gateway: &str, tmp: &Path) -> Result<String> {
+    if std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Ok("\n(wrk not found: `apt-get install wrk` for the load test)\n".into());
+    }
+    // Every request needs its own nonce: sign more than the run can send.
+    let n = (opts.load_secs as usize * 1500 * opts.workers).max(2000);
+    let bodies = token.sign(n).await?;
+    let mut lines = String::new();
+    for b in &bodies {
+        lines.push_str(&serde_json::to_string(b)?);
+        lines.push('\n');
+    }
+    let bodies_path = tmp.join("bodies.jsonl");
+    std::fs::write(&bodies_path, lines).map_err(StackError::io("writing wrk's bodies"))?;
+    let script = tmp.join("infer.lua");
+    std::fs::write(
+        &script,
+        "local bodies, i = {}, 0\n\
+         function init(args) for line in io.lines(args[1]) do bodies[#bodies + 1] = line end end\n\
+         function request()\n  i = i + 1\n  if i > #bodies then i = 1 end\n  \
+         return wrk.format(\"POST\", \"/v1/infer\", {[\"Content-Type\"] = \"application/json\"}, bodies[i])\nend\n",
+    )
+    .map_err(StackError::io("writing wrk's script"))?;
+    let out = tokio::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{}", opts.connections)])
+        .args([&format!("-d{}s", opts.load_secs), "--latency", "-s"])
+        .arg(&script)
+        .arg(gateway)
+        .arg("--")
+        .arg(&bodies_path)
+        .output()
+        .await
+        .map_err(StackError::io("running wrk"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let grab = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_owned()))
+            .unwrap_or_else(|| "?".into())
+    };
+    let sent: usize = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let non2xx = match grab("Non-2xx or 3xx responses:") {
+        n if n == "?" => "0".to_owned(),
+        n => n,
+    };
+    let mut report = format!(
+        "\n## Load: wrk -t1 -c{} -d{}s, {} worker(s), {} rows per request\n\n\
+         | requests/s | p50 | p99 | non-2xx |\n|---|---|---|---|\n| {} | {} | {} | {non2xx} |\n",
+        opts.connections,
+        opts.load_secs,
+        opts.workers,
+        opts.rows,
+        grab("Requests/sec:"),
+        grab("50%"),
+        grab("99%"),
+    );
+    if sent > bodies.len() {
+        report.push_str("(more requests than signed bodies: the excess were replays, refused with 409)\n");
+    }
+    Ok(report)
 }

@@ -63,6 +63,9 @@ pub enum StackError {
     /// refused, or the other way round).
     #[error("{0}")]
     Demo(String),
+    /// A circuit, key or proof could not be made or read.
+    #[error(transparent)]
+    Zk(#[from] veil_zk::ZkError),
     /// Worker processes did not come up.
     #[error("workers did not start within 60 s; see {0}")]
     WorkersDidNotStart(PathBuf),

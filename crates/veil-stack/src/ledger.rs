@@ -54,6 +54,28 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Chain id, head block, base fee, contracts and (embedded) the chain's files.
+    pub async fn status(&self) -> Result<serde_json::Value> {
+        let p = self.client.provider();
+        let rpc = |e: alloy::transports::TransportError| StackError::Config(format!("chain RPC: {e}"));
+        let head = p.get_block_number().await.map_err(rpc)?;
+        let block = p.get_block_by_number(head.into()).await.map_err(rpc)?;
+        let mut status = serde_json::json!({
+            "chain_id": self.client.chain_id(),
+            "head": head,
+            "base_fee": block.and_then(|b| b.header.base_fee_per_gas),
+            "contracts": self.client.deployment(),
+        });
+        if let Some(rpc) = &self.embedded {
+            let n = rpc.node();
+            status["embedded"] = serde_json::json!({
+                "dir": n.dir().map(|d| d.display().to_string()),
+                "log_bytes": n.log_bytes(),
+            });
+        }
+        Ok(status)
+    }
+
     /// The signing account, or why a transaction cannot be sent.
     pub fn signer(&self) -> Result<Address> {
         self.signer

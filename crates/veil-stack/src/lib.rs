@@ -7,7 +7,8 @@
 //! the gateway, and N worker processes under a supervisor that replaces any that die.
 //! [`ledger`] opens the embedded chain or any JSON-RPC endpoint as a signer;
 //! [`kms`] builds a key broker from its configuration file; [`keys`] reads and
-//! writes the private key files every role uses.
+//! writes the private key files every role uses; [`zk`] composes the proof server
+//! (which keys a directory serves, the pins a verifier needs) and writes proofs.
 //!
 //! This crate composes; it decides nothing the role crates decide. It is the only
 //! library besides tests that depends on `veil-sim-tee`: the one-machine stack runs
@@ -22,9 +23,13 @@ mod error;
 pub mod keys;
 pub mod kms;
 pub mod ledger;
+pub mod oracle;
 pub mod pki;
 pub mod stack;
+pub mod store;
 pub mod tee;
+pub mod trust;
+pub mod zk;
 
 pub use error::StackError;
 

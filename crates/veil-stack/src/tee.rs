@@ -34,6 +34,32 @@ pub enum TeeBackend {
     },
 }
 
+impl TeeBackend {
+    /// The backend an operator's flags name, if any: `attester` is `sim` or
+    /// `configfs-tsm`; with none, a simulator seed means `sim`.
+    pub fn choose(
+        attester: Option<&str>,
+        sim_seed: Option<PathBuf>,
+        tsm_dir: PathBuf,
+        measurement: Option<String>,
+    ) -> Result<Option<Self>> {
+        let need = |what: &str| Err(StackError::Config(what.to_owned()));
+        match (attester, sim_seed, measurement) {
+            (Some("configfs-tsm"), _, Some(measurement)) => Ok(Some(Self::ConfigfsTsm {
+                dir: tsm_dir,
+                measurement,
+            })),
+            (Some("configfs-tsm"), _, None) => {
+                need("--attester configfs-tsm needs --measurement (the reference value)")
+            }
+            (Some("sim") | None, Some(seed), _) => Ok(Some(Self::Sim { seed })),
+            (Some("sim"), None, _) => need("--attester sim needs --sim-tee-seed"),
+            (Some(other), _, _) => need(&format!("--attester {other}: expected sim or configfs-tsm")),
+            (None, None, _) => Ok(None),
+        }
+    }
+}
+
 /// An attester for `backend` and the measurement verifiers should see (hex).
 /// `simulated` is what the simulator measures (only called for [`TeeBackend::Sim`]).
 pub fn attester(

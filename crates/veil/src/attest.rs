@@ -1,32 +1,34 @@
 //! `veil attest verify`: check TEE evidence files as found (raw quotes, or a JSON
 //! evidence envelope) and print the claims.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use veil_evidence::{AttestationError, Claims, Found, Policy};
+use veil_evidence::{AttestationError, Claims, Found};
 
 /// Evidence files are small; this bounds what a hostile file costs.
 const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
 
-/// What kind of evidence a file holds, judged from its bytes.
+/// `veil attest verify` arguments.
+#[derive(clap::Args)]
 pub struct VerifyArgs {
+    /// The evidence file.
+    #[arg(long)]
     pub evidence: PathBuf,
+    /// Collateral (Intel: the PCCS collateral JSON; AMD: the VCEK or VLEK, DER).
+    #[arg(long)]
     pub collateral: Option<PathBuf>,
+    /// Verification time (RFC 3339); default now. Pin it to check archived evidence.
+    #[arg(long)]
     pub at: Option<String>,
+    /// Policy file (TOML); default: only fully up-to-date platforms.
+    #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// AMD's CRL for the product (DER, from KDS), checked with a raw SEV-SNP report.
+    #[arg(long)]
     pub crl: Option<PathBuf>,
-}
-
-fn load_policy(path: Option<&Path>) -> Result<Policy> {
-    let Some(path) = path else {
-        return Ok(Policy::default());
-    };
-    let text = String::from_utf8(crate::io::read_limited(path, 1 << 20)?)
-        .with_context(|| format!("{} is not UTF-8", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("policy {}", path.display()))
 }
 
 /// The `--collateral` file that raw evidence of `kind` needs.
@@ -34,7 +36,7 @@ fn collateral(args: &VerifyArgs, kind: &str, what: &str) -> Result<Vec<u8>> {
     let Some(path) = &args.collateral else {
         bail!("{kind} needs --collateral FILE ({what})");
     };
-    crate::io::read_limited(path, MAX_EVIDENCE_BYTES)
+    Ok(veil_fs::read_limited(path, MAX_EVIDENCE_BYTES)?)
 }
 
 /// Verify; `Ok(Err(_))` is a refusal (exit 1 with its code), `Err(_)` a usage problem.
@@ -45,8 +47,8 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
         None => OffsetDateTime::now_utc(),
     };
     let now = u64::try_from(now.unix_timestamp()).context("--at is before 1970")?;
-    let policy = load_policy(args.policy.as_deref())?;
-    let kind = veil_evidence::classify(crate::io::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)?;
+    let policy = veil_stack::trust::read_policy(args.policy.as_deref())?;
+    let kind = veil_evidence::classify(veil_fs::read_limited(&args.evidence, MAX_EVIDENCE_BYTES)?)?;
     if args.crl.is_some() && !matches!(kind, Found::SnpReport(_)) {
         bail!("--crl is AMD's CRL for a raw SEV-SNP report (an envelope carries it in its collateral)");
     }
@@ -77,7 +79,7 @@ pub fn verify(args: &VerifyArgs) -> Result<std::result::Result<Claims, Attestati
             let crl = args
                 .crl
                 .as_deref()
-                .map(|p| crate::io::read_limited(p, MAX_EVIDENCE_BYTES))
+                .map(|p| veil_fs::read_limited(p, MAX_EVIDENCE_BYTES))
                 .transpose()?;
             Ok(veil_evidence::verify_snp_report_with_crl(
                 &report,

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use alloy::primitives::{Address, B256, U256, utils::parse_ether};
-use alloy::providers::Provider;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
@@ -188,6 +187,16 @@ pub enum JobCommand {
         #[arg(long)]
         signature: Option<String>,
     },
+    /// Give JOB to the prover its submission block selects (anyone may).
+    Assign {
+        /// The job id.
+        job: U256,
+    },
+    /// After the assigned prover's window, report its downtime and open JOB to all.
+    Reassign {
+        /// The job id.
+        job: U256,
+    },
     /// Print a job as JSON.
     Show {
         /// The job id.
@@ -198,20 +207,88 @@ pub enum JobCommand {
 /// `veil prover …`.
 #[derive(Subcommand)]
 pub enum ProverCommand {
-    /// Register the signer as a prover with a stake.
+    /// Register the signer as a prover with a stake and an attestation verifier's
+    /// statement (`veil prover attest`) for its enclave key.
     Register {
-        /// The enclave's signing address.
+        /// The statement (JSON).
         #[arg(long)]
-        enclave_key: Address,
-        /// The enclave's measurement (32 bytes hex).
-        #[arg(long)]
-        measurement: B256,
+        statement: PathBuf,
         /// Stake in ETH (decimal; at least 1).
         #[arg(long)]
         stake_eth: String,
     },
+    /// Renew the signer's attestation with a fresh statement (or a restarted enclave's key).
+    UpdateAttestation {
+        /// The statement (JSON).
+        #[arg(long)]
+        statement: PathBuf,
+    },
+    /// As an attestation verifier: check a prover enclave's registration evidence and
+    /// sign the statement the registry admits its key with.
+    Attest {
+        /// The enclave's registration evidence (JSON, from the proof server).
+        #[arg(long)]
+        evidence: PathBuf,
+        /// The account registering.
+        #[arg(long)]
+        prover: Address,
+        /// The verifier's signing key file (hex secp256k1, mode 0600).
+        #[arg(long)]
+        verifier_key: PathBuf,
+        /// Seconds the statement stays valid (the registry allows up to 30 days).
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        ttl: u64,
+        /// Whose evidence to trust.
+        #[command(flatten)]
+        trust: crate::infer::TrustArgs,
+        /// Where to write the statement.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Approve (or with --revoke withdraw) a prover measurement (registry owner).
+    Approve {
+        /// The raw platform measurement (hex), as evidence claims carry it.
+        measurement: String,
+        /// Withdraw the approval instead.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Pin the measurement attestation verifiers must run as (registry owner).
+    PinVerifier {
+        /// The raw platform measurement (hex).
+        measurement: String,
+    },
+    /// Admit an attestation verifier's key (registry owner).
+    AddVerifier {
+        /// Its signing address.
+        #[arg(long)]
+        verifier: Address,
+        /// The raw platform measurement it runs as (hex; must be the pinned one).
+        #[arg(long)]
+        measurement: String,
+        /// The hash of the evidence binding the key, published for anyone to check.
+        #[arg(long)]
+        evidence_hash: B256,
+    },
+    /// Report an offence: invalid-proof (10%), downtime (1%), attestation-forgery or
+    /// data-leak (100% and a ban).
+    Report {
+        /// The prover's account.
+        prover: Address,
+        /// The offence.
+        #[arg(long)]
+        offence: veil_ledger::Offence,
+        /// The hash of the evidence.
+        #[arg(long)]
+        evidence: B256,
+    },
     /// Print every registered prover as JSON.
     List,
+}
+
+fn read_statement(path: &std::path::Path) -> Result<veil_ledger::SignedAttestation> {
+    serde_json::from_slice(&veil_fs::read_limited(path, 64 << 10)?)
+        .with_context(|| format!("{} is not an attestation statement", path.display()))
 }
 
 /// `veil chain …` (returns the process exit code).
@@ -245,40 +322,11 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::E
                     let n = rpc.node();
                     (n.chain_id(), n.head())
                 };
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .with_context(|| format!("listening on {listen}"))?;
-                let addr = listener.local_addr()?;
-                outln!("listening on http://{addr}");
-                tracing::info!(%addr, chain_id, head, dir = %dir.display(), "embedded chain started");
-                axum::serve(listener, veil_chain::router(rpc))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await
-                    .context("serving")?;
+                tracing::info!(chain_id, head, dir = %dir.display(), "embedded chain starting");
+                crate::serve(listen, veil_chain::router(rpc), false).await?;
             }
             ChainCommand::Status => {
-                let ledger = args.connect().await?;
-                let p = ledger.client.provider();
-                let head = p.get_block_number().await?;
-                let base_fee = p
-                    .get_block_by_number(head.into())
-                    .await?
-                    .and_then(|b| b.header.base_fee_per_gas);
-                let mut status = serde_json::json!({
-                    "chain_id": ledger.client.chain_id(),
-                    "head": head,
-                    "base_fee": base_fee,
-                    "contracts": ledger.client.deployment(),
-                });
-                if let Some(rpc) = &ledger.embedded {
-                    let n = rpc.node();
-                    status["embedded"] = serde_json::json!({
-                        "dir": n.dir().map(|d| d.display().to_string()),
-                        "log_bytes": n.log_bytes(),
-                    });
-                }
+                let status = args.connect().await?.status().await?;
                 outln!("{}", serde_json::to_string_pretty(&status)?);
             }
             ChainCommand::Deploy { out } => {
@@ -319,42 +367,54 @@ fn parse_entry(s: &str) -> Result<IntelligentData> {
     })
 }
 
-/// `veil nft …`.
-pub fn nft(args: &LedgerArgs, command: NftCommand) -> Result<std::process::ExitCode> {
+/// A command that signs or reads on the ledger.
+pub enum LedgerCommand {
+    Nft(NftCommand),
+    Job(JobCommand),
+    Prover(ProverCommand),
+}
+
+fn parse_entries(data: &[String]) -> Result<Vec<IntelligentData>> {
+    data.iter().map(|d| parse_entry(d)).collect()
+}
+
+/// `veil nft|job|prover …` (returns the process exit code).
+pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process::ExitCode> {
+    use LedgerCommand::{Job, Nft, Prover};
     let rt = crate::runtime()?;
     rt.block_on(async {
         let ledger = args.connect().await?;
+        let client = &ledger.client;
         match command {
-            NftCommand::Mint { data, to } => {
-                let entries = data.iter().map(|d| parse_entry(d)).collect::<Result<Vec<_>>>()?;
+            Nft(NftCommand::Mint { data, to }) => {
                 let owner = match to {
                     Some(a) => a,
                     None => ledger.signer()?,
                 };
-                outln!("{}", ledger.client.mint(owner, &entries).await?);
+                outln!("{}", client.mint(owner, &parse_entries(&data)?).await?);
             }
-            NftCommand::SetData { token, data } => {
-                let entries = data.iter().map(|d| parse_entry(d)).collect::<Result<Vec<_>>>()?;
+            Nft(NftCommand::SetData { token, data }) => {
+                let entries = parse_entries(&data)?;
                 ledger.signer()?;
-                ledger.client.set_data(token.value(), &entries).await?;
+                client.set_data(token.value(), &entries).await?;
+                let n = entries.len();
                 outln!(
-                    "token {token} now holds {} data entr{}",
-                    entries.len(),
-                    if entries.len() == 1 { "y" } else { "ies" }
+                    "token {token} now holds {n} data entr{}",
+                    if n == 1 { "y" } else { "ies" }
                 );
             }
-            NftCommand::Authorize { token, user } => {
+            Nft(NftCommand::Authorize { token, user }) => {
                 ledger.signer()?;
-                ledger.client.authorize(token.value(), user).await?;
+                client.authorize(token.value(), user).await?;
                 outln!("authorized {user} on token {token}");
             }
-            NftCommand::Revoke { token, user } => {
+            Nft(NftCommand::Revoke { token, user }) => {
                 ledger.signer()?;
-                ledger.client.revoke(token.value(), user).await?;
+                client.revoke(token.value(), user).await?;
                 outln!("revoked {user} on token {token}");
             }
-            NftCommand::IsAuthorized { token, user } => {
-                let (ok, block) = ledger.client.is_authorized(token.value(), user).await?;
+            Nft(NftCommand::IsAuthorized { token, user }) => {
+                let (ok, block) = client.is_authorized(token.value(), user).await?;
                 outln!(
                     "{} at block {block}",
                     if ok { "authorized" } else { "not authorized" }
@@ -363,35 +423,26 @@ pub fn nft(args: &LedgerArgs, command: NftCommand) -> Result<std::process::ExitC
                     return Ok(std::process::ExitCode::FAILURE);
                 }
             }
-        }
-        Ok(std::process::ExitCode::SUCCESS)
-    })
-}
-
-/// `veil job …`.
-pub fn job(args: &LedgerArgs, command: JobCommand) -> Result<std::process::ExitCode> {
-    let rt = crate::runtime()?;
-    rt.block_on(async {
-        let ledger = args.connect().await?;
-        match command {
-            JobCommand::Submit { data, model, fee_eth } => {
+            Job(JobCommand::Submit { data, model, fee_eth }) => {
                 ledger.signer()?;
                 let fee = parse_ether(&fee_eth).with_context(|| format!("--fee-eth {fee_eth}"))?;
-                outln!("{}", ledger.client.submit_job(data, model, fee).await?);
+                outln!("{}", client.submit_job(data, model, fee).await?);
             }
-            JobCommand::Complete {
+            Job(JobCommand::Complete {
                 job,
                 result,
                 receipt_id,
                 enclave_key,
                 signature,
-            } => {
-                ledger.signer()?;
+            }) => {
+                let me = ledger.signer()?;
                 let signature = match (enclave_key, signature) {
                     (Some(path), None) => {
                         use alloy::signers::SignerSync;
                         let enclave = read_wallet_key(&path)?;
-                        let digest = ledger.client.completion_digest(job, result, receipt_id).await?;
+                        let digest = client
+                            .completion_digest(job, me, result, receipt_id, B256::ZERO)
+                            .await?;
                         enclave.sign_hash_sync(&digest)?.as_bytes().to_vec()
                     }
                     (None, Some(hex_sig)) => {
@@ -399,47 +450,92 @@ pub fn job(args: &LedgerArgs, command: JobCommand) -> Result<std::process::ExitC
                     }
                     _ => bail!("pass --enclave-key FILE or --signature HEX"),
                 };
-                ledger
-                    .client
-                    .complete_job(job, result, receipt_id, signature)
-                    .await?;
+                client.complete_job(job, result, receipt_id, signature).await?;
                 outln!("job {job} completed");
             }
-            JobCommand::Show { job } => {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&ledger.client.job(job).await?)?
-                );
+            Job(JobCommand::Assign { job }) => outln!("{}", client.assign(job).await?),
+            Job(JobCommand::Reassign { job }) => {
+                client.reassign(job).await?;
+                outln!("job {job} is open to every eligible prover");
             }
-        }
-        Ok(std::process::ExitCode::SUCCESS)
-    })
-}
-
-/// `veil prover …`.
-pub fn prover(args: &LedgerArgs, command: ProverCommand) -> Result<std::process::ExitCode> {
-    let rt = crate::runtime()?;
-    rt.block_on(async {
-        let ledger = args.connect().await?;
-        match command {
-            ProverCommand::Register {
-                enclave_key,
-                measurement,
-                stake_eth,
-            } => {
+            Job(JobCommand::Show { job }) => {
+                outln!("{}", serde_json::to_string_pretty(&client.job(job).await?)?);
+            }
+            Prover(ProverCommand::Register { statement, stake_eth }) => {
                 let me = ledger.signer()?;
                 let stake = parse_ether(&stake_eth).with_context(|| format!("--stake-eth {stake_eth}"))?;
-                ledger
-                    .client
-                    .register_prover(enclave_key, measurement, stake)
+                client
+                    .register_prover(&read_statement(&statement)?, stake)
                     .await?;
                 outln!("registered prover {me}");
             }
-            ProverCommand::List => {
+            Prover(ProverCommand::UpdateAttestation { statement }) => {
+                ledger.signer()?;
+                let st = read_statement(&statement)?;
+                client.update_attestation(&st).await?;
+                outln!("attested until {}", st.expires_at);
+            }
+            Prover(ProverCommand::Attest {
+                evidence,
+                prover,
+                verifier_key,
+                ttl,
+                trust,
+                out,
+            }) => {
+                let evidence = serde_json::from_slice(&veil_fs::read_limited(&evidence, 1 << 20)?)
+                    .with_context(|| format!("{} is not evidence", evidence.display()))?;
+                let v = veil_stack::oracle::vouch(&evidence, prover, &trust.trust()?, crate::unix_now())?;
+                let verifier = read_wallet_key(&verifier_key)?;
+                let st = client
+                    .attest_prover(
+                        &verifier,
+                        prover,
+                        v.enclave_key,
+                        v.measurement,
+                        v.evidence_hash,
+                        ttl,
+                    )
+                    .await?;
+                veil_fs::write_atomic(&out, serde_json::to_string_pretty(&st)?.as_bytes())?;
                 outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&ledger.client.provers_list().await?)?
+                    "{} may register enclave key {} until {}",
+                    st.prover,
+                    st.enclave_key,
+                    st.expires_at
                 );
+            }
+            Prover(ProverCommand::Approve { measurement, revoke }) => {
+                let id = veil_stack::oracle::measurement_id(&measurement)?;
+                client.approve_measurement(id, !revoke).await?;
+                outln!("{id} {}", if revoke { "revoked" } else { "approved" });
+            }
+            Prover(ProverCommand::PinVerifier { measurement }) => {
+                let id = veil_stack::oracle::measurement_id(&measurement)?;
+                client.pin_verifier_measurement(id).await?;
+                outln!("attestation verifiers must run as {id}");
+            }
+            Prover(ProverCommand::AddVerifier {
+                verifier,
+                measurement,
+                evidence_hash,
+            }) => {
+                let id = veil_stack::oracle::measurement_id(&measurement)?;
+                client
+                    .add_attestation_verifier(verifier, id, evidence_hash)
+                    .await?;
+                outln!("admitted attestation verifier {verifier}");
+            }
+            Prover(ProverCommand::Report {
+                prover,
+                offence,
+                evidence,
+            }) => {
+                client.report_failure(prover, offence, evidence).await?;
+                outln!("reported {offence:?} by {prover}");
+            }
+            Prover(ProverCommand::List) => {
+                outln!("{}", serde_json::to_string_pretty(&client.provers_list().await?)?);
             }
         }
         Ok(std::process::ExitCode::SUCCESS)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::store_args::StoreArgs;
-use crate::{bench, chain, infer, model, worker, zk};
+use crate::{attest, bench, chain, infer, model, up, worker, zk};
 
 #[derive(Parser)]
 #[command(name = "veil", version, about = "Private ML with results anyone can check")]
@@ -136,24 +136,7 @@ pub enum Command {
     },
     /// Run every role on this machine (chain, store, key broker, gateway, attested
     /// workers) on embedded defaults, until interrupted.
-    Up {
-        /// The stack's directory (default: the user's data directory).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Where the gateway listens.
-        #[arg(long, default_value = "127.0.0.1:7070")]
-        listen: std::net::SocketAddr,
-        /// Worker processes.
-        #[arg(long, default_value_t = 1)]
-        workers: usize,
-        /// The executable workers run (default: this one); a binary not on the
-        /// broker's allowlist is refused its keys.
-        #[arg(long)]
-        worker_exe: Option<PathBuf>,
-        /// Put this build's worker measurement on the broker's allowlist (after a rebuild).
-        #[arg(long)]
-        allow_current_worker: bool,
-    },
+    Up(up::UpArgs),
     /// Run an attested worker process (`veil up` starts these).
     Worker(worker::WorkerArgs),
     /// Ask a gateway for inference over rows of a token's data, signed with your wallet.
@@ -177,6 +160,27 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether this command runs a server (which logs to stderr).
+    pub fn serves(&self) -> bool {
+        matches!(
+            self,
+            Self::Up(_)
+                | Self::Worker(_)
+                | Self::Chain {
+                    command: chain::ChainCommand::Start { .. },
+                    ..
+                }
+                | Self::Kms {
+                    command: KmsCommand::Serve { .. }
+                }
+                | Self::Zk {
+                    command: zk::ZkCommand::Serve { .. }
+                }
+        )
+    }
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Attested inference vs tract directly, then `POST /v1/infer` under wrk load.
@@ -196,23 +200,7 @@ pub enum BenchCommand {
 pub enum AttestCommand {
     /// Verify evidence (an Intel TDX/SGX quote or an AMD SEV-SNP report, raw or hex)
     /// and print its claims as JSON.
-    Verify {
-        /// The evidence file.
-        #[arg(long)]
-        evidence: PathBuf,
-        /// Collateral (Intel: the PCCS collateral JSON; AMD: the VCEK or VLEK, DER).
-        #[arg(long)]
-        collateral: Option<PathBuf>,
-        /// Verification time (RFC 3339); default now. Pin it to check archived evidence.
-        #[arg(long)]
-        at: Option<String>,
-        /// Policy file (TOML); default: only fully up-to-date platforms.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// AMD's CRL for the product (DER, from KDS), checked with a raw SEV-SNP report.
-        #[arg(long)]
-        crl: Option<PathBuf>,
-    },
+    Verify(attest::VerifyArgs),
 }
 
 #[derive(Subcommand)]

@@ -8,7 +8,7 @@ use veil_content::{Root, SegmentProof};
 use veil_seal::PublicKey;
 
 use crate::cli::StoreCommand;
-use crate::io::{self, Input, Output};
+use crate::io::{Input, Output};
 use crate::store_args::StoreArgs;
 
 fn parse_root(s: &str) -> Result<Root> {
@@ -73,7 +73,7 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
             }
             StoreCommand::Segment { root, index, out } => {
                 let seg = store.get_segment(&parse_root(&root)?, index).await?;
-                let proof_path = io::sibling(&out, ".proof.json");
+                let proof_path = out.with_added_extension("proof.json");
                 veil_fs::write_atomic(&out, &seg.data)?;
                 veil_fs::write_atomic(&proof_path, serde_json::to_string_pretty(&seg.proof)?.as_bytes())?;
                 outln!(
@@ -90,9 +90,9 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
 /// `veil verify-segment ROOT PROOF SEGMENT`.
 pub fn verify_segment(root: &str, proof: &Path, segment: &Path) -> Result<()> {
     let root = parse_root(root)?;
-    let proof: SegmentProof = serde_json::from_slice(&io::read_limited(proof, 1 << 20)?)
+    let proof: SegmentProof = serde_json::from_slice(&veil_fs::read_limited(proof, 1 << 20)?)
         .with_context(|| format!("reading proof {}", proof.display()))?;
-    let data = io::read_limited(segment, veil_content::SEGMENT_SIZE)?;
+    let data = veil_fs::read_limited(segment, veil_content::SEGMENT_SIZE)?;
     proof.verify(&root, &data)?;
     outln!(
         "segment {} of {root} verified ({} bytes)",

@@ -5,10 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use veil_evidence::TrustAnchors;
 use veil_gateway::GatewayClient;
-
-use crate::io;
 
 /// `veil infer` arguments.
 #[derive(Args)]
@@ -69,43 +66,16 @@ pub struct TrustArgs {
 impl TrustArgs {
     /// The trust these flags describe.
     pub fn trust(&self) -> Result<veil_verify::Trust> {
-        let mut anchors = TrustAnchors::vendor();
-        for p in &self.dev_root {
-            anchors
-                .intel_roots
-                .push(veil_stack::kms::read_cert(p).with_context(|| format!("dev root {}", p.display()))?);
-        }
-        let policy = match &self.policy {
-            Some(p) => toml::from_str(&String::from_utf8_lossy(&io::read_limited(p, 1 << 20)?))
-                .with_context(|| format!("policy {}", p.display()))?,
-            None => veil_evidence::Policy::default(),
-        };
-        let mut zk = veil_verify::ZkPins::default();
-        for p in &self.zk_pins {
-            let pins: veil_verify::ZkPins = serde_json::from_slice(&io::read_limited(p, 1 << 20)?)
-                .with_context(|| format!("zk pins {}", p.display()))?;
-            zk.extend(pins);
-        }
-        for k in &self.zk_key {
-            zk.keys.push(match k.parse() {
-                Ok(root) => root,
-                Err(_) => {
-                    let vk: serde_json::Value =
-                        serde_json::from_slice(&io::read_limited(k.as_ref(), 1 << 20)?)
-                            .with_context(|| format!("verifying key {k}"))?;
-                    veil_zk::snarkjs::vk_from_json(&vk).with_context(|| format!("verifying key {k}"))?;
-                    veil_zk::snarkjs::vk_hash(&vk)?
-                }
-            });
-        }
-        Ok(veil_verify::Trust {
-            anchors,
-            policy,
+        let files = veil_stack::trust::TrustFiles {
+            dev_roots: self.dev_root.clone(),
+            policy: self.policy.clone(),
             measurements: self.measurement.clone(),
             any_measurement: self.any_measurement,
-            zk,
+            zk_keys: self.zk_key.clone(),
+            zk_pins: self.zk_pins.clone(),
             accept_unattested: self.accept_unattested,
-        })
+        };
+        Ok(files.load()?)
     }
 }
 
@@ -155,33 +125,14 @@ pub struct AttestationArgs {
 /// Challenge a gateway's worker with a fresh nonce and verify its answer; print the claims.
 pub fn attestation(args: AttestationArgs) -> Result<()> {
     let trust = args.trust.trust()?;
-    let mut raw = [0u8; 16];
-    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("random: {e}"))?;
-    let nonce = hex::encode(raw);
-    let rt = crate::runtime()?;
-    let answer = rt
-        .block_on(GatewayClient::new(&args.gateway).attestation(&nonce))
+    let verified = crate::runtime()?
+        .block_on(veil_stack::trust::challenge_gateway(
+            &args.gateway,
+            &trust,
+            crate::unix_now,
+        ))
         .context("asking for attestation")?;
-    let claims = veil_verify::verify_attestation_answer(
-        &answer.evidence,
-        &nonce,
-        veil_protocol::ATTESTATION_PURPOSE,
-        &trust,
-        crate::unix_now(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
-    let measured = claims.primary_measurement().unwrap_or_default().to_owned();
-    let keys = answer
-        .evidence
-        .runtime_data
-        .map(|rd| rd.public_keys)
-        .unwrap_or_default();
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
-            "verified": true, "nonce": nonce, "measurement": measured, "keys": keys, "claims": claims,
-        }))?
-    );
+    outln!("{}", serde_json::to_string_pretty(&verified)?);
     Ok(())
 }
 
@@ -190,7 +141,7 @@ const MAX_RECEIPT_BYTES: u64 = 16 << 20;
 
 /// `veil verify RECEIPT`: a one-line summary, or why it does not verify (exit 1).
 pub fn verify(receipt: &std::path::Path, trust: &TrustArgs) -> Result<std::process::ExitCode> {
-    let bytes = io::read_limited(receipt, MAX_RECEIPT_BYTES)?;
+    let bytes = veil_fs::read_limited(receipt, MAX_RECEIPT_BYTES)?;
     match veil_verify::verify(&bytes, &trust.trust()?) {
         Ok(v) => outln!("{}", v.summary()),
         Err(e) => {

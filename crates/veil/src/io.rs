@@ -1,5 +1,4 @@
-//! Files and standard streams for the commands: `-` for stdin/stdout, atomic outputs,
-//! size limits on what we read whole, and permission checks on secret files.
+//! Standard streams for the commands: `-` for stdin/stdout, atomic outputs.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -76,21 +75,4 @@ impl Write for Output {
             Self::Stdout(s) => s.flush(),
         }
     }
-}
-
-/// Read a whole file that should be small, refusing anything over `max` bytes.
-pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    Ok(veil_fs::read_limited(path, max)?)
-}
-
-/// Refuse a secret file others can read, as ssh does: a leaked key is not a warning.
-pub fn check_private(path: &Path) -> Result<()> {
-    Ok(veil_fs::check_private(path)?)
-}
-
-/// `out` with `suffix` appended to its file name.
-pub fn sibling(out: &Path, suffix: &str) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }

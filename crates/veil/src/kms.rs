@@ -3,10 +3,24 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+
+use crate::cli::{AuditCommand, KmsCommand};
+
+/// Run `veil kms …`.
+pub fn run(command: KmsCommand) -> Result<std::process::ExitCode> {
+    match command {
+        KmsCommand::Serve { config } => serve(&config)?,
+        KmsCommand::TokenKey { url, token } => token_key(&url, &token)?,
+        KmsCommand::Audit {
+            command: AuditCommand::Verify { log, head },
+        } => return audit_verify(&log, head),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
 
 /// Run the broker until interrupted; prints `listening on http://ADDR` first.
-pub fn serve(config_path: &Path) -> Result<()> {
+fn serve(config_path: &Path) -> Result<()> {
     let rt = crate::runtime()?;
     rt.block_on(async move {
         let (cfg, broker) = veil_stack::kms::load(config_path, None).await?;
@@ -16,24 +30,14 @@ pub fn serve(config_path: &Path) -> Result<()> {
                 "trusting DEVELOPMENT roots: simulated TEEs will be accepted and every grant says dev_root: true; never do this in production"
             );
         }
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .with_context(|| format!("listening on {}", cfg.listen))?;
-        let addr = listener.local_addr()?;
-        outln!("listening on http://{addr}");
-        tracing::info!(%addr, audit_log = %cfg.audit_log.display(), "key broker started");
+        tracing::info!(audit_log = %cfg.audit_log.display(), "key broker starting");
         let app = veil_kms_http::router(Arc::new(broker), crate::unix_now);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("serving")
+        crate::serve(cfg.listen, app, false).await
     })
 }
 
 /// `veil kms token-key --url URL ID`: the key a token's data is sealed to.
-pub fn token_key(url: &str, token: &str) -> Result<()> {
+fn token_key(url: &str, token: &str) -> Result<()> {
     let token: veil_protocol::TokenId = token.parse()?;
     let key = crate::runtime()?.block_on(veil_kms_client::KmsClient::new(url).token_public_key(token))?;
     outln!("{key}");
@@ -42,7 +46,7 @@ pub fn token_key(url: &str, token: &str) -> Result<()> {
 
 /// `veil kms audit verify LOG [--head H]`: exit 1 on any edited, dropped or
 /// reordered entry.
-pub fn audit_verify(log: &Path, head: Option<String>) -> Result<std::process::ExitCode> {
+fn audit_verify(log: &Path, head: Option<String>) -> Result<std::process::ExitCode> {
     let expected = head
         .map(|h| h.parse::<veil_audit::Head>())
         .transpose()

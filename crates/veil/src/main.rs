@@ -27,6 +27,7 @@ mod infer;
 mod io;
 mod kms;
 mod model;
+mod process;
 mod sim_tee;
 mod store_args;
 mod up;
@@ -35,10 +36,11 @@ mod zk;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
-use crate::cli::{AttestCommand, AuditCommand, BenchCommand, Cli, Command, KmsCommand, SimTeeCommand};
+use crate::cli::{AttestCommand, BenchCommand, Cli, Command};
+use crate::process::{current_exe, runtime, serve, unix_now};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -84,119 +86,48 @@ fn init_tracing() {
         .try_init();
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-/// Unix seconds now (the binary owns the clock; libraries are handed it).
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn run(cli: Cli) -> Result<ExitCode> {
+    use chain::LedgerCommand as L;
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
+    if cli.command.serves() {
+        init_tracing();
+    }
     match cli.command {
-        Command::Demo { dir } => demo::run(dir)?,
-        Command::Chain { ledger, command } => {
-            if matches!(command, chain::ChainCommand::Start { .. }) {
-                init_tracing();
-            }
-            return chain::chain(&ledger, command);
-        }
-        Command::Nft { ledger, command } => return chain::nft(&ledger, command),
-        Command::Job { ledger, command } => return chain::job(&ledger, command),
-        Command::Prover { ledger, command } => return chain::prover(&ledger, command),
-        Command::Root { file } => files::root(&file)?,
-        Command::Keygen { out } => files::keygen(&out)?,
-        Command::Seal { to, input, output } => files::seal(&to, &input, &output)?,
-        Command::Open { key, input, output } => files::open(&key, &input, &output)?,
+        Command::Demo { dir } => done(demo::run(dir)),
+        Command::Chain { ledger, command } => chain::chain(&ledger, command),
+        Command::Nft { ledger, command } => chain::ledger(&ledger, L::Nft(command)),
+        Command::Job { ledger, command } => chain::ledger(&ledger, L::Job(command)),
+        Command::Prover { ledger, command } => chain::ledger(&ledger, L::Prover(command)),
+        Command::Root { file } => done(files::root(&file)),
+        Command::Keygen { out } => done(files::keygen(&out)),
+        Command::Seal { to, input, output } => done(files::seal(&to, &input, &output)),
+        Command::Open { key, input, output } => done(files::open(&key, &input, &output)),
         Command::Model {
             store,
             index,
             command,
-        } => model::run(&store, index, command)?,
-        Command::Store { store, command } => files::store(&store, command)?,
-        Command::VerifySegment { root, proof, segment } => files::verify_segment(&root, &proof, &segment)?,
+        } => done(model::run(&store, index, command)),
+        Command::Store { store, command } => done(files::store(&store, command)),
+        Command::VerifySegment { root, proof, segment } => {
+            done(files::verify_segment(&root, &proof, &segment))
+        }
         Command::Attest {
-            command:
-                AttestCommand::Verify {
-                    evidence,
-                    collateral,
-                    at,
-                    policy,
-                    crl,
-                },
-        } => {
-            return attest::run(&attest::VerifyArgs {
-                evidence,
-                collateral,
-                at,
-                policy,
-                crl,
-            });
-        }
-        Command::Kms {
-            command: KmsCommand::Serve { config },
-        } => {
-            init_tracing();
-            kms::serve(&config)?;
-        }
-        Command::Kms {
-            command: KmsCommand::TokenKey { url, token },
-        } => kms::token_key(&url, &token)?,
-        Command::Kms {
-            command:
-                KmsCommand::Audit {
-                    command: AuditCommand::Verify { log, head },
-                },
-        } => return kms::audit_verify(&log, head),
-        Command::SimTee {
-            command: SimTeeCommand::Init { dir },
-        } => sim_tee::init(&dir)?,
-        Command::SimTee {
-            command:
-                SimTeeCommand::Measure {
-                    binary,
-                    config,
-                    model_root,
-                },
-        } => sim_tee::print_measurement(&binary, &config, &model_root)?,
-        Command::Up {
-            dir,
-            listen,
-            workers,
-            worker_exe,
-            allow_current_worker,
-        } => {
-            init_tracing();
-            up::run_command(dir, listen, workers, worker_exe, allow_current_worker)?;
-        }
-        Command::Worker(args) => {
-            init_tracing();
-            worker::run(args)?;
-        }
-        Command::Infer(args) => infer::infer(args)?,
+            command: AttestCommand::Verify(args),
+        } => attest::run(&args),
+        Command::Kms { command } => kms::run(command),
+        Command::SimTee { command } => done(sim_tee::run(command)),
+        Command::Up(args) => done(up::run(args)),
+        Command::Worker(args) => done(worker::run(args)),
+        Command::Infer(args) => done(infer::infer(args)),
         Command::Bench {
             command: BenchCommand::Gateway(args),
-        } => bench::run(args)?,
+        } => done(bench::run(args)),
         Command::Bench {
             command: BenchCommand::Zk { circuit, runs },
-        } => zk::bench(&circuit, runs)?,
-        Command::Zk { command } => {
-            if matches!(command, zk::ZkCommand::Serve { .. }) {
-                init_tracing();
-            }
-            return zk::zk(command);
-        }
-        Command::Prove { command } => zk::prove(command)?,
-        Command::Attestation(args) => infer::attestation(args)?,
-        Command::Verify { receipt, trust } => return infer::verify(&receipt, &trust),
+        } => done(zk::bench(&circuit, runs)),
+        Command::Zk { command } => zk::zk(command),
+        Command::Prove { command } => done(zk::prove(command)),
+        Command::Attestation(args) => done(infer::attestation(args)),
+        Command::Verify { receipt, trust } => infer::verify(&receipt, &trust),
     }
-    Ok(ExitCode::SUCCESS)
 }

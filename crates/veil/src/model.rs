@@ -60,7 +60,7 @@ pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> 
                 classes,
                 file,
             } => {
-                let bytes = crate::io::read_limited(&file, veil_model::MAX_MODEL_BYTES)?;
+                let bytes = veil_fs::read_limited(&file, veil_model::MAX_MODEL_BYTES)?;
                 let entry = registry
                     .register(bytes, ModelMeta { name, task, classes })
                     .await

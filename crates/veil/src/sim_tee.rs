@@ -5,30 +5,39 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use veil_sim_tee::SimMeasurement;
 
-use crate::io;
+use crate::cli::SimTeeCommand;
 
 /// The MRTD a simulated worker with these inputs reports.
 pub fn measure(binary: &Path, config: &Path, model_root: &str) -> Result<SimMeasurement> {
-    let config: serde_json::Value = serde_json::from_slice(&io::read_limited(config, 1 << 20)?)
+    let config: serde_json::Value = serde_json::from_slice(&veil_fs::read_limited(config, 1 << 20)?)
         .with_context(|| format!("{} is not JSON", config.display()))?;
     let root: veil_content::Root = model_root.parse()?;
     Ok(SimMeasurement::of(binary, &config, &root.0)?)
 }
 
+/// Run `veil sim-tee …`.
+pub fn run(command: SimTeeCommand) -> Result<()> {
+    match command {
+        SimTeeCommand::Init { dir } => init(&dir),
+        SimTeeCommand::Measure {
+            binary,
+            config,
+            model_root,
+        } => {
+            let m = measure(&binary, &config, &model_root)?;
+            outln!("{}", hex::encode(m.mr_td()));
+            Ok(())
+        }
+    }
+}
+
 /// `veil sim-tee init DIR`.
-pub fn init(dir: &Path) -> Result<()> {
+fn init(dir: &Path) -> Result<()> {
     veil_stack::pki::init(dir)?;
     outln!(
         "dev PKI in {}; trust it only by naming {} in a broker's dev_roots",
         dir.display(),
         dir.join("dev-root.pem").display()
     );
-    Ok(())
-}
-
-/// `veil sim-tee measure`: print the MRTD.
-pub fn print_measurement(binary: &Path, config: &Path, model_root: &str) -> Result<()> {
-    let m = measure(binary, config, model_root)?;
-    outln!("{}", hex::encode(m.mr_td()));
     Ok(())
 }

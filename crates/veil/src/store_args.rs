@@ -1,11 +1,10 @@
 //! Choosing a store from the command line: a directory (default), or an S3 bucket.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use veil_store::{LocalStore, S3Config, S3Store, Store};
-use zeroize::Zeroizing;
+use veil_store::{LocalStore, Store};
 
 #[derive(Args)]
 pub struct StoreArgs {
@@ -37,66 +36,21 @@ impl StoreArgs {
     }
 
     pub fn open(&self) -> Result<Store> {
-        match self.store.as_deref() {
-            Some(url) if url.starts_with("s3://") => self.open_s3(&url["s3://".len()..]),
-            Some(dir) => Ok(Store::Local(
-                LocalStore::open(Path::new(dir)).with_context(|| format!("opening store {dir}"))?,
-            )),
-            None => {
-                let dir = default_store_dir()?;
-                Ok(Store::Local(
-                    LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?,
-                ))
-            }
-        }
-    }
-
-    fn open_s3(&self, rest: &str) -> Result<Store> {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let Some(cred_path) = &self.s3_credentials else {
-            bail!("an s3:// store needs --s3-credentials FILE");
+        let Some(dir) = self.local_dir()? else {
+            let opts = veil_stack::store::S3Options {
+                endpoint: self.s3_endpoint.as_deref(),
+                region: &self.s3_region,
+                credentials: self.s3_credentials.as_deref(),
+                allow_http: self.s3_allow_http,
+            };
+            return Ok(veil_stack::store::open_s3(
+                self.store.as_deref().unwrap_or_default(),
+                &opts,
+            )?);
         };
-        crate::io::check_private(cred_path)?;
-        let text = Zeroizing::new(String::from_utf8(crate::io::read_limited(cred_path, 64 << 10)?)?);
-        let (mut id, mut secret) = (None, None);
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
-                Some(("access_key_id", v)) => id = Some(v.to_owned()),
-                Some(("secret_access_key", v)) => secret = Some(Zeroizing::new(v.to_owned())),
-                _ => bail!(
-                    "{}: unrecognised line (expected access_key_id = … or secret_access_key = …)",
-                    cred_path.display()
-                ),
-            }
-        }
-        let (Some(access_key_id), Some(secret_access_key)) = (id, secret) else {
-            bail!(
-                "{} must set both access_key_id and secret_access_key",
-                cred_path.display()
-            );
-        };
-        if self
-            .s3_endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"))
-            && !self.s3_allow_http
-        {
-            bail!("the S3 endpoint is plain HTTP; pass --s3-allow-http if that is intended");
-        }
-        let cfg = S3Config {
-            bucket: bucket.to_owned(),
-            prefix: prefix.to_owned(),
-            endpoint: self.s3_endpoint.clone(),
-            region: self.s3_region.clone(),
-            access_key_id,
-            secret_access_key,
-            allow_http: self.s3_allow_http,
-        };
-        Ok(Store::S3(S3Store::new(&cfg)?))
+        Ok(Store::Local(
+            LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?,
+        ))
     }
 }
 

@@ -3,12 +3,45 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::Args;
 use veil_stack::stack::UpOptions;
 
+/// `veil up` arguments.
+#[derive(Args)]
+pub struct UpArgs {
+    /// The stack's directory (default: the user's data directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Where the gateway listens.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: std::net::SocketAddr,
+    /// Worker processes.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The executable workers run (default: this one); a binary not on the
+    /// broker's allowlist is refused its keys.
+    #[arg(long)]
+    worker_exe: Option<PathBuf>,
+    /// Put this build's worker measurement on the broker's allowlist (after a rebuild).
+    #[arg(long)]
+    allow_current_worker: bool,
+}
+
 /// Run `veil up` until interrupted, printing where everything listens.
-pub fn run(opts: UpOptions) -> Result<()> {
-    let rt = crate::runtime()?;
-    rt.block_on(async {
+pub fn run(args: UpArgs) -> Result<()> {
+    let dir = match args.dir {
+        Some(d) => d,
+        None => directories::ProjectDirs::from("dev", "veil", "veil")
+            .context("no home directory")?
+            .data_dir()
+            .join("up"),
+    };
+    let opts = UpOptions {
+        worker_exe: args.worker_exe,
+        allow_current_worker: args.allow_current_worker,
+        ..options(dir, args.listen, args.workers)?
+    };
+    crate::runtime()?.block_on(async {
         let stack = veil_stack::stack::start(&opts).await?;
         // One write: a reader that takes only the first line must not break the rest.
         outln!(
@@ -37,32 +70,7 @@ pub fn options(dir: PathBuf, listen: std::net::SocketAddr, workers: usize) -> Re
         workers,
         worker_exe: None,
         allow_current_worker: false,
-        exe: std::env::current_exe().context("finding this executable")?,
+        exe: crate::current_exe()?,
         clock: crate::unix_now,
-    })
-}
-
-/// The stack's directory default: the user's data directory.
-pub fn default_dir() -> Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("dev", "veil", "veil").context("no home directory")?;
-    Ok(dirs.data_dir().join("up"))
-}
-
-/// `veil up`: the stack in DIR (default: the user's data directory) until interrupted.
-pub fn run_command(
-    dir: Option<PathBuf>,
-    listen: std::net::SocketAddr,
-    workers: usize,
-    worker_exe: Option<PathBuf>,
-    allow_current_worker: bool,
-) -> Result<()> {
-    let dir = match dir {
-        Some(d) => d,
-        None => default_dir()?,
-    };
-    run(UpOptions {
-        worker_exe,
-        allow_current_worker,
-        ..options(dir, listen, workers)?
     })
 }

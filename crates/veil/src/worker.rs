@@ -11,8 +11,6 @@ use veil_kms_client::KmsClient;
 use veil_store::{LocalStore, Store};
 use veil_worker::{Worker, WorkerConfig};
 
-use crate::io;
-
 /// `veil worker` arguments.
 #[derive(Args)]
 pub struct WorkerArgs {
@@ -61,29 +59,20 @@ pub struct TeeArgs {
 impl TeeArgs {
     /// The backend these flags name, if any.
     pub fn backend(&self) -> Result<Option<veil_stack::tee::TeeBackend>> {
-        use veil_stack::tee::TeeBackend;
-        Ok(
-            match (self.attester.as_deref(), &self.sim_tee_seed, &self.measurement) {
-                (Some("configfs-tsm"), _, Some(m)) => Some(TeeBackend::ConfigfsTsm {
-                    dir: self.tsm_dir.clone(),
-                    measurement: m.clone(),
-                }),
-                (Some("configfs-tsm"), _, None) => {
-                    anyhow::bail!("--attester configfs-tsm needs --measurement (the reference value)")
-                }
-                (Some(_) | None, Some(seed), _) => Some(TeeBackend::Sim { seed: seed.clone() }),
-                (Some(_), None, _) => anyhow::bail!("--attester sim needs --sim-tee-seed"),
-                (None, None, _) => None,
-            },
-        )
+        Ok(veil_stack::tee::TeeBackend::choose(
+            self.attester.as_deref(),
+            self.sim_tee_seed.clone(),
+            self.tsm_dir.clone(),
+            self.measurement.clone(),
+        )?)
     }
 }
 
 /// Run a worker until interrupted (or until stdin closes, with --exit-with-stdin).
 pub fn run(args: WorkerArgs) -> Result<()> {
-    let config: WorkerConfig = serde_json::from_slice(&io::read_limited(&args.config, 1 << 20)?)
+    let config: WorkerConfig = serde_json::from_slice(&veil_fs::read_limited(&args.config, 1 << 20)?)
         .with_context(|| format!("{} is not a worker config", args.config.display()))?;
-    let exe = std::env::current_exe().context("finding this executable")?;
+    let exe = crate::current_exe()?;
     let backend = args.tee.backend()?.context(
         "a worker attests: give --sim-tee-seed SEED, or --attester configfs-tsm --measurement HEX",
     )?;
@@ -101,31 +90,8 @@ pub fn run(args: WorkerArgs) -> Result<()> {
             crate::unix_now,
         )
         .await?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        outln!("listening on http://{}", listener.local_addr()?);
-        let exit_with_stdin = args.exit_with_stdin;
         let worker = Arc::new(worker);
         tokio::spawn(worker.clone().keep_session());
-        axum::serve(listener, veil_worker::router(worker))
-            .with_graceful_shutdown(async move {
-                let stdin_closed = async {
-                    if exit_with_stdin {
-                        use tokio::io::AsyncReadExt as _;
-                        let mut sink = [0u8; 64];
-                        let mut stdin = tokio::io::stdin();
-                        while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
-                    } else {
-                        std::future::pending::<()>().await;
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    () = stdin_closed => {}
-                }
-            })
-            .await
-            .context("serving")
+        crate::serve(args.listen, veil_worker::router(worker), args.exit_with_stdin).await
     })
 }

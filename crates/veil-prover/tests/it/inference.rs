@@ -246,4 +246,68 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
+
+    // Registration evidence for an account binds the secp256k1 completion key the
+    // prover advertises, with the account in the nonce's place.
+    let account = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let reg: veil_protocol::AttestationResponse =
+        reqwest::get(format!("{base}/v1/registration?account={account}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    veil_evidence::verify(&reg.evidence, &anchors, &veil_evidence::Policy::default(), now()).unwrap();
+    let rd = reg.evidence.runtime_data.clone().unwrap();
+    assert_eq!(rd.nonce, account.to_lowercase());
+    assert_eq!(rd.purpose, veil_protocol::PROVER_REGISTRATION_PURPOSE);
+    let completion_key = format!("{:#x}", prover.completion_address());
+    assert_eq!(rd.public_keys["secp256k1"], completion_key);
+    assert_eq!(info["secp256k1"], completion_key);
+    let r = reqwest::get(format!("{base}/v1/registration?account=alice"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // A completion for a zk job: signed over the job, the account, the proof's output
+    // and hash, by the completion key; only for the job's capability holder.
+    let target = veil_protocol::CompletionTarget {
+        chain_id: 31337,
+        job_registry: alloy::primitives::Address::repeat_byte(0x10),
+        job_id: alloy::primitives::U256::from(7),
+        account: account.parse().unwrap(),
+        receipt_id: alloy::primitives::B256::repeat_byte(0xaa),
+    };
+    let signed: veil_protocol::SignedCompletion =
+        common::job(reqwest::Method::POST, &base, &accepted, "/completion")
+            .json(&target)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let result = alloy::primitives::U256::from_str_radix(&public[2].to_string(), 10).unwrap();
+    assert_eq!(signed.result, result, "the output commitment");
+    assert_eq!(signed.proof_hash, veil_protocol::proof_hash(&signed.proof));
+    let digest = target.digest(
+        alloy::primitives::B256::from(result.to_be_bytes::<32>()),
+        signed.proof_hash,
+    );
+    let sig = alloy::primitives::Signature::try_from(signed.signature.as_ref()).unwrap();
+    assert_eq!(
+        sig.recover_address_from_prehash(&digest).unwrap(),
+        prover.completion_address()
+    );
+    let stranger = reqwest::Client::new()
+        .post(format!(
+            "{base}/v1/proofs/{}/completion",
+            accepted["id"].as_str().unwrap()
+        ))
+        .bearer_auth("not-the-capability")
+        .json(&target)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status().as_u16(), 404, "no capability, no signature");
 }

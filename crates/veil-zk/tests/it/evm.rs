@@ -14,6 +14,7 @@ use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
+use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use ark_std::rand::SeedableRng;
 use ark_std::rand::rngs::StdRng;
@@ -253,17 +254,58 @@ async fn zk_job_scenario(anvil: bool) {
     .await
     .unwrap();
     requester.set_job_registry().await.unwrap();
+    // An attested prover: the registry admits an attestation verifier, which vouches
+    // for the prover's enclave key.
+    let (measurement, oracle_measurement) = (B256::repeat_byte(1), B256::repeat_byte(2));
+    let oracle = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x0a)).unwrap();
+    requester.approve_measurement(measurement, true).await.unwrap();
+    requester
+        .pin_verifier_measurement(oracle_measurement)
+        .await
+        .unwrap();
+    requester
+        .add_attestation_verifier(oracle.address(), oracle_measurement, B256::ZERO)
+        .await
+        .unwrap();
     let prover = veil_ledger::ChainClient::connect(providers[1].clone(), requester.deployment())
         .await
         .unwrap();
-    prover
-        .register_prover(
-            Address::repeat_byte(0xee),
-            B256::repeat_byte(1),
-            U256::from(10u128.pow(18)),
+    let prover_account = KEYS[1].parse::<PrivateKeySigner>().unwrap().address();
+    let enclave = PrivateKeySigner::from_bytes(&B256::repeat_byte(0xee)).unwrap();
+    let statement = prover
+        .attest_prover(
+            &oracle,
+            prover_account,
+            enclave.address(),
+            measurement,
+            B256::ZERO,
+            3600,
         )
         .await
         .unwrap();
+    prover
+        .register_prover(&statement, U256::from(2 * 10u128.pow(18)))
+        .await
+        .unwrap();
+    // The enclave signs what it proved, for the account it works for.
+    let sign = |job: U256, result: U256, receipt: B256, words: &[U256; 8]| {
+        let prover = prover.clone();
+        let enclave = enclave.clone();
+        let words = *words;
+        async move {
+            let digest = prover
+                .completion_digest(
+                    job,
+                    prover_account,
+                    B256::from(result.to_be_bytes::<32>()),
+                    receipt,
+                    veil_protocol::proof_hash(&words),
+                )
+                .await
+                .unwrap();
+            enclave.sign_hash_sync(&digest).unwrap().as_bytes().to_vec()
+        }
+    };
 
     // The model owner publishes M and the key's verifier; the requester commits to an
     // input (I) and escrows a fee for the proof.
@@ -315,23 +357,29 @@ async fn zk_job_scenario(anvil: bool) {
 
     let proof = groth::prove(&keys.pk, statement, &mut rng).unwrap();
     let words = solidity::proof_words(&proof).map(U256::from_be_bytes);
-    // A proof claiming another output is refused by the verifier, behind the registry.
+    // A signed proof claiming another output is refused by the verifier, behind the
+    // registry, and its signer slashed 10% for it.
     let mut other = claim.outputs.clone();
     other[0] += 1;
-    let wrong = prover
-        .complete_job_with_proof(job, words, word(&output_hash(&other).unwrap()), B256::ZERO)
-        .await;
-    match wrong {
-        Err(veil_ledger::LedgerError::Reverted { error, .. }) => {
-            assert!(error.contains("ProofInvalid"), "{error}")
-        }
-        other => panic!("expected ProofInvalid, got {other:?}"),
-    }
-    assert_eq!(requester.job(job).await.unwrap().status, "open");
-    prover
-        .complete_job_with_proof(job, words, word(&o), B256::repeat_byte(0xaa))
+    let wrong_output = word(&output_hash(&other).unwrap());
+    let sig = sign(job, wrong_output, B256::ZERO, &words).await;
+    let accepted = prover
+        .complete_job_with_proof(job, words, wrong_output, B256::ZERO, sig)
         .await
         .unwrap();
+    assert!(!accepted, "an invalid proof is rejected");
+    assert_eq!(requester.job(job).await.unwrap().status, "open");
+    let listed = requester.provers_list().await.unwrap();
+    assert_eq!(listed[0].stake, U256::from(18 * 10u128.pow(17)), "slashed 10%");
+    let output = word(&o);
+    let receipt = B256::repeat_byte(0xaa);
+    let sig = sign(job, output, receipt, &words).await;
+    assert!(
+        prover
+            .complete_job_with_proof(job, words, output, receipt, sig)
+            .await
+            .unwrap()
+    );
     let done = requester.job(job).await.unwrap();
     assert_eq!(done.status, "completed");
     assert_eq!(done.result_hash, b256(&o), "the result is the output commitment");

@@ -5,6 +5,7 @@
 use crate::common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::network::TransactionBuilder;
@@ -13,6 +14,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use common::{fails, ok, serve, veil, veil_with};
+use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8")
@@ -78,18 +80,99 @@ fn tokens_and_jobs_from_the_command_line() {
         "--eth",
         "5",
     ]));
+    // An attestation verifier vouches for the prover's enclave key from its registration
+    // evidence (a simulated TDX guest here), once the registry's owner (the operator)
+    // has approved the measurement and admitted the verifier.
+    let pki_dir = dir.path().join("pki");
+    ok(&veil(&["sim-tee", "init", "--dir", s(&pki_dir)]));
+    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(pki_dir.join("seed")).unwrap().trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let m = SimMeasurement::of(
+        Path::new(env!("CARGO_BIN_EXE_veil")),
+        &serde_json::json!({"role": "prover"}),
+        &[0; 32],
+    )
+    .unwrap();
+    let tdx = SimTdx::new(Arc::new(DevPki::from_seed(&seed).unwrap()), m.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let evidence_for = |account: &str| {
+        let rd = veil_evidence::RuntimeData {
+            nonce: account.to_lowercase(),
+            public_keys: [("secp256k1".to_owned(), enclave.clone())].into(),
+            purpose: veil_protocol::PROVER_REGISTRATION_PURPOSE.into(),
+            issued_at: Some(now),
+        };
+        let path = dir.path().join(format!("evidence-{account}.json"));
+        let ev = veil_attester::evidence_for(&tdx, rd).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&ev).unwrap()).unwrap();
+        path
+    };
+    let verifier_key = dir.path().join("verifier.key");
+    let verifier = ok(&veil(&["chain", "keygen", "--out", s(&verifier_key)]))
+        .trim()
+        .to_owned();
+    let verifier_measurement = "ab".repeat(48);
+    ok(&v(&["prover", "approve", &hex::encode(m.mr_td())]));
+    ok(&v(&["prover", "pin-verifier", &verifier_measurement]));
     ok(&v(&[
         "prover",
-        "--key",
-        s(&user_key),
-        "register",
-        "--enclave-key",
-        &enclave,
+        "add-verifier",
+        "--verifier",
+        &verifier,
         "--measurement",
+        &verifier_measurement,
+        "--evidence-hash",
         DATA,
-        "--stake-eth",
-        "1",
     ]));
+    let statement = dir.path().join("statement.json");
+    let attest = |evidence: &Path, account: &str| {
+        v(&[
+            "prover",
+            "attest",
+            "--evidence",
+            s(evidence),
+            "--prover",
+            account,
+            "--verifier-key",
+            s(&verifier_key),
+            "--dev-root",
+            s(&pki_dir.join("dev-root.pem")),
+            "--any-measurement",
+            "--out",
+            s(&statement),
+        ])
+    };
+    // Evidence made for one account vouches for no other.
+    let theirs = evidence_for(&verifier);
+    let err = fails(&attest(&theirs, &user));
+    assert!(err.contains("registration evidence refused"), "{err}");
+    assert!(!statement.exists(), "nothing signed");
+    ok(&attest(&evidence_for(&user), &user));
+    // Self-declared keys are refused by the registry: only a statement registers.
+    let forged = dir.path().join("forged.json");
+    let mut st: serde_json::Value = serde_json::from_slice(&std::fs::read(&statement).unwrap()).unwrap();
+    st["enclave_key"] = serde_json::Value::String(user.clone());
+    std::fs::write(&forged, serde_json::to_vec(&st).unwrap()).unwrap();
+    let register = |statement: &Path| {
+        v(&[
+            "prover",
+            "--key",
+            s(&user_key),
+            "register",
+            "--statement",
+            s(statement),
+            "--stake-eth",
+            "1",
+        ])
+    };
+    let err = fails(&register(&forged));
+    assert!(err.contains("UntrustedAttestationVerifier"), "{err}");
+    ok(&register(&statement));
     let provers: serde_json::Value = serde_json::from_str(&ok(&v(&["prover", "list"]))).unwrap();
     assert_eq!(
         provers[0]["address"].as_str().unwrap().to_lowercase(),

@@ -1,0 +1,77 @@
+//! The attestation verifier (the seeds' "oracle"): it checks a prover enclave's
+//! registration evidence and, when it holds, signs the statement the prover registry
+//! admits an enclave key with.
+//!
+//! Registration evidence binds, through its runtime data, the enclave's secp256k1
+//! completion key (`public_keys["secp256k1"]`) and the account registering it: the
+//! account stands where a verifier's nonce would, so the evidence is worthless to any
+//! other account, and its `issued_at` must be recent. The on-chain measurement is
+//! `keccak256` of the platform's raw measurement ([`measurement_id`]), so one bytes32
+//! names a 48-byte MRTD or SNP MEASUREMENT alike.
+
+use alloy::primitives::{Address, B256, keccak256};
+use veil_evidence::{Evidence, MAX_EVIDENCE_AGE_SECS};
+use veil_verify::Trust;
+
+use crate::{Result, StackError};
+
+/// How far ahead of the verifier's clock evidence may claim to be made.
+const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
+/// What an attestation verifier found in a prover's registration evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched {
+    /// The enclave's completion key.
+    pub enclave_key: Address,
+    /// `keccak256` of the raw platform measurement (what the registry approves).
+    pub measurement: B256,
+    /// `keccak256` of the evidence's canonical JSON (published beside the statement).
+    pub evidence_hash: B256,
+}
+
+/// The registry's name for a raw platform measurement (hex, as evidence claims carry it).
+pub fn measurement_id(raw_hex: &str) -> Result<B256> {
+    let raw = hex::decode(raw_hex.trim_start_matches("0x"))
+        .map_err(|_| StackError::Config(format!("measurement {raw_hex:?} is not hex")))?;
+    Ok(keccak256(raw))
+}
+
+/// Check `evidence` as `prover`'s registration under `trust` at `now`: it verifies,
+/// runs an accepted measurement, is for registration by exactly this account, was made
+/// within the last hour, and names a secp256k1 completion key.
+pub fn vouch(evidence: &Evidence, prover: Address, trust: &Trust, now: u64) -> Result<Vouched> {
+    let refused = |why: String| StackError::Config(format!("registration evidence refused: {why}"));
+    let account = format!("{prover:#x}");
+    let claims = veil_verify::verify_attestation_answer(
+        evidence,
+        &account,
+        veil_protocol::PROVER_REGISTRATION_PURPOSE,
+        trust,
+        now,
+    )
+    .map_err(|e| refused(format!("{e} ({})", e.code())))?;
+    let rd = evidence
+        .runtime_data
+        .as_ref()
+        .ok_or_else(|| refused("no runtime data".into()))?;
+    match rd.issued_at {
+        Some(t) if t <= now + MAX_CLOCK_SKEW_SECS && now.saturating_sub(t) <= MAX_EVIDENCE_AGE_SECS => {}
+        Some(t) => return Err(refused(format!("made at {t}, not within an hour of {now}"))),
+        None => return Err(refused("it does not say when it was made".into())),
+    }
+    let enclave_key = rd
+        .public_keys
+        .get("secp256k1")
+        .and_then(|k| k.parse::<Address>().ok())
+        .ok_or_else(|| refused("it binds no secp256k1 completion key".into()))?;
+    let measured = claims
+        .primary_measurement()
+        .ok_or_else(|| refused("it carries no measurement".into()))?;
+    let canonical =
+        veil_jcs::to_canonical_vec(evidence).map_err(|e| refused(format!("cannot canonicalise: {e}")))?;
+    Ok(Vouched {
+        enclave_key,
+        measurement: measurement_id(measured)?,
+        evidence_hash: keccak256(canonical),
+    })
+}

@@ -1,0 +1,106 @@
+//! Whose evidence and which keys a verifier trusts, read from the files it names
+//! (`veil verify`, `veil attestation`, `veil attest verify`).
+
+use std::path::{Path, PathBuf};
+
+use veil_evidence::{Policy, TrustAnchors};
+use veil_verify::{Trust, ZkPins};
+
+use crate::{Result, StackError};
+
+/// The files and choices a verifier's trust is made of.
+#[derive(Debug, Clone, Default)]
+pub struct TrustFiles {
+    /// Development roots (PEM or DER) to trust besides the vendors' (simulated TEEs).
+    pub dev_roots: Vec<PathBuf>,
+    /// An attestation policy (TOML); none: only fully up-to-date platforms.
+    pub policy: Option<PathBuf>,
+    /// Measurements (hex) to accept.
+    pub measurements: Vec<String>,
+    /// Accept any measurement the evidence verifies, explicitly.
+    pub any_measurement: bool,
+    /// Verifying keys to trust: a `vk_hash` (0x…) or a verification_key.json each.
+    pub zk_keys: Vec<String>,
+    /// Pin files (`veil zk pins`): verifying keys and model commitments.
+    pub zk_pins: Vec<PathBuf>,
+    /// Accept receipts whose only evidence is their signature.
+    pub accept_unattested: bool,
+}
+
+impl TrustFiles {
+    /// The trust these files describe.
+    pub fn load(&self) -> Result<Trust> {
+        let mut anchors = TrustAnchors::vendor();
+        for p in &self.dev_roots {
+            let cert = crate::kms::read_cert(p)
+                .map_err(|e| StackError::Config(format!("dev root {}: {e}", p.display())))?;
+            anchors.intel_roots.push(cert);
+        }
+        let mut zk = ZkPins::default();
+        for p in &self.zk_pins {
+            let pins = serde_json::from_slice(&veil_fs::read_limited(p, 1 << 20)?)
+                .map_err(|e| StackError::Config(format!("zk pins {}: {e}", p.display())))?;
+            zk.extend(pins);
+        }
+        for k in &self.zk_keys {
+            zk.keys.push(match k.parse() {
+                Ok(root) => root,
+                Err(_) => {
+                    let bad =
+                        |e: &dyn std::fmt::Display| StackError::Config(format!("verifying key {k}: {e}"));
+                    let vk: serde_json::Value =
+                        serde_json::from_slice(&veil_fs::read_limited(k.as_ref(), 1 << 20)?)
+                            .map_err(|e| bad(&e))?;
+                    veil_zk::snarkjs::vk_from_json(&vk).map_err(|e| bad(&e))?;
+                    veil_zk::snarkjs::vk_hash(&vk)?
+                }
+            });
+        }
+        Ok(Trust {
+            anchors,
+            policy: read_policy(self.policy.as_deref())?,
+            measurements: self.measurements.clone(),
+            any_measurement: self.any_measurement,
+            zk,
+            accept_unattested: self.accept_unattested,
+        })
+    }
+}
+
+/// An attestation policy file (TOML), or the default: only fully up-to-date platforms.
+pub fn read_policy(path: Option<&Path>) -> Result<Policy> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let bytes = veil_fs::read_limited(path, 1 << 20)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| StackError::Config(format!("policy {} is not UTF-8", path.display())))?;
+    toml::from_str(text).map_err(|e| StackError::Config(format!("policy {}: {e}", path.display())))
+}
+
+/// Challenge the gateway at `url` to attest one of its workers under a fresh nonce,
+/// verify the answer under `trust`, and return what was verified: the nonce, the
+/// measurement, the keys the evidence binds and the claims.
+pub async fn challenge_gateway(url: &str, trust: &Trust, clock: fn() -> u64) -> Result<serde_json::Value> {
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| StackError::Config(format!("random: {e}")))?;
+    let nonce = hex::encode(raw);
+    let answer = veil_gateway::GatewayClient::new(url).attestation(&nonce).await?;
+    let claims = veil_verify::verify_attestation_answer(
+        &answer.evidence,
+        &nonce,
+        veil_protocol::ATTESTATION_PURPOSE,
+        trust,
+        clock(),
+    )
+    .map_err(|e| StackError::Config(format!("{e} ({})", e.code())))?;
+    let measured = claims.primary_measurement().unwrap_or_default().to_owned();
+    let keys = answer
+        .evidence
+        .runtime_data
+        .map(|rd| rd.public_keys)
+        .unwrap_or_default();
+    Ok(serde_json::json!({
+        "verified": true, "nonce": nonce, "measurement": measured, "keys": keys, "claims": claims,
+    }))
+}

@@ -1,0 +1,56 @@
+//! What the process owns and hands to the libraries: the async runtime, the clock,
+//! its own executable, and serving a role's router until interrupted.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Unix seconds now (the binary owns the clock; libraries are handed it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn current_exe() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("finding this executable")
+}
+
+/// Serve `app` on `listen`, printing `listening on http://ADDR` first, until Ctrl-C
+/// (or, with `exit_with_stdin`, until stdin closes: a supervisor holds its other end).
+pub async fn serve(listen: SocketAddr, app: axum::Router, exit_with_stdin: bool) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    outln!("listening on http://{addr}");
+    tracing::info!(%addr, "serving");
+    let stdin_closed = async move {
+        if exit_with_stdin {
+            use tokio::io::AsyncReadExt as _;
+            let mut sink = [0u8; 64];
+            let mut stdin = tokio::io::stdin();
+            while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = stdin_closed => {}
+            }
+        })
+        .await
+        .context("serving")
+}
