@@ -13,6 +13,8 @@ use veil_kms::{Broker, KmsError};
 use veil_protocol::kms::{AttestRequest, ResourceRequest, TokenKey, token_resource};
 use veil_protocol::{ErrorCode, TokenId};
 
+use crate::limit::RateLimit;
+
 /// Evidence is a few KiB; anything much larger is not evidence.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -43,6 +45,7 @@ fn problem(e: KmsError) -> HttpProblem {
 struct AppState {
     broker: Arc<Broker>,
     clock: fn() -> u64,
+    limit: Arc<RateLimit>,
 }
 
 /// Run a broker decision off the async runtime: verification and the audit fsync
@@ -124,16 +127,56 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The broker's routes, reading time from `clock` (Unix seconds).
+/// Refuse a client past its allowance on the routes this wraps (429, `Retry-After: 1`).
+/// The client is the peer's address when the server records it
+/// (`into_make_service_with_connect_info`), otherwise one shared bucket.
+async fn limited(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match s.limit.check(peer, (s.clock)()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            tracing::warn!(peer = ?peer, "rate limited");
+            let problem = HttpProblem(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::KmsRateLimited,
+                e.to_string(),
+            ));
+            ([(axum::http::header::RETRY_AFTER, "1")], problem).into_response()
+        }
+    }
+}
+
+/// The broker's routes, reading time from `clock` (Unix seconds), with the default
+/// per-client allowance on challenges and attestations.
 pub fn router(broker: Arc<Broker>, clock: fn() -> u64) -> Router {
-    Router::new()
+    router_with_limit(broker, clock, RateLimit::new(crate::limit::DEFAULT_PER_SECOND))
+}
+
+/// The broker's routes with `limit` on `/v1/kms/challenge` and `/v1/kms/attest`.
+pub fn router_with_limit(broker: Arc<Broker>, clock: fn() -> u64, limit: RateLimit) -> Router {
+    let state = AppState {
+        broker,
+        clock,
+        limit: Arc::new(limit),
+    };
+    let costly = Router::new()
         .route("/v1/kms/challenge", post(challenge))
         .route("/v1/kms/attest", post(attest))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limited));
+    Router::new()
+        .merge(costly)
         .route("/v1/kms/resource", post(resource))
         .route("/v1/kms/identity", get(identity))
         .route("/v1/kms/tokens/{id}/public-key", get(token_public_key))
         .route("/v1/health", get(health))
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { broker, clock })
+        .with_state(state)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use veil_evidence::{Policy, TrustAnchors};
 use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
 use veil_kms_client::{ClientError, KmsClient, evidence_for};
-use veil_kms_http::router;
+use veil_kms_http::{RateLimit, router_with_limit};
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, Faults, SimMeasurement, SimTdx};
 
@@ -103,6 +103,12 @@ impl Kms {
 }
 
 async fn start(setup: Setup) -> Kms {
+    // Scenarios run many attestations within one pinned second: well past the default
+    // allowance, which has its own test.
+    start_limited(setup, 10_000).await
+}
+
+async fn start_limited(setup: Setup, per_second: u32) -> Kms {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Arc::new(DevPki::from_seed(&[7u8; 32]).expect("pki"));
     let broker_identity = Identity::from_seed(&[9u8; 32]);
@@ -140,7 +146,8 @@ async fn start(setup: Setup) -> Kms {
     .expect("broker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = router(Arc::new(broker), setup.clock);
+    let app = router_with_limit(Arc::new(broker), setup.clock, RateLimit::new(per_second))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Kms {
         url,
@@ -524,4 +531,64 @@ async fn malformed_requests_get_problem_documents() {
         kms.audit_events().is_empty(),
         "malformed requests reach no decision"
     );
+}
+
+static STEP: AtomicU64 = AtomicU64::new(0);
+/// The pinned time plus however many seconds the test has stepped.
+fn stepped() -> u64 {
+    NOW + STEP.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn a_flood_from_one_client_is_limited_and_other_clients_are_not() {
+    let kms = start_limited(
+        Setup {
+            clock: stepped,
+            ..Default::default()
+        },
+        5,
+    )
+    .await;
+    let challenge = |client: reqwest::Client| {
+        let url = format!("{}/v1/kms/challenge", kms.url);
+        async move { client.post(url).send().await.expect("send") }
+    };
+    let flooder = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(challenge(flooder.clone()).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    let r = challenge(flooder.clone()).await;
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = r.json().await.expect("problem");
+    assert_eq!(p["code"], "kms.rate_limited");
+    // Attestation shares the allowance: the flooder cannot spend evidence checks either.
+    let enclave = Identity::generate().expect("identity");
+    let client = KmsClient::new(&kms.url);
+    assert_eq!(
+        refused(
+            client
+                .open_session(&kms.attester(good(), Faults::default()), &enclave)
+                .await
+        ),
+        (429, "kms.rate_limited".into())
+    );
+    // A worker on another address is served in the same second.
+    let worker = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    assert_eq!(challenge(worker).await.status(), 200);
+    // The next second the flooder's allowance is back, and an enclave attests.
+    STEP.store(1, Ordering::SeqCst);
+    client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await
+        .expect("attested after the window");
+    // Requests the limit refused reached no decision: the log holds only the one grant.
+    let events = kms.audit_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["decision"], "granted");
 }

@@ -105,6 +105,8 @@ codes! {
     KmsBusy = "kms.busy",
     /// The broker's random number generator failed.
     KmsRng = "kms.rng",
+    /// A client asked for more challenges or attestations than its allowance.
+    KmsRateLimited = "kms.rate_limited",
     /// The broker failed for reasons of its own.
     KmsInternal = "kms.internal",
     /// The broker could not be reached.

@@ -114,6 +114,8 @@ pub struct Stack {
 }
 
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
+    // Connect info: the broker's per-client limits key on the peer's address.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let _ = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -44,7 +44,8 @@ pub async fn serve(listen: SocketAddr, app: axum::Router, exit_with_stdin: bool)
             std::future::pending::<()>().await;
         }
     };
-    axum::serve(listener, app)
+    // Connect info: the broker's per-client limits key on the peer's address.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
