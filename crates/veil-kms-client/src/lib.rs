@@ -205,13 +205,7 @@ pub fn evidence_for(
     identity: &Identity,
     nonce: &str,
 ) -> Result<Evidence, ClientError> {
-    Ok(veil_attester::evidence_with_purpose(
-        attester,
-        identity,
-        nonce,
-        KEY_RELEASE_PURPOSE,
-        None,
-    )?)
+    release_evidence(attester, identity, nonce, None)
 }
 
 /// [`evidence_for`], stating that it was made at `now` (Unix seconds): what an enclave
@@ -222,11 +216,16 @@ pub fn evidence_for_at(
     nonce: &str,
     now: u64,
 ) -> Result<Evidence, ClientError> {
-    Ok(veil_attester::evidence_with_purpose(
-        attester,
-        identity,
-        nonce,
-        KEY_RELEASE_PURPOSE,
-        Some(now),
-    )?)
+    release_evidence(attester, identity, nonce, Some(now))
+}
+
+fn release_evidence(
+    attester: &dyn Attester,
+    identity: &Identity,
+    nonce: &str,
+    issued_at: Option<u64>,
+) -> Result<Evidence, ClientError> {
+    let evidence =
+        veil_attester::evidence_with_purpose(attester, identity, nonce, KEY_RELEASE_PURPOSE, issued_at)?;
+    Ok(evidence)
 }
