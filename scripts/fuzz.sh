@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Build every cargo-fuzz target and run each for SECONDS (default 60).
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+# Usage: scripts/fuzz.sh [--quick] [SECONDS] [TARGET...]
+# --quick (the test suite's brief pass) builds unoptimised and without AddressSanitizer:
+# a cold build takes a fraction of the time, and the pass still runs every target on
+# its corpus and finds panics and failed assertions. Fuzz for real without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=(-O)
+if [ "${1:-}" = "--quick" ]; then
+  mode=(--dev -s none)
+  shift
+fi
 secs="${1:-60}"
 shift || true
 
@@ -27,7 +35,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 fi
-cargo "${toolchain[@]}" fuzz build -O
+cargo "${toolchain[@]}" fuzz build "${mode[@]}"
 
 # Seed the evidence fuzzer with real evidence, so it starts from deep inside the parsers.
 fixtures=../shared/fixtures/tee
@@ -39,7 +47,7 @@ fi
 run_one() {
   local t=$1 log
   log="$(mktemp)"
-  if ! cargo "${toolchain[@]}" fuzz run -O "$t" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
+  if ! cargo "${toolchain[@]}" fuzz run "${mode[@]}" "$t" -- -max_total_time="$secs" -max_len=8192 -rss_limit_mb=2048 >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "fuzz target $t failed; the crashing input is under fuzz/artifacts/$t" >&2
     rm -f "$log"
