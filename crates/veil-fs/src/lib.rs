@@ -7,6 +7,7 @@
 //! destination exactly as it was.
 #![forbid(unsafe_code)]
 
+pub mod stdio;
 mod write_behind;
 
 use std::fs::{self, File};

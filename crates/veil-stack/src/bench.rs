@@ -20,6 +20,18 @@ use veil_model::OnnxModel;
 use crate::stack::{BUNDLED_DATA, BUNDLED_MODELS, Stack};
 use crate::{Result, StackError};
 
+/// This process's peak resident memory as the kernel reports it (`VmHWM`), or `?`
+/// where there is no `/proc`.
+pub fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 /// The p-th percentile (0..=1) of sorted durations.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -155,9 +155,9 @@ fn embedded_provider(rpc: &Rpc, signer: Option<PrivateKeySigner>) -> DynProvider
     }
 }
 
-/// Open the embedded chain in `dir` (which must have been initialised). The second
-/// value is how many bytes of a torn final append were cut off its log.
-pub fn open_embedded(dir: &Path, clock: fn() -> u64) -> Result<(Rpc, u64)> {
+/// Open the embedded chain in `dir` (which must have been initialised), cutting (and
+/// logging) a torn final append off its log.
+pub fn open_embedded(dir: &Path, clock: fn() -> u64) -> Result<Rpc> {
     let genesis_path = dir.join("genesis.json");
     if !genesis_path.exists() {
         return Err(StackError::Config(format!(
@@ -167,7 +167,13 @@ pub fn open_embedded(dir: &Path, clock: fn() -> u64) -> Result<(Rpc, u64)> {
     }
     let genesis = Genesis::load(&genesis_path)?;
     let (node, report) = Node::open(dir, &genesis)?;
-    Ok((Rpc::new(node, Arc::new(FnClock(clock))), report.truncated))
+    if report.truncated > 0 {
+        tracing::warn!(
+            bytes = report.truncated,
+            "cut a torn final append off the chain log (the process had stopped mid-write)"
+        );
+    }
+    Ok(Rpc::new(node, Arc::new(FnClock(clock))))
 }
 
 impl LedgerTarget {
@@ -189,13 +195,7 @@ impl LedgerTarget {
                         "cannot find a home directory for the chain; pass --chain-dir DIR".into(),
                     )
                 })?;
-                let (rpc, truncated) = open_embedded(&dir, clock)?;
-                if truncated > 0 {
-                    tracing::warn!(
-                        bytes = truncated,
-                        "cut a torn final append off the chain log (the process had stopped mid-write)"
-                    );
-                }
+                let rpc = open_embedded(&dir, clock)?;
                 (
                     Some(rpc),
                     Some(self.key.clone().unwrap_or(dir.join(OPERATOR_KEY))),
@@ -226,4 +226,29 @@ impl LedgerTarget {
             embedded,
         })
     }
+}
+
+/// Complete `job` with a proof server's signed completion of its proof (the JSON file
+/// at `path`): the proof is checked on chain, and a proof that does not verify gets the
+/// sender slashed and is an error here.
+pub async fn complete_with_proof(client: &ChainClient<DynProvider>, job: U256, path: &Path) -> Result<()> {
+    let c: veil_protocol::SignedCompletion = serde_json::from_slice(&veil_fs::read_limited(path, 64 << 10)?)
+        .map_err(|e| StackError::Config(format!("{} is not a signed completion: {e}", path.display())))?;
+    if c.target.job_id != job {
+        return Err(StackError::Config(format!(
+            "{} completes job {}, not job {job}",
+            path.display(),
+            c.target.job_id
+        )));
+    }
+    let signature = c.signature.to_vec();
+    if !client
+        .complete_job_with_proof(job, c.proof, c.result, c.target.receipt_id, signature)
+        .await?
+    {
+        return Err(StackError::Config(format!(
+            "job {job}: the proof does not verify on chain; the prover was slashed"
+        )));
+    }
+    Ok(())
 }

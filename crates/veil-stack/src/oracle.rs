@@ -75,3 +75,30 @@ pub fn vouch(evidence: &Evidence, prover: Address, trust: &Trust, now: u64) -> R
         evidence_hash: keccak256(canonical),
     })
 }
+
+/// As an attestation verifier signing with `verifier`: read the registration evidence
+/// at `evidence`, [`vouch`] for it, and sign the statement admitting its enclave key
+/// for `prover`, valid for `ttl` seconds from the chain's head.
+pub async fn attest(
+    client: &veil_ledger::ChainClient<alloy::providers::DynProvider>,
+    verifier: &alloy::signers::local::PrivateKeySigner,
+    evidence: &std::path::Path,
+    prover: Address,
+    ttl: u64,
+    trust: &Trust,
+    now: u64,
+) -> Result<veil_ledger::SignedAttestation> {
+    let parsed: Evidence = serde_json::from_slice(&veil_fs::read_limited(evidence, 1 << 20)?)
+        .map_err(|e| StackError::Config(format!("{} is not evidence: {e}", evidence.display())))?;
+    let v = vouch(&parsed, prover, trust, now)?;
+    Ok(client
+        .attest_prover(
+            verifier,
+            prover,
+            v.enclave_key,
+            v.measurement,
+            v.evidence_hash,
+            ttl,
+        )
+        .await?)
+}

@@ -104,3 +104,82 @@ pub async fn challenge_gateway(url: &str, trust: &Trust, clock: fn() -> u64) -> 
         "verified": true, "nonce": nonce, "measurement": measured, "keys": keys, "claims": claims,
     }))
 }
+
+/// Evidence files are small; this bounds what a hostile file costs.
+const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
+
+/// Evidence as found on disk (`veil attest verify`), with what raw evidence needs
+/// besides itself.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceFiles {
+    /// A raw Intel quote, a raw SEV-SNP report, or a JSON evidence envelope.
+    pub evidence: PathBuf,
+    /// Intel: the PCCS collateral JSON; AMD: the VCEK or VLEK (DER). An envelope
+    /// carries its own.
+    pub collateral: Option<PathBuf>,
+    /// AMD's CRL for the product (DER), for a raw SEV-SNP report.
+    pub crl: Option<PathBuf>,
+    /// The attestation policy (TOML); none: only fully up-to-date platforms.
+    pub policy: Option<PathBuf>,
+}
+
+impl EvidenceFiles {
+    /// Verify the evidence at `now` under the vendors' roots. `Ok(Err(_))` is the
+    /// evidence refused; `Err(_)` files that are unusable or do not go together.
+    pub fn verify(
+        &self,
+        now: u64,
+    ) -> Result<std::result::Result<veil_evidence::Claims, veil_evidence::AttestationError>> {
+        use veil_evidence::Found;
+        let policy = read_policy(self.policy.as_deref())?;
+        let collateral = |kind: &str, what: &str| match &self.collateral {
+            Some(path) => Ok(veil_fs::read_limited(path, MAX_EVIDENCE_BYTES)?),
+            None => Err(StackError::Config(format!(
+                "{kind} needs --collateral FILE ({what})"
+            ))),
+        };
+        let found = match veil_evidence::classify(veil_fs::read_limited(&self.evidence, MAX_EVIDENCE_BYTES)?)
+        {
+            Ok(found) => found,
+            Err(unrecognised) => return Ok(Err(unrecognised)),
+        };
+        if self.crl.is_some() && !matches!(found, Found::SnpReport(_)) {
+            return Err(StackError::Config(
+                "--crl is AMD's CRL for a raw SEV-SNP report (an envelope carries it in its collateral)"
+                    .into(),
+            ));
+        }
+        Ok(match found {
+            Found::Envelope(e) => {
+                if self.collateral.is_some() {
+                    return Err(StackError::Config(
+                        "an evidence envelope carries its own collateral; drop --collateral".into(),
+                    ));
+                }
+                veil_evidence::verify(&e, &TrustAnchors::vendor(), &policy, now)
+            }
+            Found::IntelQuote(quote) => veil_evidence::verify_intel_quote(
+                &quote,
+                &collateral("an Intel quote", "the PCCS collateral JSON")?,
+                veil_evidence::intel_root_ca(),
+                &policy.intel,
+                now,
+            ),
+            Found::SnpReport(report) => {
+                let vek = collateral("an SEV-SNP report", "the VCEK or VLEK certificate, DER")?;
+                let crl = match &self.crl {
+                    Some(p) => Some(veil_fs::read_limited(p, MAX_EVIDENCE_BYTES)?),
+                    None => None,
+                };
+                veil_evidence::verify_snp_report_with_crl(
+                    &report,
+                    &vek,
+                    veil_evidence::amd_roots(),
+                    crl.as_deref(),
+                    &policy.snp,
+                    now,
+                )
+            }
+        })
+    }
+}

@@ -29,6 +29,18 @@ pub enum Circuit {
     Inference,
 }
 
+impl std::str::FromStr for Circuit {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "income" => Ok(Self::Income),
+            "inference" => Ok(Self::Inference),
+            _ => Err(format!("{s:?}: the circuits are `income` and `inference`")),
+        }
+    }
+}
+
 /// A bundled model as the inference circuit runs it.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
@@ -169,6 +181,29 @@ impl Served {
             attester,
         })
     }
+
+    /// Start a proof server for these circuits with a fresh identity and a queue of
+    /// `queue` jobs, attesting on `tee` when given (see [`Served::attestation`]).
+    pub fn start(
+        self,
+        tee: Option<&TeeBackend>,
+        exe: &Path,
+        queue: usize,
+        clock: fn() -> u64,
+    ) -> Result<std::sync::Arc<veil_prover::Prover>> {
+        let attestation = match tee {
+            Some(backend) => Some(self.attestation(backend, exe)?),
+            None => None,
+        };
+        Ok(veil_prover::Prover::start(veil_prover::ProverParts {
+            attestation,
+            identity: veil_seal::Identity::generate()?,
+            income: self.income,
+            inference: self.inference,
+            queue_capacity: queue,
+            clock,
+        })?)
+    }
 }
 
 /// What `veil zk setup` made.
@@ -244,6 +279,20 @@ pub enum ProofInput {
     Features(Vec<f32>),
     /// The n-th held-out row of the model's dataset.
     Row(usize),
+}
+
+impl ProofInput {
+    /// Raw features written as comma-separated numbers.
+    pub fn features(csv: &str) -> Result<Self> {
+        csv.split(',')
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| StackError::Config(format!("feature {v:?} is not a number")))
+            })
+            .collect::<Result<_>>()
+            .map(Self::Features)
+    }
 }
 
 /// What `veil prove inference` proved.

@@ -97,6 +97,18 @@ impl WeightMode {
     }
 }
 
+impl std::str::FromStr for WeightMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "public" => Ok(Self::Public),
+            "private" => Ok(Self::Private),
+            _ => Err(format!("{s:?}: the weights are `private` or `public`")),
+        }
+    }
+}
+
 /// Values of one hidden neuron that the witness needs beyond its output.
 struct Requantised {
     q: i128,

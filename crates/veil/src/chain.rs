@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
 use veil_stack::ledger::{Ledger, LedgerTarget, OPERATOR_KEY, open_embedded, write_deployment};
+use veil_stack::oracle::measurement_id;
 
 /// Where the ledger is and who signs.
 #[derive(Args, Clone)]
@@ -29,18 +30,11 @@ pub struct LedgerArgs {
     deployment: Option<PathBuf>,
 }
 
-/// The embedded chain's default directory.
-pub fn default_chain_dir() -> Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "veil")
-        .context("cannot find a home directory for the chain; pass --chain-dir DIR")?;
-    Ok(dirs.data_dir().join("chain"))
-}
-
 impl LedgerArgs {
     fn chain_dir(&self) -> Result<PathBuf> {
         match &self.chain_dir {
             Some(d) => Ok(d.clone()),
-            None => default_chain_dir(),
+            None => crate::process::data_dir("chain", "--chain-dir DIR"),
         }
     }
 
@@ -97,16 +91,31 @@ pub enum ChainCommand {
         #[arg(long)]
         to: Address,
         /// Amount in ETH (decimal).
-        #[arg(long)]
-        eth: String,
+        #[arg(long, value_parser = parse_eth)]
+        eth: U256,
     },
 }
 
 fn parse_fund(s: &str) -> Result<(Address, U256), String> {
     let (a, eth) = s.split_once('=').ok_or("expected ADDRESS=ETH")?;
     let a: Address = a.parse().map_err(|e| format!("{a}: {e}"))?;
-    let wei = parse_ether(eth).map_err(|e| format!("{eth}: {e}"))?;
-    Ok((a, wei))
+    Ok((a, parse_eth(eth)?))
+}
+
+/// An amount of ETH in decimal, as wei.
+fn parse_eth(eth: &str) -> Result<U256, String> {
+    parse_ether(eth).map_err(|e| format!("{eth}: {e}"))
+}
+
+/// A data entry: ROOT or ROOT:DESCRIPTION.
+fn parse_entry(s: &str) -> Result<IntelligentData, String> {
+    let (root, description) = s.split_once(':').unwrap_or((s, ""));
+    Ok(IntelligentData {
+        description: description.to_owned(),
+        data_hash: root
+            .parse()
+            .map_err(|_| format!("{s}: the root must be 0x and 64 hex digits"))?,
+    })
 }
 
 /// `veil nft …`.
@@ -117,8 +126,8 @@ pub enum NftCommand {
     /// exists could be captured by whoever mints that id first.
     Mint {
         /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable; usually none).
-        #[arg(long = "data")]
-        data: Vec<String>,
+        #[arg(long = "data", value_parser = parse_entry)]
+        data: Vec<IntelligentData>,
         /// The owner (default: the signer).
         #[arg(long)]
         to: Option<Address>,
@@ -128,30 +137,24 @@ pub enum NftCommand {
         /// The token id (decimal).
         token: veil_protocol::TokenId,
         /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable).
-        #[arg(long = "data", required = true)]
-        data: Vec<String>,
+        #[arg(long = "data", required = true, value_parser = parse_entry)]
+        data: Vec<IntelligentData>,
     },
     /// Authorize USER to use TOKEN (sent by the owner).
-    Authorize {
-        /// The token id (decimal).
-        token: veil_protocol::TokenId,
-        /// The user's address.
-        user: Address,
-    },
+    Authorize(TokenUser),
     /// Revoke USER's authorization on TOKEN.
-    Revoke {
-        /// The token id (decimal).
-        token: veil_protocol::TokenId,
-        /// The user's address.
-        user: Address,
-    },
+    Revoke(TokenUser),
     /// Exit 0 if USER may use TOKEN, 1 if not; prints the answer and its block.
-    IsAuthorized {
-        /// The token id (decimal).
-        token: veil_protocol::TokenId,
-        /// The user's address.
-        user: Address,
-    },
+    IsAuthorized(TokenUser),
+}
+
+/// A token and one of its users.
+#[derive(Args)]
+pub struct TokenUser {
+    /// The token id (decimal).
+    token: veil_protocol::TokenId,
+    /// The user's address.
+    user: Address,
 }
 
 /// `veil job …`.
@@ -166,26 +169,28 @@ pub enum JobCommand {
         #[arg(long)]
         model: B256,
         /// Fee in ETH (decimal).
-        #[arg(long)]
-        fee_eth: String,
+        #[arg(long, value_parser = parse_eth)]
+        fee_eth: U256,
     },
-    /// Complete JOB as the signing prover, with its enclave's signature.
+    /// Complete JOB as the signing prover: with a proof server's signed completion of
+    /// its proof (`POST /v1/proofs/{id}/completion`), or with the 65-byte signature
+    /// (hex) an enclave made over the completion of a job it ran.
     Complete {
         /// The job id.
         job: U256,
+        /// The proof server's signed completion (JSON): the proof is checked on chain.
+        #[arg(long, conflicts_with_all = ["signature", "result", "receipt_id"])]
+        completion: Option<PathBuf>,
+        /// The enclave's signature (hex) over the completion of `--result` and
+        /// `--receipt-id`.
+        #[arg(long, requires_all = ["result", "receipt_id"])]
+        signature: Option<String>,
         /// The result's hash.
         #[arg(long)]
-        result: B256,
+        result: Option<B256>,
         /// The receipt's id.
         #[arg(long)]
-        receipt_id: B256,
-        /// The enclave's key file, to sign the completion (a development stand-in
-        /// for the enclave signing inside).
-        #[arg(long, conflicts_with = "signature")]
-        enclave_key: Option<PathBuf>,
-        /// The enclave's 65-byte signature (hex), made inside the enclave.
-        #[arg(long)]
-        signature: Option<String>,
+        receipt_id: Option<B256>,
     },
     /// Give JOB to the prover its submission block selects (anyone may).
     Assign {
@@ -214,8 +219,8 @@ pub enum ProverCommand {
         #[arg(long)]
         statement: PathBuf,
         /// Stake in ETH (decimal; at least 1).
-        #[arg(long)]
-        stake_eth: String,
+        #[arg(long, value_parser = parse_eth)]
+        stake_eth: U256,
     },
     /// Renew the signer's attestation with a fresh statement (or a restarted enclave's key).
     UpdateAttestation {
@@ -248,7 +253,8 @@ pub enum ProverCommand {
     /// Approve (or with --revoke withdraw) a prover measurement (registry owner).
     Approve {
         /// The raw platform measurement (hex), as evidence claims carry it.
-        measurement: String,
+        #[arg(value_parser = measurement_id)]
+        measurement: B256,
         /// Withdraw the approval instead.
         #[arg(long)]
         revoke: bool,
@@ -256,7 +262,8 @@ pub enum ProverCommand {
     /// Pin the measurement attestation verifiers must run as (registry owner).
     PinVerifier {
         /// The raw platform measurement (hex).
-        measurement: String,
+        #[arg(value_parser = measurement_id)]
+        measurement: B256,
     },
     /// Admit an attestation verifier's key (registry owner).
     AddVerifier {
@@ -264,8 +271,8 @@ pub enum ProverCommand {
         #[arg(long)]
         verifier: Address,
         /// The raw platform measurement it runs as (hex; must be the pinned one).
-        #[arg(long)]
-        measurement: String,
+        #[arg(long, value_parser = measurement_id)]
+        measurement: B256,
         /// The hash of the evidence binding the key, published for anyone to check.
         #[arg(long)]
         evidence_hash: B256,
@@ -291,8 +298,8 @@ fn read_statement(path: &std::path::Path) -> Result<veil_ledger::SignedAttestati
         .with_context(|| format!("{} is not an attestation statement", path.display()))
 }
 
-/// `veil chain …` (returns the process exit code).
-pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::ExitCode> {
+/// `veil chain …`.
+pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
     let rt = crate::runtime()?;
     rt.block_on(async {
         match command {
@@ -307,17 +314,12 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::E
                 outln!("{}", serde_json::to_string_pretty(&d)?);
             }
             ChainCommand::Start { listen } => {
+                crate::init_tracing();
                 if args.rpc.is_some() {
                     bail!("`veil chain start` serves the embedded chain; --rpc names another node");
                 }
                 let dir = args.chain_dir()?;
-                let (rpc, truncated) = open_embedded(&dir, crate::unix_now)?;
-                if truncated > 0 {
-                    tracing::warn!(
-                        bytes = truncated,
-                        "cut a torn final append off the chain log (the process had stopped mid-write)"
-                    );
-                }
+                let rpc = open_embedded(&dir, crate::unix_now)?;
                 let (chain_id, head) = {
                     let n = rpc.node();
                     (n.chain_id(), n.head())
@@ -348,22 +350,11 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<std::process::E
             ChainCommand::Fund { to, eth } => {
                 let ledger = args.connect().await?;
                 ledger.signer()?;
-                let wei = parse_ether(&eth).with_context(|| format!("--eth {eth}"))?;
-                let tx = ledger.client.send_value(to, wei).await?;
+                let tx = ledger.client.send_value(to, eth).await?;
                 outln!("{tx}");
             }
         }
-        Ok(std::process::ExitCode::SUCCESS)
-    })
-}
-
-fn parse_entry(s: &str) -> Result<IntelligentData> {
-    let (root, description) = s.split_once(':').unwrap_or((s, ""));
-    Ok(IntelligentData {
-        description: description.to_owned(),
-        data_hash: root
-            .parse()
-            .with_context(|| format!("--data {s}: the root must be 0x and 64 hex digits"))?,
+        Ok(())
     })
 }
 
@@ -372,10 +363,6 @@ pub enum LedgerCommand {
     Nft(NftCommand),
     Job(JobCommand),
     Prover(ProverCommand),
-}
-
-fn parse_entries(data: &[String]) -> Result<Vec<IntelligentData>> {
-    data.iter().map(|d| parse_entry(d)).collect()
 }
 
 /// `veil nft|job|prover …` (returns the process exit code).
@@ -391,29 +378,28 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                     Some(a) => a,
                     None => ledger.signer()?,
                 };
-                outln!("{}", client.mint(owner, &parse_entries(&data)?).await?);
+                outln!("{}", client.mint(owner, &data).await?);
             }
             Nft(NftCommand::SetData { token, data }) => {
-                let entries = parse_entries(&data)?;
                 ledger.signer()?;
-                client.set_data(token.value(), &entries).await?;
-                let n = entries.len();
+                client.set_data(token.value(), &data).await?;
+                let n = data.len();
                 outln!(
                     "token {token} now holds {n} data entr{}",
                     if n == 1 { "y" } else { "ies" }
                 );
             }
-            Nft(NftCommand::Authorize { token, user }) => {
+            Nft(NftCommand::Authorize(TokenUser { token, user })) => {
                 ledger.signer()?;
                 client.authorize(token.value(), user).await?;
                 outln!("authorized {user} on token {token}");
             }
-            Nft(NftCommand::Revoke { token, user }) => {
+            Nft(NftCommand::Revoke(TokenUser { token, user })) => {
                 ledger.signer()?;
                 client.revoke(token.value(), user).await?;
                 outln!("revoked {user} on token {token}");
             }
-            Nft(NftCommand::IsAuthorized { token, user }) => {
+            Nft(NftCommand::IsAuthorized(TokenUser { token, user })) => {
                 let (ok, block) = client.is_authorized(token.value(), user).await?;
                 outln!(
                     "{} at block {block}",
@@ -425,32 +411,25 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
             }
             Job(JobCommand::Submit { data, model, fee_eth }) => {
                 ledger.signer()?;
-                let fee = parse_ether(&fee_eth).with_context(|| format!("--fee-eth {fee_eth}"))?;
-                outln!("{}", client.submit_job(data, model, fee).await?);
+                outln!("{}", client.submit_job(data, model, fee_eth).await?);
             }
             Job(JobCommand::Complete {
                 job,
+                completion,
+                signature,
                 result,
                 receipt_id,
-                enclave_key,
-                signature,
             }) => {
-                let me = ledger.signer()?;
-                let signature = match (enclave_key, signature) {
-                    (Some(path), None) => {
-                        use alloy::signers::SignerSync;
-                        let enclave = read_wallet_key(&path)?;
-                        let digest = client
-                            .completion_digest(job, me, result, receipt_id, B256::ZERO)
-                            .await?;
-                        enclave.sign_hash_sync(&digest)?.as_bytes().to_vec()
-                    }
-                    (None, Some(hex_sig)) => {
-                        hex::decode(hex_sig.trim_start_matches("0x")).context("--signature must be hex")?
-                    }
-                    _ => bail!("pass --enclave-key FILE or --signature HEX"),
-                };
-                client.complete_job(job, result, receipt_id, signature).await?;
+                ledger.signer()?;
+                if let Some(path) = completion {
+                    veil_stack::ledger::complete_with_proof(client, job, &path).await?;
+                } else {
+                    let (Some(sig), Some(result), Some(id)) = (signature, result, receipt_id) else {
+                        bail!("pass --completion FILE, or --signature HEX with --result and --receipt-id");
+                    };
+                    let sig = hex::decode(sig.trim_start_matches("0x")).context("--signature must be hex")?;
+                    client.complete_job(job, result, id, sig).await?;
+                }
                 outln!("job {job} completed");
             }
             Job(JobCommand::Assign { job }) => outln!("{}", client.assign(job).await?),
@@ -463,9 +442,8 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
             }
             Prover(ProverCommand::Register { statement, stake_eth }) => {
                 let me = ledger.signer()?;
-                let stake = parse_ether(&stake_eth).with_context(|| format!("--stake-eth {stake_eth}"))?;
                 client
-                    .register_prover(&read_statement(&statement)?, stake)
+                    .register_prover(&read_statement(&statement)?, stake_eth)
                     .await?;
                 outln!("registered prover {me}");
             }
@@ -483,19 +461,9 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 trust,
                 out,
             }) => {
-                let evidence = serde_json::from_slice(&veil_fs::read_limited(&evidence, 1 << 20)?)
-                    .with_context(|| format!("{} is not evidence", evidence.display()))?;
-                let v = veil_stack::oracle::vouch(&evidence, prover, &trust.trust()?, crate::unix_now())?;
                 let verifier = read_wallet_key(&verifier_key)?;
-                let st = client
-                    .attest_prover(
-                        &verifier,
-                        prover,
-                        v.enclave_key,
-                        v.measurement,
-                        v.evidence_hash,
-                        ttl,
-                    )
+                let (trust, now) = (trust.trust()?, crate::unix_now());
+                let st = veil_stack::oracle::attest(client, &verifier, &evidence, prover, ttl, &trust, now)
                     .await?;
                 veil_fs::write_atomic(&out, serde_json::to_string_pretty(&st)?.as_bytes())?;
                 outln!(
@@ -505,22 +473,22 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                     st.expires_at
                 );
             }
-            Prover(ProverCommand::Approve { measurement, revoke }) => {
-                let id = veil_stack::oracle::measurement_id(&measurement)?;
+            Prover(ProverCommand::Approve {
+                measurement: id,
+                revoke,
+            }) => {
                 client.approve_measurement(id, !revoke).await?;
                 outln!("{id} {}", if revoke { "revoked" } else { "approved" });
             }
-            Prover(ProverCommand::PinVerifier { measurement }) => {
-                let id = veil_stack::oracle::measurement_id(&measurement)?;
+            Prover(ProverCommand::PinVerifier { measurement: id }) => {
                 client.pin_verifier_measurement(id).await?;
                 outln!("attestation verifiers must run as {id}");
             }
             Prover(ProverCommand::AddVerifier {
                 verifier,
-                measurement,
+                measurement: id,
                 evidence_hash,
             }) => {
-                let id = veil_stack::oracle::measurement_id(&measurement)?;
                 client
                     .add_attestation_verifier(verifier, id, evidence_hash)
                     .await?;

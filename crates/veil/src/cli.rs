@@ -160,27 +160,6 @@ pub enum Command {
     },
 }
 
-impl Command {
-    /// Whether this command runs a server (which logs to stderr).
-    pub fn serves(&self) -> bool {
-        matches!(
-            self,
-            Self::Up(_)
-                | Self::Worker(_)
-                | Self::Chain {
-                    command: chain::ChainCommand::Start { .. },
-                    ..
-                }
-                | Self::Kms {
-                    command: KmsCommand::Serve { .. }
-                }
-                | Self::Zk {
-                    command: zk::ZkCommand::Serve { .. }
-                }
-        )
-    }
-}
-
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Attested inference vs tract directly, then `POST /v1/infer` under wrk load.
@@ -257,7 +236,7 @@ pub enum AuditCommand {
         log: PathBuf,
         /// A head recorded elsewhere (LEN:sha256:HEX) the log must still reach.
         #[arg(long)]
-        head: Option<String>,
+        head: Option<veil_audit::Head>,
     },
 }
 

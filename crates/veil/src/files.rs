@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use veil_content::{Root, SegmentProof};
+use veil_fs::stdio::{Input, Output};
 use veil_seal::PublicKey;
 
 use crate::cli::StoreCommand;
-use crate::io::{Input, Output};
 use crate::store_args::StoreArgs;
 
 fn parse_root(s: &str) -> Result<Root> {
@@ -39,7 +39,7 @@ pub fn seal(to: &[String], input: &Path, output: &Path) -> Result<()> {
     let reader = Input::open(input)?;
     let mut out = Output::create(output)?;
     veil_seal::seal(reader, &mut out, &recipients)?;
-    out.commit()
+    Ok(out.commit()?)
 }
 
 /// `veil open --key KEY IN OUT`.
@@ -48,7 +48,7 @@ pub fn open(key: &Path, input: &Path, output: &Path) -> Result<()> {
     let reader = Input::open(input)?;
     let mut out = Output::create(output)?;
     veil_seal::open(reader, &mut out, &id).with_context(|| format!("opening {}", input.display()))?;
-    out.commit()
+    Ok(out.commit()?)
 }
 
 /// `veil store put|get|segment`.

@@ -140,14 +140,10 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
 const MAX_RECEIPT_BYTES: u64 = 16 << 20;
 
 /// `veil verify RECEIPT`: a one-line summary, or why it does not verify (exit 1).
-pub fn verify(receipt: &std::path::Path, trust: &TrustArgs) -> Result<std::process::ExitCode> {
+pub fn verify(receipt: &std::path::Path, trust: &TrustArgs) -> Result<()> {
     let bytes = veil_fs::read_limited(receipt, MAX_RECEIPT_BYTES)?;
-    match veil_verify::verify(&bytes, &trust.trust()?) {
-        Ok(v) => outln!("{}", v.summary()),
-        Err(e) => {
-            eprintln!("veil: invalid receipt {}: {e} ({})", receipt.display(), e.code());
-            return Ok(std::process::ExitCode::FAILURE);
-        }
-    }
-    Ok(std::process::ExitCode::SUCCESS)
+    let v = veil_verify::verify(&bytes, &trust.trust()?)
+        .map_err(|e| anyhow::anyhow!("invalid receipt {}: {e} ({})", receipt.display(), e.code()))?;
+    outln!("{}", v.summary());
+    Ok(())
 }

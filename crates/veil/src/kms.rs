@@ -8,19 +8,19 @@ use anyhow::Result;
 use crate::cli::{AuditCommand, KmsCommand};
 
 /// Run `veil kms …`.
-pub fn run(command: KmsCommand) -> Result<std::process::ExitCode> {
+pub fn run(command: KmsCommand) -> Result<()> {
     match command {
-        KmsCommand::Serve { config } => serve(&config)?,
-        KmsCommand::TokenKey { url, token } => token_key(&url, &token)?,
+        KmsCommand::Serve { config } => serve(&config),
+        KmsCommand::TokenKey { url, token } => token_key(&url, &token),
         KmsCommand::Audit {
             command: AuditCommand::Verify { log, head },
-        } => return audit_verify(&log, head),
+        } => audit_verify(&log, head),
     }
-    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Run the broker until interrupted; prints `listening on http://ADDR` first.
 fn serve(config_path: &Path) -> Result<()> {
+    crate::init_tracing();
     let rt = crate::runtime()?;
     rt.block_on(async move {
         let (cfg, broker) = veil_stack::kms::load(config_path, None).await?;
@@ -46,20 +46,14 @@ fn token_key(url: &str, token: &str) -> Result<()> {
 
 /// `veil kms audit verify LOG [--head H]`: exit 1 on any edited, dropped or
 /// reordered entry.
-fn audit_verify(log: &Path, head: Option<String>) -> Result<std::process::ExitCode> {
-    let expected = head
-        .map(|h| h.parse::<veil_audit::Head>())
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    match veil_audit::verify(log, expected) {
-        Ok(h) => outln!("audit log intact: {} entries, head {h}", h.len),
+fn audit_verify(log: &Path, expected: Option<veil_audit::Head>) -> Result<()> {
+    let h = match veil_audit::verify(log, expected) {
+        Ok(h) => h,
         Err(veil_audit::AuditError::Io(e)) => {
             return Err(anyhow::Error::new(e).context(format!("reading {}", log.display())));
         }
-        Err(e) => {
-            eprintln!("veil: {e}");
-            return Ok(std::process::ExitCode::FAILURE);
-        }
-    }
-    Ok(std::process::ExitCode::SUCCESS)
+        Err(e) => return Err(e.into()),
+    };
+    outln!("audit log intact: {} entries, head {h}", h.len);
+    Ok(())
 }

@@ -24,7 +24,6 @@ mod cli;
 mod demo;
 mod files;
 mod infer;
-mod io;
 mod kms;
 mod model;
 mod process;
@@ -37,13 +36,29 @@ mod zk;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::Parser as _;
 
 use crate::cli::{AttestCommand, BenchCommand, Cli, Command};
-use crate::process::{current_exe, runtime, serve, unix_now};
+use crate::process::{current_exe, init_tracing, runtime, serve, unix_now};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors on one line like every other error (clap adds a usage block and
+        // a pointer to --help); exit 2 as clap does.
+        Err(e) if e.use_stderr() => {
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("veil: {}", lines.join(" ").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -69,32 +84,12 @@ fn one_line(e: &anyhow::Error) -> String {
     out.replace('\n', " ")
 }
 
-/// Log to stderr; `RUST_LOG` (read here, in the binary only) sets the filter.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // arkworks wraps every gadget call in a span on target `gr1cs`; recording them
-    // makes a proof hundreds of times slower.
-    let filter = match "gr1cs=off".parse() {
-        Ok(d) => filter.add_directive(d),
-        Err(_) => filter,
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 fn run(cli: Cli) -> Result<ExitCode> {
     use chain::LedgerCommand as L;
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
-    if cli.command.serves() {
-        init_tracing();
-    }
     match cli.command {
         Command::Demo { dir } => done(demo::run(dir)),
-        Command::Chain { ledger, command } => chain::chain(&ledger, command),
+        Command::Chain { ledger, command } => done(chain::chain(&ledger, command)),
         Command::Nft { ledger, command } => chain::ledger(&ledger, L::Nft(command)),
         Command::Job { ledger, command } => chain::ledger(&ledger, L::Job(command)),
         Command::Prover { ledger, command } => chain::ledger(&ledger, L::Prover(command)),
@@ -113,8 +108,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Attest {
             command: AttestCommand::Verify(args),
-        } => attest::run(&args),
-        Command::Kms { command } => kms::run(command),
+        } => done(attest::run(args)),
+        Command::Kms { command } => done(kms::run(command)),
         Command::SimTee { command } => done(sim_tee::run(command)),
         Command::Up(args) => done(up::run(args)),
         Command::Worker(args) => done(worker::run(args)),
@@ -125,9 +120,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Zk { circuit, runs },
         } => done(zk::bench(&circuit, runs)),
-        Command::Zk { command } => zk::zk(command),
+        Command::Zk { command } => done(zk::zk(command)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
-        Command::Verify { receipt, trust } => infer::verify(&receipt, &trust),
+        Command::Verify { receipt, trust } => done(infer::verify(&receipt, &trust)),
     }
 }

@@ -5,6 +5,23 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 
+/// Log to stderr; `RUST_LOG` (read here, in the binary only) sets the filter.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // arkworks wraps every gadget call in a span on target `gr1cs`; recording them
+    // makes a proof hundreds of times slower.
+    let filter = match "gr1cs=off".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -19,6 +36,14 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `DIR/veil/<sub>` in the user's data directory (`$XDG_DATA_HOME` or the platform's
+/// equivalent); `flag` names the option that replaces it when there is no home.
+pub fn data_dir(sub: &str, flag: &str) -> Result<std::path::PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "veil")
+        .with_context(|| format!("cannot find a home directory; pass {flag}"))?;
+    Ok(dirs.data_dir().join(sub))
 }
 
 pub fn current_exe() -> Result<std::path::PathBuf> {

@@ -31,7 +31,7 @@ impl StoreArgs {
         match self.store.as_deref() {
             Some(url) if url.starts_with("s3://") => Ok(None),
             Some(dir) => Ok(Some(PathBuf::from(dir))),
-            None => default_store_dir().map(Some),
+            None => crate::process::data_dir("store", "--store DIR").map(Some),
         }
     }
 
@@ -52,11 +52,4 @@ impl StoreArgs {
             LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?,
         ))
     }
-}
-
-/// `$XDG_DATA_HOME/veil/store` or the platform's equivalent.
-pub fn default_store_dir() -> Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "veil")
-        .context("cannot find a home directory for the store; pass --store DIR")?;
-    Ok(dirs.data_dir().join("store"))
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use veil_stack::stack::UpOptions;
 
@@ -29,12 +29,10 @@ pub struct UpArgs {
 
 /// Run `veil up` until interrupted, printing where everything listens.
 pub fn run(args: UpArgs) -> Result<()> {
+    crate::init_tracing();
     let dir = match args.dir {
         Some(d) => d,
-        None => directories::ProjectDirs::from("dev", "veil", "veil")
-            .context("no home directory")?
-            .data_dir()
-            .join("up"),
+        None => crate::process::data_dir("up", "--dir DIR")?,
     };
     let opts = UpOptions {
         worker_exe: args.worker_exe,

@@ -70,6 +70,7 @@ impl TeeArgs {
 
 /// Run a worker until interrupted (or until stdin closes, with --exit-with-stdin).
 pub fn run(args: WorkerArgs) -> Result<()> {
+    crate::init_tracing();
     let config: WorkerConfig = serde_json::from_slice(&veil_fs::read_limited(&args.config, 1 << 20)?)
         .with_context(|| format!("{} is not a worker config", args.config.display()))?;
     let exe = crate::current_exe()?;

@@ -2,7 +2,6 @@
 //! command line, with files in snarkjs's JSON.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -10,15 +9,6 @@ use clap::Subcommand;
 use veil_stack::zk::{self, CircuitSpec, ModelSpec, ProofInput, Served};
 use veil_zk::mlp::WeightMode;
 use veil_zk::{groth, snarkjs};
-
-/// A circuit Veil proves.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Circuit {
-    /// Committed payments sum to at least a threshold.
-    Income,
-    /// An int8 network maps a committed input to committed outputs.
-    Inference,
-}
 
 /// Which network the inference circuit runs, and whether its weights are private.
 #[derive(clap::Args, Clone)]
@@ -28,19 +18,15 @@ pub struct ModelArgs {
     pub model: String,
     /// `private`: weights are witnesses bound by the model commitment (one key per
     /// architecture); `public`: weights are compiled into the circuit.
-    #[arg(long, value_parser = ["private", "public"], default_value = "private")]
-    pub weights: String,
+    #[arg(long, default_value = "private")]
+    pub weights: WeightMode,
 }
 
 impl ModelArgs {
     fn spec(&self) -> ModelSpec {
-        let mode = match self.weights.as_str() {
-            "public" => WeightMode::Public,
-            _ => WeightMode::Private,
-        };
         ModelSpec {
             name: self.model.clone(),
-            mode,
+            mode: self.weights,
         }
     }
 }
@@ -48,9 +34,10 @@ impl ModelArgs {
 /// Which circuit, at which size or for which model.
 #[derive(clap::Args, Clone)]
 pub struct CircuitArgs {
-    /// Which circuit.
-    #[arg(long, value_enum, default_value_t = Circuit::Income)]
-    pub circuit: Circuit,
+    /// Which circuit: `income` (committed payments sum to at least a threshold) or
+    /// `inference` (an int8 network maps a committed input to committed outputs).
+    #[arg(long, default_value = "income")]
+    pub circuit: zk::Circuit,
     /// Payment slots in the income circuit.
     #[arg(long, default_value_t = veil_zk::income::SLOTS)]
     pub slots: usize,
@@ -62,14 +49,25 @@ pub struct CircuitArgs {
 impl CircuitArgs {
     fn spec(&self) -> CircuitSpec {
         CircuitSpec {
-            circuit: match self.circuit {
-                Circuit::Income => zk::Circuit::Income,
-                Circuit::Inference => zk::Circuit::Inference,
-            },
+            circuit: self.circuit,
             slots: self.slots,
             model: self.model.spec(),
         }
     }
+}
+
+/// A key directory and which of its circuits to load.
+#[derive(clap::Args, Clone)]
+pub struct KeysArgs {
+    /// The directory `veil zk setup` wrote: every circuit with keys there is served.
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// The income circuit's slots (which keys to load).
+    #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+    pub slots: usize,
+    /// The inference circuit's model and weights (which keys to load).
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// `veil zk …`.
@@ -100,15 +98,9 @@ pub enum ZkCommand {
     /// /v1/prove/inference`, `GET /v1/proofs/{id}`, `POST /v1/proofs/{id}/verify`,
     /// `GET /v1/prover`, `GET /v1/attestation`, `GET /v1/health`).
     Serve {
-        /// The directory `veil zk setup` wrote: every circuit with keys there is served.
-        #[arg(long)]
-        keys: PathBuf,
-        /// The income circuit's slots (which keys to load).
-        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-        slots: usize,
-        /// The inference circuit's model and weights (which keys to load).
+        /// Which keys to serve.
         #[command(flatten)]
-        model: ModelArgs,
+        keys: KeysArgs,
         /// Attest (`GET /v1/attestation`) on this TEE: `--sim-tee-seed SEED` (the
         /// simulated measurement covers this binary and the served verifying keys) or
         /// `--attester configfs-tsm --measurement HEX`; with neither, the prover
@@ -137,15 +129,9 @@ pub enum ZkCommand {
     /// verifying keys' hashes and, for a model, which commitment stands for its weights
     /// root (`veil verify --zk-pins FILE`). Publish it the way you publish the keys.
     Pins {
-        /// The directory `veil zk setup` wrote.
-        #[arg(long)]
-        keys: PathBuf,
-        /// The income circuit's slots.
-        #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-        slots: usize,
-        /// The inference circuit's model and weights.
+        /// Which keys.
         #[command(flatten)]
-        model: ModelArgs,
+        keys: KeysArgs,
         /// Where to write the pins (JSON).
         #[arg(long)]
         out: PathBuf,
@@ -210,9 +196,9 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 }
 
 /// The circuits `keys` serves, read under a spinner (keys run to tens of megabytes).
-fn served(keys: &Path, slots: usize, model: &ModelArgs) -> Result<Served> {
-    let pb = spinner(&format!("reading keys in {}", keys.display()));
-    let served = Served::load(keys, slots, &model.spec());
+fn served(k: &KeysArgs) -> Result<Served> {
+    let pb = spinner(&format!("reading keys in {}", k.keys.display()));
+    let served = Served::load(&k.keys, k.slots, &k.model.spec());
     pb.finish_and_clear();
     Ok(served?)
 }
@@ -224,7 +210,7 @@ fn written(out: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Run `veil zk …`.
-pub fn zk(command: ZkCommand) -> Result<ExitCode> {
+pub fn zk(command: ZkCommand) -> Result<()> {
     match command {
         ZkCommand::Setup { circuit, out } => {
             let started = Instant::now();
@@ -250,34 +236,17 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
         }
         ZkCommand::Serve {
             keys,
-            slots,
-            model,
             tee,
             listen,
             queue,
         } => {
-            let served = served(&keys, slots, &model)?;
-            let attestation = match tee.backend()? {
-                Some(backend) => Some(served.attestation(&backend, &crate::current_exe()?)?),
-                None => None,
-            };
-            let prover = veil_prover::Prover::start(veil_prover::ProverParts {
-                attestation,
-                identity: veil_seal::Identity::generate()?,
-                income: served.income,
-                inference: served.inference,
-                queue_capacity: queue,
-                clock: crate::unix_now,
-            })?;
+            crate::init_tracing();
+            let exe = crate::current_exe()?;
+            let prover = served(&keys)?.start(tee.backend()?.as_ref(), &exe, queue, crate::unix_now)?;
             crate::runtime()?.block_on(crate::serve(listen, veil_prover::router(prover), false))?;
         }
-        ZkCommand::Pins {
-            keys,
-            slots,
-            model,
-            out,
-        } => {
-            let pins = served(&keys, slots, &model)?.pins()?;
+        ZkCommand::Pins { keys, out } => {
+            let pins = served(&keys)?.pins()?;
             veil_fs::write_atomic(&out, serde_json::to_string_pretty(&pins)?.as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
             outln!(
@@ -291,15 +260,13 @@ pub fn zk(command: ZkCommand) -> Result<ExitCode> {
             let vk = snarkjs::vk_from_json(&zk::read_json(&vk)?)?;
             let public = snarkjs::public_from_json(&zk::read_json(&public)?)?;
             let proof = snarkjs::proof_from_json(&zk::read_json(&proof)?)?;
-            if groth::verify(&vk, &public, &proof)? {
-                outln!("valid proof ({} public inputs)", public.len());
-            } else {
-                eprintln!("veil: invalid proof: it does not verify for these public inputs (zk.invalid)");
-                return Ok(ExitCode::FAILURE);
+            if !groth::verify(&vk, &public, &proof)? {
+                bail!("invalid proof: it does not verify for these public inputs (zk.invalid)");
             }
+            outln!("valid proof ({} public inputs)", public.len());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Run `veil prove …`.
@@ -324,15 +291,7 @@ pub fn prove(command: ProveCommand) -> Result<()> {
             out,
         } => {
             let input = match (features, row) {
-                (Some(f), _) => ProofInput::Features(
-                    f.split(',')
-                        .map(|v| {
-                            v.trim()
-                                .parse()
-                                .with_context(|| format!("feature {v:?} is not a number"))
-                        })
-                        .collect::<Result<_>>()?,
-                ),
+                (Some(f), _) => ProofInput::features(&f)?,
                 (None, Some(n)) => ProofInput::Row(n),
                 (None, None) => bail!("give --features or --row"),
             };
@@ -356,15 +315,9 @@ pub fn prove(command: ProveCommand) -> Result<()> {
 
 /// `veil bench zk`: a circuit's size, key generation, proving, verifying and memory.
 pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
-    let peak_rss = || {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned()))
-            })
-            .unwrap_or_else(|| "?".into())
-    };
-    outln!("{}", zk::bench(&circuit.spec(), runs, peak_rss)?);
+    outln!(
+        "{}",
+        zk::bench(&circuit.spec(), runs, veil_stack::bench::peak_rss)?
+    );
     Ok(())
 }

@@ -190,7 +190,23 @@ fn tokens_and_jobs_from_the_command_line() {
         "0.01",
     ]));
     let job = job.trim();
-    let complete = |key: &Path| {
+    // The enclave signs the completion inside; the test plays the enclave here.
+    let deployment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("deployment.json")).unwrap()).unwrap();
+    let target = veil_protocol::CompletionTarget {
+        chain_id: 0x7e11,
+        job_registry: deployment["jobs"].as_str().unwrap().parse().unwrap(),
+        job_id: job.parse().unwrap(),
+        account: user.parse().unwrap(),
+        receipt_id: DATA.parse().unwrap(),
+    };
+    let digest = target.digest(DATA.parse().unwrap(), B256::ZERO);
+    let sign = |key: &Path| {
+        use alloy::signers::SignerSync;
+        let signer: PrivateKeySigner = std::fs::read_to_string(key).unwrap().trim().parse().unwrap();
+        hex::encode(signer.sign_hash_sync(&digest).unwrap().as_bytes())
+    };
+    let complete = |sig: &str| {
         v(&[
             "job",
             "--key",
@@ -201,14 +217,48 @@ fn tokens_and_jobs_from_the_command_line() {
             DATA,
             "--receipt-id",
             DATA,
-            "--enclave-key",
-            s(key),
+            "--signature",
+            sig,
         ])
     };
-    let err = fails(&complete(&user_key));
+    let err = fails(&complete(&sign(&user_key)));
     assert!(err.contains("BadEnclaveSignature"), "{err}");
-    ok(&complete(&enclave_key));
-    let err = fails(&complete(&enclave_key));
+    // A proof server's completion of some other job is refused before anything is sent.
+    let other = dir.path().join("completion.json");
+    let completion = veil_protocol::SignedCompletion {
+        target: veil_protocol::CompletionTarget {
+            job_id: U256::from(99),
+            ..target
+        },
+        result: U256::from(1),
+        proof: [U256::ZERO; 8],
+        proof_hash: B256::ZERO,
+        enclave_key: enclave.parse().unwrap(),
+        signature: vec![0; 65].into(),
+    };
+    std::fs::write(&other, serde_json::to_vec(&completion).unwrap()).unwrap();
+    let with_completion = |path: &Path| {
+        v(&[
+            "job",
+            "--key",
+            s(&user_key),
+            "complete",
+            job,
+            "--completion",
+            s(path),
+        ])
+    };
+    let err = fails(&with_completion(&other));
+    assert!(err.contains("completes job 99, not job"), "{err}");
+    // A job submitted without a verifier has no proof to check: completeJobWithProof
+    // refuses it whatever the completion says.
+    let same_job = dir.path().join("same-job.json");
+    let completion = veil_protocol::SignedCompletion { target, ..completion };
+    std::fs::write(&same_job, serde_json::to_vec(&completion).unwrap()).unwrap();
+    let err = fails(&with_completion(&same_job));
+    assert!(err.contains("NotZkJob"), "{err}");
+    ok(&complete(&sign(&enclave_key)));
+    let err = fails(&complete(&sign(&enclave_key)));
     assert!(err.contains("JobNotOpen"), "{err}");
     let shown: serde_json::Value = serde_json::from_str(&ok(&v(&["job", "show", job]))).unwrap();
     assert_eq!(shown["status"], "completed");

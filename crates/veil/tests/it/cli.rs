@@ -444,3 +444,16 @@ fn a_worker_attests_on_hardware_or_the_simulator_and_says_why_not() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn usage_errors_are_one_line_naming_what_is_wrong_and_exit_2() {
+    let missing = veil(&["chain", "keygen"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(fails(&missing).contains("--out <OUT>"));
+    let bad = veil(&["zk", "setup", "--circuit", "foo", "--out", "x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(fails(&bad).contains("the circuits are `income` and `inference`"));
+    // Help and version still go to stdout with exit 0.
+    assert!(ok(&veil(&["--help"])).contains("Usage:"));
+    assert!(ok(&veil(&["--version"])).starts_with("veil "));
+}
