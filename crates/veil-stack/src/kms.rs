@@ -253,5 +253,11 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
         deployment,
     })
     .map_err(|e| StackError::Config(format!("starting the broker: {e}")))?;
+    if broker.trusts_dev_roots() {
+        tracing::warn!(
+            roots = ?cfg.dev_roots,
+            "trusting DEVELOPMENT roots: simulated TEEs will be accepted and every grant says dev_root: true; never do this in production"
+        );
+    }
     Ok((cfg, broker))
 }

@@ -88,6 +88,30 @@ pub fn measure_worker(binary: &std::path::Path, config: &WorkerConfig) -> Result
         .map_err(|e| StackError::Config(format!("measuring {}: {e}", binary.display())))
 }
 
+/// Start a worker (`veil worker`): its measured configuration from `config`,
+/// attesting on `tee` (a simulated guest measures the executable `exe` with that
+/// configuration), talking to the key broker at `kms`, reading models and sealed data
+/// from the local store in `store`. Its broker session is kept renewed in the
+/// background.
+pub async fn start_worker(
+    config: &std::path::Path,
+    tee: &crate::tee::TeeBackend,
+    exe: &std::path::Path,
+    kms: String,
+    store: &std::path::Path,
+    clock: fn() -> u64,
+) -> Result<Arc<veil_worker::Worker>> {
+    let config: WorkerConfig = serde_json::from_slice(&veil_fs::read_limited(config, 1 << 20)?)
+        .map_err(|e| StackError::Config(format!("{} is not a worker config: {e}", config.display())))?;
+    let (attester, measurement) = crate::tee::attester(tee, || measure_worker(exe, &config))?;
+    let store = Store::Local(LocalStore::open(store)?);
+    let kms = veil_kms_client::KmsClient::new(kms);
+    let worker =
+        Arc::new(veil_worker::Worker::start(config, attester, measurement, kms, store, clock).await?);
+    tokio::spawn(worker.clone().keep_session());
+    Ok(worker)
+}
+
 /// A running stack.
 pub struct Stack {
     /// The gateway's base URL.

@@ -24,12 +24,6 @@ fn serve(config_path: &Path) -> Result<()> {
     let rt = crate::runtime()?;
     rt.block_on(async move {
         let (cfg, broker) = veil_stack::kms::load(config_path, None).await?;
-        if broker.trusts_dev_roots() {
-            tracing::warn!(
-                roots = ?cfg.dev_roots,
-                "trusting DEVELOPMENT roots: simulated TEEs will be accepted and every grant says dev_root: true; never do this in production"
-            );
-        }
         tracing::info!(audit_log = %cfg.audit_log.display(), "key broker starting");
         let app = veil_kms_http::router(Arc::new(broker), crate::unix_now);
         crate::serve(cfg.listen, app, false).await

@@ -3,13 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use veil_kms_client::KmsClient;
-use veil_store::{LocalStore, Store};
-use veil_worker::{Worker, WorkerConfig};
 
 /// `veil worker` arguments.
 #[derive(Args)]
@@ -71,28 +67,20 @@ impl TeeArgs {
 /// Run a worker until interrupted (or until stdin closes, with --exit-with-stdin).
 pub fn run(args: WorkerArgs) -> Result<()> {
     crate::init_tracing();
-    let config: WorkerConfig = serde_json::from_slice(&veil_fs::read_limited(&args.config, 1 << 20)?)
-        .with_context(|| format!("{} is not a worker config", args.config.display()))?;
     let exe = crate::current_exe()?;
     let backend = args.tee.backend()?.context(
         "a worker attests: give --sim-tee-seed SEED, or --attester configfs-tsm --measurement HEX",
     )?;
-    let (attester, measurement) =
-        veil_stack::tee::attester(&backend, || veil_stack::stack::measure_worker(&exe, &config))?;
-    let store = Store::Local(LocalStore::open(&args.store)?);
-    let rt = crate::runtime()?;
-    rt.block_on(async move {
-        let worker = Worker::start(
-            config,
-            attester,
-            measurement,
-            KmsClient::new(args.kms),
-            store,
+    crate::runtime()?.block_on(async move {
+        let worker = veil_stack::stack::start_worker(
+            &args.config,
+            &backend,
+            &exe,
+            args.kms,
+            &args.store,
             crate::unix_now,
         )
         .await?;
-        let worker = Arc::new(worker);
-        tokio::spawn(worker.clone().keep_session());
         crate::serve(args.listen, veil_worker::router(worker), args.exit_with_stdin).await
     })
 }
