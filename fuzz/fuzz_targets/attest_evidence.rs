@@ -17,10 +17,17 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert_eq!(e.code(), "attestation.parse"),
     }
     let policy = veil_evidence::Policy::default();
-    let _ = veil_evidence::verify_intel_quote(data, TDX_COLLATERAL, veil_evidence::intel_root_ca(), &policy.intel, NOW);
+    let _ = veil_evidence::verify_intel_quote(
+        data,
+        TDX_COLLATERAL,
+        veil_evidence::intel_root_ca(),
+        &policy.intel,
+        NOW,
+    );
     let _ = veil_evidence::verify_snp_report(data, VCEK, veil_evidence::amd_roots(), &policy.snp, NOW);
     // The same bytes as a certificate and as collateral.
-    let _ = veil_evidence::verify_snp_report(&[0u8; 1184], data, veil_evidence::amd_roots(), &policy.snp, NOW);
+    let _ =
+        veil_evidence::verify_snp_report(&[0u8; 1184], data, veil_evidence::amd_roots(), &policy.snp, NOW);
     let _ = veil_evidence::verify_intel_quote(&[], data, veil_evidence::intel_root_ca(), &policy.intel, NOW);
     // The same bytes as AMD's CRL for a report that verifies.
     if let Ok(report) = hex::decode(SNP_REPORT_HEX.trim()) {

@@ -18,16 +18,8 @@ use crate::{Attester, AttesterError};
 pub fn runtime_data(identity: &Identity, nonce: &str, purpose: &str, issued_at: Option<u64>) -> RuntimeData {
     let mut keys = BTreeMap::new();
     keys.insert("hpke".to_owned(), identity.public_key().to_string());
-    keys.insert(
-        "ed25519".to_owned(),
-        hex::encode(identity.signing_key().verifying_key().to_bytes()),
-    );
-    RuntimeData {
-        nonce: nonce.to_owned(),
-        public_keys: keys,
-        purpose: purpose.to_owned(),
-        issued_at,
-    }
+    keys.insert("ed25519".to_owned(), hex::encode(identity.signing_key().verifying_key().to_bytes()));
+    RuntimeData { nonce: nonce.to_owned(), public_keys: keys, purpose: purpose.to_owned(), issued_at }
 }
 
 /// Evidence from `attester` binding `identity`'s keys, `nonce`, `purpose` and the time

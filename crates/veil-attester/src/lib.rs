@@ -127,10 +127,7 @@ impl ConfigfsTsm {
         let before = read_u64(entry, "generation")?;
         let inblob = entry.join("inblob");
         // One write call: the kernel takes the blob from a single write.
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .open(&inblob)
-            .map_err(io_at(&inblob))?;
+        let mut f = fs::OpenOptions::new().write(true).open(&inblob).map_err(io_at(&inblob))?;
         f.write_all(report_data).map_err(io_at(&inblob))?;
         drop(f);
         let quote = read_attr(entry, "outblob")?;
@@ -147,12 +144,7 @@ impl ConfigfsTsm {
         if quote.is_empty() {
             return Err(AttesterError::Empty);
         }
-        Ok(RawEvidence {
-            tee,
-            quote,
-            auxblob,
-            collateral: None,
-        })
+        Ok(RawEvidence { tee, quote, auxblob, collateral: None })
     }
 
     fn fresh_entry(&self) -> Result<EntryGuard, AttesterError> {

@@ -71,10 +71,7 @@ impl std::str::FromStr for Head {
         let (len, hash) = s.split_once(":sha256:").ok_or_else(bad)?;
         let mut h = [0u8; 32];
         hex::decode_to_slice(hash, &mut h).map_err(|_| bad())?;
-        Ok(Self {
-            len: len.parse().map_err(|_| bad())?,
-            hash: h,
-        })
+        Ok(Self { len: len.parse().map_err(|_| bad())?, hash: h })
     }
 }
 
@@ -90,13 +87,7 @@ struct Entry {
 }
 
 fn entry_hash(seq: u64, at: &str, prev: &str, event: &Value) -> Result<[u8; 32], String> {
-    let body = Entry {
-        seq,
-        at: at.to_owned(),
-        prev: prev.to_owned(),
-        event: event.clone(),
-        hash: None,
-    };
+    let body = Entry { seq, at: at.to_owned(), prev: prev.to_owned(), event: event.clone(), hash: None };
     let canonical = veil_jcs::to_canonical_vec(&body).map_err(|e| e.to_string())?;
     let mut h = Sha256::new();
     h.update(DOMAIN);
@@ -110,11 +101,7 @@ fn show(hash: &[u8; 32]) -> String {
 
 /// Check one line against the chain so far; returns the new head.
 fn check_line(head: Head, line: &[u8], path: &Path, lineno: u64) -> Result<Head, AuditError> {
-    let broken = |reason: String| AuditError::Broken {
-        path: path.to_path_buf(),
-        line: lineno,
-        reason,
-    };
+    let broken = |reason: String| AuditError::Broken { path: path.to_path_buf(), line: lineno, reason };
     let value = veil_jcs::parse_strict(line).map_err(|e| broken(e.to_string()))?;
     let e: Entry = serde_json::from_value(value).map_err(|e| broken(format!("not an audit entry: {e}")))?;
     if e.seq != head.len {
@@ -130,14 +117,9 @@ fn check_line(head: Head, line: &[u8], path: &Path, lineno: u64) -> Result<Head,
     }
     let computed = entry_hash(e.seq, &e.at, &e.prev, &e.event).map_err(broken)?;
     if e.hash.as_deref() != Some(show(&computed).as_str()) {
-        return Err(broken(
-            "hash does not match the entry's content (the entry was edited)".into(),
-        ));
+        return Err(broken("hash does not match the entry's content (the entry was edited)".into()));
     }
-    Ok(Head {
-        len: head.len + 1,
-        hash: computed,
-    })
+    Ok(Head { len: head.len + 1, hash: computed })
 }
 
 /// Verify a whole log; with `expected`, also insist it reaches at least that head.
@@ -152,10 +134,7 @@ pub fn verify(path: &Path, expected: Option<Head>) -> Result<Head, AuditError> {
     }
     if let Some(exp) = expected {
         if head.len < exp.len {
-            return Err(AuditError::Truncated {
-                expected: exp,
-                actual: head,
-            });
+            return Err(AuditError::Truncated { expected: exp, actual: head });
         }
         if head.len == exp.len && head.hash != exp.hash {
             return Err(AuditError::Broken {
@@ -172,17 +151,12 @@ pub fn verify(path: &Path, expected: Option<Head>) -> Result<Head, AuditError> {
 /// an unterminated final fragment if there is one.
 fn scan(path: &Path) -> Result<(Head, u64, Option<u64>), AuditError> {
     let mut reader = BufReader::new(File::open(path)?);
-    let mut head = Head {
-        len: 0,
-        hash: [0u8; 32],
-    };
+    let mut head = Head { len: 0, hash: [0u8; 32] };
     let mut good_bytes = 0u64;
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)?;
+        let n = (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line)?;
         if n == 0 {
             return Ok((head, good_bytes, None));
         }
@@ -229,12 +203,7 @@ impl AuditLog {
             file.set_len(good_bytes)?;
             file.sync_all()?;
         }
-        Ok(Self {
-            file,
-            path: path.to_path_buf(),
-            head,
-            bytes: good_bytes,
-        })
+        Ok(Self { file, path: path.to_path_buf(), head, bytes: good_bytes })
     }
 
     /// The current head.
@@ -268,10 +237,7 @@ impl AuditLog {
         // One write call: O_APPEND keeps a line whole; fsync makes it durable.
         self.file.write_all(&line)?;
         self.file.sync_data()?;
-        self.head = Head {
-            len: self.head.len + 1,
-            hash,
-        };
+        self.head = Head { len: self.head.len + 1, hash };
         self.bytes += line.len() as u64;
         Ok(self.head)
     }

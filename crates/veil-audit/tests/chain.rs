@@ -20,11 +20,7 @@ fn write_log(path: &Path, n: u64) -> Head {
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
 }
 
 fn rewrite(path: &Path, lines: &[String]) {
@@ -47,23 +43,14 @@ fn a_log_verifies_and_continues_after_reopening() {
     assert_eq!(verify(&path, Some(head)).unwrap(), head);
     let mut log = AuditLog::open(&path).unwrap();
     assert_eq!(log.head(), head);
-    let next = log
-        .append("2026-11-21T12:01:00Z", &json!({"decision": "granted"}))
-        .unwrap();
+    let next = log.append("2026-11-21T12:01:00Z", &json!({"decision": "granted"})).unwrap();
     assert_eq!(next.len, 6);
-    assert_eq!(
-        verify(&path, Some(head)).unwrap(),
-        next,
-        "a longer log still reaches the recorded head"
-    );
+    assert_eq!(verify(&path, Some(head)).unwrap(), next, "a longer log still reaches the recorded head");
     assert_eq!(head.to_string().parse::<Head>().unwrap(), head);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
 
@@ -79,10 +66,7 @@ fn edits_drops_and_reorders_are_caught_at_their_line() {
     assert_ne!(edited, original);
     rewrite(&path, &edited);
     assert_eq!(broken_at(verify(&path, None)), 3);
-    assert!(
-        AuditLog::open(&path).is_err(),
-        "a damaged log must not be appended to"
-    );
+    assert!(AuditLog::open(&path).is_err(), "a damaged log must not be appended to");
 
     let mut dropped = original.clone();
     dropped.remove(3);
@@ -100,10 +84,7 @@ fn edits_drops_and_reorders_are_caught_at_their_line() {
         verify(&path, None).unwrap()
     };
     rewrite(&path, &original[..4]);
-    assert!(matches!(
-        verify(&path, Some(head)),
-        Err(AuditError::Truncated { .. })
-    ));
+    assert!(matches!(verify(&path, Some(head)), Err(AuditError::Truncated { .. })));
 }
 
 #[test]
@@ -117,8 +98,7 @@ fn a_torn_last_line_from_a_crash_is_cut_off_on_open() {
     assert!(verify(&path, None).is_err(), "verify reports the fragment");
     let mut log = AuditLog::open(&path).unwrap();
     assert_eq!(log.head(), head);
-    log.append("2026-11-21T12:02:00Z", &json!({"decision": "granted"}))
-        .unwrap();
+    log.append("2026-11-21T12:02:00Z", &json!({"decision": "granted"})).unwrap();
     assert_eq!(verify(&path, Some(head)).unwrap().len, 4);
 }
 
@@ -129,8 +109,7 @@ fn an_append_that_failed_part_way_is_cut_before_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let mut log = AuditLog::open(&path).unwrap();
-    log.append("2026-11-21T12:00:00Z", &json!({"decision": "granted"}))
-        .unwrap();
+    log.append("2026-11-21T12:00:00Z", &json!({"decision": "granted"})).unwrap();
     // What a short write leaves behind, while the log stays open.
     std::fs::OpenOptions::new()
         .append(true)
@@ -139,8 +118,7 @@ fn an_append_that_failed_part_way_is_cut_before_the_next() {
         .write_all(b"{\"seq\":1,\"at\":\"2026-1")
         .unwrap();
     assert!(verify(&path, None).is_err(), "the tail is really there");
-    log.append("2026-11-21T12:01:00Z", &json!({"decision": "refused"}))
-        .unwrap();
+    log.append("2026-11-21T12:01:00Z", &json!({"decision": "refused"})).unwrap();
     assert_eq!(verify(&path, Some(log.head())).unwrap().len, 2);
 }
 

@@ -43,9 +43,8 @@ fn signer(i: usize) -> PrivateKeySigner {
 
 fn embedded_node() -> (Rpc, tempfile::TempDir) {
     let dir = tempfile::tempdir_in(std::env::current_dir().expect("cwd")).expect("tempdir");
-    let alloc: BTreeMap<Address, U256> = (0..KEYS.len())
-        .map(|i| (signer(i).address(), U256::from(10u128.pow(24))))
-        .collect();
+    let alloc: BTreeMap<Address, U256> =
+        (0..KEYS.len()).map(|i| (signer(i).address(), U256::from(10u128.pow(24)))).collect();
     let (node, _) = Node::open(dir.path(), &Genesis::new(31337, 1_700_000_000, alloc)).expect("open");
     (Rpc::new(node, Arc::new(SystemClock)), dir)
 }
@@ -60,8 +59,7 @@ impl Target {
         // anvil mines after answering eth_sendRawTransaction, so a client polling at
         // alloy's default interval would measure its own sleep; poll every 1 ms on
         // every chain so the figure is the chain's.
-        b.connect_client(client.with_poll_interval(Duration::from_millis(1)))
-            .erased()
+        b.connect_client(client.with_poll_interval(Duration::from_millis(1))).erased()
     }
 }
 
@@ -74,52 +72,24 @@ struct Run {
 async fn workload(target: &Target, iterations: u64) -> Run {
     let owner_p = target.provider(0);
     let owner = signer(0).address();
-    let chain = ChainClient::deploy(
-        owner_p,
-        owner,
-        Address::repeat_byte(0x7e),
-        Address::repeat_byte(0x1a),
-    )
-    .await
-    .expect("deploy");
+    let chain = ChainClient::deploy(owner_p, owner, Address::repeat_byte(0x7e), Address::repeat_byte(0x1a))
+        .await
+        .expect("deploy");
     chain.set_job_registry().await.expect("wire");
-    let user = ChainClient::connect(target.provider(1), chain.deployment())
-        .await
-        .expect("user");
-    let prover = ChainClient::connect(target.provider(2), chain.deployment())
-        .await
-        .expect("prover");
+    let user = ChainClient::connect(target.provider(1), chain.deployment()).await.expect("user");
+    let prover = ChainClient::connect(target.provider(2), chain.deployment()).await.expect("prover");
     let enclave = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x11)).expect("enclave");
     let oracle = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x0a)).expect("oracle");
     let (measurement, oracle_measurement) = (B256::repeat_byte(1), B256::repeat_byte(2));
-    chain
-        .approve_measurement(measurement, true)
-        .await
-        .expect("approve");
-    chain
-        .pin_verifier_measurement(oracle_measurement)
-        .await
-        .expect("pin");
-    chain
-        .add_attestation_verifier(oracle.address(), oracle_measurement, B256::ZERO)
-        .await
-        .expect("admit");
+    chain.approve_measurement(measurement, true).await.expect("approve");
+    chain.pin_verifier_measurement(oracle_measurement).await.expect("pin");
+    chain.add_attestation_verifier(oracle.address(), oracle_measurement, B256::ZERO).await.expect("admit");
     let prover_address = signer(2).address();
     let statement = prover
-        .attest_prover(
-            &oracle,
-            prover_address,
-            enclave.address(),
-            measurement,
-            B256::ZERO,
-            3600,
-        )
+        .attest_prover(&oracle, prover_address, enclave.address(), measurement, B256::ZERO, 3600)
         .await
         .expect("statement");
-    prover
-        .register_prover(&statement, U256::from(10u128.pow(18)))
-        .await
-        .expect("register");
+    prover.register_prover(&statement, U256::from(10u128.pow(18))).await.expect("register");
     let user_address = signer(1).address();
 
     let start_block = chain.block_number().await.expect("head");
@@ -127,30 +97,16 @@ async fn workload(target: &Target, iterations: u64) -> Run {
     for i in 0..iterations {
         let data = B256::from(U256::from(i + 1));
         let token = chain
-            .mint(
-                owner,
-                &[IntelligentData {
-                    description: "records".into(),
-                    data_hash: data,
-                }],
-            )
+            .mint(owner, &[IntelligentData { description: "records".into(), data_hash: data }])
             .await
             .expect("mint");
         chain.authorize(token, user_address).await.expect("authorize");
-        let job = user
-            .submit_job(data, B256::repeat_byte(2), U256::from(1000))
-            .await
-            .expect("submit");
+        let job = user.submit_job(data, B256::repeat_byte(2), U256::from(1000)).await.expect("submit");
         let (result, receipt) = (B256::repeat_byte(3), data);
-        let digest = prover
-            .completion_digest(job, prover_address, result, receipt, B256::ZERO)
-            .await
-            .expect("digest");
+        let digest =
+            prover.completion_digest(job, prover_address, result, receipt, B256::ZERO).await.expect("digest");
         let sig = enclave.sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();
-        prover
-            .complete_job(job, result, receipt, sig)
-            .await
-            .expect("complete");
+        prover.complete_job(job, result, receipt, sig).await.expect("complete");
     }
     let elapsed = start.elapsed();
     let end_block = chain.block_number().await.expect("head");
@@ -164,44 +120,23 @@ async fn workload(target: &Target, iterations: u64) -> Run {
         ("submitJob", end_block - 1),
         ("completeJob", end_block),
     ] {
-        let block = p
-            .get_block_by_number(n.into())
-            .await
-            .expect("block")
-            .expect("mined");
+        let block = p.get_block_by_number(n.into()).await.expect("block").expect("mined");
         let hash = block.transactions.hashes().next().expect("one tx");
-        let r = p
-            .get_transaction_receipt(hash)
-            .await
-            .expect("receipt")
-            .expect("mined");
+        let r = p.get_transaction_receipt(hash).await.expect("receipt").expect("mined");
         gas.insert(name, r.gas_used);
     }
-    Run {
-        txs: end_block - start_block,
-        elapsed,
-        gas,
-    }
+    Run { txs: end_block - start_block, elapsed, gas }
 }
 
 fn anvil() -> AnvilInstance {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules/.bin/anvil");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/contracts.sh first",
-        path.display()
-    );
-    Anvil::at(path)
-        .args(["--host", "127.0.0.1", "--hardfork", "cancun"])
-        .spawn()
+    assert!(path.exists(), "{} is missing: run scripts/contracts.sh first", path.display());
+    Anvil::at(path).args(["--host", "127.0.0.1", "--hardfork", "cancun"]).spawn()
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     // An optional third argument picks targets whose name contains it.
     let only = args.get(2).cloned().unwrap_or_default();
     let args: Vec<u64> = args.iter().take(2).filter_map(|a| a.parse().ok()).collect();
@@ -255,10 +190,7 @@ fn main() {
             println!("  {name:<22} {tps:>7.1} tx/s  {:.2}x anvil", tps / anvil_tps);
         }
         let (_, first) = &gas_seen[0];
-        assert!(
-            gas_seen.iter().all(|(_, g)| g == first),
-            "gas differs between chains: {gas_seen:?}"
-        );
+        assert!(gas_seen.iter().all(|(_, g)| g == first), "gas differs between chains: {gas_seen:?}");
         println!("gas per operation (identical on every chain): {first:?}");
     });
 }

@@ -31,13 +31,7 @@ pub struct Genesis {
 impl Genesis {
     /// A genesis at `timestamp` funding `alloc`, with mainnet-like limits.
     pub fn new(chain_id: u64, timestamp: u64, alloc: BTreeMap<Address, U256>) -> Self {
-        Self {
-            chain_id,
-            timestamp,
-            gas_limit: 30_000_000,
-            base_fee: 1_000_000_000,
-            alloc,
-        }
+        Self { chain_id, timestamp, gas_limit: 30_000_000, base_fee: 1_000_000_000, alloc }
     }
 
     /// The hash that ties a transaction log to this genesis.

@@ -15,26 +15,16 @@ const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// `POST /` answers JSON-RPC requests and batches.
 pub fn router(rpc: Rpc) -> Router {
-    Router::new()
-        .route("/", post(handle))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(rpc)
+    Router::new().route("/", post(handle)).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(rpc)
 }
 
 async fn handle(State(rpc): State<Rpc>, headers: HeaderMap, body: Bytes) -> Response {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim() == "application/json")
-        });
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim() == "application/json"));
     if !json {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "JSON-RPC requests must be application/json",
-        )
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "JSON-RPC requests must be application/json")
             .into_response();
     }
     match tokio::task::spawn_blocking(move || rpc.handle_body(&body)).await {

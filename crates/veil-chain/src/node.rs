@@ -112,13 +112,7 @@ impl Node {
         }
         node.log = Some(opened.log);
         node.dir = Some(dir.to_path_buf());
-        Ok((
-            node,
-            OpenReport {
-                replayed,
-                truncated: opened.truncated,
-            },
-        ))
+        Ok((node, OpenReport { replayed, truncated: opened.truncated }))
     }
 
     fn empty(genesis: Genesis) -> Self {
@@ -226,9 +220,7 @@ impl Node {
     /// The base fee the next block will charge.
     pub fn next_base_fee(&self) -> u64 {
         let parent = &self.blocks[self.blocks.len() - 1].header;
-        parent
-            .next_block_base_fee(BaseFeeParams::ethereum())
-            .unwrap_or(self.genesis.base_fee)
+        parent.next_block_base_fee(BaseFeeParams::ethereum()).unwrap_or(self.genesis.base_fee)
     }
 
     /// The environment of the block after the head, mined at `now`.
@@ -236,12 +228,7 @@ impl Node {
         let parent = &self.blocks[self.blocks.len() - 1];
         // Timestamps strictly increase even if the clock steps back.
         let timestamp = now.max(parent.header.timestamp + 1);
-        self.block_env(
-            parent.header.number + 1,
-            timestamp,
-            self.next_base_fee(),
-            keccak256(parent.hash),
-        )
+        self.block_env(parent.header.number + 1, timestamp, self.next_base_fee(), keccak256(parent.hash))
     }
 
     fn block_env(&self, number: u64, timestamp: u64, basefee: u64, prevrandao: B256) -> BlockEnv {
@@ -285,11 +272,7 @@ impl Node {
             cfg.disable_base_fee = true;
             cfg.disable_nonce_check = true;
         }
-        let mut evm = Context::mainnet()
-            .with_db(db)
-            .with_cfg(cfg)
-            .with_block(env)
-            .build_mainnet();
+        let mut evm = Context::mainnet().with_db(db).with_cfg(cfg).with_block(env).build_mainnet();
         evm.transact(tx).map_err(|e| match e {
             EVMError::Transaction(t) => ChainError::InvalidTransaction(t.to_string()),
             EVMError::Header(h) => ChainError::InvalidTransaction(h.to_string()),
@@ -339,18 +322,10 @@ impl Node {
                 reason: "timestamp does not increase".into(),
             });
         }
-        let env = self.block_env(
-            number,
-            record.timestamp,
-            self.next_base_fee(),
-            keccak256(parent.hash),
-        );
+        let env = self.block_env(number, record.timestamp, self.next_base_fee(), keccak256(parent.hash));
         let (mined, header, state) = self
             .mine(&record.raw, env)
-            .map_err(|e| ChainError::ReplayDiverged {
-                block: number,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ChainError::ReplayDiverged { block: number, reason: e.to_string() })?;
         if outcome(&mined.receipt) != record.outcome {
             return Err(ChainError::ReplayDiverged {
                 block: number,
@@ -395,19 +370,10 @@ impl Node {
         let ResultAndState { result, state } = self.execute(self.head(), env, tx_env, false)?;
         let gas_used = result.tx_gas_used();
         let logs: Vec<Log> = result.logs().to_vec();
-        let receipt = Receipt {
-            status: result.is_success().into(),
-            cumulative_gas_used: gas_used,
-            logs,
-        };
+        let receipt = Receipt { status: result.is_success().into(), cumulative_gas_used: gas_used, logs };
         let bloom = logs_bloom(receipt.logs.iter());
-        let receipt = ReceiptEnvelope::from_typed(
-            envelope.tx_type(),
-            ReceiptWithBloom {
-                receipt,
-                logs_bloom: bloom,
-            },
-        );
+        let receipt =
+            ReceiptEnvelope::from_typed(envelope.tx_type(), ReceiptWithBloom { receipt, logs_bloom: bloom });
         let effective_gas_price = envelope.effective_gas_price(Some(basefee));
         let contract_address = match (envelope.kind(), &result) {
             (TxKind::Create, ExecutionResult::Success { .. }) => result.created_address(),
@@ -432,15 +398,7 @@ impl Node {
         };
         let hash = *envelope.tx_hash();
         Ok((
-            MinedTx {
-                envelope,
-                hash,
-                from,
-                receipt,
-                gas_used,
-                effective_gas_price,
-                contract_address,
-            },
+            MinedTx { envelope, hash, from, receipt, gas_used, effective_gas_price, contract_address },
             header,
             state,
         ))
@@ -464,10 +422,7 @@ impl Node {
         block: u64,
         env: BlockEnv,
     ) -> Result<ExecutionResult, ChainError> {
-        let gas = req
-            .gas
-            .unwrap_or(self.genesis.gas_limit)
-            .min(self.genesis.gas_limit);
+        let gas = req.gas.unwrap_or(self.genesis.gas_limit).min(self.genesis.gas_limit);
         let tx = request_env(req, gas, self.genesis.chain_id);
         Ok(self.execute(block, env, tx, true)?.result)
     }
@@ -477,10 +432,7 @@ impl Node {
     /// carrying its revert data.
     pub fn estimate_gas(&self, req: &TransactionRequest, now: u64) -> Result<u64, ChainError> {
         let env = self.next_block_env(now);
-        let cap = req
-            .gas
-            .unwrap_or(self.genesis.gas_limit)
-            .min(self.genesis.gas_limit);
+        let cap = req.gas.unwrap_or(self.genesis.gas_limit).min(self.genesis.gas_limit);
         let run = |gas: u64| -> Result<ExecutionResult, ChainError> {
             let tx = request_env(req, gas, self.genesis.chain_id);
             Ok(self.execute(self.head(), env.clone(), tx, true)?.result)
@@ -605,12 +557,7 @@ mod tests {
             node.send_raw(&raw, 2_000).unwrap();
             outcome(&node.block(1).unwrap().tx.as_ref().unwrap().receipt)
         };
-        let record = |number, outcome| Record {
-            number,
-            timestamp: 2_000,
-            outcome,
-            raw: raw.clone(),
-        };
+        let record = |number, outcome| Record { number, timestamp: 2_000, outcome, raw: raw.clone() };
         // Well-formed records (checksums intact) that do not replay: another receipt
         // digest (what an EVM change would cause), a gap in block numbers.
         for (records, block, why) in [

@@ -66,11 +66,7 @@ pub struct RpcError {
 
 impl RpcError {
     fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        Self { code, message: message.into(), data: None }
     }
 
     fn invalid_params(message: impl Into<String>) -> Self {
@@ -90,11 +86,9 @@ impl RpcError {
 impl From<ChainError> for RpcError {
     fn from(e: ChainError) -> Self {
         match e {
-            ChainError::Execution(ExecutionResult::Revert { output, .. }) => Self {
-                code: 3,
-                message: revert_message(&output),
-                data: Some(json!(output)),
-            },
+            ChainError::Execution(ExecutionResult::Revert { output, .. }) => {
+                Self { code: 3, message: revert_message(&output), data: Some(json!(output)) }
+            }
             ChainError::Execution(ExecutionResult::Halt { reason, .. }) => {
                 Self::new(-32000, format!("execution halted: {reason:?}"))
             }
@@ -130,9 +124,8 @@ impl std::fmt::Debug for Rpc {
 }
 
 fn param<T: DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, RpcError> {
-    let v = params
-        .get(i)
-        .ok_or_else(|| RpcError::invalid_params(format!("missing parameter {i} ({what})")))?;
+    let v =
+        params.get(i).ok_or_else(|| RpcError::invalid_params(format!("missing parameter {i} ({what})")))?;
     serde_json::from_value(v.clone())
         .map_err(|e| RpcError::invalid_params(format!("parameter {i} ({what}): {e}")))
 }
@@ -151,11 +144,7 @@ fn to_json<T: Serialize>(v: T) -> Result<Value, RpcError> {
 impl Rpc {
     /// Serve `node`, stamping blocks with `clock`.
     pub fn new(node: Node, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            node: Arc::new(Mutex::new(node)),
-            clock,
-            batch_response_limit: MAX_BATCH_RESPONSE_BYTES,
-        }
+        Self { node: Arc::new(Mutex::new(node)), clock, batch_response_limit: MAX_BATCH_RESPONSE_BYTES }
     }
 
     /// Bound a batch's answers to `bytes` instead of [`MAX_BATCH_RESPONSE_BYTES`].
@@ -216,10 +205,7 @@ impl Rpc {
 
     fn handle_one(&self, request: &Value) -> Option<Value> {
         let id = request.get("id").cloned();
-        let result = match (
-            request.get("method").and_then(Value::as_str),
-            request.get("params"),
-        ) {
+        let result = match (request.get("method").and_then(Value::as_str), request.get("params")) {
             (Some(method), None | Some(Value::Null)) => self.dispatch(method, &[]),
             (Some(method), Some(Value::Array(params))) => self.dispatch(method, params),
             (Some(_), Some(_)) => Err(RpcError::invalid_params("params must be an array")),
@@ -389,10 +375,7 @@ fn receipt_json(block: &MinedBlock, tx: &MinedTx) -> TransactionReceipt {
     let logs = rpc_logs(block, tx);
     let mut logs = logs.into_iter();
     TransactionReceipt {
-        inner: tx
-            .receipt
-            .clone()
-            .map_logs(|_| logs.next().expect("one rpc log per log")),
+        inner: tx.receipt.clone().map_logs(|_| logs.next().expect("one rpc log per log")),
         transaction_hash: tx.hash,
         transaction_index: Some(0),
         block_hash: Some(block.hash),
@@ -489,20 +472,13 @@ fn fee_history(
         BlockNumberOrTag::Earliest => 0,
         _ => node.head(),
     };
-    if percentiles
-        .as_ref()
-        .is_some_and(|p| p.len() > MAX_REWARD_PERCENTILES)
-    {
-        return Err(RpcError::invalid_params(format!(
-            "at most {MAX_REWARD_PERCENTILES} reward percentiles"
-        )));
+    if percentiles.as_ref().is_some_and(|p| p.len() > MAX_REWARD_PERCENTILES) {
+        return Err(RpcError::invalid_params(format!("at most {MAX_REWARD_PERCENTILES} reward percentiles")));
     }
     if let Some(p) = &percentiles
         && (p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]))
     {
-        return Err(RpcError::invalid_params(
-            "reward percentiles must be ascending and within 0..=100",
-        ));
+        return Err(RpcError::invalid_params("reward percentiles must be ascending and within 0..=100"));
     }
     let count = count.clamp(1, MAX_FEE_HISTORY).min(newest + 1);
     let oldest = newest + 1 - count;
@@ -526,9 +502,7 @@ fn fee_history(
     let next = if newest == node.head() {
         node.next_base_fee()
     } else {
-        node.block(newest + 1)
-            .and_then(|b| b.header.base_fee_per_gas)
-            .unwrap_or_default()
+        node.block(newest + 1).and_then(|b| b.header.base_fee_per_gas).unwrap_or_default()
     };
     base_fee_per_gas.push(u128::from(next));
     Ok(FeeHistory {

@@ -69,10 +69,7 @@ impl DBErrorMarker for Never {}
 impl Archive {
     /// Set an account directly (genesis allocations).
     pub fn set_genesis_balance(&mut self, address: Address, balance: U256) {
-        let info = AccountInfo {
-            balance,
-            ..AccountInfo::default()
-        };
+        let info = AccountInfo { balance, ..AccountInfo::default() };
         self.accounts.entry(address).or_default().info.set(0, Some(info));
     }
 
@@ -107,11 +104,7 @@ impl Archive {
             entry.info.set(block, exists.then_some(info));
             for (slot, value) in account.storage {
                 if value.is_changed() {
-                    entry
-                        .storage
-                        .entry(slot)
-                        .or_default()
-                        .set(block, value.present_value());
+                    entry.storage.entry(slot).or_default().set(block, value.present_value());
                 }
             }
         }
@@ -143,18 +136,12 @@ impl View<'_> {
 
     /// An account's code (empty for none).
     pub fn code(&self, address: Address) -> Bytecode {
-        self.info(address)
-            .and_then(|i| self.archive.code.get(&i.code_hash).cloned())
-            .unwrap_or_default()
+        self.info(address).and_then(|i| self.archive.code.get(&i.code_hash).cloned()).unwrap_or_default()
     }
 
     /// One storage slot.
     pub fn storage(&self, address: Address, slot: U256) -> U256 {
-        self.archive
-            .accounts
-            .get(&address)
-            .map(|a| a.storage_at(slot, self.block))
-            .unwrap_or_default()
+        self.archive.accounts.get(&address).map(|a| a.storage_at(slot, self.block)).unwrap_or_default()
     }
 
     fn info(&self, address: Address) -> Option<AccountInfo> {

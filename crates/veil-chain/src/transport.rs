@@ -38,11 +38,7 @@ fn answer(rpc: &Rpc, req: &SerializedRequest) -> Response {
         Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
             Ok(Value::Array(a)) => Ok(a),
             Ok(Value::Null) => Ok(Vec::new()),
-            _ => Err(RpcError {
-                code: -32602,
-                message: "params must be an array".into(),
-                data: None,
-            }),
+            _ => Err(RpcError { code: -32602, message: "params must be an array".into(), data: None }),
         },
     };
     let payload = match params.and_then(|p| rpc.dispatch(req.method(), &p)) {
@@ -52,15 +48,10 @@ fn answer(rpc: &Rpc, req: &SerializedRequest) -> Response {
         Err(e) => ResponsePayload::Failure(ErrorPayload {
             code: e.code,
             message: e.message.into(),
-            data: e
-                .data
-                .map(|d| RawValue::from_string(d.to_string()).expect("serde_json output is JSON")),
+            data: e.data.map(|d| RawValue::from_string(d.to_string()).expect("serde_json output is JSON")),
         }),
     };
-    Response {
-        id: req.id().clone(),
-        payload,
-    }
+    Response { id: req.id().clone(), payload }
 }
 
 impl tower::Service<RequestPacket> for EmbeddedTransport {

@@ -57,12 +57,7 @@ impl Record {
         let number = u64::from_le_bytes(p[..8].try_into().ok()?);
         let timestamp = u64::from_le_bytes(p[8..16].try_into().ok()?);
         let outcome = B256::from_slice(&p[16..48]);
-        Some(Self {
-            number,
-            timestamp,
-            outcome,
-            raw: Bytes::copy_from_slice(&p[48..]),
-        })
+        Some(Self { number, timestamp, outcome, raw: Bytes::copy_from_slice(&p[48..]) })
     }
 }
 
@@ -112,13 +107,8 @@ impl TxLog {
     /// that two processes never append to one chain.
     pub fn open(path: &Path, genesis: B256) -> Result<Opened, ChainError> {
         let io = |e: std::io::Error| ChainError::Io(format!("{}: {e}", path.display()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -138,20 +128,13 @@ impl TxLog {
                 veil_fs::sync_dir(dir).map_err(io)?;
             }
             return Ok(Opened {
-                log: Self {
-                    file,
-                    len: HEADER_LEN,
-                    poisoned: false,
-                },
+                log: Self { file, len: HEADER_LEN, poisoned: false },
                 records: Vec::new(),
                 truncated: 0,
             });
         }
         if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
-            return Err(ChainError::Corrupt {
-                offset: 0,
-                reason: "not a Veil chain log".into(),
-            });
+            return Err(ChainError::Corrupt { offset: 0, reason: "not a Veil chain log".into() });
         }
         if bytes[8..40] != genesis[..] {
             return Err(ChainError::GenesisMismatch);
@@ -163,15 +146,7 @@ impl TxLog {
             file.sync_all().map_err(io)?;
         }
         file.seek(SeekFrom::Start(good)).map_err(io)?;
-        Ok(Opened {
-            log: Self {
-                file,
-                len: good,
-                poisoned: false,
-            },
-            records,
-            truncated,
-        })
+        Ok(Opened { log: Self { file, len: good, poisoned: false }, records, truncated })
     }
 
     /// Append one record and fsync it; on failure the file is cut back so that what
@@ -339,22 +314,13 @@ mod tests {
     fn another_genesis_or_file_is_refused_and_a_second_opener_is_locked_out() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_log(dir.path(), B256::repeat_byte(3), &[record(1, b"x")]);
-        assert!(matches!(
-            TxLog::open(&path, B256::repeat_byte(4)),
-            Err(ChainError::GenesisMismatch)
-        ));
+        assert!(matches!(TxLog::open(&path, B256::repeat_byte(4)), Err(ChainError::GenesisMismatch)));
         let held = TxLog::open(&path, B256::repeat_byte(3)).unwrap();
-        assert!(matches!(
-            TxLog::open(&path, B256::repeat_byte(3)),
-            Err(ChainError::Locked(_))
-        ));
+        assert!(matches!(TxLog::open(&path, B256::repeat_byte(3)), Err(ChainError::Locked(_))));
         drop(held);
         let other = dir.path().join("other");
         std::fs::write(&other, b"hello world, this is not a chain log at all").unwrap();
-        assert!(matches!(
-            TxLog::open(&other, B256::ZERO),
-            Err(ChainError::Corrupt { offset: 0, .. })
-        ));
+        assert!(matches!(TxLog::open(&other, B256::ZERO), Err(ChainError::Corrupt { offset: 0, .. })));
     }
 
     proptest::proptest! {

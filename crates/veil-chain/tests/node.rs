@@ -74,17 +74,11 @@ async fn deploy_and_authorize(rpc: &Rpc) -> (ChainClient<DynProvider>, U256) {
     let token = chain
         .mint(
             admin.address(),
-            &[IntelligentData {
-                description: "records".into(),
-                data_hash: keccak256(b"records"),
-            }],
+            &[IntelligentData { description: "records".into(), data_hash: keccak256(b"records") }],
         )
         .await
         .expect("mint");
-    chain
-        .authorize(token, Address::repeat_byte(0xb0))
-        .await
-        .expect("authorize");
+    chain.authorize(token, Address::repeat_byte(0xb0)).await.expect("authorize");
     (chain, token)
 }
 
@@ -106,16 +100,8 @@ async fn a_restart_replays_the_log_into_the_same_chain() {
     let again: Vec<B256> = (0..=head).map(|n| node.block(n).unwrap().hash).collect();
     assert_eq!(again, hashes, "identical blocks after replay");
     let rpc = Rpc::new(node, Arc::new(SystemClock));
-    let chain = ChainClient::connect(provider(&rpc, key(1)), deployment)
-        .await
-        .expect("connect");
-    assert!(
-        chain
-            .is_authorized(token, Address::repeat_byte(0xb0))
-            .await
-            .unwrap()
-            .0
-    );
+    let chain = ChainClient::connect(provider(&rpc, key(1)), deployment).await.expect("connect");
+    assert!(chain.is_authorized(token, Address::repeat_byte(0xb0)).await.unwrap().0);
 }
 
 #[tokio::test]
@@ -135,10 +121,7 @@ async fn a_torn_final_append_loses_only_that_transaction() {
     assert_eq!(report.replayed, 2);
     assert!(report.truncated > 0);
     assert_eq!(node.head(), 2);
-    assert_eq!(
-        node.state_at(2).balance(Address::repeat_byte(0xee)),
-        U256::from(10)
-    );
+    assert_eq!(node.state_at(2).balance(Address::repeat_byte(0xee)), U256::from(10));
     let rpc = Rpc::new(node, Arc::new(SystemClock));
     // The lost transaction's nonce is free again; the chain goes on.
     send(&rpc, &raw_transfer(&alice, 2, CHAIN_ID, 5).await).expect("mined");
@@ -177,11 +160,7 @@ async fn bad_transactions_are_refused_and_leave_the_log_untouched() {
     for (expect, raw) in cases {
         let err = send(&rpc, &raw).expect_err(expect);
         assert_eq!(err.code, -32000, "{expect}: {err:?}");
-        assert!(
-            err.message.to_lowercase().contains(expect),
-            "{expect}: {}",
-            err.message
-        );
+        assert!(err.message.to_lowercase().contains(expect), "{expect}: {}", err.message);
     }
     assert_eq!(rpc.node().log_bytes(), before, "nothing logged");
     assert_eq!(rpc.node().head(), 1);
@@ -198,27 +177,12 @@ async fn calls_run_against_any_past_block() {
     assert!(!chain.is_authorized(token, user).await.unwrap().0);
 
     let inft = veil_ledger::bindings::INFT::new(chain.deployment().inft, chain.provider().clone());
-    let then = inft
-        .isAuthorized(token, user)
-        .block(authorized_at.into())
-        .call()
-        .await
-        .unwrap();
+    let then = inft.isAuthorized(token, user).block(authorized_at.into()).call().await.unwrap();
     assert!(then, "the authorization as of the block it was read at");
-    let before_mint = inft
-        .isAuthorized(token, user)
-        .block((authorized_at - 2).into())
-        .call()
-        .await
-        .unwrap();
+    let before_mint = inft.isAuthorized(token, user).block((authorized_at - 2).into()).call().await.unwrap();
     assert!(!before_mint);
-    let future = rpc.dispatch(
-        "eth_call",
-        &[
-            json!({"to": chain.deployment().inft, "data": "0x"}),
-            json!("0xffff"),
-        ],
-    );
+    let future =
+        rpc.dispatch("eth_call", &[json!({"to": chain.deployment().inft, "data": "0x"}), json!("0xffff")]);
     assert!(future.unwrap_err().message.contains("not found"));
 }
 
@@ -259,19 +223,11 @@ async fn the_http_face_speaks_json_rpc() {
 
     // A stock alloy HTTP provider works against it.
     let admin = key(1);
-    let http = ProviderBuilder::new()
-        .wallet(admin.clone())
-        .connect_http(url.parse().unwrap())
-        .erased();
+    let http = ProviderBuilder::new().wallet(admin.clone()).connect_http(url.parse().unwrap()).erased();
     assert_eq!(http.get_chain_id().await.unwrap(), CHAIN_ID);
-    let chain = ChainClient::deploy(
-        http,
-        admin.address(),
-        Address::repeat_byte(1),
-        Address::repeat_byte(2),
-    )
-    .await
-    .expect("deploy over HTTP");
+    let chain = ChainClient::deploy(http, admin.address(), Address::repeat_byte(1), Address::repeat_byte(2))
+        .await
+        .expect("deploy over HTTP");
     assert_ne!(chain.deployment().inft, Address::ZERO);
 
     let client = reqwest::Client::new();
@@ -280,20 +236,10 @@ async fn the_http_face_speaks_json_rpc() {
     let r = post("{not json", "application/json").await.unwrap();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], -32700);
-    let r = post(
-        r#"{"jsonrpc":"2.0","id":7,"method":"eth_mine"}"#,
-        "application/json",
-    )
-    .await
-    .unwrap();
+    let r = post(r#"{"jsonrpc":"2.0","id":7,"method":"eth_mine"}"#, "application/json").await.unwrap();
     let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        (v["id"].clone(), v["error"]["code"].clone()),
-        (json!(7), json!(-32601))
-    );
-    let r = post(r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#, "text/plain")
-        .await
-        .unwrap();
+    assert_eq!((v["id"].clone(), v["error"]["code"].clone()), (json!(7), json!(-32601)));
+    let r = post(r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#, "text/plain").await.unwrap();
     assert_eq!(r.status(), 415);
     let r = post(
         r#"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["0x12"]}]"#,
@@ -306,9 +252,7 @@ async fn the_http_face_speaks_json_rpc() {
     assert_eq!(batch.len(), 2, "the notification gets no answer");
     assert_eq!(batch[0]["result"], json!(format!("{CHAIN_ID:#x}")));
     assert_eq!(batch[1]["error"]["code"], -32602);
-    let r = post(r#"{"jsonrpc":"2.0","method":"eth_chainId"}"#, "application/json")
-        .await
-        .unwrap();
+    let r = post(r#"{"jsonrpc":"2.0","method":"eth_chainId"}"#, "application/json").await.unwrap();
     assert_eq!(r.status(), 204);
 }
 
@@ -327,12 +271,7 @@ fn no_request_makes_the_node_allocate_without_bound() {
     );
     assert!(body.len() < 4 << 20);
     let v = call(body);
-    assert_eq!(
-        v["error"]["code"],
-        -32602,
-        "{}",
-        v.to_string().chars().take(200).collect::<String>()
-    );
+    assert_eq!(v["error"]["code"], -32602, "{}", v.to_string().chars().take(200).collect::<String>());
     assert!(v["error"]["message"].as_str().unwrap().contains("at most 100"));
     // The bound is the limit, not a ban: 100 percentiles answer.
     let hundred = vec!["50"; 100].join(",");
@@ -354,11 +293,7 @@ fn no_request_makes_the_node_allocate_without_bound() {
     let v = small.handle_body(batch(100).as_bytes()).unwrap();
     let answers = v.as_array().unwrap();
     assert_eq!(answers.len(), 100);
-    let size: usize = answers
-        .iter()
-        .filter(|a| a.get("result").is_some())
-        .map(|a| a.to_string().len())
-        .sum();
+    let size: usize = answers.iter().filter(|a| a.get("result").is_some()).map(|a| a.to_string().len()).sum();
     assert!(size <= 1000, "{size}");
     let cut = answers.iter().filter(|a| a["error"]["code"] == -32003).count();
     assert!(cut > 50, "{cut} answers past the limit refused");

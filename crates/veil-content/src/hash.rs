@@ -117,11 +117,7 @@ impl Frontier {
     /// Append `count` all-zero chunks in aligned perfect blocks.
     pub(crate) fn push_zero_leaves(&mut self, mut count: u64) {
         while count > 0 {
-            let align = if self.leaves == 0 {
-                63
-            } else {
-                self.leaves.trailing_zeros()
-            };
+            let align = if self.leaves == 0 { 63 } else { self.leaves.trailing_zeros() };
             let fits = 63 - count.leading_zeros();
             let height = align.min(fits);
             self.push(height, zero_subtree(height));
@@ -168,11 +164,7 @@ pub struct RootHasher {
 impl RootHasher {
     /// A hasher with nothing fed yet.
     pub fn new() -> Self {
-        Self {
-            frontier: Frontier::default(),
-            partial: Vec::with_capacity(CHUNK_SIZE),
-            size: 0,
-        }
+        Self { frontier: Frontier::default(), partial: Vec::with_capacity(CHUNK_SIZE), size: 0 }
     }
 
     /// Feed the next bytes of the file.
@@ -227,8 +219,7 @@ impl RootHasher {
             self.frontier.push_leaf(leaf(&self.partial));
         }
         debug_assert_eq!(self.frontier.leaves(), layout.chunks);
-        self.frontier
-            .push_zero_leaves(layout.padded_chunks - layout.chunks);
+        self.frontier.push_zero_leaves(layout.padded_chunks - layout.chunks);
         self.frontier.root().map(Root).ok_or(ContentError::Empty)
     }
 }

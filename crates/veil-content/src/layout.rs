@@ -27,11 +27,7 @@ impl Layout {
             return Err(ContentError::Empty);
         }
         let chunks = size.div_ceil(CHUNK_SIZE as u64);
-        Ok(Self {
-            size,
-            chunks,
-            padded_chunks: Self::padded_chunks(chunks),
-        })
+        Ok(Self { size, chunks, padded_chunks: Self::padded_chunks(chunks) })
     }
 
     /// 0G's padding rule: a chunk count `n` that is not a power of two is rounded up to
@@ -51,19 +47,14 @@ impl Layout {
 
     /// Leaves (data and padding) in segment `index`.
     pub fn segment_chunks(&self, index: u64) -> u64 {
-        self.padded_chunks
-            .saturating_sub(index.saturating_mul(SEGMENT_CHUNKS))
-            .min(SEGMENT_CHUNKS)
+        self.padded_chunks.saturating_sub(index.saturating_mul(SEGMENT_CHUNKS)).min(SEGMENT_CHUNKS)
     }
 
     /// The byte range of file data that segment `index` covers (empty for pure padding).
     pub fn segment_data_range(&self, index: u64) -> std::ops::Range<u64> {
         // Saturating: proofs from outside may name absurd sizes and indices.
         let start = index.saturating_mul(SEGMENT_SIZE).min(self.size);
-        let end = index
-            .saturating_add(1)
-            .saturating_mul(SEGMENT_SIZE)
-            .min(self.size);
+        let end = index.saturating_add(1).saturating_mul(SEGMENT_SIZE).min(self.size);
         start..end
     }
 }

@@ -38,11 +38,7 @@ fn check_segment(layout: &Layout, index: u64, len: u64) -> Result<(), ContentErr
     let range = layout.segment_data_range(index);
     let expected = range.end - range.start;
     if len != expected {
-        return Err(ContentError::SegmentLength {
-            index,
-            expected,
-            actual: len,
-        });
+        return Err(ContentError::SegmentLength { index, expected, actual: len });
     }
     Ok(())
 }
@@ -83,10 +79,7 @@ impl SegmentTree {
             }
         }
         if builder.size() != size {
-            return Err(ContentError::SizeMismatch {
-                expected: size,
-                actual: builder.size(),
-            });
+            return Err(ContentError::SizeMismatch { expected: size, actual: builder.size() });
         }
         builder.finish()
     }
@@ -113,10 +106,8 @@ impl SegmentTree {
         let mut levels = vec![roots];
         while levels.last().is_some_and(|l| l.len() > 1) {
             let below = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let above = below
-                .chunks(2)
-                .map(|p| if p.len() == 2 { parent(&p[0], &p[1]) } else { p[0] })
-                .collect();
+            let above =
+                below.chunks(2).map(|p| if p.len() == 2 { parent(&p[0], &p[1]) } else { p[0] }).collect();
             levels.push(above);
         }
         Self { layout, levels }
@@ -129,13 +120,7 @@ impl SegmentTree {
 
     /// The file root (equal to the streaming [`crate::RootHasher`] result).
     pub fn root(&self) -> Root {
-        Root(
-            self.levels
-                .last()
-                .and_then(|l| l.first())
-                .copied()
-                .unwrap_or_default(),
-        )
+        Root(self.levels.last().and_then(|l| l.first()).copied().unwrap_or_default())
     }
 
     /// The inclusion proof of segment `index`.
@@ -153,11 +138,7 @@ impl SegmentTree {
             }
             pos /= 2;
         }
-        Ok(SegmentProof {
-            file_size: self.layout.size,
-            index,
-            siblings,
-        })
+        Ok(SegmentProof { file_size: self.layout.size, index, siblings })
     }
 }
 
@@ -245,20 +226,13 @@ impl SegmentProof {
         let count = layout.segments();
         let expected = path_len(self.index, count);
         if self.siblings.len() != expected {
-            return Err(ContentError::ProofShape {
-                expected,
-                actual: self.siblings.len(),
-            });
+            return Err(ContentError::ProofShape { expected, actual: self.siblings.len() });
         }
         let (mut pos, mut count) = (self.index, count);
         let mut sibs = self.siblings.iter().map(|r| r.0);
         // The length was checked above; this guards the walk itself.
-        let mut next = || {
-            sibs.next().ok_or(ContentError::ProofShape {
-                expected,
-                actual: self.siblings.len(),
-            })
-        };
+        let mut next =
+            || sibs.next().ok_or(ContentError::ProofShape { expected, actual: self.siblings.len() });
         while count > 1 {
             if pos % 2 == 1 {
                 acc = parent(&next()?, &acc);
@@ -270,10 +244,7 @@ impl SegmentProof {
         }
         let actual = Root(acc);
         if actual != *root {
-            return Err(ContentError::RootMismatch {
-                expected: *root,
-                actual,
-            });
+            return Err(ContentError::RootMismatch { expected: *root, actual });
         }
         Ok(())
     }

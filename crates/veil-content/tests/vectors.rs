@@ -41,10 +41,7 @@ fn naive_root(data: &[u8]) -> Root {
 
 #[test]
 fn every_0g_sdk_vector_matches() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/storage/0g-root-vectors.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/storage/0g-root-vectors.json");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let vectors = doc["vectors"].as_array().unwrap();
     assert!(vectors.len() >= 8, "fixture lost its vectors");
@@ -52,11 +49,7 @@ fn every_0g_sdk_vector_matches() {
         let size = v["size"].as_u64().unwrap();
         let layout = Layout::for_size(size).unwrap();
         assert_eq!(layout.chunks, v["chunks"].as_u64().unwrap(), "chunks for {size}");
-        assert_eq!(
-            layout.padded_chunks,
-            v["padded_chunks"].as_u64().unwrap(),
-            "padding for {size}"
-        );
+        assert_eq!(layout.padded_chunks, v["padded_chunks"].as_u64().unwrap(), "padding for {size}");
         let data = pattern(size as usize);
         let expected: Root = v["root"].as_str().unwrap().parse().unwrap();
         assert_eq!(root_of(&data).unwrap(), expected, "root for size {size}");
@@ -104,36 +97,22 @@ fn a_proof_refuses_wrong_data_and_wrong_shape() {
     proof.verify(&tree.root(), &seg).unwrap();
     seg[17] ^= 1;
     assert_ne!(seg[17], data[SEGMENT_SIZE as usize + 17]);
-    assert!(matches!(
-        proof.verify(&tree.root(), &seg),
-        Err(veil_content::ContentError::RootMismatch { .. })
-    ));
+    assert!(matches!(proof.verify(&tree.root(), &seg), Err(veil_content::ContentError::RootMismatch { .. })));
     seg[17] ^= 1;
     let mut short = proof.clone();
     short.siblings.pop();
-    assert!(matches!(
-        short.verify(&tree.root(), &seg),
-        Err(veil_content::ContentError::ProofShape { .. })
-    ));
+    assert!(matches!(short.verify(&tree.root(), &seg), Err(veil_content::ContentError::ProofShape { .. })));
     let mut moved = proof.clone();
     moved.index = 2;
     assert!(moved.verify(&tree.root(), &seg).is_err());
-    assert!(matches!(
-        tree.proof(4),
-        Err(veil_content::ContentError::NoSuchSegment { .. })
-    ));
+    assert!(matches!(tree.proof(4), Err(veil_content::ContentError::NoSuchSegment { .. })));
     assert!(SegmentTree::build(&data[..size as usize - 1], size).is_err());
 }
 
 #[test]
 fn root_strings_have_one_spelling() {
-    let r: Root = "0xd397b3b043d87fcd6fad1291ff0bfd16401c274896d8c63a923727f077b8e0b5"
-        .parse()
-        .unwrap();
-    assert_eq!(
-        r.to_string(),
-        "0xd397b3b043d87fcd6fad1291ff0bfd16401c274896d8c63a923727f077b8e0b5"
-    );
+    let r: Root = "0xd397b3b043d87fcd6fad1291ff0bfd16401c274896d8c63a923727f077b8e0b5".parse().unwrap();
+    assert_eq!(r.to_string(), "0xd397b3b043d87fcd6fad1291ff0bfd16401c274896d8c63a923727f077b8e0b5");
     for bad in [
         "0xD397b3b043d87fcd6fad1291ff0bfd16401c274896d8c63a923727f077b8e0b5",
         "d397b3b043d87fcd6fad1291ff0bfd16401c274896d8c63a923727f077b8e0b5",
@@ -221,19 +200,11 @@ proptest! {
 
 #[test]
 fn absurd_sizes_and_indices_from_outside_are_errors_not_overflows() {
-    let proof = veil_content::SegmentProof {
-        file_size: u64::MAX,
-        index: u64::MAX,
-        siblings: vec![],
-    };
+    let proof = veil_content::SegmentProof { file_size: u64::MAX, index: u64::MAX, siblings: vec![] };
     assert!(proof.verify(&Root([0; 32]), b"").is_err());
     let layout = Layout::for_size(u64::MAX).unwrap();
     let last = layout.segments() - 1;
-    let proof = veil_content::SegmentProof {
-        file_size: u64::MAX,
-        index: last,
-        siblings: vec![],
-    };
+    let proof = veil_content::SegmentProof { file_size: u64::MAX, index: last, siblings: vec![] };
     assert!(proof.verify(&Root([0; 32]), b"x").is_err());
     assert!(layout.segment_data_range(last).end == u64::MAX);
 }

@@ -5,11 +5,7 @@ use veil_evidence::{
 };
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/../../../shared/fixtures/tee/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read(format!("{}/../../../shared/fixtures/tee/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -19,19 +15,11 @@ fn bench(c: &mut Criterion) {
         allow_cached_keys: true,
         ..IntelPolicy::default()
     };
-    let (tdx, tdx_col) = (
-        fixture("intel/tdx_quote"),
-        fixture("intel/tdx_quote_collateral.json"),
-    );
+    let (tdx, tdx_col) = (fixture("intel/tdx_quote"), fixture("intel/tdx_quote_collateral.json"));
     let mut sgx_policy = cloud.clone();
-    sgx_policy
-        .allowed_statuses
-        .push("ConfigurationAndSWHardeningNeeded".into());
+    sgx_policy.allowed_statuses.push("ConfigurationAndSWHardeningNeeded".into());
     sgx_policy.allowed_advisories = vec!["INTEL-SA-00289".into(), "INTEL-SA-00615".into()];
-    let (sgx, sgx_col) = (
-        fixture("intel/sgx_quote"),
-        fixture("intel/sgx_quote_collateral.json"),
-    );
+    let (sgx, sgx_col) = (fixture("intel/sgx_quote"), fixture("intel/sgx_quote_collateral.json"));
     let snp = hex::decode(String::from_utf8(fixture("amd/report_milan.hex")).unwrap().trim()).unwrap();
     let vcek = fixture("amd/vcek_milan.der");
     let (t_intel, t_snp) = (1_751_587_200u64, 1_748_736_000u64);
@@ -64,10 +52,7 @@ fn bench(c: &mut Criterion) {
         .collect();
     // Bundle order: ASK, ARK, ASVK.
     let chain = sev::certs::snp::Chain {
-        ca: sev::certs::snp::ca::Chain {
-            ark: certs[1].clone(),
-            ask: certs[0].clone(),
-        },
+        ca: sev::certs::snp::ca::Chain { ark: certs[1].clone(), ask: certs[0].clone() },
         vek: sev::certs::snp::Certificate::from_der(&vcek).unwrap(),
     };
     g.bench_function("reference_sev_verify_snp", |b| {

@@ -44,11 +44,7 @@ pub enum AttestationError {
 }
 
 fn advisories_suffix(a: &[String]) -> String {
-    if a.is_empty() {
-        String::new()
-    } else {
-        format!(" (advisories {})", a.join(", "))
-    }
+    if a.is_empty() { String::new() } else { format!(" (advisories {})", a.join(", ")) }
 }
 
 impl AttestationError {

@@ -34,9 +34,8 @@ pub fn classify(bytes: Vec<u8>) -> Result<Found, AttestationError> {
         return Ok(Found::Envelope(Box::new(e)));
     }
     // Evidence is often shipped as hex text.
-    let decoded = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|t| hex::decode(t.trim().trim_start_matches("0x")).ok());
+    let decoded =
+        std::str::from_utf8(&bytes).ok().and_then(|t| hex::decode(t.trim().trim_start_matches("0x")).ok());
     for b in [Some(bytes), decoded].into_iter().flatten() {
         if looks_like_intel_quote(&b) {
             return Ok(Found::IntelQuote(b));

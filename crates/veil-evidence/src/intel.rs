@@ -63,10 +63,7 @@ fn classify(e: &anyhow::Error) -> AttestationError {
     } else if has("debug mode is enabled") {
         AttestationError::Debug
     } else if has("no matching tcb level") {
-        AttestationError::TcbStatus {
-            status: "NoMatchingTcbLevel".into(),
-            advisories: Vec::new(),
-        }
+        AttestationError::TcbStatus { status: "NoMatchingTcbLevel".into(), advisories: Vec::new() }
     } else if has("revoked") {
         AttestationError::Revoked(msg)
     } else if has("expired") || has("not yet valid") || has("nextupdate") || has("time window") {
@@ -84,10 +81,7 @@ fn classify(e: &anyhow::Error) -> AttestationError {
 }
 
 fn hex_map(entries: &[(&str, &[u8])]) -> BTreeMap<String, String> {
-    entries
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), hex::encode(v)))
-        .collect()
+    entries.iter().map(|(k, v)| ((*k).to_owned(), hex::encode(v))).collect()
 }
 
 /// Verify an Intel quote (TDX v4/v5 or SGX v3) with its collateral at `now` (Unix
@@ -114,13 +108,7 @@ pub fn verify_intel_quote(
         .tcb_level
         .advisory_ids
         .iter()
-        .chain(
-            claims
-                .platform
-                .current_tcb_level
-                .iter()
-                .flat_map(|l| &l.advisory_ids),
-        )
+        .chain(claims.platform.current_tcb_level.iter().flat_map(|l| &l.advisory_ids))
         .chain(&claims.qe.tcb_level.advisory_ids)
         .cloned()
         .collect();
@@ -131,31 +119,19 @@ pub fn verify_intel_quote(
     }
     let not_allowed: Vec<String> = advisories
         .iter()
-        .filter(|a| {
-            !policy
-                .allowed_advisories
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(a))
-        })
+        .filter(|a| !policy.allowed_advisories.iter().any(|p| p.eq_ignore_ascii_case(a)))
         .cloned()
         .collect();
     if !policy.allowed_statuses.contains(&status) || !not_allowed.is_empty() {
-        return Err(AttestationError::TcbStatus {
-            status,
-            advisories: not_allowed,
-        });
+        return Err(AttestationError::TcbStatus { status, advisories: not_allowed });
     }
     let pck = &claims.platform.pck;
     let flag = |f: &dcap_qvl::PckCertFlag| *f == dcap_qvl::PckCertFlag::True;
     if flag(&pck.smt_enabled) && !policy.allow_smt {
-        return Err(AttestationError::Policy(
-            "SMT (hyperthreading) is enabled on the platform".into(),
-        ));
+        return Err(AttestationError::Policy("SMT (hyperthreading) is enabled on the platform".into()));
     }
     if flag(&pck.dynamic_platform) && !policy.allow_dynamic_platform {
-        return Err(AttestationError::Policy(
-            "the platform is a dynamic platform".into(),
-        ));
+        return Err(AttestationError::Policy("the platform is a dynamic platform".into()));
     }
     if flag(&pck.cached_keys) && !policy.allow_cached_keys {
         return Err(AttestationError::Policy("the platform uses cached keys".into()));

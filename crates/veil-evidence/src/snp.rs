@@ -54,11 +54,7 @@ pub struct SnpPolicy {
 impl Default for SnpPolicy {
     /// VMPL 0 only, no migration agent, no minimum TCB.
     fn default() -> Self {
-        Self {
-            allow_migration_agent: false,
-            max_vmpl: 0,
-            min_tcb: None,
-        }
+        Self { allow_migration_agent: false, max_vmpl: 0, min_tcb: None }
     }
 }
 
@@ -87,9 +83,7 @@ fn product(bundle: &[u8]) -> Result<Product, AttestationError> {
     let text = std::str::from_utf8(bundle)
         .map_err(|_| AttestationError::Parse("AMD root bundle is not PEM".into()))?;
     let (mut ark, mut ask, mut asvk) = (None, None, None);
-    for block in text
-        .split_inclusive("-----END CERTIFICATE-----")
-        .filter(|b| b.contains("BEGIN CERTIFICATE"))
+    for block in text.split_inclusive("-----END CERTIFICATE-----").filter(|b| b.contains("BEGIN CERTIFICATE"))
     {
         let cert = Certificate::from_pem(block.trim().as_bytes())
             .map_err(|e| AttestationError::Parse(e.to_string()))?;
@@ -104,9 +98,7 @@ fn product(bundle: &[u8]) -> Result<Product, AttestationError> {
     }
     match (ark, ask, asvk) {
         (Some(ark), Some(ask), Some(asvk)) => Ok(Product { ark, ask, asvk }),
-        _ => Err(AttestationError::Parse(
-            "AMD root bundle needs ARK, ASK and ASVK".into(),
-        )),
+        _ => Err(AttestationError::Parse("AMD root bundle needs ARK, ASK and ASVK".into())),
     }
 }
 
@@ -205,9 +197,7 @@ pub fn verify_snp_report_with_crl(
     let (ark, inter) = found.ok_or_else(|| {
         AttestationError::Chain(format!("VEK does not chain to a pinned AMD root: {chain_error}"))
     })?;
-    (&vek, &rep)
-        .verify()
-        .map_err(|e| AttestationError::Signature(format!("SNP report: {e}")))?;
+    (&vek, &rep).verify().map_err(|e| AttestationError::Signature(format!("SNP report: {e}")))?;
 
     let key_name = if vlek { "VLEK" } else { "VCEK" };
     let inter_name = if vlek { "ASVK" } else { "ASK" };
@@ -220,11 +210,8 @@ pub fn verify_snp_report_with_crl(
     .min()
     .unwrap_or(0);
     if let Some(crl) = crl {
-        let (ark, inter, vek) = (
-            x509(&ark).tbs_certificate,
-            x509(&inter).tbs_certificate,
-            x509(&vek).tbs_certificate,
-        );
+        let (ark, inter, vek) =
+            (x509(&ark).tbs_certificate, x509(&inter).tbs_certificate, x509(&vek).tbs_certificate);
         let spki = der::Encode::to_der(&ark.subject_public_key_info)
             .map_err(|e| AttestationError::Parse(format!("ARK key: {e}")))?;
         let revocable = [(inter_name, &inter.serial_number), (key_name, &vek.serial_number)];
@@ -247,9 +234,7 @@ pub fn verify_snp_report_with_crl(
                 )));
             }
             None => {
-                return Err(AttestationError::Chain(format!(
-                    "{key_name} lacks the {name} TCB extension"
-                )));
+                return Err(AttestationError::Chain(format!("{key_name} lacks the {name} TCB extension")));
             }
         }
     }
@@ -262,9 +247,7 @@ pub fn verify_snp_report_with_crl(
             raw => raw.to_vec(),
         };
         if hwid != rep.chip_id {
-            return Err(AttestationError::Chain(
-                "VCEK hwID differs from the report's chip_id".into(),
-            ));
+            return Err(AttestationError::Chain("VCEK hwID differs from the report's chip_id".into()));
         }
     }
 
@@ -272,9 +255,7 @@ pub fn verify_snp_report_with_crl(
         return Err(AttestationError::Debug);
     }
     if rep.policy.migrate_ma_allowed() && !policy.allow_migration_agent {
-        return Err(AttestationError::Policy(
-            "guest policy allows a migration agent".into(),
-        ));
+        return Err(AttestationError::Policy("guest policy allows a migration agent".into()));
     }
     if rep.vmpl > policy.max_vmpl {
         return Err(AttestationError::Policy(format!(
@@ -282,10 +263,7 @@ pub fn verify_snp_report_with_crl(
             rep.vmpl, policy.max_vmpl
         )));
     }
-    let tcb_text = format!(
-        "bl={} tee={} snp={} ucode={}",
-        r.bootloader, r.tee, r.snp, r.microcode
-    );
+    let tcb_text = format!("bl={} tee={} snp={} ucode={}", r.bootloader, r.tee, r.snp, r.microcode);
     if let Some(min) = policy.min_tcb
         && (r.bootloader < min.bootloader
             || r.tee < min.tee

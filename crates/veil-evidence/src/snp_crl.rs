@@ -44,21 +44,14 @@ pub fn check_amd_crl(
     }
     let key = rsa::RsaPublicKey::from_public_key_der(issuer_spki_der)
         .map_err(|e| AttestationError::Chain(format!("ARK key: {e}")))?;
-    let tbs_der = tbs
-        .to_der()
-        .map_err(|e| AttestationError::Parse(format!("AMD CRL: {e}")))?;
+    let tbs_der = tbs.to_der().map_err(|e| AttestationError::Parse(format!("AMD CRL: {e}")))?;
     let sig = rsa::pss::Signature::try_from(crl.signature.raw_bytes())
         .map_err(|e| AttestationError::Signature(format!("AMD CRL: {e}")))?;
-    rsa::pss::VerifyingKey::<sha2_010::Sha384>::new(key)
-        .verify(&tbs_der, &sig)
-        .map_err(|_| {
-            AttestationError::Signature("the CRL's signature does not verify under the ARK".into())
-        })?;
+    rsa::pss::VerifyingKey::<sha2_010::Sha384>::new(key).verify(&tbs_der, &sig).map_err(|_| {
+        AttestationError::Signature("the CRL's signature does not verify under the ARK".into())
+    })?;
 
-    let (from, until) = (
-        unix(&tbs.this_update),
-        tbs.next_update.as_ref().map(unix).unwrap_or(u64::MAX),
-    );
+    let (from, until) = (unix(&tbs.this_update), tbs.next_update.as_ref().map(unix).unwrap_or(u64::MAX));
     if now < from || now > until {
         return Err(AttestationError::CollateralExpired(format!(
             "the AMD CRL is current from {from} to {until} (unix), not at {now}"

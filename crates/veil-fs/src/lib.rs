@@ -51,29 +51,15 @@ impl AtomicFile {
         let dir = parent_dir(dest);
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         // tempfile creates with mode 0600 on Unix.
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        Ok(Self {
-            tmp,
-            dest: dest.to_path_buf(),
-            clobber,
-        })
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+        Ok(Self { tmp, dest: dest.to_path_buf(), clobber })
     }
 
     /// Start a file whose name is only known at the end (content-addressed blobs):
     /// write it, then [`AtomicFile::commit_as`] inside the same directory tree.
     pub fn create_in(dir: &Path) -> io::Result<Self> {
-        let tmp = tempfile::Builder::new()
-            .prefix(".incoming.")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        Ok(Self {
-            tmp,
-            dest: PathBuf::new(),
-            clobber: true,
-        })
+        let tmp = tempfile::Builder::new().prefix(".incoming.").suffix(".tmp").tempfile_in(dir)?;
+        Ok(Self { tmp, dest: PathBuf::new(), clobber: true })
     }
 
     /// Commit under `dest` (replacing what is there), creating its directory.
@@ -215,11 +201,7 @@ mod tests {
             // dropped without commit: a failed command
         }
         assert_eq!(fs::read(&dest).unwrap(), b"original");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "temp file left behind"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
         write_atomic(&dest, b"new").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"new");
     }
@@ -229,10 +211,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("key");
         fs::write(&dest, b"precious").unwrap();
-        assert_eq!(
-            AtomicFile::create_new(&dest).unwrap_err().kind(),
-            io::ErrorKind::AlreadyExists
-        );
+        assert_eq!(AtomicFile::create_new(&dest).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&dest).unwrap(), b"precious");
     }
 

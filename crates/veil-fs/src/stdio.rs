@@ -29,9 +29,7 @@ impl Input {
         if path.as_os_str() == "-" {
             return Ok(Self::Stdin(io::stdin()));
         }
-        File::open(path)
-            .map(Self::File)
-            .map_err(|e| naming(path, "read", e))
+        File::open(path).map(Self::File).map_err(|e| naming(path, "read", e))
     }
 }
 
@@ -66,10 +64,9 @@ impl Output {
     /// Make the output visible: rename into place, or flush stdout.
     pub fn commit(self) -> io::Result<()> {
         match self {
-            Self::File(w, dest) => w
-                .finish()
-                .and_then(AtomicFile::commit)
-                .map_err(|e| naming(&dest, "write", e)),
+            Self::File(w, dest) => {
+                w.finish().and_then(AtomicFile::commit).map_err(|e| naming(&dest, "write", e))
+            }
             Self::Stdout(w) => w.finish()?.flush(),
         }
     }

@@ -25,17 +25,15 @@ impl<W: Write + Send + 'static> WriteBehind<W> {
     pub fn new(mut inner: W) -> io::Result<Self> {
         let (full_tx, full_rx) = sync_channel::<Vec<u8>>(DEPTH);
         let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(DEPTH + 1);
-        let worker = std::thread::Builder::new()
-            .name("write-behind".into())
-            .spawn(move || {
-                for block in full_rx {
-                    inner.write_all(&block)?;
-                    // The producer may have stopped listening; the buffer is then just freed.
-                    let _ = empty_tx.try_send(block);
-                }
-                inner.flush()?;
-                Ok(inner)
-            })?;
+        let worker = std::thread::Builder::new().name("write-behind".into()).spawn(move || {
+            for block in full_rx {
+                inner.write_all(&block)?;
+                // The producer may have stopped listening; the buffer is then just freed.
+                let _ = empty_tx.try_send(block);
+            }
+            inner.flush()?;
+            Ok(inner)
+        })?;
         Ok(Self {
             buf: Vec::with_capacity(BLOCK),
             full: Some(full_tx),
@@ -54,19 +52,14 @@ impl<W: Write + Send + 'static> WriteBehind<W> {
         match sent {
             Some(Ok(())) => Ok(()),
             // The worker stopped: its error is the one to report.
-            _ => Err(self
-                .join()
-                .err()
-                .unwrap_or_else(|| io::Error::other("write-behind thread stopped"))),
+            _ => Err(self.join().err().unwrap_or_else(|| io::Error::other("write-behind thread stopped"))),
         }
     }
 
     fn join(&mut self) -> io::Result<W> {
         self.full = None;
         match self.worker.take() {
-            Some(h) => h
-                .join()
-                .map_err(|_| io::Error::other("write-behind thread panicked"))?,
+            Some(h) => h.join().map_err(|_| io::Error::other("write-behind thread panicked"))?,
             None => Err(io::Error::other("write-behind thread already finished")),
         }
     }

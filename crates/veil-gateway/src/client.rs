@@ -93,10 +93,7 @@ impl GatewayClient {
     ) -> Result<T, ClientError> {
         veil_http::answer(sent).await.map_err(|e| match e {
             veil_http::CallError::Refused(p) => ClientError::Refused(p),
-            veil_http::CallError::Transport(reason) => ClientError::Transport {
-                url: url.to_owned(),
-                reason,
-            },
+            veil_http::CallError::Transport(reason) => ClientError::Transport { url: url.to_owned(), reason },
         })
     }
 
@@ -148,12 +145,10 @@ impl GatewayClient {
     pub async fn infer_timed(&self, body: &InferBody) -> Result<(JobResponse, Option<String>), ClientError> {
         let url = format!("{}/v1/infer", self.base);
         let sent = self.http.post(&url).json(body).send().await;
-        let timing = sent.as_ref().ok().and_then(|r| {
-            r.headers()
-                .get("server-timing")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
+        let timing = sent
+            .as_ref()
+            .ok()
+            .and_then(|r| r.headers().get("server-timing").and_then(|v| v.to_str().ok()).map(str::to_owned));
         Ok((self.answer(&url, sent).await?, timing))
     }
 

@@ -84,10 +84,9 @@ impl GatewayError {
             Self::Ledger(_) => (StatusCode::BAD_GATEWAY, ErrorCode::LedgerUnavailable),
             Self::BadTensor(_) => (StatusCode::BAD_REQUEST, ErrorCode::InferenceBadInput),
             Self::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy),
-            Self::WorkerUnavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::InferenceWorkerUnavailable,
-            ),
+            Self::WorkerUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceWorkerUnavailable)
+            }
             Self::WorkerFailed(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceWorkerFailed),
             Self::Worker(p) | Self::Body(p) => return p.clone(),
             Self::ReceiptNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ReceiptNotFound),

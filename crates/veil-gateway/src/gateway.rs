@@ -60,10 +60,7 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Self {
-            max_age_secs: 7 * 24 * 3600,
-            max_count: 100_000,
-        }
+        Self { max_age_secs: 7 * 24 * 3600, max_count: 100_000 }
     }
 }
 
@@ -116,27 +113,17 @@ impl Gateway {
         let now = (self.clock)();
         let signer = request.verify(&self.domain, now, MAX_EXPIRY_SECS)?;
         let token = request.token()?;
-        self.replay
-            .check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)?;
+        self.replay.check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)?;
         let checked = started.elapsed();
         let data = self.ledger.intelligent_data(token.value()).await.map_err(|e| {
             if e.is_nonexistent_token() {
-                GatewayError::TokenUnknown {
-                    token,
-                    reason: "does not exist",
-                }
+                GatewayError::TokenUnknown { token, reason: "does not exist" }
             } else {
                 GatewayError::Ledger(e.to_string())
             }
         })?;
-        let first = data.first().ok_or(GatewayError::TokenUnknown {
-            token,
-            reason: "has no data",
-        })?;
-        let job = JobRequest::Token {
-            request,
-            data_root: Root(first.data_hash.0),
-        };
+        let first = data.first().ok_or(GatewayError::TokenUnknown { token, reason: "has no data" })?;
+        let job = JobRequest::Token { request, data_root: Root(first.data_hash.0) };
         let looked_up = started.elapsed();
         let (answer, worker_timing) = self.pool.dispatch(&job).await?;
         let dispatched = started.elapsed();
@@ -162,11 +149,7 @@ impl Gateway {
     /// receipt under another receipt's id.
     fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
         keep_receipt(&self.receipts_dir, &answer.receipt)?;
-        if self
-            .kept
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(PRUNE_EVERY)
-        {
+        if self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
             let (dir, retention, now) = (self.receipts_dir.clone(), self.retention, (self.clock)());
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = prune_receipts(&dir, retention, now) {
@@ -200,11 +183,8 @@ fn prune_receipts(dir: &std::path::Path, retention: Retention, now: u64) -> std:
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let at = entry
-            .metadata()?
-            .modified()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let at =
+            entry.metadata()?.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         files.push((at, path));
     }
     files.sort();
@@ -276,11 +256,9 @@ async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
         return GatewayError::Malformed("a receipt id is sha256: and 64 hex digits".into()).into_response();
     }
     match std::fs::read(g.receipts_dir.join(format!("{hexid}.json"))) {
-        Ok(bytes) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => {
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
+        }
         Err(_) => GatewayError::ReceiptNotFound(hexid.to_owned()).into_response(),
     }
 }
@@ -313,45 +291,22 @@ async fn health(State(g): State<Shared>) -> Response {
         "estimated_wait_ms": g.pool.estimated_wait().as_millis() as u64,
         "mean_job_ms": g.pool.mean_job_time().as_secs_f64() * 1000.0,
     });
-    let code = if ready > 0 {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if ready > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
 }
 
 async fn metrics(State(g): State<Shared>) -> Response {
     let text = g.metrics.render(&[
-        (
-            "veil_gateway_queue_length",
-            "Jobs waiting for a worker.",
-            g.pool.queue_len() as f64,
-        ),
-        (
-            "veil_gateway_jobs_running",
-            "Jobs running on workers.",
-            g.pool.running() as f64,
-        ),
-        (
-            "veil_gateway_workers_live",
-            "Worker slots with a running worker.",
-            g.pool.live() as f64,
-        ),
+        ("veil_gateway_queue_length", "Jobs waiting for a worker.", g.pool.queue_len() as f64),
+        ("veil_gateway_jobs_running", "Jobs running on workers.", g.pool.running() as f64),
+        ("veil_gateway_workers_live", "Worker slots with a running worker.", g.pool.live() as f64),
         (
             "veil_gateway_job_seconds_mean",
             "Exponentially weighted job time.",
             g.pool.mean_job_time().as_secs_f64(),
         ),
     ]);
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], text).into_response()
 }
 
 async fn openapi() -> Json<Value> {
@@ -370,11 +325,7 @@ async fn v2_live() -> Json<Value> {
 
 async fn v2_ready(State(g): State<Shared>) -> Response {
     let ready = g.pool.live() > 0;
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(json!({"ready": ready}))).into_response()
 }
 
@@ -536,10 +487,7 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         let good = receipt();
         let kept = keep_receipt(&dir, &good).unwrap();
-        assert_eq!(
-            kept,
-            dir.join(format!("{}.json", good.id.trim_start_matches("sha256:")))
-        );
+        assert_eq!(kept, dir.join(format!("{}.json", good.id.trim_start_matches("sha256:"))));
 
         let mut escaping = receipt();
         escaping.id = "sha256:../../escaped".into();
@@ -551,15 +499,8 @@ mod tests {
         other.receipt.subject = Some("0xabc".into());
         assert_ne!(other.receipt, good.receipt);
         assert!(keep_receipt(&dir, &other).is_err());
-        let names: Vec<_> = std::fs::read_dir(root.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            names,
-            ["receipts"],
-            "nothing was written outside the receipts directory"
-        );
+        let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["receipts"], "nothing was written outside the receipts directory");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     }
 
@@ -581,23 +522,14 @@ mod tests {
             n.sort();
             n
         };
-        let keep_all = Retention {
-            max_age_secs: 1000,
-            max_count: 10,
-        };
+        let keep_all = Retention { max_age_secs: 1000, max_count: 10 };
         assert_eq!(prune_receipts(dir.path(), keep_all, 450).unwrap(), 0);
         // At 450 with a 300 s life: a (350 s old) goes, b (250 s) stays.
-        let by_age = Retention {
-            max_age_secs: 300,
-            max_count: 10,
-        };
+        let by_age = Retention { max_age_secs: 300, max_count: 10 };
         assert_eq!(prune_receipts(dir.path(), by_age, 450).unwrap(), 1);
         assert_eq!(names(), ["b.json", "c.json", "d.json", "notes.txt"]);
         // At most two: the oldest goes.
-        let by_count = Retention {
-            max_age_secs: 1000,
-            max_count: 2,
-        };
+        let by_count = Retention { max_age_secs: 1000, max_count: 2 };
         assert_eq!(prune_receipts(dir.path(), by_count, 450).unwrap(), 1);
         assert_eq!(names(), ["c.json", "d.json", "notes.txt"]);
     }

@@ -28,15 +28,10 @@ pub fn document() -> Value {
         ("415", "request.malformed (not JSON)"),
         ("422", "inference.bad_input"),
         ("502", "inference.data_integrity, ledger.unavailable"),
-        (
-            "503",
-            "inference.attestation_refused, inference.worker_unavailable, inference.busy",
-        ),
+        ("503", "inference.attestation_refused, inference.worker_unavailable, inference.busy"),
     ]);
-    infer_responses["200"] = ok(
-        "The output and its signed receipt.",
-        json!({"$ref": "#/components/schemas/JobResponse"}),
-    );
+    infer_responses["200"] =
+        ok("The output and its signed receipt.", json!({"$ref": "#/components/schemas/JobResponse"}));
     json!({
         "openapi": "3.1.0",
         "info": {

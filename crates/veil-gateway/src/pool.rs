@@ -97,10 +97,7 @@ impl Pool {
 
     /// Slots with a worker.
     pub fn live(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.url.read().map(|u| u.is_some()).unwrap_or(false))
-            .count()
+        self.slots.iter().filter(|s| s.url.read().map(|u| u.is_some()).unwrap_or(false)).count()
     }
 
     /// Configured worker slots.
@@ -115,10 +112,7 @@ impl Pool {
 
     /// Jobs running on workers.
     pub fn running(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|s| s.inflight.load(Ordering::Relaxed))
-            .sum()
+        self.slots.iter().map(|s| s.inflight.load(Ordering::Relaxed)).sum()
     }
 
     /// The wait a job arriving now should expect, from measured job times.
@@ -173,9 +167,7 @@ impl Pool {
     pub async fn dispatch(&self, job: &JobRequest) -> Result<(JobResponse, Option<String>), GatewayError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue + self.permits.available_permits() {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(GatewayError::Busy {
-                waiting: self.max_queue,
-            });
+            return Err(GatewayError::Busy { waiting: self.max_queue });
         }
         let permit = self.permits.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -232,11 +224,7 @@ impl Pool {
     ) -> Attempt<T> {
         let slot = &self.slots[i];
         slot.inflight.fetch_add(1, Ordering::Relaxed);
-        let timeout = if body.is_some() {
-            self.job_timeout
-        } else {
-            PROBE_TIMEOUT
-        };
+        let timeout = if body.is_some() { self.job_timeout } else { PROBE_TIMEOUT };
         let result = async {
             let req = match body {
                 Some(b) => self.http.post(format!("{url}{path}")).json(b),
@@ -244,10 +232,7 @@ impl Pool {
             };
             let mut resp = match tokio::time::timeout(timeout, req.send()).await {
                 Err(_) => {
-                    return Err(Attempt::Failed(format!(
-                        "no answer within {} s",
-                        timeout.as_secs()
-                    )));
+                    return Err(Attempt::Failed(format!("no answer within {} s", timeout.as_secs())));
                 }
                 // Refused, reset or closed before any answer: the worker never took it.
                 Ok(Err(e)) if !e.is_timeout() => return Err(Attempt::NotTaken(e.to_string())),
@@ -255,15 +240,9 @@ impl Pool {
                 Ok(Ok(r)) => r,
             };
             let status = resp.status();
-            let timing = resp
-                .headers()
-                .get("server-timing")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let timing = resp.headers().get("server-timing").and_then(|v| v.to_str().ok()).map(str::to_owned);
             if resp.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
-                return Err(Attempt::Failed(format!(
-                    "an answer over {MAX_ANSWER_BYTES} bytes"
-                )));
+                return Err(Attempt::Failed(format!("an answer over {MAX_ANSWER_BYTES} bytes")));
             }
             let mut bytes = Vec::new();
             let read = async {
@@ -277,10 +256,7 @@ impl Pool {
             };
             match tokio::time::timeout(timeout, read).await {
                 Err(_) => {
-                    return Err(Attempt::Failed(format!(
-                        "no whole answer within {} s",
-                        timeout.as_secs()
-                    )));
+                    return Err(Attempt::Failed(format!("no whole answer within {} s", timeout.as_secs())));
                 }
                 Ok(Err(e)) => return Err(Attempt::Failed(e)),
                 Ok(Ok(())) => {}
@@ -308,18 +284,13 @@ impl Pool {
 
     /// Fresh evidence from some worker for `nonce`.
     pub async fn attestation(&self, nonce: &str) -> Result<AttestationResponse, GatewayError> {
-        let (i, url) = self
-            .pick(None)
-            .ok_or_else(|| unavailable("no worker is running"))?;
+        let (i, url) = self.pick(None).ok_or_else(|| unavailable("no worker is running"))?;
         let q: String = nonce
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             .then(|| nonce.to_owned())
             .ok_or_else(|| GatewayError::Malformed("nonce must be [A-Za-z0-9_-]".into()))?;
-        match self
-            .attempt(i, &url, &format!("/v1/attestation?nonce={q}"), None)
-            .await
-        {
+        match self.attempt(i, &url, &format!("/v1/attestation?nonce={q}"), None).await {
             Attempt::Answered(r) => r.map(|(a, _)| a),
             Attempt::NotTaken(e) | Attempt::Failed(e) => {
                 Err(unavailable(format!("the worker did not answer: {e}")))
@@ -384,10 +355,7 @@ mod tests {
     }
 
     fn job() -> JobRequest {
-        JobRequest::Direct {
-            model: Root([7; 32]),
-            rows: vec![vec![1.0]],
-        }
+        JobRequest::Direct { model: Root([7; 32]), rows: vec![vec![1.0]] }
     }
 
     async fn two_workers(
@@ -429,10 +397,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .await;
-        assert!(matches!(
-            pool.dispatch(&job()).await,
-            Err(GatewayError::WorkerFailed(_))
-        ));
+        assert!(matches!(pool.dispatch(&job()).await, Err(GatewayError::WorkerFailed(_))));
         assert_eq!(taken(&a, &b), 1);
     }
 

@@ -81,10 +81,7 @@ fn render(seen: &HashMap<(String, String), u64>) -> String {
 impl ReplayGuard {
     /// Open (or create) the log at `path`, keeping entries not expired at `now`.
     pub fn open(path: &Path, now: u64) -> Result<Self, ReplayError> {
-        let io = |source| ReplayError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io = |source| ReplayError::Io { path: path.to_owned(), source };
         let mut seen = HashMap::new();
         if let Ok(text) = std::fs::read_to_string(path) {
             // A torn last line (crash mid-append) does not parse: skipped.
@@ -98,13 +95,7 @@ impl ReplayGuard {
         let lines = seen.len();
         Ok(Self {
             path: path.to_owned(),
-            inner: Mutex::new(Inner {
-                file,
-                compact_at: 2 * lines + COMPACT_SLACK,
-                seen,
-                len,
-                lines,
-            }),
+            inner: Mutex::new(Inner { file, compact_at: 2 * lines + COMPACT_SLACK, seen, len, lines }),
         })
     }
 
@@ -127,15 +118,9 @@ impl ReplayGuard {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let key = (signer.to_ascii_lowercase(), nonce.to_owned());
         if inner.seen.contains_key(&key) {
-            return Err(ReplayError::Replayed {
-                signer: signer.to_owned(),
-                nonce: nonce.to_owned(),
-            });
+            return Err(ReplayError::Replayed { signer: signer.to_owned(), nonce: nonce.to_owned() });
         }
-        let io = |source| ReplayError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = |source| ReplayError::Io { path: self.path.clone(), source };
         if inner.lines >= inner.compact_at {
             inner.seen.retain(|_, e| *e >= now);
             let (file, len) = Self::rewrite(&self.path, &inner.seen).map_err(io)?;
@@ -150,11 +135,7 @@ impl ReplayGuard {
             inner.file.set_len(len).map_err(io)?;
         }
         let line = format!("{} {} {expiry}\n", key.0, key.1);
-        inner
-            .file
-            .write_all(line.as_bytes())
-            .and_then(|()| inner.file.sync_data())
-            .map_err(io)?;
+        inner.file.write_all(line.as_bytes()).and_then(|()| inner.file.sync_data()).map_err(io)?;
         inner.len += line.len() as u64;
         inner.lines += 1;
         inner.seen.insert(key, expiry);
@@ -172,28 +153,16 @@ mod tests {
         let p = dir.path().join("nonces.log");
         let g = ReplayGuard::open(&p, 100).unwrap();
         g.check_and_record("0xAb", "1", 200, 100).unwrap();
-        assert!(matches!(
-            g.check_and_record("0xab", "1", 200, 100),
-            Err(ReplayError::Replayed { .. })
-        ));
+        assert!(matches!(g.check_and_record("0xab", "1", 200, 100), Err(ReplayError::Replayed { .. })));
         g.check_and_record("0xab", "2", 150, 100).unwrap();
         g.check_and_record("0xcd", "1", 200, 100).unwrap();
         drop(g);
         let g = ReplayGuard::open(&p, 160).unwrap();
-        assert!(
-            g.check_and_record("0xab", "1", 200, 160).is_err(),
-            "remembered after a restart"
-        );
-        g.check_and_record("0xab", "2", 300, 160)
-            .expect("expired entries are forgotten");
+        assert!(g.check_and_record("0xab", "1", 200, 160).is_err(), "remembered after a restart");
+        g.check_and_record("0xab", "2", 300, 160).expect("expired entries are forgotten");
         // A torn final line is ignored, not fatal.
         drop(g);
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .unwrap()
-            .write_all(b"0xef 9")
-            .unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"0xef 9").unwrap();
         let g = ReplayGuard::open(&p, 160).unwrap();
         g.check_and_record("0xef", "9", 300, 160).unwrap();
     }
@@ -207,12 +176,7 @@ mod tests {
         let g = ReplayGuard::open(&p, 100).unwrap();
         g.check_and_record("0xab", "1", 200, 100).unwrap();
         // What a write that failed part-way leaves behind.
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .unwrap()
-            .write_all(b"0xef 9")
-            .unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"0xef 9").unwrap();
         g.check_and_record("0xcd", "2", 200, 100).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(!text.contains("0xef"), "{text}");
@@ -220,10 +184,7 @@ mod tests {
         let g = ReplayGuard::open(&p, 100).unwrap();
         for (s, n) in [("0xab", "1"), ("0xcd", "2")] {
             assert!(
-                matches!(
-                    g.check_and_record(s, n, 200, 100),
-                    Err(ReplayError::Replayed { .. })
-                ),
+                matches!(g.check_and_record(s, n, 200, 100), Err(ReplayError::Replayed { .. })),
                 "{s} {n} remembered"
             );
         }

@@ -33,8 +33,7 @@ impl IntoResponse for HttpProblem {
 pub fn problem_response(p: Problem) -> Response {
     let status = p.status_code();
     let mut resp = (status, Json(p)).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     resp
 }
 
@@ -59,11 +58,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
                     _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
                 };
-                Err(HttpProblem(Problem::new(
-                    status,
-                    ErrorCode::RequestMalformed,
-                    rejection.body_text(),
-                )))
+                Err(HttpProblem(Problem::new(status, ErrorCode::RequestMalformed, rejection.body_text())))
             }
         }
     }
@@ -86,10 +81,7 @@ pub async fn answer<T: serde::de::DeserializeOwned>(
 ) -> Result<T, CallError> {
     let resp = sent.map_err(|e| CallError::Transport(e.to_string()))?;
     let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| CallError::Transport(e.to_string()))?;
+    let bytes = resp.bytes().await.map_err(|e| CallError::Transport(e.to_string()))?;
     if status.is_success() {
         serde_json::from_slice(&bytes).map_err(|e| CallError::Transport(format!("unexpected answer: {e}")))
     } else {

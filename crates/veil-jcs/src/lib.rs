@@ -129,9 +129,7 @@ fn check_integer<E: de::Error>(magnitude: u64, negative: bool) -> Result<(), E> 
         return Ok(());
     }
     let sign = if negative { "-" } else { "" };
-    Err(E::custom(format!(
-        "integer {sign}{magnitude} is not exactly representable as a double"
-    )))
+    Err(E::custom(format!("integer {sign}{magnitude} is not exactly representable as a double")))
 }
 
 /// A JSON value read under I-JSON rules.
@@ -167,9 +165,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, f: f64) -> Result<Strict, E> {
-        Number::from_f64(f)
-            .map(|n| Strict(Value::Number(n)))
-            .ok_or_else(|| E::custom("number is not finite"))
+        Number::from_f64(f).map(|n| Strict(Value::Number(n))).ok_or_else(|| E::custom("number is not finite"))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Strict, E> {

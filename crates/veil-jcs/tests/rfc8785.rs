@@ -103,9 +103,7 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         (-(1i64 << 53)..(1i64 << 53)).prop_map(serde_json::Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(serde_json::Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
         ".*".prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {

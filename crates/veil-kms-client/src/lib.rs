@@ -62,10 +62,7 @@ pub struct KmsClient {
 impl KmsClient {
     /// A client of the broker at `base` (e.g. `http://127.0.0.1:7443`).
     pub fn new(base: impl Into<String>) -> Self {
-        Self {
-            base: base.into().trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
-        }
+        Self { base: base.into().trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
     }
 
     async fn post<T: DeserializeOwned>(
@@ -153,10 +150,8 @@ impl KmsClient {
         let mut plain = Zeroizing::new(Vec::with_capacity(32));
         veil_seal::open(sealed.as_slice(), &mut *plain, identity)
             .map_err(|e| ClientError::Open(e.to_string()))?;
-        let key: [u8; 32] = plain
-            .as_slice()
-            .try_into()
-            .map_err(|_| ClientError::Open("not a 32-byte key".into()))?;
+        let key: [u8; 32] =
+            plain.as_slice().try_into().map_err(|_| ClientError::Open("not a 32-byte key".into()))?;
         Ok(Zeroizing::new(key))
     }
 }
@@ -192,10 +187,7 @@ async fn answer<T: DeserializeOwned>(
 ) -> Result<T, ClientError> {
     veil_http::answer(sent).await.map_err(|e| match e {
         veil_http::CallError::Refused(p) => ClientError::Refused(p),
-        veil_http::CallError::Transport(reason) => ClientError::Transport {
-            url: url.to_owned(),
-            reason,
-        },
+        veil_http::CallError::Transport(reason) => ClientError::Transport { url: url.to_owned(), reason },
     })
 }
 

@@ -18,16 +18,11 @@ const CHAIN: u64 = 7;
 const INFT: &str = "0x00000000000000000000000000000000000000c0";
 
 fn user() -> alloy::signers::local::PrivateKeySigner {
-    "0x00000000000000000000000000000000000000000000000000000000000000a1"
-        .parse()
-        .expect("key")
+    "0x00000000000000000000000000000000000000000000000000000000000000a1".parse().expect("key")
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// A fresh signed request for token 42 (what a worker forwards for its user).
@@ -47,10 +42,7 @@ fn request() -> veil_protocol::SignedRequest {
 
 async fn release_once(client: &KmsClient, attester: &SimTdx, enclave: &Identity) {
     let s = client.open_session(attester, enclave).await.expect("attest");
-    let r = client
-        .resource(&s.session, "token/42", Some(&request()))
-        .await
-        .expect("release");
+    let r = client.resource(&s.session, "token/42", Some(&request())).await.expect("release");
     KmsClient::open_key(enclave, &r).expect("open");
 }
 
@@ -61,10 +53,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300);
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
 
@@ -76,9 +65,7 @@ async fn main() {
     let mut anchors = TrustAnchors::vendor();
     anchors.intel_roots.push(pki.root_der().to_vec());
     let mut release = ReleasePolicy::default();
-    release
-        .measurements
-        .insert(veil_evidence::Tee::Tdx, vec![mr_td.clone()]);
+    release.measurements.insert(veil_evidence::Tee::Tdx, vec![mr_td.clone()]);
     release.resources.insert(mr_td, vec!["token/*".into()]);
     let broker = Broker::new(BrokerParts {
         anchors,
@@ -91,10 +78,7 @@ async fn main() {
         audit: veil_audit::AuditLog::open(&dir.path().join("audit.jsonl")).expect("audit"),
         limits: Limits::default(),
         identity: broker_id,
-        deployment: Some(veil_kms::ChainRef {
-            chain_id: CHAIN,
-            contract: INFT.into(),
-        }),
+        deployment: Some(veil_kms::ChainRef { chain_id: CHAIN, contract: INFT.into() }),
     })
     .expect("broker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -66,10 +66,7 @@ impl RateLimit {
     pub fn new(per_second: u32) -> Self {
         Self {
             per_second: per_second.max(1),
-            window: Mutex::new(Window {
-                second: 0,
-                counts: HashMap::new(),
-            }),
+            window: Mutex::new(Window { second: 0, counts: HashMap::new() }),
         }
     }
 

@@ -105,18 +105,10 @@ async fn token_public_key(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, HttpProblem> {
     let id: TokenId = id.parse().map_err(|e: veil_protocol::TokenIdError| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::RequestMalformed,
-            e.to_string(),
-        )
+        Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.to_string())
     })?;
     let key = s.broker.token_public_key(id);
-    Ok(Json(TokenKey {
-        resource: token_resource(id),
-        public_key: key.to_string(),
-    })
-    .into_response())
+    Ok(Json(TokenKey { resource: token_resource(id), public_key: key.to_string() }).into_response())
 }
 
 async fn identity(State(s): State<AppState>) -> Json<veil_protocol::kms::BrokerIdentity> {
@@ -135,10 +127,7 @@ async fn limited(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     match s.limit.check(peer, (s.clock)()) {
         Ok(()) => next.run(req).await,
         Err(e) => {
@@ -161,11 +150,7 @@ pub fn router(broker: Arc<Broker>, clock: fn() -> u64) -> Router {
 
 /// The broker's routes with `limit` on `/v1/kms/challenge` and `/v1/kms/attest`.
 pub fn router_with_limit(broker: Arc<Broker>, clock: fn() -> u64, limit: RateLimit) -> Router {
-    let state = AppState {
-        broker,
-        clock,
-        limit: Arc::new(limit),
-    };
+    let state = AppState { broker, clock, limit: Arc::new(limit) };
     let costly = Router::new()
         .route("/v1/kms/challenge", post(challenge))
         .route("/v1/kms/attest", post(attest))

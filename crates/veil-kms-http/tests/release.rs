@@ -19,9 +19,7 @@ const INFT: &str = "0x00000000000000000000000000000000000000c0";
 
 /// The authorized user's wallet.
 fn user() -> alloy::signers::local::PrivateKeySigner {
-    "0x00000000000000000000000000000000000000000000000000000000000000a1"
-        .parse()
-        .expect("key")
+    "0x00000000000000000000000000000000000000000000000000000000000000a1".parse().expect("key")
 }
 
 /// `who`'s signed request for `token`, valid at the pinned time.
@@ -96,9 +94,7 @@ impl Kms {
     }
 
     fn attester(&self, m: SimMeasurement, faults: Faults) -> SimTdx {
-        SimTdx::new(self.pki.clone(), m)
-            .with_faults(faults)
-            .with_clock(pinned)
+        SimTdx::new(self.pki.clone(), m).with_faults(faults).with_clock(pinned)
     }
 }
 
@@ -117,9 +113,7 @@ async fn start_limited(setup: Setup, per_second: u32) -> Kms {
         anchors.intel_roots.push(pki.root_der().to_vec());
     }
     let mut release = ReleasePolicy::default();
-    release
-        .measurements
-        .insert(veil_evidence::Tee::Tdx, setup.allowed.clone());
+    release.measurements.insert(veil_evidence::Tee::Tdx, setup.allowed.clone());
     for m in &setup.allowed {
         release.resources.insert(m.clone(), vec!["token/*".into()]);
     }
@@ -133,15 +127,9 @@ async fn start_limited(setup: Setup, per_second: u32) -> Kms {
         master: MasterSecret::open_or_create(&dir.path().join("master.sealed"), &broker_identity)
             .expect("master"),
         audit: veil_audit::AuditLog::open(&dir.path().join("audit.jsonl")).expect("audit"),
-        limits: Limits {
-            challenge_ttl_secs: setup.challenge_ttl_secs,
-            ..Limits::default()
-        },
+        limits: Limits { challenge_ttl_secs: setup.challenge_ttl_secs, ..Limits::default() },
         identity: Identity::from_seed(&[9u8; 32]),
-        deployment: Some(veil_kms::ChainRef {
-            chain_id: CHAIN,
-            contract: INFT.into(),
-        }),
+        deployment: Some(veil_kms::ChainRef { chain_id: CHAIN, contract: INFT.into() }),
     })
     .expect("broker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -149,12 +137,7 @@ async fn start_limited(setup: Setup, per_second: u32) -> Kms {
     let app = router_with_limit(Arc::new(broker), setup.clock, RateLimit::new(per_second))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Kms {
-        url,
-        dir,
-        broker_identity,
-        pki,
-    }
+    Kms { url, dir, broker_identity, pki }
 }
 
 fn refused(r: Result<impl std::fmt::Debug, ClientError>) -> (u16, String) {
@@ -169,22 +152,15 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
     let kms = start(Setup::default()).await;
     let client = KmsClient::new(&kms.url);
     let enclave = Identity::generate().expect("identity");
-    let session = client
-        .open_session(&kms.attester(good(), Faults::default()), &enclave)
-        .await
-        .expect("attest");
+    let session =
+        client.open_session(&kms.attester(good(), Faults::default()), &enclave).await.expect("attest");
     assert!(session.dev_root, "the grant says the dev root was used");
     assert_eq!(session.measurement, hex::encode(good().mr_td()));
 
-    let released = client
-        .resource(&session.session, "token/42", Some(&signed(&user(), 42)))
-        .await
-        .expect("release");
+    let released =
+        client.resource(&session.session, "token/42", Some(&signed(&user(), 42))).await.expect("release");
     assert!(released.dev_root);
-    assert_eq!(
-        released.authorization.as_ref().map(|a| a.source.as_str()),
-        Some("policy-file")
-    );
+    assert_eq!(released.authorization.as_ref().map(|a| a.source.as_str()), Some("policy-file"));
     let key = KmsClient::open_key(&enclave, &released).expect("opens with the enclave key");
     assert_eq!(*key, kms.expected_token_key(42));
     // Only the attested key opens it.
@@ -204,39 +180,19 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
 async fn data_sealed_to_a_token_opens_only_with_that_tokens_released_key() {
     let kms = start(Setup::default()).await;
     let client = KmsClient::new(&kms.url);
-    let token_key = client
-        .token_public_key("42".parse().unwrap())
-        .await
-        .expect("public key");
-    assert_eq!(
-        token_key,
-        client
-            .token_public_key("42".parse().unwrap())
-            .await
-            .expect("again"),
-        "stable"
-    );
-    assert_ne!(
-        token_key,
-        client
-            .token_public_key("43".parse().unwrap())
-            .await
-            .expect("other token")
-    );
+    let token_key = client.token_public_key("42".parse().unwrap()).await.expect("public key");
+    assert_eq!(token_key, client.token_public_key("42".parse().unwrap()).await.expect("again"), "stable");
+    assert_ne!(token_key, client.token_public_key("43".parse().unwrap()).await.expect("other token"));
     // The owner seals the token's data to it, without any attestation.
     let records = b"patient,age\n1,54\n".repeat(100);
     let mut sealed = Vec::new();
     veil_seal::seal(&records[..], &mut sealed, &[token_key]).expect("seal");
 
     let enclave = Identity::generate().expect("identity");
-    let session = client
-        .open_session(&kms.attester(good(), Faults::default()), &enclave)
-        .await
-        .expect("attest");
-    let released = client
-        .resource(&session.session, "token/42", Some(&signed(&user(), 42)))
-        .await
-        .expect("release");
+    let session =
+        client.open_session(&kms.attester(good(), Faults::default()), &enclave).await.expect("attest");
+    let released =
+        client.resource(&session.session, "token/42", Some(&signed(&user(), 42))).await.expect("release");
     let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
     assert_eq!(token_identity.public_key(), token_key);
     let mut opened = Vec::new();
@@ -248,9 +204,8 @@ async fn data_sealed_to_a_token_opens_only_with_that_tokens_released_key() {
     assert!("".parse::<veil_protocol::TokenId>().is_err());
     for bad in ["0042", "4x", "-1", "0x2a", "01"] {
         assert!(bad.parse::<veil_protocol::TokenId>().is_err(), "{bad:?}");
-        let resp = reqwest::get(format!("{}/v1/kms/tokens/{bad}/public-key", kms.url))
-            .await
-            .expect("answers");
+        let resp =
+            reqwest::get(format!("{}/v1/kms/tokens/{bad}/public-key", kms.url)).await.expect("answers");
         assert_eq!(resp.status().as_u16(), 400, "{bad:?}");
         let p: veil_protocol::Problem = resp.json().await.expect("problem document");
         assert_eq!(p.code.as_str(), "request.malformed", "{bad:?}");
@@ -265,34 +220,10 @@ async fn refused_attestations_each_have_their_code_and_an_audit_entry() {
     let wrong = SimMeasurement::from_digests([9; 48], [2; 48], &[3; 32]);
     let cases = [
         (kms.attester(wrong, Faults::default()), "kms.measurement"),
+        (kms.attester(good(), Faults { debug: true, ..Faults::default() }), "attestation.debug"),
+        (kms.attester(good(), Faults { revoked_pck: true, ..Faults::default() }), "attestation.revoked"),
         (
-            kms.attester(
-                good(),
-                Faults {
-                    debug: true,
-                    ..Faults::default()
-                },
-            ),
-            "attestation.debug",
-        ),
-        (
-            kms.attester(
-                good(),
-                Faults {
-                    revoked_pck: true,
-                    ..Faults::default()
-                },
-            ),
-            "attestation.revoked",
-        ),
-        (
-            kms.attester(
-                good(),
-                Faults {
-                    expired_collateral: true,
-                    ..Faults::default()
-                },
-            ),
+            kms.attester(good(), Faults { expired_collateral: true, ..Faults::default() }),
             "attestation.collateral_expired",
         ),
     ];
@@ -317,41 +248,23 @@ async fn a_nonce_is_good_once() {
     let evidence =
         evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
     client.attest(evidence.clone()).await.expect("first use");
-    assert_eq!(
-        refused(client.attest(evidence).await),
-        (403, "attestation.replay".into())
-    );
+    assert_eq!(refused(client.attest(evidence).await), (403, "attestation.replay".into()));
     // A nonce the broker never issued.
-    let made_up = evidence_for(
-        &kms.attester(good(), Faults::default()),
-        &enclave,
-        &"ab".repeat(32),
-    )
-    .expect("evidence");
-    assert_eq!(
-        refused(client.attest(made_up).await),
-        (403, "attestation.replay".into())
-    );
+    let made_up =
+        evidence_for(&kms.attester(good(), Faults::default()), &enclave, &"ab".repeat(32)).expect("evidence");
+    assert_eq!(refused(client.attest(made_up).await), (403, "attestation.replay".into()));
 }
 
 #[tokio::test]
 async fn an_expired_nonce_is_refused() {
-    let kms = start(Setup {
-        clock: ticking,
-        challenge_ttl_secs: 5,
-        ..Setup::default()
-    })
-    .await;
+    let kms = start(Setup { clock: ticking, challenge_ttl_secs: 5, ..Setup::default() }).await;
     let client = KmsClient::new(&kms.url);
     let enclave = Identity::generate().expect("identity");
     let nonce = client.challenge().await.expect("challenge").nonce;
     let evidence =
         evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
     // The broker's clock moved 10 s past issue; the nonce lived 5 s.
-    assert_eq!(
-        refused(client.attest(evidence).await),
-        (403, "attestation.replay".into())
-    );
+    assert_eq!(refused(client.attest(evidence).await), (403, "attestation.replay".into()));
 }
 
 #[tokio::test]
@@ -365,13 +278,9 @@ async fn evidence_bound_to_another_key_is_refused() {
         evidence_for(&kms.attester(good(), Faults::default()), &enclave, &nonce).expect("evidence");
     let rd = evidence.runtime_data.as_mut().expect("runtime data");
     let before = rd.public_keys["hpke"].clone();
-    rd.public_keys
-        .insert("hpke".into(), thief.public_key().to_string());
+    rd.public_keys.insert("hpke".into(), thief.public_key().to_string());
     assert_ne!(rd.public_keys["hpke"], before);
-    assert_eq!(
-        refused(client.attest(evidence).await),
-        (403, "attestation.binding".into())
-    );
+    assert_eq!(refused(client.attest(evidence).await), (403, "attestation.binding".into()));
 }
 
 #[tokio::test]
@@ -387,10 +296,7 @@ async fn tampered_evidence_is_refused() {
     let tampered = hex::encode(&quote);
     assert_ne!(tampered, evidence.quote);
     evidence.quote = tampered;
-    assert_eq!(
-        refused(client.attest(evidence).await),
-        (403, "attestation.signature".into())
-    );
+    assert_eq!(refused(client.attest(evidence).await), (403, "attestation.signature".into()));
 }
 
 /// Open a session with good simulated evidence against a broker set up as `setup`.
@@ -398,27 +304,19 @@ async fn session_refusal(setup: Setup) -> (u16, String) {
     let kms = start(setup).await;
     let client = KmsClient::new(&kms.url);
     let enclave = Identity::generate().expect("identity");
-    let r = client
-        .open_session(&kms.attester(good(), Faults::default()), &enclave)
-        .await;
+    let r = client.open_session(&kms.attester(good(), Faults::default()), &enclave).await;
     refused(r)
 }
 
 #[tokio::test]
 async fn dev_evidence_is_refused_when_the_dev_root_is_not_configured() {
-    let setup = Setup {
-        trust_dev_root: false,
-        ..Setup::default()
-    };
+    let setup = Setup { trust_dev_root: false, ..Setup::default() };
     assert_eq!(session_refusal(setup).await, (403, "attestation.chain".into()));
 }
 
 #[tokio::test]
 async fn an_empty_allowlist_denies_everyone() {
-    let setup = Setup {
-        allowed: vec![],
-        ..Setup::default()
-    };
+    let setup = Setup { allowed: vec![], ..Setup::default() };
     assert_eq!(session_refusal(setup).await, (403, "kms.measurement".into()));
 }
 
@@ -438,52 +336,32 @@ async fn resources_need_a_session_a_grant_and_an_authorized_user() {
                 .resource(
                     &s,
                     "token/42",
-                    Some(&alloy::signers::local::PrivateKeySigner::random())
-                        .map(|k| signed(k, 42))
-                        .as_ref()
+                    Some(&alloy::signers::local::PrivateKeySigner::random()).map(|k| signed(k, 42)).as_ref()
                 )
                 .await
         ),
         (403, "kms.not_authorized".into())
     );
-    assert_eq!(
-        refused(client.resource(&s, "token/42", None).await),
-        (403, "kms.not_authorized".into())
-    );
+    assert_eq!(refused(client.resource(&s, "token/42", None).await), (403, "kms.not_authorized".into()));
     assert_eq!(
         refused(client.resource(&s, "token/43", Some(&signed(&user(), 43))).await),
         (403, "kms.not_authorized".into())
     );
+    assert_eq!(refused(client.resource(&s, "model/x", None).await), (403, "kms.resource".into()));
     assert_eq!(
-        refused(client.resource(&s, "model/x", None).await),
-        (403, "kms.resource".into())
-    );
-    assert_eq!(
-        refused(
-            client
-                .resource(&"00".repeat(32), "token/42", Some(&signed(&user(), 42)))
-                .await
-        ),
+        refused(client.resource(&"00".repeat(32), "token/42", Some(&signed(&user(), 42))).await),
         (401, "kms.session".into())
     );
     // Issue 14, finding 7: refusals wrote what strangers sent (up to 256 KiB a time)
     // into the fsynced log. Now every logged string is bounded.
     let huge = "r".repeat(200_000);
-    assert_eq!(
-        refused(client.resource(&s, &huge, None).await),
-        (403, "kms.resource".into())
-    );
+    assert_eq!(refused(client.resource(&s, &huge, None).await), (403, "kms.resource".into()));
     let events = kms.audit_events();
     assert_eq!(events.len(), 7);
     assert!(events[1..].iter().all(|e| e["decision"] == "refused"));
     let logged = events[6]["resource"].as_str().unwrap();
-    assert!(
-        logged.starts_with("sha256:") && logged.ends_with("(200000 bytes)"),
-        "{logged}"
-    );
-    let size = std::fs::metadata(kms.dir.path().join("audit.jsonl"))
-        .unwrap()
-        .len();
+    assert!(logged.starts_with("sha256:") && logged.ends_with("(200000 bytes)"), "{logged}");
+    let size = std::fs::metadata(kms.dir.path().join("audit.jsonl")).unwrap().len();
     assert!(size < 8_000, "the whole log is {size} bytes");
 }
 
@@ -493,11 +371,7 @@ async fn malformed_requests_get_problem_documents() {
     let http = reqwest::Client::new();
     for (body, ctype, status) in [
         ("{", "application/json", 400),
-        (
-            r#"{"evidence":{"tee":"nvidia","quote":"00","collateral":null}}"#,
-            "application/json",
-            400,
-        ),
+        (r#"{"evidence":{"tee":"nvidia","quote":"00","collateral":null}}"#, "application/json", 400),
         (r#"{"evidence":1}"#, "application/json", 400),
         ("{}", "text/plain", 415),
     ] {
@@ -513,10 +387,8 @@ async fn malformed_requests_get_problem_documents() {
         let p: serde_json::Value = resp.json().await.expect("json");
         assert_eq!(p["code"], "request.malformed");
     }
-    let big = format!(
-        r#"{{"evidence":{{"tee":"tdx","quote":"{}","collateral":null}}}}"#,
-        "0".repeat(300_000)
-    );
+    let big =
+        format!(r#"{{"evidence":{{"tee":"tdx","quote":"{}","collateral":null}}}}"#, "0".repeat(300_000));
     let resp = http
         .post(format!("{}/v1/kms/attest", kms.url))
         .header("content-type", "application/json")
@@ -527,10 +399,7 @@ async fn malformed_requests_get_problem_documents() {
     assert_eq!(resp.status().as_u16(), 413);
     let resp = http.get(format!("{}/nope", kms.url)).send().await.expect("send");
     assert_eq!(resp.status().as_u16(), 404);
-    assert!(
-        kms.audit_events().is_empty(),
-        "malformed requests reach no decision"
-    );
+    assert!(kms.audit_events().is_empty(), "malformed requests reach no decision");
 }
 
 static STEP: AtomicU64 = AtomicU64::new(0);
@@ -541,14 +410,7 @@ fn stepped() -> u64 {
 
 #[tokio::test]
 async fn a_flood_from_one_client_is_limited_and_other_clients_are_not() {
-    let kms = start_limited(
-        Setup {
-            clock: stepped,
-            ..Default::default()
-        },
-        5,
-    )
-    .await;
+    let kms = start_limited(Setup { clock: stepped, ..Default::default() }, 5).await;
     let challenge = |client: reqwest::Client| {
         let url = format!("{}/v1/kms/challenge", kms.url);
         async move { client.post(url).send().await.expect("send") }
@@ -568,11 +430,7 @@ async fn a_flood_from_one_client_is_limited_and_other_clients_are_not() {
     let enclave = Identity::generate().expect("identity");
     let client = KmsClient::new(&kms.url);
     assert_eq!(
-        refused(
-            client
-                .open_session(&kms.attester(good(), Faults::default()), &enclave)
-                .await
-        ),
+        refused(client.open_session(&kms.attester(good(), Faults::default()), &enclave).await),
         (429, "kms.rate_limited".into())
     );
     // A worker on another address is served in the same second.

@@ -40,17 +40,9 @@ impl Authorizer for PolicyListAuthorizer {
         let token_id = token.to_string();
         let users = self.0.get(&token_id).map(Vec::as_slice).unwrap_or_default();
         if users.iter().any(|u| u.eq_ignore_ascii_case(user)) {
-            Ok(Authorization {
-                source: "policy-file".into(),
-                block: None,
-                chain: None,
-                data: Vec::new(),
-            })
+            Ok(Authorization { source: "policy-file".into(), block: None, chain: None, data: Vec::new() })
         } else {
-            Err(KmsError::NotAuthorized {
-                token_id: token_id.to_owned(),
-                user: user.to_owned(),
-            })
+            Err(KmsError::NotAuthorized { token_id: token_id.to_owned(), user: user.to_owned() })
         }
     }
 }
@@ -72,10 +64,6 @@ mod tests {
             a.is_authorized(TokenId::from(8u64), "0xabc").unwrap_err().code(),
             ErrorCode::KmsNotAuthorized
         );
-        assert!(
-            PolicyListAuthorizer::default()
-                .is_authorized(TokenId::from(7u64), "0xabc")
-                .is_err()
-        );
+        assert!(PolicyListAuthorizer::default().is_authorized(TokenId::from(7u64), "0xabc").is_err());
     }
 }

@@ -31,11 +31,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            challenge_ttl_secs: 60,
-            session_ttl_secs: 300,
-            max_outstanding: 10_000,
-        }
+        Self { challenge_ttl_secs: 60, session_ttl_secs: 300, max_outstanding: 10_000 }
     }
 }
 
@@ -85,9 +81,7 @@ pub struct Broker {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("Broker").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -107,11 +101,7 @@ fn bound_strings(v: &mut serde_json::Value) {
     use sha2::Digest as _;
     match v {
         serde_json::Value::String(s) if s.len() > MAX_AUDIT_STRING => {
-            *s = format!(
-                "sha256:{} ({} bytes)",
-                hex::encode(sha2::Sha256::digest(s.as_bytes())),
-                s.len()
-            );
+            *s = format!("sha256:{} ({} bytes)", hex::encode(sha2::Sha256::digest(s.as_bytes())), s.len());
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(bound_strings),
         serde_json::Value::Object(map) => map.values_mut().for_each(bound_strings),
@@ -158,30 +148,19 @@ impl Broker {
 
     /// The key this broker signs releases with (what workers' configurations name).
     pub fn identity(&self) -> BrokerIdentity {
-        BrokerIdentity {
-            ed25519: hex::encode(self.identity.signing_key().verifying_key().as_bytes()),
-        }
+        BrokerIdentity { ed25519: hex::encode(self.identity.signing_key().verifying_key().as_bytes()) }
     }
 
     /// True when any development root is trusted (callers warn about it).
     pub fn trusts_dev_roots(&self) -> bool {
         let vendor = TrustAnchors::vendor();
-        self.anchors
-            .intel_roots
-            .iter()
-            .any(|r| !vendor.intel_roots.contains(r))
-            || self
-                .anchors
-                .amd_roots
-                .iter()
-                .any(|r| !vendor.amd_roots.contains(r))
+        self.anchors.intel_roots.iter().any(|r| !vendor.intel_roots.contains(r))
+            || self.anchors.amd_roots.iter().any(|r| !vendor.amd_roots.contains(r))
     }
 
     fn record(&self, now: u64, mut event: serde_json::Value) -> Result<veil_audit::Head, KmsError> {
         bound_strings(&mut event);
-        lock(&self.audit)
-            .append(&rfc3339(now), &event)
-            .map_err(|e| KmsError::Audit(e.to_string()))
+        lock(&self.audit).append(&rfc3339(now), &event).map_err(|e| KmsError::Audit(e.to_string()))
     }
 
     /// Record a decision; a grant that cannot be recorded is not a grant.
@@ -273,14 +252,7 @@ impl Broker {
                 return Err(KmsError::Busy);
             }
         }
-        sessions.insert(
-            token,
-            Session {
-                claims,
-                hpke,
-                expires_at,
-            },
-        );
+        sessions.insert(token, Session { claims, hpke, expires_at });
         Ok(grant)
     }
 
@@ -361,10 +333,8 @@ impl Broker {
                 let request = request.ok_or_else(|| refused("(no signed request)"))?;
                 let deployment = self.deployment.as_ref().ok_or(KmsError::NoDeployment)?;
                 let domain = deployment.domain().ok_or(KmsError::NoDeployment)?;
-                let signer = request
-                    .verify(&domain, now, MAX_EXPIRY_SECS)
-                    .map_err(KmsError::Request)?
-                    .to_string();
+                let signer =
+                    request.verify(&domain, now, MAX_EXPIRY_SECS).map_err(KmsError::Request)?.to_string();
                 event["user"] = signer.clone().into();
                 if request.token().map_err(KmsError::Request)? != token {
                     return Err(refused(&signer));

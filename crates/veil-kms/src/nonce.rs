@@ -35,9 +35,7 @@ pub struct NonceStore {
 
 impl std::fmt::Debug for NonceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NonceStore")
-            .field("ttl_secs", &self.ttl_secs)
-            .finish_non_exhaustive()
+        f.debug_struct("NonceStore").field("ttl_secs", &self.ttl_secs).finish_non_exhaustive()
     }
 }
 
@@ -70,10 +68,7 @@ impl NonceStore {
         nonce[8..8 + RANDOM_LEN].copy_from_slice(&random[..RANDOM_LEN]);
         let tag = self.mac(&nonce[..8 + RANDOM_LEN]).finalize().into_bytes();
         nonce[8 + RANDOM_LEN..].copy_from_slice(&tag[..MAC_LEN]);
-        Ok(Challenge {
-            nonce: hex::encode(nonce),
-            expires_at,
-        })
+        Ok(Challenge { nonce: hex::encode(nonce), expires_at })
     }
 
     /// Accept `nonce` once if this process issued it and it has not expired at `now`.
@@ -82,9 +77,7 @@ impl NonceStore {
         let mut raw = [0u8; NONCE_LEN];
         hex::decode_to_slice(nonce, &mut raw).map_err(|_| AttestationError::Replay)?;
         let (body, tag) = raw.split_at(8 + RANDOM_LEN);
-        self.mac(body)
-            .verify_truncated_left(tag)
-            .map_err(|_| AttestationError::Replay)?;
+        self.mac(body).verify_truncated_left(tag).map_err(|_| AttestationError::Replay)?;
         let expires_at = u64::from_be_bytes(body[..8].try_into().map_err(|_| AttestationError::Replay)?);
         if now > expires_at {
             return Err(AttestationError::Replay);

@@ -57,10 +57,7 @@ impl ReleasePolicy {
             None => pattern == resource,
         };
         if !grants.iter().any(matches) {
-            return Err(KmsError::ResourceNotAllowed {
-                resource: resource.to_owned(),
-                measurement,
-            });
+            return Err(KmsError::ResourceNotAllowed { resource: resource.to_owned(), measurement });
         }
         Ok(())
     }

@@ -210,10 +210,7 @@ pub fn data_root(data: &[IntelligentData]) -> B256 {
 
 fn entries(data: &[IntelligentData]) -> Vec<INFT::IntelligentData> {
     data.iter()
-        .map(|d| INFT::IntelligentData {
-            dataDescription: d.description.clone(),
-            dataHash: d.data_hash,
-        })
+        .map(|d| INFT::IntelligentData { dataDescription: d.description.clone(), dataHash: d.data_hash })
         .collect()
 }
 
@@ -235,11 +232,8 @@ const MINING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// A contract's EIP-712 domain as it reports it (ERC-5267), never assumed.
 macro_rules! domain_of {
     ($contract:literal, $instance:expr) => {{
-        let d = $instance
-            .eip712Domain()
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract($contract, e))?;
+        let d =
+            $instance.eip712Domain().call().await.map_err(|e| LedgerError::from_contract($contract, e))?;
         Ok(Eip712Domain::new(
             Some(d.name.into()),
             Some(d.version.into()),
@@ -291,9 +285,8 @@ impl<P: Provider + Clone> ChainClient<P> {
         treasury: Address,
         insurance: Address,
     ) -> Result<Self, LedgerError> {
-        let inft = INFT::deploy(provider.clone(), admin)
-            .await
-            .map_err(|e| LedgerError::from_contract("INFT", e))?;
+        let inft =
+            INFT::deploy(provider.clone(), admin).await.map_err(|e| LedgerError::from_contract("INFT", e))?;
         let provers = ProverRegistry::deploy(provider.clone(), admin, treasury, insurance)
             .await
             .map_err(|e| LedgerError::from_contract("ProverRegistry", e))?;
@@ -315,15 +308,8 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// A client of an existing deployment; the chain id is read from the node.
     pub async fn connect(provider: P, deployment: Deployment) -> Result<Self, LedgerError> {
-        let chain_id = provider
-            .get_chain_id()
-            .await
-            .map_err(|e| LedgerError::Transport(e.to_string()))?;
-        Ok(Self {
-            provider,
-            deployment,
-            chain_id,
-        })
+        let chain_id = provider.get_chain_id().await.map_err(|e| LedgerError::Transport(e.to_string()))?;
+        Ok(Self { provider, deployment, chain_id })
     }
 
     /// The chain id the node reported.
@@ -355,11 +341,7 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// Wire the job registry into the prover registry (admin only).
     pub async fn set_job_registry(&self) -> Result<(), LedgerError> {
-        transact!(
-            "ProverRegistry",
-            self.provers(),
-            setJobRegistry(self.deployment.jobs)
-        );
+        transact!("ProverRegistry", self.provers(), setJobRegistry(self.deployment.jobs));
         Ok(())
     }
 
@@ -373,10 +355,7 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// returns its id.
     pub async fn mint(&self, to: Address, data: &[IntelligentData]) -> Result<U256, LedgerError> {
         let receipt = transact!("INFT", self.inft(), mint(to, entries(data)));
-        receipt
-            .decoded_log::<INFT::Minted>()
-            .map(|l| l.tokenId)
-            .ok_or(LedgerError::MissingEvent("Minted"))
+        receipt.decoded_log::<INFT::Minted>().map(|l| l.tokenId).ok_or(LedgerError::MissingEvent("Minted"))
     }
 
     /// Replace `token`'s data with `data` (sent by the token's owner).
@@ -400,11 +379,8 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// `isAuthorized(token, user)` at the latest block; returns the answer and the
     /// block it was read at (what the key broker records).
     pub async fn is_authorized(&self, token: U256, user: Address) -> Result<(bool, u64), LedgerError> {
-        let block = self
-            .provider
-            .get_block_number()
-            .await
-            .map_err(|e| LedgerError::Transport(e.to_string()))?;
+        let block =
+            self.provider.get_block_number().await.map_err(|e| LedgerError::Transport(e.to_string()))?;
         let ok = self
             .inft()
             .isAuthorized(token, user)
@@ -421,14 +397,8 @@ impl<P: Provider + Clone> ChainClient<P> {
         transact!(
             "ProverRegistry",
             self.provers(),
-            register(
-                st.enclave_key,
-                st.measurement,
-                st.evidence_hash,
-                st.expires_at,
-                st.signature.clone()
-            )
-            .value(stake)
+            register(st.enclave_key, st.measurement, st.evidence_hash, st.expires_at, st.signature.clone())
+                .value(stake)
         );
         Ok(())
     }
@@ -457,13 +427,7 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// The digest the registry computes for `st` (what a verifier must have signed).
     pub async fn attestation_digest(&self, st: &SignedAttestation) -> Result<B256, LedgerError> {
         self.provers()
-            .attestationDigest(
-                st.prover,
-                st.enclave_key,
-                st.measurement,
-                st.evidence_hash,
-                st.expires_at,
-            )
+            .attestationDigest(st.prover, st.enclave_key, st.measurement, st.evidence_hash, st.expires_at)
             .call()
             .await
             .map_err(|e| LedgerError::from_contract("ProverRegistry", e))
@@ -471,21 +435,13 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// Allow (or stop allowing) provers to run with `measurement` (owner only).
     pub async fn approve_measurement(&self, measurement: B256, approved: bool) -> Result<(), LedgerError> {
-        transact!(
-            "ProverRegistry",
-            self.provers(),
-            approveMeasurement(measurement, approved)
-        );
+        transact!("ProverRegistry", self.provers(), approveMeasurement(measurement, approved));
         Ok(())
     }
 
     /// Pin the measurement attestation verifiers must run as (owner only).
     pub async fn pin_verifier_measurement(&self, measurement: B256) -> Result<(), LedgerError> {
-        transact!(
-            "ProverRegistry",
-            self.provers(),
-            pinVerifierMeasurement(measurement)
-        );
+        transact!("ProverRegistry", self.provers(), pinVerifierMeasurement(measurement));
         Ok(())
     }
 
@@ -497,11 +453,7 @@ impl<P: Provider + Clone> ChainClient<P> {
         measurement: B256,
         evidence: B256,
     ) -> Result<(), LedgerError> {
-        transact!(
-            "ProverRegistry",
-            self.provers(),
-            addAttestationVerifier(verifier, measurement, evidence)
-        );
+        transact!("ProverRegistry", self.provers(), addAttestationVerifier(verifier, measurement, evidence));
         Ok(())
     }
 
@@ -513,11 +465,7 @@ impl<P: Provider + Clone> ChainClient<P> {
         offence: Offence,
         evidence: B256,
     ) -> Result<(), LedgerError> {
-        transact!(
-            "ProverRegistry",
-            self.provers(),
-            reportFailure(prover, offence as u8, evidence)
-        );
+        transact!("ProverRegistry", self.provers(), reportFailure(prover, offence as u8, evidence));
         Ok(())
     }
 
@@ -528,11 +476,7 @@ impl<P: Provider + Clone> ChainClient<P> {
         model_hash: B256,
         fee: U256,
     ) -> Result<U256, LedgerError> {
-        let receipt = transact!(
-            "JobRegistry",
-            self.jobs(),
-            submitJob(data_hash, model_hash).value(fee)
-        );
+        let receipt = transact!("JobRegistry", self.jobs(), submitJob(data_hash, model_hash).value(fee));
         receipt
             .decoded_log::<JobRegistry::JobSubmitted>()
             .map(|l| l.jobId)
@@ -560,10 +504,7 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// block is sealed); returns it (zero past the selection window: open to all).
     pub async fn assign(&self, job: U256) -> Result<Address, LedgerError> {
         let receipt = transact!("JobRegistry", self.jobs(), assign(job));
-        Ok(receipt
-            .decoded_log::<JobRegistry::JobAssigned>()
-            .map(|l| l.prover)
-            .unwrap_or(Address::ZERO))
+        Ok(receipt.decoded_log::<JobRegistry::JobAssigned>().map(|l| l.prover).unwrap_or(Address::ZERO))
     }
 
     /// After the assigned prover's window, report its downtime and open `job` to all.
@@ -580,11 +521,7 @@ impl<P: Provider + Clone> ChainClient<P> {
         receipt_id: B256,
         signature: Vec<u8>,
     ) -> Result<(), LedgerError> {
-        transact!(
-            "JobRegistry",
-            self.jobs(),
-            completeJob(job, result, receipt_id, signature.into())
-        );
+        transact!("JobRegistry", self.jobs(), completeJob(job, result, receipt_id, signature.into()));
         Ok(())
     }
 
@@ -598,11 +535,7 @@ impl<P: Provider + Clone> ChainClient<P> {
         verifier: Address,
         fee: U256,
     ) -> Result<U256, LedgerError> {
-        let receipt = transact!(
-            "JobRegistry",
-            self.jobs(),
-            submitZkJob(input, model, verifier).value(fee)
-        );
+        let receipt = transact!("JobRegistry", self.jobs(), submitZkJob(input, model, verifier).value(fee));
         receipt
             .decoded_log::<JobRegistry::JobSubmitted>()
             .map(|l| l.jobId)
@@ -701,30 +634,19 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// Owner of `token`.
     pub async fn owner_of(&self, token: U256) -> Result<Address, LedgerError> {
-        self.inft()
-            .ownerOf(token)
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract("INFT", e))
+        self.inft().ownerOf(token).call().await.map_err(|e| LedgerError::from_contract("INFT", e))
     }
 
     /// The id the next mint will get (an owner seals data to that token's key first).
     pub async fn next_token_id(&self) -> Result<U256, LedgerError> {
-        self.inft()
-            .nextTokenId()
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract("INFT", e))
+        self.inft().nextTokenId().call().await.map_err(|e| LedgerError::from_contract("INFT", e))
     }
 
     /// The sealed data `token` holds (reverts, as `ERC721NonexistentToken`, for a token
     /// that does not exist).
     pub async fn intelligent_data(&self, token: U256) -> Result<Vec<IntelligentData>, LedgerError> {
-        let block = self
-            .provider
-            .get_block_number()
-            .await
-            .map_err(|e| LedgerError::Transport(e.to_string()))?;
+        let block =
+            self.provider.get_block_number().await.map_err(|e| LedgerError::Transport(e.to_string()))?;
         self.intelligent_data_at(token, block).await
     }
 
@@ -741,10 +663,7 @@ impl<P: Provider + Clone> ChainClient<P> {
             .await
             .map(|data| {
                 data.into_iter()
-                    .map(|d| IntelligentData {
-                        description: d.dataDescription,
-                        data_hash: d.dataHash,
-                    })
+                    .map(|d| IntelligentData { description: d.dataDescription, data_hash: d.dataHash })
                     .collect()
             })
             .map_err(|e| LedgerError::from_contract("INFT", e))
@@ -752,11 +671,7 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// The users `token`'s owner has authorized.
     pub async fn authorized_users(&self, token: U256) -> Result<Vec<Address>, LedgerError> {
-        self.inft()
-            .authorizedUsersOf(token)
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract("INFT", e))
+        self.inft().authorizedUsersOf(token).call().await.map_err(|e| LedgerError::from_contract("INFT", e))
     }
 
     /// The EIP-712 domain the INFT contract signs under, read from the chain (never
@@ -778,12 +693,8 @@ impl<P: Provider + Clone> ChainClient<P> {
         nonce: B256,
     ) -> Result<TransferProof, LedgerError> {
         let from = self.owner_of(token).await?;
-        let old_root = self
-            .inft()
-            .dataRootOf(token)
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract("INFT", e))?;
+        let old_root =
+            self.inft().dataRootOf(token).call().await.map_err(|e| LedgerError::from_contract("INFT", e))?;
         Ok(TransferProof {
             tokenId: token,
             from,
@@ -854,12 +765,8 @@ impl<P: Provider + Clone> ChainClient<P> {
 
     /// A job by id.
     pub async fn job(&self, id: U256) -> Result<JobInfo, LedgerError> {
-        let j = self
-            .jobs()
-            .getJob(id)
-            .call()
-            .await
-            .map_err(|e| LedgerError::from_contract("JobRegistry", e))?;
+        let j =
+            self.jobs().getJob(id).call().await.map_err(|e| LedgerError::from_contract("JobRegistry", e))?;
         let status = match j.status {
             1 => "open",
             2 => "completed",

@@ -90,20 +90,13 @@ impl LedgerError {
         match e {
             alloy::contract::Error::TransportError(t) => match t.as_error_resp() {
                 // Code 3 is an execution revert (geth, anvil and the embedded chain).
-                Some(resp) if resp.code == 3 => LedgerError::Revert {
-                    contract,
-                    detail: resp.message.to_string(),
-                },
-                Some(resp) => LedgerError::Rejected {
-                    contract,
-                    detail: resp.message.to_string(),
-                },
+                Some(resp) if resp.code == 3 => {
+                    LedgerError::Revert { contract, detail: resp.message.to_string() }
+                }
+                Some(resp) => LedgerError::Rejected { contract, detail: resp.message.to_string() },
                 None => LedgerError::Transport(t.to_string()),
             },
-            other => LedgerError::Revert {
-                contract,
-                detail: other.to_string(),
-            },
+            other => LedgerError::Revert { contract, detail: other.to_string() },
         }
     }
 }

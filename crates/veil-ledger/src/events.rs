@@ -39,10 +39,7 @@ impl EventCursor {
                 }
                 Ok(c)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
-                chain_id,
-                next_block: 0,
-            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { chain_id, next_block: 0 }),
             Err(e) => Err(LedgerError::Io(format!("{}: {e}", path.display()))),
         }
     }
@@ -108,10 +105,7 @@ impl<P: Provider + Clone> ChainClient<P> {
         }
         let head = self.block_number().await?.saturating_sub(confirmations);
         if cursor.next_block > head {
-            return Ok(EventBatch {
-                events: Vec::new(),
-                next: cursor,
-            });
+            return Ok(EventBatch { events: Vec::new(), next: cursor });
         }
         let to = head.min(cursor.next_block.saturating_add(max_blocks.max(1) - 1));
         let d = self.deployment();
@@ -119,19 +113,10 @@ impl<P: Provider + Clone> ChainClient<P> {
             .address(vec![d.inft, d.provers, d.jobs, d.anchor])
             .from_block(cursor.next_block)
             .to_block(to);
-        let logs = self
-            .provider()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| LedgerError::Transport(e.to_string()))?;
+        let logs =
+            self.provider().get_logs(&filter).await.map_err(|e| LedgerError::Transport(e.to_string()))?;
         let events = logs.iter().filter_map(|log| locate(log, &d)).collect();
-        Ok(EventBatch {
-            events,
-            next: EventCursor {
-                chain_id: cursor.chain_id,
-                next_block: to + 1,
-            },
-        })
+        Ok(EventBatch { events, next: EventCursor { chain_id: cursor.chain_id, next_block: to + 1 } })
     }
 }
 

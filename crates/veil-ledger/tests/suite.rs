@@ -38,19 +38,10 @@ impl Backend {
     fn anvil() -> Self {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules/.bin/anvil");
-        assert!(
-            path.exists(),
-            "{} is missing: run scripts/contracts.sh first",
-            path.display()
-        );
-        let anvil = Anvil::at(path)
-            .args(["--host", "127.0.0.1", "--hardfork", "cancun"])
-            .spawn();
+        assert!(path.exists(), "{} is missing: run scripts/contracts.sh first", path.display());
+        let anvil = Anvil::at(path).args(["--host", "127.0.0.1", "--hardfork", "cancun"]).spawn();
         for (ours, theirs) in KEYS.iter().zip(anvil.keys()) {
-            assert_eq!(
-                signer(ours).address(),
-                PrivateKeySigner::from(theirs.clone()).address()
-            );
+            assert_eq!(signer(ours).address(), PrivateKeySigner::from(theirs.clone()).address());
         }
         Self::Anvil(anvil)
     }
@@ -59,12 +50,7 @@ impl Backend {
         let dir = tempfile::tempdir().expect("tempdir");
         let alloc: BTreeMap<Address, U256> = KEYS
             .iter()
-            .map(|k| {
-                (
-                    signer(k).address(),
-                    U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18)),
-                )
-            })
+            .map(|k| (signer(k).address(), U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18))))
             .collect();
         let genesis = Genesis::new(ANVIL_CHAIN_ID, 1_700_000_000, alloc);
         let (node, _) = Node::open(dir.path(), &genesis).expect("open chain");
@@ -78,9 +64,9 @@ impl Backend {
         let builder = ProviderBuilder::new().wallet(signer);
         let p = match self {
             Self::Anvil(a) => builder.connect_http(a.endpoint_url()).erased(),
-            Self::Embedded { rpc, .. } => builder
-                .connect_client(EmbeddedTransport::new(rpc.clone()).client())
-                .erased(),
+            Self::Embedded { rpc, .. } => {
+                builder.connect_client(EmbeddedTransport::new(rpc.clone()).client()).erased()
+            }
         };
         (p, address)
     }
@@ -123,11 +109,7 @@ on_both_chains!(
 
 fn refused_with(r: Result<impl std::fmt::Debug, LedgerError>, contract: &str, error: &str) {
     match r {
-        Err(LedgerError::Reverted {
-            contract: c,
-            error: e,
-            ..
-        }) => {
+        Err(LedgerError::Reverted { contract: c, error: e, .. }) => {
             assert_eq!(c, contract);
             assert!(e.contains(error), "{e}");
         }
@@ -138,41 +120,22 @@ fn refused_with(r: Result<impl std::fmt::Debug, LedgerError>, contract: &str, er
 /// All contracts deployed by account 0, which owns them.
 async fn deploy(chain: &Backend) -> ChainClient<DynProvider> {
     let (admin_p, admin) = chain.provider(0);
-    ChainClient::deploy(
-        admin_p,
-        admin,
-        Address::repeat_byte(0x7e),
-        Address::repeat_byte(0x1a),
-    )
-    .await
-    .expect("deploy")
+    ChainClient::deploy(admin_p, admin, Address::repeat_byte(0x7e), Address::repeat_byte(0x1a))
+        .await
+        .expect("deploy")
 }
 
 async fn tokens_are_authorized_by_their_owner_only(backend: &Backend) {
     let chain = deploy(backend).await;
     let (alice_p, alice) = backend.provider(1);
     let (bob_p, bob) = backend.provider(2);
-    assert_eq!(
-        chain.chain_id(),
-        backend.chain_id(),
-        "chain id read from the node"
-    );
-    let as_alice = ChainClient::connect(alice_p, chain.deployment())
-        .await
-        .expect("connect");
-    let as_bob = ChainClient::connect(bob_p, chain.deployment())
-        .await
-        .expect("connect");
+    assert_eq!(chain.chain_id(), backend.chain_id(), "chain id read from the node");
+    let as_alice = ChainClient::connect(alice_p, chain.deployment()).await.expect("connect");
+    let as_bob = ChainClient::connect(bob_p, chain.deployment()).await.expect("connect");
 
     let root = B256::from(keccak256(b"sealed records"));
     let token = as_alice
-        .mint(
-            alice,
-            &[IntelligentData {
-                description: "patient records".into(),
-                data_hash: root,
-            }],
-        )
+        .mint(alice, &[IntelligentData { description: "patient records".into(), data_hash: root }])
         .await
         .expect("mint");
     assert_eq!(token, U256::from(1));
@@ -194,16 +157,9 @@ async fn tokens_are_authorized_by_their_owner_only(backend: &Backend) {
         description: "sealed to token 2".into(),
         data_hash: B256::from(keccak256(b"sealed to 2")),
     };
-    refused_with(
-        as_bob.set_data(later, std::slice::from_ref(&entry)).await,
-        "INFT",
-        "NotTokenOwner",
-    );
+    refused_with(as_bob.set_data(later, std::slice::from_ref(&entry)).await, "INFT", "NotTokenOwner");
     refused_with(as_alice.set_data(later, &[]).await, "INFT", "EmptyData");
-    as_alice
-        .set_data(later, std::slice::from_ref(&entry))
-        .await
-        .expect("the owner sets data");
+    as_alice.set_data(later, std::slice::from_ref(&entry)).await.expect("the owner sets data");
     assert_eq!(as_alice.intelligent_data(later).await.expect("read"), vec![entry]);
 }
 
@@ -219,14 +175,8 @@ fn oracle() -> PrivateKeySigner {
 /// Wire the job registry, approve the prover measurement and admit the test oracle.
 async fn admit_oracle(chain: &ChainClient<DynProvider>) {
     chain.set_job_registry().await.expect("wire");
-    chain
-        .approve_measurement(PROVER_MEASUREMENT, true)
-        .await
-        .expect("approve");
-    chain
-        .pin_verifier_measurement(VERIFIER_MEASUREMENT)
-        .await
-        .expect("pin");
+    chain.approve_measurement(PROVER_MEASUREMENT, true).await.expect("approve");
+    chain.pin_verifier_measurement(VERIFIER_MEASUREMENT).await.expect("pin");
     chain
         .add_attestation_verifier(oracle().address(), VERIFIER_MEASUREMENT, B256::repeat_byte(0xee))
         .await
@@ -251,9 +201,7 @@ async fn statement(
         expires_at: today + 7 * 86_400,
         signature: Default::default(),
     };
-    unsigned
-        .sign(by, &chain.registry_domain().await.expect("domain"))
-        .expect("sign")
+    unsigned.sign(by, &chain.registry_domain().await.expect("domain")).expect("sign")
 }
 
 async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: &Backend) {
@@ -261,12 +209,8 @@ async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: 
     let (prover_p, prover_address) = backend.provider(1);
     let (user_p, _) = backend.provider(2);
     admit_oracle(&chain).await;
-    let prover = ChainClient::connect(prover_p, chain.deployment())
-        .await
-        .expect("connect");
-    let user = ChainClient::connect(user_p, chain.deployment())
-        .await
-        .expect("connect");
+    let prover = ChainClient::connect(prover_p, chain.deployment()).await.expect("connect");
+    let user = ChainClient::connect(user_p, chain.deployment()).await.expect("connect");
 
     // Fixed keys: ECDSA signatures are deterministic (RFC 6979), so both chains see
     // the same calldata and charge the same gas.
@@ -282,21 +226,14 @@ async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: 
     let st = statement(&prover, &oracle(), prover_address, enclave.address()).await;
     // The digest signed here is the one the contract computes.
     let on_chain = prover.attestation_digest(&st).await.expect("digest");
-    assert_eq!(
-        st.digest(&prover.registry_domain().await.expect("domain")),
-        on_chain
-    );
+    assert_eq!(st.digest(&prover.registry_domain().await.expect("domain")), on_chain);
     prover.register_prover(&st, stake).await.expect("register");
 
-    let job = user
-        .submit_job(B256::repeat_byte(1), B256::repeat_byte(2), U256::from(1000))
-        .await
-        .expect("submit");
+    let job =
+        user.submit_job(B256::repeat_byte(1), B256::repeat_byte(2), U256::from(1000)).await.expect("submit");
     let (result, receipt) = (B256::repeat_byte(3), B256::repeat_byte(4));
-    let digest = prover
-        .completion_digest(job, prover_address, result, receipt, B256::ZERO)
-        .await
-        .expect("digest");
+    let digest =
+        prover.completion_digest(job, prover_address, result, receipt, B256::ZERO).await.expect("digest");
     let sig = enclave.sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();
     // What an enclave computes offline is what the contract computes.
     let target = veil_protocol::CompletionTarget {
@@ -309,21 +246,14 @@ async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: 
     assert_eq!(target.digest(result, B256::ZERO), digest);
 
     // Another key's signature is refused.
-    let stranger = signer(&"22".repeat(32))
-        .sign_hash_sync(&digest)
-        .expect("sign")
-        .as_bytes()
-        .to_vec();
+    let stranger = signer(&"22".repeat(32)).sign_hash_sync(&digest).expect("sign").as_bytes().to_vec();
     refused_with(
         prover.complete_job(job, result, receipt, stranger).await,
         "JobRegistry",
         "BadEnclaveSignature",
     );
 
-    prover
-        .complete_job(job, result, receipt, sig.clone())
-        .await
-        .expect("complete");
+    prover.complete_job(job, result, receipt, sig.clone()).await.expect("complete");
     // Typed, for callers that branch on the error.
     match prover.complete_job(job, result, receipt, sig).await {
         Err(LedgerError::Reverted { decoded, .. }) => match *decoded {
@@ -333,43 +263,22 @@ async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: 
         other => panic!("expected a revert, got {other:?}"),
     }
     let done = user.job(job).await.expect("job");
-    assert_eq!(
-        (done.status, done.prover, done.assigned),
-        ("completed", prover_address, prover_address)
-    );
+    assert_eq!((done.status, done.prover, done.assigned), ("completed", prover_address, prover_address));
 
     // A prover banned for a data leak cannot complete the next job.
-    let job2 = user
-        .submit_job(B256::repeat_byte(5), B256::repeat_byte(2), U256::from(1000))
-        .await
-        .expect("submit");
-    chain
-        .report_failure(prover_address, Offence::DataLeak, B256::repeat_byte(9))
-        .await
-        .expect("report");
+    let job2 =
+        user.submit_job(B256::repeat_byte(5), B256::repeat_byte(2), U256::from(1000)).await.expect("submit");
+    chain.report_failure(prover_address, Offence::DataLeak, B256::repeat_byte(9)).await.expect("report");
     let listed = user.provers_list().await.expect("list");
     assert!(listed[0].banned && listed[0].stake.is_zero() && listed[0].failures == 1);
-    let digest2 = prover
-        .completion_digest(job2, prover_address, result, receipt, B256::ZERO)
-        .await
-        .expect("digest");
-    let sig2 = enclave
-        .sign_hash_sync(&digest2)
-        .expect("sign")
-        .as_bytes()
-        .to_vec();
-    refused_with(
-        prover.complete_job(job2, result, receipt, sig2).await,
-        "JobRegistry",
-        "ProverNotEligible",
-    );
+    let digest2 =
+        prover.completion_digest(job2, prover_address, result, receipt, B256::ZERO).await.expect("digest");
+    let sig2 = enclave.sign_hash_sync(&digest2).expect("sign").as_bytes().to_vec();
+    refused_with(prover.complete_job(job2, result, receipt, sig2).await, "JobRegistry", "ProverNotEligible");
 }
 
 fn entry(description: &str, seed: &[u8]) -> IntelligentData {
-    IntelligentData {
-        description: description.into(),
-        data_hash: keccak256(seed),
-    }
+    IntelligentData { description: description.into(), data_hash: keccak256(seed) }
 }
 
 /// A deadline far in the future, fixed so that both chains see the same calldata.
@@ -382,26 +291,14 @@ async fn tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(backend: &Bac
     let (_, carol) = backend.provider(3);
     let oracle = signer(&"33".repeat(32));
     chain.set_oracle(oracle.address(), true).await.expect("oracle");
-    let as_alice = ChainClient::connect(alice_p, chain.deployment())
-        .await
-        .expect("connect");
-    let token = as_alice
-        .mint(alice, &[entry("records", b"v1")])
-        .await
-        .expect("mint");
+    let as_alice = ChainClient::connect(alice_p, chain.deployment()).await.expect("connect");
+    let token = as_alice.mint(alice, &[entry("records", b"v1")]).await.expect("mint");
     as_alice.authorize(token, carol).await.expect("authorize");
 
     let new_data = [entry("records re-sealed for bob", b"v2")];
     let sealed_key = b"key sealed to bob".to_vec();
     let proof = as_alice
-        .transfer_proof(
-            token,
-            bob,
-            &new_data,
-            &sealed_key,
-            FAR_DEADLINE,
-            B256::repeat_byte(0x0a),
-        )
+        .transfer_proof(token, bob, &new_data, &sealed_key, FAR_DEADLINE, B256::repeat_byte(0x0a))
         .await
         .expect("proof");
     let digest = as_alice.transfer_proof_digest(&proof).await.expect("digest");
@@ -409,11 +306,7 @@ async fn tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(backend: &Bac
 
     // The same proof signed under another chain id's domain names another signer.
     let mut domain = as_alice.inft_domain().await.expect("domain");
-    assert_eq!(
-        domain.chain_id,
-        Some(U256::from(backend.chain_id())),
-        "domain read from the chain"
-    );
+    assert_eq!(domain.chain_id, Some(U256::from(backend.chain_id())), "domain read from the chain");
     domain.chain_id = Some(U256::from(backend.chain_id() + 1));
     let foreign = {
         use alloy::sol_types::SolStruct;
@@ -421,9 +314,7 @@ async fn tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(backend: &Bac
         oracle.sign_hash_sync(&d).expect("sign").as_bytes().to_vec()
     };
     refused_with(
-        as_alice
-            .transfer_with_proof(&proof, &new_data, sealed_key.clone(), foreign)
-            .await,
+        as_alice.transfer_with_proof(&proof, &new_data, sealed_key.clone(), foreign).await,
         "INFT",
         "UnknownOracle",
     );
@@ -436,47 +327,26 @@ async fn tokens_move_only_with_a_fresh_oracle_proof_for_this_chain(backend: &Bac
         .as_bytes()
         .to_vec();
     refused_with(
-        as_alice
-            .transfer_with_proof(&expired, &new_data, sealed_key.clone(), expired_sig)
-            .await,
+        as_alice.transfer_with_proof(&expired, &new_data, sealed_key.clone(), expired_sig).await,
         "INFT",
         "ProofExpired",
     );
 
-    as_alice
-        .transfer_with_proof(&proof, &new_data, sealed_key.clone(), sig.clone())
-        .await
-        .expect("transfer");
+    as_alice.transfer_with_proof(&proof, &new_data, sealed_key.clone(), sig.clone()).await.expect("transfer");
     assert_eq!(as_alice.owner_of(token).await.expect("owner"), bob);
-    assert!(
-        !as_alice.is_authorized(token, carol).await.expect("read").0,
-        "cleared on transfer"
-    );
-    assert!(
-        as_alice.is_authorized(token, bob).await.expect("read").0,
-        "the owner is"
-    );
+    assert!(!as_alice.is_authorized(token, carol).await.expect("read").0, "cleared on transfer");
+    assert!(as_alice.is_authorized(token, bob).await.expect("read").0, "the owner is");
     // Replaying the proof (now from bob, the owner) is refused: nonces are never reused.
     let (bob_p, _) = backend.provider(2);
-    let as_bob = ChainClient::connect(bob_p, chain.deployment())
-        .await
-        .expect("connect");
-    refused_with(
-        as_bob
-            .transfer_with_proof(&proof, &new_data, sealed_key, sig)
-            .await,
-        "INFT",
-        "NonceUsed",
-    );
+    let as_bob = ChainClient::connect(bob_p, chain.deployment()).await.expect("connect");
+    refused_with(as_bob.transfer_with_proof(&proof, &new_data, sealed_key, sig).await, "INFT", "NonceUsed");
 }
 
 async fn jobs_go_to_the_prover_their_block_selects(backend: &Backend) {
     let chain = deploy(backend).await;
     admit_oracle(&chain).await;
     let (user_p, _) = backend.provider(3);
-    let as_user = ChainClient::connect(user_p, chain.deployment())
-        .await
-        .expect("connect");
+    let as_user = ChainClient::connect(user_p, chain.deployment()).await.expect("connect");
     let early = as_user
         .submit_job(B256::repeat_byte(1), B256::repeat_byte(2), U256::from(1000))
         .await
@@ -486,30 +356,18 @@ async fn jobs_go_to_the_prover_their_block_selects(backend: &Backend) {
     let mut registered = Vec::new();
     for i in [1, 2] {
         let (p, address) = backend.provider(i);
-        let as_prover = ChainClient::connect(p, chain.deployment())
-            .await
-            .expect("connect");
+        let as_prover = ChainClient::connect(p, chain.deployment()).await.expect("connect");
         let enclave = signer(&format!("{:02x}", 0x40 + i).repeat(32));
         let st = statement(&as_prover, &oracle(), address, enclave.address()).await;
-        refused_with(
-            as_prover.register_prover(&st, U256::from(1)).await,
-            "ProverRegistry",
-            "StakeTooLow",
-        );
+        refused_with(as_prover.register_prover(&st, U256::from(1)).await, "ProverRegistry", "StakeTooLow");
         as_prover.register_prover(&st, stake).await.expect("register");
         registered.push(address);
     }
     // One enclave key, one account: prover 2 cannot take prover 1's key.
     let (p2, address2) = backend.provider(2);
-    let as_p2 = ChainClient::connect(p2, chain.deployment())
-        .await
-        .expect("connect");
+    let as_p2 = ChainClient::connect(p2, chain.deployment()).await.expect("connect");
     let taken = statement(&as_p2, &oracle(), address2, signer(&"41".repeat(32)).address()).await;
-    refused_with(
-        as_p2.update_attestation(&taken).await,
-        "ProverRegistry",
-        "EnclaveKeyTaken",
-    );
+    refused_with(as_p2.update_attestation(&taken).await, "ProverRegistry", "EnclaveKeyTaken");
     let listed = as_user.provers_list().await.expect("list");
     assert_eq!(listed.iter().map(|p| p.address).collect::<Vec<_>>(), registered);
     assert!(listed.iter().all(|p| p.active
@@ -536,10 +394,7 @@ async fn events_follow_a_persisted_cursor(backend: &Backend) {
     let cursor = EventCursor::load(&path, chain.chain_id()).expect("fresh cursor");
     assert_eq!(cursor.next_block, 0);
     let token = chain.mint(admin, &[entry("a", b"a")]).await.expect("mint");
-    chain
-        .authorize(token, Address::repeat_byte(0xb0))
-        .await
-        .expect("authorize");
+    chain.authorize(token, Address::repeat_byte(0xb0)).await.expect("authorize");
 
     let batch = chain.events_since(cursor, 1_000, 0).await.expect("poll");
     let names: Vec<String> = batch
@@ -558,29 +413,14 @@ async fn events_follow_a_persisted_cursor(backend: &Backend) {
         })
         .collect();
     assert_eq!(names, ["Minted", "Authorization"]);
-    assert!(
-        batch
-            .events
-            .windows(2)
-            .all(|w| (w[0].block, w[0].log_index) < (w[1].block, w[1].log_index))
-    );
+    assert!(batch.events.windows(2).all(|w| (w[0].block, w[0].log_index) < (w[1].block, w[1].log_index)));
     batch.next.save(&path).expect("save");
 
     // A restarted follower resumes after what it handled.
     let resumed = EventCursor::load(&path, chain.chain_id()).expect("load");
     assert_eq!(resumed, batch.next);
-    assert!(
-        chain
-            .events_since(resumed, 1_000, 0)
-            .await
-            .expect("poll")
-            .events
-            .is_empty()
-    );
-    chain
-        .revoke(token, Address::repeat_byte(0xb0))
-        .await
-        .expect("revoke");
+    assert!(chain.events_since(resumed, 1_000, 0).await.expect("poll").events.is_empty());
+    chain.revoke(token, Address::repeat_byte(0xb0)).await.expect("revoke");
     let later = chain.events_since(resumed, 1_000, 0).await.expect("poll");
     assert_eq!(later.events.len(), 1);
     assert!(matches!(
@@ -597,17 +437,9 @@ async fn receipts(backend: &Backend) -> Vec<(bool, u64, Option<Address>, Vec<all
     let head = p.get_block_number().await.expect("head");
     let mut out = Vec::new();
     for n in 1..=head {
-        let block = p
-            .get_block_by_number(n.into())
-            .await
-            .expect("block")
-            .expect("mined");
+        let block = p.get_block_by_number(n.into()).await.expect("block").expect("mined");
         for hash in block.transactions.hashes() {
-            let r = p
-                .get_transaction_receipt(hash)
-                .await
-                .expect("receipt")
-                .expect("mined");
+            let r = p.get_transaction_receipt(hash).await.expect("receipt").expect("mined");
             let logs = r.inner.logs().iter().map(|l| l.inner.clone()).collect();
             out.push((r.status(), r.gas_used, r.contract_address, logs));
         }
@@ -627,11 +459,7 @@ async fn both_chains_mine_the_same_receipts_for_the_same_workload() {
         all.push(receipts(&backend).await);
     }
     let (embedded, anvil) = (&all[0], &all[1]);
-    assert!(
-        embedded.len() > 20,
-        "a real workload: {} transactions",
-        embedded.len()
-    );
+    assert!(embedded.len() > 20, "a real workload: {} transactions", embedded.len());
     assert_eq!(embedded.len(), anvil.len());
     for (i, (e, a)) in embedded.iter().zip(anvil).enumerate() {
         assert_eq!(e, a, "transaction {i}: embedded vs anvil");

@@ -16,11 +16,10 @@ impl Dataset {
     /// Parse the CSV; every row must have the header's width.
     pub fn parse(csv: &str) -> Result<Self, ModelError> {
         let mut lines = csv.lines();
-        let width = lines
-            .next()
-            .map(|h| h.split(',').count())
-            .filter(|w| *w >= 3)
-            .ok_or_else(|| ModelError::Input("a dataset needs a header of features, target, split".into()))?;
+        let width =
+            lines.next().map(|h| h.split(',').count()).filter(|w| *w >= 3).ok_or_else(|| {
+                ModelError::Input("a dataset needs a header of features, target, split".into())
+            })?;
         let mut out = Self::default();
         for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
             let bad = |why: &str| ModelError::Input(format!("dataset row {}: {why}", n + 1));
@@ -35,12 +34,9 @@ impl Dataset {
                 .ok_or_else(|| bad("a feature is not a finite number"))?;
             match cells[width - 1] {
                 "train" => out.train.push(x),
-                "test" => out.test.push((
-                    x,
-                    cells[width - 2]
-                        .parse()
-                        .map_err(|_| bad("the target is not a class index"))?,
-                )),
+                "test" => out
+                    .test
+                    .push((x, cells[width - 2].parse().map_err(|_| bad("the target is not a class index"))?)),
                 _ => return Err(bad("the split is neither train nor test")),
             }
         }
@@ -80,11 +76,9 @@ impl TokenRecords {
         for line in lines.filter(|l| l.ends_with(",test")) {
             let cells: Vec<&str> = line.split(',').collect();
             let id = format!("{prefix}{:04}", out.ids.len() + 1);
-            out.table
-                .push_str(&format!("{id},{}\n", cells[..features].join(",")));
+            out.table.push_str(&format!("{id},{}\n", cells[..features].join(",")));
             out.ids.push(id);
-            out.cells
-                .push(cells[..features].iter().map(|c| (*c).to_owned()).collect());
+            out.cells.push(cells[..features].iter().map(|c| (*c).to_owned()).collect());
         }
         out.targets = parsed.test.iter().map(|(_, t)| *t).collect();
         Ok(out)

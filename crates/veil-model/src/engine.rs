@@ -53,10 +53,7 @@ impl OnnxModel {
     pub fn load(bytes: &[u8], expected: &Root) -> Result<Self, ModelError> {
         let actual = veil_content::root_of(bytes).map_err(|e| ModelError::Onnx(e.to_string()))?;
         if &actual != expected {
-            return Err(ModelError::Integrity {
-                expected: *expected,
-                actual,
-            });
+            return Err(ModelError::Integrity { expected: *expected, actual });
         }
         let onnx = tract_onnx::onnx();
         let model = onnx.model_for_read(&mut &bytes[..]).map_err(onnx_err)?;
@@ -82,12 +79,7 @@ impl OnnxModel {
             .map(|o| typed.node(o.node).name.clone())
             .collect();
         let plan = typed.into_runnable().map_err(onnx_err)?;
-        Ok(Self {
-            root: actual,
-            features,
-            output_names,
-            plan,
-        })
+        Ok(Self { root: actual, features, output_names, plan })
     }
 
     /// The weights root.

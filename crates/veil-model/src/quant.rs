@@ -31,11 +31,7 @@ pub fn quantize_value(v: f64, scale: f64) -> Option<i8> {
     if !v.is_finite() {
         return None;
     }
-    Some(if scale > 0.0 {
-        (v / scale).round().clamp(-127.0, 127.0) as i8
-    } else {
-        0
-    })
+    Some(if scale > 0.0 { (v / scale).round().clamp(-127.0, 127.0) as i8 } else { 0 })
 }
 
 /// One dense layer in f32, as the ONNX graph holds it.
@@ -82,14 +78,9 @@ impl Requant {
         }
         let shift = 31 - exp;
         if !(1..=62).contains(&shift) {
-            return Err(ModelError::Unsupported(format!(
-                "requantisation factor {m} is out of range"
-            )));
+            return Err(ModelError::Unsupported(format!("requantisation factor {m} is out of range")));
         }
-        Ok(Self {
-            multiplier: q as i32,
-            shift: shift as u32,
-        })
+        Ok(Self { multiplier: q as i32, shift: shift as u32 })
     }
 
     /// Step 4 of the arithmetic.
@@ -141,10 +132,7 @@ fn floats(t: &TensorProto) -> Result<Vec<f32>, ModelError> {
     if !t.raw_data.len().is_multiple_of(4) {
         return Err(ModelError::Unsupported(format!("{} has ragged raw data", t.name)));
     }
-    Ok(t.raw_data
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    Ok(t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
 /// The chain of dense layers that starts at the graph's input, up to the first node
@@ -153,9 +141,7 @@ pub fn dense_layers(onnx: &[u8]) -> Result<Vec<DenseF32>, ModelError> {
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut &onnx[..])
         .map_err(|e| ModelError::Onnx(format!("{e:#}")))?;
-    let graph = proto
-        .graph
-        .ok_or_else(|| ModelError::Unsupported("no graph".into()))?;
+    let graph = proto.graph.ok_or_else(|| ModelError::Unsupported("no graph".into()))?;
     let mut current = graph
         .input
         .iter()
@@ -163,10 +149,7 @@ pub fn dense_layers(onnx: &[u8]) -> Result<Vec<DenseF32>, ModelError> {
         .map(|i| i.name.clone())
         .ok_or_else(|| ModelError::Unsupported("no input".into()))?;
     let consumer = |name: &str, op: &str| {
-        graph
-            .node
-            .iter()
-            .find(|n| n.op_type == op && n.input.first().is_some_and(|i| i == name))
+        graph.node.iter().find(|n| n.op_type == op && n.input.first().is_some_and(|i| i == name))
     };
     let mut layers = Vec::new();
     while let Some(matmul) = consumer(&current, "MatMul") {
@@ -201,13 +184,7 @@ pub fn dense_layers(onnx: &[u8]) -> Result<Vec<DenseF32>, ModelError> {
         if let Some(r) = relu {
             current = r.output[0].clone();
         }
-        layers.push(DenseF32 {
-            inputs,
-            outputs,
-            weights,
-            bias,
-            relu: relu.is_some(),
-        });
+        layers.push(DenseF32 { inputs, outputs, weights, bias, relu: relu.is_some() });
     }
     if layers.is_empty() {
         return Err(ModelError::Unsupported("the input does not feed a MatMul".into()));
@@ -235,10 +212,7 @@ fn forward_f64(layers: &[DenseF32], x: &[f64], mut visit: impl FnMut(usize, &[f6
 fn quantize_tensor(values: &[f64]) -> (Vec<i8>, f64) {
     let max = values.iter().fold(0f64, |m, v| m.max(v.abs()));
     let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    let q = values
-        .iter()
-        .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
-        .collect();
+    let q = values.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8).collect();
     (q, scale)
 }
 
@@ -248,9 +222,7 @@ impl QuantizedNet {
     pub fn quantize(layers: &[DenseF32], calibration: &[Vec<f32>]) -> Result<Self, ModelError> {
         let features = layers[0].inputs;
         if calibration.is_empty() || calibration.iter().any(|r| r.len() != features) {
-            return Err(ModelError::Input(format!(
-                "calibration needs rows of {features} features"
-            )));
+            return Err(ModelError::Input(format!("calibration needs rows of {features} features")));
         }
         let mut input_max = vec![0f64; features];
         let mut act_max = vec![0f64; layers.len()];
@@ -272,17 +244,10 @@ impl QuantizedNet {
                 .map(|idx| f64::from(l.weights[idx]) * in_scale_of(idx / l.outputs, k, prev_h))
                 .collect();
             let (weights, scale) = quantize_tensor(&folded);
-            let bias: Vec<i64> = l
-                .bias
-                .iter()
-                .map(|b| (f64::from(*b) / scale).round() as i64)
-                .collect();
+            let bias: Vec<i64> = l.bias.iter().map(|b| (f64::from(*b) / scale).round() as i64).collect();
             for j in 0..l.outputs {
                 let reach: i64 = bias[j].abs()
-                    + 127
-                        * (0..l.inputs)
-                            .map(|i| i64::from(weights[i * l.outputs + j]).abs())
-                            .sum::<i64>();
+                    + 127 * (0..l.inputs).map(|i| i64::from(weights[i * l.outputs + j]).abs()).sum::<i64>();
                 if reach >= i64::from(i32::MAX) {
                     return Err(ModelError::Unsupported(format!(
                         "layer {k} output {j} could overflow i32 ({reach})"
@@ -307,10 +272,7 @@ impl QuantizedNet {
                 scale,
             });
         }
-        Ok(Self {
-            input_scales,
-            layers: out,
-        })
+        Ok(Self { input_scales, layers: out })
     }
 
     /// Step 1: a feature row as int8.
@@ -369,10 +331,7 @@ impl QuantizedNet {
             many => {
                 many.iter()
                     .enumerate()
-                    .fold(
-                        (0, i32::MIN),
-                        |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) },
-                    )
+                    .fold((0, i32::MIN), |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) })
                     .0
             }
         })
@@ -381,11 +340,7 @@ impl QuantizedNet {
     /// The last layer's real values.
     pub fn logits(&self, x: &[f32]) -> Result<Vec<f64>, ModelError> {
         let scale = self.layers.last().map(|l| l.scale).unwrap_or(1.0);
-        Ok(self
-            .forward(&self.quantize_input(x)?)?
-            .iter()
-            .map(|a| f64::from(*a) * scale)
-            .collect())
+        Ok(self.forward(&self.quantize_input(x)?)?.iter().map(|a| f64::from(*a) * scale).collect())
     }
 
     /// SHA-256 of the network's JSON (field order fixed): pins it in receipts.

@@ -58,11 +58,7 @@ impl ModelRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(ModelError::Registry(format!("{}: {e}", index_path.display()))),
         };
-        Ok(Self {
-            store,
-            index_path: index_path.to_path_buf(),
-            index,
-        })
+        Ok(Self { store, index_path: index_path.to_path_buf(), index })
     }
 
     /// Register an ONNX file under `meta.name`: it must load, and a name stays bound
@@ -87,11 +83,7 @@ impl ModelRegistry {
         }
         let put = self.store.put_bytes(onnx).await.map_err(reg_err)?;
         debug_assert_eq!(put.root, root);
-        let entry = RegisteredModel {
-            root,
-            features: model.features(),
-            meta,
-        };
+        let entry = RegisteredModel { root, features: model.features(), meta };
         let mut index = self.index.clone();
         index.insert(entry.meta.name.clone(), entry.clone());
         let json = serde_json::to_vec_pretty(&index).expect("index serialises");
@@ -119,11 +111,7 @@ impl ModelRegistry {
     /// A model's file, verified against its root by the store.
     pub async fn fetch(&self, name_or_root: &str) -> Result<(RegisteredModel, Vec<u8>), ModelError> {
         let entry = self.find(name_or_root)?.clone();
-        let bytes = self
-            .store
-            .get_bytes(&entry.root, MAX_MODEL_BYTES)
-            .await
-            .map_err(reg_err)?;
+        let bytes = self.store.get_bytes(&entry.root, MAX_MODEL_BYTES).await.map_err(reg_err)?;
         Ok((entry, bytes))
     }
 

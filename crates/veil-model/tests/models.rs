@@ -18,10 +18,7 @@ struct Split {
 
 fn data(file: &str) -> Split {
     let text = std::fs::read_to_string(models_dir().join("data").join(file)).unwrap();
-    let mut split = Split {
-        train: Vec::new(),
-        test: Vec::new(),
-    };
+    let mut split = Split { train: Vec::new(), test: Vec::new() };
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split(',').collect();
         let n = cols.len();
@@ -37,16 +34,8 @@ fn data(file: &str) -> Split {
 fn manifest_accuracy(name: &str) -> (f64, usize) {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(models_dir().join("manifest.json")).unwrap()).unwrap();
-    let entry = m["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap();
-    (
-        entry["test_accuracy"].as_f64().unwrap(),
-        entry["test_rows"].as_u64().unwrap() as usize,
-    )
+    let entry = m["models"].as_array().unwrap().iter().find(|e| e["name"] == name).unwrap();
+    (entry["test_accuracy"].as_f64().unwrap(), entry["test_rows"].as_u64().unwrap() as usize)
 }
 
 fn load(file: &str) -> (Vec<u8>, OnnxModel) {
@@ -57,27 +46,16 @@ fn load(file: &str) -> (Vec<u8>, OnnxModel) {
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold(
-            (0, f32::MIN),
-            |(bi, bv), (i, x)| if *x > bv { (i, *x) } else { (bi, bv) },
-        )
-        .0
+    v.iter().enumerate().fold((0, f32::MIN), |(bi, bv), (i, x)| if *x > bv { (i, *x) } else { (bi, bv) }).0
 }
 
 /// Accuracy through tract, running the whole test split as one batch.
 fn tract_accuracy(model: &OnnxModel, split: &Split) -> (usize, Vec<usize>) {
     let flat: Vec<f32> = split.test.iter().flat_map(|(x, _)| x.clone()).collect();
     let out = model.run(split.test.len(), &flat).unwrap();
-    let predicted: Vec<usize> = (0..split.test.len())
-        .map(|i| argmax(out.row("probabilities", i).unwrap()))
-        .collect();
-    let correct = predicted
-        .iter()
-        .zip(&split.test)
-        .filter(|(p, (_, y))| *p == y)
-        .count();
+    let predicted: Vec<usize> =
+        (0..split.test.len()).map(|i| argmax(out.row("probabilities", i).unwrap())).collect();
+    let correct = predicted.iter().zip(&split.test).filter(|(p, (_, y))| *p == y).count();
     (correct, predicted)
 }
 
@@ -85,11 +63,7 @@ fn tract_accuracy(model: &OnnxModel, split: &Split) -> (usize, Vec<usize>) {
 fn both_models_reproduce_their_measured_accuracy_through_tract() {
     for (file, csv, name) in [
         ("digits_mlp.onnx", "digits.csv", "digits-mlp"),
-        (
-            "breast_cancer_logreg.onnx",
-            "breast_cancer.csv",
-            "breast-cancer-logreg",
-        ),
+        ("breast_cancer_logreg.onnx", "breast_cancer.csv", "breast-cancer-logreg"),
     ] {
         let (_, model) = load(file);
         let split = data(csv);
@@ -97,16 +71,11 @@ fn both_models_reproduce_their_measured_accuracy_through_tract() {
         assert_eq!(split.test.len(), rows);
         let (correct, _) = tract_accuracy(&model, &split);
         let measured = correct as f64 / rows as f64;
-        assert!(
-            (measured - accuracy).abs() < 1e-6,
-            "{name}: tract {measured} vs scikit-learn {accuracy}"
-        );
+        assert!((measured - accuracy).abs() < 1e-6, "{name}: tract {measured} vs scikit-learn {accuracy}");
         // Probabilities are a distribution, and a row alone gives the batch's answer.
         let (x0, _) = &split.test[0];
         let one = model.run(1, x0).unwrap();
-        let batch = model
-            .run(2, &[x0.clone(), split.test[1].0.clone()].concat())
-            .unwrap();
+        let batch = model.run(2, &[x0.clone(), split.test[1].0.clone()].concat()).unwrap();
         let p = one.row("probabilities", 0).unwrap();
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         for (a, b) in p.iter().zip(batch.row("probabilities", 0).unwrap()) {
@@ -120,24 +89,15 @@ fn a_model_loads_only_under_its_own_root() {
     let bytes = std::fs::read(models_dir().join("digits_mlp.onnx")).unwrap();
     let other = std::fs::read(models_dir().join("breast_cancer_logreg.onnx")).unwrap();
     let root = root_of(&bytes).unwrap();
-    assert!(matches!(
-        OnnxModel::load(&bytes, &root_of(&other).unwrap()),
-        Err(ModelError::Integrity { .. })
-    ));
+    assert!(matches!(OnnxModel::load(&bytes, &root_of(&other).unwrap()), Err(ModelError::Integrity { .. })));
     let mut tampered = bytes.clone();
     let at = tampered.len() - 100;
     tampered[at] ^= 0x10;
     assert_ne!(tampered, bytes);
-    assert!(matches!(
-        OnnxModel::load(&tampered, &root),
-        Err(ModelError::Integrity { .. })
-    ));
+    assert!(matches!(OnnxModel::load(&tampered, &root), Err(ModelError::Integrity { .. })));
     // Garbage under its own root is an ONNX error, not a panic.
     let garbage = b"not an onnx model at all".to_vec();
-    assert!(matches!(
-        OnnxModel::load(&garbage, &root_of(&garbage).unwrap()),
-        Err(ModelError::Onnx(_))
-    ));
+    assert!(matches!(OnnxModel::load(&garbage, &root_of(&garbage).unwrap()), Err(ModelError::Onnx(_))));
 }
 
 #[test]
@@ -159,10 +119,9 @@ fn int8(file: &str, csv: &str) -> (QuantizedNet, Split) {
 
 #[test]
 fn the_int8_path_keeps_the_accuracy() {
-    for (file, csv, layers) in [
-        ("digits_mlp.onnx", "digits.csv", 2),
-        ("breast_cancer_logreg.onnx", "breast_cancer.csv", 1),
-    ] {
+    for (file, csv, layers) in
+        [("digits_mlp.onnx", "digits.csv", 2), ("breast_cancer_logreg.onnx", "breast_cancer.csv", 1)]
+    {
         let (_, model) = load(file);
         let (net, split) = int8(file, csv);
         assert_eq!(net.layers.len(), layers);
@@ -179,10 +138,7 @@ fn the_int8_path_keeps_the_accuracy() {
             correct as f64 >= f32_correct as f64 - 0.01 * n as f64,
             "{file}: int8 {correct}/{n} vs f32 {f32_correct}/{n}"
         );
-        assert!(
-            agree as f64 >= 0.98 * n as f64,
-            "{file}: int8 agrees on {agree}/{n}"
-        );
+        assert!(agree as f64 >= 0.98 * n as f64, "{file}: int8 agrees on {agree}/{n}");
         eprintln!("{file}: f32 {f32_correct}/{n}, int8 {correct}/{n}, agreement {agree}/{n}");
     }
 }
@@ -198,16 +154,12 @@ fn the_int8_arithmetic_is_pinned() {
     let mut checksum: i64 = 0;
     for (i, (x, _)) in split.test.iter().enumerate() {
         let acc = net.forward(&net.quantize_input(x).unwrap()).unwrap();
-        checksum = checksum
-            .wrapping_mul(31)
-            .wrapping_add(acc.iter().map(|v| i64::from(*v)).sum::<i64>() + i as i64);
+        checksum =
+            checksum.wrapping_mul(31).wrapping_add(acc.iter().map(|v| i64::from(*v)).sum::<i64>() + i as i64);
     }
     let pinned = include_str!("int8_digits.pin").trim();
     let actual = format!("{} {checksum}", hex(&net.digest()));
-    assert_eq!(
-        actual, pinned,
-        "update tests/int8_digits.pin only with a documented arithmetic change"
-    );
+    assert_eq!(actual, pinned, "update tests/int8_digits.pin only with a documented arithmetic change");
 }
 
 fn hex(b: &[u8]) -> String {
@@ -229,16 +181,9 @@ async fn the_registry_serves_models_by_name_or_root_and_verifies_them() {
     let entry = reg.register(bytes.clone(), meta.clone()).await.unwrap();
     assert_eq!(entry.root, root_of(&bytes).unwrap());
     assert_eq!(entry.features, 64);
-    assert_eq!(
-        reg.register(bytes.clone(), meta.clone()).await.unwrap(),
-        entry,
-        "idempotent"
-    );
+    assert_eq!(reg.register(bytes.clone(), meta.clone()).await.unwrap(), entry, "idempotent");
     let other = std::fs::read(models_dir().join("breast_cancer_logreg.onnx")).unwrap();
-    assert!(
-        matches!(reg.register(other, meta).await, Err(ModelError::Registry(_))),
-        "a name keeps its root"
-    );
+    assert!(matches!(reg.register(other, meta).await, Err(ModelError::Registry(_))), "a name keeps its root");
 
     // Reopened from the index; found by name and by root.
     let store = veil_store::Store::Local(veil_store::LocalStore::open(&dir.path().join("store")).unwrap());
@@ -250,9 +195,7 @@ async fn the_registry_serves_models_by_name_or_root_and_verifies_them() {
     assert!(matches!(reg.load("resnet").await, Err(ModelError::Unknown(_))));
 
     // A flipped byte in the stored file is caught before the model loads.
-    let blob = veil_store::LocalStore::open(&dir.path().join("store"))
-        .unwrap()
-        .blob_path(&entry.root);
+    let blob = veil_store::LocalStore::open(&dir.path().join("store")).unwrap().blob_path(&entry.root);
     let mut stored = std::fs::read(&blob).unwrap();
     stored[200] ^= 1;
     std::fs::write(&blob, &stored).unwrap();

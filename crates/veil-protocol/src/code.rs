@@ -195,9 +195,6 @@ mod tests {
             let json = serde_json::to_string(code).unwrap();
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
         }
-        assert_eq!(
-            ErrorCode::parse("future.code"),
-            ErrorCode::Unrecognized("future.code".into())
-        );
+        assert_eq!(ErrorCode::parse("future.code"), ErrorCode::Unrecognized("future.code".into()));
     }
 }

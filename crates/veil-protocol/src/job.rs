@@ -104,12 +104,7 @@ mod tests {
                     probabilities: vec![0.000123, 0.999877],
                     id: Some("P0001".into()),
                 },
-                Prediction {
-                    label: "malignant".into(),
-                    class: 0,
-                    probabilities: vec![1.0, 0.0],
-                    id: None,
-                },
+                Prediction { label: "malignant".into(), class: 0, probabilities: vec![1.0, 0.0], id: None },
             ],
         };
         let mut first = json!({"label": "benign", "class": 1, "probabilities": [0.000123, 0.999877]});
@@ -118,10 +113,7 @@ mod tests {
             "model": "m", "weights": weights,
             "predictions": [first, {"label": "malignant", "class": 0, "probabilities": [1.0, 0.0]}],
         });
-        assert_eq!(
-            serde_json::to_string(&typed).unwrap(),
-            serde_json::to_string(&legacy).unwrap()
-        );
+        assert_eq!(serde_json::to_string(&typed).unwrap(), serde_json::to_string(&legacy).unwrap());
         let back: InferenceOutput = serde_json::from_value(legacy).unwrap();
         assert_eq!(back, typed);
     }

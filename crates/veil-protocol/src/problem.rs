@@ -42,11 +42,7 @@ impl Problem {
 
     /// The 404 every service answers for routes it does not have.
     pub fn no_route() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::RequestNotFound,
-            "no such endpoint",
-        )
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::RequestNotFound, "no such endpoint")
     }
 
     /// The status, as a type (500 when a peer sent a number that is not one).

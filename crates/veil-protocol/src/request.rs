@@ -42,9 +42,7 @@ pub const PROVER_REGISTRATION_PURPOSE: &str = "prover/registration";
 /// `[A-Za-z0-9_-]` (long enough to be fresh, short and plain enough to bind).
 pub fn is_challenge_nonce(nonce: &str) -> bool {
     (16..=128).contains(&nonce.len())
-        && nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// How far ahead a request's expiry may be; the gateway remembers nonces this long.
@@ -190,9 +188,7 @@ impl SignedRequest {
             signature: String::new(),
         };
         let digest = req.typed()?.eip712_signing_hash(domain);
-        let sig = signer
-            .sign_hash_sync(&digest)
-            .map_err(|e| RequestError::Signature(e.to_string()))?;
+        let sig = signer.sign_hash_sync(&digest).map_err(|e| RequestError::Signature(e.to_string()))?;
         req.signature = format!("0x{}", hex::encode(sig.as_bytes()));
         Ok(req)
     }
@@ -201,16 +197,10 @@ impl SignedRequest {
     /// at `now` (no more than `max_secs` ahead).
     pub fn verify(&self, domain: &Eip712Domain, now: u64, max_secs: u64) -> Result<Address, RequestError> {
         if self.expiry < now {
-            return Err(RequestError::Expired {
-                expiry: self.expiry,
-                now,
-            });
+            return Err(RequestError::Expired { expiry: self.expiry, now });
         }
         if self.expiry > now.saturating_add(max_secs) {
-            return Err(RequestError::TooFar {
-                expiry: self.expiry,
-                max_secs,
-            });
+            return Err(RequestError::TooFar { expiry: self.expiry, max_secs });
         }
         let digest = self.typed()?.eip712_signing_hash(domain);
         let raw = self
@@ -220,8 +210,7 @@ impl SignedRequest {
             .filter(|b| b.len() == 65)
             .ok_or_else(|| RequestError::Signature("not 65 bytes of 0x-hex".into()))?;
         let sig = Signature::from_raw(&raw).map_err(|e| RequestError::Signature(e.to_string()))?;
-        sig.recover_address_from_prehash(&digest)
-            .map_err(|e| RequestError::Signature(e.to_string()))
+        sig.recover_address_from_prehash(&digest).map_err(|e| RequestError::Signature(e.to_string()))
     }
 }
 
@@ -250,10 +239,7 @@ mod tests {
         let req = signed(&user, &d, 1_000);
         assert_eq!(req.verify(&d, 900, MAX_EXPIRY_SECS), Ok(user.address()));
         // Another chain or contract: a valid signature, but by nobody we know.
-        for other in [
-            domain(1, Address::repeat_byte(1)),
-            domain(32273, Address::repeat_byte(2)),
-        ] {
+        for other in [domain(1, Address::repeat_byte(1)), domain(32273, Address::repeat_byte(2))] {
             assert_ne!(req.verify(&other, 900, MAX_EXPIRY_SECS), Ok(user.address()));
         }
         // Any signed field changed: another signer.
@@ -263,20 +249,11 @@ mod tests {
         let mut changed = req.clone();
         changed.nonce = "43".into();
         assert_ne!(changed.verify(&d, 900, MAX_EXPIRY_SECS), Ok(user.address()));
-        assert!(matches!(
-            req.verify(&d, 1_001, MAX_EXPIRY_SECS),
-            Err(RequestError::Expired { .. })
-        ));
-        assert!(matches!(
-            req.verify(&d, 1, MAX_EXPIRY_SECS),
-            Err(RequestError::TooFar { .. })
-        ));
+        assert!(matches!(req.verify(&d, 1_001, MAX_EXPIRY_SECS), Err(RequestError::Expired { .. })));
+        assert!(matches!(req.verify(&d, 1, MAX_EXPIRY_SECS), Err(RequestError::TooFar { .. })));
         let mut bad = req.clone();
         bad.signature = "0x00".into();
-        assert_eq!(
-            bad.verify(&d, 900, MAX_EXPIRY_SECS).unwrap_err().code(),
-            ErrorCode::RequestBadSignature
-        );
+        assert_eq!(bad.verify(&d, 900, MAX_EXPIRY_SECS).unwrap_err().code(), ErrorCode::RequestBadSignature);
         for id in ["", "01", "-1", "1e3", &"9".repeat(79)] {
             let mut bad = req.clone();
             bad.token_id = id.into();

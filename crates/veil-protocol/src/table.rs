@@ -29,37 +29,22 @@ impl Table {
         let header = lines.next().ok_or_else(|| TableError::Shape("empty".into()))?;
         let cols: Vec<&str> = header.split(',').collect();
         if cols.first().map(|c| c.trim()) != Some("id") || cols.len() < 2 {
-            return Err(TableError::Shape(
-                "the first column must be `id`, then features".into(),
-            ));
+            return Err(TableError::Shape("the first column must be `id`, then features".into()));
         }
         let features = cols.len() - 1;
-        let mut t = Self {
-            ids: Vec::new(),
-            index: HashMap::new(),
-            features,
-            values: Vec::new(),
-        };
+        let mut t = Self { ids: Vec::new(), index: HashMap::new(), features, values: Vec::new() };
         for (n, line) in lines.enumerate() {
             let mut cells = line.split(',');
             let id = cells.next().unwrap_or_default().trim().to_owned();
             let before = t.values.len();
             for cell in cells {
-                let v: f32 = cell
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|v: &f32| v.is_finite())
-                    .ok_or_else(|| {
-                        TableError::Shape(format!("row {}: a cell is not a finite number", n + 1))
-                    })?;
+                let v: f32 = cell.trim().parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| {
+                    TableError::Shape(format!("row {}: a cell is not a finite number", n + 1))
+                })?;
                 t.values.push(v);
             }
             if t.values.len() - before != features {
-                return Err(TableError::Shape(format!(
-                    "row {} has the wrong number of cells",
-                    n + 1
-                )));
+                return Err(TableError::Shape(format!("row {} has the wrong number of cells", n + 1)));
             }
             if id.is_empty() || t.index.insert(id.clone(), t.ids.len()).is_some() {
                 return Err(TableError::Shape(format!("row {}: empty or repeated id", n + 1)));
@@ -100,10 +85,7 @@ impl Table {
             .and_then(|v| v.as_array())
             .ok_or_else(|| bad("input must be {\"ids\": [\"…\", …]}"))?;
         if ids.is_empty() || ids.len() > max {
-            return Err(TableError::Selection(format!(
-                "ask for 1 to {max} ids, not {}",
-                ids.len()
-            )));
+            return Err(TableError::Selection(format!("ask for 1 to {max} ids, not {}", ids.len())));
         }
         let mut names = Vec::with_capacity(ids.len());
         let mut out = Vec::with_capacity(ids.len() * self.features);
@@ -138,15 +120,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_tables_and_selections() {
-        for bad in [
-            "",
-            "a,b\n1,2",
-            "id\nx",
-            "id,a\nx,1,2",
-            "id,a\nx,NaN",
-            "id,a\nx,1\nx,2",
-            "id,a\n,1",
-        ] {
+        for bad in ["", "a,b\n1,2", "id\nx", "id,a\nx,1,2", "id,a\nx,NaN", "id,a\nx,1\nx,2", "id,a\n,1"] {
             assert!(matches!(Table::parse(bad), Err(TableError::Shape(_))), "{bad:?}");
         }
         let t = Table::parse("id,a\nx,1\n").unwrap();
@@ -157,10 +131,7 @@ mod tests {
             json!([]),
             json!({"ids": ["x"], "more": 1}),
         ] {
-            assert!(
-                matches!(t.select(&sel, 10), Err(TableError::Selection(_))),
-                "{sel}"
-            );
+            assert!(matches!(t.select(&sel, 10), Err(TableError::Selection(_))), "{sel}");
         }
         assert!(t.select(&json!({"ids": ["x", "x"]}), 1).is_err(), "more than max");
     }

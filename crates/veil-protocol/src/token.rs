@@ -62,9 +62,7 @@ impl FromStr for TokenId {
     type Err = TokenIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_decimal_u256(s)
-            .map(Self)
-            .ok_or_else(|| TokenIdError(s.chars().take(90).collect()))
+        parse_decimal_u256(s).map(Self).ok_or_else(|| TokenIdError(s.chars().take(90).collect()))
     }
 }
 
@@ -100,19 +98,7 @@ mod tests {
         }
         let max = U256::MAX.to_string();
         assert_eq!(max.parse::<TokenId>().unwrap().value(), U256::MAX);
-        for bad in [
-            "",
-            "01",
-            "00",
-            "-1",
-            "+1",
-            "0x2a",
-            "1e3",
-            " 1",
-            "1 ",
-            "١",
-            &"9".repeat(79),
-        ] {
+        for bad in ["", "01", "00", "-1", "+1", "0x2a", "1e3", " 1", "1 ", "١", &"9".repeat(79)] {
             assert!(bad.parse::<TokenId>().is_err(), "{bad:?}");
         }
         // 78 digits above 2^256 - 1.

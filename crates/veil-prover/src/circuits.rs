@@ -128,10 +128,5 @@ pub fn bench(blank: &Statement, statement: &Statement, runs: usize) -> Result<Ci
     }
     prove.sort();
     verify.sort();
-    Ok(CircuitBench {
-        constraints,
-        setup,
-        prove,
-        verify,
-    })
+    Ok(CircuitBench { constraints, setup, prove, verify })
 }

@@ -14,18 +14,13 @@ use veil_zk::{ZkError, groth, snarkjs};
 const MAX_KEY_BYTES: u64 = 1 << 30;
 
 fn read(path: &Path, max: u64) -> Result<Vec<u8>, ZkError> {
-    veil_fs::read_limited(path, max).map_err(|e| ZkError::Malformed {
-        what: "key file",
-        reason: e.to_string(),
-    })
+    veil_fs::read_limited(path, max)
+        .map_err(|e| ZkError::Malformed { what: "key file", reason: e.to_string() })
 }
 
 /// The key file the server would load for `stem` in `dir`, if any.
 pub fn key_file(dir: &Path, stem: &str) -> Option<std::path::PathBuf> {
-    [format!("{stem}.zkey"), format!("{stem}.pk")]
-        .into_iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.exists())
+    [format!("{stem}.zkey"), format!("{stem}.pk")].into_iter().map(|name| dir.join(name)).find(|p| p.exists())
 }
 
 /// The keys for `stem` in `dir` (a ceremony's `.zkey` over a development `.pk`), or
@@ -39,11 +34,9 @@ pub fn load_keys(dir: &Path, stem: &str) -> Result<Option<groth::Keys>, ZkError>
         groth::Reduction::Snarkjs => pk.vk.clone(),
         groth::Reduction::Arkworks => {
             let vk_path = dir.join(format!("{stem}.vk.json"));
-            let json: serde_json::Value =
-                serde_json::from_slice(&read(&vk_path, 1 << 20)?).map_err(|e| ZkError::Malformed {
-                    what: "verifying key",
-                    reason: format!("{}: {e}", vk_path.display()),
-                })?;
+            let json: serde_json::Value = serde_json::from_slice(&read(&vk_path, 1 << 20)?).map_err(|e| {
+                ZkError::Malformed { what: "verifying key", reason: format!("{}: {e}", vk_path.display()) }
+            })?;
             snarkjs::vk_from_json(&json)?
         }
     };
@@ -60,15 +53,9 @@ mod tests {
         assert_eq!(key_file(dir.path(), "income-1"), None);
         assert!(load_keys(dir.path(), "income-1").unwrap().is_none());
         std::fs::write(dir.path().join("income-1.pk"), b"dev").unwrap();
-        assert_eq!(
-            key_file(dir.path(), "income-1"),
-            Some(dir.path().join("income-1.pk"))
-        );
+        assert_eq!(key_file(dir.path(), "income-1"), Some(dir.path().join("income-1.pk")));
         std::fs::write(dir.path().join("income-1.zkey"), b"zkey").unwrap();
-        assert_eq!(
-            key_file(dir.path(), "income-1"),
-            Some(dir.path().join("income-1.zkey"))
-        );
+        assert_eq!(key_file(dir.path(), "income-1"), Some(dir.path().join("income-1.zkey")));
         // A damaged key is a refusal, not a panic.
         assert!(load_keys(dir.path(), "income-1").is_err());
     }

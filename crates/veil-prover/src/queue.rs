@@ -215,12 +215,7 @@ struct InferenceMeta {
 
 fn served<T>(vk: &ark_groth16::VerifyingKey<ark_bn254::Bn254>, meta: T) -> Result<Served<T>, ZkError> {
     let vk_json = snarkjs::vk_to_json(vk);
-    Ok(Served {
-        vk: vk.clone(),
-        vk_hash: snarkjs::vk_hash(&vk_json)?,
-        vk_json,
-        meta,
-    })
+    Ok(Served { vk: vk.clone(), vk_hash: snarkjs::vk_hash(&vk_json)?, vk_json, meta })
 }
 
 fn jcs_root(v: &Value) -> Result<Root, ZkError> {
@@ -236,11 +231,7 @@ impl Prover {
     /// Start the proving thread; refused when the inference network is unusable.
     pub fn start(parts: ProverParts) -> Result<Arc<Self>, ZkError> {
         let (tx, rx) = sync_channel::<Work>(parts.queue_capacity.max(1));
-        let income = parts
-            .income
-            .as_ref()
-            .map(|c| served(&c.keys.vk, c.slots))
-            .transpose()?;
+        let income = parts.income.as_ref().map(|c| served(&c.keys.vk, c.slots)).transpose()?;
         let inference = match &parts.inference {
             Some(c) => {
                 if !c.input_scales.is_empty() && c.input_scales.len() != c.network.features() {
@@ -295,10 +286,9 @@ impl Prover {
                     };
                     let state = match pk.map(|(pk, reduction)| p.prove(pk, *reduction, work)) {
                         Some(Ok(done)) => done,
-                        Some(Err(e)) => JobState::Failed {
-                            code: crate::error::zk_code(&e),
-                            detail: e.to_string(),
-                        },
+                        Some(Err(e)) => {
+                            JobState::Failed { code: crate::error::zk_code(&e), detail: e.to_string() }
+                        }
                         None => JobState::Failed {
                             code: ErrorCode::ZkUnknownCircuit,
                             detail: "this prover has no key for the circuit".into(),
@@ -323,8 +313,7 @@ impl Prover {
     fn record(&self, took: Duration) {
         let ms = took.as_millis().min(u128::from(u64::MAX)) as u64;
         let old = self.ewma_ms.load(Ordering::Relaxed);
-        self.ewma_ms
-            .store(if old == 0 { ms } else { (old * 3 + ms) / 4 }, Ordering::Relaxed);
+        self.ewma_ms.store(if old == 0 { ms } else { (old * 3 + ms) / 4 }, Ordering::Relaxed);
     }
 
     /// The key statements are sealed to.
@@ -382,10 +371,7 @@ impl Prover {
             Some((self.clock)()),
         )
         .map_err(|e| ProverError::Zk(ZkError::Groth16(format!("attesting: {e}"))))?;
-        Ok(veil_protocol::AttestationResponse {
-            evidence,
-            measurement: a.measurement.clone(),
-        })
+        Ok(veil_protocol::AttestationResponse { evidence, measurement: a.measurement.clone() })
     }
 
     /// The address of the key completions are signed with.
@@ -407,14 +393,10 @@ impl Prover {
             veil_protocol::PROVER_REGISTRATION_PURPOSE,
             Some((self.clock)()),
         );
-        rd.public_keys
-            .insert("secp256k1".into(), format!("{:#x}", self.completion_address()));
+        rd.public_keys.insert("secp256k1".into(), format!("{:#x}", self.completion_address()));
         let evidence = veil_attester::evidence_for(&*a.attester, rd)
             .map_err(|e| ProverError::Zk(ZkError::Groth16(format!("attesting: {e}"))))?;
-        Ok(veil_protocol::AttestationResponse {
-            evidence,
-            measurement: a.measurement.clone(),
-        })
+        Ok(veil_protocol::AttestationResponse { evidence, measurement: a.measurement.clone() })
     }
 
     /// Sign the completion of `target` (a zk job on a `JobRegistry`) with this
@@ -431,13 +413,7 @@ impl Prover {
         use alloy::signers::SignerSync as _;
         let state = self.get(id, capability)?;
         Some((|| {
-            let JobState::Done {
-                circuit,
-                proof,
-                public,
-                ..
-            } = state
-            else {
+            let JobState::Done { circuit, proof, public, .. } = state else {
                 return Err(ProverError::NotDone);
             };
             if circuit != ZK_CIRCUIT_MLP {
@@ -472,10 +448,7 @@ impl Prover {
 
     /// (waiting, running, estimated wait for a new job).
     pub fn load(&self) -> (usize, usize, Duration) {
-        let (w, r) = (
-            self.waiting.load(Ordering::Relaxed),
-            self.running.load(Ordering::Relaxed),
-        );
+        let (w, r) = (self.waiting.load(Ordering::Relaxed), self.running.load(Ordering::Relaxed));
         let per = self.ewma_ms.load(Ordering::Relaxed);
         (w, r, Duration::from_millis(per.saturating_mul((w + r) as u64)))
     }
@@ -492,19 +465,14 @@ impl Prover {
     fn open_envelope(&self, sealed: &[u8]) -> Result<Value, ProverError> {
         let plain = self.open(sealed)?;
         let envelope: Envelope = serde_json::from_slice(&plain).map_err(|e| {
-            ZkError::Input(format!(
-                "the opened statement is not JSON with a nonce and an expires_at: {e}"
-            ))
+            ZkError::Input(format!("the opened statement is not JSON with a nonce and an expires_at: {e}"))
         })?;
         let now = (self.clock)();
         if !veil_protocol::is_challenge_nonce(&envelope.nonce) {
             return Err(ZkError::Input("nonce must be 16 to 128 characters of [A-Za-z0-9_-]".into()).into());
         }
         if envelope.expires_at <= now {
-            return Err(ProverError::Expired {
-                expires_at: envelope.expires_at,
-                now,
-            });
+            return Err(ProverError::Expired { expires_at: envelope.expires_at, now });
         }
         if envelope.expires_at > now + MAX_STATEMENT_TTL_SECS {
             return Err(ZkError::Input(format!(
@@ -550,10 +518,7 @@ impl Prover {
 
     /// Open a sealed inference request, check it, and queue it.
     pub fn submit_inference(&self, sealed: &[u8]) -> Result<Accepted, ProverError> {
-        let c = self
-            .inference
-            .as_ref()
-            .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
+        let c = self.inference.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
         let statement = self.open_envelope(sealed)?;
         let req: InferenceInput = serde_json::from_value(statement)
             .map_err(|e| ZkError::Input(format!("the opened request is not an inference request: {e}")))?;
@@ -586,29 +551,17 @@ impl Prover {
         {
             let mut jobs = lock(&self.jobs);
             let now = (self.clock)();
-            jobs.retain(|_, j| {
-                j.finished_at
-                    .is_none_or(|f| now.saturating_sub(f) < JOB_RETENTION_SECS)
-            });
+            jobs.retain(|_, j| j.finished_at.is_none_or(|f| now.saturating_sub(f) < JOB_RETENTION_SECS));
             if jobs.len() >= MAX_JOBS {
                 return Err(ZkError::Busy);
             }
             jobs.insert(
                 id.clone(),
-                Job {
-                    state: JobState::Queued,
-                    capability: capability_hash(&capability),
-                    finished_at: None,
-                },
+                Job { state: JobState::Queued, capability: capability_hash(&capability), finished_at: None },
             );
         }
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        let work = Work {
-            id: id.clone(),
-            statement,
-            context,
-            received: self.now(),
-        };
+        let work = Work { id: id.clone(), statement, context, received: self.now() };
         match self.tx.try_send(work) {
             Ok(()) => Ok(Accepted { id, capability }),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -646,12 +599,7 @@ impl Prover {
     /// Check a finished job's proof again (for the holder of its capability).
     pub fn verify(&self, id: &str, capability: &str) -> Option<Result<bool, ZkError>> {
         match self.get(id, capability)? {
-            JobState::Done {
-                circuit,
-                proof,
-                public,
-                ..
-            } => Some((|| {
+            JobState::Done { circuit, proof, public, .. } => Some((|| {
                 let vk = match circuit.as_str() {
                     ZK_CIRCUIT_INCOME => self.income.as_ref().map(|c| &c.vk),
                     _ => self.inference.as_ref().map(|c| &c.vk),
@@ -670,26 +618,12 @@ impl Prover {
         let mut receipt_model = None;
         let (circuit, proof, public, vk_json, vk_hash, result, detail) = match work.statement {
             Statement::Income(statement) => {
-                let c = self
-                    .income
-                    .as_ref()
-                    .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
+                let c = self.income.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_INCOME.into()))?;
                 let (proof, public) = groth::prove_income_with(pk, reduction, statement, &mut rng)?;
-                (
-                    ZK_CIRCUIT_INCOME,
-                    proof,
-                    public,
-                    &c.vk_json,
-                    c.vk_hash,
-                    None,
-                    json!({}),
-                )
+                (ZK_CIRCUIT_INCOME, proof, public, &c.vk_json, c.vk_hash, None, json!({}))
             }
             Statement::Inference(statement) => {
-                let c = self
-                    .inference
-                    .as_ref()
-                    .ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
+                let c = self.inference.as_ref().ok_or_else(|| ZkError::Unsupported(ZK_CIRCUIT_MLP.into()))?;
                 let claim = statement.claim()?;
                 let proof = groth::prove_with(pk, reduction, statement, &mut rng)?;
                 receipt_model = c.meta.model_root;
@@ -702,15 +636,7 @@ impl Prover {
                     "weights": c.meta.mode.as_str(),
                     "model_commitment": c.meta.commitment,
                 });
-                (
-                    ZK_CIRCUIT_MLP,
-                    proof,
-                    claim.public,
-                    &c.vk_json,
-                    c.vk_hash,
-                    Some(result),
-                    detail,
-                )
+                (ZK_CIRCUIT_MLP, proof, claim.public, &c.vk_json, c.vk_hash, Some(result), detail)
             }
         };
         let proof = snarkjs::proof_to_json(&proof);
@@ -734,12 +660,7 @@ impl Prover {
         receipt.events = vec![
             Event::of(work.received, &RequestReceived::default()),
             Event::of(now, &proved),
-            Event::of(
-                now,
-                &ResponseReturned {
-                    body_hash: output_hash,
-                },
-            ),
+            Event::of(now, &ResponseReturned { body_hash: output_hash }),
         ];
         let mut zk = json!({ "circuit": circuit, "vk": vk_json, "proof": proof, "public": public });
         if let Some(r) = &result {
@@ -748,24 +669,14 @@ impl Prover {
         receipt.evidence = Some(json!({ "zk": zk }));
         let receipt = veil_receipt::sign(receipt, &self.identity.signing_key())
             .map_err(|e| ZkError::Groth16(format!("signing the receipt: {e}")))?;
-        Ok(JobState::Done {
-            circuit: circuit.into(),
-            proof,
-            public,
-            result,
-            receipt: Box::new(receipt),
-        })
+        Ok(JobState::Done { circuit: circuit.into(), proof, public, result, receipt: Box::new(receipt) })
     }
 }
 
 /// Raw features to int8, as `veil-model` quantises them (outside the proof).
 fn quantize(features: &[f64], scales: &[f64]) -> Result<Vec<i8>, ZkError> {
     if features.len() != scales.len() {
-        return Err(ZkError::Input(format!(
-            "expected {} features, got {}",
-            scales.len(),
-            features.len()
-        )));
+        return Err(ZkError::Input(format!("expected {} features, got {}", scales.len(), features.len())));
     }
     features
         .iter()

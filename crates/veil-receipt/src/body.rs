@@ -87,11 +87,7 @@ impl Event {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        Self {
-            kind: kind.to_owned(),
-            at: rfc3339(at),
-            data,
-        }
+        Self { kind: kind.to_owned(), at: rfc3339(at), data }
     }
 }
 
@@ -130,12 +126,8 @@ pub struct Receipt {
 
 /// Format a time as RFC 3339 UTC with second precision, the one spelling receipts use.
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 impl Receipt {
@@ -155,10 +147,7 @@ impl Receipt {
             events: Vec::new(),
             evidence: None,
             dev_root: false,
-            signer: Signer {
-                alg: String::new(),
-                public_key: String::new(),
-            },
+            signer: Signer { alg: String::new(), public_key: String::new() },
         }
     }
 }

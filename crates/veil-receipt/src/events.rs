@@ -227,25 +227,14 @@ mod tests {
             ),
         ];
         for (typed, legacy) in cases {
-            assert_eq!(
-                serde_json::to_string(&typed).unwrap(),
-                serde_json::to_string(&legacy).unwrap()
-            );
+            assert_eq!(serde_json::to_string(&typed).unwrap(), serde_json::to_string(&legacy).unwrap());
         }
     }
 
     #[test]
     fn payloads_read_back_only_from_their_own_type() {
-        let e = Event::of(
-            at(),
-            &ResponseReturned {
-                body_hash: Root([1; 32]),
-            },
-        );
-        assert_eq!(
-            e.payload::<ResponseReturned>().unwrap().unwrap().body_hash,
-            Root([1; 32])
-        );
+        let e = Event::of(at(), &ResponseReturned { body_hash: Root([1; 32]) });
+        assert_eq!(e.payload::<ResponseReturned>().unwrap().unwrap().body_hash, Root([1; 32]));
         assert!(e.payload::<DataLoaded>().is_none());
         let mut bent = e.clone();
         bent.data.insert("body_hash".into(), json!("0xnot-a-root"));

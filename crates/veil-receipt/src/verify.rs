@@ -95,20 +95,14 @@ impl SignedReceipt {
 
 /// Sign `body` with `key`, setting the body's signer to that key.
 pub fn sign(mut body: Receipt, key: &SigningKey) -> Result<SignedReceipt, ReceiptError> {
-    body.signer = Signer {
-        alg: "ed25519".into(),
-        public_key: hex::encode(key.verifying_key().as_bytes()),
-    };
+    body.signer = Signer { alg: "ed25519".into(), public_key: hex::encode(key.verifying_key().as_bytes()) };
     let canonical = veil_jcs::to_canonical_vec(&body).map_err(|e| ReceiptError::Malformed(e.to_string()))?;
     let id = ReceiptId::of_canonical(&canonical);
     let sig = key.sign(&id.message());
     Ok(SignedReceipt {
         receipt: body,
         id: id.to_string(),
-        signature: SignatureBlock {
-            alg: "ed25519".into(),
-            value: hex::encode(sig.to_bytes()),
-        },
+        signature: SignatureBlock { alg: "ed25519".into(), value: hex::encode(sig.to_bytes()) },
     })
 }
 
@@ -133,11 +127,7 @@ impl Verified {
             hex::encode(self.signer.as_bytes()),
             self.receipt.events.len(),
             self.receipt.created_at,
-            if self.receipt.dev_root {
-                " dev_root=true"
-            } else {
-                ""
-            },
+            if self.receipt.dev_root { " dev_root=true" } else { "" },
         )
     }
 }
@@ -148,17 +138,11 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, ReceiptError> {
     let Value::Object(mut top) = doc else {
         return Err(ReceiptError::Malformed("top level is not an object".into()));
     };
-    if let Some(extra) = top
-        .keys()
-        .find(|k| !matches!(k.as_str(), "receipt" | "id" | "signature"))
-    {
-        return Err(ReceiptError::Malformed(format!(
-            "unknown top-level field {extra:?}"
-        )));
+    if let Some(extra) = top.keys().find(|k| !matches!(k.as_str(), "receipt" | "id" | "signature")) {
+        return Err(ReceiptError::Malformed(format!("unknown top-level field {extra:?}")));
     }
-    let body_value = top
-        .remove("receipt")
-        .ok_or_else(|| ReceiptError::Malformed("missing \"receipt\"".into()))?;
+    let body_value =
+        top.remove("receipt").ok_or_else(|| ReceiptError::Malformed("missing \"receipt\"".into()))?;
     let stated: String = field(&mut top, "id")?;
     let signature: SignatureBlock = field(&mut top, "signature")?;
 
@@ -168,17 +152,10 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, ReceiptError> {
     let computed = ReceiptId::of_canonical(canonical.as_bytes());
     let stated_id: ReceiptId = stated.parse()?;
     if stated_id != computed {
-        return Err(ReceiptError::IdMismatch {
-            stated,
-            computed: computed.to_string(),
-        });
+        return Err(ReceiptError::IdMismatch { stated, computed: computed.to_string() });
     }
 
-    if let Some(v) = body_value
-        .get("version")
-        .and_then(Value::as_str)
-        .filter(|v| *v != VERSION)
-    {
+    if let Some(v) = body_value.get("version").and_then(Value::as_str).filter(|v| *v != VERSION) {
         return Err(ReceiptError::UnsupportedVersion(v.to_owned()));
     }
     let receipt: Receipt =
@@ -187,9 +164,7 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, ReceiptError> {
     check_events(&receipt, created_at)?;
 
     if receipt.signer.alg != "ed25519" || signature.alg != "ed25519" {
-        return Err(ReceiptError::Malformed(
-            "only ed25519 signatures are defined in version 1".into(),
-        ));
+        return Err(ReceiptError::Malformed("only ed25519 signatures are defined in version 1".into()));
     }
     let key_bytes: [u8; 32] = hex_array(&receipt.signer.public_key, "signer.public_key")?;
     let signer = VerifyingKey::from_bytes(&key_bytes)
@@ -198,30 +173,21 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, ReceiptError> {
     signer
         .verify_strict(&computed.message(), &sig)
         .map_err(|_| ReceiptError::BadSignature(receipt.signer.public_key.clone()))?;
-    Ok(Verified {
-        id: computed,
-        receipt,
-        signer,
-    })
+    Ok(Verified { id: computed, receipt, signer })
 }
 
 fn field<T: serde::de::DeserializeOwned>(
     top: &mut serde_json::Map<String, Value>,
     name: &str,
 ) -> Result<T, ReceiptError> {
-    let v = top
-        .remove(name)
-        .ok_or_else(|| ReceiptError::Malformed(format!("missing {name:?}")))?;
+    let v = top.remove(name).ok_or_else(|| ReceiptError::Malformed(format!("missing {name:?}")))?;
     serde_json::from_value(v).map_err(|e| ReceiptError::Malformed(format!("{name}: {e}")))
 }
 
 fn hex_array<const N: usize>(s: &str, what: &str) -> Result<[u8; N], ReceiptError> {
     let mut out = [0u8; N];
     if s.len() != 2 * N || s.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(ReceiptError::Malformed(format!(
-            "{what} must be {} lowercase hex digits",
-            2 * N
-        )));
+        return Err(ReceiptError::Malformed(format!("{what} must be {} lowercase hex digits", 2 * N)));
     }
     hex::decode_to_slice(s, &mut out).map_err(|_| ReceiptError::Malformed(format!("{what} is not hex")))?;
     Ok(out)

@@ -13,31 +13,18 @@ fn key(seed: u8) -> SigningKey {
 
 fn sample() -> Receipt {
     let t = datetime!(2026-11-21 12:00:00 UTC);
-    let mut r = Receipt::new(
-        Mode::Plain,
-        root_of(b"input").unwrap(),
-        root_of(b"output").unwrap(),
-        t,
-    );
+    let mut r = Receipt::new(Mode::Plain, root_of(b"input").unwrap(), root_of(b"output").unwrap(), t);
     r.subject = Some("0x1111111111111111111111111111111111111111".into());
     r.context_hash = Some(root_of(b"sealed data").unwrap());
     r.policy_id = Some("demo".into());
     r.events = vec![
-        Event::new(
-            event::REQUEST_RECEIVED,
-            datetime!(2026-11-21 11:59:58 UTC),
-            json!({}),
-        ),
+        Event::new(event::REQUEST_RECEIVED, datetime!(2026-11-21 11:59:58 UTC), json!({})),
         Event::new(
             event::DATA_LOADED,
             datetime!(2026-11-21 11:59:59 UTC),
             json!({"root": root_of(b"sealed data").unwrap()}),
         ),
-        Event::new(
-            event::RESPONSE_RETURNED,
-            t,
-            json!({"body_hash": root_of(b"output").unwrap()}),
-        ),
+        Event::new(event::RESPONSE_RETURNED, t, json!({"body_hash": root_of(b"output").unwrap()})),
     ];
     r
 }
@@ -86,9 +73,7 @@ const GOLDEN_ID: &str = "sha256:1390f8fac813f20cc2d6f93fff61266e5e182b231e21127e
 fn formatting_does_not_matter_but_content_does() {
     let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&signed_json()).unwrap()).unwrap();
     verify(&compact).unwrap();
-    let tampered = edit(&signed_json(), |v| {
-        v["receipt"]["output_hash"] = json!(root_of(b"other").unwrap())
-    });
+    let tampered = edit(&signed_json(), |v| v["receipt"]["output_hash"] = json!(root_of(b"other").unwrap()));
     assert!(matches!(verify(&tampered), Err(ReceiptError::IdMismatch { .. })));
 }
 
@@ -99,10 +84,7 @@ fn re_signing_with_another_key_is_refused() {
     let mut forged = original.clone();
     forged["signature"] = serde_json::to_value(&other.signature).unwrap();
     assert_ne!(forged, original);
-    assert!(matches!(
-        verify(&serde_json::to_vec(&forged).unwrap()),
-        Err(ReceiptError::BadSignature(_))
-    ));
+    assert!(matches!(verify(&serde_json::to_vec(&forged).unwrap()), Err(ReceiptError::BadSignature(_))));
 }
 
 #[test]
@@ -119,18 +101,10 @@ fn structural_damage_gives_the_right_error() {
             }),
             "receipt.malformed",
         ),
-        (
-            edit(&good, |v| v["signature"]["value"] = json!("00".repeat(64))),
-            "receipt.signature",
-        ),
+        (edit(&good, |v| v["signature"]["value"] = json!("00".repeat(64))), "receipt.signature"),
     ];
     for (bytes, code) in cases {
-        assert_eq!(
-            verify(&bytes).unwrap_err().code(),
-            code,
-            "{}",
-            String::from_utf8_lossy(&bytes)
-        );
+        assert_eq!(verify(&bytes).unwrap_err().code(), code, "{}", String::from_utf8_lossy(&bytes));
     }
 }
 
@@ -138,10 +112,7 @@ fn structural_damage_gives_the_right_error() {
 fn event_rules_are_enforced_and_unknown_events_ignored() {
     let k = key(3);
     let mut r = sample();
-    r.events.insert(
-        1,
-        Event::new("gpu.warmed", datetime!(2026-11-21 11:59:58 UTC), json!({"x": 1})),
-    );
+    r.events.insert(1, Event::new("gpu.warmed", datetime!(2026-11-21 11:59:58 UTC), json!({"x": 1})));
     verify(sign(r, &k).unwrap().to_json_pretty().as_bytes()).unwrap();
 
     let mut r = sample();
@@ -163,10 +134,7 @@ fn event_rules_are_enforced_and_unknown_events_ignored() {
 fn leaves(v: &Value, path: String, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => m.iter().for_each(|(k, c)| leaves(c, format!("{path}/{k}"), out)),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, c)| leaves(c, format!("{path}/{i}"), out)),
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, c)| leaves(c, format!("{path}/{i}"), out)),
         _ => out.push(path),
     }
 }

@@ -116,12 +116,7 @@ impl Header {
         }
         let mut mac = [0u8; MAC_LEN];
         read_exact(r, &mut mac, "header cut short")?;
-        Ok(Self {
-            segment_log2,
-            salt,
-            stanzas,
-            mac,
-        })
+        Ok(Self { segment_log2, salt, stanzas, mac })
     }
 }
 

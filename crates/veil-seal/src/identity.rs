@@ -28,25 +28,19 @@ pub struct Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("public", &self.public_key())
-            .finish_non_exhaustive()
+        f.debug_struct("Identity").field("public", &self.public_key()).finish_non_exhaustive()
     }
 }
 
 impl Identity {
     /// A fresh identity from the operating system's random generator.
     pub fn generate() -> Result<Self, SealError> {
-        Ok(Self {
-            seed: crate::random::<32>()?,
-        })
+        Ok(Self { seed: crate::random::<32>()? })
     }
 
     /// The identity with this seed (deterministic; for keys derived elsewhere).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self {
-            seed: Zeroizing::new(*seed),
-        }
+        Self { seed: Zeroizing::new(*seed) }
     }
 
     fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -90,13 +84,8 @@ impl Identity {
 
     /// Parse an identity file: `#` comments and blank lines, then one secret line.
     pub fn from_file_text(text: &str) -> Result<Self, SealError> {
-        let mut lines = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let line = lines
-            .next()
-            .ok_or_else(|| SealError::BadIdentity("no secret key line".into()))?;
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let line = lines.next().ok_or_else(|| SealError::BadIdentity("no secret key line".into()))?;
         if lines.next().is_some() {
             return Err(SealError::BadIdentity("more than one secret key line".into()));
         }
@@ -105,9 +94,7 @@ impl Identity {
             .map_err(|_| SealError::BadIdentity("secret key line is not valid bech32".into()))?;
         let data = Zeroizing::new(data);
         if hrp != SECRET_HRP {
-            return Err(SealError::BadIdentity(
-                "not a Veil secret key (expected VEILSK1...)".into(),
-            ));
+            return Err(SealError::BadIdentity("not a Veil secret key (expected VEILSK1...)".into()));
         }
         let seed: [u8; 32] = data
             .as_slice()

@@ -53,10 +53,7 @@ fn derive_keys(data_key: &[u8; 32], salt: &[u8; SALT_LEN]) -> Keys {
     hk.expand(b"veil/seal/v1 payload", payload.as_mut())
         .and_then(|()| hk.expand(b"veil/seal/v1 header", mac_key.as_mut()))
         .expect("32 bytes is a valid HKDF-SHA256 output length");
-    Keys {
-        payload: Aes256Gcm::new((&*payload).into()),
-        mac_key,
-    }
+    Keys { payload: Aes256Gcm::new((&*payload).into()), mac_key }
 }
 
 fn header_mac(key: &[u8; 32]) -> Hmac<Sha256> {
@@ -87,29 +84,17 @@ pub fn seal_with_segment_size(
     segment_log2: u8,
 ) -> Result<SealSummary, SealError> {
     if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
-        return Err(SealError::Recipients {
-            got: recipients.len(),
-        });
+        return Err(SealError::Recipients { got: recipients.len() });
     }
     if !(12..=24).contains(&segment_log2) {
         return Err(SealError::MalformedHeader("segment size out of range"));
     }
     let data_key = crate::random::<32>()?;
     let salt = *crate::random::<SALT_LEN>()?;
-    let mut header = Header {
-        segment_log2,
-        salt,
-        stanzas: Vec::with_capacity(recipients.len()),
-        mac: [0u8; 32],
-    };
+    let mut header =
+        Header { segment_log2, salt, stanzas: Vec::with_capacity(recipients.len()), mac: [0u8; 32] };
     // The stanzas are bound to the prefix, which already counts them.
-    header.stanzas.resize(
-        recipients.len(),
-        Stanza {
-            enc: [0; ENC_LEN],
-            wrapped: [0; WRAPPED_LEN],
-        },
-    );
+    header.stanzas.resize(recipients.len(), Stanza { enc: [0; ENC_LEN], wrapped: [0; WRAPPED_LEN] });
     let prefix = header.prefix();
     for (stanza, pk) in header.stanzas.iter_mut().zip(recipients) {
         let (enc, wrapped) = hpke::single_shot_seal::<HpkeAead, HpkeKdf, Kem>(
@@ -136,11 +121,8 @@ pub fn seal_with_segment_size(
     // without a second read call per segment.
     let mut buf = Zeroizing::new(vec![0u8; seg + TAG_LEN]);
     let mut have = 0usize;
-    let mut summary = SealSummary {
-        plaintext_bytes: 0,
-        sealed_bytes: header_bytes.len() as u64,
-        segments: 0,
-    };
+    let mut summary =
+        SealSummary { plaintext_bytes: 0, sealed_bytes: header_bytes.len() as u64, segments: 0 };
     loop {
         have += read_full(&mut input, &mut buf[have..seg + 1]).map_err(SealError::Read)?;
         let last = have <= seg;
@@ -188,8 +170,7 @@ fn unlock(input: &mut impl Read, identity: &Identity) -> Result<(Header, Keys), 
     let keys = derive_keys(&data_key, &header.salt);
     let mut mac = header_mac(&keys.mac_key);
     mac.update(&header.authenticated_bytes());
-    mac.verify_slice(&header.mac)
-        .map_err(|_| SealError::HeaderTampered)?;
+    mac.verify_slice(&header.mac).map_err(|_| SealError::HeaderTampered)?;
     Ok((header, keys))
 }
 
@@ -208,10 +189,7 @@ pub fn open(
     let cap = header.segment_size() + TAG_LEN;
     let mut buf = Zeroizing::new(vec![0u8; cap + 1]);
     let mut have = read_full(&mut input, &mut buf[..cap + 1]).map_err(SealError::Read)?;
-    let mut summary = OpenSummary {
-        plaintext_bytes: 0,
-        segments: 0,
-    };
+    let mut summary = OpenSummary { plaintext_bytes: 0, segments: 0 };
     loop {
         let index = summary.segments;
         let last = have <= cap;
@@ -222,19 +200,12 @@ pub fn open(
         let carry = buf[cap];
         let (data, tag) = buf[..n].split_at_mut(n - TAG_LEN);
         let tag = Tag::try_from(&*tag).map_err(|_| SealError::Truncated("segment cut short"))?;
-        if keys
-            .payload
-            .decrypt_inout_detached(&nonce(index, last), &aad, data.into(), &tag)
-            .is_err()
-        {
+        if keys.payload.decrypt_inout_detached(&nonce(index, last), &aad, data.into(), &tag).is_err() {
             // A full segment that only opens as "not last" means the stream was cut
             // cleanly at a segment boundary: say truncated, not tampered.
             if last
                 && n == cap
-                && keys
-                    .payload
-                    .decrypt_inout_detached(&nonce(index, false), &aad, data.into(), &tag)
-                    .is_ok()
+                && keys.payload.decrypt_inout_detached(&nonce(index, false), &aad, data.into(), &tag).is_ok()
             {
                 return Err(SealError::Truncated("stream ends before its last segment"));
             }

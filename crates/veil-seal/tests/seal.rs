@@ -26,11 +26,8 @@ fn open_with(id: &Identity, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
 
 #[test]
 fn round_trips_at_every_boundary_for_every_recipient() {
-    let (a, b, c) = (
-        Identity::generate().unwrap(),
-        Identity::generate().unwrap(),
-        Identity::generate().unwrap(),
-    );
+    let (a, b, c) =
+        (Identity::generate().unwrap(), Identity::generate().unwrap(), Identity::generate().unwrap());
     for n in [0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, 3 * SEG + 17] {
         let plain = data(n);
         let sealed = sealed_to(&[&a, &b, &c], &plain);
@@ -57,10 +54,7 @@ fn default_segment_size_round_trips_a_few_segments() {
 fn someone_else_cannot_open() {
     let (a, stranger) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let sealed = sealed_to(&[&a], &data(100));
-    assert!(matches!(
-        open_with(&stranger, &sealed),
-        Err(SealError::NoMatchingRecipient)
-    ));
+    assert!(matches!(open_with(&stranger, &sealed), Err(SealError::NoMatchingRecipient)));
 }
 
 #[test]
@@ -68,36 +62,18 @@ fn truncation_is_caught_wherever_it_cuts() {
     let id = Identity::generate().unwrap();
     let sealed = sealed_to(&[&id], &data(3 * SEG + 100));
     let boundary = HEADER_1 + 2 * (SEG + 16);
-    assert!(matches!(
-        open_with(&id, &sealed[..boundary]),
-        Err(SealError::Truncated(_))
-    ));
-    assert!(matches!(
-        open_with(&id, &sealed[..HEADER_1]),
-        Err(SealError::Truncated(_))
-    ));
-    assert!(matches!(
-        open_with(&id, &sealed[..40]),
-        Err(SealError::Truncated(_))
-    ));
-    assert!(matches!(
-        open_with(&id, &sealed[..boundary + 5]),
-        Err(SealError::Truncated(_))
-    ));
-    assert!(matches!(
-        open_with(&id, &sealed[..boundary + 40]),
-        Err(SealError::SegmentTampered { index: 2 })
-    ));
+    assert!(matches!(open_with(&id, &sealed[..boundary]), Err(SealError::Truncated(_))));
+    assert!(matches!(open_with(&id, &sealed[..HEADER_1]), Err(SealError::Truncated(_))));
+    assert!(matches!(open_with(&id, &sealed[..40]), Err(SealError::Truncated(_))));
+    assert!(matches!(open_with(&id, &sealed[..boundary + 5]), Err(SealError::Truncated(_))));
+    assert!(matches!(open_with(&id, &sealed[..boundary + 40]), Err(SealError::SegmentTampered { index: 2 })));
     assert!(matches!(
         open_with(&id, &sealed[..sealed.len() - 1]),
         Err(SealError::SegmentTampered { index: 3 })
     ));
     let mut longer = sealed.clone();
     longer.extend_from_slice(&[0u8; 16]);
-    assert!(
-        open_with(&id, &longer).is_err(),
-        "appended bytes must not be ignored"
-    );
+    assert!(open_with(&id, &longer).is_err(), "appended bytes must not be ignored");
 }
 
 #[test]
@@ -109,10 +85,7 @@ fn reordered_segments_are_caught() {
     swapped[HEADER_1..HEADER_1 + s].copy_from_slice(&sealed[HEADER_1 + s..HEADER_1 + 2 * s]);
     swapped[HEADER_1 + s..HEADER_1 + 2 * s].copy_from_slice(&sealed[HEADER_1..HEADER_1 + s]);
     assert_ne!(swapped, sealed);
-    assert!(matches!(
-        open_with(&id, &swapped),
-        Err(SealError::SegmentTampered { index: 0 })
-    ));
+    assert!(matches!(open_with(&id, &swapped), Err(SealError::SegmentTampered { index: 0 })));
 }
 
 #[test]
@@ -125,17 +98,11 @@ fn segments_spliced_from_another_file_are_caught() {
     let s = SEG + 16;
     spliced[HEADER_1 + s..HEADER_1 + 2 * s].copy_from_slice(&two[HEADER_1 + s..HEADER_1 + 2 * s]);
     assert_ne!(spliced, one);
-    assert!(matches!(
-        open_with(&id, &spliced),
-        Err(SealError::SegmentTampered { index: 1 })
-    ));
+    assert!(matches!(open_with(&id, &spliced), Err(SealError::SegmentTampered { index: 1 })));
     // The whole header of another file with this file's payload: the data key differs.
     let mut header_swap = two[..HEADER_1].to_vec();
     header_swap.extend_from_slice(&one[HEADER_1..]);
-    assert!(matches!(
-        open_with(&id, &header_swap),
-        Err(SealError::SegmentTampered { index: 0 })
-    ));
+    assert!(matches!(open_with(&id, &header_swap), Err(SealError::SegmentTampered { index: 0 })));
 }
 
 #[test]
@@ -147,27 +114,18 @@ fn header_fields_are_authenticated_and_checked() {
     assert!(matches!(open_with(&a, &bad_magic), Err(SealError::NotSealed)));
     let mut bad_version = sealed.clone();
     bad_version[8] = 9;
-    assert!(matches!(
-        open_with(&a, &bad_version),
-        Err(SealError::UnsupportedVersion(9))
-    ));
+    assert!(matches!(open_with(&a, &bad_version), Err(SealError::UnsupportedVersion(9))));
     // Drop recipient b's stanza and fix the count: a's wrapped key was bound to the count.
     let mut dropped = sealed[..46].to_vec();
     dropped[45] = 1;
     dropped.extend_from_slice(&sealed[46..46 + 80]);
     dropped.extend_from_slice(&sealed[46 + 160..]);
-    assert!(matches!(
-        open_with(&a, &dropped),
-        Err(SealError::NoMatchingRecipient)
-    ));
+    assert!(matches!(open_with(&a, &dropped), Err(SealError::NoMatchingRecipient)));
     // Flip the MAC.
     let mut mac = sealed.clone();
     mac[46 + 160] ^= 1;
     assert!(matches!(open_with(&a, &mac), Err(SealError::HeaderTampered)));
-    assert!(matches!(
-        Identity::from_file_text("# nothing\n"),
-        Err(SealError::BadIdentity(_))
-    ));
+    assert!(matches!(Identity::from_file_text("# nothing\n"), Err(SealError::BadIdentity(_))));
 }
 
 #[test]
@@ -177,19 +135,13 @@ fn identity_files_and_public_keys_round_trip() {
     assert!(text.contains(&id.public_key().to_string()));
     let back = Identity::from_file_text(&text).unwrap();
     assert_eq!(back.public_key(), id.public_key());
-    assert_eq!(
-        back.signing_key().verifying_key(),
-        id.signing_key().verifying_key()
-    );
+    assert_eq!(back.signing_key().verifying_key(), id.signing_key().verifying_key());
     let pk: PublicKey = id.public_key().to_string().parse().unwrap();
     assert_eq!(pk, id.public_key());
     assert!(id.public_key().to_string().starts_with("veilpk1"));
     let mut typo = id.public_key().to_string();
     typo.replace_range(10..11, if &typo[10..11] == "q" { "p" } else { "q" });
-    assert!(
-        typo.parse::<PublicKey>().is_err(),
-        "bech32 checksum must catch a typo"
-    );
+    assert!(typo.parse::<PublicKey>().is_err(), "bech32 checksum must catch a typo");
     assert!("veilsk1qqqq".parse::<PublicKey>().is_err());
     assert!(!format!("{id:?}").contains(&text.lines().last().unwrap().to_string()));
 }

@@ -18,21 +18,13 @@ pub struct SimTdx {
 }
 
 fn system_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl SimTdx {
     /// A TD with `measurement`, quoting through `pki`, with no faults.
     pub fn new(pki: Arc<DevPki>, measurement: SimMeasurement) -> Self {
-        Self {
-            pki,
-            measurement,
-            faults: Faults::default(),
-            clock: system_now,
-        }
+        Self { pki, measurement, faults: Faults::default(), clock: system_now }
     }
 
     /// The same TD with faults injected.
@@ -66,11 +58,6 @@ impl Attester for SimTdx {
             .pki
             .collateral((self.clock)(), &self.faults)
             .map_err(|e| AttesterError::Simulator(e.to_string()))?;
-        Ok(RawEvidence {
-            tee: Tee::Tdx,
-            quote,
-            auxblob: None,
-            collateral: Some(collateral),
-        })
+        Ok(RawEvidence { tee: Tee::Tdx, quote, auxblob: None, collateral: Some(collateral) })
     }
 }

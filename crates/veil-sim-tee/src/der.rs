@@ -57,10 +57,7 @@ mod tests {
     #[test]
     fn known_encodings() {
         // 1.2.840.113741.1.13.1, as in every Intel PCK certificate.
-        assert_eq!(
-            hex::encode(oid(&[1, 2, 840, 113741, 1, 13, 1])),
-            "06092a864886f84d010d01"
-        );
+        assert_eq!(hex::encode(oid(&[1, 2, 840, 113741, 1, 13, 1])), "06092a864886f84d010d01");
         assert_eq!(uint(0x02, 0), [0x02, 0x01, 0x00]);
         assert_eq!(uint(0x02, 128), [0x02, 0x02, 0x00, 0x80]);
         assert_eq!(tlv(0x04, &[0u8; 200])[..3], [0x04, 0x81, 200]);

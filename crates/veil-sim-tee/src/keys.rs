@@ -15,9 +15,7 @@ pub(crate) struct DevKey {
 
 impl std::fmt::Debug for DevKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevKey")
-            .field("public", &hex::encode(&self.public))
-            .finish_non_exhaustive()
+        f.debug_struct("DevKey").field("public", &hex::encode(&self.public)).finish_non_exhaustive()
     }
 }
 
@@ -28,8 +26,7 @@ impl DevKey {
         for counter in 0u8.. {
             let mut scalar = [0u8; 32];
             let info = [name.as_bytes(), &[counter]].concat();
-            hk.expand(&info, &mut scalar)
-                .expect("32 bytes is a valid HKDF-SHA256 length");
+            hk.expand(&info, &mut scalar).expect("32 bytes is a valid HKDF-SHA256 length");
             // A candidate is out of range with probability ~2^-32; try the next one.
             if let Ok(key) = SigningKey::from_slice(&scalar) {
                 let public = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();

@@ -37,22 +37,14 @@ impl SimMeasurement {
             }
         }
         let canonical = veil_jcs::to_canonical_vec(config).map_err(|e| SimError::Config(e.to_string()))?;
-        Ok(Self::from_digests(
-            h.finalize().into(),
-            Sha384::digest(&canonical).into(),
-            model_root,
-        ))
+        Ok(Self::from_digests(h.finalize().into(), Sha384::digest(&canonical).into(), model_root))
     }
 
     /// From digests computed elsewhere.
     pub fn from_digests(binary: [u8; 48], config: [u8; 48], model_root: &[u8; 32]) -> Self {
         let mut model = [0u8; 48];
         model[..32].copy_from_slice(model_root);
-        Self {
-            binary,
-            config,
-            model,
-        }
+        Self { binary, config, model }
     }
 
     /// The TD's MRTD: one value binding all three inputs, the one a policy allowlists.

@@ -63,9 +63,7 @@ pub struct DevPki {
 
 impl std::fmt::Debug for DevPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevPki")
-            .field("root", &hex::encode(&self.root.der))
-            .finish_non_exhaustive()
+        f.debug_struct("DevPki").field("root", &hex::encode(&self.root.der)).finish_non_exhaustive()
     }
 }
 
@@ -107,9 +105,8 @@ fn params(cn: &str, serial: u8, key: &DevKey) -> CertificateParams {
 fn sgx_extension(ppid: &[u8; 16]) -> Vec<u8> {
     const SGX: [u64; 7] = [1, 2, 840, 113741, 1, 13, 1];
     let sub = |arcs: &[u64]| oid(&[&SGX[..], arcs].concat());
-    let mut tcb: Vec<Vec<u8>> = (1..=16u64)
-        .map(|i| seq(&[sub(&[2, i]), uint(0x02, CPU_SVN[i as usize - 1].into())]))
-        .collect();
+    let mut tcb: Vec<Vec<u8>> =
+        (1..=16u64).map(|i| seq(&[sub(&[2, i]), uint(0x02, CPU_SVN[i as usize - 1].into())])).collect();
     tcb.push(seq(&[sub(&[2, 17]), uint(0x02, PCE_SVN.into())]));
     tcb.push(seq(&[sub(&[2, 18]), octets(&CPU_SVN)]));
     seq(&[
@@ -128,12 +125,7 @@ impl Ca {
             Some(i) => params.signed_by(&key, &Issuer::from_params(&i.params, &i.key)),
         }
         .map_err(pki_err)?;
-        Ok(Self {
-            key,
-            params,
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-        })
+        Ok(Self { key, params, der: cert.der().to_vec(), pem: cert.pem() })
     }
 
     fn crl(&self, this_update: u64, revoked: &[&Ca]) -> Result<Vec<u8>, SimError> {
@@ -155,11 +147,7 @@ impl Ca {
                 .collect::<Result<_, SimError>>()?,
             key_identifier_method: key_id(&self.key),
         };
-        Ok(crl
-            .signed_by(&Issuer::from_params(&self.params, &self.key))
-            .map_err(pki_err)?
-            .der()
-            .to_vec())
+        Ok(crl.signed_by(&Issuer::from_params(&self.params, &self.key)).map_err(pki_err)?.der().to_vec())
     }
 }
 
@@ -168,10 +156,7 @@ impl DevPki {
     pub fn from_seed(seed: &[u8; 32]) -> Result<Self, SimError> {
         let k = |name: &str| DevKey::derive(seed, name);
         let ca_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let leaf_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-        ];
+        let leaf_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
 
         let root_key = k("root");
         let mut p = params("Veil Dev SGX Root CA", 1, &root_key);
@@ -197,19 +182,11 @@ impl DevPki {
         let ppid: [u8; 16] = Sha256::digest([b"veil/sim-tee/ppid".as_slice(), seed].concat())[..16]
             .try_into()
             .expect("16 of 32 bytes");
-        p.custom_extensions = vec![CustomExtension::from_oid_content(
-            &[1, 2, 840, 113741, 1, 13, 1],
-            sgx_extension(&ppid),
-        )];
+        p.custom_extensions =
+            vec![CustomExtension::from_oid_content(&[1, 2, 840, 113741, 1, 13, 1], sgx_extension(&ppid))];
         let pck = Ca::build(pck_key, p, Some(&pck_ca))?;
 
-        Ok(Self {
-            root,
-            pck_ca,
-            tcb_signer,
-            pck,
-            attestation_key: k("attestation-key"),
-        })
+        Ok(Self { root, pck_ca, tcb_signer, pck, attestation_key: k("attestation-key") })
     }
 
     /// The dev root certificate (DER): what a configuration must name to trust it.
@@ -251,11 +228,7 @@ impl DevPki {
             now.saturating_sub(3600)
         };
         let (issue_date, next_update) = (rfc3339(issued)?, rfc3339(issued + COLLATERAL_VALIDITY_SECS)?);
-        let svns = |s: &[u8; 16]| {
-            s.iter()
-                .map(|v| serde_json::json!({ "svn": v }))
-                .collect::<Vec<_>>()
-        };
+        let svns = |s: &[u8; 16]| s.iter().map(|v| serde_json::json!({ "svn": v })).collect::<Vec<_>>();
         let status = faults.tcb_status.clone().unwrap_or_else(|| "UpToDate".into());
         let platform_level = serde_json::json!({
             "tcb": { "sgxtcbcomponents": svns(&CPU_SVN), "pcesvn": PCE_SVN, "tdxtcbcomponents": svns(&TEE_TCB_SVN) },
@@ -271,11 +244,7 @@ impl DevPki {
                 "tcbStatus": "UpToDate",
             }));
         }
-        let fmspc = if faults.wrong_fmspc {
-            OTHER_FMSPC
-        } else {
-            DEV_FMSPC
-        };
+        let fmspc = if faults.wrong_fmspc { OTHER_FMSPC } else { DEV_FMSPC };
         let tcb_info = serde_json::json!({
             "id": "TDX", "version": 3, "issueDate": issue_date, "nextUpdate": next_update,
             "fmspc": hex::encode_upper(fmspc), "pceId": "0000", "tcbType": 0, "tcbEvaluationDataNumber": 1,
@@ -292,11 +261,7 @@ impl DevPki {
             "tcbLevels": [{ "tcb": { "isvsvn": QE_ISV_SVN }, "tcbDate": TCB_DATE, "tcbStatus": "UpToDate" }],
         })
         .to_string();
-        let revoked: Vec<&Ca> = if faults.revoked_pck {
-            vec![&self.pck]
-        } else {
-            vec![]
-        };
+        let revoked: Vec<&Ca> = if faults.revoked_pck { vec![&self.pck] } else { vec![] };
         let signer_chain = [self.tcb_signer.pem.as_str(), &self.root.pem].concat();
         let pck_crl_chain = [self.pck_ca.pem.as_str(), &self.root.pem].concat();
         Ok(serde_json::json!({

@@ -23,15 +23,9 @@ fn measurement(tag: u8) -> SimMeasurement {
 }
 
 fn attest(pki: &Arc<DevPki>, m: SimMeasurement, faults: Faults) -> (Vec<u8>, Vec<u8>) {
-    let ev = SimTdx::new(pki.clone(), m)
-        .with_faults(faults)
-        .with_clock(now)
-        .attest(&[0x5a; 64])
-        .expect("attest");
-    (
-        ev.quote,
-        serde_json::to_vec(&ev.collateral.expect("collateral")).expect("json"),
-    )
+    let ev =
+        SimTdx::new(pki.clone(), m).with_faults(faults).with_clock(now).attest(&[0x5a; 64]).expect("attest");
+    (ev.quote, serde_json::to_vec(&ev.collateral.expect("collateral")).expect("json"))
 }
 
 fn verify(
@@ -78,13 +72,7 @@ fn the_seed_fixes_the_root_and_another_seed_is_another_pki() {
 fn every_fault_knob_is_refused_with_its_own_error() {
     let pki = pki();
     let cases: Vec<(Faults, &str)> = vec![
-        (
-            Faults {
-                debug: true,
-                ..Faults::default()
-            },
-            "attestation.debug",
-        ),
+        (Faults { debug: true, ..Faults::default() }, "attestation.debug"),
         (
             Faults {
                 tcb_status: Some("OutOfDate".into()),
@@ -93,27 +81,9 @@ fn every_fault_knob_is_refused_with_its_own_error() {
             },
             "attestation.tcb_status",
         ),
-        (
-            Faults {
-                revoked_pck: true,
-                ..Faults::default()
-            },
-            "attestation.revoked",
-        ),
-        (
-            Faults {
-                expired_collateral: true,
-                ..Faults::default()
-            },
-            "attestation.collateral_expired",
-        ),
-        (
-            Faults {
-                wrong_fmspc: true,
-                ..Faults::default()
-            },
-            "attestation.policy",
-        ),
+        (Faults { revoked_pck: true, ..Faults::default() }, "attestation.revoked"),
+        (Faults { expired_collateral: true, ..Faults::default() }, "attestation.collateral_expired"),
+        (Faults { wrong_fmspc: true, ..Faults::default() }, "attestation.policy"),
     ];
     for (faults, code) in cases {
         let (quote, collateral) = attest(&pki, measurement(1), faults.clone());
@@ -167,21 +137,10 @@ fn measuring_a_real_file_reads_all_of_it() {
     let config = serde_json::json!({ "b": 1, "a": [true] });
     let m = SimMeasurement::of(&bin, &config, &[3; 32]).expect("measure");
     use sha2::Digest;
-    assert_eq!(
-        m.binary,
-        <[u8; 48]>::from(sha2::Sha384::digest(vec![0xabu8; 200_000]))
-    );
-    assert_eq!(
-        m.config,
-        <[u8; 48]>::from(sha2::Sha384::digest(br#"{"a":[true],"b":1}"#))
-    );
+    assert_eq!(m.binary, <[u8; 48]>::from(sha2::Sha384::digest(vec![0xabu8; 200_000])));
+    assert_eq!(m.config, <[u8; 48]>::from(sha2::Sha384::digest(br#"{"a":[true],"b":1}"#)));
     std::fs::write(&bin, vec![0xacu8; 200_000]).expect("rewrite");
-    assert_ne!(
-        SimMeasurement::of(&bin, &config, &[3; 32])
-            .expect("measure")
-            .mr_td(),
-        m.mr_td()
-    );
+    assert_ne!(SimMeasurement::of(&bin, &config, &[3; 32]).expect("measure").mr_td(), m.mr_td());
 }
 
 #[test]
@@ -189,10 +148,9 @@ fn tampered_simulated_quotes_are_refused() {
     let pki = pki();
     let (quote, collateral) = attest(&pki, measurement(1), Faults::default());
     // A flipped bit in MRTD (body), in the quote signature, and in the TCB info.
-    for (offset, code) in [
-        (48 + 136 + 5, "attestation.signature"),
-        (48 + 584 + 4 + 3, "attestation.signature"),
-    ] {
+    for (offset, code) in
+        [(48 + 136 + 5, "attestation.signature"), (48 + 584 + 4 + 3, "attestation.signature")]
+    {
         let mut q = quote.clone();
         q[offset] ^= 1;
         assert_ne!(q, quote);
@@ -200,10 +158,7 @@ fn tampered_simulated_quotes_are_refused() {
         assert_eq!(err.code(), code, "offset {offset}: {err}");
     }
     let mut c: serde_json::Value = serde_json::from_slice(&collateral).expect("json");
-    let tcb = c["tcb_info"]
-        .as_str()
-        .expect("str")
-        .replace("\"pcesvn\":11", "\"pcesvn\":10");
+    let tcb = c["tcb_info"].as_str().expect("str").replace("\"pcesvn\":11", "\"pcesvn\":10");
     assert_ne!(tcb, c["tcb_info"].as_str().expect("str"));
     c["tcb_info"] = tcb.into();
     let err =

@@ -25,10 +25,7 @@ use crate::{Result, StackError};
 pub fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned()))
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_owned())))
         .unwrap_or_else(|| "?".into())
 }
 
@@ -66,19 +63,11 @@ impl BenchToken {
         let mut sealed = Vec::new();
         veil_seal::seal(records.table.as_bytes(), &mut sealed, &[key])?;
         let put = stack.store.put_bytes(sealed).await?;
-        let data = IntelligentData {
-            description: "digits".into(),
-            data_hash: put.root.0.into(),
-        };
+        let data = IntelligentData { description: "digits".into(), data_hash: put.root.0.into() };
         chain.set_data(token, &[data]).await?;
         let user = PrivateKeySigner::random();
         chain.authorize(token, user.address()).await?;
-        let values = records
-            .cells
-            .iter()
-            .flatten()
-            .map(|c| c.parse::<f32>().unwrap_or(0.0))
-            .collect();
+        let values = records.cells.iter().flatten().map(|c| c.parse::<f32>().unwrap_or(0.0)).collect();
         Ok(Self {
             gateway: GatewayClient::new(&stack.gateway),
             user,
@@ -95,9 +84,7 @@ impl BenchToken {
         for _ in 0..n {
             let input = json!({ "ids": self.ids });
             out.push(
-                self.gateway
-                    .sign(&self.user, self.token, "digits-mlp", input, 600, (self.clock)())
-                    .await?,
+                self.gateway.sign(&self.user, self.token, "digits-mlp", input, 600, (self.clock)()).await?,
             );
         }
         Ok(out)
@@ -187,17 +174,9 @@ fn ms(d: Duration) -> String {
 /// the signed bodies it sends.
 pub async fn report(stack: &Stack, opts: &BenchOptions, tmp: &Path, clock: fn() -> u64) -> Result<String> {
     let token = BenchToken::create(stack, opts.rows, clock).await?;
-    let Latencies {
-        direct,
-        attested,
-        without_release,
-        stages,
-    } = latencies(&token, opts.requests).await?;
-    let (d50, a50, w50) = (
-        percentile(&direct, 0.5),
-        percentile(&attested, 0.5),
-        percentile(&without_release, 0.5),
-    );
+    let Latencies { direct, attested, without_release, stages } = latencies(&token, opts.requests).await?;
+    let (d50, a50, w50) =
+        (percentile(&direct, 0.5), percentile(&attested, 0.5), percentile(&without_release, 0.5));
     let ratio = |d: Duration| d.as_secs_f64() / d50.as_secs_f64().max(1e-9);
     let mut out = format!(
         "## Attested inference vs direct tract (digits MLP, {} rows per request, {} requests)\n\n\
@@ -229,11 +208,7 @@ pub async fn report(stack: &Stack, opts: &BenchOptions, tmp: &Path, clock: fn() 
 
 /// wrk's run against `POST /v1/infer`, each request with its own signed body.
 async fn load(opts: &BenchOptions, token: &BenchToken, gateway: &str, tmp: &Path) -> Result<String> {
-    if std::process::Command::new("wrk")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if std::process::Command::new("wrk").arg("--version").output().is_err() {
         return Ok("\n(wrk not found: `apt-get install wrk` for the load test)\n".into());
     }
     // Every request needs its own nonce: sign more than the run can send.
@@ -273,11 +248,7 @@ async fn load(opts: &BenchOptions, token: &BenchToken, gateway: &str, tmp: &Path
     };
     let sent: usize = text
         .lines()
-        .find_map(|l| {
-            l.trim()
-                .split_once(" requests in ")
-                .map(|(n, _)| n.trim().parse().unwrap_or(0))
-        })
+        .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.trim().parse().unwrap_or(0)))
         .unwrap_or(0);
     let non2xx = match grab("Non-2xx or 3xx responses:") {
         n if n == "?" => "0".to_owned(),

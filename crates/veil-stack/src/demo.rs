@@ -31,49 +31,30 @@ pub trait Narrator {
 
 /// `0x1234…abcd`: long identifiers, shortened for people.
 pub fn short(s: &str) -> String {
-    if s.len() > 22 {
-        format!("{}…{}", &s[..14], &s[s.len() - 6..])
-    } else {
-        s.to_owned()
-    }
+    if s.len() > 22 { format!("{}…{}", &s[..14], &s[s.len() - 6..]) } else { s.to_owned() }
 }
 
 /// The test split as a token's records (`id` + 30 measurements) and each id's true label.
 fn patient_records() -> Result<(String, Vec<(String, &'static str)>)> {
     let r = veil_model::TokenRecords::from_dataset(BUNDLED_DATA[0].1, "P")?;
     let labels = ["malignant", "benign"];
-    let truth = r
-        .ids
-        .into_iter()
-        .zip(r.targets)
-        .map(|(id, t)| (id, labels[t.min(1)]))
-        .collect();
+    let truth = r.ids.into_iter().zip(r.targets).map(|(id, t)| (id, labels[t.min(1)])).collect();
     Ok((r.table, truth))
 }
 
 /// Tell the demo's story on a running `stack`, writing `receipt.json` to `work`.
 pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn Narrator) -> Result<()> {
     out.ok(&format!("chain {} at {}", stack.operator.chain_id(), stack.rpc));
-    out.ok(&format!(
-        "key broker {} (its allowlist holds one measurement)",
-        stack.kms
-    ));
+    out.ok(&format!("key broker {} (its allowlist holds one measurement)", stack.kms));
     out.ok(&format!("gateway {}", stack.gateway));
     out.ok(&format!(
         "worker: simulated TDX, MRTD {} = its binary, config and models; attested, keys generated inside",
         short(&stack.measurement)
     ));
 
-    out.step(
-        2,
-        "The data owner's private records: held-out breast-mass measurements of 143 patients",
-    );
+    out.step(2, "The data owner's private records: held-out breast-mass measurements of 143 patients");
     let (records, truth) = patient_records()?;
-    out.ok(&format!(
-        "{} records × 30 measurements, {} bytes of plaintext",
-        truth.len(),
-        records.len()
-    ));
+    out.ok(&format!("{} records × 30 measurements, {} bytes of plaintext", truth.len(), records.len()));
 
     out.step(
         3,
@@ -114,65 +95,32 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     if !yes {
         return Err(StackError::Demo("the authorization did not land".into()));
     }
-    out.ok(&format!(
-        "isAuthorized(token {token}, {}) = true at block {block}",
-        user.address()
-    ));
+    out.ok(&format!("isAuthorized(token {token}, {}) = true at block {block}", user.address()));
 
-    out.step(
-        5,
-        "The researcher asks for predictions on three patients (an EIP-712 signed request)",
-    );
+    out.step(5, "The researcher asks for predictions on three patients (an EIP-712 signed request)");
     let gw = GatewayClient::new(&stack.gateway);
     let ids = ["P0001", "P0002", "P0003"];
-    let body = gw
-        .sign(
-            &user,
-            token,
-            "breast-cancer-logreg",
-            json!({ "ids": ids }),
-            120,
-            clock(),
-        )
-        .await?;
+    let body = gw.sign(&user, token, "breast-cancer-logreg", json!({ "ids": ids }), 120, clock()).await?;
     let answer = gw.infer(&body).await?;
     for p in &answer.output.predictions {
         let id = p.id.as_deref().unwrap_or_default();
         let label = &p.label;
         let prob = p.probabilities.get(p.class).copied().unwrap_or_default();
-        let actual = truth
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, t)| *t)
-            .unwrap_or("?");
-        out.ok(&format!(
-            "{id}: {label} (p = {prob:.3}); recorded diagnosis: {actual}"
-        ));
+        let actual = truth.iter().find(|(i, _)| i == id).map(|(_, t)| *t).unwrap_or("?");
+        out.ok(&format!("{id}: {label} (p = {prob:.3}); recorded diagnosis: {actual}"));
     }
     out.ok("only predictions crossed the gateway; the records were opened inside the worker only");
     let receipt_path = work.join("receipt.json");
     veil_fs::write_atomic(&receipt_path, answer.receipt.to_json_pretty().as_bytes())?;
     out.ok(&format!("receipt {} → receipt.json", short(&answer.receipt.id)));
 
-    out.step(
-        6,
-        "Anyone verifies the receipt offline: signature, attestation binding the key, event chain",
-    );
+    out.step(6, "Anyone verifies the receipt offline: signature, attestation binding the key, event chain");
     let mut trust = veil_verify::Trust::default();
-    trust
-        .anchors
-        .intel_roots
-        .push(crate::kms::read_cert(&stack.dev_root)?);
+    trust.anchors.intel_roots.push(crate::kms::read_cert(&stack.dev_root)?);
     trust.measurements = vec![stack.measurement.clone()];
     let report = veil_verify::verify(&std::fs::read(&receipt_path)?, &trust)?;
     out.ok(&report.summary());
-    let kinds: Vec<&str> = report
-        .verified
-        .receipt
-        .events
-        .iter()
-        .map(|e| e.kind.as_str())
-        .collect();
+    let kinds: Vec<&str> = report.verified.receipt.events.iter().map(|e| e.kind.as_str()).collect();
     out.ok(&format!("events: {}", kinds.join(" → ")));
 
     out.step(7, "What is refused");
@@ -193,23 +141,11 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     let one_row = |who: PrivateKeySigner| {
         let gw = gw.clone();
         async move {
-            gw.sign(
-                &who,
-                token,
-                "breast-cancer-logreg",
-                json!({ "ids": ["P0001"] }),
-                120,
-                clock(),
-            )
-            .await
+            gw.sign(&who, token, "breast-cancer-logreg", json!({ "ids": ["P0001"] }), 120, clock()).await
         }
     };
     let body_s = one_row(stranger.clone()).await?;
-    expect_refusal(
-        out,
-        gw.infer(&body_s).await,
-        "a wallet the owner never authorized",
-    )?;
+    expect_refusal(out, gw.infer(&body_s).await, "a wallet the owner never authorized")?;
     let audit = std::fs::read_to_string(&stack.audit_log)?;
     let last: Value = serde_json::from_str(audit.lines().last().unwrap_or("{}"))?;
     out.ok(&format!(
@@ -218,11 +154,7 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
         last["event"]["code"].as_str().unwrap_or("?"),
         last["event"]["user"].as_str().unwrap_or("?"),
     ));
-    expect_refusal(
-        out,
-        gw.infer(&body).await,
-        "the researcher's request sent a second time",
-    )?;
+    expect_refusal(out, gw.infer(&body).await, "the researcher's request sent a second time")?;
 
     let Store::Local(local) = &stack.store else {
         return Err(StackError::Demo("the demo uses the local store".into()));
@@ -232,11 +164,7 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     bytes[1000] ^= 0x01;
     std::fs::write(&blob, &bytes).map_err(StackError::io("flipping a byte in the stored blob"))?;
     let again = one_row(user.clone()).await?;
-    expect_refusal(
-        out,
-        gw.infer(&again).await,
-        "one flipped bit in the stored sealed blob",
-    )?;
+    expect_refusal(out, gw.infer(&again).await, "one flipped bit in the stored sealed blob")?;
 
     let mut doc: Value = serde_json::from_slice(&std::fs::read(&receipt_path)?)?;
     let before = doc["receipt"]["subject"].clone();
@@ -246,11 +174,9 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     }
     match veil_verify::verify(&serde_json::to_vec(&doc)?, &trust) {
         Ok(_) => return Err(StackError::Demo("an edited receipt verified".into())),
-        Err(e) => out.refused(
-            "the receipt with its subject changed to another wallet",
-            e.code(),
-            &e.to_string(),
-        ),
+        Err(e) => {
+            out.refused("the receipt with its subject changed to another wallet", e.code(), &e.to_string())
+        }
     }
     Ok(())
 }

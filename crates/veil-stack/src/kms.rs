@@ -81,10 +81,7 @@ impl LedgerAuthorizer {
         let inft = client.deployment().inft;
         Self {
             source: format!("chain {} INFT {inft}", client.chain_id()),
-            chain: ChainRef {
-                chain_id: client.chain_id(),
-                contract: inft.to_string(),
-            },
+            chain: ChainRef { chain_id: client.chain_id(), contract: inft.to_string() },
             client,
             runtime: tokio::runtime::Handle::current(),
         }
@@ -100,10 +97,7 @@ impl LedgerAuthorizer {
 
 impl Authorizer for LedgerAuthorizer {
     fn is_authorized(&self, token: TokenId, user: &str) -> Result<Authorization, KmsError> {
-        let refused = || KmsError::NotAuthorized {
-            token_id: token.to_string(),
-            user: user.to_owned(),
-        };
+        let refused = || KmsError::NotAuthorized { token_id: token.to_string(), user: user.to_owned() };
         let Ok(who) = user.parse::<Address>() else {
             return Err(refused());
         };
@@ -131,10 +125,8 @@ impl Authorizer for LedgerAuthorizer {
 
 async fn ledger_authorizer(cfg: &LedgerConfig, base: &Path) -> Result<LedgerAuthorizer> {
     let deployment = crate::ledger::read_deployment(&base.join(&cfg.deployment))?;
-    let url = cfg
-        .rpc
-        .parse()
-        .map_err(|_| StackError::Config(format!("ledger.rpc {} is not a URL", cfg.rpc)))?;
+    let url =
+        cfg.rpc.parse().map_err(|_| StackError::Config(format!("ledger.rpc {} is not a URL", cfg.rpc)))?;
     let provider = ProviderBuilder::new().connect_http(url).erased();
     let client = ChainClient::connect(provider, deployment)
         .await
@@ -198,9 +190,7 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
         )));
     }
     if cfg.limits.max_outstanding == 0 {
-        return Err(StackError::Config(
-            "limits.max_outstanding must be at least 1".into(),
-        ));
+        return Err(StackError::Config("limits.max_outstanding must be at least 1".into()));
     }
     let master = MasterSecret::open_or_create(&cfg.master_secret, &identity)
         .map_err(|e| StackError::Config(format!("master secret {}: {e}", cfg.master_secret.display())))?;

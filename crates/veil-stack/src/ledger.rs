@@ -78,8 +78,7 @@ impl Ledger {
 
     /// The signing account, or why a transaction cannot be sent.
     pub fn signer(&self) -> Result<Address> {
-        self.signer
-            .ok_or_else(|| StackError::Config("this sends a transaction: pass --key FILE".into()))
+        self.signer.ok_or_else(|| StackError::Config("this sends a transaction: pass --key FILE".into()))
     }
 }
 
@@ -105,19 +104,13 @@ pub async fn init(
     clock: fn() -> u64,
 ) -> Result<(Deployment, Address)> {
     if dir.join("genesis.json").exists() {
-        return Err(StackError::Config(format!(
-            "{} already holds a chain",
-            dir.display()
-        )));
+        return Err(StackError::Config(format!("{} already holds a chain", dir.display())));
     }
     veil_fs::create_private_dir(dir).map_err(StackError::io(format!("creating {}", dir.display())))?;
     let key_path = dir.join(OPERATOR_KEY);
     let operator = new_wallet_key(&key_path)?;
     let mut alloc: BTreeMap<Address, U256> = fund.iter().copied().collect();
-    alloc.insert(
-        operator,
-        parse_ether("1000000").map_err(|e| StackError::Config(e.to_string()))?,
-    );
+    alloc.insert(operator, parse_ether("1000000").map_err(|e| StackError::Config(e.to_string()))?);
     let genesis = Genesis::new(chain_id, clock(), alloc);
     let (node, _) = Node::open(dir, &genesis)?;
     let rpc = Rpc::new(node, Arc::new(FnClock(clock)));
@@ -133,18 +126,14 @@ pub async fn init(
 /// insurance default to it).
 pub async fn deploy(url: &str, signer: PrivateKeySigner) -> Result<ChainClient<DynProvider>> {
     let me = signer.address();
-    let provider = ProviderBuilder::new()
-        .wallet(signer)
-        .connect_http(parse_url(url)?)
-        .erased();
+    let provider = ProviderBuilder::new().wallet(signer).connect_http(parse_url(url)?).erased();
     let client = ChainClient::deploy(provider, me, me, me).await?;
     client.set_job_registry().await?;
     Ok(client)
 }
 
 fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
-    url.parse()
-        .map_err(|_| StackError::Config(format!("--rpc {url} is not a URL")))
+    url.parse().map_err(|_| StackError::Config(format!("--rpc {url} is not a URL")))
 }
 
 fn embedded_provider(rpc: &Rpc, signer: Option<PrivateKeySigner>) -> DynProvider {
@@ -179,10 +168,7 @@ pub fn open_embedded(dir: &Path, clock: fn() -> u64) -> Result<Rpc> {
 impl LedgerTarget {
     /// The embedded chain in `dir`, signing with its operator key.
     pub fn embedded(dir: PathBuf) -> Self {
-        Self {
-            chain_dir: Some(dir),
-            ..Self::default()
-        }
+        Self { chain_dir: Some(dir), ..Self::default() }
     }
 
     /// Connect as the configured signer (if any).
@@ -220,11 +206,7 @@ impl LedgerTarget {
             (None, None) => unreachable!("no endpoint means the embedded chain"),
         };
         let client = ChainClient::connect(provider, deployment).await?;
-        Ok(Ledger {
-            client,
-            signer: address,
-            embedded,
-        })
+        Ok(Ledger { client, signer: address, embedded })
     }
 }
 
@@ -242,10 +224,7 @@ pub async fn complete_with_proof(client: &ChainClient<DynProvider>, job: U256, p
         )));
     }
     let signature = c.signature.to_vec();
-    if !client
-        .complete_job_with_proof(job, c.proof, c.result, c.target.receipt_id, signature)
-        .await?
-    {
+    if !client.complete_job_with_proof(job, c.proof, c.result, c.target.receipt_id, signature).await? {
         return Err(StackError::Config(format!(
             "job {job}: the proof does not verify on chain; the prover was slashed"
         )));

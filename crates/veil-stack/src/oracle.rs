@@ -50,10 +50,7 @@ pub fn vouch(evidence: &Evidence, prover: Address, trust: &Trust, now: u64) -> R
         now,
     )
     .map_err(|e| refused(format!("{e} ({})", e.code())))?;
-    let rd = evidence
-        .runtime_data
-        .as_ref()
-        .ok_or_else(|| refused("no runtime data".into()))?;
+    let rd = evidence.runtime_data.as_ref().ok_or_else(|| refused("no runtime data".into()))?;
     match rd.issued_at {
         Some(t) if t <= now + MAX_CLOCK_SKEW_SECS && now.saturating_sub(t) <= MAX_EVIDENCE_AGE_SECS => {}
         Some(t) => return Err(refused(format!("made at {t}, not within an hour of {now}"))),
@@ -64,16 +61,10 @@ pub fn vouch(evidence: &Evidence, prover: Address, trust: &Trust, now: u64) -> R
         .get("secp256k1")
         .and_then(|k| k.parse::<Address>().ok())
         .ok_or_else(|| refused("it binds no secp256k1 completion key".into()))?;
-    let measured = claims
-        .primary_measurement()
-        .ok_or_else(|| refused("it carries no measurement".into()))?;
+    let measured = claims.primary_measurement().ok_or_else(|| refused("it carries no measurement".into()))?;
     let canonical =
         veil_jcs::to_canonical_vec(evidence).map_err(|e| refused(format!("cannot canonicalise: {e}")))?;
-    Ok(Vouched {
-        enclave_key,
-        measurement: measurement_id(measured)?,
-        evidence_hash: keccak256(canonical),
-    })
+    Ok(Vouched { enclave_key, measurement: measurement_id(measured)?, evidence_hash: keccak256(canonical) })
 }
 
 /// As an attestation verifier signing with `verifier`: read the registration evidence
@@ -91,14 +82,5 @@ pub async fn attest(
     let parsed: Evidence = serde_json::from_slice(&veil_fs::read_limited(evidence, 1 << 20)?)
         .map_err(|e| StackError::Config(format!("{} is not evidence: {e}", evidence.display())))?;
     let v = vouch(&parsed, prover, trust, now)?;
-    Ok(client
-        .attest_prover(
-            verifier,
-            prover,
-            v.enclave_key,
-            v.measurement,
-            v.evidence_hash,
-            ttl,
-        )
-        .await?)
+    Ok(client.attest_prover(verifier, prover, v.enclave_key, v.measurement, v.evidence_hash, ttl).await?)
 }

@@ -50,11 +50,6 @@ mod tests {
         init(&pki).unwrap();
         let root = std::fs::read_to_string(pki.join("dev-root.pem")).unwrap();
         assert_eq!(load(&pki.join("seed")).unwrap().root_pem(), root);
-        assert!(
-            init(&pki)
-                .unwrap_err()
-                .to_string()
-                .contains("refusing to replace")
-        );
+        assert!(init(&pki).unwrap_err().to_string().contains("refusing to replace"));
     }
 }

@@ -46,10 +46,7 @@ pub const BUNDLED_MODELS: [(&str, &str, &[u8], &[&str]); 2] = [
 
 /// Each bundled model's dataset (`models/data/`: features, target, split).
 pub const BUNDLED_DATA: [(&str, &str); 2] = [
-    (
-        "breast-cancer-logreg",
-        include_str!("../../../models/data/breast_cancer.csv"),
-    ),
+    ("breast-cancer-logreg", include_str!("../../../models/data/breast_cancer.csv")),
     ("digits-mlp", include_str!("../../../models/data/digits.csv")),
 ];
 
@@ -148,9 +145,8 @@ async fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stop: w
 }
 
 async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, String)> {
-    let l = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(StackError::io(format!("listening on {addr}")))?;
+    let l =
+        tokio::net::TcpListener::bind(addr).await.map_err(StackError::io(format!("listening on {addr}")))?;
     let url = format!("http://{}", l.local_addr()?);
     Ok((l, url))
 }
@@ -181,13 +177,9 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     if !chain_dir.join("genesis.json").exists() {
         crate::ledger::init(&chain_dir, veil_chain::DEFAULT_CHAIN_ID, &[], opts.clock).await?;
     }
-    let ledger = LedgerTarget::embedded(chain_dir.clone())
-        .connect(opts.clock)
-        .await?;
-    let chain = ledger
-        .embedded
-        .clone()
-        .ok_or_else(|| StackError::Config("the stack's chain is embedded".into()))?;
+    let ledger = LedgerTarget::embedded(chain_dir.clone()).connect(opts.clock).await?;
+    let chain =
+        ledger.embedded.clone().ok_or_else(|| StackError::Config("the stack's chain is embedded".into()))?;
     let operator_address = ledger.signer()?;
     let client = ledger.client;
 
@@ -211,10 +203,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         crate::keys::new_identity(&kms_dir.join("kms.key"))?;
     }
     let kms_key = hex::encode(
-        crate::keys::read_identity(&kms_dir.join("kms.key"))?
-            .signing_key()
-            .verifying_key()
-            .as_bytes(),
+        crate::keys::read_identity(&kms_dir.join("kms.key"))?.signing_key().verifying_key().as_bytes(),
     );
 
     // The worker config is written once; an operator may edit it (and must then
@@ -244,10 +233,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     let kms_config = kms_dir.join("kms.toml");
     if !kms_config.exists() || opts.allow_current_worker {
         veil_fs::write_atomic(&kms_config, kms_toml(&measurement).as_bytes())?;
-    } else if !crate::kms::read_config(&kms_config)?
-        .release
-        .allows_measurement(Tee::Tdx, &measurement)
-    {
+    } else if !crate::kms::read_config(&kms_config)?.release.allows_measurement(Tee::Tdx, &measurement) {
         tracing::warn!(
             %measurement,
             "this build's worker measurement is not on the key broker's allowlist ({}); its workers will be refused. \
@@ -261,21 +247,13 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
 
     // The chain over HTTP, for `veil nft … --rpc` and wallets.
     let (l, rpc_url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    tasks.push(tokio::spawn(serve(
-        l,
-        veil_chain::router(chain.clone()),
-        stop_rx.clone(),
-    )));
+    tasks.push(tokio::spawn(serve(l, veil_chain::router(chain.clone()), stop_rx.clone())));
 
     // The key broker, reading authorizations from the same chain.
     let authorizer = crate::kms::LedgerAuthorizer::new(client.clone());
     let (kms_cfg, broker) = crate::kms::load(&kms_config, Some(authorizer)).await?;
     let (l, kms_url) = bind(kms_cfg.listen).await?;
-    tasks.push(tokio::spawn(serve(
-        l,
-        veil_kms_http::router(Arc::new(broker), opts.clock),
-        stop_rx.clone(),
-    )));
+    tasks.push(tokio::spawn(serve(l, veil_kms_http::router(Arc::new(broker), opts.clock), stop_rx.clone())));
 
     // The workers, each its own process, replaced when it dies.
     let pool = Arc::new(Pool::new(opts.workers, 256));
@@ -301,11 +279,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         clock: opts.clock,
     });
     let (l, gateway_url) = bind(opts.listen).await?;
-    tasks.push(tokio::spawn(serve(
-        l,
-        veil_gateway::router(Arc::new(gateway)),
-        stop_rx.clone(),
-    )));
+    tasks.push(tokio::spawn(serve(l, veil_gateway::router(Arc::new(gateway)), stop_rx.clone())));
 
     // Ready when every worker slot is up.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -380,10 +354,7 @@ async fn spawn_worker(spec: &WorkerSpec) -> Result<(tokio::process::Child, Strin
         .kill_on_drop(true)
         .spawn()
         .map_err(StackError::io(format!("starting {}", spec.exe.display())))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| StackError::Config("worker stdout".into()))?;
+    let stdout = child.stdout.take().ok_or_else(|| StackError::Config("worker stdout".into()))?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
         .await

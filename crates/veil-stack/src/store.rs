@@ -28,9 +28,7 @@ pub fn open_s3(url: &str, opts: &S3Options<'_>) -> Result<Store> {
         .ok_or_else(|| StackError::Config(format!("{url}: an S3 store is s3://BUCKET[/PREFIX]")))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let Some(path) = opts.credentials else {
-        return Err(StackError::Config(
-            "an s3:// store needs --s3-credentials FILE".into(),
-        ));
+        return Err(StackError::Config("an s3:// store needs --s3-credentials FILE".into()));
     };
     let (access_key_id, secret_access_key) = read_credentials(path)?;
     if opts.endpoint.is_some_and(|e| e.starts_with("http://")) && !opts.allow_http {
@@ -56,11 +54,7 @@ fn read_credentials(path: &Path) -> Result<(String, Zeroizing<String>)> {
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| StackError::Config(format!("{} is not UTF-8", path.display())))?;
     let (mut id, mut secret) = (None, None);
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
             Some(("access_key_id", v)) => id = Some(v.to_owned()),
             Some(("secret_access_key", v)) => secret = Some(Zeroizing::new(v.to_owned())),

@@ -45,10 +45,9 @@ impl TeeBackend {
     ) -> Result<Option<Self>> {
         let need = |what: &str| Err(StackError::Config(what.to_owned()));
         match (attester, sim_seed, measurement) {
-            (Some("configfs-tsm"), _, Some(measurement)) => Ok(Some(Self::ConfigfsTsm {
-                dir: tsm_dir,
-                measurement,
-            })),
+            (Some("configfs-tsm"), _, Some(measurement)) => {
+                Ok(Some(Self::ConfigfsTsm { dir: tsm_dir, measurement }))
+            }
             (Some("configfs-tsm"), _, None) => {
                 need("--attester configfs-tsm needs --measurement (the reference value)")
             }

@@ -95,11 +95,7 @@ pub async fn challenge_gateway(url: &str, trust: &Trust, clock: fn() -> u64) -> 
     )
     .map_err(|e| StackError::Config(format!("{e} ({})", e.code())))?;
     let measured = claims.primary_measurement().unwrap_or_default().to_owned();
-    let keys = answer
-        .evidence
-        .runtime_data
-        .map(|rd| rd.public_keys)
-        .unwrap_or_default();
+    let keys = answer.evidence.runtime_data.map(|rd| rd.public_keys).unwrap_or_default();
     Ok(serde_json::json!({
         "verified": true, "nonce": nonce, "measurement": measured, "keys": keys, "claims": claims,
     }))
@@ -134,9 +130,7 @@ impl EvidenceFiles {
         let policy = read_policy(self.policy.as_deref())?;
         let collateral = |kind: &str, what: &str| match &self.collateral {
             Some(path) => Ok(veil_fs::read_limited(path, MAX_EVIDENCE_BYTES)?),
-            None => Err(StackError::Config(format!(
-                "{kind} needs --collateral FILE ({what})"
-            ))),
+            None => Err(StackError::Config(format!("{kind} needs --collateral FILE ({what})"))),
         };
         let found = match veil_evidence::classify(veil_fs::read_limited(&self.evidence, MAX_EVIDENCE_BYTES)?)
         {

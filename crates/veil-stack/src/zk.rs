@@ -160,10 +160,8 @@ impl Served {
         if let Some(c) = &self.inference
             && let Some(root) = c.model_root
         {
-            pins.models.push(veil_verify::ModelPin {
-                model_root: root,
-                commitment: c.network.hash()?.to_string(),
-            });
+            pins.models
+                .push(veil_verify::ModelPin { model_root: root, commitment: c.network.hash()?.to_string() });
         }
         Ok(pins)
     }
@@ -176,10 +174,7 @@ impl Served {
             let config = serde_json::json!({ "role": "prover", "verification_keys": served });
             Ok(veil_sim_tee::SimMeasurement::of(exe, &config, &[0; 32])?)
         })?;
-        Ok(ProverAttestation {
-            measurement,
-            attester,
-        })
+        Ok(ProverAttestation { measurement, attester })
     }
 
     /// Start a proof server for these circuits with a fresh identity and a queue of
@@ -228,10 +223,7 @@ pub fn setup(spec: &CircuitSpec, out: &Path) -> Result<SetupReport> {
     let pk = out.join(format!("{stem}.pk"));
     let vk = out.join(format!("{stem}.vk.json"));
     veil_fs::write_atomic(&pk, &groth::pk_to_bytes(&keys.pk)?)?;
-    veil_fs::write_atomic(
-        &vk,
-        serde_json::to_string_pretty(&snarkjs::vk_to_json(&keys.vk))?.as_bytes(),
-    )?;
+    veil_fs::write_atomic(&vk, serde_json::to_string_pretty(&snarkjs::vk_to_json(&keys.vk))?.as_bytes())?;
     Ok(SetupReport { constraints, pk, vk })
 }
 
@@ -249,10 +241,7 @@ fn write_proof(out: &Path, proof: &groth::GrothProof, public: &[Fr]) -> Result<(
         out.join("proof.json"),
         serde_json::to_string_pretty(&snarkjs::proof_to_json(proof))?.as_bytes(),
     )?;
-    veil_fs::write_atomic(
-        out.join("public.json"),
-        snarkjs::public_to_json(public).to_string().as_bytes(),
-    )?;
+    veil_fs::write_atomic(out.join("public.json"), snarkjs::public_to_json(public).to_string().as_bytes())?;
     Ok(())
 }
 
@@ -286,9 +275,7 @@ impl ProofInput {
     pub fn features(csv: &str) -> Result<Self> {
         csv.split(',')
             .map(|v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| StackError::Config(format!("feature {v:?} is not a number")))
+                v.trim().parse().map_err(|_| StackError::Config(format!("feature {v:?} is not a number")))
             })
             .collect::<Result<_>>()
             .map(Self::Features)
@@ -333,12 +320,8 @@ pub fn prove_inference(
         Some(s) => veil_zk::income::parse_fr(s, "salt")?,
         None => groth::random_fr()?,
     };
-    let statement = Inference {
-        network: z.network,
-        mode: model.mode,
-        input: z.quantized.quantize_input(&x)?,
-        salt,
-    };
+    let statement =
+        Inference { network: z.network, mode: model.mode, input: z.quantized.quantize_input(&x)?, salt };
     let claim = statement.claim()?;
     let (pk, reduction) = groth::read_pk(&veil_fs::read_limited(pk, MAX_KEY_BYTES)?)?;
     let started = Instant::now();
@@ -350,10 +333,7 @@ pub fn prove_inference(
         "model": model.name, "weights": model.weights(), "model_root": z.root,
         "outputs": claim.outputs, "class": class, "salt": salt.to_string(),
     });
-    veil_fs::write_atomic(
-        out.join("result.json"),
-        serde_json::to_string_pretty(&result)?.as_bytes(),
-    )?;
+    veil_fs::write_atomic(out.join("result.json"), serde_json::to_string_pretty(&result)?.as_bytes())?;
     Ok(InferenceProof { class, label, took })
 }
 
@@ -377,12 +357,8 @@ pub fn bench(spec: &CircuitSpec, runs: usize, peak_rss: impl FnOnce() -> String)
         Circuit::Inference => {
             let z = spec.model.zkml()?;
             let input = z.quantized.quantize_input(&z.data.test[0].0)?;
-            let statement = Inference {
-                network: z.network,
-                mode: spec.model.mode,
-                input,
-                salt: Fr::from(7u64),
-            };
+            let statement =
+                Inference { network: z.network, mode: spec.model.mode, input, salt: Fr::from(7u64) };
             let name = format!("{}, {} weights", spec.model.name, spec.model.weights());
             (name, Statement::Inference(statement))
         }

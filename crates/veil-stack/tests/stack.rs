@@ -20,18 +20,13 @@ async fn an_embedded_chain_is_created_once_and_reopened_as_its_operator() {
     assert!(chain.join(OPERATOR_KEY).exists());
     let again = init(&chain, 31337, &[], pinned).await;
     assert!(matches!(again, Err(StackError::Config(m)) if m.contains("already holds a chain")));
-    let ledger = LedgerTarget::embedded(chain.clone())
-        .connect(pinned)
-        .await
-        .expect("connect");
+    let ledger = LedgerTarget::embedded(chain.clone()).connect(pinned).await.expect("connect");
     assert_eq!(ledger.signer().expect("operator"), operator);
     assert_eq!(ledger.client.chain_id(), 31337);
     assert_eq!(ledger.client.deployment().inft, deployment.inft);
     drop(ledger);
     // Without a chain there, a clear refusal naming what to do.
-    let none = LedgerTarget::embedded(dir.path().join("nothing"))
-        .connect(pinned)
-        .await;
+    let none = LedgerTarget::embedded(dir.path().join("nothing")).connect(pinned).await;
     assert!(matches!(none, Err(StackError::Config(m)) if m.contains("veil chain init")));
 }
 
@@ -54,27 +49,17 @@ fn broker_dir(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 async fn a_broker_is_built_from_its_file_and_refused_when_it_contradicts_itself() {
     let (dir, config) = broker_dir("[authorizations]\n\"1\" = [\"0xabc\"]\n");
     let cfg = kms::read_config(&config).expect("parses");
-    assert_eq!(
-        cfg.identity,
-        dir.path().join("kms.key"),
-        "paths are relative to the file"
-    );
+    assert_eq!(cfg.identity, dir.path().join("kms.key"), "paths are relative to the file");
     let (_, broker) = kms::load(&config, None).await.expect("builds");
     assert!(!broker.trusts_dev_roots());
-    assert!(
-        dir.path().join("master.sealed").exists(),
-        "the master secret is created"
-    );
+    assert!(dir.path().join("master.sealed").exists(), "the master secret is created");
 
     for (extra, why) in [
         (
             "[authorizations]\n\"1\" = [\"0xabc\"]\n[ledger]\nrpc = \"http://127.0.0.1:9\"\ndeployment = \"d.json\"\n",
             "one place",
         ),
-        (
-            "[deployment]\nchain_id = 1\ncontract = \"not an address\"\n",
-            "not an address",
-        ),
+        ("[deployment]\nchain_id = 1\ncontract = \"not an address\"\n", "not an address"),
         ("[limits]\nmax_outstanding = 0\n", "at least 1"),
         ("surprise = true\n", "unknown field"),
     ] {
@@ -97,22 +82,10 @@ fn the_worker_measurement_covers_its_binary_and_its_config() {
     };
     let m = |b: &Path, c| stack::measure_worker(b, &c).unwrap().mr_td();
     assert_eq!(m(&binary, config(1, "ab")), m(&binary, config(1, "ab")));
-    assert_ne!(
-        m(&binary, config(1, "ab")),
-        m(&binary, config(2, "ab")),
-        "another chain"
-    );
+    assert_ne!(m(&binary, config(1, "ab")), m(&binary, config(2, "ab")), "another chain");
     // Issue 14, finding 5: the broker a worker trusts is part of what it measures.
-    assert_ne!(
-        m(&binary, config(1, "ab")),
-        m(&binary, config(1, "cd")),
-        "another broker"
-    );
+    assert_ne!(m(&binary, config(1, "ab")), m(&binary, config(1, "cd")), "another broker");
     let other = dir.path().join("other");
     std::fs::write(&other, b"a worker binary!").unwrap();
-    assert_ne!(
-        m(&binary, config(1, "ab")),
-        m(&other, config(1, "ab")),
-        "another binary"
-    );
+    assert_ne!(m(&binary, config(1, "ab")), m(&other, config(1, "ab")), "another binary");
 }

@@ -161,9 +161,7 @@ impl Store {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?
 }
 
 /// The object name of a blob: the root's hex digits, fanned out by the first byte.
@@ -188,30 +186,21 @@ pub(crate) fn decode_sidecar(root: &Root, bytes: &[u8]) -> Option<veil_content::
     if rest.len() % 32 != 0 {
         return None;
     }
-    let roots = rest
-        .chunks_exact(32)
-        .map(|c| c.try_into().unwrap_or([0u8; 32]))
-        .collect();
+    let roots = rest.chunks_exact(32).map(|c| c.try_into().unwrap_or([0u8; 32])).collect();
     let tree = veil_content::SegmentTree::from_parts(u64::from_be_bytes(*size), roots).ok()?;
     (tree.root() == *root).then_some(tree)
 }
 
 /// Finish hashing a blob read back from storage and insist it is the one named.
 pub(crate) fn check_root(root: &Root, hasher: veil_content::RootHasher) -> Result<(), StoreError> {
-    let actual = hasher.finalize().map_err(|e| StoreError::Corrupt {
-        root: *root,
-        detail: e.to_string(),
-    })?;
+    let actual = hasher.finalize().map_err(|e| StoreError::Corrupt { root: *root, detail: e.to_string() })?;
     check_same(root, &actual)
 }
 
 /// A blob (or tree) that hashes to `actual` is not the blob named `root`.
 pub(crate) fn check_same(root: &Root, actual: &Root) -> Result<(), StoreError> {
     if actual != root {
-        return Err(StoreError::Corrupt {
-            root: *root,
-            detail: format!("its bytes hash to {actual}"),
-        });
+        return Err(StoreError::Corrupt { root: *root, detail: format!("its bytes hash to {actual}") });
     }
     Ok(())
 }
@@ -222,9 +211,8 @@ pub(crate) fn check_segment(
     data: Vec<u8>,
     proof: SegmentProof,
 ) -> Result<VerifiedSegment, StoreError> {
-    proof.verify(root, &data).map_err(|e| StoreError::Corrupt {
-        root: *root,
-        detail: format!("segment {}: {e}", proof.index),
-    })?;
+    proof
+        .verify(root, &data)
+        .map_err(|e| StoreError::Corrupt { root: *root, detail: format!("segment {}: {e}", proof.index) })?;
     Ok(VerifiedSegment { data, proof })
 }

@@ -27,9 +27,7 @@ impl LocalStore {
         for sub in ["blobs", "segments", "tmp"] {
             veil_fs::create_private_dir(&dir.join(sub))?;
         }
-        Ok(Self {
-            dir: dir.to_path_buf(),
-        })
+        Ok(Self { dir: dir.to_path_buf() })
     }
 
     /// The store's directory.
@@ -62,10 +60,7 @@ impl LocalStore {
             tmp.write_all(&buf[..n])?;
         }
         let tree = tree.finish()?;
-        let put = Put {
-            root: tree.root(),
-            size: tree.layout().size,
-        };
+        let put = Put { root: tree.root(), size: tree.layout().size };
         // Sidecar first: a blob without one is repaired on demand, never the reverse.
         veil_fs::write_atomic(self.sidecar_path_created(&put.root)?, &encode_sidecar(&tree))?;
         tmp.commit_as(&self.blob_path(&put.root))?;
@@ -122,11 +117,7 @@ impl LocalStore {
     pub fn get_bytes(&self, root: &Root, max: u64) -> Result<Vec<u8>, StoreError> {
         let size = self.open_blob(root)?.metadata()?.len();
         if size > max {
-            return Err(StoreError::TooLarge {
-                root: *root,
-                size,
-                max,
-            });
+            return Err(StoreError::TooLarge { root: *root, size, max });
         }
         let mut out = Vec::with_capacity(size as usize);
         self.copy_verified(root, &mut out)?;
@@ -134,9 +125,7 @@ impl LocalStore {
     }
 
     fn tree(&self, root: &Root) -> Result<SegmentTree, StoreError> {
-        if let Some(tree) = std::fs::read(self.sidecar_path(root))
-            .ok()
-            .and_then(|b| decode_sidecar(root, &b))
+        if let Some(tree) = std::fs::read(self.sidecar_path(root)).ok().and_then(|b| decode_sidecar(root, &b))
         {
             return Ok(tree);
         }
@@ -158,10 +147,9 @@ impl LocalStore {
         f.seek(SeekFrom::Start(range.start))?;
         let mut data = vec![0u8; (range.end - range.start) as usize];
         f.read_exact(&mut data).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => StoreError::Corrupt {
-                root: *root,
-                detail: "blob is shorter than its tree".into(),
-            },
+            io::ErrorKind::UnexpectedEof => {
+                StoreError::Corrupt { root: *root, detail: "blob is shorter than its tree".into() }
+            }
             _ => e.into(),
         })?;
         check_segment(root, data, proof)

@@ -115,11 +115,7 @@ impl S3Store {
         &self,
         root: &Root,
     ) -> Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>, StoreError> {
-        let got = self
-            .store
-            .get(&self.key("blobs", root))
-            .await
-            .map_err(Self::not_found(root))?;
+        let got = self.store.get(&self.key("blobs", root)).await.map_err(Self::not_found(root))?;
         Ok(got.into_stream())
     }
 
@@ -134,10 +130,7 @@ impl S3Store {
         })
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        let put = Put {
-            root: tree.root(),
-            size: tree.layout().size,
-        };
+        let put = Put { root: tree.root(), size: tree.layout().size };
         self.put_sidecar(&tree).await?;
         let key = self.key("blobs", &put.root);
         let mut file = tokio::fs::File::open(path).await?;
@@ -147,10 +140,7 @@ impl S3Store {
             file.read_to_end(&mut data).await?;
             hasher.update(&data);
             Self::same_file(&put, hasher)?;
-            self.store
-                .put(&key, PutPayload::from(data))
-                .await
-                .map_err(backend)?;
+            self.store.put(&key, PutPayload::from(data)).await.map_err(backend)?;
             return Ok(put);
         }
         let upload = self.store.put_multipart(&key).await.map_err(backend)?;
@@ -193,9 +183,7 @@ impl S3Store {
     fn same_file(put: &Put, hasher: RootHasher) -> Result<(), StoreError> {
         match hasher.finalize() {
             Ok(r) if r == put.root => Ok(()),
-            _ => Err(StoreError::Io(std::io::Error::other(
-                "the file changed while it was being stored",
-            ))),
+            _ => Err(StoreError::Io(std::io::Error::other("the file changed while it was being stored"))),
         }
     }
 
@@ -204,24 +192,15 @@ impl S3Store {
         let mut b = SegmentTreeBuilder::new();
         b.update(&data);
         let tree = b.finish()?;
-        let put = Put {
-            root: tree.root(),
-            size: tree.layout().size,
-        };
+        let put = Put { root: tree.root(), size: tree.layout().size };
         self.put_sidecar(&tree).await?;
-        self.store
-            .put(&self.key("blobs", &put.root), PutPayload::from(data))
-            .await
-            .map_err(backend)?;
+        self.store.put(&self.key("blobs", &put.root), PutPayload::from(data)).await.map_err(backend)?;
         Ok(put)
     }
 
     async fn put_sidecar(&self, tree: &SegmentTree) -> Result<(), StoreError> {
         let key = self.key("segments", &tree.root());
-        self.store
-            .put(&key, PutPayload::from(encode_sidecar(tree)))
-            .await
-            .map_err(backend)?;
+        self.store.put(&key, PutPayload::from(encode_sidecar(tree))).await.map_err(backend)?;
         Ok(())
     }
 
@@ -246,26 +225,12 @@ impl S3Store {
         let key = self.key("blobs", root);
         let meta = self.store.head(&key).await.map_err(Self::not_found(root))?;
         if meta.size > max {
-            return Err(StoreError::TooLarge {
-                root: *root,
-                size: meta.size,
-                max,
-            });
+            return Err(StoreError::TooLarge { root: *root, size: meta.size, max });
         }
-        let data = self
-            .store
-            .get(&key)
-            .await
-            .map_err(Self::not_found(root))?
-            .bytes()
-            .await
-            .map_err(backend)?;
+        let data =
+            self.store.get(&key).await.map_err(Self::not_found(root))?.bytes().await.map_err(backend)?;
         if data.len() as u64 > max {
-            return Err(StoreError::TooLarge {
-                root: *root,
-                size: data.len() as u64,
-                max,
-            });
+            return Err(StoreError::TooLarge { root: *root, size: data.len() as u64, max });
         }
         let mut h = RootHasher::new();
         h.update(&data);

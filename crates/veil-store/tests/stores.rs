@@ -40,10 +40,7 @@ async fn start_s3() -> S3Server {
     std::fs::create_dir(dir.path().join(BUCKET)).unwrap();
     let fs = s3s_fs::FileSystem::new(dir.path()).unwrap();
     let mut b = s3s::service::S3ServiceBuilder::new(fs);
-    b.set_auth(s3s::auth::SimpleAuth::from_single(
-        "VEILTESTKEY",
-        "veil-test-secret",
-    ));
+    b.set_auth(s3s::auth::SimpleAuth::from_single("VEILTESTKEY", "veil-test-secret"));
     let service = b.build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -51,9 +48,7 @@ async fn start_s3() -> S3Server {
         while let Ok((sock, _)) = listener.accept().await {
             let svc = service.clone();
             tokio::spawn(async move {
-                let _ = Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(sock), svc)
-                    .await;
+                let _ = Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(sock), svc).await;
             });
         }
     });
@@ -86,23 +81,14 @@ async fn exercise(
     assert_eq!(put.size, 1000);
     assert!(store.contains(&put.root).await.unwrap());
     assert_eq!(store.put_bytes(small.clone()).await.unwrap(), put);
-    assert_eq!(
-        store
-            .put_reader(std::io::Cursor::new(small.clone()))
-            .await
-            .unwrap(),
-        put
-    );
+    assert_eq!(store.put_reader(std::io::Cursor::new(small.clone())).await.unwrap(), put);
 
     // Get back, to memory and to a file.
     assert_eq!(store.get_bytes(&put.root, 1 << 20).await.unwrap(), small);
     let out = work.path().join("out.bin");
     assert_eq!(store.get_to_path(&put.root, &out).await.unwrap(), 1000);
     assert_eq!(std::fs::read(&out).unwrap(), small);
-    assert!(matches!(
-        store.get_bytes(&put.root, 999).await,
-        Err(StoreError::TooLarge { .. })
-    ));
+    assert!(matches!(store.get_bytes(&put.root, 999).await, Err(StoreError::TooLarge { .. })));
 
     // Unknown root: clean error, destination untouched.
     let unknown = root_of(b"never stored").unwrap();
@@ -112,10 +98,7 @@ async fn exercise(
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
 
     // Empty input has no root and stores nothing.
-    assert!(matches!(
-        store.put_bytes(Vec::new()).await,
-        Err(StoreError::Content(_))
-    ));
+    assert!(matches!(store.put_bytes(Vec::new()).await, Err(StoreError::Content(_))));
 
     // A multi-segment blob (big enough for a multipart upload on S3): segments with proofs.
     let big = data(3 * SEGMENT_SIZE as usize * 12 + 12345, 9);
@@ -130,10 +113,7 @@ async fn exercise(
         assert_eq!(seg.data, &big[start..end], "segment {index}");
         seg.proof.verify(&big_put.root, &seg.data).unwrap();
     }
-    assert!(matches!(
-        store.get_segment(&big_put.root, 10_000).await,
-        Err(StoreError::Content(_))
-    ));
+    assert!(matches!(store.get_segment(&big_put.root, 10_000).await, Err(StoreError::Content(_))));
 
     // A lost sidecar is rebuilt from the blob.
     std::fs::remove_file(sidecar_file(&big_put.root)).unwrap();
@@ -142,30 +122,14 @@ async fn exercise(
 
     // Corruption behind the store's back is caught on every kind of read.
     corrupt(&blob_file(&big_put.root), SEGMENT_SIZE as usize + 7);
-    assert!(matches!(
-        store.get_segment(&big_put.root, 1).await,
-        Err(StoreError::Corrupt { .. })
-    ));
+    assert!(matches!(store.get_segment(&big_put.root, 1).await, Err(StoreError::Corrupt { .. })));
     store.get_segment(&big_put.root, 0).await.unwrap();
     std::fs::write(&out, b"keep me").unwrap();
-    assert!(matches!(
-        store.get_to_path(&big_put.root, &out).await,
-        Err(StoreError::Corrupt { .. })
-    ));
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        b"keep me",
-        "a corrupt blob must not reach the destination"
-    );
+    assert!(matches!(store.get_to_path(&big_put.root, &out).await, Err(StoreError::Corrupt { .. })));
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me", "a corrupt blob must not reach the destination");
     corrupt(&blob_file(&put.root), 3);
-    assert!(matches!(
-        store.get_bytes(&put.root, 1 << 20).await,
-        Err(StoreError::Corrupt { .. })
-    ));
-    let leftovers: Vec<_> = std::fs::read_dir(work.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    assert!(matches!(store.get_bytes(&put.root, 1 << 20).await, Err(StoreError::Corrupt { .. })));
+    let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 3, "temporary files left behind: {leftovers:?}");
 }
 
@@ -204,8 +168,5 @@ async fn s3_refuses_wrong_credentials() {
     let mut cfg = server.config.clone();
     cfg.secret_access_key = Zeroizing::new("wrong".into());
     let store = Store::S3(S3Store::new(&cfg).unwrap());
-    assert!(matches!(
-        store.put_bytes(b"x".to_vec()).await,
-        Err(StoreError::Backend(_))
-    ));
+    assert!(matches!(store.put_bytes(b"x".to_vec()).await, Err(StoreError::Backend(_))));
 }

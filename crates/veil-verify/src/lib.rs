@@ -45,11 +45,7 @@ pub struct Trust {
 impl Trust {
     /// Whether `measurement` (hex) is acceptable.
     pub fn measurement_ok(&self, measurement: &str) -> bool {
-        self.any_measurement
-            || self
-                .measurements
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(measurement))
+        self.any_measurement || self.measurements.iter().any(|m| m.eq_ignore_ascii_case(measurement))
     }
 
     fn check_measurement(&self, measured: &str) -> Result<(), VerifyError> {
@@ -59,9 +55,7 @@ impl Trust {
             )));
         }
         if !self.measurement_ok(measured) {
-            return Err(VerifyError::Measurement(format!(
-                "{measured} is not one you accept"
-            )));
+            return Err(VerifyError::Measurement(format!("{measured} is not one you accept")));
         }
         Ok(())
     }
@@ -209,10 +203,7 @@ impl Report {
         let mut s = self.verified.summary();
         if let Some(c) = &self.claims {
             let m = c.primary_measurement().unwrap_or("?");
-            s.push_str(&format!(
-                " evidence={:?} measurement={m} tcb={}",
-                c.tee, c.tcb_status
-            ));
+            s.push_str(&format!(" evidence={:?} measurement={m} tcb={}", c.tee, c.tcb_status));
         }
         s
     }
@@ -327,17 +318,13 @@ fn check_zk(r: &Receipt, pins: &ZkPins) -> Result<(), VerifyError> {
         ));
     }
     if jcs_root(&output)? != r.output_hash || jcs_root(&zk["public"])? != r.input_hash {
-        return Err(VerifyError::Evidence(
-            "the receipt's hashes are not its proof's".into(),
-        ));
+        return Err(VerifyError::Evidence("the receipt's hashes are not its proof's".into()));
     }
     let event_ok = r.events.iter().any(
         |e| matches!(e.payload::<ZkProof>(), Some(Ok(p)) if p.vk_hash == vk_hash && p.public == zk["public"]),
     );
     if !event_ok {
-        return Err(VerifyError::Events(
-            "no zk.proof event names this key and these public inputs".into(),
-        ));
+        return Err(VerifyError::Events("no zk.proof event names this key and these public inputs".into()));
     }
     Ok(())
 }
@@ -354,11 +341,7 @@ fn check_model(r: &Receipt, public: &[veil_zk::Fr], pins: &ZkPins) -> Result<(),
     let model = r
         .model_hash
         .ok_or_else(|| VerifyError::ModelUnbound("a proof of inference must name its model".into()))?;
-    if !pins
-        .models
-        .iter()
-        .any(|p| p.model_root == model && p.commitment == committed)
-    {
+    if !pins.models.iter().any(|p| p.model_root == model && p.commitment == committed) {
         return Err(VerifyError::ModelUnbound(format!(
             "you pinned no model {model} with commitment {committed}"
         )));
@@ -376,44 +359,24 @@ const TOKEN_JOB: [&str; 7] = [
     event::INFERENCE_COMPLETED,
     event::RESPONSE_RETURNED,
 ];
-const DIRECT_JOB: [&str; 4] = [
-    event::REQUEST_RECEIVED,
-    event::MODEL_LOADED,
-    event::INFERENCE_COMPLETED,
-    event::RESPONSE_RETURNED,
-];
+const DIRECT_JOB: [&str; 4] =
+    [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::INFERENCE_COMPLETED, event::RESPONSE_RETURNED];
 
 fn check_events(r: &Receipt) -> Result<(), VerifyError> {
     // Times, ordering and root-shaped fields were checked with the signature.
     let bad = |m: String| Err(VerifyError::Events(m));
-    let known: Vec<&str> = r
-        .events
-        .iter()
-        .map(|e| e.kind.as_str())
-        .filter(|k| TOKEN_JOB.contains(k))
-        .collect();
+    let known: Vec<&str> =
+        r.events.iter().map(|e| e.kind.as_str()).filter(|k| TOKEN_JOB.contains(k)).collect();
     if r.mode == Mode::Tee {
-        let required: &[&str] = if r.context_hash.is_some() {
-            &TOKEN_JOB
-        } else {
-            &DIRECT_JOB
-        };
+        let required: &[&str] = if r.context_hash.is_some() { &TOKEN_JOB } else { &DIRECT_JOB };
         if known != required {
-            return bad(format!(
-                "expected {} in order, found {}",
-                required.join(", "),
-                known.join(", ")
-            ));
+            return bad(format!("expected {} in order, found {}", required.join(", "), known.join(", ")));
         }
     }
     for e in &r.events {
         // A known event whose data does not fit its type agrees with nothing.
         let ok = if let Some(p) = e.payload::<NftAuthorized>() {
-            p.is_ok_and(|p| {
-                r.subject
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(&p.user))
-            })
+            p.is_ok_and(|p| r.subject.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&p.user)))
         } else if let Some(p) = e.payload::<DataLoaded>() {
             p.is_ok_and(|p| r.context_hash == Some(p.root))
         } else if let Some(p) = e.payload::<ModelLoaded>() {

@@ -19,11 +19,7 @@ const MEASUREMENT: &str =
 fn trust() -> Trust {
     let mut anchors = TrustAnchors::vendor();
     anchors.intel_roots.push(DEV_ROOT.to_vec());
-    Trust {
-        anchors,
-        measurements: vec![MEASUREMENT.into()],
-        ..Trust::default()
-    }
+    Trust { anchors, measurements: vec![MEASUREMENT.into()], ..Trust::default() }
 }
 
 #[test]
@@ -47,10 +43,7 @@ fn it_is_refused_without_the_dev_root_or_under_another_measurement() {
 type RoundTrip = fn(&veil_receipt::Event) -> bool;
 
 fn round_trips<P: Payload>(e: &veil_receipt::Event) -> bool {
-    let typed: P = e
-        .payload::<P>()
-        .expect("this type")
-        .expect("its data fits the type");
+    let typed: P = e.payload::<P>().expect("this type").expect("its data fits the type");
     let again = veil_receipt::Event::of(time::OffsetDateTime::UNIX_EPOCH, &typed);
     again.data == e.data
 }
@@ -81,17 +74,9 @@ fn every_event_round_trips_through_its_type() {
 fn any_edit_to_an_event_is_refused() {
     let original: serde_json::Value = serde_json::from_slice(RECEIPT).unwrap();
     for (i, field, value) in [
-        (
-            1,
-            "user",
-            serde_json::json!("0x0000000000000000000000000000000000000001"),
-        ),
+        (1, "user", serde_json::json!("0x0000000000000000000000000000000000000001")),
         (3, "bytes", serde_json::json!(1)),
-        (
-            6,
-            "body_hash",
-            serde_json::json!(format!("0x{}", "ab".repeat(32))),
-        ),
+        (6, "body_hash", serde_json::json!(format!("0x{}", "ab".repeat(32)))),
     ] {
         let mut doc = original.clone();
         doc["receipt"]["events"][i]["data"][field] = value;
@@ -117,10 +102,9 @@ fn evidence_answers_only_its_own_challenge() {
     .unix_timestamp() as u64;
     let ok = veil_verify::verify_attestation_answer(&evidence, &rd.nonce, &rd.purpose, &trust(), at);
     assert!(ok.is_ok(), "{ok:?}");
-    for (nonce, purpose) in [
-        (rd.nonce.as_str(), "worker/attestation"),
-        ("another-nonce-0123456789", rd.purpose.as_str()),
-    ] {
+    for (nonce, purpose) in
+        [(rd.nonce.as_str(), "worker/attestation"), ("another-nonce-0123456789", rd.purpose.as_str())]
+    {
         let r = veil_verify::verify_attestation_answer(&evidence, nonce, purpose, &trust(), at);
         assert_eq!(r.unwrap_err().code(), "receipt.evidence", "{nonce} {purpose}");
     }
@@ -154,9 +138,8 @@ mod forged {
         let alpha = (g1 * Fr::from(2u64)).into_affine();
         let beta = (g2 * Fr::from(3u64)).into_affine();
         let gamma = (g2 * Fr::from(5u64)).into_affine();
-        let ic: Vec<G1Affine> = (0..=public.len() as u64)
-            .map(|i| (g1 * Fr::from(7 + i)).into_affine())
-            .collect();
+        let ic: Vec<G1Affine> =
+            (0..=public.len() as u64).map(|i| (g1 * Fr::from(7 + i)).into_affine()).collect();
         let vk = ark_groth16::VerifyingKey::<Bn254> {
             alpha_g1: alpha,
             beta_g2: beta,
@@ -168,11 +151,7 @@ mod forged {
         for (x, p) in public.iter().zip(&ic[1..]) {
             vk_x += *p * x;
         }
-        let proof = ark_groth16::Proof::<Bn254> {
-            a: alpha,
-            b: beta,
-            c: (-vk_x).into_affine(),
-        };
+        let proof = ark_groth16::Proof::<Bn254> { a: alpha, b: beta, c: (-vk_x).into_affine() };
         assert!(
             veil_zk::groth::verify(&vk, public, &proof).unwrap(),
             "the forged key accepts inputs nobody proved"
@@ -210,12 +189,7 @@ mod forged {
                     detail: Default::default(),
                 },
             ),
-            Event::of(
-                at,
-                &ResponseReturned {
-                    body_hash: root(&output),
-                },
-            ),
+            Event::of(at, &ResponseReturned { body_hash: root(&output) }),
         ];
         r.evidence = Some(json!({ "zk": zk }));
         let stranger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
@@ -233,14 +207,8 @@ fn a_zk_receipt_under_a_key_its_bearer_chose_is_refused() {
     assert_eq!(e.code(), "receipt.zk_key_untrusted", "{e}");
     // Pinning some other key changes nothing.
     let mut trust = Trust::default();
-    trust
-        .zk
-        .keys
-        .push(forged::root(&serde_json::json!({ "another": "key" })));
-    assert_eq!(
-        verify(&bytes, &trust).unwrap_err().code(),
-        "receipt.zk_key_untrusted"
-    );
+    trust.zk.keys.push(forged::root(&serde_json::json!({ "another": "key" })));
+    assert_eq!(verify(&bytes, &trust).unwrap_err().code(), "receipt.zk_key_untrusted");
     // Only a verifier who pins this very key takes the proof (and so trusts its maker).
     trust.zk.keys.push(vk_hash);
     verify(&bytes, &trust).expect("under a pinned key the receipt verifies");
@@ -250,44 +218,27 @@ fn a_zk_receipt_under_a_key_its_bearer_chose_is_refused() {
 fn a_proof_of_inference_names_its_model_only_through_a_pinned_commitment() {
     let outputs = [5i64, -3, 9];
     let model_commitment = Fr::from(4242u64);
-    let public = [
-        model_commitment,
-        Fr::from(77u64),
-        veil_zk::mlp::output_hash(&outputs).unwrap(),
-    ];
+    let public = [model_commitment, Fr::from(77u64), veil_zk::mlp::output_hash(&outputs).unwrap()];
     let result = serde_json::json!({ "outputs": outputs, "class": veil_zk::mlp::class_of(&outputs) });
     let model = forged::root(&serde_json::json!({ "weights": "the model the bearer claims" }));
-    let (bytes, vk_hash) = forged::receipt(
-        veil_zk::mlp::CIRCUIT_ID,
-        &public,
-        Some(result.clone()),
-        Some(model),
-    );
+    let (bytes, vk_hash) =
+        forged::receipt(veil_zk::mlp::CIRCUIT_ID, &public, Some(result.clone()), Some(model));
     let mut trust = Trust::default();
     trust.zk.keys.push(vk_hash);
     let e = verify(&bytes, &trust).unwrap_err();
     assert_eq!(e.code(), "receipt.model_unbound", "{e}");
     // The right model root with another model's commitment is no binding either.
-    trust.zk.models.push(veil_verify::ModelPin {
-        model_root: model,
-        commitment: "4243".into(),
-    });
-    assert_eq!(
-        verify(&bytes, &trust).unwrap_err().code(),
-        "receipt.model_unbound"
-    );
-    trust.zk.models.push(veil_verify::ModelPin {
-        model_root: model,
-        commitment: model_commitment.to_string(),
-    });
+    trust.zk.models.push(veil_verify::ModelPin { model_root: model, commitment: "4243".into() });
+    assert_eq!(verify(&bytes, &trust).unwrap_err().code(), "receipt.model_unbound");
+    trust
+        .zk
+        .models
+        .push(veil_verify::ModelPin { model_root: model, commitment: model_commitment.to_string() });
     verify(&bytes, &trust).expect("the pinned model and commitment verify");
     // A receipt that names no model cannot stand for one.
     let (bytes, vk_hash) = forged::receipt(veil_zk::mlp::CIRCUIT_ID, &public, Some(result), None);
     trust.zk.keys.push(vk_hash);
-    assert_eq!(
-        verify(&bytes, &trust).unwrap_err().code(),
-        "receipt.model_unbound"
-    );
+    assert_eq!(verify(&bytes, &trust).unwrap_err().code(), "receipt.model_unbound");
 }
 
 #[test]
@@ -312,10 +263,7 @@ fn trust_is_explicit_no_measurement_and_no_evidence_are_refusals() {
         .into_bytes();
     let e = verify(&plain, &Trust::default()).unwrap_err();
     assert_eq!(e.code(), "receipt.unattested", "{e}");
-    let accepting = Trust {
-        accept_unattested: true,
-        ..Trust::default()
-    };
+    let accepting = Trust { accept_unattested: true, ..Trust::default() };
     verify(&plain, &accepting).expect("accepted unattested, explicitly");
 }
 
@@ -357,23 +305,13 @@ mod dated {
         r.dev_root = true;
         r.events = vec![
             Event::of(at, &RequestReceived::default()),
-            Event::of(
-                at,
-                &ModelLoaded {
-                    weights_hash: model,
-                    name: "m".into(),
-                },
-            ),
+            Event::of(at, &ModelLoaded { weights_hash: model, name: "m".into() }),
             Event::of(at, &InferenceCompleted { rows: 1 }),
             Event::of(at, &ResponseReturned { body_hash: output }),
         ];
         r.evidence = Some(json!({ "attestation": evidence, "measurement": measurement }));
         let signed = veil_receipt::sign(r, &enclave.signing_key()).unwrap();
-        (
-            signed.to_json_pretty().into_bytes(),
-            pki.root_der().to_vec(),
-            measurement,
-        )
+        (signed.to_json_pretty().into_bytes(), pki.root_der().to_vec(), measurement)
     }
 }
 
@@ -382,11 +320,7 @@ fn a_receipt_dated_outside_its_evidence_window_is_refused() {
     let trust_for = |root: Vec<u8>, measurement: String| {
         let mut anchors = TrustAnchors::vendor();
         anchors.intel_roots.push(root);
-        Trust {
-            anchors,
-            measurements: vec![measurement],
-            ..Trust::default()
-        }
+        Trust { anchors, measurements: vec![measurement], ..Trust::default() }
     };
     let (ok, root, m) = dated::receipt(dated::MADE + 60);
     verify(&ok, &trust_for(root, m)).expect("a minute after its evidence");

@@ -23,10 +23,9 @@ fn problem(e: &JobError) -> Problem {
         JobError::Request(r) => (StatusCode::UNAUTHORIZED, r.code()),
         JobError::BadNonce => (StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed),
         JobError::ModelUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::InferenceModelUnknown),
-        JobError::AttestationRefused(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::InferenceAttestationRefused,
-        ),
+        JobError::AttestationRefused(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceAttestationRefused)
+        }
         JobError::NotAuthorized { .. } => (StatusCode::FORBIDDEN, ErrorCode::InferenceNotAuthorized),
         JobError::KeyRefused(_) => (StatusCode::FORBIDDEN, ErrorCode::InferenceKeyRefused),
         JobError::KeyUnavailable(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceKeyRefused),
@@ -68,11 +67,7 @@ async fn attestation(
     q: Result<Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Response> {
     let Query(q) = q.map_err(|e| {
-        problem_response(Problem::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::RequestMalformed,
-            e.body_text(),
-        ))
+        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
     })?;
     let w2 = w.clone();
     let evidence = tokio::task::spawn_blocking(move || w2.attestation(&q.nonce))

@@ -46,10 +46,7 @@ pub struct Timings {
 
 impl Timings {
     fn start() -> Self {
-        Self {
-            marks: Vec::new(),
-            last: Some(Instant::now()),
-        }
+        Self { marks: Vec::new(), last: Some(Instant::now()) }
     }
 
     /// Close the stage `name` (it ran since the previous mark).
@@ -129,10 +126,7 @@ pub enum JobError {
     #[error("the key broker refused this worker's attestation: {0}")]
     AttestationRefused(Problem),
     /// The broker, reading the ledger, does not authorize the user for the token.
-    #[error(
-        "the ledger does not authorize {user} for token {token} ({})",
-        ErrorCode::KmsNotAuthorized
-    )]
+    #[error("the ledger does not authorize {user} for token {token} ({})", ErrorCode::KmsNotAuthorized)]
     NotAuthorized {
         /// The user.
         user: String,
@@ -253,22 +247,11 @@ impl Worker {
         let identity = Identity::generate().map_err(|e| WorkerError::Keys(e.to_string()))?;
         let mut models = HashMap::new();
         for entry in &config.models {
-            let model_err = |reason: String| WorkerError::Model {
-                name: entry.name.clone(),
-                reason,
-            };
-            let bytes = store
-                .get_bytes(&entry.root, MAX_MODEL_BYTES)
-                .await
-                .map_err(|e| model_err(e.to_string()))?;
+            let model_err = |reason: String| WorkerError::Model { name: entry.name.clone(), reason };
+            let bytes =
+                store.get_bytes(&entry.root, MAX_MODEL_BYTES).await.map_err(|e| model_err(e.to_string()))?;
             let model = OnnxModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?;
-            models.insert(
-                entry.root,
-                Arc::new(Loaded {
-                    entry: entry.clone(),
-                    model,
-                }),
-            );
+            models.insert(entry.root, Arc::new(Loaded { entry: entry.clone(), model }));
         }
         let worker = Self {
             domain: domain(config.chain_id, config.inft),
@@ -441,12 +424,7 @@ impl Worker {
     pub fn health(&self) -> WorkerHealth {
         let refusal = self.refusal();
         WorkerHealth {
-            status: if refusal.is_some() {
-                "attestation_refused"
-            } else {
-                "ready"
-            }
-            .into(),
+            status: if refusal.is_some() { "attestation_refused" } else { "ready" }.into(),
             refusal,
             measurement: self.measurement.clone(),
             running: self.running.load(Ordering::Relaxed),
@@ -466,10 +444,7 @@ impl Worker {
             Some((self.clock)()),
         )
         .map_err(|e| internal(e.to_string()))?;
-        Ok(AttestationResponse {
-            evidence,
-            measurement: self.measurement.clone(),
-        })
+        Ok(AttestationResponse { evidence, measurement: self.measurement.clone() })
     }
 
     /// Run one job.
@@ -485,10 +460,7 @@ impl Worker {
     }
 
     fn model(&self, root: &Root) -> Result<Arc<Loaded>, JobError> {
-        self.models
-            .get(root)
-            .cloned()
-            .ok_or(JobError::ModelUnknown(*root))
+        self.models.get(root).cloned().ok_or(JobError::ModelUnknown(*root))
     }
 
     /// Ask the broker for a token's key on behalf of the user who signed `request`;
@@ -523,10 +495,7 @@ impl Worker {
                 Err(ClientError::Refused(p)) => match p.code {
                     ErrorCode::KmsSession if attempt == 0 => self.forget(&session.id).await,
                     ErrorCode::KmsNotAuthorized => {
-                        return Err(JobError::NotAuthorized {
-                            user: user.to_owned(),
-                            token,
-                        });
+                        return Err(JobError::NotAuthorized { user: user.to_owned(), token });
                     }
                     _ => {
                         return Err(JobError::KeyRefused(format!(
@@ -535,9 +504,7 @@ impl Worker {
                     }
                 },
                 Err(e) => {
-                    return Err(JobError::KeyUnavailable(format!(
-                        "the key broker could not be asked: {e}"
-                    )));
+                    return Err(JobError::KeyUnavailable(format!("the key broker could not be asked: {e}")));
                 }
             }
         }
@@ -572,9 +539,7 @@ impl Worker {
         // The data is what the chain named at the block the broker read, not what
         // the gateway said.
         let data_root = *authz.data.first().ok_or_else(|| {
-            data_integrity(format!(
-                "the chain names no data for token {token} where the broker read it"
-            ))
+            data_integrity(format!("the chain names no data for token {token} where the broker read it"))
         })?;
         if data_root != gateway_root {
             tracing::warn!(%data_root, %gateway_root, "the gateway named another data root than the chain; using the chain's");
@@ -582,10 +547,7 @@ impl Worker {
         let chain = authz.chain.clone().ok_or_else(|| {
             JobError::KeyRefused("the broker's authorization did not come from a chain".into())
         })?;
-        let contract_ok = chain
-            .contract
-            .parse::<Address>()
-            .is_ok_and(|a| a == self.config.inft);
+        let contract_ok = chain.contract.parse::<Address>().is_ok_and(|a| a == self.config.inft);
         if chain.chain_id != self.config.chain_id || !contract_ok {
             return Err(JobError::KeyRefused(format!(
                 "the broker read chain {} INFT {}, this worker serves chain {} INFT {}",
@@ -595,15 +557,9 @@ impl Worker {
         let token_identity = KmsClient::open_token_identity(&self.identity, &released)
             .map_err(|e| JobError::KeyUnavailable(e.to_string()))?;
 
-        let sealed = self
-            .store
-            .get_bytes(&data_root, MAX_DATA_BYTES)
-            .await
-            .map_err(|e| {
-                data_integrity(format!(
-                    "the token's sealed data {data_root} could not be loaded intact: {e}"
-                ))
-            })?;
+        let sealed = self.store.get_bytes(&data_root, MAX_DATA_BYTES).await.map_err(|e| {
+            data_integrity(format!("the token's sealed data {data_root} could not be loaded intact: {e}"))
+        })?;
         let data_loaded = self.now();
         t.lap("data_fetch");
         let sealed_len = sealed.len();
@@ -615,9 +571,7 @@ impl Worker {
                 let began = Instant::now();
                 let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
                 veil_seal::open(sealed.as_slice(), &mut *plain, &token_identity).map_err(|e| {
-                    data_integrity(format!(
-                        "the token's data does not open with the token's key: {e}"
-                    ))
+                    data_integrity(format!("the token's data does not open with the token's key: {e}"))
                 })?;
                 let text = std::str::from_utf8(&plain)
                     .map_err(|_| bad_input("the token's data is not UTF-8 text"))?;
@@ -668,24 +622,12 @@ impl Worker {
             ),
             Event::of(
                 released_at,
-                &KeyReleased {
-                    resource: released.resource.clone(),
-                    decision: released.decision.clone(),
-                },
+                &KeyReleased { resource: released.resource.clone(), decision: released.decision.clone() },
             ),
-            Event::of(
-                data_loaded,
-                &DataLoaded {
-                    root: data_root,
-                    bytes: sealed_len as u64,
-                },
-            ),
+            Event::of(data_loaded, &DataLoaded { root: data_root, bytes: sealed_len as u64 }),
             Event::of(
                 model_at,
-                &ModelLoaded {
-                    weights_hash: model.entry.root,
-                    name: model.entry.name.clone(),
-                },
+                &ModelLoaded { weights_hash: model.entry.root, name: model.entry.name.clone() },
             ),
             Event::of(done, &InferenceCompleted { rows: rows as u64 }),
         ];
@@ -712,15 +654,9 @@ impl Worker {
         let model = self.model(&root)?;
         let width = model.model.features();
         if rows.is_empty() || rows.len() > MAX_ROWS {
-            return Err(bad_input(format!(
-                "send 1 to {MAX_ROWS} rows, not {}",
-                rows.len()
-            )));
+            return Err(bad_input(format!("send 1 to {MAX_ROWS} rows, not {}", rows.len())));
         }
-        if let Some(bad) = rows
-            .iter()
-            .position(|r| r.len() != width || r.iter().any(|v| !v.is_finite()))
-        {
+        if let Some(bad) = rows.iter().position(|r| r.len() != width || r.iter().any(|v| !v.is_finite())) {
             return Err(bad_input(format!("row {bad} is not {width} finite numbers")));
         }
         let session = self.session().await?;
@@ -737,17 +673,9 @@ impl Worker {
             Event::of(received, &RequestReceived::default()),
             Event::of(
                 received,
-                &ModelLoaded {
-                    weights_hash: model.entry.root,
-                    name: model.entry.name.clone(),
-                },
+                &ModelLoaded { weights_hash: model.entry.root, name: model.entry.name.clone() },
             ),
-            Event::of(
-                done,
-                &InferenceCompleted {
-                    rows: rows.len() as u64,
-                },
-            ),
+            Event::of(done, &InferenceCompleted { rows: rows.len() as u64 }),
         ];
         t.lap("compute");
         let answer = self.finish(None, model.entry.root, &input, None, output, events, &session);
@@ -772,12 +700,7 @@ impl Worker {
         };
         let now = self.now();
         let output_hash = hash(&serde_json::to_value(&output).map_err(|e| internal(e.to_string()))?)?;
-        events.push(Event::of(
-            now,
-            &ResponseReturned {
-                body_hash: output_hash,
-            },
-        ));
+        events.push(Event::of(now, &ResponseReturned { body_hash: output_hash }));
         let mut receipt = Receipt::new(Mode::Tee, hash(input)?, output_hash, now);
         receipt.subject = subject;
         receipt.model_hash = Some(model);
@@ -799,31 +722,19 @@ fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<Inferenc
     let out = model.model.run(rows, x).map_err(|e| bad_input(e.to_string()))?;
     let mut predictions = Vec::with_capacity(rows);
     for i in 0..rows {
-        let p = out
-            .row("probabilities", i)
-            .ok_or_else(|| internal("the model has no probabilities output"))?;
-        let (class, _) = p.iter().enumerate().fold(
-            (0, f32::MIN),
-            |best, (k, &v)| if v > best.1 { (k, v) } else { best },
-        );
+        let p =
+            out.row("probabilities", i).ok_or_else(|| internal("the model has no probabilities output"))?;
+        let (class, _) =
+            p.iter().enumerate().fold((0, f32::MIN), |best, (k, &v)| if v > best.1 { (k, v) } else { best });
         predictions.push(Prediction {
             class,
             id: ids.map(|ids| ids[i].clone()),
-            label: model
-                .entry
-                .classes
-                .get(class)
-                .cloned()
-                .unwrap_or_else(|| class.to_string()),
+            label: model.entry.classes.get(class).cloned().unwrap_or_else(|| class.to_string()),
             // Six decimals: enough to read, and the same on every platform.
             probabilities: p.iter().map(|&v| (f64::from(v) * 1e6).round() / 1e6).collect(),
         });
     }
-    Ok(InferenceOutput {
-        model: model.entry.name.clone(),
-        predictions,
-        weights: model.entry.root,
-    })
+    Ok(InferenceOutput { model: model.entry.name.clone(), predictions, weights: model.entry.root })
 }
 
 #[cfg(test)]
@@ -848,10 +759,7 @@ mod tests {
     use super::*;
 
     fn now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
     }
 
     /// A broker that grants every attestation a session of `ttl` seconds, honours live
@@ -873,11 +781,7 @@ mod tests {
         if !f.lock().unwrap().up {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        Json(Challenge {
-            nonce: "ab".repeat(32),
-            expires_at: now() + 60,
-        })
-        .into_response()
+        Json(Challenge { nonce: "ab".repeat(32), expires_at: now() + 60 }).into_response()
     }
 
     async fn attest(State(f): State<Shared>, Json(a): Json<AttestRequest>) -> Response {
@@ -969,22 +873,12 @@ mod tests {
             chain_id: 1,
             inft: Address::ZERO,
             models: vec![],
-            kms_key: hex::encode(
-                ed25519_dalek::SigningKey::from_bytes(&trusted)
-                    .verifying_key()
-                    .as_bytes(),
-            ),
+            kms_key: hex::encode(ed25519_dalek::SigningKey::from_bytes(&trusted).verifying_key().as_bytes()),
         };
-        let w = Worker::start(
-            config,
-            Arc::new(attester),
-            measurement.into(),
-            KmsClient::new(url),
-            store,
-            now,
-        )
-        .await
-        .unwrap();
+        let w =
+            Worker::start(config, Arc::new(attester), measurement.into(), KmsClient::new(url), store, now)
+                .await
+                .unwrap();
         (Arc::new(w), fake, dir)
     }
 
@@ -1038,29 +932,21 @@ mod tests {
         );
         // The configured broker's own release is taken.
         let (w, _fake, _dir) = worker(60).await;
-        w.release(TokenId::from(1u64), USER, &request())
-            .await
-            .expect("the trusted broker");
+        w.release(TokenId::from(1u64), USER, &request()).await.expect("the trusted broker");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_expired_session_is_renewed_inside_the_job_that_finds_it() {
         let (w, fake, _dir) = worker(2).await;
         assert_eq!(fake.lock().unwrap().attests, 1);
-        w.release(TokenId::from(1u64), USER, &request())
-            .await
-            .expect("within the session");
+        w.release(TokenId::from(1u64), USER, &request()).await.expect("within the session");
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // The session is dead: the job attests again and is served.
-        w.release(TokenId::from(1u64), USER, &request())
-            .await
-            .expect("served after the session lapsed");
+        w.release(TokenId::from(1u64), USER, &request()).await.expect("served after the session lapsed");
         assert_eq!(fake.lock().unwrap().attests, 2);
         // A broker that forgot the session (it restarted) is the same case.
         fake.lock().unwrap().sessions.clear();
-        w.release(TokenId::from(1u64), USER, &request())
-            .await
-            .expect("served after the broker forgot");
+        w.release(TokenId::from(1u64), USER, &request()).await.expect("served after the broker forgot");
         assert_eq!(fake.lock().unwrap().attests, 3);
     }
 
@@ -1074,10 +960,7 @@ mod tests {
         let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
             panic!("served with the broker down");
         };
-        assert!(
-            matches!(&e, JobError::AttestationRefused(p) if p.code == ErrorCode::KmsUnreachable),
-            "{e}"
-        );
+        assert!(matches!(&e, JobError::AttestationRefused(p) if p.code == ErrorCode::KmsUnreachable), "{e}");
         assert_eq!(w.health().status, "attestation_refused");
         // The broker comes back: no restart, no job needed; the worker is ready again.
         fake.lock().unwrap().up = true;
@@ -1090,9 +973,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "the background renewal re-attested");
-        w.release(TokenId::from(1u64), USER, &request())
-            .await
-            .expect("served");
+        w.release(TokenId::from(1u64), USER, &request()).await.expect("served");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1102,17 +983,11 @@ mod tests {
         // Renewal at two thirds of its life: after ~2 s a second session exists, and
         // at no moment is the worker without a live one.
         for _ in 0..35 {
-            w.release(TokenId::from(1u64), USER, &request())
-                .await
-                .expect("always served");
+            w.release(TokenId::from(1u64), USER, &request()).await.expect("always served");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let f = fake.lock().unwrap();
-        assert!(
-            f.attests >= 2,
-            "renewed in the background ({} attestations)",
-            f.attests
-        );
+        assert!(f.attests >= 2, "renewed in the background ({} attestations)", f.attests);
         assert_eq!(f.dead, 0, "no job ever presented an expired session");
     }
 }

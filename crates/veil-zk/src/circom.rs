@@ -37,36 +37,23 @@ fn synthesise<C: ConstraintSynthesizer<Fr>>(circuit: C, prove: bool) -> Result<S
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_optimization_goal(OptimizationGoal::Constraints);
     cs.set_mode(if prove {
-        SynthesisMode::Prove {
-            construct_matrices: true,
-            generate_lc_assignments: false,
-        }
+        SynthesisMode::Prove { construct_matrices: true, generate_lc_assignments: false }
     } else {
         SynthesisMode::Setup
     });
-    circuit
-        .generate_constraints(cs.clone())
-        .map_err(|e| ZkError::Groth16(format!("synthesis: {e}")))?;
+    circuit.generate_constraints(cs.clone()).map_err(|e| ZkError::Groth16(format!("synthesis: {e}")))?;
     cs.finalize();
     if prove && !cs.is_satisfied().map_err(|e| ZkError::Groth16(e.to_string()))? {
         return Err(ZkError::False("the witness does not satisfy the circuit".into()));
     }
-    let mut all = cs
-        .to_matrices()
-        .map_err(|e| ZkError::Groth16(format!("matrices: {e}")))?;
+    let mut all = cs.to_matrices().map_err(|e| ZkError::Groth16(format!("matrices: {e}")))?;
     let matrices = all
         .remove(R1CS_PREDICATE_LABEL)
         .ok_or_else(|| ZkError::Groth16("the circuit has no R1CS constraints".into()))?;
     let assignment = if prove {
-        let inner = cs
-            .borrow()
-            .ok_or_else(|| ZkError::Groth16("constraint system gone".into()))?;
-        let instance = inner
-            .instance_assignment()
-            .map_err(|e| ZkError::Groth16(e.to_string()))?;
-        let witness = inner
-            .witness_assignment()
-            .map_err(|e| ZkError::Groth16(e.to_string()))?;
+        let inner = cs.borrow().ok_or_else(|| ZkError::Groth16("constraint system gone".into()))?;
+        let instance = inner.instance_assignment().map_err(|e| ZkError::Groth16(e.to_string()))?;
+        let witness = inner.witness_assignment().map_err(|e| ZkError::Groth16(e.to_string()))?;
         Some([instance, witness].concat())
     } else {
         None
@@ -135,10 +122,7 @@ struct Reader<'a> {
 }
 
 fn malformed(reason: impl Into<String>) -> ZkError {
-    ZkError::Malformed {
-        what: "zkey",
-        reason: reason.into(),
-    }
+    ZkError::Malformed { what: "zkey", reason: reason.into() }
 }
 
 impl<'a> Reader<'a> {
@@ -151,15 +135,11 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, ZkError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().map_err(|_| malformed("truncated"))?,
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| malformed("truncated"))?))
     }
 
     fn u64(&mut self) -> Result<u64, ZkError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().map_err(|_| malformed("truncated"))?,
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| malformed("truncated"))?))
     }
 
     /// A base-field element in snarkjs's Montgomery form (which is arkworks' own
@@ -227,13 +207,9 @@ pub fn pk_from_zkey(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
         table.entry(kind).or_insert((start, size));
     }
     let section = |kind: u32| -> Result<Reader<'_>, ZkError> {
-        let (start, size) = table
-            .get(&kind)
-            .ok_or_else(|| malformed(format!("section {kind} is missing")))?;
-        Ok(Reader {
-            bytes: &bytes[..start + size],
-            at: *start,
-        })
+        let (start, size) =
+            table.get(&kind).ok_or_else(|| malformed(format!("section {kind} is missing")))?;
+        Ok(Reader { bytes: &bytes[..start + size], at: *start })
     };
     if section(1)?.u32()? != 1 {
         return Err(malformed("not a Groth16 key"));
@@ -285,13 +261,7 @@ pub fn pk_from_zkey(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
     let l_query = points(8, n_vars - n_public - 1, false)?.0;
     let h_query = points(9, domain_size, false)?.0;
     Ok(ProvingKey {
-        vk: VerifyingKey {
-            alpha_g1,
-            beta_g2,
-            gamma_g2,
-            delta_g2,
-            gamma_abc_g1: ic,
-        },
+        vk: VerifyingKey { alpha_g1, beta_g2, gamma_g2, delta_g2, gamma_abc_g1: ic },
         beta_g1,
         delta_g1,
         a_query,
@@ -333,9 +303,7 @@ impl R1CSToQAP for CircomReduction {
         for i in 0..num_constraints {
             c[i] = a[i] * b[i];
         }
-        let root = D::new(2 * n)
-            .ok_or(SynthesisError::PolynomialDegreeTooLarge)?
-            .element(1);
+        let root = D::new(2 * n).ok_or(SynthesisError::PolynomialDegreeTooLarge)?.element(1);
         let shift = |v: &mut Vec<F>| {
             domain.ifft_in_place(v);
             D::distribute_powers_and_mul_by_const(v, root, F::one());
@@ -365,9 +333,7 @@ pub fn prove_zkey<C: ConstraintSynthesizer<Fr>>(
     rng: &mut StdRng,
 ) -> Result<Proof<Bn254>, ZkError> {
     let s = synthesise(circuit, true)?;
-    let assignment = s
-        .assignment
-        .ok_or_else(|| ZkError::Groth16("no assignment".into()))?;
+    let assignment = s.assignment.ok_or_else(|| ZkError::Groth16("no assignment".into()))?;
     if pk.a_query.len() != assignment.len() || pk.vk.gamma_abc_g1.len() != s.num_instance {
         return Err(ZkError::Input(format!(
             "the zkey is for a circuit of {} wires and {} public inputs, not this one ({} and {})",

@@ -103,11 +103,7 @@ pub fn random_fr() -> Result<Fr, ZkError> {
 pub fn dev_setup<C: ConstraintSynthesizer<Fr>>(blank: C, rng: &mut StdRng) -> Result<Keys, ZkError> {
     let (pk, vk) =
         Groth16::<Bn254>::setup(blank, rng).map_err(|e| ZkError::Groth16(format!("setup: {e}")))?;
-    Ok(Keys {
-        pk,
-        vk,
-        reduction: Reduction::Arkworks,
-    })
+    Ok(Keys { pk, vk, reduction: Reduction::Arkworks })
 }
 
 /// Prove `circuit` (whose witness the caller has checked).
@@ -157,10 +153,7 @@ pub fn pk_to_bytes(pk: &ProvingKey<Bn254>) -> Result<Vec<u8>, ZkError> {
 /// before returning it. Keys written compressed (older `veil zk setup`) still load,
 /// fully checked.
 pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
-    let malformed = |e: String| ZkError::Malformed {
-        what: "proving key",
-        reason: e,
-    };
+    let malformed = |e: String| ZkError::Malformed { what: "proving key", reason: e };
     let pk = match ProvingKey::<Bn254>::deserialize_with_mode(bytes, Compress::No, Validate::No) {
         Ok(pk) => pk,
         Err(_) => return ProvingKey::deserialize_compressed(bytes).map_err(|e| malformed(e.to_string())),
@@ -180,9 +173,7 @@ pub fn pk_from_bytes(bytes: &[u8]) -> Result<ProvingKey<Bn254>, ZkError> {
 /// How many constraints `circuit` has (synthesised without a witness check).
 pub fn constraints<C: ConstraintSynthesizer<Fr>>(circuit: C) -> Result<usize, ZkError> {
     let cs = ark_relations::gr1cs::ConstraintSystem::<Fr>::new_ref();
-    circuit
-        .generate_constraints(cs.clone())
-        .map_err(|e| ZkError::Groth16(e.to_string()))?;
+    circuit.generate_constraints(cs.clone()).map_err(|e| ZkError::Groth16(e.to_string()))?;
     Ok(cs.num_constraints())
 }
 
@@ -221,18 +212,12 @@ mod tests {
         for i in 0..public.len() {
             let mut other = public.clone();
             other[i] += Fr::from(1u64);
-            assert!(
-                !verify(&keys.vk, &other, &proof).unwrap(),
-                "public input {i} changed"
-            );
+            assert!(!verify(&keys.vk, &other, &proof).unwrap(), "public input {i} changed");
         }
         assert!(verify(&keys.vk, &public[..2], &proof).is_err());
         let mut false_statement = statement;
         false_statement.threshold = 426;
-        assert!(matches!(
-            prove_income(&keys.pk, false_statement, &mut rng),
-            Err(ZkError::False(_))
-        ));
+        assert!(matches!(prove_income(&keys.pk, false_statement, &mut rng), Err(ZkError::False(_))));
     }
 
     #[test]

@@ -58,11 +58,7 @@ impl IncomeThreshold {
             return Err(ZkError::Input(format!("{} slots: 1 to {MAX_SLOTS}", self.slots)));
         }
         if self.amounts.len() > self.slots {
-            return Err(ZkError::Input(format!(
-                "{} payments: at most {}",
-                self.amounts.len(),
-                self.slots
-            )));
+            return Err(ZkError::Input(format!("{} payments: at most {}", self.amounts.len(), self.slots)));
         }
         let mut a = self.amounts.clone();
         a.resize(self.slots, 0);
@@ -72,11 +68,8 @@ impl IncomeThreshold {
     /// The commitment `H` (what the payer publishes or signs).
     pub fn commitment(&self) -> Result<Fr, ZkError> {
         let amounts = self.padded()?;
-        let mut acc = poseidon::hash(&[
-            self.account,
-            Fr::from(self.epoch),
-            Fr::from(self.amounts.len() as u64),
-        ])?;
+        let mut acc =
+            poseidon::hash(&[self.account, Fr::from(self.epoch), Fr::from(self.amounts.len() as u64)])?;
         for chunk in amounts.chunks(CHUNK) {
             let mut inputs = vec![acc];
             inputs.extend(chunk.iter().map(|&a| Fr::from(a)));
@@ -90,9 +83,7 @@ impl IncomeThreshold {
     pub fn public_inputs(&self) -> Result<Vec<Fr>, ZkError> {
         self.padded()?;
         if self.threshold >= 1u128 << SUM_BITS {
-            return Err(ZkError::Input(format!(
-                "the threshold must be below 2^{SUM_BITS}"
-            )));
+            return Err(ZkError::Input(format!("the threshold must be below 2^{SUM_BITS}")));
         }
         let sum: u128 = self.amounts.iter().map(|&a| u128::from(a)).sum();
         if sum < self.threshold {
@@ -101,11 +92,7 @@ impl IncomeThreshold {
                 self.threshold
             )));
         }
-        Ok(vec![
-            self.commitment()?,
-            Fr::from(self.threshold),
-            Fr::from(self.amounts.len() as u64),
-        ])
+        Ok(vec![self.commitment()?, Fr::from(self.threshold), Fr::from(self.amounts.len() as u64)])
     }
 
     /// An empty instance with `slots` slots, for key generation.
@@ -149,11 +136,7 @@ fn default_slots() -> usize {
 /// A field element from decimal or 0x-hex (below the modulus).
 pub fn parse_fr(s: &str, what: &str) -> Result<Fr, ZkError> {
     use ark_ff::{BigInteger, PrimeField};
-    let bad = || {
-        ZkError::Input(format!(
-            "{what} must be a decimal or 0x-hex number below the field modulus"
-        ))
-    };
+    let bad = || ZkError::Input(format!("{what} must be a decimal or 0x-hex number below the field modulus"));
     let bytes = if let Some(h) = s.strip_prefix("0x") {
         if h.is_empty() || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
@@ -177,10 +160,8 @@ impl TryFrom<IncomeInput> for IncomeThreshold {
     type Error = ZkError;
 
     fn try_from(i: IncomeInput) -> Result<Self, ZkError> {
-        let threshold: u128 = i
-            .threshold
-            .parse()
-            .map_err(|_| ZkError::Input("threshold must be a decimal integer".into()))?;
+        let threshold: u128 =
+            i.threshold.parse().map_err(|_| ZkError::Input("threshold must be a decimal integer".into()))?;
         let s = Self {
             account: parse_fr(&i.account, "account")?,
             epoch: i.epoch,
@@ -344,15 +325,7 @@ mod tests {
         .unwrap();
         let s = IncomeThreshold::try_from(ok).unwrap();
         assert_eq!(s.account, Fr::from(0xa11ce_u64));
-        for bad in [
-            "0x",
-            "0xzz",
-            "-1",
-            "1.5",
-            "",
-            &"9".repeat(79),
-            &format!("0x{}", "f".repeat(64)),
-        ] {
+        for bad in ["0x", "0xzz", "-1", "1.5", "", &"9".repeat(79), &format!("0x{}", "f".repeat(64))] {
             assert!(parse_fr(bad, "x").is_err(), "{bad:?}");
         }
     }

@@ -119,11 +119,7 @@ struct Requantised {
 fn requantise(z: i128, multiplier: i32, shift: u32) -> Requantised {
     let p = z * i128::from(multiplier) + (1i128 << (shift - 1));
     let q = p.div_euclid(1i128 << shift);
-    Requantised {
-        q,
-        r: p - q * (1i128 << shift),
-        out: q.clamp(-127, 127),
-    }
+    Requantised { q, r: p - q * (1i128 << shift), out: q.clamp(-127, 127) }
 }
 
 /// Half-width of the clamp comparisons for a shift: |q| stays below 2^(63 − shift)
@@ -150,9 +146,7 @@ impl Network {
                 return bad(format!("more than {MAX_WEIGHTS} weights"));
             }
             if l.weights.len() != l.inputs * l.outputs || l.bias.len() != l.outputs {
-                return bad(format!(
-                    "layer {k}: weight or bias count does not match its shape"
-                ));
+                return bad(format!("layer {k}: weight or bias count does not match its shape"));
             }
             if k > 0 && self.layers[k - 1].outputs != l.inputs {
                 return bad(format!("layer {k} does not take the previous layer's outputs"));
@@ -174,10 +168,7 @@ impl Network {
             }
             for j in 0..l.outputs {
                 let reach = i64::from(l.bias[j]).abs()
-                    + 127
-                        * (0..l.inputs)
-                            .map(|i| i64::from(l.weights[i * l.outputs + j]).abs())
-                            .sum::<i64>();
+                    + 127 * (0..l.inputs).map(|i| i64::from(l.weights[i * l.outputs + j]).abs()).sum::<i64>();
                 if reach >= i64::from(i32::MAX) {
                     return bad(format!("layer {k} output {j} could overflow i32"));
                 }
@@ -229,13 +220,7 @@ impl Network {
         let mut h = vec![self.layers.len() as u64];
         for l in &self.layers {
             let (m, s) = l.requant.unwrap_or((0, 0));
-            h.extend([
-                l.inputs as u64,
-                l.outputs as u64,
-                u64::from(l.relu),
-                m as u64,
-                u64::from(s),
-            ]);
+            h.extend([l.inputs as u64, l.outputs as u64, u64::from(l.relu), m as u64, u64::from(s)]);
         }
         h
     }
@@ -246,11 +231,7 @@ impl Network {
         let mut elems: Vec<Fr> = self.header().into_iter().map(Fr::from).collect();
         for l in &self.layers {
             elems.extend(pack(&byte_values(&l.weights), 8, BYTES_PER_ELEMENT));
-            let biases: Vec<u128> = l
-                .bias
-                .iter()
-                .map(|b| (i128::from(*b) + BIAS_OFFSET) as u128)
-                .collect();
+            let biases: Vec<u128> = l.bias.iter().map(|b| (i128::from(*b) + BIAS_OFFSET) as u128).collect();
             elems.extend(pack(&biases, 32, U32_PER_ELEMENT));
         }
         chain(TAG_MODEL, &elems)
@@ -275,11 +256,7 @@ impl Layer {
     /// [`Self::pre_activation`], then ReLU if the layer has one.
     fn accumulate(&self, act: &[i128]) -> Vec<i128> {
         let pre = self.pre_activation(act);
-        if self.relu {
-            pre.into_iter().map(|v| v.max(0)).collect()
-        } else {
-            pre
-        }
+        if self.relu { pre.into_iter().map(|v| v.max(0)).collect() } else { pre }
     }
 }
 
@@ -290,11 +267,7 @@ fn byte_values(v: &[i8]) -> Vec<u128> {
 fn pack(values: &[u128], width: u32, per: usize) -> Vec<Fr> {
     values
         .chunks(per)
-        .map(|c| {
-            c.iter()
-                .rev()
-                .fold(Fr::zero(), |acc, v| acc * Fr::from(1u128 << width) + Fr::from(*v))
-        })
+        .map(|c| c.iter().rev().fold(Fr::zero(), |acc, v| acc * Fr::from(1u128 << width) + Fr::from(*v)))
         .collect()
 }
 
@@ -302,9 +275,7 @@ fn pack_var(values: &[FpVar<Fr>], width: u32, per: usize) -> Vec<FpVar<Fr>> {
     values
         .chunks(per)
         .map(|c| {
-            c.iter().rev().fold(FpVar::zero(), |acc, v| {
-                acc * FpVar::constant(Fr::from(1u128 << width)) + v
-            })
+            c.iter().rev().fold(FpVar::zero(), |acc, v| acc * FpVar::constant(Fr::from(1u128 << width)) + v)
         })
         .collect()
 }
@@ -322,10 +293,8 @@ pub fn chain(tag: u64, elems: &[Fr]) -> Result<Fr, ZkError> {
 }
 
 fn chain_var(tag: u64, elems: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
-    let mut acc = poseidon::hash_var(&[
-        FpVar::constant(Fr::from(tag)),
-        FpVar::constant(Fr::from(elems.len() as u64)),
-    ])?;
+    let mut acc =
+        poseidon::hash_var(&[FpVar::constant(Fr::from(tag)), FpVar::constant(Fr::from(elems.len() as u64))])?;
     for c in elems.chunks(CHUNK) {
         let mut inputs = vec![acc];
         inputs.extend_from_slice(c);
@@ -344,10 +313,7 @@ pub fn input_hash(x: &[i8], salt: Fr) -> Result<Fr, ZkError> {
 
 /// `O`, the output commitment.
 pub fn output_hash(outputs: &[i64]) -> Result<Fr, ZkError> {
-    let elems: Vec<Fr> = outputs
-        .iter()
-        .map(|v| fr_i128(i128::from(*v) + BIAS_OFFSET))
-        .collect();
+    let elems: Vec<Fr> = outputs.iter().map(|v| fr_i128(i128::from(*v) + BIAS_OFFSET)).collect();
     chain(TAG_OUTPUT, &elems)
 }
 
@@ -359,10 +325,7 @@ pub fn class_of(outputs: &[i64]) -> usize {
         many => {
             many.iter()
                 .enumerate()
-                .fold(
-                    (0, i64::MIN),
-                    |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) },
-                )
+                .fold((0, i64::MIN), |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) })
                 .0
         }
     }
@@ -394,23 +357,14 @@ impl Inference {
     /// An instance for key generation: the network's shape with a zero input.
     pub fn blank(network: Network, mode: WeightMode) -> Self {
         let input = vec![0; network.features()];
-        Self {
-            network,
-            mode,
-            input,
-            salt: Fr::zero(),
-        }
+        Self { network, mode, input, salt: Fr::zero() }
     }
 
     /// Run the network and commit: the public inputs and the outputs.
     pub fn claim(&self) -> Result<Claim, ZkError> {
         let outputs = self.network.forward(&self.input)?;
         Ok(Claim {
-            public: vec![
-                self.network.hash()?,
-                input_hash(&self.input, self.salt)?,
-                output_hash(&outputs)?,
-            ],
+            public: vec![self.network.hash()?, input_hash(&self.input, self.salt)?, output_hash(&outputs)?],
             outputs,
         })
     }
@@ -458,25 +412,13 @@ impl Inference {
                 model_body.extend(pack_var(&w_bytes, 8, BYTES_PER_ELEMENT));
                 model_body.extend(pack_var(&b_u32, 32, U32_PER_ELEMENT));
                 (
-                    w_bytes
-                        .iter()
-                        .map(|b| b - FpVar::constant(Fr::from(127u64)))
-                        .collect(),
-                    b_u32
-                        .iter()
-                        .map(|b| b - FpVar::constant(fr_i128(BIAS_OFFSET)))
-                        .collect(),
+                    w_bytes.iter().map(|b| b - FpVar::constant(Fr::from(127u64))).collect(),
+                    b_u32.iter().map(|b| b - FpVar::constant(fr_i128(BIAS_OFFSET))).collect(),
                 )
             } else {
                 (
-                    l.weights
-                        .iter()
-                        .map(|w| FpVar::constant(fr_i128(i128::from(*w))))
-                        .collect(),
-                    l.bias
-                        .iter()
-                        .map(|b| FpVar::constant(fr_i128(i128::from(*b))))
-                        .collect(),
+                    l.weights.iter().map(|w| FpVar::constant(fr_i128(i128::from(*w)))).collect(),
+                    l.bias.iter().map(|b| FpVar::constant(fr_i128(i128::from(*b)))).collect(),
                 )
             };
             let multiplier = match l.requant {
@@ -489,9 +431,7 @@ impl Inference {
                 FpVar::constant(Fr::from(l.inputs as u64)),
                 FpVar::constant(Fr::from(l.outputs as u64)),
                 FpVar::constant(Fr::from(u64::from(l.relu))),
-                multiplier
-                    .clone()
-                    .unwrap_or_else(|| FpVar::constant(Fr::from(m_const as u64))),
+                multiplier.clone().unwrap_or_else(|| FpVar::constant(Fr::from(m_const as u64))),
                 FpVar::constant(Fr::from(u64::from(s_const))),
             ]);
 
@@ -564,10 +504,7 @@ impl Inference {
 
 impl ConstraintSynthesizer<Fr> for Inference {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
-        let public = self
-            .claim()
-            .map(|c| [c.public[0], c.public[1], c.public[2]])
-            .unwrap_or_default();
+        let public = self.claim().map(|c| [c.public[0], c.public[1], c.public[2]]).unwrap_or_default();
         self.synthesize(cs, public)
     }
 }
@@ -589,9 +526,7 @@ pub fn check_reported_result(public: &[Fr], result: &serde_json::Value) -> Resul
         })?;
     let committed = public.get(PUBLIC_OUTPUT_COMMITMENT).copied();
     if Some(output_hash(&outputs)?) != committed || result["class"] != serde_json::json!(class_of(&outputs)) {
-        return Err(ZkError::False(
-            "the reported outputs are not the ones the proof commits to".into(),
-        ));
+        return Err(ZkError::False("the reported outputs are not the ones the proof commits to".into()));
     }
     Ok(())
 }
@@ -609,19 +544,12 @@ mod tests {
         let mut layer = |inputs: usize, outputs: usize, relu: bool, requant: Option<(i32, u32)>| Layer {
             inputs,
             outputs,
-            weights: (0..inputs * outputs)
-                .map(|_| rng.gen_range(-127i8..=127))
-                .collect(),
+            weights: (0..inputs * outputs).map(|_| rng.gen_range(-127i8..=127)).collect(),
             bias: (0..outputs).map(|_| rng.gen_range(-20_000..20_000)).collect(),
             relu,
             requant,
         };
-        Network {
-            layers: vec![
-                layer(6, 5, true, Some((1_500_000_000, 38))),
-                layer(5, 3, false, None),
-            ],
-        }
+        Network { layers: vec![layer(6, 5, true, Some((1_500_000_000, 38))), layer(5, 3, false, None)] }
     }
 
     fn statement(mode: WeightMode, seed: u64) -> Inference {
@@ -635,8 +563,7 @@ mod tests {
 
     fn check(c: Inference, public: &[Fr]) -> bool {
         let cs = ConstraintSystem::<Fr>::new_ref();
-        c.synthesize(cs.clone(), [public[0], public[1], public[2]])
-            .unwrap();
+        c.synthesize(cs.clone(), [public[0], public[1], public[2]]).unwrap();
         cs.is_satisfied().unwrap()
     }
 
@@ -663,10 +590,7 @@ mod tests {
                 saw_inside |= (-127..=127).contains(&rq.q);
             }
         }
-        assert!(
-            saw_high && saw_inside,
-            "the seeds exercise saturation and the plain path"
-        );
+        assert!(saw_high && saw_inside, "the seeds exercise saturation and the plain path");
         let _ = saw_low; // ReLU keeps the hidden layer non-negative.
     }
 
@@ -722,10 +646,7 @@ mod tests {
             assert_ne!(other.network, c.network);
             let mut public = good.clone();
             public[2] = output_hash(&other.network.forward(&other.input).unwrap()).unwrap();
-            assert!(
-                !check(other, &public),
-                "{mode:?}: weight changed under the same model hash"
-            );
+            assert!(!check(other, &public), "{mode:?}: weight changed under the same model hash");
         }
     }
 
@@ -734,11 +655,7 @@ mod tests {
         let count = |c: Inference| {
             let cs = ConstraintSystem::<Fr>::new_ref();
             c.generate_constraints(cs.clone()).unwrap();
-            (
-                cs.num_constraints(),
-                cs.num_instance_variables(),
-                cs.num_witness_variables(),
-            )
+            (cs.num_constraints(), cs.num_instance_variables(), cs.num_witness_variables())
         };
         let a = count(Inference::blank(net(1), WeightMode::Private));
         let b = count(Inference::blank(net(2), WeightMode::Private));
@@ -778,14 +695,7 @@ mod tests {
         assert_eq!(a, vec![Fr::from(1u64 + 2 * 256)]);
         let b = pack(&(0..40).collect::<Vec<u128>>(), 8, 31);
         assert_eq!(b.len(), 2);
-        assert_ne!(
-            input_hash(&[1, 2], Fr::zero()).unwrap(),
-            input_hash(&[2, 1], Fr::zero()).unwrap()
-        );
-        assert_ne!(
-            output_hash(&[0]).unwrap(),
-            output_hash(&[0, 0]).unwrap(),
-            "the length is hashed"
-        );
+        assert_ne!(input_hash(&[1, 2], Fr::zero()).unwrap(), input_hash(&[2, 1], Fr::zero()).unwrap());
+        assert_ne!(output_hash(&[0]).unwrap(), output_hash(&[0, 0]).unwrap(), "the length is hashed");
     }
 }

@@ -19,9 +19,7 @@ pub const MAX_INPUTS: usize = 12;
 
 fn params(inputs: usize) -> Result<PoseidonParameters<Fr>, ZkError> {
     if inputs == 0 || inputs > MAX_INPUTS {
-        return Err(ZkError::Poseidon(format!(
-            "{inputs} inputs: 1 to {MAX_INPUTS} are supported"
-        )));
+        return Err(ZkError::Poseidon(format!("{inputs} inputs: 1 to {MAX_INPUTS} are supported")));
     }
     get_poseidon_parameters::<Fr>((inputs + 1) as u8).map_err(|e| ZkError::Poseidon(e.to_string()))
 }
@@ -49,11 +47,7 @@ struct Lin {
 
 impl Lin {
     fn atom(v: Variable, value: Option<Fr>) -> Self {
-        Self {
-            terms: vec![(Fr::one(), v)],
-            constant: Fr::zero(),
-            value,
-        }
+        Self { terms: vec![(Fr::one(), v)], constant: Fr::zero(), value }
     }
 
     fn lc(&self) -> LinearCombination<Fr> {
@@ -83,23 +77,12 @@ fn partial(p: &PoseidonParameters<Fr>) -> &'static Partial {
         [const { std::sync::OnceLock::new() }; MAX_INPUTS + 2];
     CACHE[p.width].get_or_init(|| {
         let t = p.width;
-        let md: Vec<Vec<Fr>> = (0..t)
-            .map(|i| {
-                (0..t)
-                    .map(|j| if j == 0 { Fr::zero() } else { p.mds[i][j] })
-                    .collect()
-            })
-            .collect();
+        let md: Vec<Vec<Fr>> =
+            (0..t).map(|i| (0..t).map(|j| if j == 0 { Fr::zero() } else { p.mds[i][j] }).collect()).collect();
         let mul_mv = |m: &[Vec<Fr>], v: &[Fr]| -> Vec<Fr> {
-            m.iter()
-                .map(|row| row.iter().zip(v).map(|(a, b)| *a * b).sum())
-                .collect()
+            m.iter().map(|row| row.iter().zip(v).map(|(a, b)| *a * b).sum()).collect()
         };
-        let mut row0 = vec![
-            (0..t)
-                .map(|j| if j == 0 { Fr::one() } else { Fr::zero() })
-                .collect::<Vec<Fr>>(),
-        ];
+        let mut row0 = vec![(0..t).map(|j| if j == 0 { Fr::one() } else { Fr::zero() }).collect::<Vec<Fr>>()];
         for _ in 0..p.partial_rounds {
             let prev = row0.last().cloned().unwrap_or_default();
             row0.push((0..t).map(|j| (0..t).map(|i| prev[i] * md[i][j]).sum()).collect());
@@ -109,20 +92,11 @@ fn partial(p: &PoseidonParameters<Fr>) -> &'static Partial {
             let prev = w.last().cloned().unwrap_or_default();
             w.push(mul_mv(&md, &prev));
         }
-        let mut exit: Vec<Vec<Fr>> = (0..t)
-            .map(|i| {
-                (0..t)
-                    .map(|j| if i == j { Fr::one() } else { Fr::zero() })
-                    .collect()
-            })
-            .collect();
+        let mut exit: Vec<Vec<Fr>> =
+            (0..t).map(|i| (0..t).map(|j| if i == j { Fr::one() } else { Fr::zero() }).collect()).collect();
         for _ in 0..p.partial_rounds {
             exit = (0..t)
-                .map(|i| {
-                    (0..t)
-                        .map(|j| (0..t).map(|k| md[i][k] * exit[k][j]).sum())
-                        .collect()
-                })
+                .map(|i| (0..t).map(|j| (0..t).map(|k| md[i][k] * exit[k][j]).sum()).collect())
                 .collect();
         }
         Partial { row0, w, exit }
@@ -133,11 +107,7 @@ fn partial(p: &PoseidonParameters<Fr>) -> &'static Partial {
 fn sbox(cs: &ConstraintSystemRef<Fr>, x: &Lin) -> Result<Lin, SynthesisError> {
     if x.terms.is_empty() {
         let c = x.constant.pow([5]);
-        return Ok(Lin {
-            terms: Vec::new(),
-            constant: c,
-            value: Some(c),
-        });
+        return Ok(Lin { terms: Vec::new(), constant: c, value: Some(c) });
     }
     let x2v = x.value.map(|v| v.square());
     let x4v = x2v.map(|v| v.square());
@@ -156,11 +126,7 @@ fn sbox(cs: &ConstraintSystemRef<Fr>, x: &Lin) -> Result<Lin, SynthesisError> {
 fn mix(m: &[Vec<Fr>], state: &[Lin]) -> Vec<Lin> {
     m.iter()
         .map(|row| {
-            let mut out = Lin {
-                terms: Vec::new(),
-                constant: Fr::zero(),
-                value: Some(Fr::zero()),
-            };
+            let mut out = Lin { terms: Vec::new(), constant: Fr::zero(), value: Some(Fr::zero()) };
             for (s, c) in state.iter().zip(row) {
                 out.terms.extend(s.terms.iter().map(|(k, v)| (*k * c, *v)));
                 out.constant += s.constant * c;
@@ -174,31 +140,20 @@ fn mix(m: &[Vec<Fr>], state: &[Lin]) -> Vec<Lin> {
 /// The same hash as constraints: 3 per S-box, the linear layers free.
 pub fn hash_var(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
     let p = params(inputs.len()).map_err(|_| SynthesisError::Unsatisfiable)?;
-    let cs = inputs
-        .iter()
-        .fold(ConstraintSystemRef::None, |cs, x| cs.or(x.cs()));
+    let cs = inputs.iter().fold(ConstraintSystemRef::None, |cs, x| cs.or(x.cs()));
     if cs.is_none() {
         // All constants: no constraints, just the hash.
         let values = inputs.iter().map(|x| x.value()).collect::<Result<Vec<_>, _>>()?;
-        return hash(&values)
-            .map(FpVar::Constant)
-            .map_err(|_| SynthesisError::Unsatisfiable);
+        return hash(&values).map(FpVar::Constant).map_err(|_| SynthesisError::Unsatisfiable);
     }
     let t = p.width;
-    let mut state: Vec<Lin> = std::iter::once(Lin {
-        terms: Vec::new(),
-        constant: Fr::zero(),
-        value: Some(Fr::zero()),
-    })
-    .chain(inputs.iter().map(|x| match x {
-        FpVar::Constant(c) => Lin {
-            terms: Vec::new(),
-            constant: *c,
-            value: Some(*c),
-        },
-        FpVar::Var(a) => Lin::atom(a.variable, a.value().ok()),
-    }))
-    .collect();
+    let mut state: Vec<Lin> =
+        std::iter::once(Lin { terms: Vec::new(), constant: Fr::zero(), value: Some(Fr::zero()) })
+            .chain(inputs.iter().map(|x| match x {
+                FpVar::Constant(c) => Lin { terms: Vec::new(), constant: *c, value: Some(*c) },
+                FpVar::Var(a) => Lin::atom(a.variable, a.value().ok()),
+            }))
+            .collect();
     let add_ark = |state: &mut [Lin], round: usize| {
         for (i, s) in state.iter_mut().enumerate() {
             let c = p.ark[round * t + i];
@@ -209,10 +164,7 @@ pub fn hash_var(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
     let half = p.full_rounds / 2;
     let full_round = |state: &mut Vec<Lin>, round: usize| -> Result<(), SynthesisError> {
         add_ark(state, round);
-        let boxed = state
-            .iter()
-            .map(|s| sbox(&cs, s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let boxed = state.iter().map(|s| sbox(&cs, s)).collect::<Result<Vec<_>, _>>()?;
         *state = mix(&p.mds, &boxed);
         Ok(())
     };
@@ -257,23 +209,14 @@ pub fn hash_var(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
             }
         }
         let row = &pre.row0[r - 1];
-        let mut terms: Vec<(Fr, Variable)> = basis
-            .iter()
-            .enumerate()
-            .map(|(l, b)| ((0..t).map(|j| row[j] * e[j][l]).sum(), *b))
-            .collect();
+        let mut terms: Vec<(Fr, Variable)> =
+            basis.iter().enumerate().map(|(l, b)| ((0..t).map(|j| row[j] * e[j][l]).sum(), *b)).collect();
         terms.extend(atoms.iter().enumerate().map(|(k, a)| (pre.w[r - 2 - k][0], *a)));
-        let input = Lin {
-            terms,
-            constant: constants[0],
-            value: values.as_ref().map(|v| v[0]),
-        };
+        let input = Lin { terms, constant: constants[0], value: values.as_ref().map(|v| v[0]) };
         let out = sbox(&cs, &input)?;
         atoms.push(out.terms[0].1);
         constants[0] = Fr::zero();
-        constants = (0..t)
-            .map(|i| (0..t).map(|j| p.mds[i][j] * constants[j]).sum())
-            .collect();
+        constants = (0..t).map(|i| (0..t).map(|j| p.mds[i][j] * constants[j]).sum()).collect();
         if let Some(v) = values.as_mut() {
             v[0] = out.value.unwrap_or_default();
             *v = (0..t).map(|i| (0..t).map(|j| p.mds[i][j] * v[j]).sum()).collect();
@@ -288,11 +231,7 @@ pub fn hash_var(inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
                 .map(|(l, b)| ((0..t).map(|j| pre.exit[i][j] * e[j][l]).sum(), *b))
                 .collect();
             terms.extend(atoms.iter().enumerate().map(|(k, a)| (pre.w[n - 1 - k][i], *a)));
-            Lin {
-                terms,
-                constant: constants[i],
-                value: values.as_ref().map(|v| v[i]),
-            }
+            Lin { terms, constant: constants[i], value: values.as_ref().map(|v| v[i]) }
         })
         .collect();
 
@@ -338,10 +277,8 @@ mod tests {
         for n in 1..=MAX_INPUTS {
             let cs = ConstraintSystem::<Fr>::new_ref();
             let xs: Vec<Fr> = (0..n as u64).map(|i| Fr::from(i * 7919 + 3)).collect();
-            let vars: Vec<FpVar<Fr>> = xs
-                .iter()
-                .map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap())
-                .collect();
+            let vars: Vec<FpVar<Fr>> =
+                xs.iter().map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap()).collect();
             let out = hash_var(&vars).unwrap();
             assert_eq!(out.value().unwrap(), hash(&xs).unwrap(), "width {}", n + 1);
             assert!(cs.is_satisfied().unwrap());
@@ -352,20 +289,12 @@ mod tests {
     fn a_changed_witness_breaks_the_gadget() {
         let cs = ConstraintSystem::<Fr>::new_ref();
         let xs = [Fr::from(1u64), Fr::from(2u64)];
-        let vars: Vec<FpVar<Fr>> = xs
-            .iter()
-            .map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap())
-            .collect();
+        let vars: Vec<FpVar<Fr>> =
+            xs.iter().map(|x| FpVar::new_witness(cs.clone(), || Ok(*x)).unwrap()).collect();
         let out = hash_var(&vars).unwrap();
-        let expected = FpVar::new_input(
-            cs.clone(),
-            || Ok(hash(&[Fr::from(1u64), Fr::from(3u64)]).unwrap()),
-        )
-        .unwrap();
+        let expected =
+            FpVar::new_input(cs.clone(), || Ok(hash(&[Fr::from(1u64), Fr::from(3u64)]).unwrap())).unwrap();
         ark_r1cs_std::eq::EqGadget::enforce_equal(&out, &expected).unwrap();
-        assert!(
-            !cs.is_satisfied().unwrap(),
-            "a hash of other inputs does not satisfy"
-        );
+        assert!(!cs.is_satisfied().unwrap(), "a hash of other inputs does not satisfy");
     }
 }

@@ -10,10 +10,7 @@ use serde_json::{Value, json};
 use crate::ZkError;
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> ZkError {
-    ZkError::Malformed {
-        what,
-        reason: reason.into(),
-    }
+    ZkError::Malformed { what, reason: reason.into() }
 }
 
 fn g1(p: &G1Affine) -> Value {
@@ -25,19 +22,15 @@ fn g1(p: &G1Affine) -> Value {
 
 fn g2(p: &G2Affine) -> Value {
     match p.xy() {
-        Some((x, y)) => json!([
-            [x.c0.to_string(), x.c1.to_string()],
-            [y.c0.to_string(), y.c1.to_string()],
-            ["1", "0"]
-        ]),
+        Some((x, y)) => {
+            json!([[x.c0.to_string(), x.c1.to_string()], [y.c0.to_string(), y.c1.to_string()], ["1", "0"]])
+        }
         None => json!([["0", "0"], ["1", "0"], ["0", "0"]]),
     }
 }
 
 fn fq(v: &Value, what: &'static str) -> Result<Fq, ZkError> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| malformed(what, "a coordinate is not a string"))?;
+    let s = v.as_str().ok_or_else(|| malformed(what, "a coordinate is not a string"))?;
     crate::decimal(s).ok_or_else(|| malformed(what, "a coordinate is not a decimal number below the modulus"))
 }
 
@@ -65,19 +58,14 @@ fn parse_fq2(v: &Value, what: &'static str) -> Result<Fq2, ZkError> {
 }
 
 fn parse_g2(v: &Value, what: &'static str) -> Result<G2Affine, ZkError> {
-    let a = v
-        .as_array()
-        .filter(|a| a.len() == 3)
-        .ok_or_else(|| malformed(what, "a G2 point is three pairs"))?;
+    let a =
+        v.as_array().filter(|a| a.len() == 3).ok_or_else(|| malformed(what, "a G2 point is three pairs"))?;
     if a[2] != json!(["1", "0"]) {
         return Err(malformed(what, "only affine points (z = 1) are accepted"));
     }
     let p = G2Affine::new_unchecked(parse_fq2(&a[0], what)?, parse_fq2(&a[1], what)?);
     if !p.is_on_curve() || !p.is_in_correct_subgroup_assuming_on_curve() {
-        return Err(malformed(
-            what,
-            "a G2 point is not on the curve or not in the subgroup",
-        ));
+        return Err(malformed(what, "a G2 point is not on the curve or not in the subgroup"));
     }
     Ok(p)
 }
@@ -116,14 +104,10 @@ pub fn vk_to_json(vk: &VerifyingKey<Bn254>) -> Value {
 /// A verifying key's name: the 0G root of its JCS-canonical snarkjs JSON — what receipts
 /// (`zk.proof` events), `GET /v1/prover` and verifiers' pins call `vk_hash`.
 pub fn vk_hash(vk: &Value) -> Result<veil_content::Root, ZkError> {
-    let bytes = veil_jcs::to_canonical_vec(vk).map_err(|e| ZkError::Malformed {
-        what: "verifying key",
-        reason: e.to_string(),
-    })?;
-    veil_content::root_of(&bytes).map_err(|e| ZkError::Malformed {
-        what: "verifying key",
-        reason: e.to_string(),
-    })
+    let bytes = veil_jcs::to_canonical_vec(vk)
+        .map_err(|e| ZkError::Malformed { what: "verifying key", reason: e.to_string() })?;
+    veil_content::root_of(&bytes)
+        .map_err(|e| ZkError::Malformed { what: "verifying key", reason: e.to_string() })
 }
 
 /// Read `verification_key.json`.
@@ -143,10 +127,7 @@ pub fn vk_from_json(v: &Value) -> Result<VerifyingKey<Bn254>, ZkError> {
         beta_g2: parse_g2(&v["vk_beta_2"], "verification key")?,
         gamma_g2: parse_g2(&v["vk_gamma_2"], "verification key")?,
         delta_g2: parse_g2(&v["vk_delta_2"], "verification key")?,
-        gamma_abc_g1: ic
-            .iter()
-            .map(|p| parse_g1(p, "verification key"))
-            .collect::<Result<_, _>>()?,
+        gamma_abc_g1: ic.iter().map(|p| parse_g1(p, "verification key")).collect::<Result<_, _>>()?,
     })
 }
 
@@ -157,14 +138,10 @@ pub fn public_to_json(public: &[Fr]) -> Value {
 
 /// Read `public.json` (decimal strings below the scalar field's modulus).
 pub fn public_from_json(v: &Value) -> Result<Vec<Fr>, ZkError> {
-    let a = v
-        .as_array()
-        .ok_or_else(|| malformed("public inputs", "not an array"))?;
+    let a = v.as_array().ok_or_else(|| malformed("public inputs", "not an array"))?;
     a.iter()
         .map(|x| {
-            let s = x
-                .as_str()
-                .ok_or_else(|| malformed("public inputs", "not a string"))?;
+            let s = x.as_str().ok_or_else(|| malformed("public inputs", "not a string"))?;
             crate::decimal(s)
                 .ok_or_else(|| malformed("public inputs", "not a decimal number below the modulus"))
         })
@@ -203,13 +180,7 @@ mod tests {
     #[test]
     fn malformed_documents_are_refused_not_panicked_on() {
         let modulus = "21888242871839275222246405745257275088548364400416711922079930019245154185";
-        for bad in [
-            json!(["x"]),
-            json!([1]),
-            json!(["-1"]),
-            json!([format!("{modulus}99999")]),
-            json!({}),
-        ] {
+        for bad in [json!(["x"]), json!([1]), json!(["-1"]), json!([format!("{modulus}99999")]), json!({})] {
             assert!(public_from_json(&bad).is_err(), "{bad}");
         }
         let off_curve = json!({"pi_a": ["1", "3", "1"], "pi_b": [["0","0"],["0","0"],["1","0"]], "pi_c": ["1","2","1"], "protocol": "groth16", "curve": "bn128"});

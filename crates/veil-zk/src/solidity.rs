@@ -13,13 +13,9 @@ use crate::ZkError;
 pub fn verifier_source(vk: &VerifyingKey<Bn254>) -> Result<String, ZkError> {
     let ctx = SolidityVerifierContext {
         vk: vk.clone(),
-        config: SolidityVerifierConfig {
-            pragma_version: "0.8.37".into(),
-        },
+        config: SolidityVerifierConfig { pragma_version: "0.8.37".into() },
     };
-    ctx.render()
-        .map(|s| s + "\n")
-        .map_err(|e| ZkError::Groth16(format!("rendering the verifier: {e}")))
+    ctx.render().map(|s| s + "\n").map_err(|e| ZkError::Groth16(format!("rendering the verifier: {e}")))
 }
 
 /// The proof as the contract's `uint256[8]` argument (big-endian 32-byte words).

@@ -42,9 +42,8 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         crl: args.crl,
         policy: args.policy,
     };
-    let claims = files
-        .verify(now)?
-        .map_err(|e| anyhow::anyhow!("attestation refused ({}): {e}", e.code()))?;
+    let claims =
+        files.verify(now)?.map_err(|e| anyhow::anyhow!("attestation refused ({}): {e}", e.code()))?;
     outln!("{}", serde_json::to_string_pretty(&claims)?);
     Ok(())
 }

@@ -39,12 +39,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let rt = crate::runtime()?;
     let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, args.workers)?;
     let stack = rt.block_on(veil_stack::stack::start(&up))?;
-    let report = rt.block_on(veil_stack::bench::report(
-        &stack,
-        &opts,
-        tmp.path(),
-        crate::unix_now,
-    ));
+    let report = rt.block_on(veil_stack::bench::report(&stack, &opts, tmp.path(), crate::unix_now));
     rt.block_on(stack.shutdown());
     outln!("{}", report?);
     Ok(())

@@ -112,9 +112,7 @@ fn parse_entry(s: &str) -> Result<IntelligentData, String> {
     let (root, description) = s.split_once(':').unwrap_or((s, ""));
     Ok(IntelligentData {
         description: description.to_owned(),
-        data_hash: root
-            .parse()
-            .map_err(|_| format!("{s}: the root must be 0x and 64 hex digits"))?,
+        data_hash: root.parse().map_err(|_| format!("{s}: the root must be 0x and 64 hex digits"))?,
     })
 }
 
@@ -332,14 +330,8 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
                 outln!("{}", serde_json::to_string_pretty(&status)?);
             }
             ChainCommand::Deploy { out } => {
-                let url = args
-                    .rpc
-                    .as_deref()
-                    .context("`veil chain deploy` needs --rpc URL")?;
-                let key = args
-                    .key
-                    .as_deref()
-                    .context("`veil chain deploy` needs --key FILE")?;
+                let url = args.rpc.as_deref().context("`veil chain deploy` needs --rpc URL")?;
+                let key = args.key.as_deref().context("`veil chain deploy` needs --key FILE")?;
                 let client = veil_stack::ledger::deploy(url, read_wallet_key(key)?).await?;
                 write_deployment(&out, &client.deployment())?;
                 outln!("{}", serde_json::to_string_pretty(&client.deployment())?);
@@ -384,10 +376,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 ledger.signer()?;
                 client.set_data(token.value(), &data).await?;
                 let n = data.len();
-                outln!(
-                    "token {token} now holds {n} data entr{}",
-                    if n == 1 { "y" } else { "ies" }
-                );
+                outln!("token {token} now holds {n} data entr{}", if n == 1 { "y" } else { "ies" });
             }
             Nft(NftCommand::Authorize(TokenUser { token, user })) => {
                 ledger.signer()?;
@@ -401,10 +390,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
             }
             Nft(NftCommand::IsAuthorized(TokenUser { token, user })) => {
                 let (ok, block) = client.is_authorized(token.value(), user).await?;
-                outln!(
-                    "{} at block {block}",
-                    if ok { "authorized" } else { "not authorized" }
-                );
+                outln!("{} at block {block}", if ok { "authorized" } else { "not authorized" });
                 if !ok {
                     return Ok(std::process::ExitCode::FAILURE);
                 }
@@ -413,13 +399,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 ledger.signer()?;
                 outln!("{}", client.submit_job(data, model, fee_eth).await?);
             }
-            Job(JobCommand::Complete {
-                job,
-                completion,
-                signature,
-                result,
-                receipt_id,
-            }) => {
+            Job(JobCommand::Complete { job, completion, signature, result, receipt_id }) => {
                 ledger.signer()?;
                 if let Some(path) = completion {
                     veil_stack::ledger::complete_with_proof(client, job, &path).await?;
@@ -442,9 +422,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
             }
             Prover(ProverCommand::Register { statement, stake_eth }) => {
                 let me = ledger.signer()?;
-                client
-                    .register_prover(&read_statement(&statement)?, stake_eth)
-                    .await?;
+                client.register_prover(&read_statement(&statement)?, stake_eth).await?;
                 outln!("registered prover {me}");
             }
             Prover(ProverCommand::UpdateAttestation { statement }) => {
@@ -453,30 +431,15 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 client.update_attestation(&st).await?;
                 outln!("attested until {}", st.expires_at);
             }
-            Prover(ProverCommand::Attest {
-                evidence,
-                prover,
-                verifier_key,
-                ttl,
-                trust,
-                out,
-            }) => {
+            Prover(ProverCommand::Attest { evidence, prover, verifier_key, ttl, trust, out }) => {
                 let verifier = read_wallet_key(&verifier_key)?;
                 let (trust, now) = (trust.trust()?, crate::unix_now());
                 let st = veil_stack::oracle::attest(client, &verifier, &evidence, prover, ttl, &trust, now)
                     .await?;
                 veil_fs::write_atomic(&out, serde_json::to_string_pretty(&st)?.as_bytes())?;
-                outln!(
-                    "{} may register enclave key {} until {}",
-                    st.prover,
-                    st.enclave_key,
-                    st.expires_at
-                );
+                outln!("{} may register enclave key {} until {}", st.prover, st.enclave_key, st.expires_at);
             }
-            Prover(ProverCommand::Approve {
-                measurement: id,
-                revoke,
-            }) => {
+            Prover(ProverCommand::Approve { measurement: id, revoke }) => {
                 client.approve_measurement(id, !revoke).await?;
                 outln!("{id} {}", if revoke { "revoked" } else { "approved" });
             }
@@ -484,21 +447,11 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 client.pin_verifier_measurement(id).await?;
                 outln!("attestation verifiers must run as {id}");
             }
-            Prover(ProverCommand::AddVerifier {
-                verifier,
-                measurement: id,
-                evidence_hash,
-            }) => {
-                client
-                    .add_attestation_verifier(verifier, id, evidence_hash)
-                    .await?;
+            Prover(ProverCommand::AddVerifier { verifier, measurement: id, evidence_hash }) => {
+                client.add_attestation_verifier(verifier, id, evidence_hash).await?;
                 outln!("admitted attestation verifier {verifier}");
             }
-            Prover(ProverCommand::Report {
-                prover,
-                offence,
-                evidence,
-            }) => {
+            Prover(ProverCommand::Report { prover, offence, evidence }) => {
                 client.report_failure(prover, offence, evidence).await?;
                 outln!("reported {offence:?} by {prover}");
             }

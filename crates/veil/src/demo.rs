@@ -42,23 +42,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     outln!("Veil demo: confidential inference over a token's private data, with a receipt anyone can check");
     outln!("   workspace: {}", work.display());
     let mut out = Printer;
-    out.step(
-        1,
-        "Start Veil: embedded chain, store, key broker, gateway, and an attested worker process",
-    );
+    out.step(1, "Start Veil: embedded chain, store, key broker, gateway, and an attested worker process");
     let listen: SocketAddr = "127.0.0.1:0".parse()?;
-    let stack = rt.block_on(veil_stack::stack::start(&crate::up::options(
-        work.join("stack"),
-        listen,
-        1,
-    )?))?;
+    let stack = rt.block_on(veil_stack::stack::start(&crate::up::options(work.join("stack"), listen, 1)?))?;
     let result = rt.block_on(veil_stack::demo::story(&stack, &work, crate::unix_now, &mut out));
     rt.block_on(stack.shutdown());
     result?;
-    let kept = !work
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("veil-demo-"));
+    let kept = !work.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("veil-demo-"));
     if kept {
         outln!(
             "\nDone. Check it yourself: veil verify --dev-root {} {}",

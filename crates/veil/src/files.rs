@@ -32,10 +32,7 @@ pub fn keygen(out: &Path) -> Result<()> {
 
 /// `veil seal --to KEYS IN OUT`.
 pub fn seal(to: &[String], input: &Path, output: &Path) -> Result<()> {
-    let recipients = to
-        .iter()
-        .map(|s| s.parse::<PublicKey>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let recipients = to.iter().map(|s| s.parse::<PublicKey>()).collect::<Result<Vec<_>, _>>()?;
     let reader = Input::open(input)?;
     let mut out = Output::create(output)?;
     veil_seal::seal(reader, &mut out, &recipients)?;
@@ -61,10 +58,7 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
                 let put = if file.as_os_str() == "-" {
                     store.put_reader(std::io::stdin()).await?
                 } else {
-                    store
-                        .put_path(&file)
-                        .await
-                        .with_context(|| format!("storing {}", file.display()))?
+                    store.put_path(&file).await.with_context(|| format!("storing {}", file.display()))?
                 };
                 outln!("{}", put.root);
             }
@@ -76,11 +70,7 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
                 let proof_path = out.with_added_extension("proof.json");
                 veil_fs::write_atomic(&out, &seg.data)?;
                 veil_fs::write_atomic(&proof_path, serde_json::to_string_pretty(&seg.proof)?.as_bytes())?;
-                outln!(
-                    "segment {index}: {} bytes, proof in {}",
-                    seg.data.len(),
-                    proof_path.display()
-                );
+                outln!("segment {index}: {} bytes, proof in {}", seg.data.len(), proof_path.display());
             }
         }
         anyhow::Ok(())
@@ -94,10 +84,6 @@ pub fn verify_segment(root: &str, proof: &Path, segment: &Path) -> Result<()> {
         .with_context(|| format!("reading proof {}", proof.display()))?;
     let data = veil_fs::read_limited(segment, veil_content::SEGMENT_SIZE)?;
     proof.verify(&root, &data)?;
-    outln!(
-        "segment {} of {root} verified ({} bytes)",
-        proof.index,
-        data.len()
-    );
+    outln!("segment {} of {root} verified ({} bytes)", proof.index, data.len());
     Ok(())
 }

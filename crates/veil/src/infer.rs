@@ -126,11 +126,7 @@ pub struct AttestationArgs {
 pub fn attestation(args: AttestationArgs) -> Result<()> {
     let trust = args.trust.trust()?;
     let verified = crate::runtime()?
-        .block_on(veil_stack::trust::challenge_gateway(
-            &args.gateway,
-            &trust,
-            crate::unix_now,
-        ))
+        .block_on(veil_stack::trust::challenge_gateway(&args.gateway, &trust, crate::unix_now))
         .context("asking for attestation")?;
     outln!("{}", serde_json::to_string_pretty(&verified)?);
     Ok(())

@@ -12,9 +12,7 @@ pub fn run(command: KmsCommand) -> Result<()> {
     match command {
         KmsCommand::Serve { config } => serve(&config),
         KmsCommand::TokenKey { url, token } => token_key(&url, &token),
-        KmsCommand::Audit {
-            command: AuditCommand::Verify { log, head },
-        } => audit_verify(&log, head),
+        KmsCommand::Audit { command: AuditCommand::Verify { log, head } } => audit_verify(&log, head),
     }
 }
 

@@ -97,29 +97,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keygen { out } => done(files::keygen(&out)),
         Command::Seal { to, input, output } => done(files::seal(&to, &input, &output)),
         Command::Open { key, input, output } => done(files::open(&key, &input, &output)),
-        Command::Model {
-            store,
-            index,
-            command,
-        } => done(model::run(&store, index, command)),
+        Command::Model { store, index, command } => done(model::run(&store, index, command)),
         Command::Store { store, command } => done(files::store(&store, command)),
         Command::VerifySegment { root, proof, segment } => {
             done(files::verify_segment(&root, &proof, &segment))
         }
-        Command::Attest {
-            command: AttestCommand::Verify(args),
-        } => done(attest::run(args)),
+        Command::Attest { command: AttestCommand::Verify(args) } => done(attest::run(args)),
         Command::Kms { command } => done(kms::run(command)),
         Command::SimTee { command } => done(sim_tee::run(command)),
         Command::Up(args) => done(up::run(args)),
         Command::Worker(args) => done(worker::run(args)),
         Command::Infer(args) => done(infer::infer(args)),
-        Command::Bench {
-            command: BenchCommand::Gateway(args),
-        } => done(bench::run(args)),
-        Command::Bench {
-            command: BenchCommand::Zk { circuit, runs },
-        } => done(zk::bench(&circuit, runs)),
+        Command::Bench { command: BenchCommand::Gateway(args) } => done(bench::run(args)),
+        Command::Bench { command: BenchCommand::Zk { circuit, runs } } => done(zk::bench(&circuit, runs)),
         Command::Zk { command } => done(zk::zk(command)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),

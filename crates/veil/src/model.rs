@@ -54,12 +54,7 @@ pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> 
     let mut registry = ModelRegistry::open(store.open()?, &index)?;
     rt.block_on(async {
         match command {
-            ModelCommand::Register {
-                name,
-                task,
-                classes,
-                file,
-            } => {
+            ModelCommand::Register { name, task, classes, file } => {
                 let bytes = veil_fs::read_limited(&file, veil_model::MAX_MODEL_BYTES)?;
                 let entry = registry
                     .register(bytes, ModelMeta { name, task, classes })
@@ -74,12 +69,7 @@ pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> 
             ModelCommand::Fetch { model, out } => {
                 let (entry, bytes) = registry.fetch(&model).await?;
                 veil_fs::write_atomic(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-                outln!(
-                    "{} ({} bytes) verified against {}",
-                    out.display(),
-                    bytes.len(),
-                    entry.root
-                );
+                outln!("{} ({} bytes) verified against {}", out.display(), bytes.len(), entry.root);
             }
         }
         anyhow::Ok(())

@@ -32,10 +32,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Unix seconds now (the binary owns the clock; libraries are handed it).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `DIR/veil/<sub>` in the user's data directory (`$XDG_DATA_HOME` or the platform's
@@ -53,9 +50,8 @@ pub fn current_exe() -> Result<std::path::PathBuf> {
 /// Serve `app` on `listen`, printing `listening on http://ADDR` first, until Ctrl-C
 /// (or, with `exit_with_stdin`, until stdin closes: a supervisor holds its other end).
 pub async fn serve(listen: SocketAddr, app: axum::Router, exit_with_stdin: bool) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     outln!("listening on http://{addr}");
     tracing::info!(%addr, "serving");

@@ -19,11 +19,7 @@ pub fn measure(binary: &Path, config: &Path, model_root: &str) -> Result<SimMeas
 pub fn run(command: SimTeeCommand) -> Result<()> {
     match command {
         SimTeeCommand::Init { dir } => init(&dir),
-        SimTeeCommand::Measure {
-            binary,
-            config,
-            model_root,
-        } => {
+        SimTeeCommand::Measure { binary, config, model_root } => {
             let m = measure(&binary, &config, &model_root)?;
             outln!("{}", hex::encode(m.mr_td()));
             Ok(())

@@ -43,13 +43,8 @@ impl StoreArgs {
                 credentials: self.s3_credentials.as_deref(),
                 allow_http: self.s3_allow_http,
             };
-            return Ok(veil_stack::store::open_s3(
-                self.store.as_deref().unwrap_or_default(),
-                &opts,
-            )?);
+            return Ok(veil_stack::store::open_s3(self.store.as_deref().unwrap_or_default(), &opts)?);
         };
-        Ok(Store::Local(
-            LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?,
-        ))
+        Ok(Store::Local(LocalStore::open(&dir).with_context(|| format!("opening store {}", dir.display()))?))
     }
 }

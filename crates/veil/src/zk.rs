@@ -24,10 +24,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     fn spec(&self) -> ModelSpec {
-        ModelSpec {
-            name: self.model.clone(),
-            mode: self.weights,
-        }
+        ModelSpec { name: self.model.clone(), mode: self.weights }
     }
 }
 
@@ -48,11 +45,7 @@ pub struct CircuitArgs {
 
 impl CircuitArgs {
     fn spec(&self) -> CircuitSpec {
-        CircuitSpec {
-            circuit: self.circuit,
-            slots: self.slots,
-            model: self.model.spec(),
-        }
+        CircuitSpec { circuit: self.circuit, slots: self.slots, model: self.model.spec() }
     }
 }
 
@@ -214,10 +207,7 @@ pub fn zk(command: ZkCommand) -> Result<()> {
     match command {
         ZkCommand::Setup { circuit, out } => {
             let started = Instant::now();
-            let pb = spinner(&format!(
-                "generating development keys for {}",
-                circuit.spec().stem()
-            ));
+            let pb = spinner(&format!("generating development keys for {}", circuit.spec().stem()));
             let report = zk::setup(&circuit.spec(), &out);
             pb.finish_and_clear();
             let report = report?;
@@ -234,12 +224,7 @@ pub fn zk(command: ZkCommand) -> Result<()> {
             let vk = snarkjs::vk_from_json(&zk::read_json(&vk)?)?;
             written(&out, veil_zk::solidity::verifier_source(&vk)?.as_bytes())?;
         }
-        ZkCommand::Serve {
-            keys,
-            tee,
-            listen,
-            queue,
-        } => {
+        ZkCommand::Serve { keys, tee, listen, queue } => {
             crate::init_tracing();
             let exe = crate::current_exe()?;
             let prover = served(&keys)?.start(tee.backend()?.as_ref(), &exe, queue, crate::unix_now)?;
@@ -276,20 +261,9 @@ pub fn prove(command: ProveCommand) -> Result<()> {
         ProveCommand::IncomeThreshold { pk, statement, out } => {
             let took = zk::prove_income(&pk, &statement, &out);
             pb.finish_and_clear();
-            outln!(
-                "proved in {:.2} s: {}",
-                took?.as_secs_f64(),
-                out.join("proof.json").display()
-            );
+            outln!("proved in {:.2} s: {}", took?.as_secs_f64(), out.join("proof.json").display());
         }
-        ProveCommand::Inference {
-            pk,
-            model,
-            features,
-            row,
-            salt,
-            out,
-        } => {
+        ProveCommand::Inference { pk, model, features, row, salt, out } => {
             let input = match (features, row) {
                 (Some(f), _) => ProofInput::features(&f)?,
                 (None, Some(n)) => ProofInput::Row(n),
@@ -298,10 +272,7 @@ pub fn prove(command: ProveCommand) -> Result<()> {
             let proved = zk::prove_inference(&pk, &model.spec(), input, salt.as_deref(), &out);
             pb.finish_and_clear();
             let proved = proved?;
-            let expected = proved
-                .label
-                .map(|y| format!(" (held-out label {y})"))
-                .unwrap_or_default();
+            let expected = proved.label.map(|y| format!(" (held-out label {y})")).unwrap_or_default();
             outln!(
                 "class {}{expected}; proved in {:.2} s: {}",
                 proved.class,
@@ -315,9 +286,6 @@ pub fn prove(command: ProveCommand) -> Result<()> {
 
 /// `veil bench zk`: a circuit's size, key generation, proving, verifying and memory.
 pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
-    outln!(
-        "{}",
-        zk::bench(&circuit.spec(), runs, veil_stack::bench::peak_rss)?
-    );
+    outln!("{}", zk::bench(&circuit.spec(), runs, veil_stack::bench::peak_rss)?);
     Ok(())
 }

@@ -19,19 +19,12 @@ fn signer() -> rsa::RsaPrivateKey {
 }
 
 fn spki(key: &rsa::RsaPrivateKey) -> Vec<u8> {
-    key.to_public_key()
-        .to_public_key_der()
-        .expect("spki")
-        .as_bytes()
-        .to_vec()
+    key.to_public_key().to_public_key_der().expect("spki").as_bytes().to_vec()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/../../../shared/fixtures/tee/amd/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("fixture")
+    std::fs::read(format!("{}/../../../shared/fixtures/tee/amd/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("fixture")
 }
 
 /// The real Milan ARK's subject and the real VCEK's serial.
@@ -40,14 +33,9 @@ fn milan() -> (Name, SerialNumber) {
     let ark = pem
         .split_inclusive("-----END CERTIFICATE-----")
         .filter_map(|b| {
-            let der = b
-                .lines()
-                .filter(|l| !l.starts_with("-----") && !l.is_empty())
-                .collect::<String>();
+            let der = b.lines().filter(|l| !l.starts_with("-----") && !l.is_empty()).collect::<String>();
             use base64::Engine as _;
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(der.trim())
-                .ok()?;
+            let der = base64::engine::general_purpose::STANDARD.decode(der.trim()).ok()?;
             x509_cert::Certificate::from_der(&der).ok()
         })
         .find(|c| c.tbs_certificate.subject.to_string().contains("CN=ARK-Milan"))
@@ -110,10 +98,7 @@ fn a_revoked_vcek_is_refused() {
     let key = signer();
     let der = crl(&ark, &[&vcek_serial], NOW - 86_400, &key);
     let err = check_amd_crl(&der, &ark, &spki(&key), &[("VCEK", &vcek_serial)], NOW).expect_err("revoked");
-    assert!(
-        matches!(&err, AttestationError::Revoked(m) if m.contains("VCEK")),
-        "{err}"
-    );
+    assert!(matches!(&err, AttestationError::Revoked(m) if m.contains("VCEK")), "{err}");
 }
 
 #[test]
@@ -123,9 +108,7 @@ fn stale_foreign_forged_and_garbled_crls_are_refused() {
     let certs = [("VCEK", &vcek_serial)];
     let stale = crl(&ark, &[], NOW - 30 * 86_400, &key);
     assert_eq!(
-        check_amd_crl(&stale, &ark, &spki(&key), &certs, NOW)
-            .unwrap_err()
-            .code(),
+        check_amd_crl(&stale, &ark, &spki(&key), &certs, NOW).unwrap_err().code(),
         "attestation.collateral_expired"
     );
 
@@ -140,9 +123,7 @@ fn stale_foreign_forged_and_garbled_crls_are_refused() {
     .expect("name");
     let foreign = crl(&other_issuer, &[], NOW - 86_400, &key);
     assert_eq!(
-        check_amd_crl(&foreign, &ark, &spki(&key), &certs, NOW)
-            .unwrap_err()
-            .code(),
+        check_amd_crl(&foreign, &ark, &spki(&key), &certs, NOW).unwrap_err().code(),
         "attestation.chain"
     );
 
@@ -152,15 +133,11 @@ fn stale_foreign_forged_and_garbled_crls_are_refused() {
     flipped[at] ^= 1;
     assert_ne!(flipped, good);
     assert_eq!(
-        check_amd_crl(&flipped, &ark, &spki(&key), &certs, NOW)
-            .unwrap_err()
-            .code(),
+        check_amd_crl(&flipped, &ark, &spki(&key), &certs, NOW).unwrap_err().code(),
         "attestation.signature"
     );
     assert_eq!(
-        check_amd_crl(&good[..good.len() / 2], &ark, &spki(&key), &certs, NOW)
-            .unwrap_err()
-            .code(),
+        check_amd_crl(&good[..good.len() / 2], &ark, &spki(&key), &certs, NOW).unwrap_err().code(),
         "attestation.parse"
     );
 }
@@ -168,12 +145,8 @@ fn stale_foreign_forged_and_garbled_crls_are_refused() {
 #[test]
 fn the_real_report_with_a_crl_not_signed_by_the_pinned_ark_is_refused() {
     let (ark, _) = milan();
-    let report = hex::decode(
-        String::from_utf8(fixture("report_milan.hex"))
-            .expect("utf-8")
-            .trim(),
-    )
-    .expect("hex");
+    let report =
+        hex::decode(String::from_utf8(fixture("report_milan.hex")).expect("utf-8").trim()).expect("hex");
     let vcek = fixture("vcek_milan.der");
     let now = datetime!(2025-06-01 00:00 UTC).unix_timestamp() as u64;
     let roots = amd_roots();

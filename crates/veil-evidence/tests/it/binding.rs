@@ -5,11 +5,8 @@ use veil_evidence::{AttestationError, RuntimeData, check_binding, expected_repor
 fn sample() -> RuntimeData {
     RuntimeData {
         nonce: "00112233".into(),
-        public_keys: [
-            ("hpke".to_owned(), "veilpk1x".to_owned()),
-            ("ed25519".to_owned(), "ab".to_owned()),
-        ]
-        .into(),
+        public_keys: [("hpke".to_owned(), "veilpk1x".to_owned()), ("ed25519".to_owned(), "ab".to_owned())]
+            .into(),
         purpose: "kms/key-release".into(),
         issued_at: None,
     }
@@ -39,19 +36,14 @@ fn binding_accepts_its_own_data_and_refuses_any_change() {
     other_time.issued_at = Some(1_800_000_000);
     for changed in [other_nonce, other_key, other_purpose, other_time] {
         assert_ne!(changed, rd);
-        assert!(matches!(
-            check_binding(&bound, &changed),
-            Err(AttestationError::Binding(_))
-        ));
+        assert!(matches!(check_binding(&bound, &changed), Err(AttestationError::Binding(_))));
     }
 }
 
 #[test]
 fn errors_serialise_to_stable_codes() {
-    let e = AttestationError::TcbStatus {
-        status: "OutOfDate".into(),
-        advisories: vec!["INTEL-SA-00615".into()],
-    };
+    let e =
+        AttestationError::TcbStatus { status: "OutOfDate".into(), advisories: vec!["INTEL-SA-00615".into()] };
     let json = serde_json::to_value(&e).unwrap();
     assert_eq!(json["code"], "attestation.tcb_status");
     assert!(json["detail"].as_str().unwrap().contains("INTEL-SA-00615"));

@@ -4,11 +4,7 @@ use time::macros::datetime;
 use veil_evidence::{AttestationError, Evidence, Policy, RuntimeData, Tee, TrustAnchors, verify};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/../../../shared/fixtures/tee/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read(format!("{}/../../../shared/fixtures/tee/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 fn cloud_policy() -> Policy {
@@ -36,20 +32,12 @@ fn intel_and_amd_evidence_verify_through_one_entry_point() {
     assert_eq!(c.tee, Tee::Tdx);
     let snp = Evidence {
         tee: Tee::Snp,
-        quote: String::from_utf8(fixture("amd/report_milan.hex"))
-            .unwrap()
-            .trim()
-            .to_owned(),
+        quote: String::from_utf8(fixture("amd/report_milan.hex")).unwrap().trim().to_owned(),
         collateral: serde_json::Value::String(hex::encode(fixture("amd/vcek_milan.der"))),
         runtime_data: None,
     };
     let now = datetime!(2025-06-01 00:00 UTC).unix_timestamp() as u64;
-    assert_eq!(
-        verify(&snp, &TrustAnchors::vendor(), &Policy::default(), now)
-            .unwrap()
-            .tee,
-        Tee::Snp
-    );
+    assert_eq!(verify(&snp, &TrustAnchors::vendor(), &Policy::default(), now).unwrap().tee, Tee::Snp);
 }
 
 #[test]
@@ -79,15 +67,10 @@ fn mislabelled_or_untrusted_evidence_is_refused() {
     let mut e = tdx_evidence();
     e.tee = Tee::Sgx;
     assert_eq!(
-        verify(&e, &TrustAnchors::vendor(), &cloud_policy(), TDX_NOW)
-            .unwrap_err()
-            .code(),
+        verify(&e, &TrustAnchors::vendor(), &cloud_policy(), TDX_NOW).unwrap_err().code(),
         "attestation.parse"
     );
-    let none = TrustAnchors {
-        intel_roots: vec![],
-        amd_roots: vec![],
-    };
+    let none = TrustAnchors { intel_roots: vec![], amd_roots: vec![] };
     assert!(matches!(
         verify(&tdx_evidence(), &none, &cloud_policy(), TDX_NOW),
         Err(AttestationError::Chain(_))
@@ -95,9 +78,7 @@ fn mislabelled_or_untrusted_evidence_is_refused() {
     let mut bad = tdx_evidence();
     bad.quote = "zz".into();
     assert_eq!(
-        verify(&bad, &TrustAnchors::vendor(), &cloud_policy(), TDX_NOW)
-            .unwrap_err()
-            .code(),
+        verify(&bad, &TrustAnchors::vendor(), &cloud_policy(), TDX_NOW).unwrap_err().code(),
         "attestation.parse"
     );
 }

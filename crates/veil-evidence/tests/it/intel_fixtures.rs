@@ -6,10 +6,7 @@ use time::macros::datetime;
 use veil_evidence::{AttestationError, IntelPolicy, Tee, intel_root_ca, verify_intel_quote};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../../../shared/fixtures/tee/intel/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../../../shared/fixtures/tee/intel/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -49,10 +46,7 @@ fn the_pinned_intel_root_is_the_root_of_real_collateral() {
         serde_json::from_slice(&fixture("tdx_quote_collateral.json")).unwrap();
     let chain = collateral["pck_crl_issuer_chain"].as_str().unwrap();
     let last_pem = chain.split("-----BEGIN CERTIFICATE-----").last().unwrap();
-    let b64: String = last_pem
-        .replace("-----END CERTIFICATE-----", "")
-        .split_whitespace()
-        .collect();
+    let b64: String = last_pem.replace("-----END CERTIFICATE-----", "").split_whitespace().collect();
     let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
     assert_eq!(der, intel_root_ca());
 }
@@ -83,10 +77,7 @@ fn tdx_v5_td15ex_quote_verifies_up_to_date() {
         TD15EX_NOW,
     )
     .unwrap();
-    assert_eq!(
-        (c.tee, c.quote_version, c.tcb_status.as_str()),
-        (Tee::Tdx, 5, "UpToDate")
-    );
+    assert_eq!((c.tee, c.quote_version, c.tcb_status.as_str()), (Tee::Tdx, 5, "UpToDate"));
 }
 
 #[test]
@@ -101,9 +92,7 @@ fn sgx_quote_needs_its_status_and_advisories_listed() {
     }
     // Listing the status but only one advisory still refuses, naming the other.
     let mut policy = permissive_for_fixtures();
-    policy
-        .allowed_statuses
-        .push("ConfigurationAndSWHardeningNeeded".into());
+    policy.allowed_statuses.push("ConfigurationAndSWHardeningNeeded".into());
     policy.allowed_advisories = vec!["INTEL-SA-00289".into()];
     match verify(&q, &col, &policy, SGX_NOW) {
         Err(AttestationError::TcbStatus { advisories, .. }) => assert_eq!(advisories, ["INTEL-SA-00615"]),
@@ -149,17 +138,11 @@ fn a_foreign_root_is_refused() {
         .split("-----END CERTIFICATE-----")
         .next()
         .unwrap();
-    let b64: String = first
-        .replace("-----BEGIN CERTIFICATE-----", "")
-        .split_whitespace()
-        .collect();
+    let b64: String = first.replace("-----BEGIN CERTIFICATE-----", "").split_whitespace().collect();
     let other = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
     assert_ne!(other, intel_root_ca());
     let err = verify_intel_quote(&q, &col, &other, &permissive_for_fixtures(), at(TDX_NOW)).unwrap_err();
-    assert!(
-        matches!(err, AttestationError::Chain(_) | AttestationError::Signature(_)),
-        "{err}"
-    );
+    assert!(matches!(err, AttestationError::Chain(_) | AttestationError::Signature(_)), "{err}");
 }
 
 #[test]
@@ -167,11 +150,9 @@ fn flipped_bytes_in_body_signature_and_collateral_are_refused() {
     let (q, col) = (fixture("tdx_quote"), fixture("tdx_quote_collateral.json"));
     // Offsets in a v4 TDX quote: 48-byte header, then the TD report (mr_td at +136),
     // then the signature data length (4 bytes) and the ECDSA signature.
-    for (what, offset) in [
-        ("mr_td", 48 + 136),
-        ("report_data", 48 + 520),
-        ("quote signature", 48 + 584 + 4 + 10),
-    ] {
+    for (what, offset) in
+        [("mr_td", 48 + 136), ("report_data", 48 + 520), ("quote signature", 48 + 584 + 4 + 10)]
+    {
         let mut bad = q.clone();
         bad[offset] ^= 0x01;
         assert_ne!(bad, q);
@@ -179,23 +160,14 @@ fn flipped_bytes_in_body_signature_and_collateral_are_refused() {
         assert_eq!(err.code(), "attestation.signature", "{what}: {err}");
     }
     let text = String::from_utf8(col.clone()).unwrap();
-    let tampered = text.replacen(
-        "\\\"tcbEvaluationDataNumber\\\":",
-        "\\\"tcbEvaluationDataNumber\\\":1",
-        1,
-    );
+    let tampered = text.replacen("\\\"tcbEvaluationDataNumber\\\":", "\\\"tcbEvaluationDataNumber\\\":1", 1);
     assert_ne!(tampered, text, "the collateral edit must change something");
     let err = verify(&q, tampered.as_bytes(), &permissive_for_fixtures(), TDX_NOW).unwrap_err();
-    assert!(
-        matches!(err, AttestationError::Signature(_) | AttestationError::Parse(_)),
-        "{err}"
-    );
+    assert!(matches!(err, AttestationError::Signature(_) | AttestationError::Parse(_)), "{err}");
     let err = verify(&q[..q.len() / 2], &col, &permissive_for_fixtures(), TDX_NOW).unwrap_err();
     assert_eq!(err.code(), "attestation.parse", "{err}");
     assert_eq!(
-        verify(b"", &col, &permissive_for_fixtures(), TDX_NOW)
-            .unwrap_err()
-            .code(),
+        verify(b"", &col, &permissive_for_fixtures(), TDX_NOW).unwrap_err().code(),
         "attestation.parse"
     );
 }
@@ -210,14 +182,8 @@ fn the_default_policy_refuses_what_it_does_not_list() {
     // Each platform feature must be accepted on its own: this platform is both
     // dynamic and uses cached keys, so dropping either from the policy refuses it.
     for policy in [
-        IntelPolicy {
-            allow_dynamic_platform: false,
-            ..permissive_for_fixtures()
-        },
-        IntelPolicy {
-            allow_cached_keys: false,
-            ..permissive_for_fixtures()
-        },
+        IntelPolicy { allow_dynamic_platform: false, ..permissive_for_fixtures() },
+        IntelPolicy { allow_cached_keys: false, ..permissive_for_fixtures() },
     ] {
         let err = verify(&q, &col, &policy, TDX_NOW).unwrap_err();
         assert_eq!(err.code(), "attestation.policy", "{err}");

@@ -16,11 +16,8 @@ fn tdx_claims() -> Claims {
         runtime_data: None,
     };
     let mut policy = Policy::default();
-    (
-        policy.intel.allow_smt,
-        policy.intel.allow_dynamic_platform,
-        policy.intel.allow_cached_keys,
-    ) = (true, true, true);
+    (policy.intel.allow_smt, policy.intel.allow_dynamic_platform, policy.intel.allow_cached_keys) =
+        (true, true, true);
     let now = datetime!(2025-07-04 00:00 UTC).unix_timestamp() as u64;
     veil_evidence::verify(&evidence, &TrustAnchors::vendor(), &policy, now).unwrap()
 }
@@ -56,21 +53,10 @@ fn everything_not_listed_is_denied() {
         (String::new(), "kms.measurement"),
         ("[measurements]\ntdx = []\n".to_owned(), "kms.measurement"),
         (format!("[measurements]\nsnp = [\"{mr}\"]\n"), "kms.measurement"),
-        (
-            format!("[measurements]\ntdx = [\"{}\"]\n", "00".repeat(48)),
-            "kms.measurement",
-        ),
+        (format!("[measurements]\ntdx = [\"{}\"]\n", "00".repeat(48)), "kms.measurement"),
         (format!("[measurements]\ntdx = [\"{mr}\"]\n"), "kms.resource"),
     ] {
-        assert_eq!(
-            policy(&text)
-                .allow(&claims, "token/42")
-                .unwrap_err()
-                .code()
-                .as_str(),
-            code,
-            "{text}"
-        );
+        assert_eq!(policy(&text).allow(&claims, "token/42").unwrap_err().code().as_str(), code, "{text}");
     }
     assert!(
         toml::from_str::<ReleasePolicy>("[measurements]\ntdxx = []\n").is_err(),
@@ -84,29 +70,14 @@ fn a_nonce_is_accepted_once_and_only_before_it_expires() {
     let store = NonceStore::new(60, 100).unwrap();
     let c = store.issue(1_000).unwrap();
     assert_eq!(c.nonce.len(), 80);
-    assert!(
-        veil_protocol::is_challenge_nonce(&c.nonce),
-        "fits an attestation's runtime data"
-    );
+    assert!(veil_protocol::is_challenge_nonce(&c.nonce), "fits an attestation's runtime data");
     assert_eq!(c.expires_at, 1_060);
     store.consume(&c.nonce, 1_030).unwrap();
-    assert_eq!(
-        store.consume(&c.nonce, 1_031).unwrap_err().code(),
-        "attestation.replay"
-    );
+    assert_eq!(store.consume(&c.nonce, 1_031).unwrap_err().code(), "attestation.replay");
     let late = store.issue(1_000).unwrap();
-    assert_eq!(
-        store.consume(&late.nonce, 1_061).unwrap_err().code(),
-        "attestation.replay"
-    );
-    assert_eq!(
-        store.consume(&"ab".repeat(32), 1_000).unwrap_err().code(),
-        "attestation.replay"
-    );
-    assert_ne!(
-        store.issue(1_000).unwrap().nonce,
-        store.issue(1_000).unwrap().nonce
-    );
+    assert_eq!(store.consume(&late.nonce, 1_061).unwrap_err().code(), "attestation.replay");
+    assert_eq!(store.consume(&"ab".repeat(32), 1_000).unwrap_err().code(), "attestation.replay");
+    assert_ne!(store.issue(1_000).unwrap().nonce, store.issue(1_000).unwrap().nonce);
 }
 
 /// Issue 14, finding 7: 10,000 outstanding challenges (60 s each) used to lock every
@@ -121,23 +92,14 @@ fn strangers_cannot_use_up_the_challenges() {
     // An enclave still gets and answers its challenge.
     let mine = store.issue(101).unwrap();
     store.consume(&mine.nonce, 102).expect("answered once");
-    assert_eq!(
-        store.consume(&mine.nonce, 103).unwrap_err().code(),
-        "attestation.replay"
-    );
+    assert_eq!(store.consume(&mine.nonce, 103).unwrap_err().code(), "attestation.replay");
     // A nonce this store did not issue, or one altered by a bit, is refused.
     let other = NonceStore::new(60, 3).unwrap().issue(100).unwrap();
-    assert_eq!(
-        store.consume(&other.nonce, 100).unwrap_err().code(),
-        "attestation.replay"
-    );
+    assert_eq!(store.consume(&other.nonce, 100).unwrap_err().code(), "attestation.replay");
     let mut flipped = mine.nonce.clone().into_bytes();
     flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
     let flipped = String::from_utf8(flipped).unwrap();
-    assert_eq!(
-        store.consume(&flipped, 102).unwrap_err().code(),
-        "attestation.replay"
-    );
+    assert_eq!(store.consume(&flipped, 102).unwrap_err().code(), "attestation.replay");
     // Spent nonces are swept once expired.
     for _ in 0..3 {
         let c = store.issue(200).unwrap();

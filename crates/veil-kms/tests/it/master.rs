@@ -19,10 +19,7 @@ fn keys_survive_a_restart_and_differ_per_resource() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
     assert!(!format!("{again:?}").contains(&hex::encode(*k42)));
 }
@@ -36,24 +33,14 @@ fn the_file_is_sealed_and_refuses_strangers_and_tampering() {
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.starts_with(b"VEILSEAL"), "stored sealed, not in plaintext");
     let stranger = Identity::generate().unwrap();
-    assert!(matches!(
-        MasterSecret::open_or_create(&path, &stranger),
-        Err(MasterError::Seal(_))
-    ));
+    assert!(matches!(MasterSecret::open_or_create(&path, &stranger), Err(MasterError::Seal(_))));
     let mut bad = bytes.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
     assert_ne!(bad, bytes);
     std::fs::write(&path, &bad).unwrap();
-    assert!(matches!(
-        MasterSecret::open_or_create(&path, &id),
-        Err(MasterError::Seal(_))
-    ));
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        bad,
-        "a failed open must not replace the file"
-    );
+    assert!(matches!(MasterSecret::open_or_create(&path, &id), Err(MasterError::Seal(_))));
+    assert_eq!(std::fs::read(&path).unwrap(), bad, "a failed open must not replace the file");
 }
 
 /// Authorizes nobody (only keys are compared).
@@ -65,10 +52,7 @@ impl veil_kms::Authorizer for Nobody {
         token: veil_protocol::TokenId,
         user: &str,
     ) -> Result<veil_kms::Authorization, veil_kms::KmsError> {
-        Err(veil_kms::KmsError::NotAuthorized {
-            token_id: token.to_string(),
-            user: user.to_owned(),
-        })
+        Err(veil_kms::KmsError::NotAuthorized { token_id: token.to_string(), user: user.to_owned() })
     }
 }
 
@@ -92,12 +76,8 @@ fn a_token_key_is_bound_to_its_chain_contract_and_id() {
         })
         .unwrap()
     };
-    let chain = |chain_id: u64, contract: &str| {
-        Some(veil_kms::ChainRef {
-            chain_id,
-            contract: contract.into(),
-        })
-    };
+    let chain =
+        |chain_id: u64, contract: &str| Some(veil_kms::ChainRef { chain_id, contract: contract.into() });
     let inft = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
     let token = |b: &veil_kms::Broker, n: u64| b.token_public_key(n.into()).to_string();
     let here = broker("a", chain(0x7e11, inft));
@@ -106,11 +86,7 @@ fn a_token_key_is_bound_to_its_chain_contract_and_id() {
     let seven = token(&here, 7);
     assert_ne!(seven, token(&here, 8));
     for other in [&other_chain, &other_contract] {
-        assert_ne!(
-            seven,
-            token(other, 7),
-            "the same master secret, another deployment"
-        );
+        assert_ne!(seven, token(other, 7), "the same master secret, another deployment");
     }
     // One deployment, one key, however its address is spelled.
     let checksummed_lower = broker("e", chain(0x7e11, &inft.to_ascii_lowercase()));

@@ -7,10 +7,7 @@ use serde_json::{Value, json};
 
 /// Unix seconds.
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// A nonce no other statement of this process uses.
@@ -54,13 +51,8 @@ pub fn job(method: reqwest::Method, base: &str, accepted: &Value, suffix: &str) 
 /// Poll job `accepted` until it is neither queued nor running (at most a minute).
 pub async fn wait_done(base: &str, accepted: &Value) -> Value {
     for _ in 0..1200 {
-        let job: Value = job(reqwest::Method::GET, base, accepted, "")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value =
+            job(reqwest::Method::GET, base, accepted, "").send().await.unwrap().json().await.unwrap();
         if !matches!(job["job"]["status"].as_str(), Some("queued" | "running")) {
             return job;
         }
@@ -71,18 +63,10 @@ pub async fn wait_done(base: &str, accepted: &Value) -> Value {
 
 /// What a verifier who read this prover's published keys (`GET /v1/prover`) pins.
 pub async fn published_trust(base: &str) -> veil_verify::Trust {
-    let info: Value = reqwest::get(format!("{base}/v1/prover"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = reqwest::get(format!("{base}/v1/prover")).await.unwrap().json().await.unwrap();
     let mut trust = veil_verify::Trust::default();
     for c in info["circuits"].as_object().expect("circuits").values() {
-        trust
-            .zk
-            .keys
-            .push(c["vk_hash"].as_str().unwrap().parse().unwrap());
+        trust.zk.keys.push(c["vk_hash"].as_str().unwrap().parse().unwrap());
         if let (Some(root), Some(commitment)) = (c["model_root"].as_str(), c["model_commitment"].as_str()) {
             trust.zk.models.push(veil_verify::ModelPin {
                 model_root: root.parse().unwrap(),

@@ -31,10 +31,7 @@ fn digits() -> (Vec<u8>, QuantizedNet, Dataset) {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 #[test]
@@ -72,22 +69,16 @@ fn one_private_weights_key_serves_every_digits_model_of_that_shape() {
     assert_ne!(other, net);
     let count = |n| groth::constraints(Inference::blank(n, WeightMode::Private)).unwrap();
     assert_eq!(count(net.clone()), count(other.clone()));
-    assert_ne!(
-        net.hash().unwrap(),
-        other.hash().unwrap(),
-        "the commitment tells them apart"
-    );
+    assert_ne!(net.hash().unwrap(), other.hash().unwrap(), "the commitment tells them apart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     let (onnx, q, data) = digits();
     let net = circuit_network(&q);
-    let keys = groth::dev_setup(
-        Inference::blank(net.clone(), WeightMode::Private),
-        &mut StdRng::seed_from_u64(3),
-    )
-    .unwrap();
+    let keys =
+        groth::dev_setup(Inference::blank(net.clone(), WeightMode::Private), &mut StdRng::seed_from_u64(3))
+            .unwrap();
     let pki = Arc::new(veil_sim_tee::DevPki::from_seed(&[9; 32]).unwrap());
     let measurement = veil_sim_tee::SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
     let mr_td = hex::encode(measurement.mr_td());
@@ -116,19 +107,11 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     tokio::spawn(axum::serve(listener, veil_prover::router(prover.clone())).into_future());
     let key = prover.public_key();
 
-    let info: Value = reqwest::get(format!("{base}/v1/prover"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = reqwest::get(format!("{base}/v1/prover")).await.unwrap().json().await.unwrap();
     let circuit = &info["circuits"][veil_prover::ZK_CIRCUIT_MLP];
     assert_eq!(circuit["weights"], "private");
     assert_eq!(circuit["model_commitment"], net.hash().unwrap().to_string());
-    assert!(
-        info["circuits"][veil_prover::ZK_CIRCUIT_INCOME].is_null(),
-        "only what it has keys for"
-    );
+    assert!(info["circuits"][veil_prover::ZK_CIRCUIT_INCOME].is_null(), "only what it has keys for");
 
     // A held-out digit, as raw pixels: quantised by the prover, proved, classified.
     let (x, label) = &data.test[0];
@@ -179,20 +162,14 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     body.evidence = Some(evidence);
     let forged = veil_receipt::sign(body, &Identity::generate().unwrap().signing_key()).unwrap();
     let err = veil_verify::verify(forged.to_json_pretty().as_bytes(), &trust).unwrap_err();
-    assert!(
-        err.to_string().contains("not the ones the proof commits to"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not the ones the proof commits to"), "{err}");
 
     // Bad requests: wrong width, both kinds of input, an out-of-range int8, garbage.
     let zeros = vec![0i8; 64];
     let lowest = vec![-128i32; 64];
     for (bad, code) in [
         (json!({ "features": [1.0, 2.0], "salt": "1" }), "zk.bad_input"),
-        (
-            json!({ "features": x, "input": zeros, "salt": "1" }),
-            "zk.bad_input",
-        ),
+        (json!({ "features": x, "input": zeros, "salt": "1" }), "zk.bad_input"),
         (json!({ "input": lowest, "salt": "1" }), "zk.bad_input"),
         (json!({ "input": zeros, "salt": "0xzz" }), "zk.bad_input"),
         (json!({ "input": zeros }), "zk.bad_input"),
@@ -201,29 +178,15 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         assert_eq!((status, p["code"].as_str()), (400, Some(code)), "{bad} → {p}");
     }
     // A circuit this prover has no key for.
-    let (status, p) = post(
-        &format!("{base}/v1/prove/income-threshold"),
-        &sealed(&key, &json!({})),
-    )
-    .await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (404, Some("zk.unknown_circuit")),
-        "{p}"
-    );
+    let (status, p) = post(&format!("{base}/v1/prove/income-threshold"), &sealed(&key, &json!({}))).await;
+    assert_eq!((status, p["code"].as_str()), (404, Some("zk.unknown_circuit")), "{p}");
 
     // Attestation: fresh evidence for our nonce, binding the keys it advertises.
     let nonce = "prover-challenge-0001";
-    let a: veil_protocol::AttestationResponse = reqwest::get(format!("{base}/v1/attestation?nonce={nonce}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let anchors = veil_evidence::TrustAnchors {
-        intel_roots: vec![pki.root_der().to_vec()],
-        amd_roots: vec![],
-    };
+    let a: veil_protocol::AttestationResponse =
+        reqwest::get(format!("{base}/v1/attestation?nonce={nonce}")).await.unwrap().json().await.unwrap();
+    let anchors =
+        veil_evidence::TrustAnchors { intel_roots: vec![pki.root_der().to_vec()], amd_roots: vec![] };
     let claims =
         veil_evidence::verify(&a.evidence, &anchors, &veil_evidence::Policy::default(), now()).unwrap();
     assert_eq!(claims.primary_measurement(), Some(mr_td.as_str()));
@@ -242,9 +205,7 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         .is_err(),
         "simulated evidence does not chain to Intel's root"
     );
-    let r = reqwest::get(format!("{base}/v1/attestation?nonce=short"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{base}/v1/attestation?nonce=short")).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
     // Registration evidence for an account binds the secp256k1 completion key the
@@ -264,9 +225,7 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     let completion_key = format!("{:#x}", prover.completion_address());
     assert_eq!(rd.public_keys["secp256k1"], completion_key);
     assert_eq!(info["secp256k1"], completion_key);
-    let r = reqwest::get(format!("{base}/v1/registration?account=alice"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{base}/v1/registration?account=alice")).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
     // A completion for a zk job: signed over the job, the account, the proof's output
@@ -290,20 +249,11 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
     let result = alloy::primitives::U256::from_str_radix(&public[2].to_string(), 10).unwrap();
     assert_eq!(signed.result, result, "the output commitment");
     assert_eq!(signed.proof_hash, veil_protocol::proof_hash(&signed.proof));
-    let digest = target.digest(
-        alloy::primitives::B256::from(result.to_be_bytes::<32>()),
-        signed.proof_hash,
-    );
+    let digest = target.digest(alloy::primitives::B256::from(result.to_be_bytes::<32>()), signed.proof_hash);
     let sig = alloy::primitives::Signature::try_from(signed.signature.as_ref()).unwrap();
-    assert_eq!(
-        sig.recover_address_from_prehash(&digest).unwrap(),
-        prover.completion_address()
-    );
+    assert_eq!(sig.recover_address_from_prehash(&digest).unwrap(), prover.completion_address());
     let stranger = reqwest::Client::new()
-        .post(format!(
-            "{base}/v1/proofs/{}/completion",
-            accepted["id"].as_str().unwrap()
-        ))
+        .post(format!("{base}/v1/proofs/{}/completion", accepted["id"].as_str().unwrap()))
         .bearer_auth("not-the-capability")
         .json(&target)
         .send()

@@ -76,36 +76,16 @@ async fn sealed_statements_become_proofs_with_receipts_and_false_ones_are_refuse
 
     // A false statement, a statement sealed to someone else, garbage, unknown jobs.
     let (status, p) = post(&format!("{base}/v1/prove/income-threshold"), &sealed(&key, "601")).await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (422, Some("zk.statement_false")),
-        "{p}"
-    );
+    assert_eq!((status, p["code"].as_str()), (422, Some("zk.statement_false")), "{p}");
     let other = Identity::generate().unwrap().public_key();
-    let (status, p) = post(
-        &format!("{base}/v1/prove/income-threshold"),
-        &sealed(&other, "600"),
-    )
-    .await;
+    let (status, p) = post(&format!("{base}/v1/prove/income-threshold"), &sealed(&other, "600")).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("zk.bad_input")), "{p}");
-    let (status, _) = post(
-        &format!("{base}/v1/prove/income-threshold"),
-        &json!({"sealed": "!!"}),
-    )
-    .await;
+    let (status, _) = post(&format!("{base}/v1/prove/income-threshold"), &json!({"sealed": "!!"})).await;
     assert_eq!(status, 400);
     let r = reqwest::get(format!("{base}/v1/proofs/nope")).await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
-    let health: Value = reqwest::get(format!("{base}/v1/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        health["queue_length"].is_u64() && health["estimated_wait_ms"].is_u64(),
-        "{health}"
-    );
+    let health: Value = reqwest::get(format!("{base}/v1/health")).await.unwrap().json().await.unwrap();
+    assert!(health["queue_length"].is_u64() && health["estimated_wait_ms"].is_u64(), "{health}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,16 +108,10 @@ async fn a_full_queue_is_refused_and_a_queued_job_can_be_cancelled() {
     assert!(busy >= 1, "a queue of one refuses some of four submissions");
     // The last accepted job is still queued behind the first: cancel it.
     let last = ids.last().unwrap().clone();
-    let r = common::job(reqwest::Method::DELETE, &base, &last, "")
-        .send()
-        .await
-        .unwrap();
+    let r = common::job(reqwest::Method::DELETE, &base, &last, "").send().await.unwrap();
     if r.status().as_u16() == 200 {
         let job = wait_done(&base, &last).await;
-        assert_eq!(
-            job["job"]["status"], "cancelled",
-            "a cancelled job never runs: {job}"
-        );
+        assert_eq!(job["job"]["status"], "cancelled", "a cancelled job never runs: {job}");
     } else {
         assert_eq!(r.status().as_u16(), 409, "only queued jobs are cancellable");
     }
@@ -161,11 +135,7 @@ async fn a_captured_statement_is_not_replayed_and_a_job_is_only_its_submitters()
     let (status, accepted) = post(&url, &body).await;
     assert_eq!(status, 202, "{accepted}");
     let (status, p) = post(&url, &body).await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (409, Some("request.replayed")),
-        "{p}"
-    );
+    assert_eq!((status, p["code"].as_str()), (409, Some("request.replayed")), "{p}");
 
     let with = |nonce: Option<String>, expires_at: Option<u64>| {
         let mut s = statement("600");
@@ -178,17 +148,10 @@ async fn a_captured_statement_is_not_replayed_and_a_job_is_only_its_submitters()
         sealed_exactly(&key, &s)
     };
     let (status, p) = post(&url, &with(Some(fresh_nonce()), Some(now() - 1))).await;
-    assert_eq!(
-        (status, p["code"].as_str()),
-        (401, Some("request.expired")),
-        "{p}"
-    );
+    assert_eq!((status, p["code"].as_str()), (401, Some("request.expired")), "{p}");
     let (status, p) = post(&url, &with(Some(fresh_nonce()), Some(now() + 3600))).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("zk.bad_input")), "{p}");
-    assert!(
-        p["detail"].as_str().unwrap().contains("at most 600 s ahead"),
-        "{p}"
-    );
+    assert!(p["detail"].as_str().unwrap().contains("at most 600 s ahead"), "{p}");
     let (status, p) = post(&url, &with(None, Some(now() + 60))).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("zk.bad_input")), "{p}");
     let (status, p) = post(&url, &with(Some(fresh_nonce()), None)).await;
@@ -199,20 +162,9 @@ async fn a_captured_statement_is_not_replayed_and_a_job_is_only_its_submitters()
     let http = reqwest::Client::new();
     for r in [
         http.get(format!("{base}/v1/proofs/{id}")).send().await.unwrap(),
-        http.get(format!("{base}/v1/proofs/{id}"))
-            .bearer_auth("00".repeat(32))
-            .send()
-            .await
-            .unwrap(),
-        http.delete(format!("{base}/v1/proofs/{id}"))
-            .send()
-            .await
-            .unwrap(),
-        http.post(format!("{base}/v1/proofs/{id}/verify"))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
+        http.get(format!("{base}/v1/proofs/{id}")).bearer_auth("00".repeat(32)).send().await.unwrap(),
+        http.delete(format!("{base}/v1/proofs/{id}")).send().await.unwrap(),
+        http.post(format!("{base}/v1/proofs/{id}/verify")).json(&json!({})).send().await.unwrap(),
     ] {
         assert_eq!(r.status(), 404);
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "zk.unknown_job");
@@ -238,10 +190,7 @@ async fn finished_jobs_are_kept_for_their_retention_then_dropped() {
     assert_eq!(status, 202, "{first}");
     assert_eq!(wait_done(&base, &first).await["job"]["status"], "done");
     // Within the retention it is there; past it, the next submission prunes it.
-    CLOCK.fetch_add(
-        veil_prover::JOB_RETENTION_SECS - 1,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    CLOCK.fetch_add(veil_prover::JOB_RETENTION_SECS - 1, std::sync::atomic::Ordering::SeqCst);
     let read = |a: &Value| common::job(reqwest::Method::GET, &base, a, "").send();
     assert_eq!(read(&first).await.unwrap().status(), 200);
     CLOCK.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
@@ -249,10 +198,6 @@ async fn finished_jobs_are_kept_for_their_retention_then_dropped() {
     s["expires_at"] = json!(fake_clock() + 60);
     let (status, second) = post(&url, &sealed_exactly(&key, &s)).await;
     assert_eq!(status, 202, "{second}");
-    assert_eq!(
-        read(&first).await.unwrap().status(),
-        404,
-        "dropped after its retention"
-    );
+    assert_eq!(read(&first).await.unwrap().status(), 404, "dropped after its retention");
     assert_eq!(wait_done(&base, &second).await["job"]["status"], "done");
 }

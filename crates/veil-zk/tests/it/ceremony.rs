@@ -16,19 +16,12 @@ use veil_zk::{Fr, ZkError, groth, snarkjs};
 
 fn snarkjs_bin() -> PathBuf {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../zk/node_modules/.bin/snarkjs");
-    assert!(
-        bin.exists(),
-        "snarkjs is missing: run scripts/zk.sh (npm ci in zk/)"
-    );
+    assert!(bin.exists(), "snarkjs is missing: run scripts/zk.sh (npm ci in zk/)");
     bin
 }
 
 fn snarkjs(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(snarkjs_bin())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("snarkjs");
+    let out = Command::new(snarkjs_bin()).args(args).current_dir(dir).output().expect("snarkjs");
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "snarkjs {args:?} failed:\n{text}");
     text
@@ -42,20 +35,10 @@ fn ptau(power: u32) -> PathBuf {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    snarkjs(d, &["powersoftau", "new", "bn128", &power.to_string(), "pot0.ptau"]);
     snarkjs(
         d,
-        &["powersoftau", "new", "bn128", &power.to_string(), "pot0.ptau"],
-    );
-    snarkjs(
-        d,
-        &[
-            "powersoftau",
-            "contribute",
-            "pot0.ptau",
-            "pot1.ptau",
-            "--name=first",
-            "-e=veil test entropy 1",
-        ],
+        &["powersoftau", "contribute", "pot0.ptau", "pot1.ptau", "--name=first", "-e=veil test entropy 1"],
     );
     snarkjs(d, &["powersoftau", "prepare", "phase2", "pot1.ptau", "pot.ptau"]);
     // Renamed into place: a run cut short never leaves a half-written cache.
@@ -85,42 +68,14 @@ fn a_snarkjs_ceremony_key_proves_veil_circuits() {
     // Phase 1 (one contribution; prepared once per target directory, as it is the slow
     // part and carries no secret of this test) and phase 2 (one contribution).
     let ptau = ptau(power);
+    snarkjs(d, &["groth16", "setup", "income.r1cs", ptau.to_str().unwrap(), "income_0.zkey"]);
     snarkjs(
         d,
-        &[
-            "groth16",
-            "setup",
-            "income.r1cs",
-            ptau.to_str().unwrap(),
-            "income_0.zkey",
-        ],
+        &["zkey", "contribute", "income_0.zkey", "income.zkey", "--name=veil", "-e=veil test entropy 2"],
     );
-    snarkjs(
-        d,
-        &[
-            "zkey",
-            "contribute",
-            "income_0.zkey",
-            "income.zkey",
-            "--name=veil",
-            "-e=veil test entropy 2",
-        ],
-    );
-    let transcript = snarkjs(
-        d,
-        &[
-            "zkey",
-            "verify",
-            "income.r1cs",
-            ptau.to_str().unwrap(),
-            "income.zkey",
-        ],
-    );
+    let transcript = snarkjs(d, &["zkey", "verify", "income.r1cs", ptau.to_str().unwrap(), "income.zkey"]);
     assert!(transcript.contains("ZKey Ok!"), "{transcript}");
-    snarkjs(
-        d,
-        &["zkey", "export", "verificationkey", "income.zkey", "vk.json"],
-    );
+    snarkjs(d, &["zkey", "export", "verificationkey", "income.zkey", "vk.json"]);
 
     let (pk, reduction) = read_pk(&std::fs::read(d.join("income.zkey")).unwrap()).unwrap();
     assert_eq!(reduction, Reduction::Snarkjs, "told apart by the file's magic");
@@ -140,49 +95,29 @@ fn a_snarkjs_ceremony_key_proves_veil_circuits() {
     let public = statement.public_inputs().unwrap();
     let mut rng = StdRng::seed_from_u64(1);
     let proof = prove_with(&pk, Reduction::Snarkjs, statement.clone(), &mut rng).unwrap();
-    assert!(
-        groth::verify(&vk, &public, &proof).unwrap(),
-        "arkworks accepts it"
-    );
+    assert!(groth::verify(&vk, &public, &proof).unwrap(), "arkworks accepts it");
     std::fs::write(d.join("proof.json"), snarkjs::proof_to_json(&proof).to_string()).unwrap();
-    std::fs::write(
-        d.join("public.json"),
-        snarkjs::public_to_json(&public).to_string(),
-    )
-    .unwrap();
+    std::fs::write(d.join("public.json"), snarkjs::public_to_json(&public).to_string()).unwrap();
     assert!(snarkjs(d, &["groth16", "verify", "vk.json", "public.json", "proof.json"]).contains("OK"));
     let mut raised = public.clone();
     raised[1] += Fr::from(1u64);
     assert_ne!(raised, public);
     assert!(!groth::verify(&vk, &raised, &proof).unwrap());
-    std::fs::write(
-        d.join("public.json"),
-        snarkjs::public_to_json(&raised).to_string(),
-    )
-    .unwrap();
+    std::fs::write(d.join("public.json"), snarkjs::public_to_json(&raised).to_string()).unwrap();
     let out = Command::new(snarkjs_bin())
         .args(["groth16", "verify", "vk.json", "public.json", "proof.json"])
         .current_dir(d)
         .output()
         .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("OK!"),
-        "snarkjs refuses it"
-    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("OK!"), "snarkjs refuses it");
 
     // A false statement is refused before any proving; a key for another circuit too.
     let mut false_statement = statement.clone();
     false_statement.threshold = 465_001;
-    assert!(matches!(
-        prove_with(&pk, Reduction::Snarkjs, false_statement, &mut rng),
-        Err(ZkError::False(_))
-    ));
+    assert!(matches!(prove_with(&pk, Reduction::Snarkjs, false_statement, &mut rng), Err(ZkError::False(_))));
     let mut bigger = statement;
     bigger.slots = 2;
-    assert!(matches!(
-        prove_with(&pk, Reduction::Snarkjs, bigger, &mut rng),
-        Err(ZkError::Input(_))
-    ));
+    assert!(matches!(prove_with(&pk, Reduction::Snarkjs, bigger, &mut rng), Err(ZkError::Input(_))));
 
     // A damaged zkey is a clear error, never a panic or a wrong key.
     let bytes = std::fs::read(d.join("income.zkey")).unwrap();

@@ -33,10 +33,7 @@ alloy::sol! {
 /// Compile `source` with the contracts' pinned solc-js (optimizer on, cancun).
 fn solc(source: &str) -> Vec<u8> {
     let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
-    assert!(
-        contracts.join("node_modules/solc").exists(),
-        "solc-js is missing: run scripts/contracts.sh"
-    );
+    assert!(contracts.join("node_modules/solc").exists(), "solc-js is missing: run scripts/contracts.sh");
     let script = r#"
         const solc = require("solc");
         let src = ""; process.stdin.on("data", d => src += d).on("end", () => {
@@ -72,14 +69,9 @@ async fn deploy(vk: &ark_groth16::VerifyingKey<ark_bn254::Bn254>) -> Verifier {
     let bytecode = solc(&solidity::verifier_source(vk).unwrap());
     let signer = PrivateKeySigner::from_bytes(&B256::repeat_byte(7)).unwrap();
     let alloc: BTreeMap<Address, U256> = [(signer.address(), U256::from(10u128.pow(24)))].into();
-    let rpc = Rpc::new(
-        Node::ephemeral(Genesis::new(4242, 1_700_000_000, alloc)),
-        Arc::new(SystemClock),
-    );
-    let provider = ProviderBuilder::new()
-        .wallet(signer)
-        .connect_client(EmbeddedTransport::new(rpc).client())
-        .erased();
+    let rpc = Rpc::new(Node::ephemeral(Genesis::new(4242, 1_700_000_000, alloc)), Arc::new(SystemClock));
+    let provider =
+        ProviderBuilder::new().wallet(signer).connect_client(EmbeddedTransport::new(rpc).client()).erased();
     let receipt = provider
         .send_transaction(TransactionRequest::default().with_deploy_code(bytecode))
         .await
@@ -111,11 +103,7 @@ async fn the_solidity_verifier_accepts_our_proofs_and_reverts_on_changed_ones() 
 
     let words_p = solidity::proof_words(&proof).map(U256::from_be_bytes);
     let input = words(&public);
-    verifier
-        .verifyProof(words_p, input)
-        .call()
-        .await
-        .expect("a valid proof passes");
+    verifier.verifyProof(words_p, input).call().await.expect("a valid proof passes");
     let gas = verifier.verifyProof(words_p, input).estimate_gas().await.unwrap();
     println!("verifyProof gas (estimate, including the 21000 base): {gas}");
     assert!(gas < 300_000, "{gas}");
@@ -123,16 +111,10 @@ async fn the_solidity_verifier_accepts_our_proofs_and_reverts_on_changed_ones() 
     let mut raised = input;
     raised[1] += U256::from(1);
     assert_ne!(raised, input);
-    assert!(
-        verifier.verifyProof(words_p, raised).call().await.is_err(),
-        "a raised threshold reverts"
-    );
+    assert!(verifier.verifyProof(words_p, raised).call().await.is_err(), "a raised threshold reverts");
     let mut bent = words_p;
     bent[0] += U256::from(1);
-    assert!(
-        verifier.verifyProof(bent, input).call().await.is_err(),
-        "a changed proof reverts"
-    );
+    assert!(verifier.verifyProof(bent, input).call().await.is_err(), "a changed proof reverts");
 }
 
 #[tokio::test]
@@ -159,21 +141,13 @@ async fn the_zkml_verifier_reverts_for_a_wrong_output_or_model() {
         ],
     };
     let keys = groth::dev_setup(Inference::blank(network.clone(), WeightMode::Private), &mut rng).unwrap();
-    let statement = Inference {
-        network,
-        mode: WeightMode::Private,
-        input: vec![100, -20, 64],
-        salt: Fr::from(9u64),
-    };
+    let statement =
+        Inference { network, mode: WeightMode::Private, input: vec![100, -20, 64], salt: Fr::from(9u64) };
     let claim = statement.claim().unwrap();
     let proof = groth::prove(&keys.pk, statement, &mut rng).unwrap();
     let verifier = deploy(&keys.vk).await;
     let words_p = solidity::proof_words(&proof).map(U256::from_be_bytes);
-    verifier
-        .verifyProof(words_p, words(&claim.public))
-        .call()
-        .await
-        .expect("a valid proof passes");
+    verifier.verifyProof(words_p, words(&claim.public)).call().await.expect("a valid proof passes");
     let mut outputs = claim.outputs.clone();
     outputs[1] -= 1;
     for (i, value) in [(2, output_hash(&outputs).unwrap()), (0, Fr::from(2u64))] {
@@ -181,11 +155,7 @@ async fn the_zkml_verifier_reverts_for_a_wrong_output_or_model() {
         public[i] = value;
         assert_ne!(public, claim.public);
         assert!(
-            verifier
-                .verifyProof(words_p, words(&public))
-                .call()
-                .await
-                .is_err(),
+            verifier.verifyProof(words_p, words(&public)).call().await.is_err(),
             "public input {i} changed reverts"
         );
     }
@@ -208,23 +178,13 @@ fn chain(anvil: bool) -> (Vec<alloy::providers::DynProvider>, Box<dyn std::any::
             .spawn();
         let providers = signers
             .into_iter()
-            .map(|s| {
-                ProviderBuilder::new()
-                    .wallet(s)
-                    .connect_http(instance.endpoint_url())
-                    .erased()
-            })
+            .map(|s| ProviderBuilder::new().wallet(s).connect_http(instance.endpoint_url()).erased())
             .collect();
         (providers, Box::new(instance))
     } else {
-        let alloc: BTreeMap<Address, U256> = signers
-            .iter()
-            .map(|s| (s.address(), U256::from(10u128.pow(24))))
-            .collect();
-        let rpc = Rpc::new(
-            Node::ephemeral(Genesis::new(31337, 1_700_000_000, alloc)),
-            Arc::new(SystemClock),
-        );
+        let alloc: BTreeMap<Address, U256> =
+            signers.iter().map(|s| (s.address(), U256::from(10u128.pow(24)))).collect();
+        let rpc = Rpc::new(Node::ephemeral(Genesis::new(31337, 1_700_000_000, alloc)), Arc::new(SystemClock));
         let providers = signers
             .into_iter()
             .map(|s| {
@@ -259,34 +219,17 @@ async fn zk_job_scenario(anvil: bool) {
     let (measurement, oracle_measurement) = (B256::repeat_byte(1), B256::repeat_byte(2));
     let oracle = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x0a)).unwrap();
     requester.approve_measurement(measurement, true).await.unwrap();
-    requester
-        .pin_verifier_measurement(oracle_measurement)
-        .await
-        .unwrap();
-    requester
-        .add_attestation_verifier(oracle.address(), oracle_measurement, B256::ZERO)
-        .await
-        .unwrap();
-    let prover = veil_ledger::ChainClient::connect(providers[1].clone(), requester.deployment())
-        .await
-        .unwrap();
+    requester.pin_verifier_measurement(oracle_measurement).await.unwrap();
+    requester.add_attestation_verifier(oracle.address(), oracle_measurement, B256::ZERO).await.unwrap();
+    let prover =
+        veil_ledger::ChainClient::connect(providers[1].clone(), requester.deployment()).await.unwrap();
     let prover_account = KEYS[1].parse::<PrivateKeySigner>().unwrap().address();
     let enclave = PrivateKeySigner::from_bytes(&B256::repeat_byte(0xee)).unwrap();
     let statement = prover
-        .attest_prover(
-            &oracle,
-            prover_account,
-            enclave.address(),
-            measurement,
-            B256::ZERO,
-            3600,
-        )
+        .attest_prover(&oracle, prover_account, enclave.address(), measurement, B256::ZERO, 3600)
         .await
         .unwrap();
-    prover
-        .register_prover(&statement, U256::from(2 * 10u128.pow(18)))
-        .await
-        .unwrap();
+    prover.register_prover(&statement, U256::from(2 * 10u128.pow(18))).await.unwrap();
     // The enclave signs what it proved, for the account it works for.
     let sign = |job: U256, result: U256, receipt: B256, words: &[U256; 8]| {
         let prover = prover.clone();
@@ -342,18 +285,11 @@ async fn zk_job_scenario(anvil: bool) {
             .unwrap();
         r.contract_address.expect("deployed")
     };
-    let statement = Inference {
-        network,
-        mode: WeightMode::Private,
-        input: vec![50, -50, 100, 3],
-        salt: Fr::from(11u64),
-    };
+    let statement =
+        Inference { network, mode: WeightMode::Private, input: vec![50, -50, 100, 3], salt: Fr::from(11u64) };
     let claim = statement.claim().unwrap();
     let [m, i, o] = [claim.public[0], claim.public[1], claim.public[2]];
-    let job = requester
-        .submit_zk_job(b256(&i), b256(&m), verifier, U256::from(1_000_000u64))
-        .await
-        .unwrap();
+    let job = requester.submit_zk_job(b256(&i), b256(&m), verifier, U256::from(1_000_000u64)).await.unwrap();
 
     let proof = groth::prove(&keys.pk, statement, &mut rng).unwrap();
     let words = solidity::proof_words(&proof).map(U256::from_be_bytes);
@@ -363,10 +299,7 @@ async fn zk_job_scenario(anvil: bool) {
     other[0] += 1;
     let wrong_output = word(&output_hash(&other).unwrap());
     let sig = sign(job, wrong_output, B256::ZERO, &words).await;
-    let accepted = prover
-        .complete_job_with_proof(job, words, wrong_output, B256::ZERO, sig)
-        .await
-        .unwrap();
+    let accepted = prover.complete_job_with_proof(job, words, wrong_output, B256::ZERO, sig).await.unwrap();
     assert!(!accepted, "an invalid proof is rejected");
     assert_eq!(requester.job(job).await.unwrap().status, "open");
     let listed = requester.provers_list().await.unwrap();
@@ -374,12 +307,7 @@ async fn zk_job_scenario(anvil: bool) {
     let output = word(&o);
     let receipt = B256::repeat_byte(0xaa);
     let sig = sign(job, output, receipt, &words).await;
-    assert!(
-        prover
-            .complete_job_with_proof(job, words, output, receipt, sig)
-            .await
-            .unwrap()
-    );
+    assert!(prover.complete_job_with_proof(job, words, output, receipt, sig).await.unwrap());
     let done = requester.job(job).await.unwrap();
     assert_eq!(done.status, "completed");
     assert_eq!(done.result_hash, b256(&o), "the result is the output commitment");

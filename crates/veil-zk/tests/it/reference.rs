@@ -35,12 +35,7 @@ fn circomlibjs(request: &Value) -> Value {
         .stdout(Stdio::piped())
         .spawn()
         .expect("node");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
@@ -56,10 +51,7 @@ fn poseidon_and_the_income_commitment_match_circomlibjs() {
     let mut rng = StdRng::seed_from_u64(2026);
     let inputs: Vec<Vec<Fr>> = (1..=poseidon::MAX_INPUTS)
         .flat_map(|n| {
-            [
-                (0..n).map(|i| Fr::from(i as u64)).collect(),
-                (0..n).map(|_| random_fr(&mut rng)).collect(),
-            ]
+            [(0..n).map(|i| Fr::from(i as u64)).collect(), (0..n).map(|_| random_fr(&mut rng)).collect()]
         })
         .collect();
     let statements: Vec<IncomeThreshold> = [(0usize, 16usize), (3, 16), (16, 16), (200, 256)]
@@ -101,11 +93,7 @@ fn snarkjs_verify(dir: &Path, vk: &Value, public: &Value, proof: &Value) -> bool
     }
     let out = Command::new(tools().join("node_modules/.bin/snarkjs"))
         .args(["groth16", "verify"])
-        .args([
-            dir.join("vk.json"),
-            dir.join("public.json"),
-            dir.join("proof.json"),
-        ])
+        .args([dir.join("vk.json"), dir.join("public.json"), dir.join("proof.json")])
         .output()
         .expect("snarkjs");
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -129,19 +117,13 @@ fn snarkjs_accepts_veil_proofs_and_refuses_changed_inputs() {
     let vk = snarkjs::vk_to_json(&keys.vk);
     let proof_json = snarkjs::proof_to_json(&proof);
     let public_json = snarkjs::public_to_json(&public);
-    assert!(
-        snarkjs_verify(dir.path(), &vk, &public_json, &proof_json),
-        "snarkjs accepts the proof"
-    );
+    assert!(snarkjs_verify(dir.path(), &vk, &public_json, &proof_json), "snarkjs accepts the proof");
     // A higher threshold claimed for the same proof.
     let mut raised = public.clone();
     raised[1] += Fr::from(1u64);
     let raised_json = snarkjs::public_to_json(&raised);
     assert_ne!(raised_json, public_json);
-    assert!(
-        !snarkjs_verify(dir.path(), &vk, &raised_json, &proof_json),
-        "snarkjs refuses a changed input"
-    );
+    assert!(!snarkjs_verify(dir.path(), &vk, &raised_json, &proof_json), "snarkjs refuses a changed input");
 }
 
 /// A random 10 → 7 (ReLU) → 4 network with a 40-byte weight run per row block, so
@@ -150,19 +132,12 @@ fn network(rng: &mut StdRng) -> Network {
     let mut layer = |inputs: usize, outputs: usize, relu: bool, requant: Option<(i32, u32)>| Layer {
         inputs,
         outputs,
-        weights: (0..inputs * outputs)
-            .map(|_| rng.gen_range(-127i8..=127))
-            .collect(),
+        weights: (0..inputs * outputs).map(|_| rng.gen_range(-127i8..=127)).collect(),
         bias: (0..outputs).map(|_| rng.gen_range(-100_000..100_000)).collect(),
         relu,
         requant,
     };
-    Network {
-        layers: vec![
-            layer(10, 7, true, Some((1_234_567_890, 40))),
-            layer(7, 4, false, None),
-        ],
-    }
+    Network { layers: vec![layer(10, 7, true, Some((1_234_567_890, 40))), layer(7, 4, false, None)] }
 }
 
 #[test]
@@ -184,19 +159,10 @@ fn the_zkml_commitments_match_circomlibjs() {
     let reference = circomlibjs(&request);
     for ((n, x, salt), expected) in cases.iter().zip(reference["mlp"].as_array().unwrap()) {
         assert_eq!(n.hash().unwrap().to_string(), expected["model"].as_str().unwrap());
-        assert_eq!(
-            input_hash(x, *salt).unwrap().to_string(),
-            expected["input"].as_str().unwrap()
-        );
+        assert_eq!(input_hash(x, *salt).unwrap().to_string(), expected["input"].as_str().unwrap());
         let outputs = n.forward(x).unwrap();
-        assert!(
-            outputs.iter().any(|o| *o < 0),
-            "negative outputs are encoded too: {outputs:?}"
-        );
-        assert_eq!(
-            output_hash(&outputs).unwrap().to_string(),
-            expected["output"].as_str().unwrap()
-        );
+        assert!(outputs.iter().any(|o| *o < 0), "negative outputs are encoded too: {outputs:?}");
+        assert_eq!(output_hash(&outputs).unwrap().to_string(), expected["output"].as_str().unwrap());
     }
 }
 
@@ -216,12 +182,7 @@ fn snarkjs_accepts_zkml_proofs_and_refuses_a_wrong_output_or_model() {
     let dir = tempfile::tempdir().unwrap();
     let vk = snarkjs::vk_to_json(&keys.vk);
     let proof_json = snarkjs::proof_to_json(&proof);
-    assert!(snarkjs_verify(
-        dir.path(),
-        &vk,
-        &snarkjs::public_to_json(&claim.public),
-        &proof_json
-    ));
+    assert!(snarkjs_verify(dir.path(), &vk, &snarkjs::public_to_json(&claim.public), &proof_json));
     let mut wrong_output = claim.outputs.clone();
     wrong_output[0] += 1;
     for (i, value) in [(2, output_hash(&wrong_output).unwrap()), (0, Fr::from(1u64))] {

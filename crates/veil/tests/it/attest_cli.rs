@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use common::veil;
 
 fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/tee")
-        .join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/tee").join(name);
     p.to_str().unwrap().to_owned()
 }
 
@@ -82,18 +80,9 @@ fn refusals_exit_1_with_a_stable_code_on_one_line() {
         ),
     ];
     for (args, code) in cases {
-        let mut full = vec![
-            "attest".to_owned(),
-            "verify".to_owned(),
-            "--policy".to_owned(),
-            cloud.clone(),
-        ];
+        let mut full = vec!["attest".to_owned(), "verify".to_owned(), "--policy".to_owned(), cloud.clone()];
         for (i, a) in args.iter().enumerate() {
-            full.push(if i % 2 == 1 && a.contains('/') {
-                fixture(a)
-            } else {
-                (*a).to_owned()
-            });
+            full.push(if i % 2 == 1 && a.contains('/') { fixture(a) } else { (*a).to_owned() });
         }
         let out = veil(&full.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(out.status.code(), Some(1));
@@ -149,14 +138,8 @@ fn an_evidence_envelope_verifies_with_its_own_collateral() {
     });
     let path = dir.path().join("evidence.json");
     std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
-    let out = veil(&[
-        "attest",
-        "verify",
-        "--evidence",
-        path.to_str().unwrap(),
-        "--at",
-        "2025-06-01T00:00:00Z",
-    ]);
+    let out =
+        veil(&["attest", "verify", "--evidence", path.to_str().unwrap(), "--at", "2025-06-01T00:00:00Z"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::write(&path, b"{\"tee\": \"snp\"}").unwrap();
     let out = veil(&["attest", "verify", "--evidence", path.to_str().unwrap()]);

@@ -30,9 +30,7 @@ fn tokens_and_jobs_from_the_command_line() {
     assert!(init.contains("\"inft\""), "{init}");
     fails(&veil(&["chain", "--chain-dir", s(&c), "init"]));
     let user_key = dir.path().join("user.key");
-    let user = ok(&veil(&["chain", "keygen", "--out", s(&user_key)]))
-        .trim()
-        .to_owned();
+    let user = ok(&veil(&["chain", "keygen", "--out", s(&user_key)])).trim().to_owned();
     let v = |args: &[&str]| veil_with(&["--chain-dir", s(&c)], args);
 
     let token = ok(&v(&["nft", "mint", "--data", &format!("{DATA}:patient records")]));
@@ -67,19 +65,8 @@ fn tokens_and_jobs_from_the_command_line() {
 
     // A prover with an enclave key completes a job once.
     let enclave_key = dir.path().join("enclave.key");
-    let enclave = ok(&veil(&["chain", "keygen", "--out", s(&enclave_key)]))
-        .trim()
-        .to_owned();
-    ok(&v(&[
-        "chain",
-        "fund",
-        "--key",
-        s(&c.join("operator.key")),
-        "--to",
-        &user,
-        "--eth",
-        "5",
-    ]));
+    let enclave = ok(&veil(&["chain", "keygen", "--out", s(&enclave_key)])).trim().to_owned();
+    ok(&v(&["chain", "fund", "--key", s(&c.join("operator.key")), "--to", &user, "--eth", "5"]));
     // An attestation verifier vouches for the prover's enclave key from its registration
     // evidence (a simulated TDX guest here), once the registry's owner (the operator)
     // has approved the measurement and admitted the verifier.
@@ -96,10 +83,7 @@ fn tokens_and_jobs_from_the_command_line() {
     )
     .unwrap();
     let tdx = SimTdx::new(Arc::new(DevPki::from_seed(&seed).unwrap()), m.clone());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let evidence_for = |account: &str| {
         let rd = veil_evidence::RuntimeData {
             nonce: account.to_lowercase(),
@@ -113,9 +97,7 @@ fn tokens_and_jobs_from_the_command_line() {
         path
     };
     let verifier_key = dir.path().join("verifier.key");
-    let verifier = ok(&veil(&["chain", "keygen", "--out", s(&verifier_key)]))
-        .trim()
-        .to_owned();
+    let verifier = ok(&veil(&["chain", "keygen", "--out", s(&verifier_key)])).trim().to_owned();
     let verifier_measurement = "ab".repeat(48);
     ok(&v(&["prover", "approve", &hex::encode(m.mr_td())]));
     ok(&v(&["prover", "pin-verifier", &verifier_measurement]));
@@ -159,36 +141,15 @@ fn tokens_and_jobs_from_the_command_line() {
     st["enclave_key"] = serde_json::Value::String(user.clone());
     std::fs::write(&forged, serde_json::to_vec(&st).unwrap()).unwrap();
     let register = |statement: &Path| {
-        v(&[
-            "prover",
-            "--key",
-            s(&user_key),
-            "register",
-            "--statement",
-            s(statement),
-            "--stake-eth",
-            "1",
-        ])
+        v(&["prover", "--key", s(&user_key), "register", "--statement", s(statement), "--stake-eth", "1"])
     };
     let err = fails(&register(&forged));
     assert!(err.contains("UntrustedAttestationVerifier"), "{err}");
     ok(&register(&statement));
     let provers: serde_json::Value = serde_json::from_str(&ok(&v(&["prover", "list"]))).unwrap();
-    assert_eq!(
-        provers[0]["address"].as_str().unwrap().to_lowercase(),
-        user.to_lowercase()
-    );
+    assert_eq!(provers[0]["address"].as_str().unwrap().to_lowercase(), user.to_lowercase());
     assert_eq!(provers[0]["stake"], "1000000000000000000");
-    let job = ok(&v(&[
-        "job",
-        "submit",
-        "--data",
-        DATA,
-        "--model",
-        DATA,
-        "--fee-eth",
-        "0.01",
-    ]));
+    let job = ok(&v(&["job", "submit", "--data", DATA, "--model", DATA, "--fee-eth", "0.01"]));
     let job = job.trim();
     // The enclave signs the completion inside; the test plays the enclave here.
     let deployment: serde_json::Value =
@@ -226,10 +187,7 @@ fn tokens_and_jobs_from_the_command_line() {
     // A proof server's completion of some other job is refused before anything is sent.
     let other = dir.path().join("completion.json");
     let completion = veil_protocol::SignedCompletion {
-        target: veil_protocol::CompletionTarget {
-            job_id: U256::from(99),
-            ..target
-        },
+        target: veil_protocol::CompletionTarget { job_id: U256::from(99), ..target },
         result: U256::from(1),
         proof: [U256::ZERO; 8],
         proof_hash: B256::ZERO,
@@ -237,17 +195,8 @@ fn tokens_and_jobs_from_the_command_line() {
         signature: vec![0; 65].into(),
     };
     std::fs::write(&other, serde_json::to_vec(&completion).unwrap()).unwrap();
-    let with_completion = |path: &Path| {
-        v(&[
-            "job",
-            "--key",
-            s(&user_key),
-            "complete",
-            job,
-            "--completion",
-            s(path),
-        ])
-    };
+    let with_completion =
+        |path: &Path| v(&["job", "--key", s(&user_key), "complete", job, "--completion", s(path)]);
     let err = fails(&with_completion(&other));
     assert!(err.contains("completes job 99, not job"), "{err}");
     // A job submitted without a verifier has no proof to check: completeJobWithProof
@@ -286,16 +235,7 @@ fn a_served_chain_is_used_with_rpc_and_locks_out_in_process_use() {
     assert_eq!(token.trim(), "1");
     // Deploying afresh to the served chain through --rpc.
     let out = dir.path().join("second.json");
-    ok(&veil(&[
-        "chain",
-        "--rpc",
-        &url,
-        "--key",
-        s(&operator),
-        "deploy",
-        "--out",
-        s(&out),
-    ]));
+    ok(&veil(&["chain", "--rpc", &url, "--key", s(&operator), "deploy", "--out", s(&out)]));
     let second: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let first: serde_json::Value =
         serde_json::from_slice(&std::fs::read(c.join("deployment.json")).unwrap()).unwrap();
@@ -311,11 +251,7 @@ async fn check_consistent(url: &str, operator: Address, setup_blocks: u64, acked
     let nonce = p.get_transaction_count(operator).await.unwrap();
     assert_eq!(nonce, head, "one operator transaction per block");
     let balance = p.get_balance(Address::repeat_byte(0xee)).await.unwrap();
-    assert_eq!(
-        balance,
-        U256::from(head - setup_blocks),
-        "every mined transfer counted once"
-    );
+    assert_eq!(balance, U256::from(head - setup_blocks), "every mined transfer counted once");
     for hash in acked {
         let r = p.get_transaction_receipt(*hash).await.unwrap();
         assert!(r.is_some_and(|r| r.status()), "acknowledged {hash} survived");
@@ -343,9 +279,7 @@ async fn a_chain_killed_mid_stream_restarts_consistent() {
     for round in 0..4u64 {
         let (mut server, url) = start();
         let head = check_consistent(&url, me, setup_blocks, &acked).await;
-        let p = ProviderBuilder::new()
-            .wallet(operator.clone())
-            .connect_http(url.parse().unwrap());
+        let p = ProviderBuilder::new().wallet(operator.clone()).connect_http(url.parse().unwrap());
         let stream_url = url.clone();
         let sender = tokio::spawn(async move {
             let mut seen = Vec::new();
@@ -369,10 +303,7 @@ async fn a_chain_killed_mid_stream_restarts_consistent() {
         // Kill at a different moment each round, while transactions stream.
         tokio::time::sleep(Duration::from_millis(150 + 70 * round)).await;
         let pid = server.0.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap();
+        std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
         let _ = server.0.wait();
         let (seen, _) = tokio::time::timeout(Duration::from_secs(30), sender)
             .await

@@ -63,10 +63,7 @@ fn keygen_writes_a_private_key_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let before = std::fs::read(&key).unwrap();
     assert!(fails(&veil(&["keygen", "--out", s(&key)])).contains("already exists"));
@@ -82,24 +79,14 @@ fn seal_and_open_round_trip_through_files_and_pipes() {
     let data = pattern(300_000);
     std::fs::write(&plain, &data).unwrap();
     let sealed = dir.path().join("sealed");
-    ok(&veil(&[
-        "seal",
-        "--to",
-        &format!("{pa},{pb}"),
-        s(&plain),
-        s(&sealed),
-    ]));
+    ok(&veil(&["seal", "--to", &format!("{pa},{pb}"), s(&plain), s(&sealed)]));
     for key in [&ka, &kb] {
         let out = dir.path().join("opened");
         ok(&veil(&["open", "--key", s(key), s(&sealed), s(&out)]));
         assert_eq!(std::fs::read(&out).unwrap(), data);
     }
     let piped = veil_stdin(&["seal", "--to", &pa, "-", "-"], &data);
-    assert!(
-        piped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&piped.stderr)
-    );
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
     let sealed_bytes = piped.stdout.clone();
     let opened = veil_stdin(&["open", "--key", s(&ka), "-", "-"], &sealed_bytes);
     assert_eq!(opened.stdout, data);
@@ -145,13 +132,7 @@ fn bad_input_to_open_fails_cleanly_and_leaves_outputs_alone() {
     assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
     let leftovers = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".tmp")
-        })
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
         .count();
     assert_eq!(leftovers, 0);
 
@@ -170,53 +151,24 @@ fn store_put_get_segment_and_corruption() {
     let f = dir.path().join("f");
     let data = pattern(600_000);
     std::fs::write(&f, &data).unwrap();
-    let root = ok(&veil(&["store", "--store", s(&store), "put", s(&f)]))
-        .trim()
-        .to_owned();
+    let root = ok(&veil(&["store", "--store", s(&store), "put", s(&f)])).trim().to_owned();
     assert_eq!(root, ok(&veil(&["root", s(&f)])).trim());
-    assert_eq!(
-        ok(&veil_stdin(&["store", "--store", s(&store), "put", "-"], &data)).trim(),
-        root
-    );
+    assert_eq!(ok(&veil_stdin(&["store", "--store", s(&store), "put", "-"], &data)).trim(), root);
 
     let out = dir.path().join("out");
     ok(&veil(&["store", "--store", s(&store), "get", &root, s(&out)]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
 
     let seg = dir.path().join("seg1");
-    ok(&veil(&[
-        "store",
-        "--store",
-        s(&store),
-        "segment",
-        &root,
-        "1",
-        s(&seg),
-    ]));
+    ok(&veil(&["store", "--store", s(&store), "segment", &root, "1", s(&seg)]));
     let proof = dir.path().join("seg1.proof.json");
     assert!(ok(&veil(&["verify-segment", &root, s(&proof), s(&seg)])).contains("verified"));
     let other = dir.path().join("seg0");
-    ok(&veil(&[
-        "store",
-        "--store",
-        s(&store),
-        "segment",
-        &root,
-        "0",
-        s(&other),
-    ]));
+    ok(&veil(&["store", "--store", s(&store), "segment", &root, "0", s(&other)]));
     assert!(fails(&veil(&["verify-segment", &root, s(&proof), s(&other)])).contains("root mismatch"));
 
     assert!(
-        fails(&veil(&[
-            "store",
-            "--store",
-            s(&store),
-            "get",
-            "0xnothex",
-            s(&out)
-        ]))
-        .contains("malformed root")
+        fails(&veil(&["store", "--store", s(&store), "get", "0xnothex", s(&out)])).contains("malformed root")
     );
     let unknown = format!("0x{}", "ab".repeat(32));
     assert!(
@@ -240,12 +192,9 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let out = ok(&veil(&["demo", "--dir", s(&work)]));
     assert!(out.contains("valid receipt sha256:"), "{out}");
     assert_eq!(out.matches(": refused — ").count(), 4, "{out}");
-    for code in [
-        "inference.not_authorized",
-        "request.replayed",
-        "inference.data_integrity",
-        "receipt.id_mismatch",
-    ] {
+    for code in
+        ["inference.not_authorized", "request.replayed", "inference.data_integrity", "receipt.id_mismatch"]
+    {
         assert!(out.contains(code), "{code} in {out}");
     }
     let receipt = work.join("receipt.json");
@@ -253,39 +202,19 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let up: serde_json::Value =
         serde_json::from_slice(&std::fs::read(work.join("stack/up.json")).unwrap()).unwrap();
     let measurement = up["measurement"].as_str().unwrap();
-    let line = ok(&veil(&[
-        "verify",
-        "--dev-root",
-        s(&dev_root),
-        "--measurement",
-        measurement,
-        s(&receipt),
-    ]));
-    assert!(
-        line.starts_with("valid receipt sha256:") && line.contains("mode=tee"),
-        "{line}"
-    );
+    let line = ok(&veil(&["verify", "--dev-root", s(&dev_root), "--measurement", measurement, s(&receipt)]));
+    assert!(line.starts_with("valid receipt sha256:") && line.contains("mode=tee"), "{line}");
     assert_eq!(line.lines().count(), 1);
 
     let original = std::fs::read_to_string(&receipt).unwrap();
     // The receipt names the on-chain authorization, and the demo's chain agrees.
     let doc: serde_json::Value = serde_json::from_str(&original).unwrap();
     let events = doc["receipt"]["events"].as_array().unwrap();
-    let authz = events
-        .iter()
-        .find(|e| e["type"] == "nft.authorized")
-        .expect("an nft.authorized event");
+    let authz = events.iter().find(|e| e["type"] == "nft.authorized").expect("an nft.authorized event");
     let user = authz["data"]["user"].as_str().unwrap();
     assert_eq!(authz["data"]["chain_id"], 0x7e11);
     let chain = work.join("stack/chain");
-    let answer = ok(&veil(&[
-        "nft",
-        "--chain-dir",
-        s(&chain),
-        "is-authorized",
-        "1",
-        user,
-    ]));
+    let answer = ok(&veil(&["nft", "--chain-dir", s(&chain), "is-authorized", "1", user]));
     assert!(answer.starts_with("authorized at block"), "{answer}");
     let changed = original.replacen("\"kms/measurement/", "\"kms/anything/", 1);
     assert_ne!(changed, original);
@@ -303,8 +232,7 @@ fn kms_audit_verify_reports_the_head_or_the_broken_line() {
     let path = dir.path().join("audit.jsonl");
     let mut log = veil_audit::AuditLog::open(&path).unwrap();
     for d in ["granted", "refused", "granted"] {
-        log.append("2026-11-21T12:00:00Z", &serde_json::json!({ "decision": d }))
-            .unwrap();
+        log.append("2026-11-21T12:00:00Z", &serde_json::json!({ "decision": d })).unwrap();
     }
     let head = log.head().to_string();
     let out = ok(&veil(&["kms", "audit", "verify", s(&path), "--head", &head]));
@@ -343,20 +271,9 @@ fn models_register_list_and_fetch_by_name_or_root() {
         all.extend_from_slice(args);
         veil(&all)
     };
-    let root = ok(&m(&[
-        "register",
-        "--name",
-        "digits-mlp",
-        "--classes",
-        "0,1,2,3,4,5,6,7,8,9",
-        s(&digits),
-    ]));
+    let root = ok(&m(&["register", "--name", "digits-mlp", "--classes", "0,1,2,3,4,5,6,7,8,9", s(&digits)]));
     let root = root.trim();
-    assert_eq!(
-        root,
-        ok(&veil(&["root", s(&digits)])).trim(),
-        "addressed by its weights root"
-    );
+    assert_eq!(root, ok(&veil(&["root", s(&digits)])).trim(), "addressed by its weights root");
     let listed: serde_json::Value = serde_json::from_str(&ok(&m(&["list"]))).unwrap();
     assert_eq!(listed[0]["meta"]["name"], "digits-mlp");
     assert_eq!(listed[0]["features"], 64);
@@ -364,12 +281,7 @@ fn models_register_list_and_fetch_by_name_or_root() {
     ok(&m(&["fetch", root, s(&out)]));
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&digits).unwrap());
 
-    let err = fails(&m(&[
-        "register",
-        "--name",
-        "digits-mlp",
-        s(&models.join("breast_cancer_logreg.onnx")),
-    ]));
+    let err = fails(&m(&["register", "--name", "digits-mlp", s(&models.join("breast_cancer_logreg.onnx"))]));
     assert!(err.contains("already registered"), "{err}");
     let not_onnx = dir.path().join("x.onnx");
     std::fs::write(&not_onnx, b"not a model").unwrap();
@@ -415,27 +327,10 @@ fn a_worker_attests_on_hardware_or_the_simulator_and_says_why_not() {
         (vec![], "a worker attests"),
         (vec!["--attester", "sim"], "needs --sim-tee-seed"),
         (vec!["--attester", "configfs-tsm"], "needs --measurement"),
-        (
-            vec![
-                "--attester",
-                "configfs-tsm",
-                "--measurement",
-                "abc",
-                "--tsm-dir",
-                &tsm,
-            ],
-            "48 bytes of hex",
-        ),
+        (vec!["--attester", "configfs-tsm", "--measurement", "abc", "--tsm-dir", &tsm], "48 bytes of hex"),
         // A directory that is not configfs: no provider appears in a new entry.
         (
-            vec![
-                "--attester",
-                "configfs-tsm",
-                "--measurement",
-                &reference,
-                "--tsm-dir",
-                &tsm,
-            ],
+            vec!["--attester", "configfs-tsm", "--measurement", &reference, "--tsm-dir", &tsm],
             "not a configfs-tsm report entry",
         ),
     ] {

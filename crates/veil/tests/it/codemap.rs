@@ -23,15 +23,10 @@ fn codemap_rules() -> BTreeMap<String, BTreeSet<String>> {
         .expect("ARCHITECTURE.md has a ```deps block");
     let mut rules = BTreeMap::new();
     for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (name, deps) = line
-            .split_once(':')
-            .unwrap_or_else(|| panic!("codemap line {line:?} is not `crate: deps`"));
-        let deps: BTreeSet<String> = deps
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let (name, deps) =
+            line.split_once(':').unwrap_or_else(|| panic!("codemap line {line:?} is not `crate: deps`"));
+        let deps: BTreeSet<String> =
+            deps.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned).collect();
         assert!(
             rules.insert(name.trim().to_owned(), deps).is_none(),
             "{name} is listed twice in the codemap"
@@ -52,10 +47,8 @@ fn actual_edges() -> BTreeMap<String, BTreeSet<String>> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     let packages = meta["packages"].as_array().expect("packages");
-    let members: BTreeSet<String> = packages
-        .iter()
-        .map(|p| p["name"].as_str().expect("name").to_owned())
-        .collect();
+    let members: BTreeSet<String> =
+        packages.iter().map(|p| p["name"].as_str().expect("name").to_owned()).collect();
     packages
         .iter()
         .map(|p| {
@@ -91,28 +84,18 @@ fn every_dependency_edge_between_veil_crates_is_one_the_codemap_allows() {
         }
     }
     for name in rules.keys().filter(|n| !actual.contains_key(*n)) {
-        wrong.push(format!(
-            "the codemap lists {name}, which is not a workspace crate"
-        ));
+        wrong.push(format!("the codemap lists {name}, which is not a workspace crate"));
     }
-    assert!(
-        wrong.is_empty(),
-        "ARCHITECTURE.md and Cargo.toml disagree:\n{}",
-        wrong.join("\n")
-    );
+    assert!(wrong.is_empty(), "ARCHITECTURE.md and Cargo.toml disagree:\n{}", wrong.join("\n"));
 }
 
 #[test]
 fn every_crate_has_a_line_in_the_codemap() {
     let doc = std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
-    let described: BTreeSet<&str> = doc
-        .lines()
-        .filter_map(|l| l.strip_prefix("  ")?.split_whitespace().next())
-        .collect();
-    let missing: Vec<String> = actual_edges()
-        .into_keys()
-        .filter(|c| !described.contains(c.as_str()))
-        .collect();
+    let described: BTreeSet<&str> =
+        doc.lines().filter_map(|l| l.strip_prefix("  ")?.split_whitespace().next()).collect();
+    let missing: Vec<String> =
+        actual_edges().into_keys().filter(|c| !described.contains(c.as_str())).collect();
     assert!(missing.is_empty(), "crates without a codemap entry: {missing:?}");
 }
 
@@ -159,21 +142,13 @@ fn libraries_never_print_exit_or_read_the_environment() {
         "env::set_var",
         "env::current_dir",
     ]);
-    assert!(
-        hits.is_empty(),
-        "only the binary prints, exits or reads the environment:\n{}",
-        hits.join("\n")
-    );
+    assert!(hits.is_empty(), "only the binary prints, exits or reads the environment:\n{}", hits.join("\n"));
 }
 
 #[test]
 fn libraries_never_compare_error_code_strings() {
     let hits = library_lines_with(&[".code == \"", "code() == \"", ".code != \"", "code() != \""]);
-    assert!(
-        hits.is_empty(),
-        "match on a typed error instead of its code string:\n{}",
-        hits.join("\n")
-    );
+    assert!(hits.is_empty(), "match on a typed error instead of its code string:\n{}", hits.join("\n"));
 }
 
 #[test]

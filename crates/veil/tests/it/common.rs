@@ -21,11 +21,7 @@ pub fn veil_with(flags: &[&str], args: &[&str]) -> Output {
 
 /// Success; returns stdout.
 pub fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).expect("utf-8")
 }
 
@@ -51,12 +47,8 @@ impl Drop for Server {
 /// Start `veil ARGS` and return it with its URL, from its first stdout line
 /// (`listening on URL`).
 pub fn serve(args: &[&str]) -> (Server, String) {
-    let mut child = Command::new(VEIL)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child =
+        Command::new(VEIL).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
     let mut line = String::new();
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     out.read_line(&mut line).expect("read");

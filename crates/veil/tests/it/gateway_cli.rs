@@ -59,11 +59,9 @@ fn on_chain(dir: &Path, args: &[&str]) -> std::process::Output {
 /// The breast-cancer test split as records, and each row's fourth measurement as
 /// the table spells it.
 fn records() -> (String, Vec<String>) {
-    let data = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../models/data/breast_cancer.csv"
-    ))
-    .expect("data");
+    let data =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/data/breast_cancer.csv"))
+            .expect("data");
     let r = veil_model::TokenRecords::from_dataset(&data, "P").expect("records");
     let cells = r.cells.iter().map(|c| c[3].clone()).collect();
     (r.table, cells)
@@ -79,77 +77,43 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Ctx) {
     let on_chain = |args: &[&str]| on_chain(&dir, args);
     // The owner mints token 1, seals to its key, stores, attaches the root, authorizes.
     assert_eq!(ok(&on_chain(&["nft", "mint"])).trim(), "1");
-    let token_key = ok(&veil(&["kms", "token-key", "--url", &kms, "1"]))
-        .trim()
-        .to_owned();
+    let token_key = ok(&veil(&["kms", "token-key", "--url", &kms, "1"])).trim().to_owned();
     let (plain, plaintext_cells) = records();
     let plain_path = tmp.path().join("records.csv");
     std::fs::write(&plain_path, &plain).expect("write");
     let sealed = tmp.path().join("records.sealed");
     let p = |x: &Path| x.to_str().expect("utf-8").to_owned();
     ok(&veil(&["seal", "--to", &token_key, &p(&plain_path), &p(&sealed)]));
-    let root = ok(&veil(&[
-        "store",
-        "--store",
-        &p(&dir.join("store")),
-        "put",
-        &p(&sealed),
-    ]))
-    .trim()
-    .to_owned();
+    let root = ok(&veil(&["store", "--store", &p(&dir.join("store")), "put", &p(&sealed)])).trim().to_owned();
     assert!(
         ok(&on_chain(&["nft", "set-data", "1", "--data", &root]))
             .starts_with("token 1 now holds 1 data entry")
     );
     let user_key = tmp.path().join("user.key");
-    let user_addr = ok(&veil(&["chain", "keygen", "--out", &p(&user_key)]))
-        .trim()
-        .to_owned();
+    let user_addr = ok(&veil(&["chain", "keygen", "--out", &p(&user_key)])).trim().to_owned();
     ok(&on_chain(&["nft", "authorize", "1", &user_addr]));
     let hexkey = std::fs::read_to_string(&user_key).expect("key");
     let user: PrivateKeySigner = hexkey.trim().parse().expect("key parses");
     assert_eq!(user.address().to_string(), user_addr);
-    let ctx = Ctx {
-        _up: server,
-        dir,
-        gateway,
-        user,
-        user_key,
-        plaintext_cells,
-        root,
-    };
+    let ctx = Ctx { _up: server, dir, gateway, user, user_key, plaintext_cells, root };
     (tmp, ctx)
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
 async fn signed(gw: &GatewayClient, who: &PrivateKeySigner, ids: &[&str]) -> InferBody {
-    gw.sign(who, U256::from(1), LOGREG, json!({ "ids": ids }), 60, now())
-        .await
-        .expect("sign")
+    gw.sign(who, U256::from(1), LOGREG, json!({ "ids": ids }), 60, now()).await.expect("sign")
 }
 
 /// POST a body and return (status, content type, body).
 async fn post(url: &str, body: &InferBody) -> (u16, String, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{url}/v1/infer"))
-        .json(body)
-        .send()
-        .await
-        .expect("send");
+    let resp = reqwest::Client::new().post(format!("{url}/v1/infer")).json(body).send().await.expect("send");
     let status = resp.status().as_u16();
     let ct = resp
         .headers()
@@ -192,77 +156,37 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     assert_eq!(preds.len(), 3);
     assert_eq!(preds[0]["id"], "P0001");
     for p in preds {
-        assert!(
-            ["malignant", "benign"].contains(&p["label"].as_str().unwrap()),
-            "{p}"
-        );
-        let sum: f64 = p["probabilities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .sum();
+        assert!(["malignant", "benign"].contains(&p["label"].as_str().unwrap()), "{p}");
+        let sum: f64 = p["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
         assert!((sum - 1.0).abs() < 1e-5, "{p}");
     }
     // Nothing of the records crosses the gateway: no measurement value appears.
     let receipt_text = std::fs::read_to_string(&receipt).expect("receipt");
     for cell in ctx.plaintext_cells.iter().take(3) {
-        assert!(
-            !out.contains(cell.as_str()) && !receipt_text.contains(&format!("{cell},")),
-            "{cell} leaked"
-        );
+        assert!(!out.contains(cell.as_str()) && !receipt_text.contains(&format!("{cell},")), "{cell} leaked");
     }
 
     let dev_root = p(&ctx.dir.join("pki/dev-root.pem"));
     // Naming no measurement trusts none.
     let err = fails(&veil(&["verify", "--dev-root", &dev_root, &p(&receipt)]));
-    assert!(
-        err.contains("receipt.measurement") && err.contains("no measurement is trusted"),
-        "{err}"
-    );
-    let summary = ok(&veil(&[
-        "verify",
-        "--dev-root",
-        &dev_root,
-        "--any-measurement",
-        &p(&receipt),
-    ]));
-    assert!(
-        summary.contains("mode=tee") && summary.contains("dev_root=true"),
-        "{summary}"
-    );
+    assert!(err.contains("receipt.measurement") && err.contains("no measurement is trusted"), "{err}");
+    let summary = ok(&veil(&["verify", "--dev-root", &dev_root, "--any-measurement", &p(&receipt)]));
+    assert!(summary.contains("mode=tee") && summary.contains("dev_root=true"), "{summary}");
     let measurement = up_json(&ctx.dir)["measurement"].as_str().unwrap().to_owned();
-    ok(&veil(&[
-        "verify",
-        "--dev-root",
-        &dev_root,
-        "--measurement",
-        &measurement,
-        &p(&receipt),
-    ]));
+    ok(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &measurement, &p(&receipt)]));
     // Dev evidence is trusted only when asked; another measurement is refused.
     let err = fails(&veil(&["verify", &p(&receipt)]));
     assert!(err.contains("attestation.chain"), "{err}");
-    let err = fails(&veil(&[
-        "verify",
-        "--dev-root",
-        &dev_root,
-        "--measurement",
-        &"ab".repeat(48),
-        &p(&receipt),
-    ]));
+    let err =
+        fails(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &"ab".repeat(48), &p(&receipt)]));
     assert!(err.contains("measurement"), "{err}");
 
     let doc: Value = serde_json::from_str(&receipt_text).expect("json");
     let body = &doc["receipt"];
     assert_eq!(body["subject"], ctx.user.address().to_string());
     assert_eq!(body["context_hash"], ctx.root);
-    let kinds: Vec<&str> = body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> =
+        body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         [
@@ -279,19 +203,11 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     assert_eq!(authz["chain_id"], 32273);
     assert_eq!(authz["token"], "1");
     assert!(authz["block"].as_u64().unwrap() >= 1, "{authz}");
-    assert!(
-        body["events"][2]["data"]["decision"]
-            .as_str()
-            .unwrap()
-            .contains(":sha256:")
-    );
+    assert!(body["events"][2]["data"]["decision"].as_str().unwrap().contains(":sha256:"));
 
     // Any field changed: the receipt no longer verifies.
     let edits: [(&str, Value); 8] = [
-        (
-            "/receipt/subject",
-            json!("0x000000000000000000000000000000000000dEaD"),
-        ),
+        ("/receipt/subject", json!("0x000000000000000000000000000000000000dEaD")),
         ("/receipt/model_hash", json!(format!("0x{}", "11".repeat(32)))),
         ("/receipt/context_hash", json!(format!("0x{}", "22".repeat(32)))),
         ("/receipt/output_hash", json!(format!("0x{}", "33".repeat(32)))),
@@ -320,11 +236,7 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
         let stranger = PrivateKeySigner::random();
         let before = audit_entries(&ctx.dir).len();
         let (status, ct, problem) = post(&ctx.gateway, &signed(&gw, &stranger, &["P0001"]).await).await;
-        assert_eq!(
-            (status, ct.as_str()),
-            (403, "application/problem+json"),
-            "{problem}"
-        );
+        assert_eq!((status, ct.as_str()), (403, "application/problem+json"), "{problem}");
         assert_eq!(problem["code"], "inference.not_authorized");
         let entries = audit_entries(&ctx.dir);
         assert_eq!(entries.len(), before + 1, "exactly one decision recorded");
@@ -333,18 +245,11 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
         assert_eq!(last["code"], "kms.not_authorized");
         assert_eq!(last["user"], stranger.address().to_string());
         assert!(
-            !entries
-                .iter()
-                .any(|e| e["event"]["user"] == stranger.address().to_string()
-                    && e["event"]["decision"] == "granted"),
+            !entries.iter().any(|e| e["event"]["user"] == stranger.address().to_string()
+                && e["event"]["decision"] == "granted"),
             "no key was ever released for the stranger"
         );
-        ok(&veil(&[
-            "kms",
-            "audit",
-            "verify",
-            ctx.dir.join("kms/audit.jsonl").to_str().unwrap(),
-        ]));
+        ok(&veil(&["kms", "audit", "verify", ctx.dir.join("kms/audit.jsonl").to_str().unwrap()]));
 
         // Issue 14, finding 1: a second party points a token of its own at the
         // victim's stored root (what a front-runner who minted first would hold). As
@@ -352,49 +257,26 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
         // to token 1's key, and the broker releases token 2's.
         let attacker = PrivateKeySigner::random();
         let to = attacker.address().to_string();
-        let minted = ok(&on_chain(
-            &ctx.dir,
-            &["nft", "mint", "--to", &to, "--data", &ctx.root],
-        ));
+        let minted = ok(&on_chain(&ctx.dir, &["nft", "mint", "--to", &to, "--data", &ctx.root]));
         assert_eq!(minted.trim(), "2");
         let capture = gw
-            .sign(
-                &attacker,
-                U256::from(2),
-                LOGREG,
-                json!({ "ids": ["P0001"] }),
-                60,
-                now(),
-            )
+            .sign(&attacker, U256::from(2), LOGREG, json!({ "ids": ["P0001"] }), 60, now())
             .await
             .expect("sign");
         let (status, _, problem) = post(&ctx.gateway, &capture).await;
         assert_eq!(problem["code"], "inference.data_integrity", "{status} {problem}");
-        assert!(
-            !problem.to_string().contains(&ctx.plaintext_cells[0]),
-            "{problem}"
-        );
+        assert!(!problem.to_string().contains(&ctx.plaintext_cells[0]), "{problem}");
 
         // The same signed request twice: the second is a replay.
         let body = signed(&gw, &ctx.user, &["P0002"]).await;
         let (status, _, _) = post(&ctx.gateway, &body).await;
         assert_eq!(status, 200);
         let (status, _, problem) = post(&ctx.gateway, &body).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (409, Some("request.replayed"))
-        );
+        assert_eq!((status, problem["code"].as_str()), (409, Some("request.replayed")));
 
         // Expired, too far ahead, or signed over other input.
         let expired = gw
-            .sign(
-                &ctx.user,
-                U256::from(1),
-                LOGREG,
-                json!({"ids": ["P0001"]}),
-                60,
-                now() - 3600,
-            )
+            .sign(&ctx.user, U256::from(1), LOGREG, json!({"ids": ["P0001"]}), 60, now() - 3600)
             .await
             .unwrap();
         let (status, _, problem) = post(&ctx.gateway, &expired).await;
@@ -402,10 +284,7 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
         let mut far = signed(&gw, &ctx.user, &["P0001"]).await;
         far.expiry += 3600;
         let (status, _, problem) = post(&ctx.gateway, &far).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (400, Some("request.expiry_too_far"))
-        );
+        assert_eq!((status, problem["code"].as_str()), (400, Some("request.expiry_too_far")));
         let mut forged = signed(&gw, &ctx.user, &["P0001"]).await;
         forged.input = json!({"ids": ["P0001", "P0002"]});
         let (status, _, problem) = post(&ctx.gateway, &forged).await;
@@ -413,44 +292,18 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
         assert!(matches!(status, 401 | 403), "{problem}");
 
         // Unknown token and model, bad input.
-        let other = gw
-            .sign(
-                &ctx.user,
-                U256::from(77),
-                LOGREG,
-                json!({"ids": ["P0001"]}),
-                60,
-                now(),
-            )
-            .await
-            .unwrap();
+        let other =
+            gw.sign(&ctx.user, U256::from(77), LOGREG, json!({"ids": ["P0001"]}), 60, now()).await.unwrap();
         let (status, _, problem) = post(&ctx.gateway, &other).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (404, Some("inference.token_unknown"))
-        );
+        assert_eq!((status, problem["code"].as_str()), (404, Some("inference.token_unknown")));
         let mut unknown_model = signed(&gw, &ctx.user, &["P0001"]).await;
         unknown_model.model = "no-such-model".into();
         let (status, _, problem) = post(&ctx.gateway, &unknown_model).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (404, Some("inference.model_unknown"))
-        );
+        assert_eq!((status, problem["code"].as_str()), (404, Some("inference.model_unknown")));
         let (status, _, problem) = post(&ctx.gateway, &signed(&gw, &ctx.user, &["P9999"]).await).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (422, Some("inference.bad_input")),
-            "{problem}"
-        );
+        assert_eq!((status, problem["code"].as_str()), (422, Some("inference.bad_input")), "{problem}");
         let digits = gw
-            .sign(
-                &ctx.user,
-                U256::from(1),
-                "digits-mlp",
-                json!({"ids": ["P0001"]}),
-                60,
-                now(),
-            )
+            .sign(&ctx.user, U256::from(1), "digits-mlp", json!({"ids": ["P0001"]}), 60, now())
             .await
             .unwrap();
         let (status, _, problem) = post(&ctx.gateway, &digits).await;
@@ -471,11 +324,7 @@ fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
         assert_ne!(bytes, original);
         std::fs::write(&blob, &bytes).unwrap();
         let (status, _, problem) = post(&ctx.gateway, &signed(&gw, &ctx.user, &["P0001"]).await).await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (502, Some("inference.data_integrity")),
-            "{problem}"
-        );
+        assert_eq!((status, problem["code"].as_str()), (502, Some("inference.data_integrity")), "{problem}");
     });
 }
 
@@ -507,21 +356,15 @@ fn a_worker_whose_binary_or_models_differ_is_refused_and_the_gateway_says_so() {
         let (_up, gateway) = up(&dir, extra);
         rt().block_on(async {
             let gw = GatewayClient::new(&gateway);
-            let user: PrivateKeySigner = std::fs::read_to_string(tmp.path().join("user.key"))
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
+            let user: PrivateKeySigner =
+                std::fs::read_to_string(tmp.path().join("user.key")).unwrap().trim().parse().unwrap();
             let (status, _, problem) = post(&gateway, &signed(&gw, &user, &["P0001"]).await).await;
             assert_eq!(
                 (status, problem["code"].as_str()),
                 (503, Some("inference.attestation_refused")),
                 "{problem}"
             );
-            assert!(
-                problem["detail"].as_str().unwrap().contains("(kms.measurement)"),
-                "{problem}"
-            );
+            assert!(problem["detail"].as_str().unwrap().contains("(kms.measurement)"), "{problem}");
         });
     };
     check_refused(&["--worker-exe", other.to_str().unwrap()]);
@@ -541,31 +384,18 @@ fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
     rt().block_on(async {
         let gw = GatewayClient::new(&ctx.gateway);
         let ids = ["P0001", "P0002", "P0003", "P0004"];
-        let (baseline, timing) = gw
-            .infer_timed(&signed(&gw, &ctx.user, &ids).await)
-            .await
-            .expect("baseline");
+        let (baseline, timing) = gw.infer_timed(&signed(&gw, &ctx.user, &ids).await).await.expect("baseline");
         let expected = baseline.output;
         let timing = timing.expect("a Server-Timing header");
-        for stage in [
-            "gw_ledger;dur=",
-            "key_release;dur=",
-            "data_fetch;dur=",
-            "inference;dur=",
-            "receipt;dur=",
-        ] {
+        for stage in
+            ["gw_ledger;dur=", "key_release;dur=", "data_fetch;dur=", "inference;dur=", "receipt;dur="]
+        {
             assert!(timing.contains(stage), "{stage} in {timing}");
         }
         let pattern = format!("worker --config {}", ctx.dir.join("worker.json").display());
         let pids = || -> Vec<String> {
-            let out = std::process::Command::new("pgrep")
-                .args(["-f", &pattern])
-                .output()
-                .expect("pgrep");
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect()
+            let out = std::process::Command::new("pgrep").args(["-f", &pattern]).output().expect("pgrep");
+            String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
         };
         assert_eq!(pids().len(), 2, "two workers");
         let mut tasks = Vec::new();
@@ -579,10 +409,7 @@ fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
         }
         tokio::time::sleep(Duration::from_millis(60)).await;
         let victim = pids()[0].clone();
-        std::process::Command::new("kill")
-            .args(["-9", &victim])
-            .status()
-            .expect("kill");
+        std::process::Command::new("kill").args(["-9", &victim]).status().expect("kill");
         let (mut answered, mut failed) = (0, 0);
         for t in tasks {
             match t.await.unwrap() {
@@ -591,11 +418,7 @@ fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
                     answered += 1;
                 }
                 Err(ClientError::Refused(p)) => {
-                    assert_eq!(
-                        p.code.as_str(),
-                        "inference.worker_unavailable",
-                        "a clean failure: {p:?}"
-                    );
+                    assert_eq!(p.code.as_str(), "inference.worker_unavailable", "a clean failure: {p:?}");
                     failed += 1;
                 }
                 Err(e) => panic!("not a clean failure: {e}"),
@@ -605,16 +428,10 @@ fn a_worker_killed_mid_job_never_yields_a_wrong_answer() {
         // The supervisor replaces the dead worker; service continues.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while pids().len() < 2 || pids().contains(&victim) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the worker was not replaced"
-            );
+            assert!(std::time::Instant::now() < deadline, "the worker was not replaced");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let again = gw
-            .infer(&signed(&gw, &ctx.user, &ids).await)
-            .await
-            .expect("after replacement");
+        let again = gw.infer(&signed(&gw, &ctx.user, &ids).await).await.expect("after replacement");
         assert_eq!(again.output, expected);
     });
 }
@@ -643,11 +460,9 @@ fn kserve_v2_attestation_and_operational_endpoints() {
         assert_eq!(get("/v2/models/nope").await.0, 404);
 
         // Two held-out digits through the stock v2 protocol.
-        let data = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../models/data/digits.csv"
-        ))
-        .unwrap();
+        let data =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/data/digits.csv"))
+                .unwrap();
         let rows: Vec<Vec<&str>> = data
             .lines()
             .skip(1)
@@ -655,10 +470,8 @@ fn kserve_v2_attestation_and_operational_endpoints() {
             .take(2)
             .map(|l| l.split(',').collect())
             .collect();
-        let flat: Vec<f64> = rows
-            .iter()
-            .flat_map(|r| r[..64].iter().map(|v| v.parse::<f64>().unwrap()))
-            .collect();
+        let flat: Vec<f64> =
+            rows.iter().flat_map(|r| r[..64].iter().map(|v| v.parse::<f64>().unwrap())).collect();
         let req = json!({"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32", "data": flat}]});
         let resp: Value = http
             .post(format!("{g}/v2/models/digits-mlp/infer"))
@@ -669,12 +482,8 @@ fn kserve_v2_attestation_and_operational_endpoints() {
             .json()
             .await
             .unwrap();
-        let labels: Vec<&str> = resp["outputs"][1]["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let labels: Vec<&str> =
+            resp["outputs"][1]["data"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(labels, [rows[0][64], rows[1][64]], "{resp}");
         let id = resp["parameters"]["veil_receipt_id"].as_str().unwrap().to_owned();
         let (s, receipt) = get(&format!("/v1/receipts/{id}")).await;
@@ -683,21 +492,13 @@ fn kserve_v2_attestation_and_operational_endpoints() {
         assert_eq!(doc["id"], id);
         assert_eq!(doc["receipt"]["mode"], "tee");
         let bad = json!({"inputs": [{"name": "input", "shape": [1, 63], "datatype": "FP32", "data": [0.0]}]});
-        let r = http
-            .post(format!("{g}/v2/models/digits-mlp/infer"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = http.post(format!("{g}/v2/models/digits-mlp/infer")).json(&bad).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 400);
 
         let (s, health) = get("/v1/health").await;
         assert_eq!(s, 200, "{health}");
         let health: Value = serde_json::from_str(&health).unwrap();
-        assert!(
-            health["queue_length"].is_u64() && health["estimated_wait_ms"].is_u64(),
-            "{health}"
-        );
+        assert!(health["queue_length"].is_u64() && health["estimated_wait_ms"].is_u64(), "{health}");
         assert_eq!(health["workers"]["ready"], 1);
         let (_, metrics) = get("/metrics").await;
         assert!(
@@ -743,13 +544,7 @@ fn kserve_v2_attestation_and_operational_endpoints() {
 
     // `veil attestation`: fresh evidence for our nonce, verified under the dev root only.
     let dev_root = ctx.dir.join("pki/dev-root.pem");
-    let err = fails(&veil(&[
-        "attestation",
-        "--gateway",
-        g,
-        "--dev-root",
-        dev_root.to_str().unwrap(),
-    ]));
+    let err = fails(&veil(&["attestation", "--gateway", g, "--dev-root", dev_root.to_str().unwrap()]));
     assert!(err.contains("no measurement is trusted"), "{err}");
     let out = ok(&veil(&[
         "attestation",

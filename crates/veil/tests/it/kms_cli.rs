@@ -16,9 +16,7 @@ use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
 /// The user's wallet (a fixed key, so configs can name its address).
 fn user() -> PrivateKeySigner {
-    "0x00000000000000000000000000000000000000000000000000000000000000a1"
-        .parse()
-        .expect("key")
+    "0x00000000000000000000000000000000000000000000000000000000000000a1".parse().expect("key")
 }
 
 /// The deployment a policy-file broker serves in these tests.
@@ -28,10 +26,7 @@ const INFT: &str = "0x00000000000000000000000000000000000000c0";
 /// `who`'s signed request for `token` on chain `chain`, INFT `inft`.
 fn signed(who: &PrivateKeySigner, token: &str, chain: u64, inft: &str) -> SignedRequest {
     static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     SignedRequest::sign(
         who,
         &veil_protocol::domain(chain, inft.parse().expect("address")),
@@ -80,35 +75,20 @@ fn setup_with(dir: &Path, trust_dev: bool, authz: &str) -> (String, Arc<DevPki>,
         MODEL_ROOT,
     ]));
     let mr_td = mr_td.trim().to_owned();
-    let dev_roots = if trust_dev {
-        r#"dev_roots = ["pki/dev-root.pem"]"#
-    } else {
-        ""
-    };
+    let dev_roots = if trust_dev { r#"dev_roots = ["pki/dev-root.pem"]"# } else { "" };
     let config = format!(
         "listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\naudit_log = \"audit.jsonl\"\n{dev_roots}\n\
          [release.measurements]\ntdx = [\"{mr_td}\"]\n[release.resources]\n\"{mr_td}\" = [\"token/*\"]\n{authz}"
     );
     std::fs::write(dir.join("kms.toml"), config).expect("write");
-    let seed: [u8; 32] = hex::decode(
-        std::fs::read_to_string(dir.join("pki/seed"))
-            .expect("seed")
-            .trim(),
-    )
-    .expect("hex")
-    .try_into()
-    .expect("32 bytes");
-    let config: serde_json::Value = serde_json::from_str(r#"{"threads":2,"model":"digits"}"#).expect("json");
-    let root: [u8; 32] = hex::decode(&MODEL_ROOT[2..])
+    let seed: [u8; 32] = hex::decode(std::fs::read_to_string(dir.join("pki/seed")).expect("seed").trim())
         .expect("hex")
         .try_into()
-        .expect("32");
+        .expect("32 bytes");
+    let config: serde_json::Value = serde_json::from_str(r#"{"threads":2,"model":"digits"}"#).expect("json");
+    let root: [u8; 32] = hex::decode(&MODEL_ROOT[2..]).expect("hex").try_into().expect("32");
     let m = SimMeasurement::of(Path::new(VEIL), &config, &root).expect("measure");
-    assert_eq!(
-        hex::encode(m.mr_td()),
-        mr_td,
-        "the CLI and the library measure alike"
-    );
+    assert_eq!(hex::encode(m.mr_td()), mr_td, "the CLI and the library measure alike");
     (p("kms.toml"), Arc::new(DevPki::from_seed(&seed).expect("pki")), m)
 }
 
@@ -119,17 +99,10 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
     let (_server, url) = serve(Path::new(&config));
     let client = KmsClient::new(&url);
     let enclave = Identity::generate().expect("identity");
-    let session = client
-        .open_session(&SimTdx::new(pki.clone(), m.clone()), &enclave)
-        .await
-        .expect("attest");
+    let session = client.open_session(&SimTdx::new(pki.clone(), m.clone()), &enclave).await.expect("attest");
     assert!(session.dev_root);
     let released = client
-        .resource(
-            &session.session,
-            "token/42",
-            Some(&signed(&user(), "42", CHAIN, INFT)),
-        )
+        .resource(&session.session, "token/42", Some(&signed(&user(), "42", CHAIN, INFT)))
         .await
         .expect("release");
     KmsClient::open_key(&enclave, &released).expect("opens");
@@ -140,11 +113,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
     assert!(veil_kms_client::verify_grant(&released, &broker, &other.public_key()).is_err());
     let stranger = PrivateKeySigner::random();
     let refused = client
-        .resource(
-            &session.session,
-            "token/42",
-            Some(&signed(&stranger, "42", CHAIN, INFT)),
-        )
+        .resource(&session.session, "token/42", Some(&signed(&stranger, "42", CHAIN, INFT)))
         .await
         .expect_err("not authorized");
     assert_eq!(refused.code().map(|c| c.as_str()), Some("kms.not_authorized"));
@@ -160,50 +129,24 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
         .send()
         .await
         .expect("send");
-    assert_eq!(
-        naming.status(),
-        400,
-        "a user named without a signature is not a request"
-    );
+    assert_eq!(naming.status(), 400, "a user named without a signature is not a request");
     for (what, request) in [
         ("no signed request", None),
-        (
-            "the user's request for another token",
-            Some(signed(&user(), "43", CHAIN, INFT)),
-        ),
-        (
-            "the user's key under another deployment",
-            Some(signed(&user(), "42", CHAIN + 1, INFT)),
-        ),
+        ("the user's request for another token", Some(signed(&user(), "43", CHAIN, INFT))),
+        ("the user's key under another deployment", Some(signed(&user(), "42", CHAIN + 1, INFT))),
     ] {
-        let err = client
-            .resource(&session.session, "token/42", request.as_ref())
-            .await
-            .expect_err(what);
-        assert_eq!(
-            err.code().map(|c| c.as_str()),
-            Some("kms.not_authorized"),
-            "{what}"
-        );
+        let err = client.resource(&session.session, "token/42", request.as_ref()).await.expect_err(what);
+        assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"), "{what}");
     }
     let mut forged = signed(&user(), "42", CHAIN, INFT);
     forged.input = serde_json::json!({ "ids": ["2"] });
-    let err = client
-        .resource(&session.session, "token/42", Some(&forged))
-        .await
-        .expect_err("an altered request");
-    assert_eq!(
-        err.code().map(|c| c.as_str()),
-        Some("kms.not_authorized"),
-        "{err}"
-    );
+    let err =
+        client.resource(&session.session, "token/42", Some(&forged)).await.expect_err("an altered request");
+    assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"), "{err}");
 
     // A worker built from another binary measures differently and is refused.
     let other = SimMeasurement::from_digests([0xee; 48], m.config, &[3; 32]);
-    let err = client
-        .open_session(&SimTdx::new(pki, other), &enclave)
-        .await
-        .expect_err("other binary");
+    let err = client.open_session(&SimTdx::new(pki, other), &enclave).await.expect_err("other binary");
     assert_eq!(err.code().map(|c| c.as_str()), Some("kms.measurement"));
 
     let audit = dir.path().join("audit.jsonl");
@@ -217,10 +160,8 @@ async fn without_dev_roots_in_the_config_simulated_evidence_is_refused() {
     let (config, pki, m) = setup(dir.path(), false);
     let (_server, url) = serve(Path::new(&config));
     let enclave = Identity::generate().expect("identity");
-    let err = KmsClient::new(&url)
-        .open_session(&SimTdx::new(pki, m), &enclave)
-        .await
-        .expect_err("no dev root");
+    let err =
+        KmsClient::new(&url).open_session(&SimTdx::new(pki, m), &enclave).await.expect_err("no dev root");
     assert_eq!(err.code().map(|c| c.as_str()), Some("attestation.chain"));
 }
 
@@ -249,9 +190,7 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let key = format!("{c}/operator.key");
     let on_chain =
         |args: &[&str]| common::veil_with(&["--rpc", &rpc, "--deployment", &deployment, "--key", &key], args);
-    let token = ok(&on_chain(&["nft", "mint", "--data", MODEL_ROOT]))
-        .trim()
-        .to_owned();
+    let token = ok(&on_chain(&["nft", "mint", "--data", MODEL_ROOT])).trim().to_owned();
     let user_address = user().address().to_string();
     ok(&on_chain(&["nft", "authorize", &token, &user_address]));
     let inft: serde_json::Value =
@@ -265,45 +204,25 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let client = KmsClient::new(&url);
 
     // The owner seals the token's data to the token's key, from the command line.
-    let token_key = ok(&veil(&["kms", "token-key", "--url", &url, &token]))
-        .trim()
-        .to_owned();
+    let token_key = ok(&veil(&["kms", "token-key", "--url", &url, &token])).trim().to_owned();
     assert!(token_key.starts_with("veilpk1"), "{token_key}");
     let plain = dir.path().join("records.csv");
     std::fs::write(&plain, b"age,bp\n54,137\n").expect("write");
     let sealed = dir.path().join("records.sealed");
-    ok(&veil(&[
-        "seal",
-        "--to",
-        &token_key,
-        plain.to_str().expect("utf-8"),
-        sealed.to_str().expect("utf-8"),
-    ]));
+    ok(&veil(&["seal", "--to", &token_key, plain.to_str().expect("utf-8"), sealed.to_str().expect("utf-8")]));
     let err = common::fails(&veil(&["kms", "token-key", "--url", &url, "01"]));
-    assert!(
-        err.contains("request.malformed") || err.contains("decimal"),
-        "{err}"
-    );
+    assert!(err.contains("request.malformed") || err.contains("decimal"), "{err}");
     let enclave = Identity::generate().expect("identity");
-    let session = client
-        .open_session(&SimTdx::new(pki, m), &enclave)
-        .await
-        .expect("attest");
+    let session = client.open_session(&SimTdx::new(pki, m), &enclave).await.expect("attest");
     let resource = format!("token/{token}");
     let request = signed(&user(), &token, chain_id, &inft);
-    let released = client
-        .resource(&session.session, &resource, Some(&request))
-        .await
-        .expect("authorized on chain");
+    let released =
+        client.resource(&session.session, &resource, Some(&request)).await.expect("authorized on chain");
     // Inside the enclave, the released key opens what the owner sealed.
     let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
     let mut opened = Vec::new();
-    veil_seal::open(
-        std::fs::File::open(&sealed).expect("sealed"),
-        &mut opened,
-        &token_identity,
-    )
-    .expect("the released token key opens the owner's data");
+    veil_seal::open(std::fs::File::open(&sealed).expect("sealed"), &mut opened, &token_identity)
+        .expect("the released token key opens the owner's data");
     assert_eq!(opened, b"age,bp\n54,137\n");
 
     // Another spelling of the same token names another resource (another key): the
@@ -314,21 +233,13 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
             .resource(&session.session, &spelling, Some(&request))
             .await
             .expect_err("a second spelling");
-        assert_eq!(
-            err.code().map(|c| c.as_str()),
-            Some("kms.not_authorized"),
-            "{spelling}"
-        );
+        assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"), "{spelling}");
     }
 
     // Revoked on chain: the next release is refused.
     ok(&on_chain(&["nft", "revoke", &token, &user_address]));
     let err = client
-        .resource(
-            &session.session,
-            &resource,
-            Some(&signed(&user(), &token, chain_id, &inft)),
-        )
+        .resource(&session.session, &resource, Some(&signed(&user(), &token, chain_id, &inft)))
         .await
         .expect_err("revoked");
     assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"));
@@ -338,22 +249,11 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
         .find_map(|e| {
-            e.pointer("/event/authorization")
-                .cloned()
-                .or_else(|| e.pointer("/authorization").cloned())
+            e.pointer("/event/authorization").cloned().or_else(|| e.pointer("/authorization").cloned())
         })
         .expect("a decision sourced from the chain");
-    assert!(
-        grant["source"]
-            .as_str()
-            .unwrap()
-            .starts_with("chain 32273 INFT 0x"),
-        "{grant}"
-    );
-    assert!(
-        grant["block"].as_u64().unwrap() > 5,
-        "the block the answer was read at: {grant}"
-    );
+    assert!(grant["source"].as_str().unwrap().starts_with("chain 32273 INFT 0x"), "{grant}");
+    assert!(grant["block"].as_u64().unwrap() > 5, "the block the answer was read at: {grant}");
 }
 
 #[test]

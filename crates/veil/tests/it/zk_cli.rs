@@ -52,19 +52,9 @@ fn prove_and_verify_an_income_threshold_and_refuse_what_is_false_or_changed() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("zk.invalid"));
 
-    ok(&veil(&[
-        "zk",
-        "export-solidity",
-        "--vk",
-        &p("keys/income-16.vk.json"),
-        "--out",
-        &p("Verifier.sol"),
-    ]));
+    ok(&veil(&["zk", "export-solidity", "--vk", &p("keys/income-16.vk.json"), "--out", &p("Verifier.sol")]));
     let sol = std::fs::read_to_string(p("Verifier.sol")).unwrap();
-    assert!(
-        sol.contains("pragma solidity 0.8.37") && sol.contains("function verifyProof"),
-        "{sol}"
-    );
+    assert!(sol.contains("pragma solidity 0.8.37") && sol.contains("function verifyProof"), "{sol}");
 
     // A false statement: a clear error, no proof written.
     std::fs::write(p("false.json"), statement("465001")).unwrap();
@@ -109,22 +99,10 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
     ok(&veil(&["zk", "setup", "--slots", "16", "--out", &p("keys")]));
-    let (_server, url) = common::serve(&[
-        "zk",
-        "serve",
-        "--keys",
-        &p("keys"),
-        "--slots",
-        "16",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let info: serde_json::Value = reqwest::get(format!("{url}/v1/prover"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_server, url) =
+        common::serve(&["zk", "serve", "--keys", &p("keys"), "--slots", "16", "--listen", "127.0.0.1:0"]);
+    let info: serde_json::Value =
+        reqwest::get(format!("{url}/v1/prover")).await.unwrap().json().await.unwrap();
     let key = info["hpke"].as_str().unwrap();
     std::fs::write(
         p("statement.json"),
@@ -135,13 +113,7 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
         .to_string(),
     )
     .unwrap();
-    ok(&veil(&[
-        "seal",
-        "--to",
-        key,
-        &p("statement.json"),
-        &p("statement.sealed"),
-    ]));
+    ok(&veil(&["seal", "--to", key, &p("statement.json"), &p("statement.sealed")]));
     let sealed =
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(p("statement.sealed")).unwrap());
     let http = reqwest::Client::new();
@@ -172,25 +144,12 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(job["job"]["status"], "done", "{job}");
-    std::fs::write(
-        p("receipt.json"),
-        serde_json::to_vec(&job["job"]["receipt"]).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(p("receipt.json"), serde_json::to_vec(&job["job"]["receipt"]).unwrap()).unwrap();
     // Without pins the proof inside proves nothing: its key came with it.
     let refused = veil(&["verify", &p("receipt.json")]);
     assert!(fails(&refused).contains("receipt.zk_key_untrusted"));
     // The verifier pins the keys the prover's operator published.
-    let out = ok(&veil(&[
-        "zk",
-        "pins",
-        "--keys",
-        &p("keys"),
-        "--slots",
-        "16",
-        "--out",
-        &p("pins.json"),
-    ]));
+    let out = ok(&veil(&["zk", "pins", "--keys", &p("keys"), "--slots", "16", "--out", &p("pins.json")]));
     assert!(out.starts_with("1 verifying key(s), 0 model(s)"), "{out}");
     let pinned: serde_json::Value = serde_json::from_slice(&std::fs::read(p("pins.json")).unwrap()).unwrap();
     assert_eq!(
@@ -198,20 +157,10 @@ async fn the_proof_server_answers_with_a_receipt_that_veil_verify_checks() {
         info["circuits"][veil_zk::income::CIRCUIT_ID]["vk_hash"],
         "the pins name the key the server publishes"
     );
-    let line = ok(&veil(&[
-        "verify",
-        "--zk-pins",
-        &p("pins.json"),
-        &p("receipt.json"),
-    ]));
+    let line = ok(&veil(&["verify", "--zk-pins", &p("pins.json"), &p("receipt.json")]));
     assert!(line.contains("mode=zk"), "{line}");
     // Or the verifying key file itself.
-    let line = ok(&veil(&[
-        "verify",
-        "--zk-key",
-        &p("keys/income-16.vk.json"),
-        &p("receipt.json"),
-    ]));
+    let line = ok(&veil(&["verify", "--zk-key", &p("keys/income-16.vk.json"), &p("receipt.json")]));
     assert!(line.contains("mode=zk"), "{line}");
 }
 
@@ -222,32 +171,13 @@ async fn zkml_through_the_binary_and_an_attested_proof_server() {
     // Public weights keep this quick; the private-weights circuit is proved in
     // crates/veil-prover/tests/inference.rs.
     let args = ["--model", "digits-mlp", "--weights", "public"];
-    let out = ok(&veil(
-        &[
-            &["zk", "setup", "--circuit", "inference", "--out", &p("keys")][..],
-            &args,
-        ]
-        .concat(),
-    ));
+    let out =
+        ok(&veil(&[&["zk", "setup", "--circuit", "inference", "--out", &p("keys")][..], &args].concat()));
     assert!(out.contains("constraints"), "{out}");
     let pk = p("keys/mlp-digits-mlp-public.pk");
     let out = ok(&veil(
-        &[
-            &[
-                "prove",
-                "inference",
-                "--pk",
-                &pk,
-                "--row",
-                "0",
-                "--salt",
-                "5",
-                "--out",
-                &p("inf"),
-            ][..],
-            &args,
-        ]
-        .concat(),
+        &[&["prove", "inference", "--pk", &pk, "--row", "0", "--salt", "5", "--out", &p("inf")][..], &args]
+            .concat(),
     ));
     assert!(out.contains("class 1 (held-out label 1)"), "{out}");
     let result: serde_json::Value =
@@ -270,61 +200,21 @@ async fn zkml_through_the_binary_and_an_attested_proof_server() {
         serde_json::from_slice(&std::fs::read(p("inf/public.json")).unwrap()).unwrap();
     public[2] = "1".into();
     std::fs::write(p("other.json"), serde_json::to_vec(&public).unwrap()).unwrap();
-    assert_eq!(
-        verify(&p("other.json")).status.code(),
-        Some(1),
-        "another output commitment"
-    );
+    assert_eq!(verify(&p("other.json")).status.code(), Some(1), "another output commitment");
     let err = fails(&veil(
-        &[
-            &[
-                "prove",
-                "inference",
-                "--pk",
-                &pk,
-                "--row",
-                "450",
-                "--out",
-                &p("nope"),
-            ][..],
-            &args,
-        ]
-        .concat(),
+        &[&["prove", "inference", "--pk", &pk, "--row", "450", "--out", &p("nope")][..], &args].concat(),
     ));
     assert!(err.contains("450 held-out rows"), "{err}");
     let err = fails(&veil(
-        &[
-            &[
-                "prove",
-                "inference",
-                "--pk",
-                &pk,
-                "--features",
-                "1,2,x",
-                "--out",
-                &p("nope"),
-            ][..],
-            &args,
-        ]
-        .concat(),
+        &[&["prove", "inference", "--pk", &pk, "--features", "1,2,x", "--out", &p("nope")][..], &args]
+            .concat(),
     ));
     assert!(err.contains("not a number"), "{err}");
     assert!(!dir.path().join("nope").exists());
 
     // The circuit as .r1cs for a ceremony.
     ok(&veil(
-        &[
-            &[
-                "zk",
-                "export-r1cs",
-                "--circuit",
-                "inference",
-                "--out",
-                &p("mlp.r1cs"),
-            ][..],
-            &args,
-        ]
-        .concat(),
+        &[&["zk", "export-r1cs", "--circuit", "inference", "--out", &p("mlp.r1cs")][..], &args].concat(),
     ));
     assert!(std::fs::read(p("mlp.r1cs")).unwrap().starts_with(b"r1cs"));
 
@@ -344,16 +234,9 @@ async fn zkml_through_the_binary_and_an_attested_proof_server() {
         "--listen",
         "127.0.0.1:0",
     ]);
-    let info: serde_json::Value = reqwest::get(format!("{url}/v1/prover"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        info["circuits"]["veil/mlp-inference/v1"]["weights"], "public",
-        "{info}"
-    );
+    let info: serde_json::Value =
+        reqwest::get(format!("{url}/v1/prover")).await.unwrap().json().await.unwrap();
+    assert_eq!(info["circuits"]["veil/mlp-inference/v1"]["weights"], "public", "{info}");
     let a: serde_json::Value = reqwest::get(format!("{url}/v1/attestation?nonce=cli-challenge-000001"))
         .await
         .unwrap()
@@ -365,8 +248,6 @@ async fn zkml_through_the_binary_and_an_attested_proof_server() {
     assert_eq!(rd["purpose"], "prover/attestation");
     assert_eq!(rd["public_keys"]["hpke"], info["hpke"]);
     assert_eq!(a["evidence"]["tee"], "tdx");
-    let r = reqwest::get(format!("{url}/v1/attestation?nonce=x"))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{url}/v1/attestation?nonce=x")).await.unwrap();
     assert_eq!(r.status().as_u16(), 400, "a short nonce is refused");
 }
