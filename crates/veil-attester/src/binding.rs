@@ -44,5 +44,6 @@ pub fn evidence_for(attester: &dyn Attester, rd: RuntimeData) -> Result<Evidence
         quote: hex::encode(&raw.quote),
         collateral: raw.collateral.unwrap_or(serde_json::Value::Null),
         runtime_data: Some(rd),
+        event_log: raw.event_log,
     })
 }

@@ -62,6 +62,8 @@ pub struct RawEvidence {
     pub auxblob: Option<Vec<u8>>,
     /// Collateral the attester already holds (the simulator's PCCS), if any.
     pub collateral: Option<serde_json::Value>,
+    /// TDX: the RTMR event log the guest kept, if it has one to give.
+    pub event_log: Option<Vec<veil_evidence::TdxEvent>>,
 }
 
 /// Something that can produce evidence binding `report_data`.
@@ -144,7 +146,7 @@ impl ConfigfsTsm {
         if quote.is_empty() {
             return Err(AttesterError::Empty);
         }
-        Ok(RawEvidence { tee, quote, auxblob, collateral: None })
+        Ok(RawEvidence { tee, quote, auxblob, collateral: None, event_log: None })
     }
 
     fn fresh_entry(&self) -> Result<EntryGuard, AttesterError> {

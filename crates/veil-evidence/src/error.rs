@@ -41,6 +41,9 @@ pub enum AttestationError {
     /// Another policy rule refused it.
     #[error("refused by policy: {0}")]
     Policy(String),
+    /// The event log presented with the evidence does not replay to its registers.
+    #[error("event log does not match the evidence: {0}")]
+    EventLog(String),
 }
 
 fn advisories_suffix(a: &[String]) -> String {
@@ -62,6 +65,7 @@ impl AttestationError {
             Self::Binding(_) => "attestation.binding",
             Self::Replay => "attestation.replay",
             Self::Policy(_) => "attestation.policy",
+            Self::EventLog(_) => "attestation.event_log",
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct Evidence {
     /// What report_data must commit to; required wherever keys are released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_data: Option<RuntimeData>,
+    /// TDX: what the guest extended into its RTMRs, in order; verified by replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<Vec<crate::TdxEvent>>,
 }
 
 /// The roots a verifier trusts. Vendor roots are the default; anything else must be
@@ -114,6 +117,11 @@ pub fn verify(
     };
     if let Some(rd) = &evidence.runtime_data {
         check_binding(&claims.report_data, rd)?;
+    }
+    let mut claims = claims;
+    if let Some(events) = &evidence.event_log {
+        crate::measurement::check_event_log(claims.tee, &claims.measurements, events)?;
+        claims.event_log = events.clone();
     }
     Ok(claims)
 }

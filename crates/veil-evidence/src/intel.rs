@@ -152,18 +152,17 @@ pub fn verify_intel_quote(
         Report::TD15(r) => (Tee::Tdx, td_measurements(&r.base), r.base.report_data),
         Report::TD15Ex(r) => (Tee::Tdx, td_measurements(&r.base.base), r.base.base.report_data),
     };
-    Ok(Claims {
+    Ok(Claims::new(
         tee,
-        quote_version: claims.header.version,
-        tcb_status: status,
-        advisory_ids: advisories,
+        claims.header.version,
+        status,
+        advisories,
         measurements,
-        report_data: hex::encode(report_data),
-        debug: false,
-        platform: [("fmspc".to_owned(), hex::encode(pck.fmspc))].into(),
-        collateral_expires_at: claims.earliest_expiration_date,
-        dev_root: root_der != INTEL_SGX_ROOT_CA_DER,
-    })
+        hex::encode(report_data),
+        [("fmspc".to_owned(), hex::encode(pck.fmspc))].into(),
+        claims.earliest_expiration_date,
+        root_der != INTEL_SGX_ROOT_CA_DER,
+    ))
 }
 
 fn td_measurements(r: &dcap_qvl::quote::TDReport10) -> BTreeMap<String, String> {

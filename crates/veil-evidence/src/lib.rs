@@ -12,6 +12,7 @@ mod error;
 mod evidence;
 mod found;
 mod intel;
+mod measurement;
 mod snp;
 mod snp_crl;
 
@@ -22,6 +23,7 @@ pub use error::AttestationError;
 pub use evidence::{Evidence, TrustAnchors, verify};
 pub use found::{Found, classify};
 pub use intel::{IntelPolicy, intel_root_ca, verify_intel_quote};
+pub use measurement::{MAX_EVENTS, TdxEvent, extend, identity_registers, measurement_id, replay};
 pub use snp::{SnpPolicy, SnpTcb, amd_roots, verify_snp_report, verify_snp_report_with_crl};
 pub use snp_crl::check_amd_crl;
 
@@ -61,8 +63,14 @@ pub struct Claims {
     pub tcb_status: String,
     /// Security advisories that apply to this platform's TCB.
     pub advisory_ids: Vec<String>,
-    /// The measurements a policy allowlists, by name (hex).
+    /// What a policy pins: [`measurement_id`] over the identity registers (hex).
+    pub measurement_id: String,
+    /// Every register the evidence reports, by name (hex).
     pub measurements: std::collections::BTreeMap<String, String>,
+    /// A TDX guest's event log, verified to replay to its RTMRs (empty when none was
+    /// presented).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_log: Vec<TdxEvent>,
     /// The 64 bytes the enclave bound into the evidence (hex).
     pub report_data: String,
     /// Whether the enclave runs in debug mode (always false when verified).
@@ -76,14 +84,33 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// The measurement that identifies the code on this platform (TDX `mr_td`, SGX
-    /// `mr_enclave`, SNP `measurement`), hex.
-    pub fn primary_measurement(&self) -> Option<&str> {
-        let key = match self.tee {
-            Tee::Tdx => "mr_td",
-            Tee::Sgx => "mr_enclave",
-            Tee::Snp => "measurement",
-        };
-        self.measurements.get(key).map(String::as_str)
+    /// Claims for `tee` with these registers; the measurement id is computed from them
+    /// (empty if one is missing, which no policy can then match).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        tee: Tee,
+        quote_version: u16,
+        tcb_status: String,
+        advisory_ids: Vec<String>,
+        measurements: std::collections::BTreeMap<String, String>,
+        report_data: String,
+        platform: std::collections::BTreeMap<String, String>,
+        collateral_expires_at: u64,
+        dev_root: bool,
+    ) -> Self {
+        Self {
+            tee,
+            quote_version,
+            tcb_status,
+            advisory_ids,
+            measurement_id: measurement_id(tee, &measurements).unwrap_or_default(),
+            measurements,
+            event_log: Vec::new(),
+            report_data,
+            debug: false,
+            platform,
+            collateral_expires_at,
+            dev_root,
+        }
     }
 }

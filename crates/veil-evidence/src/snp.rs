@@ -286,16 +286,15 @@ pub fn verify_snp_report_with_crl(
     platform.insert("chip_id".into(), hex::encode(rep.chip_id));
     platform.insert("signing_key".into(), key_name.to_owned());
     platform.insert("reported_tcb".into(), tcb_text.clone());
-    Ok(Claims {
-        tee: Tee::Snp,
-        quote_version: u16::try_from(rep.version).unwrap_or(u16::MAX),
-        tcb_status: "TcbCertified".into(),
-        advisory_ids: Vec::new(),
+    Ok(Claims::new(
+        Tee::Snp,
+        u16::try_from(rep.version).unwrap_or(u16::MAX),
+        "TcbCertified".into(),
+        Vec::new(),
         measurements,
-        report_data: hex::encode(rep.report_data),
-        debug: false,
+        hex::encode(rep.report_data),
         platform,
-        collateral_expires_at: expires,
-        dev_root: false,
-    })
+        expires,
+        false,
+    ))
 }

@@ -60,7 +60,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Arc::new(DevPki::from_seed(&[7u8; 32]).expect("pki"));
     let m = SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
-    let mr_td = hex::encode(m.mr_td());
+    let mr_td = m.measurement_id();
     let broker_id = Identity::generate().expect("identity");
     let mut anchors = TrustAnchors::vendor();
     anchors.intel_roots.push(pki.root_der().to_vec());

@@ -62,7 +62,7 @@ impl Default for Setup {
     fn default() -> Self {
         Self {
             trust_dev_root: true,
-            allowed: vec![hex::encode(good().mr_td())],
+            allowed: vec![good().measurement_id()],
             clock: pinned,
             challenge_ttl_secs: 60,
         }
@@ -155,7 +155,7 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
     let session =
         client.open_session(&kms.attester(good(), Faults::default()), &enclave).await.expect("attest");
     assert!(session.dev_root, "the grant says the dev root was used");
-    assert_eq!(session.measurement, hex::encode(good().mr_td()));
+    assert_eq!(session.measurement, good().measurement_id());
 
     let released =
         client.resource(&session.session, "token/42", Some(&signed(&user(), 42))).await.expect("release");

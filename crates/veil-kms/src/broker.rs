@@ -10,7 +10,7 @@ use veil_audit::AuditLog;
 use veil_evidence::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_seal::PublicKey;
 
-use crate::{Authorizer, KmsError, MasterSecret, NonceStore, ReleasePolicy, primary_measurement};
+use crate::{Authorizer, KmsError, MasterSecret, NonceStore, ReleasePolicy};
 use veil_protocol::kms::{
     AuthorizationRecord, BrokerIdentity, ChainRef, Challenge, KEY_RELEASE_PURPOSE, SealedResource,
     SessionGrant, TOKEN_RESOURCE_PREFIX, grant_message, token_resource,
@@ -225,7 +225,7 @@ impl Broker {
             .into());
         }
         let claims = veil_evidence::verify(evidence, &self.anchors, &self.attestation, now)?;
-        let measurement = primary_measurement(&claims).unwrap_or_default().to_owned();
+        let measurement = claims.measurement_id.clone();
         event["measurement"] = measurement.clone().into();
         event["dev_root"] = claims.dev_root.into();
         self.release.allow_measurement(&claims)?;
@@ -316,7 +316,7 @@ impl Broker {
             }
         };
         event["tee"] = serde_json::to_value(claims.tee).unwrap_or_default();
-        event["measurement"] = primary_measurement(&claims).unwrap_or_default().into();
+        event["measurement"] = claims.measurement_id.clone().into();
         event["dev_root"] = claims.dev_root.into();
         self.release.allow(&claims, resource)?;
         let authorization = match resource.strip_prefix(TOKEN_RESOURCE_PREFIX) {

@@ -17,7 +17,7 @@ pub use broker::{Broker, BrokerParts, Limits};
 pub use master::{MasterError, MasterSecret};
 pub use nonce::NonceStore;
 // The exchange's types are the protocol's; re-exported for the broker's users.
-pub use policy::{ReleasePolicy, primary_measurement};
+pub use policy::ReleasePolicy;
 use veil_protocol::ErrorCode;
 pub use veil_protocol::kms::{
     AuthorizationRecord, ChainRef, Challenge, KEY_RELEASE_PURPOSE, SealedResource, SessionGrant,

@@ -12,21 +12,18 @@ use crate::KmsError;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReleasePolicy {
-    /// Allowed measurements per platform (hex): TDX `mr_td`, SGX `mr_enclave`, SNP
-    /// `measurement`.
+    /// Allowed measurements per platform: each a measurement id (hex), which covers
+    /// every register that identifies the software (TDX MRTD and RTMR0–3 with
+    /// MRCONFIGID and the owner fields; SNP MEASUREMENT with HOST_DATA, the ID and
+    /// author key digests and VMPL; SGX MRENCLAVE, MRSIGNER, product id and SVN).
+    /// `veil attest verify` prints it as `measurement_id`.
     pub measurements: BTreeMap<Tee, Vec<String>>,
     /// Resources each measurement may receive; a name ending in `*` is a prefix.
     pub resources: BTreeMap<String, Vec<String>>,
 }
 
-/// The measurement that identifies the code on each platform (see
-/// [`Claims::primary_measurement`]).
-pub fn primary_measurement(claims: &Claims) -> Option<&str> {
-    claims.primary_measurement()
-}
-
 impl ReleasePolicy {
-    /// Is `measurement` (hex) on `tee`'s list?
+    /// Is the measurement id `measurement` (hex) on `tee`'s list?
     pub fn allows_measurement(&self, tee: Tee, measurement: &str) -> bool {
         let allowed = self.measurements.get(&tee).map(Vec::as_slice).unwrap_or_default();
         !measurement.is_empty() && allowed.iter().any(|m| m.eq_ignore_ascii_case(measurement))
@@ -34,7 +31,7 @@ impl ReleasePolicy {
 
     /// Is the measurement of these (already verified) claims on its platform's list?
     pub fn allow_measurement(&self, claims: &Claims) -> Result<(), KmsError> {
-        let measurement = primary_measurement(claims).unwrap_or_default().to_owned();
+        let measurement = claims.measurement_id.clone();
         if !self.allows_measurement(claims.tee, &measurement) {
             let tee = format!("{:?}", claims.tee).to_lowercase();
             return Err(KmsError::MeasurementNotAllowed { tee, measurement });
@@ -45,7 +42,7 @@ impl ReleasePolicy {
     /// May the enclave these (already verified) claims describe receive `resource`?
     pub fn allow(&self, claims: &Claims, resource: &str) -> Result<(), KmsError> {
         self.allow_measurement(claims)?;
-        let measurement = primary_measurement(claims).unwrap_or_default().to_owned();
+        let measurement = claims.measurement_id.clone();
         let grants = self
             .resources
             .iter()

@@ -134,6 +134,8 @@ codes! {
     AttestationReplay = "attestation.replay",
     /// The evidence breaks the attestation policy.
     AttestationPolicy = "attestation.policy",
+    /// The event log does not replay to the evidence's registers.
+    AttestationEventLog = "attestation.event_log",
 
     /// The statement is false: no proof of it exists.
     ZkStatementFalse = "zk.statement_false",

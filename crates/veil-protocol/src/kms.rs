@@ -177,6 +177,7 @@ impl From<&AttestationError> for ErrorCode {
             AttestationError::Binding(_) => Self::AttestationBinding,
             AttestationError::Replay => Self::AttestationReplay,
             AttestationError::Policy(_) => Self::AttestationPolicy,
+            AttestationError::EventLog(_) => Self::AttestationEventLog,
         }
     }
 }
@@ -198,6 +199,7 @@ mod tests {
             AttestationError::Binding(String::new()),
             AttestationError::Replay,
             AttestationError::Policy(String::new()),
+            AttestationError::EventLog(String::new()),
         ];
         for e in &all {
             assert_eq!(ErrorCode::from(e).as_str(), e.code());

@@ -9,7 +9,7 @@ const NOW: u64 = 1_772_323_200;
 fn bench(c: &mut Criterion) {
     let pki = DevPki::from_seed(&[7u8; 32]).expect("pki");
     let m = SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
-    let td = TdReport { mr_td: m.mr_td(), rtmr: [[0; 48]; 4], report_data: [0x5a; 64], debug: false };
+    let td = TdReport { mr_td: m.mr_td(), rtmr: m.rtmrs(), report_data: [0x5a; 64], debug: false };
     let quote = pki.quote(&td);
     let collateral =
         serde_json::to_vec(&pki.collateral(NOW, &Faults::default()).expect("collateral")).expect("json");

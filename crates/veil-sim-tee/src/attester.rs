@@ -47,10 +47,9 @@ impl SimTdx {
 
 impl Attester for SimTdx {
     fn attest(&self, report_data: &[u8; 64]) -> Result<RawEvidence, AttesterError> {
-        let [r0, r1, r2] = self.measurement.rtmrs();
         let quote = self.pki.quote(&TdReport {
             mr_td: self.measurement.mr_td(),
-            rtmr: [r0, r1, r2, [0u8; 48]],
+            rtmr: self.measurement.rtmrs(),
             report_data: *report_data,
             debug: self.faults.debug,
         });
@@ -58,6 +57,12 @@ impl Attester for SimTdx {
             .pki
             .collateral((self.clock)(), &self.faults)
             .map_err(|e| AttesterError::Simulator(e.to_string()))?;
-        Ok(RawEvidence { tee: Tee::Tdx, quote, auxblob: None, collateral: Some(collateral) })
+        Ok(RawEvidence {
+            tee: Tee::Tdx,
+            quote,
+            auxblob: None,
+            collateral: Some(collateral),
+            event_log: Some(self.measurement.event_log()),
+        })
     }
 }

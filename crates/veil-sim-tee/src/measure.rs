@@ -1,15 +1,33 @@
-//! What the simulated TD measures: the worker's real binary, its configuration and
-//! the model it serves, so that an allowlist of measurements is tested for real.
+//! What the simulated TD measures, laid out as a real TDX guest lays it out.
+//!
+//! MRTD is the firmware's (the TDVF image: the same for every simulated guest). The
+//! boot chain is extended into RTMR0 (firmware configuration), RTMR1 (kernel) and
+//! RTMR2 (command line), and the application at run time into RTMR3: the worker's
+//! real binary, its canonical configuration and the model set it serves, one event
+//! each. The guest keeps the event log; a verifier replays it against the quote. A
+//! policy pins the measurement id over all of these registers, so the allowlist is
+//! tested for real: MRTD alone would name the firmware and admit any application.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha384};
+use veil_evidence::{TdxEvent, Tee};
 
 use crate::SimError;
 
-/// Domain tag of the simulated MRTD.
-const MR_TD_DOMAIN: &[u8] = b"veil/sim-tee/mr_td/v1\0";
+/// The simulated platform's fixed components: (register, what, domain tag). Register
+/// `None` is MRTD.
+const BOOT: [(Option<u8>, &str, &[u8]); 4] = [
+    (None, "firmware (TDVF)", b"veil/sim-tee/firmware/v1"),
+    (Some(0), "firmware configuration", b"veil/sim-tee/firmware-config/v1"),
+    (Some(1), "kernel", b"veil/sim-tee/kernel/v1"),
+    (Some(2), "kernel command line", b"veil/sim-tee/cmdline/v1"),
+];
+
+/// The RTMR the application is measured into at run time.
+const APPLICATION_RTMR: u8 = 3;
 
 /// The inputs of a simulated launch measurement, each as a SHA-384 digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,25 +65,55 @@ impl SimMeasurement {
         Self { binary, config, model }
     }
 
-    /// The TD's MRTD: one value binding all three inputs, the one a policy allowlists.
+    /// The TD's MRTD: the firmware's, the same for every simulated guest.
     pub fn mr_td(&self) -> [u8; 48] {
-        let mut h = Sha384::new();
-        h.update(MR_TD_DOMAIN);
-        h.update(self.binary);
-        h.update(self.config);
-        h.update(self.model);
-        h.finalize().into()
+        Sha384::digest(BOOT[0].2).into()
     }
 
-    /// RTMR 0–2 as a TD that extended each input once would report them
-    /// (`RTMR = SHA-384(0^48 ‖ digest)`), so each input can be checked on its own.
-    pub fn rtmrs(&self) -> [[u8; 48]; 3] {
-        let extend = |d: &[u8; 48]| -> [u8; 48] {
-            let mut h = Sha384::new();
-            h.update([0u8; 48]);
-            h.update(d);
-            h.finalize().into()
-        };
-        [extend(&self.binary), extend(&self.config), extend(&self.model)]
+    /// What the guest extended into its RTMRs, in order: the boot chain, then the
+    /// application (binary, configuration, model set).
+    pub fn event_log(&self) -> Vec<TdxEvent> {
+        let mut events: Vec<TdxEvent> = BOOT
+            .iter()
+            .filter_map(|(r, what, tag)| r.map(|r| TdxEvent::new(r, Sha384::digest(tag).into(), *what)))
+            .collect();
+        events.push(TdxEvent::new(APPLICATION_RTMR, self.binary, "application binary (SHA-384)"));
+        events.push(TdxEvent::new(
+            APPLICATION_RTMR,
+            self.config,
+            "application configuration (SHA-384 of RFC 8785 JSON)",
+        ));
+        events.push(TdxEvent::new(APPLICATION_RTMR, self.model, "model set root (0G, zero-extended)"));
+        events
+    }
+
+    /// RTMR0–3 as the event log leaves them.
+    pub fn rtmrs(&self) -> [[u8; 48]; 4] {
+        let mut rtmrs = [[0u8; 48]; 4];
+        for e in self.event_log() {
+            let digest: [u8; 48] =
+                hex::decode(&e.digest).ok().and_then(|d| d.try_into().ok()).unwrap_or([0; 48]);
+            veil_evidence::extend(&mut rtmrs[usize::from(e.rtmr)], &digest);
+        }
+        rtmrs
+    }
+
+    /// Every register the TD reports (hex by name, as verified claims name them);
+    /// MRCONFIGID and the owner fields are zero.
+    pub fn registers(&self) -> BTreeMap<String, String> {
+        let mut r = BTreeMap::new();
+        r.insert("mr_td".to_owned(), hex::encode(self.mr_td()));
+        for (i, rtmr) in self.rtmrs().iter().enumerate() {
+            r.insert(format!("rtmr{i}"), hex::encode(rtmr));
+        }
+        for zero in ["mr_config_id", "mr_owner", "mr_owner_config"] {
+            r.insert(zero.to_owned(), hex::encode([0u8; 48]));
+        }
+        r
+    }
+
+    /// The measurement id a policy pins for this TD (see `veil_evidence::measurement_id`).
+    pub fn measurement_id(&self) -> String {
+        veil_evidence::measurement_id(Tee::Tdx, &self.registers()).unwrap_or_default()
     }
 }

@@ -46,8 +46,11 @@ fn simulated_quote_verifies_under_the_dev_root_only() {
     let claims = verify(&pki, &quote, &collateral, NOW).expect("dev root accepts it");
     assert_eq!(claims.tcb_status, "UpToDate");
     assert!(claims.dev_root);
-    assert_eq!(claims.measurements["mr_td"], hex::encode(m.mr_td()));
-    assert_eq!(claims.measurements["rtmr0"], hex::encode(m.rtmrs()[0]));
+    // Every register as the simulator laid it out, and the id a policy pins.
+    for (name, value) in m.registers() {
+        assert_eq!(claims.measurements[&name], value, "{name}");
+    }
+    assert_eq!(claims.measurement_id, m.measurement_id());
     assert_eq!(claims.report_data, hex::encode([0x5a; 64]));
     assert_eq!(claims.platform["fmspc"], hex::encode(veil_sim_tee::DEV_FMSPC));
 
@@ -117,7 +120,10 @@ fn out_of_date_is_accepted_only_when_policy_lists_it_and_its_advisories() {
 }
 
 #[test]
-fn a_different_binary_config_or_model_changes_mr_td() {
+fn other_software_on_the_same_firmware_has_the_same_mr_td_and_another_measurement() {
+    // Issue 14, finding 4: MRTD is the firmware's, so a policy over MRTD alone would let
+    // any application through. The binary, config and model set land in RTMR3 and
+    // change the measurement id a policy pins.
     let base = SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
     let variants = [
         SimMeasurement::from_digests([9; 48], [2; 48], &[3; 32]),
@@ -125,8 +131,50 @@ fn a_different_binary_config_or_model_changes_mr_td() {
         SimMeasurement::from_digests([1; 48], [2; 48], &[9; 32]),
     ];
     for v in variants {
-        assert_ne!(v.mr_td(), base.mr_td());
+        assert_eq!(v.mr_td(), base.mr_td(), "one firmware");
+        assert_eq!(v.rtmrs()[..3], base.rtmrs()[..3], "one boot chain");
+        assert_ne!(v.rtmrs()[3], base.rtmrs()[3]);
+        assert_ne!(v.measurement_id(), base.measurement_id());
     }
+}
+
+#[test]
+fn the_event_log_comes_with_the_evidence_and_replays_to_its_registers() {
+    let pki = pki();
+    let m = measurement(1);
+    let tdx = SimTdx::new(pki.clone(), m.clone()).with_clock(now);
+    let rd = veil_evidence::RuntimeData {
+        nonce: "n".into(),
+        public_keys: Default::default(),
+        purpose: "test".into(),
+        issued_at: None,
+    };
+    let evidence = veil_attester::evidence_for(&tdx, rd).expect("evidence");
+    let anchors =
+        veil_evidence::TrustAnchors { intel_roots: vec![pki.root_der().to_vec()], amd_roots: vec![] };
+    let policy = veil_evidence::Policy::default();
+    let claims = veil_evidence::verify(&evidence, &anchors, &policy, NOW).expect("verifies");
+    assert_eq!(claims.event_log, m.event_log());
+    assert_eq!(claims.event_log.len(), 6);
+    assert!(claims.event_log.iter().filter(|e| e.rtmr == 3).count() == 3, "binary, config, models");
+    // A host that swaps in another binary's digest (to show a reviewer the software it
+    // claims) is caught by the replay; so is a dropped event.
+    let mut forged = evidence.clone();
+    forged.event_log.as_mut().unwrap()[3].digest = hex::encode([9u8; 48]);
+    assert_ne!(forged, evidence);
+    let err = veil_evidence::verify(&forged, &anchors, &policy, NOW).unwrap_err();
+    assert_eq!(err.code(), "attestation.event_log", "{err}");
+    let mut dropped = evidence.clone();
+    dropped.event_log.as_mut().unwrap().pop();
+    let err = veil_evidence::verify(&dropped, &anchors, &policy, NOW).unwrap_err();
+    assert_eq!(err.code(), "attestation.event_log", "{err}");
+    // Evidence without a log still verifies (real guests may not send one); the id
+    // still pins every register.
+    let mut bare = evidence;
+    bare.event_log = None;
+    let claims = veil_evidence::verify(&bare, &anchors, &policy, NOW).expect("verifies");
+    assert!(claims.event_log.is_empty());
+    assert_eq!(claims.measurement_id, m.measurement_id());
 }
 
 #[test]
@@ -140,7 +188,10 @@ fn measuring_a_real_file_reads_all_of_it() {
     assert_eq!(m.binary, <[u8; 48]>::from(sha2::Sha384::digest(vec![0xabu8; 200_000])));
     assert_eq!(m.config, <[u8; 48]>::from(sha2::Sha384::digest(br#"{"a":[true],"b":1}"#)));
     std::fs::write(&bin, vec![0xacu8; 200_000]).expect("rewrite");
-    assert_ne!(SimMeasurement::of(&bin, &config, &[3; 32]).expect("measure").mr_td(), m.mr_td());
+    assert_ne!(
+        SimMeasurement::of(&bin, &config, &[3; 32]).expect("measure").measurement_id(),
+        m.measurement_id()
+    );
 }
 
 #[test]

@@ -48,7 +48,7 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     out.ok(&format!("key broker {} (its allowlist holds one measurement)", stack.kms));
     out.ok(&format!("gateway {}", stack.gateway));
     out.ok(&format!(
-        "worker: simulated TDX, MRTD {} = its binary, config and models; attested, keys generated inside",
+        "worker: simulated TDX, measurement {} = firmware, boot chain, and its binary, config and models in RTMR3; attested, keys generated inside",
         short(&stack.measurement)
     ));
 

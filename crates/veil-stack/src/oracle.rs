@@ -6,8 +6,8 @@
 //! completion key (`public_keys["secp256k1"]`) and the account registering it: the
 //! account stands where a verifier's nonce would, so the evidence is worthless to any
 //! other account, and its `issued_at` must be recent. The on-chain measurement is
-//! `keccak256` of the platform's raw measurement ([`measurement_id`]), so one bytes32
-//! names a 48-byte MRTD or SNP MEASUREMENT alike.
+//! `keccak256` of the evidence's measurement id ([`measurement_id`]: one digest over every
+//! register that identifies the software), so one bytes32 names TDX, SNP and SGX alike.
 
 use alloy::primitives::{Address, B256, keccak256};
 use veil_evidence::{Evidence, MAX_EVIDENCE_AGE_SECS};
@@ -29,7 +29,7 @@ pub struct Vouched {
     pub evidence_hash: B256,
 }
 
-/// The registry's name for a raw platform measurement (hex, as evidence claims carry it).
+/// The registry's name for a measurement id (hex, as evidence claims carry it).
 pub fn measurement_id(raw_hex: &str) -> Result<B256> {
     let raw = hex::decode(raw_hex.trim_start_matches("0x"))
         .map_err(|_| StackError::Config(format!("measurement {raw_hex:?} is not hex")))?;
@@ -61,7 +61,10 @@ pub fn vouch(evidence: &Evidence, prover: Address, trust: &Trust, now: u64) -> R
         .get("secp256k1")
         .and_then(|k| k.parse::<Address>().ok())
         .ok_or_else(|| refused("it binds no secp256k1 completion key".into()))?;
-    let measured = claims.primary_measurement().ok_or_else(|| refused("it carries no measurement".into()))?;
+    if claims.measurement_id.is_empty() {
+        return Err(refused("it carries no measurement".into()));
+    }
+    let measured = claims.measurement_id.as_str();
     let canonical =
         veil_jcs::to_canonical_vec(evidence).map_err(|e| refused(format!("cannot canonicalise: {e}")))?;
     Ok(Vouched { enclave_key, measurement: measurement_id(measured)?, evidence_hash: keccak256(canonical) })

@@ -121,7 +121,7 @@ pub struct Stack {
     pub operator: ChainClient<DynProvider>,
     /// The operator's address.
     pub operator_address: alloy::primitives::Address,
-    /// The workers' measurement (hex MRTD) the broker allowlists.
+    /// The workers' measurement id (hex, over MRTD and RTMR0–3) the broker allowlists.
     pub measurement: String,
     /// The store.
     pub store: Store,
@@ -151,12 +151,12 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, String)> {
     Ok((l, url))
 }
 
-fn kms_toml(mr_td: &str) -> String {
+fn kms_toml(measurement: &str) -> String {
     format!(
         "# The key broker of `veil up`. It trusts the dev PKI in ../pki (simulated TEEs only).\n\
          listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\naudit_log = \"audit.jsonl\"\n\
-         dev_roots = [\"../pki/dev-root.pem\"]\n\n[release.measurements]\ntdx = [\"{mr_td}\"]\n\n\
-         [release.resources]\n\"{mr_td}\" = [\"token/*\"]\n"
+         dev_roots = [\"../pki/dev-root.pem\"]\n\n[release.measurements]\ntdx = [\"{measurement}\"]\n\n\
+         [release.resources]\n\"{measurement}\" = [\"token/*\"]\n"
     )
 }
 
@@ -228,7 +228,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     let config: WorkerConfig = serde_json::from_slice(&std::fs::read(&worker_json)?)
         .map_err(|e| StackError::Config(format!("{} is not a worker config: {e}", worker_json.display())))?;
     let worker_exe = opts.worker_exe.clone().unwrap_or_else(|| opts.exe.clone());
-    let measurement = hex::encode(measure_worker(&opts.exe, &config)?.mr_td());
+    let measurement = measure_worker(&opts.exe, &config)?.measurement_id();
 
     let kms_config = kms_dir.join("kms.toml");
     if !kms_config.exists() || opts.allow_current_worker {

@@ -29,7 +29,7 @@ pub enum TeeBackend {
     ConfigfsTsm {
         /// The report directory (`/sys/kernel/config/tsm/report`).
         dir: PathBuf,
-        /// The reference measurement (hex: TDX MRTD, SNP MEASUREMENT).
+        /// The reference measurement id (hex; `veil attest verify` prints it).
         measurement: String,
     },
 }
@@ -69,13 +69,13 @@ pub fn attester(
         TeeBackend::Sim { seed } => {
             let measurement = simulated()?;
             let pki = crate::pki::load(seed)?;
-            let hex = hex::encode(measurement.mr_td());
+            let hex = measurement.measurement_id();
             Ok((Arc::new(SimTdx::new(Arc::new(pki), measurement)), hex))
         }
         TeeBackend::ConfigfsTsm { dir, measurement } => {
             if measurement.len() != 96 || hex::decode(measurement).is_err() {
                 return Err(StackError::Config(format!(
-                    "--measurement {measurement:?}: a reference measurement is 48 bytes of hex (TDX MRTD, SNP MEASUREMENT)"
+                    "--measurement {measurement:?}: a reference measurement id is 48 bytes of hex (`veil attest verify` prints it as measurement_id)"
                 )));
             }
             let tsm = ConfigfsTsm::new(dir);

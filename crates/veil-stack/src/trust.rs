@@ -94,7 +94,7 @@ pub async fn challenge_gateway(url: &str, trust: &Trust, clock: fn() -> u64) -> 
         clock(),
     )
     .map_err(|e| StackError::Config(format!("{e} ({})", e.code())))?;
-    let measured = claims.primary_measurement().unwrap_or_default().to_owned();
+    let measured = claims.measurement_id.clone();
     let keys = answer.evidence.runtime_data.map(|rd| rd.public_keys).unwrap_or_default();
     Ok(serde_json::json!({
         "verified": true, "nonce": nonce, "measurement": measured, "keys": keys, "claims": claims,

@@ -80,7 +80,7 @@ fn the_worker_measurement_covers_its_binary_and_its_config() {
         models: Vec::new(),
         kms_key: kms.repeat(32),
     };
-    let m = |b: &Path, c| stack::measure_worker(b, &c).unwrap().mr_td();
+    let m = |b: &Path, c| stack::measure_worker(b, &c).unwrap().measurement_id();
     assert_eq!(m(&binary, config(1, "ab")), m(&binary, config(1, "ab")));
     assert_ne!(m(&binary, config(1, "ab")), m(&binary, config(2, "ab")), "another chain");
     // Issue 14, finding 5: the broker a worker trusts is part of what it measures.

@@ -184,7 +184,7 @@ pub fn verify_attestation_answer(
         )));
     }
     let claims = veil_evidence::verify(evidence, &trust.anchors, &trust.policy, now)?;
-    trust.check_measurement(claims.primary_measurement().unwrap_or_default())?;
+    trust.check_measurement(claims.measurement_id.as_str())?;
     Ok(claims)
 }
 
@@ -202,7 +202,7 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut s = self.verified.summary();
         if let Some(c) = &self.claims {
-            let m = c.primary_measurement().unwrap_or("?");
+            let m = c.measurement_id.as_str();
             s.push_str(&format!(" evidence={:?} measurement={m} tcb={}", c.tee, c.tcb_status));
         }
         s
@@ -271,8 +271,13 @@ fn check_evidence(v: &Verified, trust: &Trust) -> Result<Claims, VerifyError> {
             if claims.dev_root { "development" } else { "vendor" }
         )));
     }
-    let measured = claims.primary_measurement().unwrap_or_default().to_owned();
-    if ev.get("measurement").and_then(Value::as_str) != Some(measured.as_str()) {
+    // Trust is decided on the measurement id, over every register. Receipts made before
+    // it named the platform's first register (MRTD, SNP MEASUREMENT, MRENCLAVE); that
+    // statement still agrees with the evidence, and the id is what is pinned.
+    let measured = claims.measurement_id.clone();
+    let stated = ev.get("measurement").and_then(Value::as_str).unwrap_or_default();
+    let legacy = ["mr_td", "measurement", "mr_enclave"].iter().filter_map(|r| claims.measurements.get(*r));
+    if stated != measured && !legacy.into_iter().any(|v| v.eq_ignore_ascii_case(stated)) {
         return Err(VerifyError::Measurement(format!(
             "{measured} is not the measurement the receipt states"
         )));

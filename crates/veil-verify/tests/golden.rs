@@ -13,7 +13,11 @@ use veil_zk::Fr;
 
 const RECEIPT: &[u8] = include_bytes!("data/golden-tee-receipt.json");
 const DEV_ROOT: &[u8] = include_bytes!("data/golden-dev-root.der");
+/// The measurement id of the golden receipt's evidence (over every register).
 const MEASUREMENT: &str =
+    "2f5b65ca22d5d4b35eeef7e35c06a97414dcb0fe18997fb04799be76270cc1be05ffd2186107a43d631a15d3fc5c2fa3";
+/// Its MRTD, which its events state (receipts named the first register before ids).
+const MRTD: &str =
     "6c024dabfcdda96d687fda7f80da3605f8f29dff3b086c4be47d0123327d9620502619d1183cf2b93de2f4ebd6ebaa8e";
 
 fn trust() -> Trust {
@@ -37,6 +41,10 @@ fn it_is_refused_without_the_dev_root_or_under_another_measurement() {
     let mut other = trust();
     other.measurements = vec!["00".repeat(48)];
     assert!(verify(RECEIPT, &other).is_err());
+    // Issue 14, finding 4: MRTD alone names no software; trusting it admits nothing.
+    assert!(String::from_utf8_lossy(RECEIPT).contains(MRTD), "the receipt states its MRTD");
+    other.measurements = vec![MRTD.into()];
+    assert!(matches!(verify(RECEIPT, &other), Err(veil_verify::VerifyError::Measurement(_))));
 }
 
 /// Whether an event reads into its type and writes back to the same data.
@@ -286,7 +294,7 @@ mod dated {
     pub fn receipt(created_at: u64) -> (Vec<u8>, Vec<u8>, String) {
         let pki = std::sync::Arc::new(veil_sim_tee::DevPki::from_seed(&[8; 32]).unwrap());
         let m = veil_sim_tee::SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
-        let measurement = hex::encode(m.mr_td());
+        let measurement = m.measurement_id();
         let sim = veil_sim_tee::SimTdx::new(pki.clone(), m).with_clock(clock);
         let enclave = veil_seal::Identity::generate().unwrap();
         let evidence = veil_attester::evidence_with_purpose(

@@ -214,7 +214,7 @@ pub enum SimTeeCommand {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Print the MRTD a simulated worker reports for a binary, config and model.
+    /// Print the measurement id a simulated worker reports for a binary, config and model.
     Measure {
         /// The worker's executable.
         #[arg(long)]

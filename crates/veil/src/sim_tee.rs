@@ -7,7 +7,7 @@ use veil_sim_tee::SimMeasurement;
 
 use crate::cli::SimTeeCommand;
 
-/// The MRTD a simulated worker with these inputs reports.
+/// What a simulated worker with these inputs measures.
 pub fn measure(binary: &Path, config: &Path, model_root: &str) -> Result<SimMeasurement> {
     let config: serde_json::Value = serde_json::from_slice(&veil_fs::read_limited(config, 1 << 20)?)
         .with_context(|| format!("{} is not JSON", config.display()))?;
@@ -21,7 +21,7 @@ pub fn run(command: SimTeeCommand) -> Result<()> {
         SimTeeCommand::Init { dir } => init(&dir),
         SimTeeCommand::Measure { binary, config, model_root } => {
             let m = measure(&binary, &config, &model_root)?;
-            outln!("{}", hex::encode(m.mr_td()));
+            outln!("{}", m.measurement_id());
             Ok(())
         }
     }

@@ -45,9 +45,11 @@ pub struct TeeArgs {
     /// The configfs-tsm report directory, for `--attester configfs-tsm`.
     #[arg(long, default_value = veil_stack::tee::CONFIGFS_TSM_REPORT)]
     pub tsm_dir: PathBuf,
-    /// The reference measurement (hex; TDX MRTD, SNP MEASUREMENT) for
-    /// `--attester configfs-tsm`, from a reproducible build or the platform's event
-    /// log. The broker's view of this guest must match it.
+    /// The reference measurement id (hex) for `--attester configfs-tsm`: the digest
+    /// over every register that identifies the software (TDX MRTD and RTMR0–3,
+    /// MRCONFIGID, owner fields; SNP MEASUREMENT, HOST_DATA, key digests, VMPL), as
+    /// `veil attest verify` prints it for this guest's evidence. The broker's view of
+    /// this guest must match it.
     #[arg(long)]
     pub measurement: Option<String>,
 }

@@ -21,6 +21,7 @@ fn tdx_evidence() -> Evidence {
         quote: hex::encode(fixture("intel/tdx_quote")),
         collateral: serde_json::from_slice(&fixture("intel/tdx_quote_collateral.json")).unwrap(),
         runtime_data: None,
+        event_log: None,
     }
 }
 
@@ -35,6 +36,7 @@ fn intel_and_amd_evidence_verify_through_one_entry_point() {
         quote: String::from_utf8(fixture("amd/report_milan.hex")).unwrap().trim().to_owned(),
         collateral: serde_json::Value::String(hex::encode(fixture("amd/vcek_milan.der"))),
         runtime_data: None,
+        event_log: None,
     };
     let now = datetime!(2025-06-01 00:00 UTC).unix_timestamp() as u64;
     assert_eq!(verify(&snp, &TrustAnchors::vendor(), &Policy::default(), now).unwrap().tee, Tee::Snp);

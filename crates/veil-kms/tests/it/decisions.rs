@@ -2,7 +2,7 @@
 
 use time::macros::datetime;
 use veil_evidence::{Claims, Policy, Tee, TrustAnchors};
-use veil_kms::{NonceStore, ReleasePolicy, primary_measurement};
+use veil_kms::{NonceStore, ReleasePolicy};
 
 fn tdx_claims() -> Claims {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/tee/intel/");
@@ -14,6 +14,7 @@ fn tdx_claims() -> Claims {
         )
         .unwrap(),
         runtime_data: None,
+        event_log: None,
     };
     let mut policy = Policy::default();
     (policy.intel.allow_smt, policy.intel.allow_dynamic_platform, policy.intel.allow_cached_keys) =
@@ -29,7 +30,7 @@ fn policy(toml_text: &str) -> ReleasePolicy {
 #[test]
 fn an_allowlisted_measurement_receives_only_its_resources() {
     let claims = tdx_claims();
-    let mr = primary_measurement(&claims).unwrap().to_owned();
+    let mr = claims.measurement_id.clone();
     let p = policy(&format!(
         "[measurements]\ntdx = [\"{mr}\"]\n[resources]\n\"{mr}\" = [\"token/42\", \"model/*\"]\n"
     ));
@@ -46,9 +47,33 @@ fn an_allowlisted_measurement_receives_only_its_resources() {
 }
 
 #[test]
+fn mrtd_alone_admits_nothing_the_measurement_id_covers_every_register() {
+    // Issue 14, finding 4: on TDX, MRTD measures the firmware; the kernel, command line
+    // and application are in RTMR0-3. A policy that names MRTD names no software.
+    let claims = tdx_claims();
+    let mrtd = claims.measurements["mr_td"].clone();
+    assert_ne!(mrtd, claims.measurement_id);
+    let p =
+        policy(&format!("[measurements]\ntdx = [\"{mrtd}\"]\n[resources]\n\"{mrtd}\" = [\"token/42\"]\n"));
+    assert_eq!(p.allow(&claims, "token/42").unwrap_err().code().as_str(), "kms.measurement");
+    // The same firmware with another application (RTMR3), kernel (RTMR1) or config id
+    // is another measurement.
+    for register in ["rtmr1", "rtmr3", "mr_config_id", "mr_owner"] {
+        let mut other = claims.measurements.clone();
+        other.insert(register.into(), "ff".repeat(48));
+        let id = veil_evidence::measurement_id(Tee::Tdx, &other).unwrap();
+        assert_ne!(id, claims.measurement_id, "{register}");
+    }
+    // MRSEAM is the TDX module's, judged by the TCB status: an update keeps the id.
+    let mut updated = claims.measurements.clone();
+    updated.insert("mr_seam".into(), "ff".repeat(48));
+    assert_eq!(veil_evidence::measurement_id(Tee::Tdx, &updated).unwrap(), claims.measurement_id);
+}
+
+#[test]
 fn everything_not_listed_is_denied() {
     let claims = tdx_claims();
-    let mr = primary_measurement(&claims).unwrap().to_owned();
+    let mr = claims.measurement_id.clone();
     for (text, code) in [
         (String::new(), "kms.measurement"),
         ("[measurements]\ntdx = []\n".to_owned(), "kms.measurement"),

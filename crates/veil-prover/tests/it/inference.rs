@@ -81,11 +81,11 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
             .unwrap();
     let pki = Arc::new(veil_sim_tee::DevPki::from_seed(&[9; 32]).unwrap());
     let measurement = veil_sim_tee::SimMeasurement::from_digests([1; 48], [2; 48], &[3; 32]);
-    let mr_td = hex::encode(measurement.mr_td());
+    let mr_td = measurement.measurement_id();
     let model_root = veil_content::root_of(&onnx).unwrap();
     let prover = Prover::start(ProverParts {
         attestation: Some(ProverAttestation {
-            attester: Arc::new(veil_sim_tee::SimTdx::new(pki.clone(), measurement)),
+            attester: Arc::new(veil_sim_tee::SimTdx::new(pki.clone(), measurement.clone())),
             measurement: mr_td.clone(),
         }),
         identity: Identity::generate().unwrap(),
@@ -189,7 +189,12 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         veil_evidence::TrustAnchors { intel_roots: vec![pki.root_der().to_vec()], amd_roots: vec![] };
     let claims =
         veil_evidence::verify(&a.evidence, &anchors, &veil_evidence::Policy::default(), now()).unwrap();
-    assert_eq!(claims.primary_measurement(), Some(mr_td.as_str()));
+    assert_eq!(claims.measurement_id, mr_td);
+    assert_eq!(
+        claims.event_log,
+        measurement.event_log(),
+        "the guest's event log comes with its evidence and replays"
+    );
     let rd = a.evidence.runtime_data.clone().unwrap();
     assert_eq!(rd.nonce, nonce);
     assert_eq!(rd.purpose, veil_protocol::PROVER_ATTESTATION_PURPOSE);

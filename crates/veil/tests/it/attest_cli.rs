@@ -38,6 +38,13 @@ fn a_real_tdx_quote_prints_its_claims() {
     assert_eq!(claims["tee"], "tdx");
     assert_eq!(claims["tcb_status"], "UpToDate");
     assert_eq!(claims["dev_root"], false);
+    // What a policy pins: the id over every identity register, not MRTD.
+    let id = claims["measurement_id"].as_str().unwrap();
+    assert_eq!(id.len(), 96);
+    assert_ne!(id, claims["measurements"]["mr_td"].as_str().unwrap());
+    for r in ["mr_td", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "mr_owner", "mr_owner_config"] {
+        assert_eq!(claims["measurements"][r].as_str().unwrap().len(), 96, "{r}");
+    }
 }
 
 #[test]

@@ -99,7 +99,7 @@ fn tokens_and_jobs_from_the_command_line() {
     let verifier_key = dir.path().join("verifier.key");
     let verifier = ok(&veil(&["chain", "keygen", "--out", s(&verifier_key)])).trim().to_owned();
     let verifier_measurement = "ab".repeat(48);
-    ok(&v(&["prover", "approve", &hex::encode(m.mr_td())]));
+    ok(&v(&["prover", "approve", &m.measurement_id()]));
     ok(&v(&["prover", "pin-verifier", &verifier_measurement]));
     ok(&v(&[
         "prover",

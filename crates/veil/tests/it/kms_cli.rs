@@ -88,7 +88,7 @@ fn setup_with(dir: &Path, trust_dev: bool, authz: &str) -> (String, Arc<DevPki>,
     let config: serde_json::Value = serde_json::from_str(r#"{"threads":2,"model":"digits"}"#).expect("json");
     let root: [u8; 32] = hex::decode(&MODEL_ROOT[2..]).expect("hex").try_into().expect("32");
     let m = SimMeasurement::of(Path::new(VEIL), &config, &root).expect("measure");
-    assert_eq!(hex::encode(m.mr_td()), mr_td, "the CLI and the library measure alike");
+    assert_eq!(m.measurement_id(), mr_td, "the CLI and the library measure alike");
     (p("kms.toml"), Arc::new(DevPki::from_seed(&seed).expect("pki")), m)
 }
 
