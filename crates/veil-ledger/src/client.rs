@@ -9,6 +9,7 @@ use alloy::sol_types::{Eip712Domain, SolStruct};
 
 use crate::LedgerError;
 use crate::bindings::{INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
+use veil_protocol::SignedAttestation;
 
 /// Where Veil's contracts live on a chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -90,55 +91,6 @@ pub struct JobInfo {
     pub assigned_until: u64,
 }
 
-/// An attestation verifier's statement that `enclave_key`, running as `measurement`,
-/// belongs to `prover` until `expires_at` (EIP-712 over the prover registry's domain).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SignedAttestation {
-    /// The registering account.
-    pub prover: Address,
-    /// The key its enclave signs completions with.
-    pub enclave_key: Address,
-    /// The enclave's measurement.
-    pub measurement: B256,
-    /// Hash of the evidence the verifier checked (published beside the statement).
-    pub evidence_hash: B256,
-    /// Unix seconds; the registry refuses statements valid for more than 30 days.
-    pub expires_at: u64,
-    /// The verifier's 65-byte signature.
-    pub signature: alloy::primitives::Bytes,
-}
-
-impl SignedAttestation {
-    fn typed(&self) -> Attestation {
-        Attestation {
-            prover: self.prover,
-            enclaveKey: self.enclave_key,
-            measurement: self.measurement,
-            evidenceHash: self.evidence_hash,
-            expiresAt: self.expires_at,
-        }
-    }
-
-    /// The digest a verifier signs for this statement under `domain`.
-    pub fn digest(&self, domain: &Eip712Domain) -> B256 {
-        self.typed().eip712_signing_hash(domain)
-    }
-
-    /// Sign as the attestation verifier `verifier` under `domain` (the registry's).
-    pub fn sign(
-        mut self,
-        verifier: &alloy::signers::local::PrivateKeySigner,
-        domain: &Eip712Domain,
-    ) -> Result<Self, LedgerError> {
-        use alloy::signers::SignerSync as _;
-        let sig = verifier
-            .sign_hash_sync(&self.digest(domain))
-            .map_err(|e| LedgerError::Transport(format!("signing: {e}")))?;
-        self.signature = sig.as_bytes().to_vec().into();
-        Ok(self)
-    }
-}
-
 /// An offence the prover registry slashes, by grade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offence {
@@ -172,19 +124,6 @@ impl std::str::FromStr for Offence {
 
 fn decimal<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.to_string())
-}
-
-alloy::sol! {
-    /// What an attestation verifier signs to admit an enclave key (EIP-712, the
-    /// prover registry's `Attestation`).
-    #[derive(Debug)]
-    struct Attestation {
-        address prover;
-        address enclaveKey;
-        bytes32 measurement;
-        bytes32 evidenceHash;
-        uint64 expiresAt;
-    }
 }
 
 alloy::sol! {
@@ -629,7 +568,9 @@ impl<P: Provider + Clone> ChainClient<P> {
             expires_at: self.head_timestamp().await? + ttl,
             signature: Default::default(),
         };
-        unsigned.sign(verifier, &self.registry_domain().await?)
+        unsigned
+            .sign(verifier, &self.registry_domain().await?)
+            .map_err(|e| LedgerError::Transport(format!("signing: {e}")))
     }
 
     /// Owner of `token`.

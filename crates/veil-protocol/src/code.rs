@@ -161,6 +161,9 @@ codes! {
     ZkNotAttested = "zk.not_attested",
     /// The prover failed for reasons of its own.
     ZkInternal = "zk.internal",
+
+    /// The attestation verifier could not attest or sign.
+    OracleInternal = "oracle.internal",
 }
 
 impl fmt::Display for ErrorCode {

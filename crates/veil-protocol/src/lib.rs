@@ -20,7 +20,10 @@ mod token;
 pub use code::ErrorCode;
 pub use job::{AttestationResponse, InferenceOutput, JobRequest, JobResponse, Prediction, WorkerHealth};
 pub use problem::{PROBLEM_JSON, Problem};
-pub use registry::{Completion, CompletionTarget, JOB_REGISTRY_EIP712_NAME, SignedCompletion, proof_hash};
+pub use registry::{
+    Attestation, Completion, CompletionTarget, JOB_REGISTRY_EIP712_NAME, PROVER_REGISTRY_EIP712_NAME,
+    SignedAttestation, SignedCompletion, StatementRequest, proof_hash, prover_registry_domain,
+};
 pub use request::*;
 pub use table::{Table, TableError};
 pub use token::{TokenId, TokenIdError};

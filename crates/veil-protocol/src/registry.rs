@@ -83,3 +83,89 @@ pub struct SignedCompletion {
     /// Its 65-byte signature over [`CompletionTarget::digest`].
     pub signature: alloy::primitives::Bytes,
 }
+
+alloy::sol! {
+    /// What an attestation verifier signs to admit an enclave key (EIP-712, the
+    /// prover registry's `Attestation`).
+    #[derive(Debug)]
+    struct Attestation {
+        address prover;
+        address enclaveKey;
+        bytes32 measurement;
+        bytes32 evidenceHash;
+        uint64 expiresAt;
+    }
+}
+
+/// The prover registry's EIP-712 domain name.
+pub const PROVER_REGISTRY_EIP712_NAME: &str = "VeilProverRegistry";
+
+/// The prover registry's EIP-712 domain on chain `chain_id` at `registry`.
+pub fn prover_registry_domain(chain_id: u64, registry: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(PROVER_REGISTRY_EIP712_NAME.into()),
+        Some("1".into()),
+        Some(U256::from(chain_id)),
+        Some(registry),
+        None,
+    )
+}
+
+/// An attestation verifier's statement that `enclave_key`, running as `measurement`,
+/// belongs to `prover` until `expires_at` (EIP-712 over the prover registry's domain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedAttestation {
+    /// The registering account.
+    pub prover: Address,
+    /// The key its enclave signs completions with.
+    pub enclave_key: Address,
+    /// The enclave's measurement (`keccak256` of its measurement id).
+    pub measurement: B256,
+    /// `keccak256` of the evidence the verifier checked (published beside the statement).
+    pub evidence_hash: B256,
+    /// Unix seconds; the registry refuses statements valid for more than 30 days.
+    pub expires_at: u64,
+    /// The verifier's 65-byte signature.
+    pub signature: alloy::primitives::Bytes,
+}
+
+impl SignedAttestation {
+    fn typed(&self) -> Attestation {
+        Attestation {
+            prover: self.prover,
+            enclaveKey: self.enclave_key,
+            measurement: self.measurement,
+            evidenceHash: self.evidence_hash,
+            expiresAt: self.expires_at,
+        }
+    }
+
+    /// The digest a verifier signs for this statement under `domain`.
+    pub fn digest(&self, domain: &Eip712Domain) -> B256 {
+        self.typed().eip712_signing_hash(domain)
+    }
+
+    /// Sign as the attestation verifier `verifier` under `domain` (the registry's).
+    pub fn sign(
+        mut self,
+        verifier: &alloy::signers::local::PrivateKeySigner,
+        domain: &Eip712Domain,
+    ) -> Result<Self, alloy::signers::Error> {
+        use alloy::signers::SignerSync as _;
+        let sig = verifier.sign_hash_sync(&self.digest(domain))?;
+        self.signature = sig.as_bytes().to_vec().into();
+        Ok(self)
+    }
+}
+
+/// A prover's registration evidence, for an attestation verifier to vouch for
+/// (`POST /v1/statements`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementRequest {
+    /// The account registering.
+    pub prover: Address,
+    /// The prover enclave's evidence, binding its completion key and `prover`.
+    pub evidence: veil_evidence::Evidence,
+}

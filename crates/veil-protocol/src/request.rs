@@ -38,6 +38,10 @@ pub const PROVER_ATTESTATION_PURPOSE: &str = "prover/attestation";
 /// takes the nonce's place, the secp256k1 completion key is among its public keys.
 pub const PROVER_REGISTRATION_PURPOSE: &str = "prover/registration";
 
+/// What an attestation verifier's own evidence is for: its registration with the prover
+/// registry, binding its statement-signing key (`public_keys["secp256k1"]`).
+pub const ORACLE_ATTESTATION_PURPOSE: &str = "oracle/attestation";
+
 /// Whether `nonce` is an acceptable attestation challenge: 16 to 128 characters of
 /// `[A-Za-z0-9_-]` (long enough to be fresh, short and plain enough to bind).
 pub fn is_challenge_nonce(nonce: &str) -> bool {

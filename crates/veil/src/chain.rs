@@ -8,9 +8,9 @@ use alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
+use veil_oracle::measurement_key;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
 use veil_stack::ledger::{Ledger, LedgerTarget, OPERATOR_KEY, open_embedded, write_deployment};
-use veil_stack::oracle::measurement_id;
 
 /// Where the ledger is and who signs.
 #[derive(Args, Clone)]
@@ -226,32 +226,27 @@ pub enum ProverCommand {
         #[arg(long)]
         statement: PathBuf,
     },
-    /// As an attestation verifier: check a prover enclave's registration evidence and
-    /// sign the statement the registry admits its key with.
+    /// Ask an attestation verifier (`veil oracle`) for the statement that admits a
+    /// prover enclave's key, from its registration evidence.
     Attest {
-        /// The enclave's registration evidence (JSON, from the proof server).
+        /// The enclave's registration evidence (JSON, from the proof server's
+        /// `GET /v1/registration?account=`).
         #[arg(long)]
         evidence: PathBuf,
         /// The account registering.
         #[arg(long)]
         prover: Address,
-        /// The verifier's signing key file (hex secp256k1, mode 0600).
+        /// The attestation verifier's URL.
         #[arg(long)]
-        verifier_key: PathBuf,
-        /// Seconds the statement stays valid (the registry allows up to 30 days).
-        #[arg(long, default_value_t = 7 * 24 * 3600)]
-        ttl: u64,
-        /// Whose evidence to trust.
-        #[command(flatten)]
-        trust: crate::infer::TrustArgs,
+        oracle: String,
         /// Where to write the statement.
         #[arg(long)]
         out: PathBuf,
     },
     /// Approve (or with --revoke withdraw) a prover measurement (registry owner).
     Approve {
-        /// The raw platform measurement (hex), as evidence claims carry it.
-        #[arg(value_parser = measurement_id)]
+        /// The measurement id (hex), as evidence claims carry it.
+        #[arg(value_parser = measurement_key)]
         measurement: B256,
         /// Withdraw the approval instead.
         #[arg(long)]
@@ -259,21 +254,23 @@ pub enum ProverCommand {
     },
     /// Pin the measurement attestation verifiers must run as (registry owner).
     PinVerifier {
-        /// The raw platform measurement (hex).
-        #[arg(value_parser = measurement_id)]
+        /// The measurement id (hex) verifiers must run as.
+        #[arg(value_parser = measurement_key)]
         measurement: B256,
     },
     /// Admit an attestation verifier's key (registry owner).
     AddVerifier {
-        /// Its signing address.
+        /// The attestation verifier's URL: it is challenged, and its evidence must bind
+        /// its signing key and verify under --dev-root/--policy as a measurement you
+        /// accept (the one the registry pins).
         #[arg(long)]
-        verifier: Address,
-        /// The raw platform measurement it runs as (hex; must be the pinned one).
-        #[arg(long, value_parser = measurement_id)]
-        measurement: B256,
-        /// The hash of the evidence binding the key, published for anyone to check.
+        oracle: String,
+        /// Whose evidence to trust.
+        #[command(flatten)]
+        trust: crate::infer::TrustArgs,
+        /// Also write the verifier's evidence here, to publish beside its admission.
         #[arg(long)]
-        evidence_hash: B256,
+        evidence_out: Option<PathBuf>,
     },
     /// Report an offence: invalid-proof (10%), downtime (1%), attestation-forgery or
     /// data-leak (100% and a ban).
@@ -431,11 +428,10 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 client.update_attestation(&st).await?;
                 outln!("attested until {}", st.expires_at);
             }
-            Prover(ProverCommand::Attest { evidence, prover, verifier_key, ttl, trust, out }) => {
-                let verifier = read_wallet_key(&verifier_key)?;
-                let (trust, now) = (trust.trust()?, crate::unix_now());
-                let st = veil_stack::oracle::attest(client, &verifier, &evidence, prover, ttl, &trust, now)
-                    .await?;
+            Prover(ProverCommand::Attest { evidence, prover, oracle, out }) => {
+                let evidence = serde_json::from_slice(&veil_fs::read_limited(&evidence, 1 << 20)?)
+                    .with_context(|| format!("{} is not evidence", evidence.display()))?;
+                let st = veil_oracle::OracleClient::new(oracle).statement(prover, evidence).await?;
                 veil_fs::write_atomic(&out, serde_json::to_string_pretty(&st)?.as_bytes())?;
                 outln!("{} may register enclave key {} until {}", st.prover, st.enclave_key, st.expires_at);
             }
@@ -447,9 +443,14 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 client.pin_verifier_measurement(id).await?;
                 outln!("attestation verifiers must run as {id}");
             }
-            Prover(ProverCommand::AddVerifier { verifier, measurement: id, evidence_hash }) => {
-                client.add_attestation_verifier(verifier, id, evidence_hash).await?;
-                outln!("admitted attestation verifier {verifier}");
+            Prover(ProverCommand::AddVerifier { oracle, trust, evidence_out }) => {
+                let (trust, now) = (trust.trust()?, crate::unix_now());
+                let a = veil_oracle::OracleClient::new(oracle).admission(&trust, now).await?;
+                if let Some(path) = evidence_out {
+                    veil_fs::write_atomic(&path, serde_json::to_string_pretty(&a.evidence)?.as_bytes())?;
+                }
+                client.add_attestation_verifier(a.verifier, a.measurement, a.evidence_hash).await?;
+                outln!("admitted attestation verifier {} (evidence {})", a.verifier, a.evidence_hash);
             }
             Prover(ProverCommand::Report { prover, offence, evidence }) => {
                 client.report_failure(prover, offence, evidence).await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::store_args::StoreArgs;
-use crate::{attest, bench, chain, infer, model, up, worker, zk};
+use crate::{attest, bench, chain, infer, model, oracle, up, worker, zk};
 
 #[derive(Parser)]
 #[command(name = "veil", version, about = "Private ML with results anyone can check")]
@@ -139,6 +139,9 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run an attested worker process (`veil up` starts these).
     Worker(worker::WorkerArgs),
+    /// Run the attestation verifier (the registry's oracle) in its own enclave: it
+    /// vouches for provers' enclave keys with statements the prover registry admits.
+    Oracle(oracle::OracleArgs),
     /// Ask a gateway for inference over rows of a token's data, signed with your wallet.
     Infer(infer::InferArgs),
     /// Challenge a gateway's worker with a fresh nonce and verify the evidence.

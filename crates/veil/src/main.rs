@@ -26,6 +26,7 @@ mod files;
 mod infer;
 mod kms;
 mod model;
+mod oracle;
 mod process;
 mod sim_tee;
 mod store_args;
@@ -107,6 +108,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::SimTee { command } => done(sim_tee::run(command)),
         Command::Up(args) => done(up::run(args)),
         Command::Worker(args) => done(worker::run(args)),
+        Command::Oracle(args) => done(oracle::run(args)),
         Command::Infer(args) => done(infer::infer(args)),
         Command::Bench { command: BenchCommand::Gateway(args) } => done(bench::run(args)),
         Command::Bench { command: BenchCommand::Zk { circuit, runs } } => done(zk::bench(&circuit, runs)),

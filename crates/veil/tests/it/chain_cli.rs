@@ -96,21 +96,43 @@ fn tokens_and_jobs_from_the_command_line() {
         std::fs::write(&path, serde_json::to_vec(&ev).unwrap()).unwrap();
         path
     };
-    let verifier_key = dir.path().join("verifier.key");
-    let verifier = ok(&veil(&["chain", "keygen", "--out", s(&verifier_key)])).trim().to_owned();
-    let verifier_measurement = "ab".repeat(48);
+    // The attestation verifier runs attested, in its own (simulated) enclave, with its
+    // signing key made inside; the owner pins its measurement and admits its key only
+    // from its evidence.
+    let deployment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("deployment.json")).unwrap()).unwrap();
+    let registry: Address = deployment["provers"].as_str().unwrap().parse().unwrap();
+    let dev_root = pki_dir.join("dev-root.pem");
+    let (_oracle, oracle) = serve(&[
+        "oracle",
+        "--chain-id",
+        "32273",
+        "--registry",
+        &registry.to_string(),
+        "--sim-tee-seed",
+        s(&pki_dir.join("seed")),
+        "--dev-root",
+        s(&dev_root),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let config = serde_json::json!({ "role": "oracle", "chain_id": 0x7e11, "registry": registry });
+    let oracle_m = SimMeasurement::of(Path::new(env!("CARGO_BIN_EXE_veil")), &config, &[0; 32]).unwrap();
     ok(&v(&["prover", "approve", &m.measurement_id()]));
-    ok(&v(&["prover", "pin-verifier", &verifier_measurement]));
-    ok(&v(&[
-        "prover",
-        "add-verifier",
-        "--verifier",
-        &verifier,
-        "--measurement",
-        &verifier_measurement,
-        "--evidence-hash",
-        DATA,
-    ]));
+    ok(&v(&["prover", "pin-verifier", &oracle_m.measurement_id()]));
+    let admit = |trust: &[&str]| {
+        let mut args = vec!["prover", "add-verifier", "--oracle", &oracle];
+        args.extend_from_slice(trust);
+        v(&args)
+    };
+    // Evidence the owner cannot verify (no dev root), or of another measurement than the
+    // owner accepts, admits nothing; a verifier not running as the pinned measurement
+    // is refused by the registry itself.
+    let err = fails(&admit(&["--any-measurement"]));
+    assert!(err.contains("attestation.chain"), "{err}");
+    let err = fails(&admit(&["--dev-root", s(&dev_root), "--measurement", &"ab".repeat(48)]));
+    assert!(err.contains("is not one you accept"), "{err}");
+    ok(&admit(&["--dev-root", s(&dev_root), "--measurement", &oracle_m.measurement_id()]));
     let statement = dir.path().join("statement.json");
     let attest = |evidence: &Path, account: &str| {
         v(&[
@@ -120,17 +142,14 @@ fn tokens_and_jobs_from_the_command_line() {
             s(evidence),
             "--prover",
             account,
-            "--verifier-key",
-            s(&verifier_key),
-            "--dev-root",
-            s(&pki_dir.join("dev-root.pem")),
-            "--any-measurement",
+            "--oracle",
+            &oracle,
             "--out",
             s(&statement),
         ])
     };
     // Evidence made for one account vouches for no other.
-    let theirs = evidence_for(&verifier);
+    let theirs = evidence_for(&format!("{:#x}", Address::repeat_byte(0xbb)));
     let err = fails(&attest(&theirs, &user));
     assert!(err.contains("registration evidence refused"), "{err}");
     assert!(!statement.exists(), "nothing signed");
