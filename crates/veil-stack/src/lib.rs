@@ -23,6 +23,7 @@ mod error;
 pub mod keys;
 pub mod kms;
 pub mod ledger;
+pub mod oracle;
 pub mod pki;
 pub mod stack;
 pub mod store;

@@ -78,6 +78,14 @@ pub struct UpOptions {
     pub clock: fn() -> u64,
 }
 
+impl UpOptions {
+    /// A stack in `dir` whose gateway listens on `listen`, with `workers` worker
+    /// processes running `exe` (this executable), on `clock`.
+    pub fn new(dir: PathBuf, listen: SocketAddr, workers: usize, exe: PathBuf, clock: fn() -> u64) -> Self {
+        Self { dir, listen, workers, worker_exe: None, allow_current_worker: false, exe, clock }
+    }
+}
+
 /// The measurement a simulated worker with this binary and config reports.
 pub fn measure_worker(binary: &std::path::Path, config: &WorkerConfig) -> Result<SimMeasurement> {
     let root = config.model_set_root()?;

@@ -42,23 +42,11 @@ pub fn run(args: OracleArgs) -> Result<()> {
     let backend = args.tee.backend()?.context(
         "the verifier attests: give --sim-tee-seed SEED, or --attester configfs-tsm --measurement HEX",
     )?;
-    let exe = crate::current_exe()?;
-    let config =
-        serde_json::json!({ "role": "oracle", "chain_id": args.chain_id, "registry": args.registry });
-    let (attester, measurement) = veil_stack::tee::attester(&backend, || {
-        Ok(veil_sim_tee::SimMeasurement::of(&exe, &config, &[0; 32])?)
-    })?;
-    let files = veil_stack::trust::TrustFiles {
-        dev_roots: args.dev_root,
-        policy: args.policy,
-        any_measurement: true,
-        ..Default::default()
-    };
-    let oracle = veil_oracle::Oracle::new(
-        attester,
-        args.chain_id,
-        args.registry,
-        files.load()?,
+    let (oracle, measurement) = veil_stack::oracle::start(
+        &backend,
+        &crate::current_exe()?,
+        (args.chain_id, args.registry),
+        (args.dev_root, args.policy),
         args.ttl,
         crate::unix_now,
     )?;

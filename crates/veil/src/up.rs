@@ -62,13 +62,5 @@ pub fn run(args: UpArgs) -> Result<()> {
 
 /// Options for a stack in `dir` whose workers run this executable by default.
 pub fn options(dir: PathBuf, listen: std::net::SocketAddr, workers: usize) -> Result<UpOptions> {
-    Ok(UpOptions {
-        dir,
-        listen,
-        workers,
-        worker_exe: None,
-        allow_current_worker: false,
-        exe: crate::current_exe()?,
-        clock: crate::unix_now,
-    })
+    Ok(UpOptions::new(dir, listen, workers, crate::current_exe()?, crate::unix_now))
 }
