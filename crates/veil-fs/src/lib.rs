@@ -162,6 +162,19 @@ pub fn read_limited(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Read a small JSON file as `T`, refusing anything over `max` bytes. The error names
+/// the file and what it was expected to hold (`what`, e.g. "an attestation statement").
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, max: u64, what: &str) -> io::Result<T> {
+    serde_json::from_slice(&read_limited(path, max)?).map_err(|e| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{} is not {what}: {e}", path.display()))
+    })
+}
+
+/// Write `value` as pretty JSON to `dest` atomically.
+pub fn write_json(dest: impl AsRef<Path>, value: &impl serde::Serialize) -> io::Result<()> {
+    write_atomic(dest, &serde_json::to_vec_pretty(value).map_err(io::Error::other)?)
+}
+
 /// Refuse a secret file others can read, as ssh does: a leaked key is not a warning.
 pub fn check_private(path: &Path) -> io::Result<()> {
     #[cfg(unix)]

@@ -33,6 +33,22 @@ pub struct IntelligentData {
     pub data_hash: B256,
 }
 
+/// A data entry that is not `ROOT` or `ROOT:DESCRIPTION`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}: a data entry is ROOT or ROOT:DESCRIPTION, the root 0x and 64 hex digits")]
+pub struct MalformedEntry(String);
+
+/// `ROOT` or `ROOT:DESCRIPTION`, as the command line names a data entry.
+impl std::str::FromStr for IntelligentData {
+    type Err = MalformedEntry;
+
+    fn from_str(s: &str) -> Result<Self, MalformedEntry> {
+        let (root, description) = s.split_once(':').unwrap_or((s, ""));
+        let data_hash = root.parse().map_err(|_| MalformedEntry(s.to_owned()))?;
+        Ok(IntelligentData { description: description.to_owned(), data_hash })
+    }
+}
+
 /// A registered prover as the registry holds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ProverInfo {
@@ -734,5 +750,23 @@ impl<P: Provider + Clone> ChainClient<P> {
     pub async fn withdraw_fees(&self) -> Result<(), LedgerError> {
         transact!("ProverRegistry", self.provers(), withdraw());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_entry_is_a_root_and_an_optional_description() {
+        let root = format!("0x{}", "ab".repeat(32));
+        let bare: IntelligentData = root.parse().unwrap();
+        assert_eq!(bare, IntelligentData { description: String::new(), data_hash: root.parse().unwrap() });
+        let named: IntelligentData = format!("{root}:patients: 2024").parse().unwrap();
+        assert_eq!(named.description, "patients: 2024", "only the first colon separates");
+        for bad in ["", "0x12", "patients", &format!(":{root}"), &format!("{root}00:x")] {
+            let e = bad.parse::<IntelligentData>().unwrap_err();
+            assert!(e.to_string().starts_with(bad), "{e}");
+        }
     }
 }

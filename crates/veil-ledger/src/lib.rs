@@ -40,7 +40,8 @@ mod error;
 mod events;
 
 pub use client::{
-    ChainClient, Deployment, IntelligentData, JobInfo, Offence, ProverInfo, TransferProof, data_root,
+    ChainClient, Deployment, IntelligentData, JobInfo, MalformedEntry, Offence, ProverInfo, TransferProof,
+    data_root,
 };
 pub use error::{ContractError, LedgerError};
 pub use events::{EventBatch, EventCursor, LocatedEvent, VeilEvent};

@@ -7,7 +7,7 @@
 //! receipt that verifies offline. Then it shows the refusals: an unauthorized wallet,
 //! a replayed request, a tampered blob, an edited receipt.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
@@ -27,6 +27,21 @@ pub trait Narrator {
     fn ok(&mut self, text: &str);
     /// Something was refused, as it should be.
     fn refused(&mut self, what: &str, code: &str, detail: &str);
+}
+
+/// Where the demo works: `dir` (created, owner-only, and kept), or a fresh temporary
+/// directory that lives as long as the returned guard.
+pub fn workspace(dir: Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match dir {
+        Some(d) => {
+            veil_fs::create_private_dir(&d)?;
+            Ok((d, None))
+        }
+        None => {
+            let tmp = tempfile::Builder::new().prefix("veil-demo-").tempdir()?;
+            Ok((tmp.path().to_path_buf(), Some(tmp)))
+        }
+    }
 }
 
 /// `0x1234…abcd`: long identifiers, shortened for people.

@@ -91,8 +91,7 @@ pub fn read_deployment(path: &Path) -> Result<Deployment> {
 
 /// Write a deployment file atomically.
 pub fn write_deployment(path: &Path, d: &Deployment) -> Result<()> {
-    veil_fs::write_atomic(path, serde_json::to_string_pretty(d)?.as_bytes())
-        .map_err(StackError::io(format!("writing {}", path.display())))
+    veil_fs::write_json(path, d).map_err(StackError::io(format!("writing {}", path.display())))
 }
 
 /// Create the embedded chain in `dir`: an operator key funded at genesis (plus
@@ -162,6 +161,7 @@ pub fn open_embedded(dir: &Path, clock: fn() -> u64) -> Result<Rpc> {
             "cut a torn final append off the chain log (the process had stopped mid-write)"
         );
     }
+    tracing::info!(chain_id = node.chain_id(), head = node.head(), dir = %dir.display(), "embedded chain open");
     Ok(Rpc::new(node, Arc::new(FnClock(clock))))
 }
 
@@ -214,8 +214,7 @@ impl LedgerTarget {
 /// at `path`): the proof is checked on chain, and a proof that does not verify gets the
 /// sender slashed and is an error here.
 pub async fn complete_with_proof(client: &ChainClient<DynProvider>, job: U256, path: &Path) -> Result<()> {
-    let c: veil_protocol::SignedCompletion = serde_json::from_slice(&veil_fs::read_limited(path, 64 << 10)?)
-        .map_err(|e| StackError::Config(format!("{} is not a signed completion: {e}", path.display())))?;
+    let c: veil_protocol::SignedCompletion = veil_fs::read_json(path, 64 << 10, "a signed completion")?;
     if c.target.job_id != job {
         return Err(StackError::Config(format!(
             "{} completes job {}, not job {job}",

@@ -106,8 +106,7 @@ pub async fn start_worker(
     store: &std::path::Path,
     clock: fn() -> u64,
 ) -> Result<Arc<veil_worker::Worker>> {
-    let config: WorkerConfig = serde_json::from_slice(&veil_fs::read_limited(config, 1 << 20)?)
-        .map_err(|e| StackError::Config(format!("{} is not a worker config: {e}", config.display())))?;
+    let config: WorkerConfig = veil_fs::read_json(config, 1 << 20, "a worker config")?;
     let (attester, measurement) = crate::tee::attester(tee, || measure_worker(exe, &config))?;
     let store = Store::Local(LocalStore::open(store)?);
     let kms = veil_kms_client::KmsClient::new(kms);
@@ -231,10 +230,9 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
                 })
                 .collect(),
         };
-        veil_fs::write_atomic(&worker_json, &serde_json::to_vec_pretty(&config)?)?;
+        veil_fs::write_json(&worker_json, &config)?;
     }
-    let config: WorkerConfig = serde_json::from_slice(&std::fs::read(&worker_json)?)
-        .map_err(|e| StackError::Config(format!("{} is not a worker config: {e}", worker_json.display())))?;
+    let config: WorkerConfig = veil_fs::read_json(&worker_json, 1 << 20, "a worker config")?;
     let worker_exe = opts.worker_exe.clone().unwrap_or_else(|| opts.exe.clone());
     let measurement = measure_worker(&opts.exe, &config)?.measurement_id();
 
@@ -302,7 +300,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         "deployment": chain_dir.join("deployment.json"), "dev_root": dir.join("pki/dev-root.pem"),
         "measurement": measurement, "workers": opts.workers,
     });
-    veil_fs::write_atomic(dir.join("up.json"), &serde_json::to_vec_pretty(&up)?)?;
+    veil_fs::write_json(dir.join("up.json"), &up)?;
     Ok(Stack {
         gateway: gateway_url,
         kms: kms_url,

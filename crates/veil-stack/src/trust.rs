@@ -38,9 +38,7 @@ impl TrustFiles {
         }
         let mut zk = ZkPins::default();
         for p in &self.zk_pins {
-            let pins = serde_json::from_slice(&veil_fs::read_limited(p, 1 << 20)?)
-                .map_err(|e| StackError::Config(format!("zk pins {}: {e}", p.display())))?;
-            zk.extend(pins);
+            zk.extend(veil_fs::read_json(p, 1 << 20, "a zk pins file")?);
         }
         for k in &self.zk_keys {
             zk.keys.push(match k.parse() {

@@ -223,24 +223,33 @@ pub fn setup(spec: &CircuitSpec, out: &Path) -> Result<SetupReport> {
     let pk = out.join(format!("{stem}.pk"));
     let vk = out.join(format!("{stem}.vk.json"));
     veil_fs::write_atomic(&pk, &groth::pk_to_bytes(&keys.pk)?)?;
-    veil_fs::write_atomic(&vk, serde_json::to_string_pretty(&snarkjs::vk_to_json(&keys.vk))?.as_bytes())?;
+    veil_fs::write_json(&vk, &snarkjs::vk_to_json(&keys.vk))?;
     Ok(SetupReport { constraints, pk, vk })
 }
 
 /// A small JSON file, read whole.
-pub fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let bytes = veil_fs::read_limited(path, 16 << 20)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StackError::Config(format!("{} is not JSON: {e}", path.display())))
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    Ok(veil_fs::read_json(path, 16 << 20, "JSON")?)
+}
+
+/// Check a Groth16 proof in snarkjs's files: the number of public inputs when it
+/// verifies, `None` when it does not.
+pub fn verify_files(vk: &Path, public: &Path, proof: &Path) -> Result<Option<usize>> {
+    let vk = snarkjs::vk_from_json(&read_json(vk)?)?;
+    let public = snarkjs::public_from_json(&read_json(public)?)?;
+    let proof = snarkjs::proof_from_json(&read_json(proof)?)?;
+    Ok(groth::verify(&vk, &public, &proof)?.then_some(public.len()))
+}
+
+/// The Solidity verifier (gnark's template) for the verifying key in `vk` (snarkjs JSON).
+pub fn solidity_verifier(vk: &Path) -> Result<String> {
+    Ok(veil_zk::solidity::verifier_source(&snarkjs::vk_from_json(&read_json(vk)?)?)?)
 }
 
 /// proof.json and public.json (snarkjs's files) in `out`, created 0700 if missing.
 fn write_proof(out: &Path, proof: &groth::GrothProof, public: &[Fr]) -> Result<()> {
     veil_fs::create_private_dir(out)?;
-    veil_fs::write_atomic(
-        out.join("proof.json"),
-        serde_json::to_string_pretty(&snarkjs::proof_to_json(proof))?.as_bytes(),
-    )?;
+    veil_fs::write_json(out.join("proof.json"), &snarkjs::proof_to_json(proof))?;
     veil_fs::write_atomic(out.join("public.json"), snarkjs::public_to_json(public).to_string().as_bytes())?;
     Ok(())
 }
@@ -249,9 +258,7 @@ fn write_proof(out: &Path, proof: &groth::GrothProof, public: &[Fr]) -> Result<(
 /// proof.json and public.json go to `out`. A false statement is refused before the
 /// key is read. Returns the proving time.
 pub fn prove_income(pk: &Path, statement: &Path, out: &Path) -> Result<Duration> {
-    let input: IncomeInput = serde_json::from_value(read_json(statement)?).map_err(|e| {
-        StackError::Config(format!("{} is not an income statement: {e}", statement.display()))
-    })?;
+    let input: IncomeInput = veil_fs::read_json(statement, 1 << 20, "an income statement")?;
     let statement = IncomeThreshold::try_from(input)?;
     statement.public_inputs()?;
     let (pk, reduction) = groth::read_pk(&veil_fs::read_limited(pk, MAX_KEY_BYTES)?)?;
@@ -333,7 +340,7 @@ pub fn prove_inference(
         "model": model.name, "weights": model.weights(), "model_root": z.root,
         "outputs": claim.outputs, "class": class, "salt": salt.to_string(),
     });
-    veil_fs::write_atomic(out.join("result.json"), serde_json::to_string_pretty(&result)?.as_bytes())?;
+    veil_fs::write_json(out.join("result.json"), &result)?;
     Ok(InferenceProof { class, label, took })
 }
 

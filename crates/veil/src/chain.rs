@@ -107,15 +107,6 @@ fn parse_eth(eth: &str) -> Result<U256, String> {
     parse_ether(eth).map_err(|e| format!("{eth}: {e}"))
 }
 
-/// A data entry: ROOT or ROOT:DESCRIPTION.
-fn parse_entry(s: &str) -> Result<IntelligentData, String> {
-    let (root, description) = s.split_once(':').unwrap_or((s, ""));
-    Ok(IntelligentData {
-        description: description.to_owned(),
-        data_hash: root.parse().map_err(|_| format!("{s}: the root must be 0x and 64 hex digits"))?,
-    })
-}
-
 /// `veil nft …`.
 #[derive(Subcommand)]
 pub enum NftCommand {
@@ -124,7 +115,7 @@ pub enum NftCommand {
     /// exists could be captured by whoever mints that id first.
     Mint {
         /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable; usually none).
-        #[arg(long = "data", value_parser = parse_entry)]
+        #[arg(long = "data")]
         data: Vec<IntelligentData>,
         /// The owner (default: the signer).
         #[arg(long)]
@@ -135,7 +126,7 @@ pub enum NftCommand {
         /// The token id (decimal).
         token: veil_protocol::TokenId,
         /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable).
-        #[arg(long = "data", required = true, value_parser = parse_entry)]
+        #[arg(long = "data", required = true)]
         data: Vec<IntelligentData>,
     },
     /// Authorize USER to use TOKEN (sent by the owner).
@@ -182,7 +173,7 @@ pub enum JobCommand {
         /// The enclave's signature (hex) over the completion of `--result` and
         /// `--receipt-id`.
         #[arg(long, requires_all = ["result", "receipt_id"])]
-        signature: Option<String>,
+        signature: Option<alloy::primitives::Bytes>,
         /// The result's hash.
         #[arg(long)]
         result: Option<B256>,
@@ -288,9 +279,8 @@ pub enum ProverCommand {
     List,
 }
 
-fn read_statement(path: &std::path::Path) -> Result<veil_ledger::SignedAttestation> {
-    serde_json::from_slice(&veil_fs::read_limited(path, 64 << 10)?)
-        .with_context(|| format!("{} is not an attestation statement", path.display()))
+fn read_statement(path: &std::path::Path) -> std::io::Result<veil_ledger::SignedAttestation> {
+    veil_fs::read_json(path, 64 << 10, "an attestation statement")
 }
 
 /// `veil chain …`.
@@ -313,13 +303,7 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
                 if args.rpc.is_some() {
                     bail!("`veil chain start` serves the embedded chain; --rpc names another node");
                 }
-                let dir = args.chain_dir()?;
-                let rpc = open_embedded(&dir, crate::unix_now)?;
-                let (chain_id, head) = {
-                    let n = rpc.node();
-                    (n.chain_id(), n.head())
-                };
-                tracing::info!(chain_id, head, dir = %dir.display(), "embedded chain starting");
+                let rpc = open_embedded(&args.chain_dir()?, crate::unix_now)?;
                 crate::serve(listen, veil_chain::router(rpc), false).await?;
             }
             ChainCommand::Status => {
@@ -404,8 +388,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                     let (Some(sig), Some(result), Some(id)) = (signature, result, receipt_id) else {
                         bail!("pass --completion FILE, or --signature HEX with --result and --receipt-id");
                     };
-                    let sig = hex::decode(sig.trim_start_matches("0x")).context("--signature must be hex")?;
-                    client.complete_job(job, result, id, sig).await?;
+                    client.complete_job(job, result, id, sig.to_vec()).await?;
                 }
                 outln!("job {job} completed");
             }
@@ -429,10 +412,9 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 outln!("attested until {}", st.expires_at);
             }
             Prover(ProverCommand::Attest { evidence, prover, oracle, out }) => {
-                let evidence = serde_json::from_slice(&veil_fs::read_limited(&evidence, 1 << 20)?)
-                    .with_context(|| format!("{} is not evidence", evidence.display()))?;
+                let evidence = veil_fs::read_json(&evidence, 1 << 20, "evidence")?;
                 let st = veil_oracle::OracleClient::new(oracle).statement(prover, evidence).await?;
-                veil_fs::write_atomic(&out, serde_json::to_string_pretty(&st)?.as_bytes())?;
+                veil_fs::write_json(&out, &st)?;
                 outln!("{} may register enclave key {} until {}", st.prover, st.enclave_key, st.expires_at);
             }
             Prover(ProverCommand::Approve { measurement: id, revoke }) => {
@@ -447,7 +429,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 let (trust, now) = (trust.trust()?, crate::unix_now());
                 let a = veil_oracle::OracleClient::new(oracle).admission(&trust, now).await?;
                 if let Some(path) = evidence_out {
-                    veil_fs::write_atomic(&path, serde_json::to_string_pretty(&a.evidence)?.as_bytes())?;
+                    veil_fs::write_json(&path, &a.evidence)?;
                 }
                 client.add_attestation_verifier(a.verifier, a.measurement, a.evidence_hash).await?;
                 outln!("admitted attestation verifier {} (evidence {})", a.verifier, a.evidence_hash);

@@ -103,7 +103,7 @@ pub enum Command {
     /// Check a segment and its inclusion proof against a root.
     VerifySegment {
         /// The file's root.
-        root: String,
+        root: veil_content::Root,
         /// The proof (JSON, as written by `veil store segment`).
         proof: PathBuf,
         /// The segment's bytes.
@@ -204,7 +204,7 @@ pub enum KmsCommand {
         #[arg(long)]
         url: String,
         /// The token id (decimal).
-        token: String,
+        token: veil_protocol::TokenId,
     },
 }
 
@@ -227,7 +227,7 @@ pub enum SimTeeCommand {
         config: PathBuf,
         /// The model's weights root (0x…).
         #[arg(long)]
-        model_root: String,
+        model_root: veil_content::Root,
     },
 }
 
@@ -253,14 +253,14 @@ pub enum StoreCommand {
     /// Fetch a blob by root into OUT (written only if it verifies).
     Get {
         /// The blob's root.
-        root: String,
+        root: veil_content::Root,
         /// Destination file.
         out: PathBuf,
     },
     /// Fetch one 256 KiB segment, verified, with its proof in OUT.proof.json.
     Segment {
         /// The blob's root.
-        root: String,
+        root: veil_content::Root,
         /// Segment index, from 0.
         index: u64,
         /// Destination for the segment's bytes.

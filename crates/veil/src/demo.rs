@@ -27,17 +27,7 @@ impl Narrator for Printer {
 
 /// Run the demo in `dir` (kept) or a temporary directory.
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
-    let tmp: tempfile::TempDir;
-    let work = match dir {
-        Some(d) => {
-            veil_fs::create_private_dir(&d)?;
-            d
-        }
-        None => {
-            tmp = tempfile::Builder::new().prefix("veil-demo-").tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (work, tmp) = veil_stack::demo::workspace(dir)?;
     let rt = crate::runtime()?;
     outln!("Veil demo: confidential inference over a token's private data, with a receipt anyone can check");
     outln!("   workspace: {}", work.display());
@@ -48,8 +38,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let result = rt.block_on(veil_stack::demo::story(&stack, &work, crate::unix_now, &mut out));
     rt.block_on(stack.shutdown());
     result?;
-    let kept = !work.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("veil-demo-"));
-    if kept {
+    if tmp.is_none() {
         outln!(
             "\nDone. Check it yourself: veil verify --dev-root {} {}",
             work.join("stack/pki/dev-root.pem").display(),

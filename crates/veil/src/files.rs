@@ -11,10 +11,6 @@ use veil_seal::PublicKey;
 use crate::cli::StoreCommand;
 use crate::store_args::StoreArgs;
 
-fn parse_root(s: &str) -> Result<Root> {
-    s.parse::<Root>().map_err(Into::into)
-}
-
 /// `veil root FILE`.
 pub fn root(file: &Path) -> Result<()> {
     let input = Input::open(file)?;
@@ -63,13 +59,13 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
                 outln!("{}", put.root);
             }
             StoreCommand::Get { root, out } => {
-                store.get_to_path(&parse_root(&root)?, &out).await?;
+                store.get_to_path(&root, &out).await?;
             }
             StoreCommand::Segment { root, index, out } => {
-                let seg = store.get_segment(&parse_root(&root)?, index).await?;
+                let seg = store.get_segment(&root, index).await?;
                 let proof_path = out.with_added_extension("proof.json");
                 veil_fs::write_atomic(&out, &seg.data)?;
-                veil_fs::write_atomic(&proof_path, serde_json::to_string_pretty(&seg.proof)?.as_bytes())?;
+                veil_fs::write_json(&proof_path, &seg.proof)?;
                 outln!("segment {index}: {} bytes, proof in {}", seg.data.len(), proof_path.display());
             }
         }
@@ -78,12 +74,10 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
 }
 
 /// `veil verify-segment ROOT PROOF SEGMENT`.
-pub fn verify_segment(root: &str, proof: &Path, segment: &Path) -> Result<()> {
-    let root = parse_root(root)?;
-    let proof: SegmentProof = serde_json::from_slice(&veil_fs::read_limited(proof, 1 << 20)?)
-        .with_context(|| format!("reading proof {}", proof.display()))?;
+pub fn verify_segment(root: &Root, proof: &Path, segment: &Path) -> Result<()> {
+    let proof: SegmentProof = veil_fs::read_json(proof, 1 << 20, "a segment proof")?;
     let data = veil_fs::read_limited(segment, veil_content::SEGMENT_SIZE)?;
-    proof.verify(&root, &data)?;
+    proof.verify(root, &data)?;
     outln!("segment {} of {root} verified ({} bytes)", proof.index, data.len());
     Ok(())
 }

@@ -16,9 +16,9 @@ pub struct InferArgs {
     /// Your wallet key (hex secp256k1, mode 0600; `veil chain keygen`).
     #[arg(long)]
     pub key: PathBuf,
-    /// The token whose data to run on.
+    /// The token whose data to run on (decimal).
     #[arg(long)]
-    pub token: String,
+    pub token: veil_protocol::TokenId,
     /// The model's name or weights root.
     #[arg(long)]
     pub model: String,
@@ -82,14 +82,13 @@ impl TrustArgs {
 /// Run `veil infer`: print the output; write the receipt when asked.
 pub fn infer(args: InferArgs) -> Result<()> {
     let signer = veil_stack::keys::read_wallet_key(&args.key)?;
-    let token: veil_protocol::TokenId = args.token.parse()?;
     let rt = crate::runtime()?;
     let answer = rt.block_on(async {
         let client = GatewayClient::new(&args.gateway);
         let body = client
             .sign(
                 &signer,
-                token.value(),
+                args.token.value(),
                 &args.model,
                 serde_json::json!({ "ids": args.ids }),
                 args.ttl,

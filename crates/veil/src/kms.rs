@@ -11,7 +11,7 @@ use crate::cli::{AuditCommand, KmsCommand};
 pub fn run(command: KmsCommand) -> Result<()> {
     match command {
         KmsCommand::Serve { config } => serve(&config),
-        KmsCommand::TokenKey { url, token } => token_key(&url, &token),
+        KmsCommand::TokenKey { url, token } => token_key(&url, token),
         KmsCommand::Audit { command: AuditCommand::Verify { log, head } } => audit_verify(&log, head),
     }
 }
@@ -29,8 +29,7 @@ fn serve(config_path: &Path) -> Result<()> {
 }
 
 /// `veil kms token-key --url URL ID`: the key a token's data is sealed to.
-fn token_key(url: &str, token: &str) -> Result<()> {
-    let token: veil_protocol::TokenId = token.parse()?;
+fn token_key(url: &str, token: veil_protocol::TokenId) -> Result<()> {
     let key = crate::runtime()?.block_on(veil_kms_client::KmsClient::new(url).token_public_key(token))?;
     outln!("{key}");
     Ok(())

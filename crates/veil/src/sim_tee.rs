@@ -2,17 +2,15 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use veil_sim_tee::SimMeasurement;
 
 use crate::cli::SimTeeCommand;
 
 /// What a simulated worker with these inputs measures.
-pub fn measure(binary: &Path, config: &Path, model_root: &str) -> Result<SimMeasurement> {
-    let config: serde_json::Value = serde_json::from_slice(&veil_fs::read_limited(config, 1 << 20)?)
-        .with_context(|| format!("{} is not JSON", config.display()))?;
-    let root: veil_content::Root = model_root.parse()?;
-    Ok(SimMeasurement::of(binary, &config, &root.0)?)
+pub fn measure(binary: &Path, config: &Path, model_root: &veil_content::Root) -> Result<SimMeasurement> {
+    let config: serde_json::Value = veil_fs::read_json(config, 1 << 20, "JSON")?;
+    Ok(SimMeasurement::of(binary, &config, &model_root.0)?)
 }
 
 /// Run `veil sim-tee …`.

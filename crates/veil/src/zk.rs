@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use veil_stack::zk::{self, CircuitSpec, ModelSpec, ProofInput, Served};
 use veil_zk::mlp::WeightMode;
-use veil_zk::{groth, snarkjs};
 
 /// Which network the inference circuit runs, and whether its weights are private.
 #[derive(clap::Args, Clone)]
@@ -220,10 +219,7 @@ pub fn zk(command: ZkCommand) -> Result<()> {
             );
         }
         ZkCommand::ExportR1cs { circuit, out } => written(&out, &circuit.spec().blank()?.r1cs()?)?,
-        ZkCommand::ExportSolidity { vk, out } => {
-            let vk = snarkjs::vk_from_json(&zk::read_json(&vk)?)?;
-            written(&out, veil_zk::solidity::verifier_source(&vk)?.as_bytes())?;
-        }
+        ZkCommand::ExportSolidity { vk, out } => written(&out, zk::solidity_verifier(&vk)?.as_bytes())?,
         ZkCommand::Serve { keys, tee, listen, queue } => {
             crate::init_tracing();
             let exe = crate::current_exe()?;
@@ -232,8 +228,7 @@ pub fn zk(command: ZkCommand) -> Result<()> {
         }
         ZkCommand::Pins { keys, out } => {
             let pins = served(&keys)?.pins()?;
-            veil_fs::write_atomic(&out, serde_json::to_string_pretty(&pins)?.as_bytes())
-                .with_context(|| format!("writing {}", out.display()))?;
+            veil_fs::write_json(&out, &pins)?;
             outln!(
                 "{} verifying key(s), {} model(s) → {}",
                 pins.keys.len(),
@@ -242,13 +237,10 @@ pub fn zk(command: ZkCommand) -> Result<()> {
             );
         }
         ZkCommand::Verify { vk, public, proof } => {
-            let vk = snarkjs::vk_from_json(&zk::read_json(&vk)?)?;
-            let public = snarkjs::public_from_json(&zk::read_json(&public)?)?;
-            let proof = snarkjs::proof_from_json(&zk::read_json(&proof)?)?;
-            if !groth::verify(&vk, &public, &proof)? {
+            let Some(n) = zk::verify_files(&vk, &public, &proof)? else {
                 bail!("invalid proof: it does not verify for these public inputs (zk.invalid)");
-            }
-            outln!("valid proof ({} public inputs)", public.len());
+            };
+            outln!("valid proof ({n} public inputs)");
         }
     }
     Ok(())
