@@ -43,6 +43,9 @@ if [ -d "$fixtures" ]; then
   mkdir -p fuzz/corpus/attest_evidence
   cp "$fixtures"/intel/tdx_quote "$fixtures"/intel/sgx_quote "$fixtures"/amd/trustee-test-report.bin fuzz/corpus/attest_evidence/
 fi
+# Seed the document-set fuzzer with a valid set (text, Markdown and JSON lines).
+mkdir -p fuzz/corpus/docs_decode
+printf '%s' '{"documents":[{"name":"notes.md","text":"# Tea\n\nSteep green tea for two minutes."},{"name":"quotes.jsonl","text":"{\"author\":\"Seneca\",\"quote\":\"Luck is preparation.\"}\n"}],"format":"veil.docs/1"}' >fuzz/corpus/docs_decode/seed.json
 # Two targets at a time (libFuzzer uses one core each): the pass takes half the time.
 run_one() {
   local t=$1 log

@@ -422,7 +422,11 @@ async fn v2_infer(
         };
         let (answer, _) = g.pool.dispatch(&job).await?;
         g.keep(&answer)?;
-        let preds = &answer.output.predictions;
+        let preds = &answer
+            .output
+            .predictions()
+            .ok_or_else(|| GatewayError::WorkerFailed("the worker answered a tensor request with a chat".into()))?
+            .predictions;
         let probs: Vec<f64> = preds.iter().flat_map(|p| p.probabilities.iter().copied()).collect();
         let labels: Vec<&str> = preds.iter().map(|p| p.label.as_str()).collect();
         Ok(json!({

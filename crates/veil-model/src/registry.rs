@@ -10,8 +10,38 @@ use veil_store::Store;
 
 use crate::{ModelError, OnnxModel};
 
-/// The largest model file the registry accepts.
+/// The largest ONNX file the registry accepts.
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
+/// The largest GGUF language model the registry accepts (it is held in memory while
+/// its root is checked).
+pub const MAX_LLM_BYTES: u64 = 16 << 30;
+
+/// A model file's format, which decides the engine that runs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    /// ONNX, run by tract over a token's records.
+    #[default]
+    Onnx,
+    /// GGUF (llama or qwen2 family): a language model answering from a token's documents.
+    Gguf,
+}
+
+impl ModelFormat {
+    /// Whether this is the default (serialisers leave the default out, so indexes and
+    /// worker configurations written before language models keep their bytes).
+    pub fn is_onnx(&self) -> bool {
+        *self == Self::Onnx
+    }
+
+    /// The largest file of this format.
+    pub fn max_bytes(self) -> u64 {
+        match self {
+            Self::Onnx => MAX_MODEL_BYTES,
+            Self::Gguf => MAX_LLM_BYTES,
+        }
+    }
+}
 
 /// What a model is for and how to call it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,12 +59,15 @@ pub struct ModelMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisteredModel {
-    /// The 0G root of the ONNX file (its weights hash).
+    /// The 0G root of the model file (its weights hash).
     pub root: Root,
-    /// Features per input row.
+    /// Features per input row (0 for a language model).
     pub features: usize,
     /// Its description.
     pub meta: ModelMeta,
+    /// Its format (absent: ONNX).
+    #[serde(default, skip_serializing_if = "ModelFormat::is_onnx")]
+    pub format: ModelFormat,
 }
 
 /// The registry: a store for the files and an index file for the names.
@@ -72,8 +105,40 @@ impl ModelRegistry {
         }
         let root = veil_content::root_of(&onnx).map_err(reg_err)?;
         let model = OnnxModel::load(&onnx, &root)?;
+        let entry = RegisteredModel { root, features: model.features(), meta, format: ModelFormat::Onnx };
+        self.insert(onnx, entry).await
+    }
+
+    /// Register a GGUF language model under `meta.name`. Only its header is checked
+    /// here (this crate does not link the LLM engine): the caller loads it first, and
+    /// every worker loads it again, against its root, before serving it.
+    pub async fn register_gguf(
+        &mut self,
+        gguf: Vec<u8>,
+        meta: ModelMeta,
+    ) -> Result<RegisteredModel, ModelError> {
+        if gguf.len() as u64 > MAX_LLM_BYTES {
+            return Err(ModelError::Registry(format!(
+                "model of {} bytes exceeds {MAX_LLM_BYTES}",
+                gguf.len()
+            )));
+        }
+        if !gguf.starts_with(b"GGUF") {
+            return Err(ModelError::Registry(format!("{} is not a GGUF file", meta.name)));
+        }
+        let root = veil_content::root_of(&gguf).map_err(reg_err)?;
+        self.insert(gguf, RegisteredModel { root, features: 0, meta, format: ModelFormat::Gguf }).await
+    }
+
+    /// Store `bytes` and bind `entry`'s name to its root, once.
+    async fn insert(
+        &mut self,
+        bytes: Vec<u8>,
+        entry: RegisteredModel,
+    ) -> Result<RegisteredModel, ModelError> {
+        let (root, meta) = (entry.root, &entry.meta);
         if let Some(existing) = self.index.get(&meta.name) {
-            if existing.root == root && existing.meta == meta {
+            if existing == &entry {
                 return Ok(existing.clone());
             }
             return Err(ModelError::Registry(format!(
@@ -81,9 +146,8 @@ impl ModelRegistry {
                 meta.name, existing.root
             )));
         }
-        let put = self.store.put_bytes(onnx).await.map_err(reg_err)?;
+        let put = self.store.put_bytes(bytes).await.map_err(reg_err)?;
         debug_assert_eq!(put.root, root);
-        let entry = RegisteredModel { root, features: model.features(), meta };
         let mut index = self.index.clone();
         index.insert(entry.meta.name.clone(), entry.clone());
         let json = serde_json::to_vec_pretty(&index).expect("index serialises");
@@ -111,7 +175,7 @@ impl ModelRegistry {
     /// A model's file, verified against its root by the store.
     pub async fn fetch(&self, name_or_root: &str) -> Result<(RegisteredModel, Vec<u8>), ModelError> {
         let entry = self.find(name_or_root)?.clone();
-        let bytes = self.store.get_bytes(&entry.root, MAX_MODEL_BYTES).await.map_err(reg_err)?;
+        let bytes = self.store.get_bytes(&entry.root, entry.format.max_bytes()).await.map_err(reg_err)?;
         Ok((entry, bytes))
     }
 

@@ -52,11 +52,40 @@ pub struct Prediction {
     pub id: Option<String>,
 }
 
+/// What a job produced: a classic model's predictions, or a language model's
+/// completion. Untagged, so a prediction answer is the same JSON it always was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JobOutput {
+    /// Predictions, one per row.
+    Predictions(InferenceOutput),
+    /// A chat completion.
+    Chat(crate::ChatOutput),
+}
+
+impl JobOutput {
+    /// The predictions, when this is a classic model's answer.
+    pub fn predictions(&self) -> Option<&InferenceOutput> {
+        match self {
+            Self::Predictions(p) => Some(p),
+            Self::Chat(_) => None,
+        }
+    }
+
+    /// The completion, when this is a chat's answer.
+    pub fn chat(&self) -> Option<&crate::ChatOutput> {
+        match self {
+            Self::Chat(c) => Some(c),
+            Self::Predictions(_) => None,
+        }
+    }
+}
+
 /// A worker's answer: the output and the receipt that vouches for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResponse {
     /// The output (its JCS bytes hash to the receipt's `output_hash`).
-    pub output: InferenceOutput,
+    pub output: JobOutput,
     /// The signed receipt.
     pub receipt: veil_receipt::SignedReceipt,
 }

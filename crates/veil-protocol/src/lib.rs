@@ -1,13 +1,14 @@
 //! Everything that crosses a process boundary in Veil, and nothing that moves it.
 //!
 //! The signed inference request and its EIP-712 types, the jobs a gateway hands a
-//! worker and their answers, the key-broker exchange, token ids (one parser), the
+//! worker and their answers (predictions, or a chat's completion), the key-broker exchange, token ids (one parser), the
 //! stable error codes and the RFC 9457 problem documents every service refuses
 //! with, and the `id,feature…` table a token's data is. No I/O, no HTTP framework,
 //! no async runtime: the fuzzers reach all of it, and every service and client
 //! speaks through these types.
 #![forbid(unsafe_code)]
 
+mod chat;
 mod code;
 mod job;
 pub mod kms;
@@ -17,8 +18,14 @@ mod request;
 mod table;
 mod token;
 
+pub use chat::{
+    ChatInput, ChatMessage, ChatOutput, ChatRole, ChatUsage, DEFAULT_MAX_TOKENS, FinishReason,
+    MAX_CHAT_CHARS, MAX_CHAT_MESSAGES,
+};
 pub use code::ErrorCode;
-pub use job::{AttestationResponse, InferenceOutput, JobRequest, JobResponse, Prediction, WorkerHealth};
+pub use job::{
+    AttestationResponse, InferenceOutput, JobOutput, JobRequest, JobResponse, Prediction, WorkerHealth,
+};
 pub use problem::{PROBLEM_JSON, Problem};
 pub use registry::{
     Attestation, Completion, CompletionTarget, JOB_REGISTRY_EIP712_NAME, PROVER_REGISTRY_EIP712_NAME,

@@ -18,6 +18,8 @@ pub mod event {
     pub const KEY_RELEASED: &str = "key.released";
     /// Inference ran.
     pub const INFERENCE_COMPLETED: &str = "inference.completed";
+    /// A language model answered from retrieved passages.
+    pub const LLM_COMPLETED: &str = "llm.completed";
     /// A zero-knowledge proof was produced.
     pub const ZK_PROOF: &str = "zk.proof";
     /// An FHE evaluation ran.

@@ -125,6 +125,45 @@ impl Payload for InferenceCompleted {
     const KIND: &'static str = event::INFERENCE_COMPLETED;
 }
 
+/// `llm.completed`: how a language model answered. The receipt's `context_hash` is
+/// the root of the exact context text it was given (the retrieved passages, as
+/// rendered); `completion_hash` is the root of the completion's UTF-8 bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmCompleted {
+    /// Root of the completion text's UTF-8 bytes (absent when it is empty: an empty
+    /// byte string has no content root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_hash: Option<Root>,
+    /// `greedy` or `top_p`.
+    pub decoding: String,
+    /// Sampling temperature (absent when greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus mass (absent when greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// The sampler's seed (absent when greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The new-token limit.
+    pub max_tokens: u64,
+    /// Stop strings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Passages of the token's documents in the context.
+    pub context_passages: u64,
+    /// Tokens of the prompt (context included).
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+}
+
+impl Payload for LlmCompleted {
+    const KIND: &'static str = event::LLM_COMPLETED;
+}
+
 /// `response.returned`: the root of the body that left.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseReturned {

@@ -13,8 +13,6 @@ use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::json;
 use veil_gateway::{GatewayClient, InferBody};
-use veil_kms_client::KmsClient;
-use veil_ledger::IntelligentData;
 use veil_model::OnnxModel;
 
 use crate::stack::{BUNDLED_DATA, BUNDLED_MODELS, Stack};
@@ -59,12 +57,10 @@ impl BenchToken {
         }
         let chain = &stack.operator;
         let token = chain.mint(stack.operator_address, &[]).await?;
-        let key = KmsClient::new(&stack.kms).token_public_key(token.into()).await?;
-        let mut sealed = Vec::new();
-        veil_seal::seal(records.table.as_bytes(), &mut sealed, &[key])?;
-        let put = stack.store.put_bytes(sealed).await?;
-        let data = IntelligentData { description: "digits".into(), data_hash: put.root.0.into() };
-        chain.set_data(token, &[data]).await?;
+        let (kms, store) = (&stack.kms, &stack.store);
+        let bytes = records.table.as_bytes();
+        crate::publish::attach_sealed(chain, stack.operator_address, kms, store, token, bytes, "digits")
+            .await?;
         let user = PrivateKeySigner::random();
         chain.authorize(token, user.address()).await?;
         let values = records.cells.iter().flatten().map(|c| c.parse::<f32>().unwrap_or(0.0)).collect();

@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
 use veil_gateway::{ClientError, GatewayClient};
-use veil_kms_client::KmsClient;
-use veil_ledger::IntelligentData;
 use veil_store::Store;
 
 use crate::stack::{BUNDLED_DATA, Stack};
@@ -81,25 +79,22 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
         "token {token} minted to {} (first, so nobody can mint it over the data)",
         stack.operator_address
     ));
-    let kms = KmsClient::new(&stack.kms);
-    let token_key = kms.token_public_key(token.into()).await?;
-    let mut sealed = Vec::new();
-    veil_seal::seal(records.as_bytes(), &mut sealed, &[token_key])?;
-    let put = stack.store.put_bytes(sealed).await?;
+    let description = "breast-mass measurements (sealed)";
+    let put = crate::publish::attach_sealed(
+        chain,
+        stack.operator_address,
+        &stack.kms,
+        &stack.store,
+        token,
+        records.as_bytes(),
+        description,
+    )
+    .await?;
     out.ok(&format!(
         "sealed to token {token}'s key {} (bound to this chain and contract; only an attested worker can be given it)",
-        short(&token_key.to_string())
+        short(&put.token_key.to_string())
     ));
     out.ok(&format!("stored: root {}", put.root));
-    chain
-        .set_data(
-            token,
-            &[IntelligentData {
-                description: "breast-mass measurements (sealed)".into(),
-                data_hash: put.root.0.into(),
-            }],
-        )
-        .await?;
     out.ok(&format!("token {token} now names that root"));
 
     out.step(4, "The owner authorizes a researcher's wallet on chain");
@@ -117,7 +112,8 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     let ids = ["P0001", "P0002", "P0003"];
     let body = gw.sign(&user, token, "breast-cancer-logreg", json!({ "ids": ids }), 120, clock()).await?;
     let answer = gw.infer(&body).await?;
-    for p in &answer.output.predictions {
+    let predictions = answer.output.predictions().map(|o| o.predictions.as_slice()).unwrap_or_default();
+    for p in predictions {
         let id = p.id.as_deref().unwrap_or_default();
         let label = &p.label;
         let prob = p.probabilities.get(p.class).copied().unwrap_or_default();

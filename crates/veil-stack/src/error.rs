@@ -66,6 +66,19 @@ pub enum StackError {
     /// A circuit, key or proof could not be made or read.
     #[error(transparent)]
     Zk(#[from] veil_zk::ZkError),
+    /// A document set was refused.
+    #[error(transparent)]
+    Docs(#[from] veil_retrieve::DocsError),
+    /// Data would be sealed to a token its publisher does not own.
+    #[error("{owner} does not own token {token} ({holder} does): mint it first, then publish its data")]
+    NotOwner {
+        /// The token.
+        token: alloy::primitives::U256,
+        /// Who tried to publish.
+        owner: alloy::primitives::Address,
+        /// Who owns it.
+        holder: alloy::primitives::Address,
+    },
     /// Worker processes did not come up.
     #[error("workers did not start within 60 s; see {0}")]
     WorkersDidNotStart(PathBuf),

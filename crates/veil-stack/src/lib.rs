@@ -7,7 +7,8 @@
 //! the gateway, and N worker processes under a supervisor that replaces any that die.
 //! [`ledger`] opens the embedded chain or any JSON-RPC endpoint as a signer;
 //! [`kms`] builds a key broker from its configuration file; [`keys`] reads and
-//! writes the private key files every role uses; [`zk`] composes the proof server
+//! writes the private key files every role uses; [`publish`] seals a token's data
+//! to its key under the mint-first rule; [`zk`] composes the proof server
 //! (which keys a directory serves, the pins a verifier needs) and writes proofs.
 //!
 //! This crate composes; it decides nothing the role crates decide. It is the only
@@ -25,6 +26,7 @@ pub mod kms;
 pub mod ledger;
 pub mod oracle;
 pub mod pki;
+pub mod publish;
 pub mod stack;
 pub mod store;
 pub mod tee;

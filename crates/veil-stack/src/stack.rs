@@ -71,6 +71,9 @@ pub struct UpOptions {
     pub worker_exe: Option<PathBuf>,
     /// Put the current worker's measurement on the broker's allowlist (after a rebuild).
     pub allow_current_worker: bool,
+    /// A GGUF language model the workers serve too (llama or qwen2 family), registered
+    /// under its file name's stem when the stack is created.
+    pub llm: Option<PathBuf>,
     /// This executable: what workers run by default, and what their measurement is
     /// computed over.
     pub exe: PathBuf,
@@ -82,7 +85,7 @@ impl UpOptions {
     /// A stack in `dir` whose gateway listens on `listen`, with `workers` worker
     /// processes running `exe` (this executable), on `clock`.
     pub fn new(dir: PathBuf, listen: SocketAddr, workers: usize, exe: PathBuf, clock: fn() -> u64) -> Self {
-        Self { dir, listen, workers, worker_exe: None, allow_current_worker: false, exe, clock }
+        Self { dir, listen, workers, worker_exe: None, allow_current_worker: false, llm: None, exe, clock }
     }
 }
 
@@ -202,6 +205,10 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
             registry.register(bytes.to_vec(), meta).await?;
         }
     }
+    let llm = match &opts.llm {
+        Some(path) => Some(register_llm(&mut registry, path).await?),
+        None => None,
+    };
     let models: Vec<RegisteredModel> = registry.list().cloned().collect();
 
     // The broker's identity first: the workers' measured config names its key.
@@ -227,12 +234,21 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
                     name: m.meta.name.clone(),
                     root: m.root,
                     classes: m.meta.classes.clone(),
+                    format: m.format,
                 })
                 .collect(),
         };
         veil_fs::write_json(&worker_json, &config)?;
     }
     let config: WorkerConfig = veil_fs::read_json(&worker_json, 1 << 20, "a worker config")?;
+    if let Some(llm) = llm
+        && !config.models.iter().any(|m| m.root == llm.root)
+    {
+        return Err(StackError::Config(format!(
+            "this stack's workers were configured without {} ({}); start a new stack (another --dir) to serve it",
+            llm.meta.name, llm.root
+        )));
+    }
     let worker_exe = opts.worker_exe.clone().unwrap_or_else(|| opts.exe.clone());
     let measurement = measure_worker(&opts.exe, &config)?.measurement_id();
 
@@ -421,4 +437,35 @@ async fn supervise(slot: usize, spec: WorkerSpec, pool: Arc<Pool>, mut stop: wat
             }
         }
     }
+}
+
+/// The worker's end of the supervisor protocol: resolves once stdin closes (the
+/// supervisor dropped its end to ask for a clean exit, or died).
+pub async fn supervisor_gone() {
+    use tokio::io::AsyncReadExt as _;
+    let mut sink = [0u8; 64];
+    let mut stdin = tokio::io::stdin();
+    while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
+/// Register the GGUF file at `path` under its file name's stem, after loading it once
+/// (so a file candle cannot run is refused here, not by every worker). A file already
+/// registered under that name with the same root is not loaded again.
+async fn register_llm(registry: &mut ModelRegistry, path: &std::path::Path) -> Result<RegisteredModel> {
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| StackError::Config(format!("{}: not a usable model file name", path.display())))?
+        .to_owned();
+    let bytes = veil_fs::read_limited(path, veil_model::MAX_LLM_BYTES)?;
+    let root = veil_content::root_of(&bytes).map_err(|e| StackError::Config(e.to_string()))?;
+    if let Ok(existing) = registry.find(&name)
+        && existing.root == root
+    {
+        return Ok(existing.clone());
+    }
+    veil_llm::LlmModel::load(&bytes, &root)
+        .map_err(|e| StackError::Config(format!("{}: {e}", path.display())))?;
+    let meta = ModelMeta { name, task: "chat over a token's documents".into(), classes: Vec::new() };
+    Ok(registry.register_gguf(bytes, meta).await?)
 }

@@ -89,3 +89,56 @@ fn the_worker_measurement_covers_its_binary_and_its_config() {
     std::fs::write(&other, b"a worker binary!").unwrap();
     assert_ne!(m(&binary, config(1, "ab")), m(&other, config(1, "ab")), "another binary");
 }
+
+/// The front-running attack on publishing: somebody else holds the token (they minted
+/// the id first). Publishing refuses before it asks for the token's key, so nothing
+/// is sealed to a key the other party's token would unlock, and nothing is stored.
+#[tokio::test]
+async fn data_is_never_sealed_to_a_token_its_publisher_does_not_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain");
+    let (_, operator) = init(&chain, 31337, &[], pinned).await.expect("init");
+    let ledger = LedgerTarget::embedded(chain).connect(pinned).await.expect("connect");
+    let squatter = alloy::primitives::Address::repeat_byte(0x5a);
+    let token = ledger.client.mint(squatter, &[]).await.expect("mint");
+    let store = veil_store::Store::Local(veil_store::LocalStore::open(&dir.path().join("store")).unwrap());
+    // Nothing listens on port 9: had the check come after the key request, this
+    // would fail as a connection error instead.
+    let got = veil_stack::publish::attach_sealed(
+        &ledger.client,
+        operator,
+        "http://127.0.0.1:9",
+        &store,
+        token,
+        b"the victim's records",
+        "records",
+    )
+    .await;
+    assert!(matches!(got, Err(StackError::NotOwner { holder, .. }) if holder == squatter), "{got:?}");
+    assert!(std::fs::read_dir(dir.path().join("store/blobs")).unwrap().next().is_none(), "nothing stored");
+    assert!(ledger.client.intelligent_data(token).await.unwrap().is_empty());
+}
+
+#[test]
+fn a_document_directory_is_read_whole_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("notes.md"), "# Tea\n\nSteep for two minutes.").unwrap();
+    std::fs::write(docs.join("quotes.jsonl"), "{\"quote\":\"Be brief.\"}\n").unwrap();
+    let set = veil_stack::publish::read_documents(&docs).expect("read");
+    let names: Vec<_> = set.documents().iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["notes.md", "quotes.jsonl"]);
+
+    // Nothing in the directory is silently left out.
+    std::fs::create_dir(docs.join("drafts")).unwrap();
+    let got = veil_stack::publish::read_documents(&docs);
+    assert!(matches!(&got, Err(StackError::Config(m)) if m.contains("not a regular file")), "{got:?}");
+    std::fs::remove_dir(docs.join("drafts")).unwrap();
+    std::fs::write(docs.join("scan.pdf"), "%PDF").unwrap();
+    let got = veil_stack::publish::read_documents(&docs);
+    assert!(matches!(got, Err(StackError::Docs(veil_retrieve::DocsError::Kind(_)))), "{got:?}");
+    std::fs::remove_file(docs.join("scan.pdf")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", docs.join("passwd.txt")).unwrap();
+    assert!(veil_stack::publish::read_documents(&docs).is_err(), "a link is not followed");
+}

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use veil_content::Root;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
-use veil_receipt::events::{DataLoaded, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof};
+use veil_receipt::events::{DataLoaded, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof};
 use veil_receipt::{Mode, Receipt, Verified, event};
 
 /// What the caller trusts. The default trusts vendor roots under the default policy and
@@ -364,16 +364,35 @@ const TOKEN_JOB: [&str; 7] = [
     event::INFERENCE_COMPLETED,
     event::RESPONSE_RETURNED,
 ];
+/// A chat over a token's documents: the language model's event where inference's was.
+const CHAT_JOB: [&str; 7] = [
+    event::REQUEST_RECEIVED,
+    event::NFT_AUTHORIZED,
+    event::KEY_RELEASED,
+    event::DATA_LOADED,
+    event::MODEL_LOADED,
+    event::LLM_COMPLETED,
+    event::RESPONSE_RETURNED,
+];
 const DIRECT_JOB: [&str; 4] =
     [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::INFERENCE_COMPLETED, event::RESPONSE_RETURNED];
 
 fn check_events(r: &Receipt) -> Result<(), VerifyError> {
     // Times, ordering and root-shaped fields were checked with the signature.
     let bad = |m: String| Err(VerifyError::Events(m));
-    let known: Vec<&str> =
-        r.events.iter().map(|e| e.kind.as_str()).filter(|k| TOKEN_JOB.contains(k)).collect();
+    let known: Vec<&str> = r
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|k| TOKEN_JOB.contains(k) || CHAT_JOB.contains(k))
+        .collect();
+    let chat = known.contains(&event::LLM_COMPLETED);
     if r.mode == Mode::Tee {
-        let required: &[&str] = if r.context_hash.is_some() { &TOKEN_JOB } else { &DIRECT_JOB };
+        let required: &[&str] = match (chat, r.context_hash.is_some()) {
+            (true, _) => &CHAT_JOB,
+            (false, true) => &TOKEN_JOB,
+            (false, false) => &DIRECT_JOB,
+        };
         if known != required {
             return bad(format!("expected {} in order, found {}", required.join(", "), known.join(", ")));
         }
@@ -383,7 +402,11 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         let ok = if let Some(p) = e.payload::<NftAuthorized>() {
             p.is_ok_and(|p| r.subject.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&p.user)))
         } else if let Some(p) = e.payload::<DataLoaded>() {
-            p.is_ok_and(|p| r.context_hash == Some(p.root))
+            // A chat's context is the passages retrieved from the loaded documents
+            // (private, so only their root is shown); a record job's is the data itself.
+            p.is_ok_and(|p| chat || r.context_hash == Some(p.root))
+        } else if let Some(p) = e.payload::<LlmCompleted>() {
+            p.is_ok()
         } else if let Some(p) = e.payload::<ModelLoaded>() {
             p.is_ok_and(|p| r.model_hash.is_none_or(|m| m == p.weights_hash))
         } else if let Some(p) = e.payload::<ResponseReturned>() {
@@ -396,4 +419,51 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use veil_content::Root;
+    use veil_receipt::{Event, Mode, Receipt, event};
+
+    use super::check_events;
+
+    /// A chat receipt: its `data.loaded` names the sealed documents, its context hash
+    /// the passages retrieved from them; the language model's event is required in
+    /// inference's place, and dropping or reordering it is refused.
+    #[test]
+    fn a_chat_receipt_needs_its_llm_event_in_place() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let (docs, context, out) = (Root([1; 32]), Root([2; 32]), Root([3; 32]));
+        let mut r = Receipt::new(Mode::Tee, Root([4; 32]), out, at);
+        r.subject = Some("0xabc".into());
+        r.context_hash = Some(context);
+        let llm = json!({"completion_hash": Root([5; 32]), "decoding": "greedy", "max_tokens": 8,
+            "context_passages": 1, "prompt_tokens": 90, "completion_tokens": 8, "finish_reason": "length"});
+        let events = vec![
+            Event::new(event::REQUEST_RECEIVED, at, json!({})),
+            Event::new(
+                event::NFT_AUTHORIZED,
+                at,
+                json!({"chain_id": 1, "contract": "0x0", "token": "1", "user": "0xABC", "block": 3}),
+            ),
+            Event::new(event::KEY_RELEASED, at, json!({"resource": "token/1", "decision": "1:sha256:00"})),
+            Event::new(event::DATA_LOADED, at, json!({"root": docs, "bytes": 10})),
+            Event::new(event::MODEL_LOADED, at, json!({"weights_hash": Root([6; 32]), "name": "m"})),
+            Event::new(event::LLM_COMPLETED, at, llm),
+            Event::new(event::RESPONSE_RETURNED, at, json!({"body_hash": out})),
+        ];
+        r.events = events.clone();
+        check_events(&r).expect("a chat receipt verifies");
+
+        r.events.remove(5);
+        assert!(check_events(&r).is_err(), "without its llm.completed");
+        r.events = events.clone();
+        r.events.swap(4, 5);
+        assert!(check_events(&r).is_err(), "llm.completed before model.loaded");
+        r.events = events;
+        r.events[5] = Event::new(event::LLM_COMPLETED, at, json!({"decoding": 3}));
+        assert!(check_events(&r).is_err(), "an llm.completed that does not parse");
+    }
 }

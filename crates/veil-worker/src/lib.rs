@@ -5,12 +5,17 @@
 //! evidence binding those keys. Then, per job, it checks the user's EIP-712 signature
 //! itself, asks the broker for the token's key on that user's behalf (the broker reads
 //! `isAuthorized` on the ledger and audits the decision), fetches the sealed data by
-//! root, opens it, runs the model and signs a receipt whose evidence is its
-//! attestation. Plaintext never leaves this process; only predictions do.
+//! root, opens it, runs the model (a classic ONNX model over the token's records, or
+//! a language model answering from passages retrieved from the token's documents,
+//! `chat.rs`) and signs a receipt whose evidence is its attestation. Plaintext never
+//! leaves this process; only predictions and completions do.
 #![forbid(unsafe_code)]
 
+mod chat;
 mod server;
 mod worker;
 
+pub use chat::{MAX_CONTEXT_PASSAGES, MAX_CONTEXT_TOKENS};
 pub use server::router;
+pub use veil_model::ModelFormat;
 pub use worker::{JobError, MAX_DATA_BYTES, ModelEntry, Timings, Worker, WorkerConfig, WorkerError};

@@ -31,6 +31,7 @@ fn problem(e: &JobError) -> Problem {
         JobError::KeyUnavailable(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceKeyRefused),
         JobError::DataIntegrity(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceDataIntegrity),
         JobError::BadInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InferenceBadInput),
+        JobError::Busy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy),
         JobError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InferenceInternal),
     };
     Problem::new(status, code, e.to_string())

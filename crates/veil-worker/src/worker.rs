@@ -14,7 +14,8 @@ use veil_attester::Attester;
 use veil_content::{Root, root_of};
 use veil_evidence::Evidence;
 use veil_kms_client::{ClientError, KmsClient};
-use veil_model::OnnxModel;
+use veil_llm::LlmModel;
+use veil_model::{ModelFormat, OnnxModel};
 use veil_protocol::kms::{SealedResource, token_resource};
 use veil_protocol::{ErrorCode, Problem, RequestError, TokenId};
 use veil_receipt::events::{
@@ -27,15 +28,13 @@ use veil_store::Store;
 use zeroize::Zeroizing;
 
 use veil_protocol::{
-    ATTESTATION_PURPOSE, AttestationResponse, InferenceOutput, JobRequest, JobResponse, MAX_EXPIRY_SECS,
-    MAX_ROWS, Prediction, SignedRequest, WorkerHealth, domain,
+    ATTESTATION_PURPOSE, AttestationResponse, InferenceOutput, JobOutput, JobRequest, JobResponse,
+    MAX_EXPIRY_SECS, MAX_ROWS, Prediction, SignedRequest, WorkerHealth, domain,
 };
 use veil_protocol::{Table, TableError};
 
 /// Largest sealed token blob a job reads into the enclave's memory.
 pub const MAX_DATA_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest model file.
-pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where a job's time went, for the `Server-Timing` header.
 #[derive(Debug, Default, Clone)]
@@ -80,8 +79,12 @@ pub struct ModelEntry {
     pub name: String,
     /// Its weights root.
     pub root: Root,
-    /// Class labels, in output order.
+    /// Class labels, in output order (none for a language model).
     pub classes: Vec<String>,
+    /// Its format; absent means ONNX, so configurations (and the measurements over
+    /// them) written before language models are unchanged.
+    #[serde(default, skip_serializing_if = "ModelFormat::is_onnx")]
+    pub format: ModelFormat,
 }
 
 /// What a worker is: measured into its attestation, so the broker's allowlist pins it.
@@ -146,6 +149,9 @@ pub enum JobError {
     /// The input or the token's data does not fit the model.
     #[error("{0}")]
     BadInput(String),
+    /// The model runs one generation at a time and one is running; try again.
+    #[error("the model is busy with another request; try again")]
+    Busy,
     /// Something inside the worker failed.
     #[error("{0}")]
     Internal(String),
@@ -172,7 +178,31 @@ pub enum WorkerError {
 
 struct Loaded {
     entry: ModelEntry,
-    model: OnnxModel,
+    engine: Engine,
+}
+
+/// A verified model, ready to run.
+enum Engine {
+    Onnx(OnnxModel),
+    Llm(LlmModel),
+}
+
+impl Loaded {
+    fn onnx(&self) -> Result<&OnnxModel, JobError> {
+        match &self.engine {
+            Engine::Onnx(m) => Ok(m),
+            Engine::Llm(_) => Err(bad_input(format!(
+                "{} is a language model: send it a chat, not feature rows",
+                self.entry.name
+            ))),
+        }
+    }
+}
+
+/// What a token job computed.
+enum Computed {
+    Predictions { output: InferenceOutput, rows: usize },
+    Chat(Box<crate::chat::Answer>),
 }
 
 #[derive(Clone)]
@@ -248,10 +278,19 @@ impl Worker {
         let mut models = HashMap::new();
         for entry in &config.models {
             let model_err = |reason: String| WorkerError::Model { name: entry.name.clone(), reason };
-            let bytes =
-                store.get_bytes(&entry.root, MAX_MODEL_BYTES).await.map_err(|e| model_err(e.to_string()))?;
-            let model = OnnxModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?;
-            models.insert(entry.root, Arc::new(Loaded { entry: entry.clone(), model }));
+            let bytes = store
+                .get_bytes(&entry.root, entry.format.max_bytes())
+                .await
+                .map_err(|e| model_err(e.to_string()))?;
+            let engine = match entry.format {
+                ModelFormat::Onnx => {
+                    Engine::Onnx(OnnxModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?)
+                }
+                ModelFormat::Gguf => {
+                    Engine::Llm(LlmModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?)
+                }
+            };
+            models.insert(entry.root, Arc::new(Loaded { entry: entry.clone(), engine }));
         }
         let worker = Self {
             domain: domain(config.chain_id, config.inft),
@@ -521,6 +560,11 @@ impl Worker {
         let user = request.verify(&self.domain, (self.clock)(), MAX_EXPIRY_SECS)?;
         let token = request.token()?;
         let model = self.model(&request.model)?;
+        // A chat is checked before a key is released for it.
+        let chat = match model.engine {
+            Engine::Llm(_) => Some(crate::chat::parse(&request.input)?),
+            Engine::Onnx(_) => None,
+        };
         let user_s = user.to_string();
         t.lap("signature");
         let (released, session) = self.release(token, &user_s, &request).await?;
@@ -565,7 +609,7 @@ impl Worker {
         let sealed_len = sealed.len();
         let input = request.input.clone();
         let clock = self.clock;
-        let (output, rows, model_at, opened, inferred) = tokio::task::spawn_blocking({
+        let (computed, model_at, opened, inferred) = tokio::task::spawn_blocking({
             let model = model.clone();
             move || -> Result<_, JobError> {
                 let began = Instant::now();
@@ -573,25 +617,37 @@ impl Worker {
                 veil_seal::open(sealed.as_slice(), &mut *plain, &token_identity).map_err(|e| {
                     data_integrity(format!("the token's data does not open with the token's key: {e}"))
                 })?;
+                let model_at =
+                    OffsetDateTime::from_unix_timestamp(clock() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                if let (Engine::Llm(llm), Some(chat)) = (&model.engine, &chat) {
+                    let opened = began.elapsed();
+                    let answer = crate::chat::answer(llm, &model.entry.name, chat, &plain)?;
+                    return Ok((
+                        Computed::Chat(Box::new(answer)),
+                        model_at,
+                        opened,
+                        began.elapsed() - opened,
+                    ));
+                }
+                let onnx = model.onnx()?;
                 let text = std::str::from_utf8(&plain)
                     .map_err(|_| bad_input("the token's data is not UTF-8 text"))?;
                 let table = Table::parse(text).map_err(|e| bad_input(e.to_string()))?;
-                if table.features() != model.model.features() {
+                if table.features() != onnx.features() {
                     return Err(bad_input(format!(
                         "model {} takes {} features; the token's records have {}",
                         model.entry.name,
-                        model.model.features(),
+                        onnx.features(),
                         table.features()
                     )));
                 }
-                let model_at =
-                    OffsetDateTime::from_unix_timestamp(clock() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
                 let (ids, x) = table.select(&input, MAX_ROWS).map_err(|e| match e {
                     TableError::Selection(m) | TableError::Shape(m) => bad_input(m),
                 })?;
                 let opened = began.elapsed();
                 let output = predict(&model, Some(&ids), &x)?;
-                Ok((output, ids.len(), model_at, opened, began.elapsed() - opened))
+                let computed = Computed::Predictions { output, rows: ids.len() };
+                Ok((computed, model_at, opened, began.elapsed() - opened))
             }
         })
         .await
@@ -600,7 +656,7 @@ impl Worker {
         t.add("open_parse", opened);
         t.add("inference", inferred);
         let done = self.now();
-        let events = vec![
+        let mut events = vec![
             Event::of(
                 received,
                 &RequestReceived {
@@ -629,13 +685,22 @@ impl Worker {
                 model_at,
                 &ModelLoaded { weights_hash: model.entry.root, name: model.entry.name.clone() },
             ),
-            Event::of(done, &InferenceCompleted { rows: rows as u64 }),
         ];
+        let (output, context) = match computed {
+            Computed::Predictions { output, rows } => {
+                events.push(Event::of(done, &InferenceCompleted { rows: rows as u64 }));
+                (JobOutput::Predictions(output), data_root)
+            }
+            Computed::Chat(answer) => {
+                events.push(Event::of(done, &answer.event));
+                (JobOutput::Chat(answer.output), answer.context_root)
+            }
+        };
         let answer = self.finish(
             Some(user_s),
             model.entry.root,
             &request.input,
-            Some(data_root),
+            Some(context),
             output,
             events,
             &session,
@@ -652,7 +717,7 @@ impl Worker {
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
         let model = self.model(&root)?;
-        let width = model.model.features();
+        let width = model.onnx()?.features();
         if rows.is_empty() || rows.len() > MAX_ROWS {
             return Err(bad_input(format!("send 1 to {MAX_ROWS} rows, not {}", rows.len())));
         }
@@ -678,7 +743,15 @@ impl Worker {
             Event::of(done, &InferenceCompleted { rows: rows.len() as u64 }),
         ];
         t.lap("compute");
-        let answer = self.finish(None, model.entry.root, &input, None, output, events, &session);
+        let answer = self.finish(
+            None,
+            model.entry.root,
+            &input,
+            None,
+            JobOutput::Predictions(output),
+            events,
+            &session,
+        );
         t.lap("receipt");
         answer
     }
@@ -690,7 +763,7 @@ impl Worker {
         model: Root,
         input: &Value,
         context: Option<Root>,
-        output: InferenceOutput,
+        output: JobOutput,
         mut events: Vec<Event>,
         session: &Session,
     ) -> Result<JobResponse, JobError> {
@@ -717,9 +790,10 @@ impl Worker {
 
 /// Run `model` on flattened rows `x`; one prediction per row with its label.
 fn predict(model: &Loaded, ids: Option<&[String]>, x: &[f32]) -> Result<InferenceOutput, JobError> {
-    let width = model.model.features();
+    let onnx = model.onnx()?;
+    let width = onnx.features();
     let rows = x.len() / width.max(1);
-    let out = model.model.run(rows, x).map_err(|e| bad_input(e.to_string()))?;
+    let out = onnx.run(rows, x).map_err(|e| bad_input(e.to_string()))?;
     let mut predictions = Vec::with_capacity(rows);
     for i in 0..rows {
         let p =

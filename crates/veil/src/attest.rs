@@ -36,12 +36,8 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         None => OffsetDateTime::now_utc(),
     };
     let now = u64::try_from(now.unix_timestamp()).context("--at is before 1970")?;
-    let files = EvidenceFiles {
-        evidence: args.evidence,
-        collateral: args.collateral,
-        crl: args.crl,
-        policy: args.policy,
-    };
+    let VerifyArgs { evidence, collateral, crl, policy, .. } = args;
+    let files = EvidenceFiles { evidence, collateral, crl, policy };
     let claims =
         files.verify(now)?.map_err(|e| anyhow::anyhow!("attestation refused ({}): {e}", e.code()))?;
     outln!("{}", serde_json::to_string_pretty(&claims)?);

@@ -28,16 +28,11 @@ pub struct BenchArgs {
 
 /// Run the benchmark and print a markdown report.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let opts = BenchOptions {
-        workers: args.workers,
-        rows: args.rows,
-        requests: args.requests,
-        load_secs: args.load_secs,
-        connections: args.connections,
-    };
+    let BenchArgs { workers, rows, requests, load_secs, connections } = args;
+    let opts = BenchOptions { workers, rows, requests, load_secs, connections };
     let tmp = tempfile::Builder::new().prefix("veil-bench-").tempdir()?;
     let rt = crate::runtime()?;
-    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, args.workers)?;
+    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, workers)?;
     let stack = rt.block_on(veil_stack::stack::start(&up))?;
     let report = rt.block_on(veil_stack::bench::report(&stack, &opts, tmp.path(), crate::unix_now));
     rt.block_on(stack.shutdown());

@@ -11,6 +11,7 @@ use veil_ledger::IntelligentData;
 use veil_oracle::measurement_key;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
 use veil_stack::ledger::{Ledger, LedgerTarget, OPERATOR_KEY, open_embedded, write_deployment};
+use veil_stack::publish::publish_documents;
 
 /// Where the ledger is and who signs.
 #[derive(Args, Clone)]
@@ -42,10 +43,7 @@ impl LedgerArgs {
     pub async fn connect(&self) -> Result<Ledger> {
         let target = LedgerTarget {
             rpc: self.rpc.clone(),
-            chain_dir: match &self.rpc {
-                Some(_) => None,
-                None => Some(self.chain_dir()?),
-            },
+            chain_dir: if self.rpc.is_none() { Some(self.chain_dir()?) } else { None },
             key: self.key.clone(),
             deployment: self.deployment.clone(),
         };
@@ -110,9 +108,9 @@ fn parse_eth(eth: &str) -> Result<U256, String> {
 /// `veil nft …`.
 #[derive(Subcommand)]
 pub enum NftCommand {
-    /// Mint a token; prints its id. Seal its data to the token's key afterwards
-    /// (`veil kms token-key`) and attach it with `set-data`: data sealed before the token
-    /// exists could be captured by whoever mints that id first.
+    /// Mint a token; prints its id. Publish its data afterwards (`publish`, or seal to
+    /// `veil kms token-key` and `set-data`): data sealed before the token exists could
+    /// be captured by whoever mints that id first.
     Mint {
         /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable; usually none).
         #[arg(long = "data")]
@@ -128,6 +126,21 @@ pub enum NftCommand {
         /// Data entries as ROOT or ROOT:DESCRIPTION (repeatable).
         #[arg(long = "data", required = true)]
         data: Vec<IntelligentData>,
+    },
+    /// Publish the documents in DIR (.txt, .md, .jsonl) as TOKEN's private data: sealed
+    /// to the token's key, stored by root and attached (sent by the owner).
+    Publish {
+        /// The token id (decimal); its owner must be the signer.
+        token: veil_protocol::TokenId,
+        /// The directory whose files are the document set.
+        #[arg(long)]
+        docs: PathBuf,
+        /// The key broker (it gives the token's public key).
+        #[arg(long)]
+        kms: String,
+        /// Where to store the sealed set.
+        #[command(flatten)]
+        store: crate::store_args::StoreArgs,
     },
     /// Authorize USER to use TOKEN (sent by the owner).
     Authorize(TokenUser),
@@ -317,14 +330,11 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
                 write_deployment(&out, &client.deployment())?;
                 outln!("{}", serde_json::to_string_pretty(&client.deployment())?);
             }
-            ChainCommand::Keygen { out } => {
-                outln!("{}", new_wallet_key(&out)?);
-            }
+            ChainCommand::Keygen { out } => outln!("{}", new_wallet_key(&out)?),
             ChainCommand::Fund { to, eth } => {
                 let ledger = args.connect().await?;
                 ledger.signer()?;
-                let tx = ledger.client.send_value(to, eth).await?;
-                outln!("{tx}");
+                outln!("{}", ledger.client.send_value(to, eth).await?);
             }
         }
         Ok(())
@@ -347,10 +357,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
         let client = &ledger.client;
         match command {
             Nft(NftCommand::Mint { data, to }) => {
-                let owner = match to {
-                    Some(a) => a,
-                    None => ledger.signer()?,
-                };
+                let owner = to.map_or_else(|| ledger.signer(), Ok)?;
                 outln!("{}", client.mint(owner, &data).await?);
             }
             Nft(NftCommand::SetData { token, data }) => {
@@ -358,6 +365,11 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 client.set_data(token.value(), &data).await?;
                 let n = data.len();
                 outln!("token {token} now holds {n} data entr{}", if n == 1 { "y" } else { "ies" });
+            }
+            Nft(NftCommand::Publish { token, docs, kms, store }) => {
+                let (me, store) = (ledger.signer()?, store.open()?);
+                let (p, n) = publish_documents(client, me, &kms, &store, token.value(), &docs).await?;
+                outln!("token {token}: {n} documents sealed to {}, stored as {}", p.token_key, p.root);
             }
             Nft(NftCommand::Authorize(TokenUser { token, user })) => {
                 ledger.signer()?;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use veil_content::{Root, SegmentProof};
+use veil_content::{Root, SegmentProof, root_of_reader};
 use veil_fs::stdio::{Input, Output};
 use veil_seal::PublicKey;
 
@@ -13,9 +13,8 @@ use crate::store_args::StoreArgs;
 
 /// `veil root FILE`.
 pub fn root(file: &Path) -> Result<()> {
-    let input = Input::open(file)?;
     let (root, _) =
-        veil_content::root_of_reader(input).with_context(|| format!("hashing {}", file.display()))?;
+        root_of_reader(Input::open(file)?).with_context(|| format!("hashing {}", file.display()))?;
     outln!("{root}");
     Ok(())
 }
@@ -58,9 +57,7 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
                 };
                 outln!("{}", put.root);
             }
-            StoreCommand::Get { root, out } => {
-                store.get_to_path(&root, &out).await?;
-            }
+            StoreCommand::Get { root, out } => _ = store.get_to_path(&root, &out).await?,
             StoreCommand::Segment { root, index, out } => {
                 let seg = store.get_segment(&root, index).await?;
                 let proof_path = out.with_added_extension("proof.json");

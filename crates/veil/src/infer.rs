@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use veil_gateway::GatewayClient;
+use veil_gateway::{ClientError, GatewayClient};
+use veil_stack::trust::TrustFiles;
 
 /// `veil infer` arguments.
 #[derive(Args)]
@@ -66,7 +67,7 @@ pub struct TrustArgs {
 impl TrustArgs {
     /// The trust these flags describe.
     pub fn trust(&self) -> Result<veil_verify::Trust> {
-        let files = veil_stack::trust::TrustFiles {
+        let files = TrustFiles {
             dev_roots: self.dev_root.clone(),
             policy: self.policy.clone(),
             measurements: self.measurement.clone(),
@@ -97,11 +98,10 @@ pub fn infer(args: InferArgs) -> Result<()> {
             .await?;
         client.infer(&body).await
     });
-    let answer = match answer {
-        Ok(a) => a,
-        Err(veil_gateway::ClientError::Refused(p)) => bail!("inference refused: {} ({})", p.detail, p.code),
-        Err(e) => return Err(e.into()),
-    };
+    let answer = answer.map_err(|e| match e {
+        ClientError::Refused(p) => anyhow::anyhow!("inference refused: {} ({})", p.detail, p.code),
+        e => e.into(),
+    })?;
     if let Some(path) = &args.receipt {
         veil_fs::write_atomic(path, answer.receipt.to_json_pretty().as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;

@@ -71,18 +71,13 @@ fn main() -> ExitCode {
 
 /// An error chain on one line, without repeating a cause its context already quotes.
 fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let s = cause.to_string();
-        if out.contains(&s) {
-            continue;
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !parts.iter().any(|p| p.contains(&cause)) {
+            parts.push(cause);
         }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&s);
     }
-    out.replace('\n', " ")
+    parts.join(": ").replace('\n', " ")
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -100,9 +95,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Open { key, input, output } => done(files::open(&key, &input, &output)),
         Command::Model { store, index, command } => done(model::run(&store, index, command)),
         Command::Store { store, command } => done(files::store(&store, command)),
-        Command::VerifySegment { root, proof, segment } => {
-            done(files::verify_segment(&root, &proof, &segment))
-        }
+        Command::VerifySegment { root, proof, segment: s } => done(files::verify_segment(&root, &proof, &s)),
         Command::Attest { command: AttestCommand::Verify(args) } => done(attest::run(args)),
         Command::Kms { command } => done(kms::run(command)),
         Command::SimTee { command } => done(sim_tee::run(command)),

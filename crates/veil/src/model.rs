@@ -75,9 +75,7 @@ pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> 
                 outln!("{}", entry.root);
             }
             ModelCommand::List => {
-                let registry = registry()?;
-                let all: Vec<_> = registry.list().collect();
-                outln!("{}", serde_json::to_string_pretty(&all)?);
+                outln!("{}", serde_json::to_string_pretty(&registry()?.list().collect::<Vec<_>>())?);
             }
             ModelCommand::Quantize { to: _, input, output } => quantize(&input, &output)?,
             ModelCommand::Fetch { model, out } => {
@@ -95,11 +93,8 @@ fn quantize(input: &std::path::Path, output: &std::path::Path) -> Result<()> {
     let mut reader = std::io::BufReader::new(
         std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?,
     );
-    let pb = indicatif::ProgressBar::new(0).with_message("quantizing to Q8_0");
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} tensors")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} tensors")?;
+    let pb = indicatif::ProgressBar::new(0).with_message("quantizing to Q8_0").with_style(style);
     let converted = veil_llm::requantize_q8_0(&mut reader, |done, total| {
         pb.set_length(total as u64);
         pb.set_position(done as u64);

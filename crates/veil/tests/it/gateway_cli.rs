@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
-use common::{Server, VEIL, fails, ok, serve, veil, veil_with};
+use common::{Server, VEIL, fails, ok, on_chain, up, up_json, veil};
 use serde_json::{Value, json};
 use veil_gateway::{ClientError, GatewayClient, InferBody};
 
@@ -25,35 +25,6 @@ struct Ctx {
     /// The records' first feature values, to look for in what crosses the gateway.
     plaintext_cells: Vec<String>,
     root: String,
-}
-
-fn up(dir: &Path, extra: &[&str]) -> (Server, String) {
-    let d = dir.to_str().expect("utf-8");
-    let mut args = vec!["up", "--dir", d, "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    serve(&args)
-}
-
-fn up_json(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("up.json")).expect("up.json")).expect("json")
-}
-
-/// `veil nft|chain …` against the stack in `dir`, as its chain operator.
-fn on_chain(dir: &Path, args: &[&str]) -> std::process::Output {
-    let info = up_json(dir);
-    let s = |v: &Value| v.as_str().expect("string").to_owned();
-    let operator = dir.join("chain/operator.key");
-    veil_with(
-        &[
-            "--rpc",
-            &s(&info["rpc"]),
-            "--deployment",
-            &s(&info["deployment"]),
-            "--key",
-            operator.to_str().expect("utf-8"),
-        ],
-        args,
-    )
 }
 
 /// The breast-cancer test split as records, and each row's fourth measurement as

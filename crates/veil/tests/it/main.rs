@@ -8,4 +8,5 @@ mod codemap;
 mod common;
 mod gateway_cli;
 mod kms_cli;
+mod llm_cli;
 mod zk_cli;
