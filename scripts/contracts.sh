@@ -6,4 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../contracts"
 npm ci --no-audit --no-fund --loglevel=error
 node build.mjs --check
+# forge's cache is keyed by source content, so it is shared across clones (as cargo's
+# target directory is): a warm run skips the 40 s solc-js compile of unchanged sources.
+export FOUNDRY_CACHE_PATH="${FOUNDRY_CACHE_PATH:-$HOME/.cache/veil/forge/cache}"
+export FOUNDRY_OUT="${FOUNDRY_OUT:-$HOME/.cache/veil/forge/out}"
 node_modules/.bin/forge test --use ./solc-shim.mjs

@@ -52,7 +52,7 @@ fi
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 echo "== fuzz (brief) ($(phase))"
-scripts/fuzz.sh --quick 20
+scripts/fuzz.sh --quick 15
 echo "== done ($(phase))"
 
 # One closing line for the whole run: cargo test's and forge's per-suite lines, or

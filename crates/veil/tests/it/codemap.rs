@@ -35,9 +35,8 @@ fn codemap_rules() -> BTreeMap<String, BTreeSet<String>> {
     rules
 }
 
-/// Every workspace crate and the workspace crates it depends on (normal and build
-/// dependencies: what ships; tests and benches may reach further).
-fn actual_edges() -> BTreeMap<String, BTreeSet<String>> {
+/// `cargo metadata` for the workspace's own packages.
+fn metadata() -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
@@ -45,7 +44,13 @@ fn actual_edges() -> BTreeMap<String, BTreeSet<String>> {
         .output()
         .expect("cargo metadata runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    serde_json::from_slice(&out.stdout).expect("metadata is JSON")
+}
+
+/// Every workspace crate and the workspace crates it depends on (normal and build
+/// dependencies: what ships; tests and benches may reach further).
+fn actual_edges() -> BTreeMap<String, BTreeSet<String>> {
+    let meta = metadata();
     let packages = meta["packages"].as_array().expect("packages");
     let members: BTreeSet<String> =
         packages.iter().map(|p| p["name"].as_str().expect("name").to_owned()).collect();
@@ -170,4 +175,33 @@ fn each_crate_links_one_integration_test_binary() {
         }
     }
     assert!(several.is_empty(), "{}", several.join("\n"));
+}
+
+/// A crate without unit tests skips linking a unit-test binary (`test = false`); this
+/// keeps that from silently dropping a unit test someone adds later.
+#[test]
+fn no_unit_test_hides_behind_test_false() {
+    let meta = metadata();
+    let mut hidden = Vec::new();
+    let mut skipped = 0;
+    for package in meta["packages"].as_array().expect("packages") {
+        for target in package["targets"].as_array().expect("targets") {
+            let kinds = target["kind"].as_array().expect("kind");
+            if target["test"] == false && kinds.iter().any(|k| k == "lib" || k == "bin") {
+                skipped += 1;
+                let src = Path::new(target["src_path"].as_str().expect("src_path"));
+                let mut files = Vec::new();
+                rust_files(src.parent().expect("src dir"), &mut files);
+                for file in files {
+                    let text = std::fs::read_to_string(&file).expect("source");
+                    if ["#[test]", "#[tokio::test", "cfg(test)", "proptest!"].iter().any(|m| text.contains(m))
+                    {
+                        hidden.push(file.display().to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(skipped > 0, "no target has test = false: this check checks nothing");
+    assert!(hidden.is_empty(), "unit tests in a target with test = false never run: {hidden:?}");
 }
