@@ -24,6 +24,9 @@ scripts/contracts.sh 2>&1 | tee -a "$log"
 echo "== zk reference tools (snarkjs, circomlibjs from npm) ($(phase))"
 scripts/zk.sh
 
+echo "== stock protocol clients (openai, ollama from PyPI) ($(phase))"
+scripts/clients.sh
+
 echo "== cargo clippy -D warnings, while building every target ($(phase))"
 # `cargo clippy` is `cargo check` with clippy-driver as the workspace's compiler. Run as
 # the compiler of the test build instead, it lints exactly what `cargo clippy

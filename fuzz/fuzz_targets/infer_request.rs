@@ -1,6 +1,7 @@
-//! Arbitrary bytes as a gateway request body: decoding and signature recovery give a
-//! typed error or an address, never a panic; a token id that parses is spelled one
-//! way only, and a problem document survives its own round trip.
+//! Arbitrary bytes as a gateway request body or API key: decoding and signature
+//! recovery give a typed error or an address, never a panic; a token id that parses is
+//! spelled one way only; an API key that decodes encodes back to a key that decodes to
+//! the same grant; a problem document survives its own round trip.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +16,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = req.verify(&domain, 1_700_000_000, veil_protocol::MAX_EXPIRY_SECS);
     }
     let _ = serde_json::from_slice::<veil_protocol::JobRequest>(data);
+    let _ = serde_json::from_slice::<veil_protocol::ChatEvent>(data);
     if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(grant) = veil_protocol::SignedAccessGrant::from_api_key(text) {
+            let again = veil_protocol::SignedAccessGrant::from_api_key(&grant.to_api_key()).expect("re-encoded key");
+            assert_eq!(again, grant);
+            let _ = grant.verify(&domain, 1_700_000_000);
+        }
         if let Ok(id) = text.parse::<veil_protocol::TokenId>() {
             assert_eq!(id.to_string(), text, "a token id has one spelling");
         }

@@ -5,7 +5,9 @@ use alloy::signers::local::PrivateKeySigner;
 use serde::Deserialize;
 use serde_json::Value;
 use veil_content::Root;
-use veil_protocol::{AttestationResponse, JobResponse, SignedRequest, domain};
+use veil_protocol::{
+    AttestationResponse, ChatInput, JobResponse, SignedAccessGrant, SignedRequest, TokenId, domain,
+};
 use veil_protocol::{ErrorCode, Problem};
 
 use crate::InferBody;
@@ -75,6 +77,19 @@ pub struct SigningDomain {
 pub struct GatewayClient {
     base: String,
     http: reqwest::Client,
+}
+
+/// An OpenAI-shaped error (`{"error": {message, code}}`) as a refusal.
+fn openai_refusal(status: u16, body: &Value) -> ClientError {
+    let e = &body["error"];
+    let code = ErrorCode::parse(e["code"].as_str().unwrap_or("inference.internal"));
+    let message = e["message"].as_str().unwrap_or("(no message)");
+    let status = http_status(status);
+    ClientError::Refused(Problem::new(status, code, message))
+}
+
+fn http_status(status: u16) -> reqwest::StatusCode {
+    reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl GatewayClient {
@@ -150,6 +165,116 @@ impl GatewayClient {
             .ok()
             .and_then(|r| r.headers().get("server-timing").and_then(|v| v.to_str().ok()).map(str::to_owned));
         Ok((self.answer(&url, sent).await?, timing))
+    }
+
+    /// The served model named `model` (name or root), or, when `model` is `None`, the
+    /// one language model served (features = 0).
+    pub async fn find_model(&self, model: Option<&str>) -> Result<(Catalog, CatalogModel), ClientError> {
+        let catalog = self.catalog().await?;
+        let found = match model {
+            Some(model) => catalog.models.iter().find(|m| m.name == model || m.root.to_string() == model),
+            None => match catalog.models.iter().filter(|m| m.features == 0).collect::<Vec<_>>()[..] {
+                [one] => Some(one),
+                _ => None,
+            },
+        };
+        let m = found.cloned().ok_or_else(|| {
+            ClientError::Sign(match model {
+                Some(model) => format!("the gateway serves no model {model:?}"),
+                None => "the gateway does not serve exactly one language model: name one".into(),
+            })
+        })?;
+        Ok((catalog, m))
+    }
+
+    /// An access grant (the API key of OpenAI and Ollama clients) by `signer` for
+    /// `token` and `model`, allowing `max_tokens` per completion, for `ttl_secs`.
+    pub async fn grant(
+        &self,
+        signer: &PrivateKeySigner,
+        token: TokenId,
+        model: Option<&str>,
+        max_tokens: u32,
+        ttl_secs: u64,
+        now: u64,
+    ) -> Result<(SignedAccessGrant, CatalogModel), ClientError> {
+        let (catalog, m) = self.find_model(model).await?;
+        let mut nonce = [0u8; 32];
+        getrandom::fill(&mut nonce).map_err(|e| ClientError::Sign(e.to_string()))?;
+        let d = domain(catalog.signing.chain_id, catalog.signing.verifying_contract);
+        let ttl = ttl_secs.min(veil_protocol::MAX_GRANT_SECS);
+        let grant = SignedAccessGrant::sign(
+            signer,
+            &d,
+            token,
+            m.root,
+            max_tokens,
+            U256::from_be_bytes(nonce),
+            now + ttl,
+        )
+        .map_err(|e| ClientError::Sign(e.to_string()))?;
+        Ok((grant, m))
+    }
+
+    /// A streamed chat completion (`POST /v1/chat/completions`, as OpenAI clients
+    /// send it) with `api_key`: `on_delta` gets the text as it comes; the answer is
+    /// the whole text and the id of its receipt.
+    pub async fn chat_stream(
+        &self,
+        api_key: &str,
+        model: &str,
+        input: &ChatInput,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<(String, String), ClientError> {
+        let url = format!("{}/v1/chat/completions", self.base);
+        let transport = |reason: String| ClientError::Transport { url: url.clone(), reason };
+        let mut body = serde_json::to_value(input).map_err(|e| ClientError::Sign(e.to_string()))?;
+        body["model"] = model.into();
+        body["stream"] = true.into();
+        let mut resp = self
+            .http
+            .post(&url)
+            .bearer_auth(api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            let body: Value = resp.json().await.map_err(|e| transport(e.to_string()))?;
+            return Err(openai_refusal(status, &body));
+        }
+        let (mut buf, mut text, mut receipt) = (Vec::new(), String::new(), None);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e.to_string()))? {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = buf.drain(..end + 2).collect();
+                let event = String::from_utf8_lossy(&event);
+                for data in event.lines().filter_map(|l| l.strip_prefix("data: ")) {
+                    if data == "[DONE]" {
+                        return receipt.map(|id| (text, id)).ok_or_else(|| transport("no receipt id".into()));
+                    }
+                    let v: Value = serde_json::from_str(data).map_err(|e| transport(e.to_string()))?;
+                    if v.get("error").is_some() {
+                        return Err(openai_refusal(500, &v));
+                    }
+                    if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
+                        text.push_str(piece);
+                        on_delta(piece);
+                    }
+                    if let Some(id) = v["veil_receipt"].as_str() {
+                        receipt = Some(id.to_owned());
+                    }
+                }
+            }
+        }
+        Err(transport("the stream ended before [DONE]".into()))
+    }
+
+    /// The receipt kept under `id`.
+    pub async fn receipt(&self, id: &str) -> Result<veil_receipt::SignedReceipt, ClientError> {
+        let url = format!("{}/v1/receipts/{id}", self.base);
+        self.answer(&url, self.http.get(&url).send().await).await
     }
 
     /// Fresh evidence for `nonce`.

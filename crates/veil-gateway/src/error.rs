@@ -60,6 +60,12 @@ pub enum GatewayError {
     /// No receipt with that id is kept here.
     #[error("no receipt sha256:{0}")]
     ReceiptNotFound(String),
+    /// The route needs an API key (an access grant) and the request has none.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The request asks for more than its API key allows.
+    #[error("{0}")]
+    GrantLimit(String),
 }
 
 impl GatewayError {
@@ -90,6 +96,8 @@ impl GatewayError {
             Self::WorkerFailed(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceWorkerFailed),
             Self::Worker(p) | Self::Body(p) => return p.clone(),
             Self::ReceiptNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ReceiptNotFound),
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::RequestUnauthenticated),
+            Self::GrantLimit(_) => (StatusCode::FORBIDDEN, ErrorCode::RequestGrantLimit),
         };
         Problem::new(status, code, self.to_string())
     }

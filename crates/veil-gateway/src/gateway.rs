@@ -18,7 +18,7 @@ use veil_http::{ApiJson, HttpProblem};
 use veil_ledger::ChainClient;
 use veil_model::RegisteredModel;
 use veil_protocol::MAX_EXPIRY_SECS;
-use veil_protocol::{JobRequest, JobResponse, SignedRequest, domain};
+use veil_protocol::{ChatInput, JobRequest, JobResponse, SignedAccessGrant, SignedRequest, domain};
 
 use crate::GatewayError;
 use crate::metrics::Metrics;
@@ -99,7 +99,7 @@ impl Gateway {
         }
     }
 
-    fn model(&self, name_or_root: &str) -> Result<&RegisteredModel, GatewayError> {
+    pub(crate) fn model(&self, name_or_root: &str) -> Result<&RegisteredModel, GatewayError> {
         self.models
             .iter()
             .find(|m| m.meta.name == name_or_root || m.root.to_string() == name_or_root)
@@ -115,15 +115,7 @@ impl Gateway {
         let token = request.token()?;
         self.replay.check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)?;
         let checked = started.elapsed();
-        let data = self.ledger.intelligent_data(token.value()).await.map_err(|e| {
-            if e.is_nonexistent_token() {
-                GatewayError::TokenUnknown { token, reason: "does not exist" }
-            } else {
-                GatewayError::Ledger(e.to_string())
-            }
-        })?;
-        let first = data.first().ok_or(GatewayError::TokenUnknown { token, reason: "has no data" })?;
-        let job = JobRequest::Token { request, data_root: Root(first.data_hash.0) };
+        let job = JobRequest::Token { request, data_root: self.data_root(token).await? };
         let looked_up = started.elapsed();
         let (answer, worker_timing) = self.pool.dispatch(&job).await?;
         let dispatched = started.elapsed();
@@ -143,11 +135,82 @@ impl Gateway {
         Ok((answer, timing))
     }
 
+    /// The token's first data root, as the ledger names it now (the worker uses the
+    /// one the broker reads at its recorded block).
+    async fn data_root(&self, token: veil_protocol::TokenId) -> Result<Root, GatewayError> {
+        let data = self.ledger.intelligent_data(token.value()).await.map_err(|e| {
+            if e.is_nonexistent_token() {
+                GatewayError::TokenUnknown { token, reason: "does not exist" }
+            } else {
+                GatewayError::Ledger(e.to_string())
+            }
+        })?;
+        let first = data.first().ok_or(GatewayError::TokenUnknown { token, reason: "has no data" })?;
+        Ok(Root(first.data_hash.0))
+    }
+
+    /// The job for a chat by the bearer of `api_key` (an encoded access grant): the
+    /// grant must verify under this deployment's domain now and allow `model` and the
+    /// requested tokens. The worker and the broker check all of it again; checking here
+    /// refuses early, without a queue place.
+    pub(crate) async fn chat_job(
+        &self,
+        api_key: Option<&str>,
+        model: &str,
+        input: ChatInput,
+        stream: bool,
+    ) -> Result<(JobRequest, &RegisteredModel), GatewayError> {
+        let key = api_key.ok_or_else(|| {
+            GatewayError::Unauthenticated(
+                "send an API key (`Authorization: Bearer veil-grant-v1...`; `veil grant` makes one)".into(),
+            )
+        })?;
+        let grant =
+            SignedAccessGrant::from_api_key(key).map_err(|e| GatewayError::Unauthenticated(e.to_string()))?;
+        let terms = grant.verify(&self.domain, (self.clock)())?;
+        let m = self.model(model)?;
+        if m.root != terms.model {
+            return Err(GatewayError::GrantLimit(format!(
+                "this API key allows model {}, not {}",
+                terms.model, m.meta.name
+            )));
+        }
+        input.check().map_err(GatewayError::Malformed)?;
+        if let Some(n) = input.max_tokens.filter(|n| *n > terms.max_tokens) {
+            return Err(GatewayError::GrantLimit(format!(
+                "this API key allows at most {} new tokens per completion, not {n}",
+                terms.max_tokens
+            )));
+        }
+        let data_root = self.data_root(terms.token).await?;
+        Ok((JobRequest::Chat { grant, model: m.root, input, data_root, stream }, m))
+    }
+
+    /// The models served.
+    pub(crate) fn models(&self) -> &[RegisteredModel] {
+        &self.models
+    }
+
+    /// The workers.
+    pub(crate) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Unix seconds now.
+    pub(crate) fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Count one answered or refused request.
+    pub(crate) fn observe(&self, route: &str, outcome: &str, started: Instant) {
+        self.metrics.observe(route, outcome, started.elapsed());
+    }
+
     /// Keep a receipt under its id (atomically), so `GET /v1/receipts/{id}` finds it.
     /// The file is named by the id the gateway computes, never by the one the worker
     /// states: a worker cannot write outside the directory (`"id": "../x"`) nor file a
     /// receipt under another receipt's id.
-    fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
+    pub(crate) fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
         keep_receipt(&self.receipts_dir, &answer.receipt)?;
         if self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
             let (dir, retention, now) = (self.receipts_dir.clone(), self.retention, (self.clock)());
@@ -199,7 +262,7 @@ fn prune_receipts(dir: &std::path::Path, retention: Retention, now: u64) -> std:
     Ok(dropped)
 }
 
-type Shared = Arc<Gateway>;
+pub(crate) type Shared = Arc<Gateway>;
 
 /// Time the request and count its outcome.
 fn finish<T: Serialize>(g: &Gateway, route: &str, started: Instant, r: Result<T, GatewayError>) -> Response {
@@ -263,8 +326,14 @@ async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
     }
 }
 
+/// Veil's catalog, which is also OpenAI's model list (`object`, `data`): stock
+/// OpenAI clients read `data`, Veil's clients `models` and `signing`.
 async fn models(State(g): State<Shared>) -> Json<Value> {
     Json(json!({
+        "object": "list",
+        "data": g.models.iter().map(|m| json!({
+            "id": m.meta.name, "object": "model", "created": 0, "owned_by": "veil", "root": m.root,
+        })).collect::<Vec<_>>(),
         "models": g.models.iter().map(|m| json!({
             "name": m.meta.name, "root": m.root, "features": m.features,
             "task": m.meta.task, "classes": m.meta.classes,
@@ -313,137 +382,6 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-// ---- KServe Open Inference Protocol v2, for the public models ----
-
-async fn v2_server() -> Json<Value> {
-    Json(json!({"name": "veil", "version": env!("CARGO_PKG_VERSION"), "extensions": ["veil-receipts"]}))
-}
-
-async fn v2_live() -> Json<Value> {
-    Json(json!({"live": true}))
-}
-
-async fn v2_ready(State(g): State<Shared>) -> Response {
-    let ready = g.pool.live() > 0;
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({"ready": ready}))).into_response()
-}
-
-fn v2_metadata_of(m: &RegisteredModel) -> Value {
-    json!({
-        "name": m.meta.name,
-        "versions": [m.root.to_string()],
-        "platform": "onnx",
-        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, m.features]}],
-        "outputs": [
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, m.meta.classes.len()]},
-            {"name": "label", "datatype": "BYTES", "shape": [-1]},
-        ],
-    })
-}
-
-async fn v2_model(State(g): State<Shared>, Path(name): Path<String>) -> Response {
-    match g.model(&name) {
-        Ok(m) => Json(v2_metadata_of(m)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn v2_model_ready(State(g): State<Shared>, Path(name): Path<String>) -> Response {
-    match g.model(&name) {
-        Ok(_) => Json(json!({"name": name, "ready": g.pool.live() > 0})).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-struct V2Tensor {
-    name: String,
-    shape: Vec<i64>,
-    datatype: String,
-    data: Value,
-}
-
-#[derive(Deserialize)]
-struct V2Request {
-    #[serde(default)]
-    id: Option<String>,
-    inputs: Vec<V2Tensor>,
-}
-
-fn flatten(v: &Value, out: &mut Vec<f32>) -> Result<(), GatewayError> {
-    match v {
-        Value::Array(items) => items.iter().try_for_each(|i| flatten(i, out)),
-        Value::Number(n) => {
-            let x = n
-                .as_f64()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| v2_bad("a value is not a finite number"))?;
-            out.push(x as f32);
-            Ok(())
-        }
-        _ => Err(v2_bad("tensor data must be numbers")),
-    }
-}
-
-fn v2_bad(detail: &str) -> GatewayError {
-    GatewayError::BadTensor(detail.to_owned())
-}
-
-async fn v2_infer(
-    State(g): State<Shared>,
-    Path(name): Path<String>,
-    body: Result<ApiJson<V2Request>, HttpProblem>,
-) -> Response {
-    let started = Instant::now();
-    let r = async {
-        let ApiJson(req) = body.map_err(GatewayError::from)?;
-        let m = g.model(&name)?;
-        let [t] = req.inputs.as_slice() else {
-            return Err(v2_bad("send exactly one input tensor"));
-        };
-        if t.datatype != "FP32" || t.name != "input" {
-            return Err(v2_bad("the input tensor is `input`, FP32"));
-        }
-        let (rows, width) = match t.shape.as_slice() {
-            [r, w] if *r > 0 && *w as usize == m.features && *r as usize <= veil_protocol::MAX_ROWS => {
-                (*r as usize, *w as usize)
-            }
-            _ => return Err(v2_bad(&format!("shape must be [rows, {}] with 1 to {} rows", m.features, veil_protocol::MAX_ROWS))),
-        };
-        let mut flat = Vec::with_capacity(rows * width);
-        flatten(&t.data, &mut flat)?;
-        if flat.len() != rows * width {
-            return Err(v2_bad("data does not match the shape"));
-        }
-        let job = JobRequest::Direct {
-            model: m.root,
-            rows: flat.chunks(width).map(<[f32]>::to_vec).collect(),
-        };
-        let (answer, _) = g.pool.dispatch(&job).await?;
-        g.keep(&answer)?;
-        let preds = &answer
-            .output
-            .predictions()
-            .ok_or_else(|| GatewayError::WorkerFailed("the worker answered a tensor request with a chat".into()))?
-            .predictions;
-        let probs: Vec<f64> = preds.iter().flat_map(|p| p.probabilities.iter().copied()).collect();
-        let labels: Vec<&str> = preds.iter().map(|p| p.label.as_str()).collect();
-        Ok(json!({
-            "model_name": m.meta.name,
-            "model_version": m.root.to_string(),
-            "id": req.id.unwrap_or_else(|| answer.receipt.id.clone()),
-            "parameters": {"veil_receipt_id": answer.receipt.id},
-            "outputs": [
-                {"name": "probabilities", "datatype": "FP32", "shape": [rows, m.meta.classes.len()], "data": probs},
-                {"name": "label", "datatype": "BYTES", "shape": [rows], "data": labels},
-            ],
-        }))
-    }
-    .await;
-    finish(&g, "/v2/models/{name}/infer", started, r)
-}
-
 /// Inference bodies carry a selection of ids (or, for v2, rows of features).
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -451,18 +389,23 @@ const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/infer", post(infer))
+        .route("/v1/chat/completions", post(crate::openai::chat_completions))
+        .route("/api/chat", post(crate::ollama::chat))
+        .route("/api/generate", post(crate::ollama::generate))
+        .route("/api/tags", get(crate::ollama::tags))
+        .route("/api/show", post(crate::ollama::show))
         .route("/v1/attestation", get(attestation))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/models", get(models))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/v2", get(v2_server))
-        .route("/v2/health/live", get(v2_live))
-        .route("/v2/health/ready", get(v2_ready))
-        .route("/v2/models/{name}", get(v2_model))
-        .route("/v2/models/{name}/ready", get(v2_model_ready))
-        .route("/v2/models/{name}/infer", post(v2_infer))
+        .route("/v2", get(crate::kserve::server))
+        .route("/v2/health/live", get(crate::kserve::live))
+        .route("/v2/health/ready", get(crate::kserve::ready))
+        .route("/v2/models/{name}", get(crate::kserve::model))
+        .route("/v2/models/{name}/ready", get(crate::kserve::model_ready))
+        .route("/v2/models/{name}/infer", post(crate::kserve::infer))
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)

@@ -7,13 +7,18 @@
 //! never holds a data key or plaintext: it sees the signed request, the data's root,
 //! and the worker's answer (predictions and a signed receipt), which it keeps under
 //! the receipt's id. It also speaks KServe's Open Inference Protocol v2 for public
-//! models, and exposes health, Prometheus metrics and its OpenAPI document.
+//! models, OpenAI's chat completions (streamed or not) for chats over a token's
+//! documents, with an access grant as the API key, and exposes health, Prometheus metrics and its OpenAPI document.
 #![forbid(unsafe_code)]
 
+mod chat;
 mod client;
 mod error;
 mod gateway;
+mod kserve;
 mod metrics;
+mod ollama;
+mod openai;
 mod openapi;
 mod pool;
 mod replay;
@@ -22,5 +27,5 @@ pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomai
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
 pub use metrics::Metrics;
-pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, MAX_ANSWER_BYTES, Pool};
+pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, JobStream, MAX_ANSWER_BYTES, Pool};
 pub use replay::{ReplayError, ReplayGuard};

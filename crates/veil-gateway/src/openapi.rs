@@ -17,6 +17,27 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema}}})
 }
 
+/// Errors on OpenAI's routes, in OpenAI's shape (which OpenAI clients parse).
+fn openai_errors() -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("200".into(), json!({"description": "chat.completion, or text/event-stream of chat.completion.chunk ending in [DONE]"}));
+    for (status, what) in [
+        ("400", "request.malformed (n > 1, unsupported roles or parts), request.expiry_too_far"),
+        ("401", "request.unauthenticated (no or unreadable API key), request.bad_signature, request.expired"),
+        (
+            "403",
+            "request.grant_limit (another model, more tokens), inference.not_authorized (revoked on chain)",
+        ),
+        ("404", "inference.model_unknown, inference.token_unknown"),
+        ("413", "request.malformed (body too large)"),
+        ("422", "inference.bad_input (prompt and context over the window)"),
+        ("503", "inference.busy, inference.worker_unavailable (with Retry-After)"),
+    ] {
+        out.insert(status.into(), json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAiError"}}}}));
+    }
+    Value::Object(out)
+}
+
 /// The document.
 pub fn document() -> Value {
     let mut infer_responses = problem_responses(&[
@@ -45,6 +66,26 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferBody"}}}},
                 "responses": infer_responses,
             }},
+            "/v1/chat/completions": {"post": {
+                "summary": "OpenAI chat completions over the documents of the token your API key (an access grant, `veil grant`) names; `stream: true` answers server-sent events. The receipt id is in `veil_receipt` (the last chunk when streamed) and the x-veil-receipt header.",
+                "security": [{"grant": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "messages"]}}}},
+                "responses": openai_errors(),
+            }},
+            "/api/chat": {"post": {
+                "summary": "Ollama chat over the documents of the token your API key names (NDJSON stream unless `stream: false`); the last line names the receipt in `veil_receipt`.",
+                "security": [{"grant": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "messages"]}}}},
+                "responses": {"200": {"description": "The answer (NDJSON lines, or one object)."}, "4XX": {"description": "{\"error\": \"…\"}"}},
+            }},
+            "/api/generate": {"post": {
+                "summary": "Ollama generate: the prompt as one user question over the token's documents.",
+                "security": [{"grant": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "prompt"]}}}},
+                "responses": {"200": {"description": "The answer (NDJSON lines, or one object)."}, "4XX": {"description": "{\"error\": \"…\"}"}},
+            }},
+            "/api/tags": {"get": {"summary": "Ollama: the language models served.", "responses": {"200": ok("Models.", json!({"type": "object"}))}}},
+            "/api/show": {"post": {"summary": "Ollama: one language model's details.", "responses": {"200": ok("Details.", json!({"type": "object"})), "404": {"description": "{\"error\": \"…\"}"}}}},
             "/v1/attestation": {"get": {
                 "summary": "Fresh evidence from a worker binding its keys and your nonce.",
                 "parameters": [{"name": "nonce", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}}],
@@ -79,7 +120,12 @@ pub fn document() -> Value {
                 "responses": problem_responses(&[("400", "inference.bad_input"), ("404", "inference.model_unknown"), ("503", "inference.worker_unavailable")]),
             }},
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {
+            "grant": {"type": "http", "scheme": "bearer", "description": "An access grant (veil-grant-v1.…): EIP-712 AccessGrant(uint256 tokenId,address user,bytes32 model,uint32 maxTokens,uint256 nonce,uint64 expiry) signed by the user, base64url JSON."},
+        }, "schemas": {
+            "OpenAiError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "properties": {
+                "message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "string"},
+            }}}},
             "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code"], "properties": {
                 "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                 "detail": {"type": "string"}, "code": {"type": "string"},

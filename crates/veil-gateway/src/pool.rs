@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-use veil_protocol::{AttestationResponse, JobRequest, JobResponse, Problem, WorkerHealth};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use veil_protocol::{AttestationResponse, ChatEvent, JobRequest, JobResponse, Problem, WorkerHealth};
 
 use crate::GatewayError;
 
@@ -35,6 +35,70 @@ pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 struct Slot {
     url: RwLock<Option<String>>,
     inflight: AtomicUsize,
+}
+
+/// Counts a job against its worker's slot for as long as it lives.
+#[derive(Debug)]
+struct Inflight {
+    pool: Arc<Pool>,
+    slot: usize,
+}
+
+impl Inflight {
+    fn new(pool: Arc<Pool>, slot: usize) -> Self {
+        if let Some(s) = pool.slots.get(slot) {
+            s.inflight.fetch_add(1, Ordering::Relaxed);
+        }
+        Self { pool, slot }
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        if let Some(s) = self.pool.slots.get(self.slot) {
+            s.inflight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A streamed chat's events as the worker sends them (NDJSON [`ChatEvent`]s), each
+/// line bounded in size and in waiting time.
+#[derive(Debug)]
+pub struct JobStream {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+    read: usize,
+    idle: Duration,
+    _permit: OwnedSemaphorePermit,
+    _inflight: Inflight,
+}
+
+impl JobStream {
+    /// The next event, or `None` when the worker ended the stream.
+    pub async fn next(&mut self) -> Result<Option<ChatEvent>, GatewayError> {
+        let failed = |why: String| GatewayError::WorkerFailed(format!("the worker's stream broke: {why}"));
+        loop {
+            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                return serde_json::from_slice(&line[..pos])
+                    .map(Some)
+                    .map_err(|e| failed(format!("an unreadable event: {e}")));
+            }
+            if self.buf.len() > MAX_ANSWER_BYTES || self.read > 2 * MAX_ANSWER_BYTES {
+                return Err(failed(format!("over {MAX_ANSWER_BYTES} bytes")));
+            }
+            match tokio::time::timeout(self.idle, self.resp.chunk()).await {
+                Err(_) => return Err(failed(format!("nothing for {} s", self.idle.as_secs()))),
+                Ok(Err(e)) => return Err(failed(e.to_string())),
+                Ok(Ok(None)) if self.buf.is_empty() => return Ok(None),
+                Ok(Ok(None)) => return Err(failed("it ended inside an event".into())),
+                Ok(Ok(Some(chunk))) => {
+                    self.read += chunk.len();
+                    self.buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+    }
 }
 
 /// The worker pool.
@@ -165,13 +229,7 @@ impl Pool {
     /// full, retried once on another (or a restarted) worker when the first is lost.
     /// The answer comes with the worker's `Server-Timing` stages, when it sent them.
     pub async fn dispatch(&self, job: &JobRequest) -> Result<(JobResponse, Option<String>), GatewayError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue + self.permits.available_permits() {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(GatewayError::Busy { waiting: self.max_queue });
-        }
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let _permit = permit.map_err(|_| unavailable("the gateway is shutting down"))?;
+        let _permit = self.admit().await?;
         let started = Instant::now();
         let mut lost: Option<String> = None;
         for _ in 0..2 {
@@ -204,6 +262,73 @@ impl Pool {
         }
         Err(unavailable(match lost {
             Some(_) => "the worker was lost during the job and no replacement answered",
+            None => "no worker is running",
+        }))
+    }
+
+    /// A place among the running jobs: at once, after a wait in the queue, or a
+    /// refusal when the queue is full.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, GatewayError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue + self.permits.available_permits() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewayError::Busy { waiting: self.max_queue });
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| unavailable("the gateway is shutting down"))
+    }
+
+    /// Run a streamed chat on some worker, queued and retried as [`Pool::dispatch`]
+    /// does; the answer's events are read from the returned stream, which keeps the
+    /// job's place until it is dropped (dropping it early closes the connection, and
+    /// the worker stops generating).
+    pub async fn dispatch_stream(self: &Arc<Self>, job: &JobRequest) -> Result<JobStream, GatewayError> {
+        let permit = self.admit().await?;
+        let mut lost: Option<String> = None;
+        for _ in 0..2 {
+            let Some((i, url)) = self.pick_waiting(lost.as_deref()).await else {
+                break;
+            };
+            let inflight = Inflight::new(self.clone(), i);
+            let send = self.http.post(format!("{url}/v1/jobs")).json(job).send();
+            let resp = match tokio::time::timeout(self.job_timeout, send).await {
+                Err(_) => {
+                    return Err(GatewayError::WorkerFailed("the worker did not start answering".into()));
+                }
+                Ok(Err(e)) if !e.is_timeout() => {
+                    tracing::warn!(worker = %url, error = %e, "worker lost before it took the job; retrying once");
+                    lost = Some(url);
+                    continue;
+                }
+                Ok(Err(e)) => return Err(GatewayError::WorkerFailed(e.to_string())),
+                Ok(Ok(r)) => r,
+            };
+            let mut stream = JobStream {
+                resp,
+                buf: Vec::new(),
+                read: 0,
+                idle: self.job_timeout,
+                _permit: permit,
+                _inflight: inflight,
+            };
+            let status = stream.resp.status();
+            if !status.is_success() {
+                let mut body = Vec::new();
+                while let Ok(Ok(Some(c))) = tokio::time::timeout(PROBE_TIMEOUT, stream.resp.chunk()).await {
+                    if body.len() + c.len() > MAX_ANSWER_BYTES {
+                        break;
+                    }
+                    body.extend_from_slice(&c);
+                }
+                return Err(match serde_json::from_slice::<Problem>(&body) {
+                    Ok(p) => GatewayError::Worker(p),
+                    Err(_) => GatewayError::WorkerFailed(format!("HTTP {status} without a problem document")),
+                });
+            }
+            return Ok(stream);
+        }
+        Err(unavailable(match lost {
+            Some(_) => "the worker was lost before it took the job and no replacement answered",
             None => "no worker is running",
         }))
     }
@@ -442,5 +567,62 @@ mod tests {
         let e = pool.dispatch(&job()).await.unwrap_err();
         assert!(e.to_string().contains("from the second worker"), "{e}");
         assert_eq!(hits_b.load(Ordering::SeqCst), 1);
+    }
+
+    /// A streamed chat holds its place only while someone reads it: a client that goes
+    /// away drops the stream, the worker's connection closes (the worker stops
+    /// generating when its next delta cannot be sent), and the slot is free again.
+    #[tokio::test]
+    async fn a_dropped_stream_closes_the_workers_connection_and_frees_its_place() {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let (s, c) = (sent.clone(), closed.clone());
+        let app = Router::new().route(
+            "/v1/jobs",
+            post(move || {
+                let (sent, closed) = (s.clone(), c.clone());
+                async move {
+                    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+                    tokio::spawn(async move {
+                        loop {
+                            let line =
+                                serde_json::to_vec(&veil_protocol::ChatEvent::Delta("x".into())).unwrap();
+                            if tx.send([line, b"\n".to_vec()].concat()).await.is_err() {
+                                closed.notify_one();
+                                return;
+                            }
+                            sent.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    });
+                    let body = futures::stream::unfold(rx, |mut rx| async move {
+                        rx.recv().await.map(|l| (Ok::<_, std::convert::Infallible>(l), rx))
+                    });
+                    axum::body::Body::from_stream(body).into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        // The stream holds one of the pool's places while it is read.
+        let pool = Arc::new(Pool::new(1, 0));
+        pool.set(0, Some(url));
+        let permits = pool.permits.available_permits();
+        let mut stream = pool.dispatch_stream(&job()).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(stream.next().await.unwrap(), Some(veil_protocol::ChatEvent::Delta("x".into())));
+        }
+        assert_eq!(pool.running(), 1);
+        assert_eq!(pool.permits.available_permits(), permits - 1);
+        drop(stream);
+        tokio::time::timeout(Duration::from_secs(10), closed.notified())
+            .await
+            .expect("the worker saw its reader go away");
+        assert_eq!(pool.running(), 0, "the slot is free");
+        assert_eq!(pool.permits.available_permits(), permits, "the place is free");
+        let before = sent.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(sent.load(Ordering::SeqCst), before, "nothing is generated for nobody");
     }
 }

@@ -11,9 +11,9 @@ use veil_attester::Attester;
 use veil_evidence::Evidence;
 use veil_protocol::kms::{
     AttestRequest, BrokerIdentity, Challenge, KEY_RELEASE_PURPOSE, ResourceRequest, SealedResource,
-    SessionGrant, TokenKey, grant_message,
+    SessionGrant, TokenKey, UserProof, grant_message,
 };
-use veil_protocol::{ErrorCode, Problem, SignedRequest, TokenId};
+use veil_protocol::{ErrorCode, Problem, TokenId};
 use veil_seal::Identity;
 use zeroize::Zeroizing;
 
@@ -106,17 +106,21 @@ impl KmsClient {
     }
 
     /// Ask for a resource within a session: for a token's key, on behalf of the user
-    /// whose signed `request` it forwards.
+    /// whose signed request or grant (`proof`) it forwards.
     pub async fn resource(
         &self,
         session: &str,
         resource: &str,
-        request: Option<&SignedRequest>,
+        proof: Option<UserProof<'_>>,
     ) -> Result<SealedResource, ClientError> {
-        let req = ResourceRequest {
-            session: session.to_owned(),
-            resource: resource.to_owned(),
-            request: request.cloned(),
+        let req = match proof {
+            Some(p) => p.into_request(session, resource),
+            None => ResourceRequest {
+                session: session.to_owned(),
+                resource: resource.to_owned(),
+                request: None,
+                grant: None,
+            },
         };
         self.post("/v1/kms/resource", &req).await
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use veil_evidence::{Policy, TrustAnchors};
 use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
 use veil_kms_client::KmsClient;
+use veil_protocol::kms::UserProof;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
@@ -42,7 +43,8 @@ fn request() -> veil_protocol::SignedRequest {
 
 async fn release_once(client: &KmsClient, attester: &SimTdx, enclave: &Identity) {
     let s = client.open_session(attester, enclave).await.expect("attest");
-    let r = client.resource(&s.session, "token/42", Some(&request())).await.expect("release");
+    let r =
+        client.resource(&s.session, "token/42", Some(UserProof::from(&request()))).await.expect("release");
     KmsClient::open_key(enclave, &r).expect("open");
 }
 

@@ -91,8 +91,11 @@ async fn resource(
     let now = (s.clock)();
     let broker = s.broker.clone();
     let name = req.resource.clone();
-    let released =
-        blocking(move || broker.resource(&req.session, &req.resource, req.request.as_ref(), now)).await;
+    let released = blocking(move || {
+        let proof = req.proof().map_err(veil_kms::KmsError::Request)?;
+        broker.resource(&req.session, &req.resource, proof, now)
+    })
+    .await;
     match &released {
         Ok(_) => tracing::info!(resource = %name, "key released"),
         Err(p) => tracing::warn!(resource = %name, code = %p.0.code, "key refused"),

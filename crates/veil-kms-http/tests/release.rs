@@ -8,6 +8,8 @@ use veil_evidence::{Policy, TrustAnchors};
 use veil_kms::{Broker, BrokerParts, Limits, MasterSecret, PolicyListAuthorizer, ReleasePolicy};
 use veil_kms_client::{ClientError, KmsClient, evidence_for};
 use veil_kms_http::{RateLimit, router_with_limit};
+use veil_protocol::SignedAccessGrant;
+use veil_protocol::kms::UserProof;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, Faults, SimMeasurement, SimTdx};
 
@@ -157,8 +159,10 @@ async fn attested_enclave_receives_the_token_key_sealed_to_its_key() {
     assert!(session.dev_root, "the grant says the dev root was used");
     assert_eq!(session.measurement, good().measurement_id());
 
-    let released =
-        client.resource(&session.session, "token/42", Some(&signed(&user(), 42))).await.expect("release");
+    let released = client
+        .resource(&session.session, "token/42", Some(UserProof::from(&signed(&user(), 42))))
+        .await
+        .expect("release");
     assert!(released.dev_root);
     assert_eq!(released.authorization.as_ref().map(|a| a.source.as_str()), Some("policy-file"));
     let key = KmsClient::open_key(&enclave, &released).expect("opens with the enclave key");
@@ -191,8 +195,10 @@ async fn data_sealed_to_a_token_opens_only_with_that_tokens_released_key() {
     let enclave = Identity::generate().expect("identity");
     let session =
         client.open_session(&kms.attester(good(), Faults::default()), &enclave).await.expect("attest");
-    let released =
-        client.resource(&session.session, "token/42", Some(&signed(&user(), 42))).await.expect("release");
+    let released = client
+        .resource(&session.session, "token/42", Some(UserProof::from(&signed(&user(), 42))))
+        .await
+        .expect("release");
     let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
     assert_eq!(token_identity.public_key(), token_key);
     let mut opened = Vec::new();
@@ -336,7 +342,7 @@ async fn resources_need_a_session_a_grant_and_an_authorized_user() {
                 .resource(
                     &s,
                     "token/42",
-                    Some(&alloy::signers::local::PrivateKeySigner::random()).map(|k| signed(k, 42)).as_ref()
+                    Some(UserProof::from(&signed(&alloy::signers::local::PrivateKeySigner::random(), 42)))
                 )
                 .await
         ),
@@ -344,12 +350,14 @@ async fn resources_need_a_session_a_grant_and_an_authorized_user() {
     );
     assert_eq!(refused(client.resource(&s, "token/42", None).await), (403, "kms.not_authorized".into()));
     assert_eq!(
-        refused(client.resource(&s, "token/43", Some(&signed(&user(), 43))).await),
+        refused(client.resource(&s, "token/43", Some(UserProof::from(&signed(&user(), 43)))).await),
         (403, "kms.not_authorized".into())
     );
     assert_eq!(refused(client.resource(&s, "model/x", None).await), (403, "kms.resource".into()));
     assert_eq!(
-        refused(client.resource(&"00".repeat(32), "token/42", Some(&signed(&user(), 42))).await),
+        refused(
+            client.resource(&"00".repeat(32), "token/42", Some(UserProof::from(&signed(&user(), 42)))).await
+        ),
         (401, "kms.session".into())
     );
     // Issue 14, finding 7: refusals wrote what strangers sent (up to 256 KiB a time)
@@ -449,4 +457,77 @@ async fn a_flood_from_one_client_is_limited_and_other_clients_are_not() {
     let events = kms.audit_events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["decision"], "granted");
+}
+
+/// `who`'s access grant for `token`, ending at `expiry`.
+fn grant(who: &alloy::signers::local::PrivateKeySigner, token: u64, expiry: u64) -> SignedAccessGrant {
+    SignedAccessGrant::sign(
+        who,
+        &veil_protocol::domain(CHAIN, INFT.parse().expect("address")),
+        token.into(),
+        veil_content::Root([3; 32]),
+        128,
+        alloy::primitives::U256::from(5),
+        expiry,
+    )
+    .expect("sign")
+}
+
+/// A stock client's API key (an access grant) stands for its user at the broker only
+/// for the token it names, within its time, signed by the user it names; and it never
+/// travels together with a signed request.
+#[tokio::test]
+async fn an_access_grant_releases_its_tokens_key_and_nothing_else() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let enclave = Identity::generate().expect("identity");
+    let s = client
+        .open_session(&kms.attester(good(), Faults::default()), &enclave)
+        .await
+        .expect("attest")
+        .session;
+    let good_grant = grant(&user(), 42, NOW + 3600);
+    let released = client
+        .resource(&s, "token/42", Some(UserProof::from(&good_grant)))
+        .await
+        .expect("an authorized user's grant");
+    assert_eq!(released.authorization.as_ref().map(|a| a.user.clone()), Some(user().address().to_string()));
+    assert_eq!(*KmsClient::open_key(&enclave, &released).expect("opens"), kms.expected_token_key(42));
+    let events = kms.audit_events();
+    let last = events.last().expect("audited");
+    assert_eq!(last["user"], user().address().to_string());
+    assert!(last["grant"].as_str().is_some_and(|g| g.starts_with("0x") && g.len() == 66), "{last}");
+
+    // Another token's grant, an expired one, a stranger's, one naming the user but
+    // signed by someone else: refused.
+    let stranger = alloy::signers::local::PrivateKeySigner::random();
+    let mut impostor = grant(&stranger, 42, NOW + 3600);
+    impostor.user = user().address().to_string();
+    for (what, g, code) in [
+        ("another token", grant(&user(), 43, NOW + 3600), "kms.not_authorized"),
+        ("expired", grant(&user(), 42, NOW - 1), "request.expired"),
+        ("too long", grant(&user(), 42, NOW + veil_protocol::MAX_GRANT_SECS + 1), "request.expiry_too_far"),
+        ("a stranger's", grant(&stranger, 42, NOW + 3600), "kms.not_authorized"),
+        ("an impostor's", impostor, "request.bad_signature"),
+    ] {
+        let (_, got) = refused(client.resource(&s, "token/42", Some(UserProof::from(&g))).await);
+        assert_eq!(got, code, "{what}");
+    }
+
+    // Both a request and a grant: which user would the key be for? Refused.
+    let both = veil_protocol::kms::ResourceRequest {
+        session: s.clone(),
+        resource: "token/42".into(),
+        request: Some(signed(&user(), 42)),
+        grant: Some(good_grant),
+    };
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/kms/resource", kms.url))
+        .json(&both)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.expect("problem");
+    assert_eq!(body["code"], "request.malformed", "{body}");
 }

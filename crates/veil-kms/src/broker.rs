@@ -11,11 +11,12 @@ use veil_evidence::{AttestationError, Claims, Evidence, Policy, TrustAnchors};
 use veil_seal::PublicKey;
 
 use crate::{Authorizer, KmsError, MasterSecret, NonceStore, ReleasePolicy};
+use veil_protocol::TokenId;
+use veil_protocol::kms::UserProof;
 use veil_protocol::kms::{
     AuthorizationRecord, BrokerIdentity, ChainRef, Challenge, KEY_RELEASE_PURPOSE, SealedResource,
     SessionGrant, TOKEN_RESOURCE_PREFIX, grant_message, token_resource,
 };
-use veil_protocol::{MAX_EXPIRY_SECS, SignedRequest, TokenId};
 
 /// Bounds and lifetimes of the broker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -281,16 +282,16 @@ impl Broker {
     }
 
     /// Release `resource` to the enclave behind `session`; a token's key only for the
-    /// user whose signed `request` for that token verifies here.
+    /// user whose signed request or grant for that token (`proof`) verifies here.
     pub fn resource(
         &self,
         session: &str,
         resource: &str,
-        request: Option<&SignedRequest>,
+        proof: Option<UserProof<'_>>,
         now: u64,
     ) -> Result<SealedResource, KmsError> {
         let mut event = serde_json::json!({ "event": "resource", "resource": resource });
-        let result = self.resource_inner(session, resource, request, now, &mut event);
+        let result = self.resource_inner(session, resource, proof, now, &mut event);
         let ((mut released, hpke), head) = self.decide(now, event, result)?;
         released.decision = head.to_string();
         let message =
@@ -304,7 +305,7 @@ impl Broker {
         &self,
         session: &str,
         resource: &str,
-        request: Option<&SignedRequest>,
+        proof: Option<UserProof<'_>>,
         now: u64,
         event: &mut serde_json::Value,
     ) -> Result<(SealedResource, PublicKey), KmsError> {
@@ -328,15 +329,18 @@ impl Broker {
                 // Only the canonical spelling names a token: `token/007` would be
                 // another resource (another key) for the same token.
                 let token: TokenId = token_id.parse().map_err(|_| refused("(any)"))?;
-                // The user is whoever signed the request, under this deployment's
-                // domain — never a name the enclave passes along.
-                let request = request.ok_or_else(|| refused("(no signed request)"))?;
+                // The user is whoever signed the request or the grant, under this
+                // deployment's domain — never a name the enclave passes along.
+                let proof = proof.ok_or_else(|| refused("(no signed request)"))?;
                 let deployment = self.deployment.as_ref().ok_or(KmsError::NoDeployment)?;
                 let domain = deployment.domain().ok_or(KmsError::NoDeployment)?;
-                let signer =
-                    request.verify(&domain, now, MAX_EXPIRY_SECS).map_err(KmsError::Request)?.to_string();
+                let (signer, signed_token) = proof.verify(&domain, now).map_err(KmsError::Request)?;
+                let signer = signer.to_string();
                 event["user"] = signer.clone().into();
-                if request.token().map_err(KmsError::Request)? != token {
+                if let UserProof::Grant(g) = proof {
+                    event["grant"] = g.digest(&domain).map(|d| d.to_string()).unwrap_or_default().into();
+                }
+                if signed_token != token {
                     return Err(refused(&signer));
                 }
                 let a = self.authorizer.is_authorized(token, &signer)?;

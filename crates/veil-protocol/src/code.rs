@@ -55,6 +55,11 @@ codes! {
     RequestReplayed = "request.replayed",
     /// No such route.
     RequestNotFound = "request.not_found",
+    /// The route needs an API key (an access grant) and none was given.
+    RequestUnauthenticated = "request.unauthenticated",
+    /// The request asks for more than its access grant allows (another model, more
+    /// tokens).
+    RequestGrantLimit = "request.grant_limit",
 
     /// The ledger does not authorize the user for the token.
     InferenceNotAuthorized = "inference.not_authorized",

@@ -16,6 +16,22 @@ pub enum JobRequest {
         /// The sealed data's root, as the token records it on chain.
         data_root: Root,
     },
+    /// A chat over a token's documents for the bearer of the user's access grant
+    /// (OpenAI, Ollama and the plain `/infer` route).
+    Chat {
+        /// The user's grant (the API key the client sent), untouched.
+        grant: crate::SignedAccessGrant,
+        /// The model's weights root (the grant names it too; the worker checks both).
+        model: Root,
+        /// The conversation and sampling.
+        input: crate::ChatInput,
+        /// The token's data root as the gateway read it (the worker uses the one the
+        /// broker read at its recorded block).
+        data_root: Root,
+        /// Answer as a stream of [`ChatEvent`]s (NDJSON) rather than one response.
+        #[serde(default)]
+        stream: bool,
+    },
     /// Inference on rows the caller supplies (public models, KServe v2).
     Direct {
         /// The model's weights root.
@@ -88,6 +104,19 @@ pub struct JobResponse {
     pub output: JobOutput,
     /// The signed receipt.
     pub receipt: veil_receipt::SignedReceipt,
+}
+
+/// One line of a streamed chat (NDJSON, from worker to gateway): text as it is
+/// generated, then exactly one of the answer with its receipt or a refusal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// Newly generated text (whole UTF-8 characters).
+    Delta(String),
+    /// The whole answer and its receipt; the deltas concatenate to its content.
+    Done(Box<JobResponse>),
+    /// Generation stopped: no receipt follows.
+    Error(Problem),
 }
 
 /// Fresh evidence from a worker, binding its keys and the caller's nonce.

@@ -74,6 +74,69 @@ pub struct ResourceRequest {
     /// verifies under its own deployment's domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<SignedRequest>,
+    /// Or the user's access grant for that token (chats from stock clients), which
+    /// the broker verifies the same way. At most one of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<crate::SignedAccessGrant>,
+}
+
+impl ResourceRequest {
+    /// The user's proof this request carries: a signed request, a grant, or neither
+    /// (both at once is malformed: which user would the key be for?).
+    pub fn proof(&self) -> Result<Option<UserProof<'_>>, crate::RequestError> {
+        match (&self.request, &self.grant) {
+            (Some(r), None) => Ok(Some(UserProof::Request(r))),
+            (None, Some(g)) => Ok(Some(UserProof::Grant(g))),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => {
+                Err(crate::RequestError::Malformed("send a signed request or a grant, not both".into()))
+            }
+        }
+    }
+}
+
+/// What proves, to the broker, which user a token's key is released for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UserProof<'a> {
+    /// The user's signed request (one request, single-use nonce).
+    Request(&'a SignedRequest),
+    /// The user's access grant (a standing permission a stock client carries).
+    Grant(&'a crate::SignedAccessGrant),
+}
+
+impl<'a> From<&'a SignedRequest> for UserProof<'a> {
+    fn from(r: &'a SignedRequest) -> Self {
+        Self::Request(r)
+    }
+}
+
+impl<'a> From<&'a crate::SignedAccessGrant> for UserProof<'a> {
+    fn from(g: &'a crate::SignedAccessGrant) -> Self {
+        Self::Grant(g)
+    }
+}
+
+impl UserProof<'_> {
+    /// The user and the token, if the proof verifies under `domain` at `now`.
+    pub fn verify(
+        &self,
+        domain: &alloy::sol_types::Eip712Domain,
+        now: u64,
+    ) -> Result<(alloy::primitives::Address, TokenId), crate::RequestError> {
+        match self {
+            Self::Request(r) => Ok((r.verify(domain, now, crate::MAX_EXPIRY_SECS)?, r.token()?)),
+            Self::Grant(g) => g.verify(domain, now).map(|t| (t.user, t.token)),
+        }
+    }
+
+    /// As the key-broker request carries it.
+    pub fn into_request(self, session: &str, resource: &str) -> ResourceRequest {
+        let (request, grant) = match self {
+            Self::Request(r) => (Some(r.clone()), None),
+            Self::Grant(g) => (None, Some(g.clone())),
+        };
+        ResourceRequest { session: session.to_owned(), resource: resource.to_owned(), request, grant }
+    }
 }
 
 /// A released key, sealed to the enclave's attested HPKE key.

@@ -1,6 +1,7 @@
 //! Everything that crosses a process boundary in Veil, and nothing that moves it.
 //!
-//! The signed inference request and its EIP-712 types, the jobs a gateway hands a
+//! The signed inference request and its EIP-712 types, the access grant a stock
+//! client carries as its API key, the jobs a gateway hands a
 //! worker and their answers (predictions, or a chat's completion), the key-broker exchange, token ids (one parser), the
 //! stable error codes and the RFC 9457 problem documents every service refuses
 //! with, and the `id,feature…` table a token's data is. No I/O, no HTTP framework,
@@ -8,6 +9,7 @@
 //! speaks through these types.
 #![forbid(unsafe_code)]
 
+mod access;
 mod chat;
 mod code;
 mod job;
@@ -18,13 +20,17 @@ mod request;
 mod table;
 mod token;
 
+pub use access::{
+    API_KEY_PREFIX, AccessGrant, GrantTerms, MAX_API_KEY_CHARS, MAX_GRANT_SECS, SignedAccessGrant,
+};
 pub use chat::{
     ChatInput, ChatMessage, ChatOutput, ChatRole, ChatUsage, DEFAULT_MAX_TOKENS, FinishReason,
     MAX_CHAT_CHARS, MAX_CHAT_MESSAGES,
 };
 pub use code::ErrorCode;
 pub use job::{
-    AttestationResponse, InferenceOutput, JobOutput, JobRequest, JobResponse, Prediction, WorkerHealth,
+    AttestationResponse, ChatEvent, InferenceOutput, JobOutput, JobRequest, JobResponse, Prediction,
+    WorkerHealth,
 };
 pub use problem::{PROBLEM_JSON, Problem};
 pub use registry::{

@@ -50,6 +50,11 @@ pub struct RequestReceived {
     /// The user's signature (0x-hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// When the user's authority is a standing access grant (an API key) rather than
+    /// a signed request: the grant's EIP-712 digest (0x-hex). `nonce`, `expiry` and
+    /// `signature` are then the grant's, shared by every request made with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 impl Payload for RequestReceived {
@@ -219,6 +224,7 @@ mod tests {
                         nonce: Some("42".into()),
                         expiry: Some(9),
                         signature: Some("0x01".into()),
+                        grant: None,
                     },
                 ),
                 Event::new(

@@ -191,3 +191,133 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     }
     Ok(())
 }
+
+/// The documents of the chat story: a small team's private notes, as an owner would
+/// publish them (Markdown and JSON lines).
+const NOTES: [(&str, &str); 2] = [
+    (
+        "kestrel-tea.md",
+        "# Kestrel Valley tea\n\nSteep the Kestrel Valley green tea at 80 degrees for exactly 150 seconds. \
+         Longer steeping makes it bitter.\n",
+    ),
+    (
+        "quotes.jsonl",
+        "{\"author\":\"Seneca\",\"quote\":\"Luck is what happens when preparation meets opportunity.\"}\n\
+         {\"author\":\"Ada Lovelace\",\"quote\":\"The more I study, the more insatiable do I feel my genius for it to be.\"}\n",
+    ),
+];
+
+/// The chat story, after [`story`], on a stack that serves `model` (a GGUF language
+/// model): an owner's documents sealed to a new token, an authorized user's API key
+/// (an access grant) and a streamed question answered from the documents inside the
+/// worker, with a receipt that binds the text; then a stranger refused, and the user
+/// refused on the next request once the owner revokes them on chain.
+pub async fn chat_story(
+    stack: &Stack,
+    model: &str,
+    first_step: u32,
+    clock: fn() -> u64,
+    out: &mut dyn Narrator,
+) -> Result<()> {
+    out.step(first_step, "A second owner mints a token for their private notes and publishes them to it");
+    let chain = &stack.operator;
+    let token = chain.mint(stack.operator_address, &[]).await?;
+    let set = veil_retrieve::DocumentSet::new(NOTES.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())))
+        .map_err(|e| StackError::Demo(e.to_string()))?;
+    let put = crate::publish::attach_sealed(
+        chain,
+        stack.operator_address,
+        &stack.kms,
+        &stack.store,
+        token,
+        &set.encode(),
+        "documents (veil.docs/1)",
+    )
+    .await?;
+    out.ok(&format!(
+        "token {token}: {} documents sealed to its key, stored as {}",
+        NOTES.len(),
+        short(&put.root.to_string())
+    ));
+
+    out.step(
+        first_step + 1,
+        "The owner authorizes a user, who signs one access grant: the API key for OpenAI and Ollama clients",
+    );
+    let user = PrivateKeySigner::random();
+    chain.authorize(token, user.address()).await?;
+    let gw = GatewayClient::new(&stack.gateway);
+    let token_id = veil_protocol::TokenId::from(token);
+    let (grant, _) = gw.grant(&user, token_id, Some(model), 64, 600, clock()).await?;
+    let key = grant.to_api_key();
+    out.ok(&format!(
+        "API key {}… ({} characters; token {token}, model {model}, 64 tokens per answer, 10 minutes)",
+        &key[..24],
+        key.len()
+    ));
+
+    out.step(
+        first_step + 2,
+        "The user asks a question; the worker retrieves passages and answers inside the enclave",
+    );
+    let question = "How long should the Kestrel Valley green tea steep?";
+    let input = veil_protocol::ChatInput {
+        messages: vec![veil_protocol::ChatMessage {
+            role: veil_protocol::ChatRole::User,
+            content: question.into(),
+        }],
+        max_tokens: Some(48),
+        temperature: None,
+        top_p: None,
+        seed: None,
+        stop: Vec::new(),
+    };
+    let mut pieces = 0usize;
+    let (text, receipt_id) = gw.chat_stream(&key, model, &input, |_| pieces += 1).await?;
+    out.ok(&format!("Q: {question}"));
+    out.ok(&format!("A: {}", text.trim()));
+    out.ok(&format!("streamed in {pieces} pieces (POST /v1/chat/completions, as OpenAI clients send it)"));
+    let receipt = gw.receipt(&receipt_id).await?;
+    let mut trust = veil_verify::Trust::default();
+    trust.anchors.intel_roots.push(crate::kms::read_cert(&stack.dev_root)?);
+    trust.measurements = vec![stack.measurement.clone()];
+    let report = veil_verify::verify(receipt.to_json_pretty().as_bytes(), &trust)?;
+    out.ok(&report.summary());
+    let bound = report.verified.receipt.events.iter().find_map(|e| {
+        e.payload::<veil_receipt::events::LlmCompleted>().and_then(|p| p.ok()).and_then(|p| p.completion_hash)
+    });
+    let received = veil_content::root_of(text.as_bytes()).map_err(|e| StackError::Demo(e.to_string()))?;
+    if bound != Some(received) {
+        return Err(StackError::Demo("the receipt does not bind the text received".into()));
+    }
+    out.ok(&format!(
+        "the receipt's completion_hash is the root of the text received ({})",
+        short(&received.to_string())
+    ));
+
+    out.step(first_step + 3, "What is refused");
+    let refused =
+        |r: std::result::Result<(String, String), ClientError>, what: &str, out: &mut dyn Narrator| match r {
+            Ok(_) => Err(StackError::Demo(format!("{what} was answered"))),
+            Err(ClientError::Refused(p)) => {
+                out.refused(what, p.code.as_str(), &p.detail);
+                Ok(())
+            }
+            Err(e) => Err(StackError::Gateway(e)),
+        };
+    let stranger = PrivateKeySigner::random();
+    let (their, _) = gw.grant(&stranger, token_id, Some(model), 64, 600, clock()).await?;
+    refused(
+        gw.chat_stream(&their.to_api_key(), model, &input, |_| ()).await,
+        "a stranger's own API key",
+        out,
+    )?;
+    chain.revoke(token, user.address()).await?;
+    out.ok(&format!("the owner revokes {} on chain", short(&user.address().to_string())));
+    refused(
+        gw.chat_stream(&key, model, &input, |_| ()).await,
+        "the revoked user's next question, same API key",
+        out,
+    )?;
+    Ok(())
+}

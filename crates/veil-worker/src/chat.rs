@@ -54,8 +54,16 @@ pub fn parse(input: &serde_json::Value) -> Result<ChatInput, JobError> {
     Ok(chat)
 }
 
-/// Answer `input` from the document set `documents` (the token's opened data).
-pub fn answer(model: &LlmModel, name: &str, input: &ChatInput, documents: &[u8]) -> Result<Answer, JobError> {
+/// Answer `input` from the document set `documents` (the token's opened data),
+/// handing each new piece of text to `on_delta` as it is generated; when `on_delta`
+/// answers false (the client went away), generation stops.
+pub fn answer(
+    model: &LlmModel,
+    name: &str,
+    input: &ChatInput,
+    documents: &[u8],
+    on_delta: &mut dyn FnMut(&str) -> bool,
+) -> Result<Answer, JobError> {
     let set = DocumentSet::decode(documents)
         .map_err(|e| JobError::BadInput(format!("the token's data is not a document set: {e}")))?;
     let decoding =
@@ -89,7 +97,12 @@ pub fn answer(model: &LlmModel, name: &str, input: &ChatInput, documents: &[u8])
     let prompt = model.prompt(&messages).map_err(llm_error)?;
     let sampling = Sampling { decoding, max_new_tokens: max_new, stop: input.stop.clone() };
     let mut generation = Generation::start(model, &prompt, sampling).map_err(llm_error)?;
-    let content = generation.run().map_err(llm_error)?;
+    while let Some(piece) = generation.step().map_err(llm_error)? {
+        if !piece.is_empty() && !on_delta(&piece) {
+            return Err(JobError::Cancelled);
+        }
+    }
+    let content = generation.text().to_owned();
     let usage = generation.usage();
     let finish_reason = match generation.finish() {
         Some(Finish::Length) => FinishReason::Length,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use veil_http::{ApiJson, HttpProblem, problem_response};
-use veil_protocol::{ErrorCode, JobRequest, Problem};
+use veil_protocol::{ChatEvent, ErrorCode, JobRequest, Problem};
 
 use crate::{JobError, Worker};
 
@@ -31,7 +31,12 @@ fn problem(e: &JobError) -> Problem {
         JobError::KeyUnavailable(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceKeyRefused),
         JobError::DataIntegrity(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceDataIntegrity),
         JobError::BadInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InferenceBadInput),
+        JobError::GrantLimit(_) => (StatusCode::FORBIDDEN, ErrorCode::RequestGrantLimit),
         JobError::Busy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy),
+        // Nobody reads it: the client closed the connection (nginx's 499).
+        JobError::Cancelled => {
+            (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), ErrorCode::InferenceInternal)
+        }
         JobError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InferenceInternal),
     };
     Problem::new(status, code, e.to_string())
@@ -50,12 +55,67 @@ async fn job(
     body: Result<ApiJson<JobRequest>, HttpProblem>,
 ) -> Result<Response, Response> {
     let ApiJson(req) = body.map_err(IntoResponse::into_response)?;
+    if matches!(req, JobRequest::Chat { stream: true, .. }) {
+        return Ok(stream(w, req));
+    }
     let (answer, timings) = w.run(req).await.map_err(IntoResponse::into_response)?;
     let mut resp = Json(answer).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&timings.header()) {
         resp.headers_mut().insert("server-timing", v);
     }
     Ok(resp)
+}
+
+/// Deltas generated but not yet sent, at most, before generation waits for the reader.
+const STREAM_BUFFER: usize = 32;
+
+/// A chat answered as NDJSON [`ChatEvent`]s: text as it is generated, then the answer
+/// with its receipt (or the refusal). When the reader goes away, the channel closes
+/// and generation stops at its next token.
+fn stream(w: Arc<Worker>, req: JobRequest) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<ChatEvent>(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let (dtx, mut drx) = tokio::sync::mpsc::channel::<String>(STREAM_BUFFER);
+        let job = w.run_with(req, Some(dtx));
+        tokio::pin!(job);
+        let result = loop {
+            tokio::select! {
+                Some(piece) = drx.recv() => {
+                    if tx.send(ChatEvent::Delta(piece)).await.is_err() {
+                        // Dropping `drx` (and the job) makes the generator stop.
+                        return;
+                    }
+                }
+                r = &mut job => break r,
+            }
+        };
+        while let Ok(piece) = drx.try_recv() {
+            if tx.send(ChatEvent::Delta(piece)).await.is_err() {
+                return;
+            }
+        }
+        let last = match result {
+            Ok((answer, _)) => ChatEvent::Done(Box::new(answer)),
+            Err(e) => {
+                let p = problem(&e);
+                tracing::info!(code = %p.code, "streamed job refused");
+                ChatEvent::Error(p)
+            }
+        };
+        let _ = tx.send(last).await;
+    });
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        // Every event is plain data: it always serialises.
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/x-ndjson"))],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]

@@ -16,7 +16,7 @@ use veil_evidence::Evidence;
 use veil_kms_client::{ClientError, KmsClient};
 use veil_llm::LlmModel;
 use veil_model::{ModelFormat, OnnxModel};
-use veil_protocol::kms::{SealedResource, token_resource};
+use veil_protocol::kms::{SealedResource, UserProof, token_resource};
 use veil_protocol::{ErrorCode, Problem, RequestError, TokenId};
 use veil_receipt::events::{
     DataLoaded, InferenceCompleted, KeyReleased, ModelLoaded, NftAuthorized, RequestReceived,
@@ -28,8 +28,9 @@ use veil_store::Store;
 use zeroize::Zeroizing;
 
 use veil_protocol::{
-    ATTESTATION_PURPOSE, AttestationResponse, InferenceOutput, JobOutput, JobRequest, JobResponse,
-    MAX_EXPIRY_SECS, MAX_ROWS, Prediction, SignedRequest, WorkerHealth, domain,
+    ATTESTATION_PURPOSE, AttestationResponse, ChatInput, DEFAULT_MAX_TOKENS, InferenceOutput, JobOutput,
+    JobRequest, JobResponse, MAX_EXPIRY_SECS, MAX_ROWS, Prediction, SignedAccessGrant, SignedRequest,
+    WorkerHealth, domain,
 };
 use veil_protocol::{Table, TableError};
 
@@ -149,6 +150,12 @@ pub enum JobError {
     /// The input or the token's data does not fit the model.
     #[error("{0}")]
     BadInput(String),
+    /// The request asks for more than the user's access grant allows.
+    #[error("{0}")]
+    GrantLimit(String),
+    /// The client went away while the answer was generated; nothing was signed.
+    #[error("the client went away; generation stopped")]
+    Cancelled,
     /// The model runs one generation at a time and one is running; try again.
     #[error("the model is busy with another request; try again")]
     Busy,
@@ -198,6 +205,39 @@ impl Loaded {
         }
     }
 }
+
+/// Who asks for a token job, as the job proves it.
+struct Caller<'a> {
+    /// What the broker verifies for itself.
+    proof: UserProof<'a>,
+    user: Address,
+    token: TokenId,
+    received: OffsetDateTime,
+    /// The `request.received` event.
+    event: RequestReceived,
+    /// What the receipt's `input_hash` covers (and, for tables, which rows to read).
+    input: Value,
+}
+
+/// Counts a job as running for as long as it lives, however it ends (a streamed job's
+/// future is dropped when its client goes away).
+struct Running<'a>(&'a AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where a streamed chat's text goes as it is generated.
+pub type Deltas = tokio::sync::mpsc::Sender<String>;
 
 /// What a token job computed.
 enum Computed {
@@ -488,13 +528,27 @@ impl Worker {
 
     /// Run one job.
     pub async fn run(self: &Arc<Self>, job: JobRequest) -> Result<(JobResponse, Timings), JobError> {
-        self.running.fetch_add(1, Ordering::Relaxed);
+        self.run_with(job, None).await
+    }
+
+    /// Run a job; a chat's text also goes to `deltas` as it is generated (and stops
+    /// when nobody receives it any more).
+    pub async fn run_with(
+        self: &Arc<Self>,
+        job: JobRequest,
+        deltas: Option<Deltas>,
+    ) -> Result<(JobResponse, Timings), JobError> {
+        let _running = Running::new(&self.running);
         let mut t = Timings::start();
         let result = match job {
-            JobRequest::Token { request, data_root } => self.token_job(request, data_root, &mut t).await,
+            JobRequest::Token { request, data_root } => {
+                self.token_job(request, data_root, deltas, &mut t).await
+            }
+            JobRequest::Chat { grant, model, input, data_root, stream: _ } => {
+                self.grant_chat(grant, model, input, data_root, deltas, &mut t).await
+            }
             JobRequest::Direct { model, rows } => self.direct_job(model, rows, &mut t).await,
         };
-        self.running.fetch_sub(1, Ordering::Relaxed);
         result.map(|r| (r, t))
     }
 
@@ -510,12 +564,12 @@ impl Worker {
         &self,
         token: TokenId,
         user: &str,
-        request: &SignedRequest,
+        proof: UserProof<'_>,
     ) -> Result<(SealedResource, Session), JobError> {
         let resource = token_resource(token);
         for attempt in 0..2 {
             let session = self.session().await?;
-            match self.kms.resource(&session.id, &resource, Some(request)).await {
+            match self.kms.resource(&session.id, &resource, Some(proof)).await {
                 Ok(released) => {
                     veil_kms_client::verify_grant(
                         &released,
@@ -554,6 +608,7 @@ impl Worker {
         self: &Arc<Self>,
         request: SignedRequest,
         gateway_root: Root,
+        deltas: Option<Deltas>,
         t: &mut Timings,
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
@@ -565,9 +620,95 @@ impl Worker {
             Engine::Llm(_) => Some(crate::chat::parse(&request.input)?),
             Engine::Onnx(_) => None,
         };
+        let caller = Caller {
+            proof: UserProof::Request(&request),
+            user,
+            token,
+            received,
+            event: RequestReceived {
+                signer: Some(user.to_string()),
+                nonce: Some(request.nonce.clone()),
+                expiry: Some(request.expiry),
+                signature: Some(request.signature.clone()),
+                grant: None,
+            },
+            input: request.input.clone(),
+        };
+        self.serve(caller, model, chat, gateway_root, deltas, t).await
+    }
+
+    /// A chat for the bearer of `grant`: the grant must verify here, allow this model
+    /// and this many new tokens; the broker then verifies it again and reads the
+    /// ledger, as for a signed request.
+    async fn grant_chat(
+        self: &Arc<Self>,
+        grant: SignedAccessGrant,
+        model_root: Root,
+        mut input: ChatInput,
+        gateway_root: Root,
+        deltas: Option<Deltas>,
+        t: &mut Timings,
+    ) -> Result<JobResponse, JobError> {
+        let received = self.now();
+        let terms = grant.verify(&self.domain, (self.clock)())?;
+        if terms.model != model_root {
+            return Err(JobError::GrantLimit(format!(
+                "the API key allows model {}, not {model_root}",
+                terms.model
+            )));
+        }
+        let model = self.model(&model_root)?;
+        if !matches!(model.engine, Engine::Llm(_)) {
+            return Err(bad_input(format!(
+                "{} is not a language model: an API key is for chats",
+                model.entry.name
+            )));
+        }
+        input.check().map_err(JobError::BadInput)?;
+        match input.max_tokens {
+            Some(n) if n > terms.max_tokens => {
+                return Err(JobError::GrantLimit(format!(
+                    "the API key allows at most {} new tokens per completion, not {n}",
+                    terms.max_tokens
+                )));
+            }
+            Some(_) => {}
+            None => input.max_tokens = Some(terms.max_tokens.min(DEFAULT_MAX_TOKENS)),
+        }
+        let digest = grant.digest(&self.domain)?;
+        let value = serde_json::to_value(&input).map_err(|e| internal(e.to_string()))?;
+        let caller = Caller {
+            proof: UserProof::Grant(&grant),
+            user: terms.user,
+            token: terms.token,
+            received,
+            event: RequestReceived {
+                signer: Some(terms.user.to_string()),
+                nonce: Some(grant.nonce.clone()),
+                expiry: Some(grant.expiry),
+                signature: Some(grant.signature.clone()),
+                grant: Some(digest.to_string()),
+            },
+            input: value,
+        };
+        self.serve(caller, model, Some(input), gateway_root, deltas, t).await
+    }
+
+    /// Release the token's key for `caller`, open the token's data inside, run the
+    /// model on it, and sign the receipt.
+    async fn serve(
+        self: &Arc<Self>,
+        caller: Caller<'_>,
+        model: Arc<Loaded>,
+        chat: Option<ChatInput>,
+        gateway_root: Root,
+        deltas: Option<Deltas>,
+        t: &mut Timings,
+    ) -> Result<JobResponse, JobError> {
+        let Caller { proof, user, token, received, event: request_event, input } = caller;
         let user_s = user.to_string();
         t.lap("signature");
-        let (released, session) = self.release(token, &user_s, &request).await?;
+        let (released, session) = self.release(token, &user_s, proof).await?;
         t.lap("key_release");
         let released_at = self.now();
         let authz = released
@@ -607,7 +748,7 @@ impl Worker {
         let data_loaded = self.now();
         t.lap("data_fetch");
         let sealed_len = sealed.len();
-        let input = request.input.clone();
+        let selection = input.clone();
         let clock = self.clock;
         let (computed, model_at, opened, inferred) = tokio::task::spawn_blocking({
             let model = model.clone();
@@ -621,7 +762,10 @@ impl Worker {
                     OffsetDateTime::from_unix_timestamp(clock() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH);
                 if let (Engine::Llm(llm), Some(chat)) = (&model.engine, &chat) {
                     let opened = began.elapsed();
-                    let answer = crate::chat::answer(llm, &model.entry.name, chat, &plain)?;
+                    let mut on_delta = |piece: &str| {
+                        deltas.as_ref().is_none_or(|tx| tx.blocking_send(piece.to_owned()).is_ok())
+                    };
+                    let answer = crate::chat::answer(llm, &model.entry.name, chat, &plain, &mut on_delta)?;
                     return Ok((
                         Computed::Chat(Box::new(answer)),
                         model_at,
@@ -641,7 +785,7 @@ impl Worker {
                         table.features()
                     )));
                 }
-                let (ids, x) = table.select(&input, MAX_ROWS).map_err(|e| match e {
+                let (ids, x) = table.select(&selection, MAX_ROWS).map_err(|e| match e {
                     TableError::Selection(m) | TableError::Shape(m) => bad_input(m),
                 })?;
                 let opened = began.elapsed();
@@ -657,15 +801,7 @@ impl Worker {
         t.add("inference", inferred);
         let done = self.now();
         let mut events = vec![
-            Event::of(
-                received,
-                &RequestReceived {
-                    signer: Some(user_s.clone()),
-                    nonce: Some(request.nonce.clone()),
-                    expiry: Some(request.expiry),
-                    signature: Some(request.signature.clone()),
-                },
-            ),
+            Event::of(received, &request_event),
             Event::of(
                 released_at,
                 &NftAuthorized {
@@ -696,15 +832,8 @@ impl Worker {
                 (JobOutput::Chat(answer.output), answer.context_root)
             }
         };
-        let answer = self.finish(
-            Some(user_s),
-            model.entry.root,
-            &request.input,
-            Some(context),
-            output,
-            events,
-            &session,
-        );
+        let answer =
+            self.finish(Some(user_s), model.entry.root, &input, Some(context), output, events, &session);
         t.lap("receipt");
         answer
     }
@@ -982,7 +1111,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_reference_measurement_the_broker_does_not_see_is_refused() {
         let (w, _fake, _dir) = worker_measured(60, "ff").await;
-        let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
+        let Err(e) = w.release(TokenId::from(1u64), USER, (&request()).into()).await else {
             panic!("served under a measurement the broker did not see");
         };
         assert!(
@@ -997,7 +1126,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_release_not_signed_by_the_configured_broker_is_refused() {
         let (w, _fake, _dir) = worker_with(60, [5; 32], [4; 32]).await;
-        let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
+        let Err(e) = w.release(TokenId::from(1u64), USER, (&request()).into()).await else {
             panic!("a stranger's release was taken");
         };
         assert!(
@@ -1006,21 +1135,25 @@ mod tests {
         );
         // The configured broker's own release is taken.
         let (w, _fake, _dir) = worker(60).await;
-        w.release(TokenId::from(1u64), USER, &request()).await.expect("the trusted broker");
+        w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("the trusted broker");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_expired_session_is_renewed_inside_the_job_that_finds_it() {
         let (w, fake, _dir) = worker(2).await;
         assert_eq!(fake.lock().unwrap().attests, 1);
-        w.release(TokenId::from(1u64), USER, &request()).await.expect("within the session");
+        w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("within the session");
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // The session is dead: the job attests again and is served.
-        w.release(TokenId::from(1u64), USER, &request()).await.expect("served after the session lapsed");
+        w.release(TokenId::from(1u64), USER, (&request()).into())
+            .await
+            .expect("served after the session lapsed");
         assert_eq!(fake.lock().unwrap().attests, 2);
         // A broker that forgot the session (it restarted) is the same case.
         fake.lock().unwrap().sessions.clear();
-        w.release(TokenId::from(1u64), USER, &request()).await.expect("served after the broker forgot");
+        w.release(TokenId::from(1u64), USER, (&request()).into())
+            .await
+            .expect("served after the broker forgot");
         assert_eq!(fake.lock().unwrap().attests, 3);
     }
 
@@ -1031,7 +1164,7 @@ mod tests {
         fake.lock().unwrap().up = false;
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // Down, with the session expired: the job is refused, the worker says why.
-        let Err(e) = w.release(TokenId::from(1u64), USER, &request()).await else {
+        let Err(e) = w.release(TokenId::from(1u64), USER, (&request()).into()).await else {
             panic!("served with the broker down");
         };
         assert!(matches!(&e, JobError::AttestationRefused(p) if p.code == ErrorCode::KmsUnreachable), "{e}");
@@ -1047,7 +1180,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "the background renewal re-attested");
-        w.release(TokenId::from(1u64), USER, &request()).await.expect("served");
+        w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("served");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1057,11 +1190,56 @@ mod tests {
         // Renewal at two thirds of its life: after ~2 s a second session exists, and
         // at no moment is the worker without a live one.
         for _ in 0..35 {
-            w.release(TokenId::from(1u64), USER, &request()).await.expect("always served");
+            w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("always served");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let f = fake.lock().unwrap();
         assert!(f.attests >= 2, "renewed in the background ({} attestations)", f.attests);
         assert_eq!(f.dead, 0, "no job ever presented an expired session");
+    }
+
+    /// A grant the worker cannot verify, or one that does not allow the job's model,
+    /// is refused before any key is asked for: the gateway's checks are not trusted.
+    #[tokio::test]
+    async fn a_grant_is_checked_by_the_worker_itself() {
+        let (w, _fake, _dir) = worker(300).await;
+        let who = alloy::signers::local::PrivateKeySigner::random();
+        let grant = |domain: &Eip712Domain, expiry: u64| {
+            SignedAccessGrant::sign(
+                &who,
+                domain,
+                TokenId::from(1),
+                Root([3; 32]),
+                64,
+                alloy::primitives::U256::from(9u64),
+                expiry,
+            )
+            .unwrap()
+        };
+        let ours = veil_protocol::domain(1, Address::ZERO);
+        let input: ChatInput =
+            serde_json::from_value(json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        let job = |grant: SignedAccessGrant, model: Root| JobRequest::Chat {
+            grant,
+            model,
+            input: input.clone(),
+            data_root: Root([8; 32]),
+            stream: false,
+        };
+        let run = |job| {
+            let w = w.clone();
+            async move { w.run(job).await.map(|_| ()).unwrap_err() }
+        };
+        let e = run(job(grant(&ours, now() + 60), Root([4; 32]))).await;
+        assert!(matches!(e, JobError::GrantLimit(_)), "another model: {e}");
+        let e = run(job(grant(&ours, now() - 1), Root([3; 32]))).await;
+        assert!(matches!(e, JobError::Request(RequestError::Expired { .. })), "expired: {e}");
+        let theirs = veil_protocol::domain(2, Address::ZERO);
+        let e = run(job(grant(&theirs, now() + 60), Root([3; 32]))).await;
+        assert!(matches!(e, JobError::Request(RequestError::Signature(_))), "another chain: {e}");
+        // A good grant for a model this worker does not serve: unknown, still no key.
+        let e = run(job(grant(&ours, now() + 60), Root([3; 32]))).await;
+        assert!(matches!(e, JobError::ModelUnknown(_)), "{e}");
+        assert_eq!(w.health().running, 0, "refused jobs do not stay counted as running");
     }
 }

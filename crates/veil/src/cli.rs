@@ -144,6 +144,11 @@ pub enum Command {
     Oracle(oracle::OracleArgs),
     /// Ask a gateway for inference over rows of a token's data, signed with your wallet.
     Infer(infer::InferArgs),
+    /// Sign an access grant for a token's documents and print it: the API key for
+    /// OpenAI and Ollama clients (and `veil chat`).
+    Grant(crate::chat::GrantArgs),
+    /// Ask a question over a token's documents; the answer streams, its receipt is saved.
+    Chat(crate::chat::ChatArgs),
     /// Challenge a gateway's worker with a fresh nonce and verify the evidence.
     Attestation(infer::AttestationArgs),
     /// Zero-knowledge keys and verification (Groth16, snarkjs JSON).
@@ -167,6 +172,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Attested inference vs tract directly, then `POST /v1/infer` under wrk load.
     Gateway(bench::BenchArgs),
+    /// A GGUF language model in bare candle: time to first token and decode rate.
+    Llm(bench::LlmBenchArgs),
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
         /// The circuit.

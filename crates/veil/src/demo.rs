@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use veil_stack::demo::Narrator;
+use veil_stack::stack::UpOptions;
 
 /// Prints the story to stdout.
 struct Printer;
@@ -25,6 +26,16 @@ impl Narrator for Printer {
     }
 }
 
+/// The bundled language model as `scripts/models.sh` installs it.
+const LLM_NAME: &str = "SmolLM2-135M-Instruct.Q8_0";
+
+/// The bundled language model, when installed.
+fn bundled_llm() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let path = PathBuf::from(home).join(".cache/veil/models").join(format!("{LLM_NAME}.gguf"));
+    path.is_file().then_some(path)
+}
+
 /// Run the demo in `dir` (kept) or a temporary directory.
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let (work, tmp) = veil_stack::demo::workspace(dir)?;
@@ -34,8 +45,22 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let mut out = Printer;
     out.step(1, "Start Veil: embedded chain, store, key broker, gateway, and an attested worker process");
     let listen: SocketAddr = "127.0.0.1:0".parse()?;
-    let stack = rt.block_on(veil_stack::stack::start(&crate::up::options(work.join("stack"), listen, 1)?))?;
-    let result = rt.block_on(veil_stack::demo::story(&stack, &work, crate::unix_now, &mut out));
+    let llm = bundled_llm();
+    let opts = UpOptions { llm: llm.clone(), ..crate::up::options(work.join("stack"), listen, 1)? };
+    let stack = rt.block_on(veil_stack::stack::start(&opts))?;
+    let result = rt.block_on(async {
+        veil_stack::demo::story(&stack, &work, crate::unix_now, &mut out).await?;
+        match &llm {
+            Some(path) => {
+                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or(LLM_NAME);
+                veil_stack::demo::chat_story(&stack, name, 8, crate::unix_now, &mut out).await
+            }
+            None => {
+                outln!("\n8. (The chat story needs the bundled language model: run scripts/models.sh, then the demo again.)");
+                Ok(())
+            }
+        }
+    });
     rt.block_on(stack.shutdown());
     result?;
     if tmp.is_none() {

@@ -20,6 +20,7 @@ macro_rules! outln {
 mod attest;
 mod bench;
 mod chain;
+mod chat;
 mod cli;
 mod demo;
 mod files;
@@ -103,7 +104,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Worker(args) => done(worker::run(args)),
         Command::Oracle(args) => done(oracle::run(args)),
         Command::Infer(args) => done(infer::infer(args)),
+        Command::Grant(args) => done(chat::grant(args)),
+        Command::Chat(args) => done(chat::chat(args)),
         Command::Bench { command: BenchCommand::Gateway(args) } => done(bench::run(args)),
+        Command::Bench { command: BenchCommand::Llm(args) } => done(bench::llm(args)),
         Command::Bench { command: BenchCommand::Zk { circuit, runs } } => done(zk::bench(&circuit, runs)),
         Command::Zk { command } => done(zk::zk(command)),
         Command::Prove { command } => done(zk::prove(command)),

@@ -191,11 +191,20 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let work = dir.path().join("demo");
     let out = ok(&veil(&["demo", "--dir", s(&work)]));
     assert!(out.contains("valid receipt sha256:"), "{out}");
-    assert_eq!(out.matches(": refused — ").count(), 4, "{out}");
+    // The test suite installs the bundled language model first (scripts/models.sh), so
+    // the chat story runs too: two more refusals.
+    assert_eq!(out.matches(": refused — ").count(), 6, "{out}");
     for code in
         ["inference.not_authorized", "request.replayed", "inference.data_integrity", "receipt.id_mismatch"]
     {
         assert!(out.contains(code), "{code} in {out}");
+    }
+    for said in [
+        "the receipt's completion_hash is the root of the text received",
+        "a stranger's own API key: refused — inference.not_authorized",
+        "the revoked user's next question, same API key: refused — inference.not_authorized",
+    ] {
+        assert!(out.contains(said), "{said:?} in {out}");
     }
     let receipt = work.join("receipt.json");
     let dev_root = work.join("stack/pki/dev-root.pem");

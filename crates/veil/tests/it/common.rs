@@ -95,3 +95,26 @@ pub fn on_chain(dir: &Path, args: &[&str]) -> std::process::Output {
         args,
     )
 }
+
+/// Run `tests/clients/SCRIPT` with the stock protocol clients' Python
+/// (scripts/clients.sh installs it in ~/.cache/veil/py); its stdout is one JSON object
+/// per line.
+pub fn python_client(script: &str, args: &[&str]) -> Vec<Value> {
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    let python = home.join(".cache/veil/py/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/clients.sh", python.display());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+    let out = Command::new(python)
+        .arg(script)
+        .args(args)
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OLLAMA_HOST")
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}

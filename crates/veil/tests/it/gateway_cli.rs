@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
-use common::{Server, VEIL, fails, ok, on_chain, up, up_json, veil};
+use common::{Server, VEIL, fails, ok, on_chain, python_client, up, up_json, veil};
 use serde_json::{Value, json};
 use veil_gateway::{ClientError, GatewayClient, InferBody};
 
@@ -478,10 +478,52 @@ fn kserve_v2_attestation_and_operational_endpoints() {
             "{metrics}"
         );
         assert!(metrics.contains("veil_gateway_queue_length 0"), "{metrics}");
+
+        // The stock Triton client, in binary-tensor and JSON modes, agrees with
+        // onnxruntime on the same model file, and reads Veil's errors.
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
+        let host = g.trim_start_matches("http://").to_owned();
+        let got = tokio::task::spawn_blocking(move || {
+            let file = format!("{root}/breast_cancer_logreg.onnx");
+            let csv = format!("{root}/data/breast_cancer.csv");
+            python_client("kserve_client.py", &[&host, "breast-cancer-logreg", &file, &csv, "8"])
+        })
+        .await
+        .unwrap();
+        let case =
+            |name: &str| got.iter().find(|v| v["case"] == name).unwrap_or_else(|| panic!("{name}: {got:?}"));
+        assert_eq!(
+            (case("live")["live"].as_bool(), case("live")["ready"].as_bool()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(case("metadata")["outputs"], json!(["probabilities", "label"]));
+        for mode in ["binary", "json"] {
+            let c = case(mode);
+            assert_eq!(c["shape"], json!([8, 2]), "{c}");
+            assert!(c["max_diff"].as_f64().is_some_and(|d| d < 1e-5), "{mode}: {c}");
+            assert_eq!(c["argmax_agrees"], true, "{c}");
+            assert!(
+                c["labels"].as_array().is_some_and(|l| l.iter().all(|l| l == "malignant" || l == "benign")),
+                "{c}"
+            );
+            let (s, _) = get(&format!("/v1/receipts/{}", c["receipt"].as_str().expect("receipt"))).await;
+            assert_eq!(s, 200, "{mode}: the receipt is kept");
+        }
+        assert_eq!(case("bad_shape")["status"], "400", "{got:?}");
+        assert!(
+            case("bad_shape")["message"].as_str().is_some_and(|m| m.contains("inference.bad_input")),
+            "{got:?}"
+        );
+        assert_eq!(case("unknown_model")["status"], "404", "{got:?}");
         let (_, openapi) = get("/openapi.json").await;
         let doc: Value = serde_json::from_str(&openapi).unwrap();
         for path in [
             "/v1/infer",
+            "/v1/chat/completions",
+            "/api/chat",
+            "/api/generate",
+            "/api/tags",
+            "/api/show",
             "/v1/attestation",
             "/v1/receipts/{id}",
             "/v1/models",

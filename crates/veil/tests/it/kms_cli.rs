@@ -11,6 +11,7 @@ use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use veil_kms_client::KmsClient;
 use veil_protocol::SignedRequest;
+use veil_protocol::kms::UserProof;
 use veil_seal::Identity;
 use veil_sim_tee::{DevPki, SimMeasurement, SimTdx};
 
@@ -102,7 +103,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
     let session = client.open_session(&SimTdx::new(pki.clone(), m.clone()), &enclave).await.expect("attest");
     assert!(session.dev_root);
     let released = client
-        .resource(&session.session, "token/42", Some(&signed(&user(), "42", CHAIN, INFT)))
+        .resource(&session.session, "token/42", Some(UserProof::from(&signed(&user(), "42", CHAIN, INFT))))
         .await
         .expect("release");
     KmsClient::open_key(&enclave, &released).expect("opens");
@@ -113,7 +114,7 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
     assert!(veil_kms_client::verify_grant(&released, &broker, &other.public_key()).is_err());
     let stranger = PrivateKeySigner::random();
     let refused = client
-        .resource(&session.session, "token/42", Some(&signed(&stranger, "42", CHAIN, INFT)))
+        .resource(&session.session, "token/42", Some(UserProof::from(&signed(&stranger, "42", CHAIN, INFT))))
         .await
         .expect_err("not authorized");
     assert_eq!(refused.code().map(|c| c.as_str()), Some("kms.not_authorized"));
@@ -135,13 +136,18 @@ async fn a_measured_simulated_worker_gets_its_key_and_the_log_verifies() {
         ("the user's request for another token", Some(signed(&user(), "43", CHAIN, INFT))),
         ("the user's key under another deployment", Some(signed(&user(), "42", CHAIN + 1, INFT))),
     ] {
-        let err = client.resource(&session.session, "token/42", request.as_ref()).await.expect_err(what);
+        let err = client
+            .resource(&session.session, "token/42", request.as_ref().map(UserProof::from))
+            .await
+            .expect_err(what);
         assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"), "{what}");
     }
     let mut forged = signed(&user(), "42", CHAIN, INFT);
     forged.input = serde_json::json!({ "ids": ["2"] });
-    let err =
-        client.resource(&session.session, "token/42", Some(&forged)).await.expect_err("an altered request");
+    let err = client
+        .resource(&session.session, "token/42", Some(UserProof::from(&forged)))
+        .await
+        .expect_err("an altered request");
     assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"), "{err}");
 
     // A worker built from another binary measures differently and is refused.
@@ -216,8 +222,10 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let session = client.open_session(&SimTdx::new(pki, m), &enclave).await.expect("attest");
     let resource = format!("token/{token}");
     let request = signed(&user(), &token, chain_id, &inft);
-    let released =
-        client.resource(&session.session, &resource, Some(&request)).await.expect("authorized on chain");
+    let released = client
+        .resource(&session.session, &resource, Some(UserProof::from(&request)))
+        .await
+        .expect("authorized on chain");
     // Inside the enclave, the released key opens what the owner sealed.
     let token_identity = KmsClient::open_token_identity(&enclave, &released).expect("opens");
     let mut opened = Vec::new();
@@ -230,7 +238,7 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     let n: u64 = token.parse().expect("decimal");
     for spelling in [format!("token/0x{n:x}"), format!("token/0{token}")] {
         let err = client
-            .resource(&session.session, &spelling, Some(&request))
+            .resource(&session.session, &spelling, Some(UserProof::from(&request)))
             .await
             .expect_err("a second spelling");
         assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"), "{spelling}");
@@ -239,7 +247,11 @@ async fn with_a_ledger_the_chain_decides_and_the_audit_names_the_block() {
     // Revoked on chain: the next release is refused.
     ok(&on_chain(&["nft", "revoke", &token, &user_address]));
     let err = client
-        .resource(&session.session, &resource, Some(&signed(&user(), &token, chain_id, &inft)))
+        .resource(
+            &session.session,
+            &resource,
+            Some(UserProof::from(&signed(&user(), &token, chain_id, &inft))),
+        )
         .await
         .expect_err("revoked");
     assert_eq!(err.code().map(|c| c.as_str()), Some("kms.not_authorized"));

@@ -10,7 +10,7 @@ use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
 use veil_gateway::{ClientError, GatewayClient};
 
-use crate::common::{fails, ok, on_chain, up, up_json, veil};
+use crate::common::{fails, ok, on_chain, python_client, up, up_json, veil};
 
 const MODEL: &str = "SmolLM2-135M-Instruct.Q8_0";
 
@@ -63,8 +63,10 @@ fn an_authorized_user_chats_with_a_tokens_documents_and_the_receipt_binds_the_an
     ));
     assert!(err.contains("does not own token 2") && err.contains(&squatter), "{err}");
 
-    let user = PrivateKeySigner::random();
-    ok(&on_chain(&dir, &["nft", "authorize", "1", &user.address().to_string()]));
+    let user_key = tmp.path().join("user.key");
+    let user_address = ok(&veil(&["chain", "keygen", "--out", &p(&user_key)])).trim().to_owned();
+    let user = veil_stack::keys::read_wallet_key(&user_key).expect("wallet key");
+    ok(&on_chain(&dir, &["nft", "authorize", "1", &user_address]));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     let gw = GatewayClient::new(&gateway);
     let ask = |who: &PrivateKeySigner, input: Value| {
@@ -118,4 +120,123 @@ fn an_authorized_user_chats_with_a_tokens_documents_and_the_receipt_binds_the_an
         Err(ClientError::Refused(p)) => assert_eq!(p.status, 422, "{p:?}"),
         other => panic!("rows were not refused: {other:?}"),
     }
+
+    // Stock clients: the user signs one grant, and its API key is all an OpenAI or
+    // Ollama client needs. Every API gives the same greedy answer, each with a
+    // receipt that verifies and binds the text the client received.
+    let api_key = ok(&veil(&[
+        "grant",
+        "--gateway",
+        &gateway,
+        "--key",
+        &p(&user_key),
+        "--token",
+        "1",
+        "--max-tokens",
+        "64",
+        "--ttl",
+        "600",
+    ]))
+    .trim()
+    .to_owned();
+    assert!(api_key.starts_with("veil-grant-v1."), "{api_key}");
+    let got = stock_clients(&gateway, &api_key, question, "answers");
+    let case =
+        |name: &str| got.iter().find(|v| v["case"] == name).unwrap_or_else(|| panic!("{name}: {got:?}"));
+    assert!(case("models")["ids"].as_array().expect("ids").contains(&json!(MODEL)), "{got:?}");
+    assert_eq!(case("ollama_tags")["names"], json!([MODEL]));
+    let verify = |id: &str, text: &str| {
+        let receipt = rt.block_on(gw.receipt(id)).expect("the receipt is kept");
+        let path = tmp.path().join(format!("{}.json", &id[7..19]));
+        std::fs::write(&path, receipt.to_json_pretty()).expect("write");
+        ok(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &measurement, &p(&path)]));
+        let doc: Value = serde_json::from_str(&receipt.to_json_pretty()).expect("json");
+        let events = doc["receipt"]["events"].as_array().expect("events").clone();
+        let llm = events.iter().find(|e| e["type"] == "llm.completed").expect("llm.completed");
+        let root = veil_content::root_of(text.as_bytes()).expect("root");
+        assert_eq!(llm["data"]["completion_hash"], root.to_string(), "the receipt binds the text received");
+        let received = events.iter().find(|e| e["type"] == "request.received").expect("request.received");
+        assert_eq!(
+            received["data"]["signer"].as_str().map(str::to_lowercase),
+            Some(user_address.to_lowercase())
+        );
+        assert!(received["data"]["grant"].as_str().is_some_and(|g| g.len() == 66), "{received}");
+    };
+    for name in ["openai", "openai_stream", "ollama", "ollama_stream", "ollama_generate"] {
+        let c = case(name);
+        assert_eq!(c["text"], json!(out.content), "{name}: {c}");
+        // Ollama's client drops fields it does not know, so only OpenAI's shows the
+        // receipt's id; Ollama's last line carries it too (checked below).
+        if name.starts_with("openai") {
+            verify(
+                c["receipt"].as_str().unwrap_or_else(|| panic!("{name} names no receipt: {c}")),
+                &out.content,
+            );
+        }
+    }
+    let last_line: Value = rt.block_on(async {
+        let body = json!({
+            "model": MODEL, "messages": [{"role": "user", "content": question}],
+            "stream": true, "options": {"num_predict": 24},
+        });
+        let text = reqwest::Client::new()
+            .post(format!("{gateway}/api/chat"))
+            .bearer_auth(&api_key)
+            .json(&body)
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("body");
+        serde_json::from_str(text.lines().last().expect("lines")).expect("json")
+    });
+    assert_eq!(last_line["done"], true, "{last_line}");
+    verify(last_line["veil_receipt"].as_str().expect("the last line names the receipt"), &out.content);
+    assert!(case("openai_stream")["chunks"].as_u64().is_some_and(|n| n >= 2), "it streamed: {got:?}");
+    assert_eq!(case("openai_stream")["completion_tokens"], case("openai")["completion_tokens"]);
+    for (name, error, status, code) in [
+        ("bad_key", "AuthenticationError", 401, Some("request.unauthenticated")),
+        ("over_grant", "PermissionDeniedError", 403, Some("request.grant_limit")),
+        ("unknown_model", "NotFoundError", 404, Some("inference.model_unknown")),
+        ("two_choices", "BadRequestError", 400, Some("request.malformed")),
+        ("ollama_bad_key", "ResponseError", 401, None),
+    ] {
+        let c = case(name);
+        assert_eq!((c["error"].as_str(), c["status"].as_u64()), (Some(error), Some(status)), "{name}: {c}");
+        if let Some(code) = code {
+            assert_eq!(c["code"], code, "{name}: {c}");
+        }
+    }
+
+    // `veil chat` streams the same answer and saves a receipt that verifies.
+    let saved = tmp.path().join("chat-receipt.json");
+    let said = ok(&veil(&[
+        "chat",
+        "--gateway",
+        &gateway,
+        "--api-key",
+        &api_key,
+        "--max-tokens",
+        "24",
+        "--receipt",
+        &p(&saved),
+        question,
+    ]));
+    assert_eq!(said.strip_suffix('\n'), Some(out.content.as_str()));
+    ok(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &measurement, &p(&saved)]));
+
+    // The owner revokes the user on chain: the same API key is refused on the next
+    // request, by every client, streamed or not.
+    ok(&on_chain(&dir, &["nft", "revoke", "1", &user_address]));
+    for c in stock_clients(&gateway, &api_key, question, "refused") {
+        let expected = if c["case"] == "ollama" { "ResponseError" } else { "PermissionDeniedError" };
+        assert_eq!((c["error"].as_str(), c["status"].as_u64()), (Some(expected), Some(403)), "{c}");
+    }
+}
+
+/// Run the stock OpenAI and Ollama Python clients against `gateway`; one JSON
+/// object per case.
+fn stock_clients(gateway: &str, api_key: &str, question: &str, scenario: &str) -> Vec<Value> {
+    python_client("chat_clients.py", &[gateway, api_key, MODEL, question, "24", scenario])
 }

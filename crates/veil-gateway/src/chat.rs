@@ -1,0 +1,134 @@
+//! What the chat APIs (OpenAI's, Ollama's) share: running a chat job, keeping its
+//! receipt, and relaying a streamed answer in the API's own framing.
+//!
+//! Invariant: a completion reaches a client only with a kept receipt. The final
+//! event (OpenAI's last chunk, Ollama's `done` line) is written after the receipt is
+//! verified and stored, and names it; if it cannot be kept, the client gets an error
+//! event instead of an ending.
+
+use std::convert::Infallible;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use veil_protocol::{ChatEvent, ChatOutput, JobRequest, JobResponse, Problem};
+
+use crate::GatewayError;
+use crate::gateway::Shared;
+use crate::pool::JobStream;
+
+/// How one API frames a streamed answer.
+pub(crate) trait Framing: Send + 'static {
+    /// Before any text (OpenAI's role chunk); may be empty.
+    fn start(&self) -> Vec<u8>;
+    /// New text.
+    fn delta(&self, text: &str) -> Vec<u8>;
+    /// The end: the answer and its kept receipt's id.
+    fn done(&self, out: &ChatOutput, receipt: &str) -> Vec<u8>;
+    /// A failure; nothing follows it.
+    fn error(&self, p: &Problem) -> Vec<u8>;
+}
+
+/// The API key a chat client sent (`Authorization: Bearer KEY`), if any.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
+/// Seconds a client told "busy" should wait before trying again.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// A refusal in an API's own error `body`, with the refusal's status and, when every
+/// slot is busy, `Retry-After`.
+pub(crate) fn refusal(p: &Problem, body: Value) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    resp
+}
+
+/// The completion in a worker's answer.
+pub(crate) fn chat_output(answer: &JobResponse) -> Result<&ChatOutput, GatewayError> {
+    answer
+        .output
+        .chat()
+        .ok_or_else(|| GatewayError::WorkerFailed("the worker answered a chat with predictions".into()))
+}
+
+/// Run a chat to its end and keep its receipt.
+pub(crate) async fn complete(g: &Shared, job: &JobRequest) -> Result<JobResponse, GatewayError> {
+    let (answer, _) = g.pool().dispatch(job).await?;
+    chat_output(&answer)?;
+    g.keep(&answer)?;
+    Ok(answer)
+}
+
+/// Start a streamed chat and read its first event. Refusals come before any text
+/// (the key is released first), so they are answered with their own status rather
+/// than inside a stream that already said 200.
+pub(crate) async fn open(
+    g: &Shared,
+    job: &JobRequest,
+) -> Result<(JobStream, Option<ChatEvent>), GatewayError> {
+    let mut events = g.pool().dispatch_stream(job).await?;
+    let first = events.next().await?;
+    if let Some(ChatEvent::Error(p)) = &first {
+        return Err(GatewayError::Worker(p.clone()));
+    }
+    Ok((events, first))
+}
+
+/// The framed bytes for one event, and whether the stream is over.
+fn frame<F: Framing>(g: &Shared, f: &F, event: Result<Option<ChatEvent>, GatewayError>) -> (Vec<u8>, bool) {
+    match event {
+        Ok(Some(ChatEvent::Delta(text))) => (f.delta(&text), false),
+        Ok(Some(ChatEvent::Error(p))) => (f.error(&p), true),
+        Ok(None) => {
+            let e = GatewayError::WorkerFailed("the worker ended the stream without an answer".into());
+            (f.error(&e.problem()), true)
+        }
+        Err(e) => (f.error(&e.problem()), true),
+        Ok(Some(ChatEvent::Done(answer))) => {
+            match chat_output(&answer).and_then(|out| g.keep(&answer).map(|()| out)) {
+                Ok(out) => (f.done(out, &answer.receipt.id), true),
+                Err(e) => (f.error(&e.problem()), true),
+            }
+        }
+    }
+}
+
+/// The stream's body: `f.start()`, then each event framed. Dropping the body (the
+/// client went away) drops `events`, which closes the worker's connection and stops
+/// generation.
+pub(crate) fn body<F: Framing>(
+    g: Shared,
+    events: JobStream,
+    first: Option<ChatEvent>,
+    f: F,
+) -> axum::body::Body {
+    // (state, the first event while it is pending, whether the stream is over)
+    let state = (g, events, f, Some(first), false);
+    let stream = futures::stream::unfold(state, |(g, mut events, f, pending, over)| async move {
+        if over {
+            return None;
+        }
+        let (bytes, over) = match pending {
+            Some(first) => {
+                let mut bytes = f.start();
+                let (more, over) = frame(&g, &f, Ok(first));
+                bytes.extend(more);
+                (bytes, over)
+            }
+            None => {
+                let event = events.next().await;
+                frame(&g, &f, event)
+            }
+        };
+        Some((Ok::<_, Infallible>(bytes), (g, events, f, None, over)))
+    });
+    axum::body::Body::from_stream(stream)
+}

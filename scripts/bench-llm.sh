@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The language model side by side, in one run on this machine (docs/BENCHMARKS.md):
+# the same GGUF (the bundled SmolLM2-135M, Q8_0), the same prompt, greedy decoding,
+# 128 new tokens, at 1 and 2 threads, in (b) bare candle (`veil bench llm`) and
+# (c) llama.cpp (llama-cpp-python, built from source by pip and cached in
+# ~/.cache/veil/bench-py); then (a) Veil's attested path: `veil up --llm`, a token's
+# documents (enough for a ~2,000-token retrieved context), an access grant, and the
+# stock OpenAI client streaming through the gateway, 1 stream and 8 at once.
+#
+# Usage: scripts/bench-llm.sh [VEIL_BINARY]   (default: cargo build -p veil)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/veil/target}"
+veil="${1:-}"
+if [ -z "$veil" ]; then
+  cargo build --quiet -p veil
+  veil="$CARGO_TARGET_DIR/debug/veil"
+fi
+scripts/models.sh "$veil"
+scripts/clients.sh
+model="$HOME/.cache/veil/models/SmolLM2-135M-Instruct.Q8_0.gguf"
+name="SmolLM2-135M-Instruct.Q8_0"
+tokens=128
+prompt="The history of the printing press begins"
+
+venv="$HOME/.cache/veil/bench-py"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  echo "building llama.cpp (llama-cpp-python 0.3.16, from source; once)" >&2
+  python3 -m venv "$venv"
+  CMAKE_ARGS="-DGGML_NATIVE=ON" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "llama-cpp-python==0.3.16"
+fi
+
+echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+for threads in 1 2; do
+  RAYON_NUM_THREADS=$threads "$veil" bench llm "$model" --tokens $tokens --runs 3 --prompt "$prompt" \
+    | sed "s/^{/{\"threads\": $threads, /"
+  "$venv/bin/python" scripts/bench/llama_cpp.py "$model" $threads $tokens 3 "$prompt" \
+    | sed "s/^{/{\"threads\": $threads, /"
+done
+
+# The attested path through the gateway.
+work="$(mktemp -d)"
+trap 'kill $up_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/docs"
+for i in $(seq 1 60); do
+  printf '## Estate note %d\n\nThe Kestrel Valley estate harvested lot %d in week %d. Its green tea is steeped at 80 degrees for 150 seconds; lot %d was rolled by hand, dried for %d hours and packed in cedar boxes for the winter market.\n\n' \
+    "$i" "$i" "$((i % 52 + 1))" "$i" "$((i % 9 + 3))" >> "$work/docs/estate-$((i % 6)).md"
+done
+RAYON_NUM_THREADS=2 "$veil" up --dir "$work/stack" --listen 127.0.0.1:0 --llm "$model" > "$work/up.log" 2>/dev/null &
+up_pid=$!
+for _ in $(seq 1 600); do
+  grep -q '^listening on' "$work/up.log" 2>/dev/null && break
+  sleep 0.1
+done
+gateway="$(sed -n 's/^listening on //p' "$work/up.log")"
+kms="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['kms'])" "$work/stack/up.json")"
+rpc="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rpc'])" "$work/stack/up.json")"
+ledger=(--rpc "$rpc" --deployment "$work/stack/chain/deployment.json" --key "$work/stack/chain/operator.key")
+token="$("$veil" nft "${ledger[@]}" mint)"
+"$veil" nft "${ledger[@]}" publish "$token" --docs "$work/docs" --kms "$kms" --store "$work/stack/store" >&2
+user="$("$veil" chain keygen --out "$work/user.key")"
+"$veil" nft "${ledger[@]}" authorize "$token" "$user" >&2
+key="$("$veil" grant --gateway "$gateway" --key "$work/user.key" --token "$token" --max-tokens $tokens --ttl 3600)"
+question="How long is the Kestrel Valley green tea steeped, and how was lot 17 dried and packed?"
+for streams in 1 8; do
+  "$HOME/.cache/veil/py/bin/python" scripts/bench/gateway_streams.py "$gateway" "$key" "$name" $streams $tokens "$question" \
+    | sed "s/^{/{\"threads\": 2, /"
+done
