@@ -27,7 +27,7 @@ venv="$HOME/.cache/veil/bench-py"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
   echo "building llama.cpp (llama-cpp-python 0.3.16, from source; once)" >&2
   python3 -m venv "$venv"
-  CMAKE_ARGS="-DGGML_NATIVE=ON" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  CMAKE_ARGS="-DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "llama-cpp-python==0.3.16"
 fi
 

@@ -43,7 +43,12 @@ const RETRY_AFTER_SECS: &str = "2";
 /// A refusal in an API's own error `body`, with the refusal's status and, when every
 /// slot is busy, `Retry-After`.
 pub(crate) fn refusal(p: &Problem, body: Value) -> Response {
-    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = match p.status {
+        // Chat clients know 400 for a request that cannot be served as sent (OpenAI's
+        // context_length_exceeded among them), not 422.
+        422 => StatusCode::BAD_REQUEST,
+        s => StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    };
     let mut resp = (status, axum::Json(body)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));

@@ -22,7 +22,10 @@ fn openai_errors() -> Value {
     let mut out = serde_json::Map::new();
     out.insert("200".into(), json!({"description": "chat.completion, or text/event-stream of chat.completion.chunk ending in [DONE]"}));
     for (status, what) in [
-        ("400", "request.malformed (n > 1, unsupported roles or parts), request.expiry_too_far"),
+        (
+            "400",
+            "request.malformed (n > 1, unsupported roles or parts), request.expiry_too_far, inference.bad_input (prompt and context over the window)",
+        ),
         ("401", "request.unauthenticated (no or unreadable API key), request.bad_signature, request.expired"),
         (
             "403",
@@ -30,7 +33,6 @@ fn openai_errors() -> Value {
         ),
         ("404", "inference.model_unknown, inference.token_unknown"),
         ("413", "request.malformed (body too large)"),
-        ("422", "inference.bad_input (prompt and context over the window)"),
         ("503", "inference.busy, inference.worker_unavailable (with Retry-After)"),
     ] {
         out.insert(status.into(), json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAiError"}}}}));

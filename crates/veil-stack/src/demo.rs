@@ -194,7 +194,12 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
 
 /// The documents of the chat story: a small team's private notes, as an owner would
 /// publish them (Markdown and JSON lines).
-const NOTES: [(&str, &str); 2] = [
+const NOTES: [(&str, &str); 3] = [
+    (
+        "office.md",
+        "# Lisbon office\n\nThe door code of the Lisbon office is 4817. The office opens at 8:30 and the \
+         last one out sets the alarm.\n",
+    ),
     (
         "kestrel-tea.md",
         "# Kestrel Valley tea\n\nSteep the Kestrel Valley green tea at 80 degrees for exactly 150 seconds. \
@@ -202,8 +207,7 @@ const NOTES: [(&str, &str); 2] = [
     ),
     (
         "quotes.jsonl",
-        "{\"author\":\"Seneca\",\"quote\":\"Luck is what happens when preparation meets opportunity.\"}\n\
-         {\"author\":\"Ada Lovelace\",\"quote\":\"The more I study, the more insatiable do I feel my genius for it to be.\"}\n",
+        "{\"author\":\"Seneca\",\"quote\":\"Luck is what happens when preparation meets opportunity.\"}\n",
     ),
 ];
 
@@ -260,7 +264,7 @@ pub async fn chat_story(
         first_step + 2,
         "The user asks a question; the worker retrieves passages and answers inside the enclave",
     );
-    let question = "How long should the Kestrel Valley green tea steep?";
+    let question = "What is the door code of the Lisbon office?";
     let input = veil_protocol::ChatInput {
         messages: vec![veil_protocol::ChatMessage {
             role: veil_protocol::ChatRole::User,

@@ -26,7 +26,7 @@ def refusal(name, call):
         call()
     except openai.APIStatusError as e:
         body = e.body if isinstance(e.body, dict) else {}
-        emit(case=name, error=type(e).__name__, status=e.status_code, code=body.get("code"))
+        emit(case=name, error=type(e).__name__, status=e.status_code, code=body.get("code"), message=body.get("message"))
     except ollama.ResponseError as e:
         emit(case=name, error=type(e).__name__, status=e.status_code, message=e.error)
     else:
@@ -85,6 +85,8 @@ if scenario == "answers":
     )
     refusal("unknown_model", lambda: oa.chat.completions.create(model="no-such-model", messages=messages))
     refusal("two_choices", lambda: oa.chat.completions.create(model=model, messages=messages, n=2))
+    too_long = [{"role": "user", "content": "tea " * 12000 + question}]
+    refusal("over_window", lambda: oa.chat.completions.create(model=model, messages=too_long, max_tokens=8))
     refusal("ollama_bad_key", lambda: ollama.Client(host=gateway).chat(model=model, messages=messages, stream=False))
 elif scenario == "refused":
     refusal("openai", lambda: oa.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens))

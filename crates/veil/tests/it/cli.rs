@@ -201,6 +201,9 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     }
     for said in [
         "the receipt's completion_hash is the root of the text received",
+        // Greedy decoding over the note retrieved inside the worker (llama.cpp answers
+        // the same prompt with the same words).
+        "A: The door code of the Lisbon office is 4817.",
         "a stranger's own API key: refused — inference.not_authorized",
         "the revoked user's next question, same API key: refused — inference.not_authorized",
     ] {

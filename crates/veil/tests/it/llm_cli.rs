@@ -200,6 +200,7 @@ fn an_authorized_user_chats_with_a_tokens_documents_and_the_receipt_binds_the_an
         ("over_grant", "PermissionDeniedError", 403, Some("request.grant_limit")),
         ("unknown_model", "NotFoundError", 404, Some("inference.model_unknown")),
         ("two_choices", "BadRequestError", 400, Some("request.malformed")),
+        ("over_window", "BadRequestError", 400, Some("inference.bad_input")),
         ("ollama_bad_key", "ResponseError", 401, None),
     ] {
         let c = case(name);
@@ -208,6 +209,9 @@ fn an_authorized_user_chats_with_a_tokens_documents_and_the_receipt_binds_the_an
             assert_eq!(c["code"], code, "{name}: {c}");
         }
     }
+
+    let window = case("over_window")["message"].as_str().unwrap_or_default().to_owned();
+    assert!(window.contains("window"), "the refusal names the limit: {window}");
 
     // `veil chat` streams the same answer and saves a receipt that verifies.
     let saved = tmp.path().join("chat-receipt.json");
