@@ -23,20 +23,36 @@ name="SmolLM2-135M-Instruct.Q8_0"
 tokens=128
 prompt="The history of the printing press begins"
 
-venv="$HOME/.cache/veil/bench-py"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
-  echo "building llama.cpp (llama-cpp-python 0.3.16, from source; once)" >&2
-  python3 -m venv "$venv"
-  CMAKE_ARGS="-DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "llama-cpp-python==0.3.16"
-fi
+# Two llama.cpp builds: for this machine's CPU (GGML_NATIVE: AVX-512 where it has it),
+# and for x86-64-v3 (AVX2, FMA, F16C), the instruction set Veil is built for, so the
+# engines are also compared on equal hardware features.
+llama_venv() {
+  local venv="$1" cmake_args="$2"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+    echo "building llama.cpp (llama-cpp-python 0.3.16 from source, $cmake_args; once)" >&2
+    python3 -m venv "$venv"
+    CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install \
+      --no-cache-dir --quiet --disable-pip-version-check "llama-cpp-python==0.3.16"
+  fi
+}
+native="$HOME/.cache/veil/bench-py"
+v3="$HOME/.cache/veil/bench-py-v3"
+llama_venv "$native" "-DGGML_NATIVE=ON"
+llama_venv "$v3" "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_BMI2=ON"
+long="$(python3 -c "print(' '.join('The Kestrel Valley estate harvested lot %d in week %d and dried it for %d hours.' % (i, i % 52, i % 9) for i in range(40)))")"
 
 echo "## machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 for threads in 1 2; do
-  RAYON_NUM_THREADS=$threads "$veil" bench llm "$model" --tokens $tokens --runs 3 --prompt "$prompt" \
-    | sed "s/^{/{\"threads\": $threads, /"
-  "$venv/bin/python" scripts/bench/llama_cpp.py "$model" $threads $tokens 3 "$prompt" \
-    | sed "s/^{/{\"threads\": $threads, /"
+  for p in short long; do
+    text="$prompt"; n=$tokens
+    if [ $p = long ]; then text="$long"; n=32; fi
+    tag="{\"threads\": $threads, \"prompt\": \"$p\", "
+    RAYON_NUM_THREADS=$threads "$veil" bench llm "$model" --tokens $n --runs 3 --prompt "$text" | sed "s/^{/$tag/"
+    "$native/bin/python" scripts/bench/llamacpp_decode.py "$model" $threads $n 3 "$text" 2>/dev/null \
+      | sed "s/^{/$tag\"build\": \"native\", /"
+    "$v3/bin/python" scripts/bench/llamacpp_decode.py "$model" $threads $n 3 "$text" 2>/dev/null \
+      | sed "s/^{/$tag\"build\": \"x86-64-v3\", /"
+  done
 done
 
 # The attested path through the gateway.
