@@ -62,6 +62,19 @@ pub struct ChatInput {
 }
 
 impl ChatInput {
+    /// One user question, with default sampling (greedy) and at most `max_tokens`
+    /// new tokens (the default when `None`).
+    pub fn question(text: impl Into<String>, max_tokens: Option<u32>) -> Self {
+        Self {
+            messages: vec![ChatMessage { role: ChatRole::User, content: text.into() }],
+            max_tokens,
+            temperature: None,
+            top_p: None,
+            seed: None,
+            stop: Vec::new(),
+        }
+    }
+
     /// Why this input cannot be a chat, if it cannot: no messages, too many or too
     /// long, or a last message that is not the user's.
     pub fn check(&self) -> Result<(), String> {

@@ -266,3 +266,50 @@ async fn load(opts: &BenchOptions, token: &BenchToken, gateway: &str, tmp: &Path
     }
     Ok(report)
 }
+
+/// What `veil bench llm` measured: the median run by decode rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LlmDecode {
+    /// Which engine.
+    pub engine: &'static str,
+    /// Tokens of the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated (fewer than asked when the model ended its text).
+    pub completion_tokens: usize,
+    /// Prefill and the first sample, milliseconds.
+    pub ttft_ms: f64,
+    /// Tokens per second after the first.
+    pub decode_tok_s: f64,
+}
+
+/// Bare candle, greedy, on `model_bytes` (its root is computed here, before any
+/// timing): `runs` generations of `tokens` new tokens after `prompt` (raw text, no chat
+/// template, so every engine feeds the same tokens); the median by decode rate.
+pub fn llm_decode(model_bytes: &[u8], prompt: &str, tokens: usize, runs: usize) -> Result<LlmDecode> {
+    let root = veil_content::root_of(model_bytes)?;
+    let model = veil_llm::LlmModel::load(model_bytes, &root)?;
+    let prompt = model.tokenizer().encode_text(prompt)?;
+    let mut measured = Vec::new();
+    for _ in 0..runs.max(1) {
+        let sampling = veil_llm::Sampling {
+            decoding: veil_llm::Decoding::Greedy,
+            max_new_tokens: tokens,
+            stop: Vec::new(),
+        };
+        let started = Instant::now();
+        let mut generation = veil_llm::Generation::start(&model, &prompt, sampling)?;
+        let first = started.elapsed();
+        while generation.step()?.is_some() {}
+        let decode = started.elapsed() - first;
+        let n = generation.usage().completion_tokens;
+        measured.push(LlmDecode {
+            engine: "candle (veil-llm)",
+            prompt_tokens: prompt.len(),
+            completion_tokens: n,
+            ttft_ms: first.as_secs_f64() * 1e3,
+            decode_tok_s: n.saturating_sub(1) as f64 / decode.as_secs_f64(),
+        });
+    }
+    measured.sort_by(|a, b| a.decode_tok_s.total_cmp(&b.decode_tok_s));
+    Ok(measured.swap_remove(measured.len() / 2))
+}

@@ -265,17 +265,7 @@ pub async fn chat_story(
         "The user asks a question; the worker retrieves passages and answers inside the enclave",
     );
     let question = "What is the door code of the Lisbon office?";
-    let input = veil_protocol::ChatInput {
-        messages: vec![veil_protocol::ChatMessage {
-            role: veil_protocol::ChatRole::User,
-            content: question.into(),
-        }],
-        max_tokens: Some(48),
-        temperature: None,
-        top_p: None,
-        seed: None,
-        stop: Vec::new(),
-    };
+    let input = veil_protocol::ChatInput::question(question, Some(48));
     let mut pieces = 0usize;
     let (text, receipt_id) = gw.chat_stream(&key, model, &input, |_| pieces += 1).await?;
     out.ok(&format!("Q: {question}"));

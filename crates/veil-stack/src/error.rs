@@ -69,6 +69,12 @@ pub enum StackError {
     /// A document set was refused.
     #[error(transparent)]
     Docs(#[from] veil_retrieve::DocsError),
+    /// A language model could not be loaded or run.
+    #[error(transparent)]
+    Llm(#[from] veil_llm::LlmError),
+    /// Bytes have no content root (they are empty).
+    #[error(transparent)]
+    Content(#[from] veil_content::ContentError),
     /// Data would be sealed to a token its publisher does not own.
     #[error("{owner} does not own token {token} ({holder} does): mint it first, then publish its data")]
     NotOwner {

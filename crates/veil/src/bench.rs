@@ -56,39 +56,12 @@ pub struct LlmBenchArgs {
     pub runs: usize,
 }
 
-/// Bare candle, greedy: time to first token (prefill and the first sample) and decode
-/// rate, the median of `runs`, as one JSON line (scripts/bench-llm.sh sets the
-/// threads with RAYON_NUM_THREADS and puts it beside llama.cpp and the gateway).
+/// Bare candle, greedy: time to first token and decode rate, the median of `runs`, as
+/// one JSON line (scripts/bench-llm.sh sets the threads with RAYON_NUM_THREADS and puts
+/// it beside llama.cpp and the gateway).
 pub fn llm(args: LlmBenchArgs) -> Result<()> {
-    use std::time::Instant;
-    let bytes = std::fs::read(&args.model)?;
-    let root = veil_content::root_of(&bytes)?;
-    let model = veil_llm::LlmModel::load(&bytes, &root)?;
-    drop(bytes);
-    let prompt = model.tokenizer().encode_text(&args.prompt)?;
-    let mut runs = Vec::new();
-    for _ in 0..args.runs.max(1) {
-        let sampling = veil_llm::Sampling {
-            decoding: veil_llm::Decoding::Greedy,
-            max_new_tokens: args.tokens,
-            stop: Vec::new(),
-        };
-        let started = Instant::now();
-        let mut generation = veil_llm::Generation::start(&model, &prompt, sampling)?;
-        let first = started.elapsed();
-        while generation.step()?.is_some() {}
-        let decode = started.elapsed() - first;
-        let n = generation.usage().completion_tokens;
-        runs.push((first.as_secs_f64() * 1e3, (n.saturating_sub(1)) as f64 / decode.as_secs_f64(), n));
-    }
-    runs.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (ttft_ms, decode_tok_s, completion_tokens) = runs[runs.len() / 2];
-    outln!(
-        "{}",
-        serde_json::json!({
-            "engine": "candle (veil-llm)", "prompt_tokens": prompt.len(), "completion_tokens": completion_tokens,
-            "ttft_ms": ttft_ms, "decode_tok_s": decode_tok_s,
-        })
-    );
+    let bytes = veil_fs::read_limited(&args.model, 64 << 30)?;
+    let report = veil_stack::bench::llm_decode(&bytes, &args.prompt, args.tokens, args.runs)?;
+    outln!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use veil_gateway::{ClientError, GatewayClient};
-use veil_protocol::{ChatInput, ChatMessage, ChatRole};
+use veil_gateway::GatewayClient;
+use veil_protocol::ChatInput;
+
+use crate::infer::refused;
 
 /// `veil grant` arguments.
 #[derive(Args)]
@@ -97,14 +99,7 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         }
         _ => anyhow::bail!("give --api-key, or --key with --token"),
     };
-    let input = ChatInput {
-        messages: vec![ChatMessage { role: ChatRole::User, content: args.question.clone() }],
-        max_tokens: args.max_tokens,
-        temperature: None,
-        top_p: None,
-        seed: None,
-        stop: Vec::new(),
-    };
+    let input = ChatInput::question(args.question, args.max_tokens);
     let (_, id) = rt
         .block_on(client.chat_stream(&api_key, &model, &input, |piece| {
             let mut out = std::io::stdout().lock();
@@ -120,11 +115,4 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!("receipt {id} saved to {}", path.display());
     Ok(())
-}
-
-fn refused(e: ClientError) -> anyhow::Error {
-    match e {
-        ClientError::Refused(p) => anyhow::anyhow!("refused: {} ({})", p.detail, p.code),
-        e => e.into(),
-    }
 }

@@ -98,16 +98,21 @@ pub fn infer(args: InferArgs) -> Result<()> {
             .await?;
         client.infer(&body).await
     });
-    let answer = answer.map_err(|e| match e {
-        ClientError::Refused(p) => anyhow::anyhow!("inference refused: {} ({})", p.detail, p.code),
-        e => e.into(),
-    })?;
+    let answer = answer.map_err(refused)?;
     if let Some(path) = &args.receipt {
         veil_fs::write_atomic(path, answer.receipt.to_json_pretty().as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     outln!("{}", serde_json::to_string_pretty(&answer.output)?);
     Ok(())
+}
+
+/// A gateway's refusal as one line: its detail and code.
+pub fn refused(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Refused(p) => anyhow::anyhow!("refused: {} ({})", p.detail, p.code),
+        e => e.into(),
+    }
 }
 
 /// `veil attestation` arguments.
