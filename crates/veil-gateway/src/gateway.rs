@@ -390,6 +390,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/infer", post(infer))
         .route("/v1/chat/completions", post(crate::openai::chat_completions))
+        .route("/infer", post(crate::plain::infer))
         .route("/api/chat", post(crate::ollama::chat))
         .route("/api/generate", post(crate::ollama::generate))
         .route("/api/tags", get(crate::ollama::tags))

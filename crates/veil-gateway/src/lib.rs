@@ -20,6 +20,7 @@ mod metrics;
 mod ollama;
 mod openai;
 mod openapi;
+mod plain;
 mod pool;
 mod replay;
 

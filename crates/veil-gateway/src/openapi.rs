@@ -74,6 +74,14 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "messages"]}}}},
                 "responses": openai_errors(),
             }},
+            "/infer": {"post": {
+                "summary": "The seed's plain form: {tokenId, input} with your API key; answers {completion, receipt}.",
+                "security": [{"grant": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["tokenId", "input"], "properties": {
+                    "tokenId": {"type": ["string", "integer"]}, "input": {"type": "string"}, "maxTokens": {"type": "integer"},
+                }}}}},
+                "responses": problem_responses(&[("401", "request.unauthenticated, request.expired"), ("403", "request.grant_limit, inference.not_authorized"), ("404", "inference.token_unknown")]),
+            }},
             "/api/chat": {"post": {
                 "summary": "Ollama chat over the documents of the token your API key names (NDJSON stream unless `stream: false`); the last line names the receipt in `veil_receipt`.",
                 "security": [{"grant": []}],

@@ -520,6 +520,7 @@ fn kserve_v2_attestation_and_operational_endpoints() {
         for path in [
             "/v1/infer",
             "/v1/chat/completions",
+            "/infer",
             "/api/chat",
             "/api/generate",
             "/api/tags",

@@ -210,6 +210,27 @@ fn an_authorized_user_chats_with_a_tokens_documents_and_the_receipt_binds_the_an
         }
     }
 
+    // The seed's plain form: `POST /infer {tokenId, input}` under the same key.
+    let plain = |body: Value, key: Option<&str>| {
+        rt.block_on(async {
+            let mut req = reqwest::Client::new().post(format!("{gateway}/infer")).json(&body);
+            if let Some(k) = key {
+                req = req.bearer_auth(k);
+            }
+            let resp = req.send().await.expect("send");
+            (resp.status().as_u16(), resp.json::<Value>().await.expect("json"))
+        })
+    };
+    let (status, answered) = plain(json!({"tokenId": 1, "input": question, "maxTokens": 24}), Some(&api_key));
+    assert_eq!(status, 200, "{answered}");
+    assert_eq!(answered["completion"], json!(out.content));
+    let receipt = answered["receipt"]["id"].as_str().expect("the receipt comes whole").to_owned();
+    verify(&receipt, &out.content);
+    let (status, refused) = plain(json!({"tokenId": "2", "input": question}), Some(&api_key));
+    assert_eq!((status, refused["code"].as_str()), (403, Some("request.grant_limit")), "{refused}");
+    let (status, refused) = plain(json!({"tokenId": 1, "input": question}), None);
+    assert_eq!((status, refused["code"].as_str()), (401, Some("request.unauthenticated")), "{refused}");
+
     let window = case("over_window")["message"].as_str().unwrap_or_default().to_owned();
     assert!(window.contains("window"), "the refusal names the limit: {window}");
 
