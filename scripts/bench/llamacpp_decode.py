@@ -6,6 +6,8 @@ Usage: llama_cpp.py MODEL THREADS TOKENS RUNS PROMPT
 """
 
 import json
+import os
+import resource
 import sys
 import time
 
@@ -31,4 +33,8 @@ for _ in range(runs):
     results.append((first * 1e3, (n - 1) / decode, n))
 results.sort(key=lambda r: r[1])
 ttft, rate, n = results[len(results) // 2]
-print(json.dumps({"engine": "llama.cpp", "prompt_tokens": len(ids), "completion_tokens": n, "ttft_ms": ttft, "decode_tok_s": rate}))
+peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({
+    "engine": "llama.cpp", "prompt_tokens": len(ids), "completion_tokens": n, "ttft_ms": ttft, "decode_tok_s": rate,
+    "peak_rss": f"{peak_kib} kB", "file_mib": os.path.getsize(model) / (1 << 20),
+}))

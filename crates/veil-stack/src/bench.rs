@@ -280,6 +280,11 @@ pub struct LlmDecode {
     pub ttft_ms: f64,
     /// Tokens per second after the first.
     pub decode_tok_s: f64,
+    /// This process's peak resident memory (`VmHWM`) after the runs: the model file
+    /// as read, the loaded weights and the largest KV cache.
+    pub peak_rss: String,
+    /// The model file's size, MiB.
+    pub file_mib: f64,
 }
 
 /// Bare candle, greedy, on `model_bytes` (its root is computed here, before any
@@ -308,8 +313,12 @@ pub fn llm_decode(model_bytes: &[u8], prompt: &str, tokens: usize, runs: usize) 
             completion_tokens: n,
             ttft_ms: first.as_secs_f64() * 1e3,
             decode_tok_s: n.saturating_sub(1) as f64 / decode.as_secs_f64(),
+            peak_rss: String::new(),
+            file_mib: model_bytes.len() as f64 / (1 << 20) as f64,
         });
     }
     measured.sort_by(|a, b| a.decode_tok_s.total_cmp(&b.decode_tok_s));
-    Ok(measured.swap_remove(measured.len() / 2))
+    let mut median = measured.swap_remove(measured.len() / 2);
+    median.peak_rss = peak_rss();
+    Ok(median)
 }
