@@ -128,6 +128,15 @@ impl LlmModel {
         if &actual != expected {
             return Err(LlmError::Integrity { expected: *expected, actual });
         }
+        // candle's GGUF reader bounds its allocations by the file's size, but some
+        // header values still reach arithmetic that panics (an alignment of 0 divides by
+        // zero): a malformed file is a format error, never a crashed worker.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::parse(bytes, expected)))
+            .unwrap_or_else(|_| Err(LlmError::Format("the GGUF reader failed on this file's header".into())))
+    }
+
+    /// Parse bytes whose root was checked.
+    fn parse(bytes: &[u8], expected: &Root) -> Result<Self, LlmError> {
         let mut reader = Cursor::new(bytes);
         let ct = Content::read(&mut reader).map_err(fmt_err)?;
         let arch_name = meta_str(&ct, "general.architecture")?.unwrap_or_default().to_owned();

@@ -69,6 +69,46 @@ fn a_model_whose_bytes_are_not_its_root_is_refused_before_it_is_read() {
     assert_eq!(m.window(), 4096, "candle's rotary tables bound the 8k the file declares");
 }
 
+/// A GGUF whose bytes match their root but whose header is hostile: candle's reader
+/// divides by the declared `general.alignment`, so 0 made it panic inside `load`.
+#[test]
+fn a_hostile_header_is_a_format_error_not_a_panic() {
+    let mut gguf = Vec::new();
+    gguf.extend(b"GGUF");
+    gguf.extend(3u32.to_le_bytes()); // version
+    gguf.extend(0u64.to_le_bytes()); // tensors
+    gguf.extend(1u64.to_le_bytes()); // metadata entries
+    let key = b"general.alignment";
+    gguf.extend((key.len() as u64).to_le_bytes());
+    gguf.extend(key);
+    gguf.extend(4u32.to_le_bytes()); // U32
+    gguf.extend(0u32.to_le_bytes());
+    let root = veil_content::root_of(&gguf).unwrap();
+    assert!(matches!(LlmModel::load(&gguf, &root), Err(LlmError::Format(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The real file's first 2 MiB (its whole header: metadata, vocabulary, tensor
+    /// table) with bytes changed and cut anywhere: `load` answers an error, never panics.
+    #[test]
+    fn a_mutated_header_is_refused_without_a_panic(
+        flips in proptest::collection::vec((0usize..(2 << 20), any::<u8>()), 1..8),
+        cut in (1usize << 10)..(2 << 20),
+    ) {
+        static HEADER: OnceLock<Vec<u8>> = OnceLock::new();
+        let header = HEADER.get_or_init(|| read(Q8)[..2 << 20].to_vec());
+        let mut bytes = header.clone();
+        for (at, value) in flips {
+            bytes[at] = value;
+        }
+        bytes.truncate(cut);
+        let root = veil_content::root_of(&bytes).unwrap();
+        prop_assert!(LlmModel::load(&bytes, &root).is_err());
+    }
+}
+
 #[test]
 fn the_tokenizer_splits_as_the_model_was_trained() {
     // Hugging Face tokenizers with SmolLM2's tokenizer.json (digits split, no prefix
