@@ -137,3 +137,27 @@ pub(crate) fn body<F: Framing>(
     });
     axum::body::Body::from_stream(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use serde_json::json;
+    use veil_protocol::{ErrorCode, Problem};
+
+    use super::refusal;
+
+    /// Chat clients retry a busy server after `Retry-After`, and know 400 (not 422) for
+    /// a request that cannot be served as sent; every other status passes through.
+    #[test]
+    fn refusals_speak_the_chat_clients_statuses() {
+        let p = |status, code| Problem::new(status, code, "why");
+        let busy = refusal(&p(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy), json!({}));
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "2");
+        let window = refusal(&p(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InferenceBadInput), json!({}));
+        assert_eq!(window.status(), StatusCode::BAD_REQUEST);
+        assert!(window.headers().get(header::RETRY_AFTER).is_none());
+        let revoked = refusal(&p(StatusCode::FORBIDDEN, ErrorCode::InferenceNotAuthorized), json!({}));
+        assert_eq!(revoked.status(), StatusCode::FORBIDDEN);
+    }
+}
