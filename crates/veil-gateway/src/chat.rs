@@ -37,6 +37,23 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
+/// Stop strings as chat clients send them: one, or a list.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The stop strings of an optional `stop` field.
+pub(crate) fn stops(stop: Option<Stop>) -> Vec<String> {
+    match stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(v)) => v,
+    }
+}
+
 /// Seconds a client told "busy" should wait before trying again.
 const RETRY_AFTER_SECS: &str = "2";
 

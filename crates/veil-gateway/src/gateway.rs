@@ -201,9 +201,27 @@ impl Gateway {
         (self.clock)()
     }
 
-    /// Count one answered or refused request.
-    pub(crate) fn observe(&self, route: &str, outcome: &str, started: Instant) {
-        self.metrics.observe(route, outcome, started.elapsed());
+    /// Count a route's answer, or its refusal shaped by `shape` the way the route's
+    /// clients parse errors (problem documents, OpenAI's, Ollama's, KServe's).
+    pub(crate) fn respond(
+        &self,
+        route: &str,
+        started: Instant,
+        r: Result<Response, GatewayError>,
+        shape: fn(&veil_protocol::Problem) -> Response,
+    ) -> Response {
+        match r {
+            Ok(resp) => {
+                self.metrics.observe(route, "ok", started.elapsed());
+                resp
+            }
+            Err(e) => {
+                let p = e.problem();
+                self.metrics.observe(route, p.code.as_str(), started.elapsed());
+                tracing::info!(code = %p.code, route, "refused");
+                shape(&p)
+            }
+        }
     }
 
     /// Keep a receipt under its id (atomically), so `GET /v1/receipts/{id}` finds it.
@@ -266,17 +284,7 @@ pub(crate) type Shared = Arc<Gateway>;
 
 /// Time the request and count its outcome.
 fn finish<T: Serialize>(g: &Gateway, route: &str, started: Instant, r: Result<T, GatewayError>) -> Response {
-    match r {
-        Ok(v) => {
-            g.metrics.observe(route, "ok", started.elapsed());
-            Json(v).into_response()
-        }
-        Err(e) => {
-            let p = e.problem();
-            g.metrics.observe(route, p.code.as_str(), started.elapsed());
-            veil_http::problem_response(p)
-        }
-    }
+    g.respond(route, started, r.map(|v| Json(v).into_response()), |p| veil_http::problem_response(p.clone()))
 }
 
 async fn infer(State(g): State<Shared>, body: Result<ApiJson<InferBody>, HttpProblem>) -> Response {

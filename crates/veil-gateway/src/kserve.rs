@@ -320,15 +320,5 @@ pub(crate) async fn infer(
         Ok(resp)
     }
     .await;
-    match r {
-        Ok(resp) => {
-            g.observe(ROUTE, "ok", started);
-            resp
-        }
-        Err(e) => {
-            let p = e.problem();
-            g.observe(ROUTE, p.code.as_str(), started);
-            refusal(&p)
-        }
-    }
+    g.respond(ROUTE, started, r, refusal)
 }

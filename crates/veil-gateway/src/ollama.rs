@@ -26,13 +26,6 @@ struct Message {
     content: String,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Stop {
-    One(String),
-    Many(Vec<String>),
-}
-
 /// The sampling options Veil honours (others, such as `num_ctx`, are ignored).
 #[derive(Deserialize, Default)]
 struct Options {
@@ -45,7 +38,7 @@ struct Options {
     #[serde(default)]
     num_predict: Option<i64>,
     #[serde(default)]
-    stop: Option<Stop>,
+    stop: Option<chat::Stop>,
 }
 
 fn default_stream() -> bool {
@@ -85,11 +78,7 @@ pub(crate) struct ShowRequest {
 
 fn input(messages: Vec<ChatMessage>, options: Option<Options>) -> Result<ChatInput, GatewayError> {
     let o = options.unwrap_or_default();
-    let stop = match o.stop {
-        None => Vec::new(),
-        Some(Stop::One(s)) => vec![s],
-        Some(Stop::Many(v)) => v,
-    };
+    let stop = chat::stops(o.stop);
     // Ollama's -1 and -2 mean "until the window ends"; the grant's limit applies then.
     let max_tokens = match o.num_predict {
         None => None,
@@ -216,20 +205,6 @@ async fn run(
     Ok(resp)
 }
 
-fn finish(g: &Shared, route: &str, started: Instant, r: Result<Response, GatewayError>) -> Response {
-    match r {
-        Ok(resp) => {
-            g.observe(route, "ok", started);
-            resp
-        }
-        Err(e) => {
-            let p = e.problem();
-            g.observe(route, p.code.as_str(), started);
-            error_response(&p)
-        }
-    }
-}
-
 /// `POST /api/chat`.
 pub(crate) async fn chat(
     State(g): State<Shared>,
@@ -248,7 +223,7 @@ pub(crate) async fn chat(
         run(g.clone(), &headers, Shape::Chat, &req.model, input, req.stream).await
     }
     .await;
-    finish(&g, "/api/chat", started, r)
+    g.respond("/api/chat", started, r, error_response)
 }
 
 /// `POST /api/generate`: the prompt is one user message (after `system`, if any).
@@ -269,7 +244,7 @@ pub(crate) async fn generate(
         run(g.clone(), &headers, Shape::Generate, &req.model, input, req.stream).await
     }
     .await;
-    finish(&g, "/api/generate", started, r)
+    g.respond("/api/generate", started, r, error_response)
 }
 
 fn details() -> Value {
@@ -317,5 +292,5 @@ pub(crate) async fn show(
         )
     }
     .await;
-    finish(&g, "/api/show", started, r)
+    g.respond("/api/show", started, r, error_response)
 }

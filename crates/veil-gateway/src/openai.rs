@@ -47,13 +47,6 @@ struct Part {
     text: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Stop {
-    One(String),
-    Many(Vec<String>),
-}
-
 #[derive(Deserialize, Default)]
 struct StreamOptions {
     #[serde(default)]
@@ -77,7 +70,7 @@ pub(crate) struct CompletionRequest {
     #[serde(default)]
     seed: Option<u64>,
     #[serde(default)]
-    stop: Option<Stop>,
+    stop: Option<chat::Stop>,
     #[serde(default)]
     n: Option<u32>,
     #[serde(default)]
@@ -88,7 +81,7 @@ pub(crate) struct CompletionRequest {
 
 impl CompletionRequest {
     /// The chat Veil runs, or why this request is not one it can run.
-    fn input(&self) -> Result<ChatInput, GatewayError> {
+    fn input(&mut self) -> Result<ChatInput, GatewayError> {
         let bad = |m: String| GatewayError::Malformed(m);
         if self.n.is_some_and(|n| n != 1) {
             return Err(bad("only n = 1 is supported".into()));
@@ -123,11 +116,7 @@ impl CompletionRequest {
                 Ok(ChatMessage { role, content })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let stop = match &self.stop {
-            None => Vec::new(),
-            Some(Stop::One(s)) => vec![s.clone()],
-            Some(Stop::Many(v)) => v.clone(),
-        };
+        let stop = chat::stops(self.stop.take());
         if stop.len() > 4 || stop.iter().any(String::is_empty) {
             return Err(bad("stop takes at most four non-empty strings".into()));
         }
@@ -198,7 +187,7 @@ pub(crate) async fn chat_completions(
 ) -> Response {
     let started = Instant::now();
     let r = async {
-        let ApiJson(req) = body.map_err(GatewayError::from)?;
+        let ApiJson(mut req) = body.map_err(GatewayError::from)?;
         let input = req.input()?;
         let (job, model) = g.chat_job(chat::bearer(&headers), &req.model, input, req.stream).await?;
         let name = model.meta.name.clone();
@@ -236,18 +225,7 @@ pub(crate) async fn chat_completions(
         Ok::<_, GatewayError>(resp)
     }
     .await;
-    match r {
-        Ok(resp) => {
-            g.observe(ROUTE, "ok", started);
-            resp
-        }
-        Err(e) => {
-            let p = e.problem();
-            g.observe(ROUTE, p.code.as_str(), started);
-            tracing::info!(code = %p.code, "chat completion refused");
-            error_response(&p)
-        }
-    }
+    g.respond(ROUTE, started, r, error_response)
 }
 
 /// What every chunk of one streamed completion repeats.

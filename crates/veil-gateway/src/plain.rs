@@ -78,15 +78,5 @@ pub(crate) async fn infer(
         Ok::<_, GatewayError>(axum::Json(body).into_response())
     }
     .await;
-    match r {
-        Ok(resp) => {
-            g.observe(ROUTE, "ok", started);
-            resp
-        }
-        Err(e) => {
-            let p = e.problem();
-            g.observe(ROUTE, p.code.as_str(), started);
-            veil_http::problem_response(p)
-        }
-    }
+    g.respond(ROUTE, started, r, |p| veil_http::problem_response(p.clone()))
 }

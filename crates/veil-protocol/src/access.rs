@@ -14,7 +14,7 @@
 //! `isAuthorized(token, user)` on the ledger at a recorded block: the owner revoking
 //! the user stops the next request, whatever the grant says.
 
-use alloy::primitives::{Address, B256, Signature, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{Eip712Domain, SolStruct};
@@ -22,6 +22,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use veil_content::Root;
 
+use crate::request::{recover, uint, within};
 use crate::{RequestError, TokenId};
 
 alloy::sol! {
@@ -79,15 +80,6 @@ pub struct GrantTerms {
     pub max_tokens: u32,
 }
 
-fn uint(s: &str, what: &str) -> Result<U256, RequestError> {
-    crate::token::parse_decimal_u256(s).ok_or_else(|| {
-        RequestError::Malformed(format!(
-            "the grant's {what} {:?} is not a decimal uint256",
-            s.chars().take(90).collect::<String>()
-        ))
-    })
-}
-
 impl SignedAccessGrant {
     fn typed(&self) -> Result<AccessGrant, RequestError> {
         let user = self
@@ -95,11 +87,11 @@ impl SignedAccessGrant {
             .parse::<Address>()
             .map_err(|_| RequestError::Malformed("the grant's user is not a 0x address".into()))?;
         Ok(AccessGrant {
-            tokenId: uint(&self.token_id, "token_id")?,
+            tokenId: uint(&self.token_id, "the grant's token_id")?,
             user,
             model: B256::from(self.model.0),
             maxTokens: self.max_tokens,
-            nonce: uint(&self.nonce, "nonce")?,
+            nonce: uint(&self.nonce, "the grant's nonce")?,
             expiry: self.expiry,
         })
     }
@@ -137,23 +129,9 @@ impl SignedAccessGrant {
     /// The grant's terms, if its signature is its user's under `domain` and it is
     /// valid at `now` (ending no more than [`MAX_GRANT_SECS`] ahead).
     pub fn verify(&self, domain: &Eip712Domain, now: u64) -> Result<GrantTerms, RequestError> {
-        if self.expiry < now {
-            return Err(RequestError::Expired { expiry: self.expiry, now });
-        }
-        if self.expiry > now.saturating_add(MAX_GRANT_SECS) {
-            return Err(RequestError::TooFar { expiry: self.expiry, max_secs: MAX_GRANT_SECS });
-        }
+        within(self.expiry, now, MAX_GRANT_SECS)?;
         let typed = self.typed()?;
-        let digest = typed.eip712_signing_hash(domain);
-        let raw = self
-            .signature
-            .strip_prefix("0x")
-            .and_then(|h| hex::decode(h).ok())
-            .filter(|b| b.len() == 65)
-            .ok_or_else(|| RequestError::Signature("not 65 bytes of 0x-hex".into()))?;
-        let sig = Signature::from_raw(&raw).map_err(|e| RequestError::Signature(e.to_string()))?;
-        let signer =
-            sig.recover_address_from_prehash(&digest).map_err(|e| RequestError::Signature(e.to_string()))?;
+        let signer = recover(&self.signature, &typed.eip712_signing_hash(domain))?;
         if signer != typed.user {
             return Err(RequestError::Signature("the grant is not signed by the user it names".into()));
         }

@@ -133,7 +133,8 @@ pub struct SignedRequest<M = Root> {
     pub signature: String,
 }
 
-fn uint(s: &str, what: &str) -> Result<U256, RequestError> {
+/// `s` as a canonical decimal uint256, or a refusal naming `what` it is.
+pub(crate) fn uint(s: &str, what: &str) -> Result<U256, RequestError> {
     crate::token::parse_decimal_u256(s).ok_or_else(|| {
         RequestError::Malformed(format!(
             "{what} {:?} is not a decimal uint256",
@@ -200,22 +201,31 @@ impl SignedRequest {
     /// Who signed, if the signature is good and the request is within its validity
     /// at `now` (no more than `max_secs` ahead).
     pub fn verify(&self, domain: &Eip712Domain, now: u64, max_secs: u64) -> Result<Address, RequestError> {
-        if self.expiry < now {
-            return Err(RequestError::Expired { expiry: self.expiry, now });
-        }
-        if self.expiry > now.saturating_add(max_secs) {
-            return Err(RequestError::TooFar { expiry: self.expiry, max_secs });
-        }
-        let digest = self.typed()?.eip712_signing_hash(domain);
-        let raw = self
-            .signature
-            .strip_prefix("0x")
-            .and_then(|h| hex::decode(h).ok())
-            .filter(|b| b.len() == 65)
-            .ok_or_else(|| RequestError::Signature("not 65 bytes of 0x-hex".into()))?;
-        let sig = Signature::from_raw(&raw).map_err(|e| RequestError::Signature(e.to_string()))?;
-        sig.recover_address_from_prehash(&digest).map_err(|e| RequestError::Signature(e.to_string()))
+        within(self.expiry, now, max_secs)?;
+        recover(&self.signature, &self.typed()?.eip712_signing_hash(domain))
     }
+}
+
+/// Whether `expiry` is still ahead at `now`, and no more than `max_secs` ahead.
+pub(crate) fn within(expiry: u64, now: u64, max_secs: u64) -> Result<(), RequestError> {
+    if expiry < now {
+        return Err(RequestError::Expired { expiry, now });
+    }
+    if expiry > now.saturating_add(max_secs) {
+        return Err(RequestError::TooFar { expiry, max_secs });
+    }
+    Ok(())
+}
+
+/// Who made `signature` (65 bytes, 0x-hex) over `digest`.
+pub(crate) fn recover(signature: &str, digest: &B256) -> Result<Address, RequestError> {
+    let raw = signature
+        .strip_prefix("0x")
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|b| b.len() == 65)
+        .ok_or_else(|| RequestError::Signature("not 65 bytes of 0x-hex".into()))?;
+    let sig = Signature::from_raw(&raw).map_err(|e| RequestError::Signature(e.to_string()))?;
+    sig.recover_address_from_prehash(digest).map_err(|e| RequestError::Signature(e.to_string()))
 }
 
 #[cfg(test)]
