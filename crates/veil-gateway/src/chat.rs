@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use veil_protocol::{ChatEvent, ChatOutput, JobRequest, JobResponse, Problem};
+use veil_protocol::{ChatEvent, ChatInput, ChatMessage, ChatOutput, JobRequest, JobResponse, Problem};
 
 use crate::GatewayError;
 use crate::gateway::Shared;
@@ -45,12 +45,36 @@ pub(crate) enum Stop {
     Many(Vec<String>),
 }
 
-/// The stop strings of an optional `stop` field.
-pub(crate) fn stops(stop: Option<Stop>) -> Vec<String> {
-    match stop {
-        None => Vec::new(),
-        Some(Stop::One(s)) => vec![s],
-        Some(Stop::Many(v)) => v,
+/// The sampling fields OpenAI's request and Ollama's `options` name alike.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct SamplingFields {
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    stop: Option<Stop>,
+}
+
+impl SamplingFields {
+    /// A chat of `messages` with these fields and at most `max_tokens` new tokens.
+    pub(crate) fn input(
+        self,
+        messages: Vec<ChatMessage>,
+        max_tokens: Option<u32>,
+    ) -> Result<ChatInput, GatewayError> {
+        let stop = match self.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s],
+            Some(Stop::Many(v)) => v,
+        };
+        if stop.len() > 4 || stop.iter().any(String::is_empty) {
+            return Err(GatewayError::Malformed("stop takes at most four non-empty strings".into()));
+        }
+        let (temperature, top_p, seed) = (self.temperature, self.top_p, self.seed);
+        Ok(ChatInput { messages, max_tokens, temperature, top_p, seed, stop })
     }
 }
 

@@ -29,16 +29,10 @@ struct Message {
 /// The sampling options Veil honours (others, such as `num_ctx`, are ignored).
 #[derive(Deserialize, Default)]
 struct Options {
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    seed: Option<u64>,
+    #[serde(flatten)]
+    sampling: chat::SamplingFields,
     #[serde(default)]
     num_predict: Option<i64>,
-    #[serde(default)]
-    stop: Option<chat::Stop>,
 }
 
 fn default_stream() -> bool {
@@ -78,7 +72,6 @@ pub(crate) struct ShowRequest {
 
 fn input(messages: Vec<ChatMessage>, options: Option<Options>) -> Result<ChatInput, GatewayError> {
     let o = options.unwrap_or_default();
-    let stop = chat::stops(o.stop);
     // Ollama's -1 and -2 mean "until the window ends"; the grant's limit applies then.
     let max_tokens = match o.num_predict {
         None => None,
@@ -87,7 +80,7 @@ fn input(messages: Vec<ChatMessage>, options: Option<Options>) -> Result<ChatInp
             Some(u32::try_from(n).map_err(|_| GatewayError::Malformed("num_predict is too large".into()))?)
         }
     };
-    Ok(ChatInput { messages, max_tokens, temperature: o.temperature, top_p: o.top_p, seed: o.seed, stop })
+    o.sampling.input(messages, max_tokens)
 }
 
 fn role(r: &str) -> Result<ChatRole, GatewayError> {

@@ -63,14 +63,8 @@ pub(crate) struct CompletionRequest {
     max_tokens: Option<u32>,
     #[serde(default)]
     max_completion_tokens: Option<u32>,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    seed: Option<u64>,
-    #[serde(default)]
-    stop: Option<chat::Stop>,
+    #[serde(flatten)]
+    sampling: chat::SamplingFields,
     #[serde(default)]
     n: Option<u32>,
     #[serde(default)]
@@ -116,18 +110,7 @@ impl CompletionRequest {
                 Ok(ChatMessage { role, content })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let stop = chat::stops(self.stop.take());
-        if stop.len() > 4 || stop.iter().any(String::is_empty) {
-            return Err(bad("stop takes at most four non-empty strings".into()));
-        }
-        Ok(ChatInput {
-            messages,
-            max_tokens: self.max_completion_tokens.or(self.max_tokens),
-            temperature: self.temperature,
-            top_p: self.top_p,
-            seed: self.seed,
-            stop,
-        })
+        std::mem::take(&mut self.sampling).input(messages, self.max_completion_tokens.or(self.max_tokens))
     }
 }
 
