@@ -11,7 +11,7 @@ mod registry;
 
 pub use dataset::{Dataset, TokenRecords};
 pub use engine::{OnnxModel, Outputs};
-pub use quant::{QLayer, QuantizedNet, Requant, dense_layers, quantize_value};
+pub use quant::{QLayer, QuantizedNet, Requant, class_of, dense_layers, quantize_value};
 pub use registry::{MAX_LLM_BYTES, MAX_MODEL_BYTES, ModelFormat, ModelMeta, ModelRegistry, RegisteredModel};
 
 /// Why a model could not be loaded, registered or run.

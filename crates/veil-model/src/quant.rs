@@ -216,6 +216,21 @@ fn quantize_tensor(values: &[f64]) -> (Vec<i8>, f64) {
     (q, scale)
 }
 
+/// Step 5: the class of a last layer's accumulators (one output: positive is class 1;
+/// several: the first largest), however they were computed (in the clear, or
+/// decrypted from an FHE answer).
+pub fn class_of(acc: &[i64]) -> usize {
+    match acc {
+        [z] => usize::from(*z > 0),
+        many => {
+            many.iter()
+                .enumerate()
+                .fold((0, i64::MIN), |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) })
+                .0
+        }
+    }
+}
+
 impl QuantizedNet {
     /// Quantise `layers`, calibrating input and activation scales on `calibration`
     /// rows (the training split): deterministic for the same inputs.
@@ -326,15 +341,7 @@ impl QuantizedNet {
     /// The class a row falls in (step 5's rule).
     pub fn classify(&self, x: &[f32]) -> Result<usize, ModelError> {
         let acc = self.forward(&self.quantize_input(x)?)?;
-        Ok(match acc.as_slice() {
-            [z] => usize::from(*z > 0),
-            many => {
-                many.iter()
-                    .enumerate()
-                    .fold((0, i32::MIN), |(bi, bv), (i, v)| if *v > bv { (i, *v) } else { (bi, bv) })
-                    .0
-            }
-        })
+        Ok(class_of(&acc.iter().map(|a| i64::from(*a)).collect::<Vec<_>>()))
     }
 
     /// The last layer's real values.

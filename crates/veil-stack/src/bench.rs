@@ -147,18 +147,23 @@ pub async fn latencies(t: &BenchToken, requests: usize) -> Result<Latencies> {
     Ok(out)
 }
 
-/// What `veil bench gateway` runs.
-#[derive(Debug, Clone)]
+/// What `veil bench gateway` runs (also its flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
-    /// Worker processes in the stack (reported).
+    /// Worker processes.
+    #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Rows of the token's data per request.
+    #[arg(long, default_value_t = 16)]
     pub rows: usize,
     /// Sequential requests for the latency comparison.
+    #[arg(long, default_value_t = 300)]
     pub requests: usize,
     /// Seconds of wrk load (0 skips it).
+    #[arg(long, default_value_t = 10)]
     pub load_secs: u64,
     /// Open connections during the load.
+    #[arg(long, default_value_t = 8)]
     pub connections: usize,
 }
 

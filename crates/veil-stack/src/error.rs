@@ -32,6 +32,9 @@ pub enum StackError {
     /// The simulated TEE could not be set up.
     #[error(transparent)]
     SimTee(#[from] veil_sim_tee::SimError),
+    /// An FHE key, query or answer was refused.
+    #[error(transparent)]
+    Fhe(#[from] veil_fhe::FheError),
     /// A model could not be registered.
     #[error(transparent)]
     Model(#[from] veil_model::ModelError),

@@ -30,16 +30,22 @@ impl veil_chain::Clock for FnClock {
     }
 }
 
-/// Where the ledger is and who signs.
-#[derive(Debug, Clone, Default)]
+/// Where the ledger is and who signs (also the ledger flags of `veil chain`, `nft`,
+/// `job` and `prover`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct LedgerTarget {
-    /// Any EVM JSON-RPC endpoint; `None` means the embedded chain in `chain_dir`.
+    /// Any EVM JSON-RPC endpoint (default: the embedded chain in --chain-dir).
+    #[arg(long, global = true)]
     pub rpc: Option<String>,
-    /// The embedded chain's directory.
+    /// The embedded chain's directory (default: the user's data directory).
+    #[arg(long, global = true)]
     pub chain_dir: Option<PathBuf>,
-    /// The signer's key file (default on the embedded chain: its operator key).
+    /// The signer's key file (hex secp256k1, mode 0600; default on the embedded
+    /// chain: its operator key).
+    #[arg(long, global = true)]
     pub key: Option<PathBuf>,
-    /// The contracts' addresses (default on the embedded chain: its own).
+    /// The contracts' addresses (JSON; default on the embedded chain: its own).
+    #[arg(long, global = true)]
     pub deployment: Option<PathBuf>,
 }
 

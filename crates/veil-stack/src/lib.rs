@@ -21,6 +21,7 @@
 pub mod bench;
 pub mod demo;
 mod error;
+pub mod fhe;
 pub mod keys;
 pub mod kms;
 pub mod ledger;

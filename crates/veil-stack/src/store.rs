@@ -1,9 +1,9 @@
-//! An S3 store from its URL, a credentials file and endpoint options (what `--store
-//! s3://…` means on the command line).
+//! Which store a command uses: a directory, or an S3 store from its URL, a credentials
+//! file and endpoint options (what `--store s3://…` means on the command line).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use veil_store::{S3Config, S3Store, Store};
+use veil_store::{LocalStore, S3Config, S3Store, Store};
 use zeroize::Zeroizing;
 
 use crate::{Result, StackError};
@@ -19,6 +19,56 @@ pub struct S3Options<'a> {
     pub credentials: Option<&'a Path>,
     /// Allow a plain-HTTP endpoint (loopback or trusted networks only).
     pub allow_http: bool,
+}
+
+/// Choosing a store on the command line: a directory (default), or an S3 bucket.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreFlags {
+    /// A directory, or `s3://BUCKET[/PREFIX]` (default: the user's data directory).
+    #[arg(long, global = true)]
+    pub store: Option<String>,
+    /// S3 endpoint URL for non-AWS services (MinIO, Garage, …).
+    #[arg(long, global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, global = true, default_value = "us-east-1")]
+    pub s3_region: String,
+    /// File (mode 0600) with `access_key_id = …` and `secret_access_key = …` lines.
+    #[arg(long, global = true)]
+    pub s3_credentials: Option<PathBuf>,
+    /// Allow plain-HTTP endpoints (loopback or trusted networks only).
+    #[arg(long, global = true)]
+    pub s3_allow_http: bool,
+}
+
+impl StoreFlags {
+    /// The store's directory when it is a local one: `--store DIR`, or else `home`
+    /// (the user's data directory, which the caller finds).
+    pub fn local_dir(&self, home: Option<PathBuf>) -> Result<Option<PathBuf>> {
+        match self.store.as_deref() {
+            Some(url) if url.starts_with("s3://") => Ok(None),
+            Some(dir) => Ok(Some(PathBuf::from(dir))),
+            None => home
+                .map(Some)
+                .ok_or_else(|| StackError::Config("cannot find a home directory; pass --store DIR".into())),
+        }
+    }
+
+    /// The store these flags name (`home` as for [`Self::local_dir`]).
+    pub fn open(&self, home: Option<PathBuf>) -> Result<Store> {
+        let Some(dir) = self.local_dir(home)? else {
+            let opts = S3Options {
+                endpoint: self.s3_endpoint.as_deref(),
+                region: &self.s3_region,
+                credentials: self.s3_credentials.as_deref(),
+                allow_http: self.s3_allow_http,
+            };
+            return open_s3(self.store.as_deref().unwrap_or_default(), &opts);
+        };
+        let local = LocalStore::open(&dir)
+            .map_err(|e| StackError::Config(format!("opening store {}: {e}", dir.display())))?;
+        Ok(Store::Local(local))
+    }
 }
 
 /// The store at `url` (`s3://BUCKET[/PREFIX]`).

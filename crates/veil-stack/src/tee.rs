@@ -34,24 +34,45 @@ pub enum TeeBackend {
     },
 }
 
-impl TeeBackend {
-    /// The backend an operator's flags name, if any: `attester` is `sim` or
-    /// `configfs-tsm`; with none, a simulator seed means `sim`.
-    pub fn choose(
-        attester: Option<&str>,
-        sim_seed: Option<PathBuf>,
-        tsm_dir: PathBuf,
-        measurement: Option<String>,
-    ) -> Result<Option<Self>> {
+/// Which TEE an attesting role runs on, as its operator names it (`veil worker`,
+/// `veil zk serve`, `veil oracle`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TeeFlags {
+    /// `sim`: the simulated TDX guest of a dev PKI (machines without the hardware;
+    /// production policy refuses its root). `configfs-tsm`: a real TDX or SEV-SNP
+    /// guest, through the kernel's configfs-tsm. Default: `sim` when
+    /// `--sim-tee-seed` is given.
+    #[arg(long, value_parser = ["sim", "configfs-tsm"])]
+    pub attester: Option<String>,
+    /// The simulated TEE's dev PKI seed (`veil sim-tee init`), for `--attester sim`.
+    #[arg(long)]
+    pub sim_tee_seed: Option<PathBuf>,
+    /// The configfs-tsm report directory, for `--attester configfs-tsm`.
+    #[arg(long, default_value = CONFIGFS_TSM_REPORT)]
+    pub tsm_dir: PathBuf,
+    /// The reference measurement id (hex) for `--attester configfs-tsm`: the digest
+    /// over every register that identifies the software (TDX MRTD and RTMR0–3,
+    /// MRCONFIGID, owner fields; SNP MEASUREMENT, HOST_DATA, key digests, VMPL), as
+    /// `veil attest verify` prints it for this guest's evidence. The broker's view of
+    /// this guest must match it.
+    #[arg(long)]
+    pub measurement: Option<String>,
+}
+
+impl TeeFlags {
+    /// The backend these flags name, if any: `attester` is `sim` or `configfs-tsm`;
+    /// with none, a simulator seed means `sim`.
+    pub fn backend(&self) -> Result<Option<TeeBackend>> {
         let need = |what: &str| Err(StackError::Config(what.to_owned()));
-        match (attester, sim_seed, measurement) {
-            (Some("configfs-tsm"), _, Some(measurement)) => {
-                Ok(Some(Self::ConfigfsTsm { dir: tsm_dir, measurement }))
-            }
+        match (self.attester.as_deref(), &self.sim_tee_seed, &self.measurement) {
+            (Some("configfs-tsm"), _, Some(measurement)) => Ok(Some(TeeBackend::ConfigfsTsm {
+                dir: self.tsm_dir.clone(),
+                measurement: measurement.clone(),
+            })),
             (Some("configfs-tsm"), _, None) => {
                 need("--attester configfs-tsm needs --measurement (the reference value)")
             }
-            (Some("sim") | None, Some(seed), _) => Ok(Some(Self::Sim { seed })),
+            (Some("sim") | None, Some(seed), _) => Ok(Some(TeeBackend::Sim { seed: seed.clone() })),
             (Some("sim"), None, _) => need("--attester sim needs --sim-tee-seed"),
             (Some(other), _, _) => need(&format!("--attester {other}: expected sim or configfs-tsm")),
             (None, None, _) => Ok(None),

@@ -8,22 +8,34 @@ use veil_verify::{Trust, ZkPins};
 
 use crate::{Result, StackError};
 
-/// The files and choices a verifier's trust is made of.
-#[derive(Debug, Clone, Default)]
+/// The files and choices a verifier's trust is made of (also the trust flags of
+/// `veil verify`, `veil attestation` and `veil prover add-verifier`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TrustFiles {
-    /// Development roots (PEM or DER) to trust besides the vendors' (simulated TEEs).
+    /// Also trust this development root (PEM or DER; `veil up` prints its path).
+    /// Only for simulated TEEs.
+    #[arg(long = "dev-root")]
     pub dev_roots: Vec<PathBuf>,
-    /// An attestation policy (TOML); none: only fully up-to-date platforms.
+    /// Attestation policy (TOML); default: only fully up-to-date platforms.
+    #[arg(long)]
     pub policy: Option<PathBuf>,
-    /// Measurements (hex) to accept.
+    /// Accept only these measurements (hex), comma-separated.
+    #[arg(long = "measurement", value_delimiter = ',')]
     pub measurements: Vec<String>,
-    /// Accept any measurement the evidence verifies, explicitly.
+    /// Accept any measurement the evidence verifies (the output names it) instead of
+    /// listing the ones you accept.
+    #[arg(long, conflicts_with = "measurements")]
     pub any_measurement: bool,
-    /// Verifying keys to trust: a `vk_hash` (0x…) or a verification_key.json each.
+    /// Check zk receipts under these verifying keys: a `vk_hash` (0x…) or a
+    /// verification_key.json; a key you did not pin proves nothing.
+    #[arg(long = "zk-key")]
     pub zk_keys: Vec<String>,
-    /// Pin files (`veil zk pins`): verifying keys and model commitments.
+    /// Pins for zk receipts from a file (`veil zk pins` writes one): verifying keys and
+    /// which model commitment stands for which weights root.
+    #[arg(long)]
     pub zk_pins: Vec<PathBuf>,
-    /// Accept receipts whose only evidence is their signature.
+    /// Accept receipts whose only evidence is their signature (mode plain, fhe, fl).
+    #[arg(long)]
     pub accept_unattested: bool,
 }
 

@@ -41,12 +41,16 @@ impl std::str::FromStr for Circuit {
     }
 }
 
-/// A bundled model as the inference circuit runs it.
-#[derive(Debug, Clone)]
+/// A bundled model as the inference circuit runs it (also the `--model` and
+/// `--weights` flags of `veil zk` and `veil prove`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ModelSpec {
-    /// The bundled model's name.
+    /// A bundled model (quantised to int8 on its training split).
+    #[arg(long = "model", default_value = "digits-mlp")]
     pub name: String,
-    /// Whether its weights are witnesses (one key per architecture) or constants.
+    /// `private`: weights are witnesses bound by the model commitment (one key per
+    /// architecture); `public`: weights are compiled into the circuit.
+    #[arg(long = "weights", default_value = "private")]
     pub mode: WeightMode,
 }
 
@@ -76,14 +80,19 @@ impl ModelSpec {
     }
 }
 
-/// Which circuit, at which size or for which model.
-#[derive(Debug, Clone)]
+/// Which circuit, at which size or for which model (also the circuit flags of `veil
+/// zk` and `veil bench zk`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct CircuitSpec {
-    /// Which circuit.
+    /// Which circuit: `income` (committed payments sum to at least a threshold) or
+    /// `inference` (an int8 network maps a committed input to committed outputs).
+    #[arg(long, default_value = "income")]
     pub circuit: Circuit,
     /// Payment slots in the income circuit.
+    #[arg(long, default_value_t = veil_zk::income::SLOTS)]
     pub slots: usize,
-    /// The inference circuit's model.
+    /// The inference circuit's model and weights.
+    #[command(flatten)]
     pub model: ModelSpec,
 }
 
@@ -107,6 +116,21 @@ impl CircuitSpec {
     }
 }
 
+/// A key directory and which of its circuits to load (also the key flags of `veil zk
+/// serve` and `veil zk pins`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyDir {
+    /// The directory `veil zk setup` wrote: every circuit with keys there is served.
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// The income circuit's slots (which keys to load).
+    #[arg(long, default_value_t = veil_zk::income::SLOTS)]
+    pub slots: usize,
+    /// The inference circuit's model and weights (which keys to load).
+    #[command(flatten)]
+    pub model: ModelSpec,
+}
+
 /// The circuits a key directory serves.
 pub struct Served {
     /// The income circuit at the requested slots, when its keys are there.
@@ -116,11 +140,12 @@ pub struct Served {
 }
 
 impl Served {
-    /// The income circuit at `slots` and the inference circuit for `model`, whichever
-    /// have keys in `keys` — at least one.
-    pub fn load(keys: &Path, slots: usize, model: &ModelSpec) -> Result<Self> {
+    /// The income circuit and the inference circuit `dir` names, whichever have keys
+    /// there — at least one.
+    pub fn load(dir: &KeyDir) -> Result<Self> {
+        let KeyDir { keys, slots, model } = dir;
         let income = veil_prover::load_keys(keys, &format!("income-{slots}"))?
-            .map(|keys| IncomeCircuit { keys, slots });
+            .map(|keys| IncomeCircuit { keys, slots: *slots });
         let inference = match veil_prover::load_keys(keys, &model.stem())? {
             Some(keys) => {
                 let z = model.zkml()?;

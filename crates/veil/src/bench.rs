@@ -4,35 +4,14 @@
 
 use anyhow::Result;
 use clap::Args;
-use veil_stack::bench::BenchOptions;
 
-/// `veil bench gateway` arguments.
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Worker processes.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
-    /// Rows of the token's data per request.
-    #[arg(long, default_value_t = 16)]
-    pub rows: usize,
-    /// Sequential requests for the latency comparison.
-    #[arg(long, default_value_t = 300)]
-    pub requests: usize,
-    /// Seconds of wrk load (0 skips it).
-    #[arg(long, default_value_t = 10)]
-    pub load_secs: u64,
-    /// Open connections during the load.
-    #[arg(long, default_value_t = 8)]
-    pub connections: usize,
-}
+pub use veil_stack::bench::BenchOptions as BenchArgs;
 
 /// Run the benchmark and print a markdown report.
-pub fn run(args: BenchArgs) -> Result<()> {
-    let BenchArgs { workers, rows, requests, load_secs, connections } = args;
-    let opts = BenchOptions { workers, rows, requests, load_secs, connections };
+pub fn run(opts: BenchArgs) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("veil-bench-").tempdir()?;
     let rt = crate::runtime()?;
-    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, workers)?;
+    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, opts.workers)?;
     let stack = rt.block_on(veil_stack::stack::start(&up))?;
     let report = rt.block_on(veil_stack::bench::report(&stack, &opts, tmp.path(), crate::unix_now));
     rt.block_on(stack.shutdown());

@@ -10,45 +10,23 @@ use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
 use veil_oracle::measurement_key;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
-use veil_stack::ledger::{Ledger, LedgerTarget, OPERATOR_KEY, open_embedded, write_deployment};
+use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, write_deployment};
 use veil_stack::publish::publish_documents;
 
-/// Where the ledger is and who signs.
-#[derive(Args, Clone)]
-pub struct LedgerArgs {
-    /// Any EVM JSON-RPC endpoint (default: the embedded chain in --chain-dir).
-    #[arg(long, global = true)]
-    rpc: Option<String>,
-    /// The embedded chain's directory (default: the user's data directory).
-    #[arg(long, global = true)]
-    chain_dir: Option<PathBuf>,
-    /// The signer's key file (hex secp256k1, mode 0600; default on the embedded
-    /// chain: its operator key).
-    #[arg(long, global = true)]
-    key: Option<PathBuf>,
-    /// The contracts' addresses (JSON; default on the embedded chain: its own).
-    #[arg(long, global = true)]
-    deployment: Option<PathBuf>,
+pub use veil_stack::ledger::LedgerTarget as LedgerArgs;
+
+/// The embedded chain's directory: --chain-dir, or in the user's data directory.
+fn chain_dir(args: &LedgerArgs) -> Result<PathBuf> {
+    match &args.chain_dir {
+        Some(d) => Ok(d.clone()),
+        None => crate::process::data_dir("chain", "--chain-dir DIR"),
+    }
 }
 
-impl LedgerArgs {
-    fn chain_dir(&self) -> Result<PathBuf> {
-        match &self.chain_dir {
-            Some(d) => Ok(d.clone()),
-            None => crate::process::data_dir("chain", "--chain-dir DIR"),
-        }
-    }
-
-    /// Connect as the configured signer (if any).
-    pub async fn connect(&self) -> Result<Ledger> {
-        let target = LedgerTarget {
-            rpc: self.rpc.clone(),
-            chain_dir: if self.rpc.is_none() { Some(self.chain_dir()?) } else { None },
-            key: self.key.clone(),
-            deployment: self.deployment.clone(),
-        };
-        Ok(target.connect(crate::unix_now).await?)
-    }
+/// Connect as the configured signer (if any).
+async fn connect(args: &LedgerArgs) -> Result<Ledger> {
+    let chain_dir = if args.rpc.is_none() { Some(chain_dir(args)?) } else { None };
+    Ok(LedgerArgs { chain_dir, ..args.clone() }.connect(crate::unix_now).await?)
 }
 
 /// `veil chain …`.
@@ -305,7 +283,7 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
                 if args.rpc.is_some() {
                     bail!("`veil chain init` creates the embedded chain; for --rpc use `veil chain deploy`");
                 }
-                let dir = args.chain_dir()?;
+                let dir = chain_dir(args)?;
                 let (d, operator) = veil_stack::ledger::init(&dir, chain_id, &fund, crate::unix_now).await?;
                 outln!("chain {chain_id} in {}", dir.display());
                 outln!("operator {operator} (key {})", dir.join(OPERATOR_KEY).display());
@@ -316,11 +294,11 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
                 if args.rpc.is_some() {
                     bail!("`veil chain start` serves the embedded chain; --rpc names another node");
                 }
-                let rpc = open_embedded(&args.chain_dir()?, crate::unix_now)?;
+                let rpc = open_embedded(&chain_dir(args)?, crate::unix_now)?;
                 crate::serve(listen, veil_chain::router(rpc), false).await?;
             }
             ChainCommand::Status => {
-                let status = args.connect().await?.status().await?;
+                let status = connect(args).await?.status().await?;
                 outln!("{}", serde_json::to_string_pretty(&status)?);
             }
             ChainCommand::Deploy { out } => {
@@ -332,7 +310,7 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
             }
             ChainCommand::Keygen { out } => outln!("{}", new_wallet_key(&out)?),
             ChainCommand::Fund { to, eth } => {
-                let ledger = args.connect().await?;
+                let ledger = connect(args).await?;
                 ledger.signer()?;
                 outln!("{}", ledger.client.send_value(to, eth).await?);
             }
@@ -353,7 +331,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
     use LedgerCommand::{Job, Nft, Prover};
     let rt = crate::runtime()?;
     rt.block_on(async {
-        let ledger = args.connect().await?;
+        let ledger = connect(args).await?;
         let client = &ledger.client;
         match command {
             Nft(NftCommand::Mint { data, to }) => {
@@ -367,7 +345,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 outln!("token {token} now holds {n} data entr{}", if n == 1 { "y" } else { "ies" });
             }
             Nft(NftCommand::Publish { token, docs, kms, store }) => {
-                let (me, store) = (ledger.signer()?, store.open()?);
+                let (me, store) = (ledger.signer()?, crate::store_args::open(&store)?);
                 let (p, n) = publish_documents(client, me, &kms, &store, token.value(), &docs).await?;
                 outln!("token {token}: {n} documents sealed to {}, stored as {}", p.token_key, p.root);
             }
@@ -438,7 +416,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 outln!("attestation verifiers must run as {id}");
             }
             Prover(ProverCommand::AddVerifier { oracle, trust, evidence_out }) => {
-                let (trust, now) = (trust.trust()?, crate::unix_now());
+                let (trust, now) = (trust.load()?, crate::unix_now());
                 let a = veil_oracle::OracleClient::new(oracle).admission(&trust, now).await?;
                 if let Some(path) = evidence_out {
                     veil_fs::write_json(&path, &a.evidence)?;

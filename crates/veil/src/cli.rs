@@ -156,6 +156,11 @@ pub enum Command {
         #[command(subcommand)]
         command: zk::ZkCommand,
     },
+    /// FHE inference: client keys, encrypted queries, evaluation, decryption.
+    Fhe {
+        #[command(subcommand)]
+        command: crate::fhe::FheCommand,
+    },
     /// Make a zero-knowledge proof.
     Prove {
         #[command(subcommand)]
@@ -174,6 +179,16 @@ pub enum BenchCommand {
     Gateway(bench::BenchArgs),
     /// A GGUF language model in bare candle: time to first token and decode rate.
     Llm(bench::LlmBenchArgs),
+    /// FHE on a bundled linear model's held-out split beside the plaintext model:
+    /// times, sizes and accuracy.
+    Fhe {
+        /// The bundled linear model.
+        #[arg(long, default_value = "breast-cancer-logreg")]
+        model: String,
+        /// Runs; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
         /// The circuit.

@@ -46,7 +46,7 @@ pub fn open(key: &Path, input: &Path, output: &Path) -> Result<()> {
 /// `veil store put|get|segment`.
 pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
     let rt = crate::runtime()?;
-    let store = store.open()?;
+    let store = crate::store_args::open(store)?;
     rt.block_on(async {
         match command {
             StoreCommand::Put { file } => {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use veil_gateway::{ClientError, GatewayClient};
-use veil_stack::trust::TrustFiles;
 
 /// `veil infer` arguments.
 #[derive(Args)]
@@ -35,50 +34,7 @@ pub struct InferArgs {
 }
 
 /// Trust flags for evidence: which roots, which policy, which measurements.
-#[derive(Args, Clone, Default)]
-pub struct TrustArgs {
-    /// Also trust this development root (PEM or DER; `veil up` prints its path).
-    /// Only for simulated TEEs.
-    #[arg(long)]
-    pub dev_root: Vec<PathBuf>,
-    /// Attestation policy (TOML); default: only fully up-to-date platforms.
-    #[arg(long)]
-    pub policy: Option<PathBuf>,
-    /// Accept only these measurements (hex), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub measurement: Vec<String>,
-    /// Accept any measurement the evidence verifies (the output names it) instead of
-    /// listing the ones you accept.
-    #[arg(long, conflicts_with = "measurement")]
-    pub any_measurement: bool,
-    /// Check zk receipts under these verifying keys: a `vk_hash` (0x…) or a
-    /// verification_key.json; a key you did not pin proves nothing.
-    #[arg(long)]
-    pub zk_key: Vec<String>,
-    /// Pins for zk receipts from a file (`veil zk pins` writes one): verifying keys and
-    /// which model commitment stands for which weights root.
-    #[arg(long)]
-    pub zk_pins: Vec<PathBuf>,
-    /// Accept receipts whose only evidence is their signature (mode plain, fhe, fl).
-    #[arg(long)]
-    pub accept_unattested: bool,
-}
-
-impl TrustArgs {
-    /// The trust these flags describe.
-    pub fn trust(&self) -> Result<veil_verify::Trust> {
-        let files = TrustFiles {
-            dev_roots: self.dev_root.clone(),
-            policy: self.policy.clone(),
-            measurements: self.measurement.clone(),
-            any_measurement: self.any_measurement,
-            zk_keys: self.zk_key.clone(),
-            zk_pins: self.zk_pins.clone(),
-            accept_unattested: self.accept_unattested,
-        };
-        Ok(files.load()?)
-    }
-}
+pub use veil_stack::trust::TrustFiles as TrustArgs;
 
 /// Run `veil infer`: print the output; write the receipt when asked.
 pub fn infer(args: InferArgs) -> Result<()> {
@@ -128,7 +84,7 @@ pub struct AttestationArgs {
 
 /// Challenge a gateway's worker with a fresh nonce and verify its answer; print the claims.
 pub fn attestation(args: AttestationArgs) -> Result<()> {
-    let trust = args.trust.trust()?;
+    let trust = args.trust.load()?;
     let verified = crate::runtime()?
         .block_on(veil_stack::trust::challenge_gateway(&args.gateway, &trust, crate::unix_now))
         .context("asking for attestation")?;
@@ -142,7 +98,7 @@ const MAX_RECEIPT_BYTES: u64 = 16 << 20;
 /// `veil verify RECEIPT`: a one-line summary, or why it does not verify (exit 1).
 pub fn verify(receipt: &std::path::Path, trust: &TrustArgs) -> Result<()> {
     let bytes = veil_fs::read_limited(receipt, MAX_RECEIPT_BYTES)?;
-    let v = veil_verify::verify(&bytes, &trust.trust()?)
+    let v = veil_verify::verify(&bytes, &trust.load()?)
         .map_err(|e| anyhow::anyhow!("invalid receipt {}: {e} ({})", receipt.display(), e.code()))?;
     outln!("{}", v.summary());
     Ok(())

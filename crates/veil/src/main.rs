@@ -23,6 +23,7 @@ mod chain;
 mod chat;
 mod cli;
 mod demo;
+mod fhe;
 mod files;
 mod infer;
 mod kms;
@@ -110,6 +111,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command: BenchCommand::Llm(args) } => done(bench::llm(args)),
         Command::Bench { command: BenchCommand::Zk { circuit, runs } } => done(zk::bench(&circuit, runs)),
         Command::Zk { command } => done(zk::zk(command)),
+        Command::Fhe { command } => done(fhe::run(command)),
+        Command::Bench { command: BenchCommand::Fhe { model, runs } } => {
+            done(veil_stack::fhe::bench(&model, runs).map(|r| outln!("{r}")).map_err(Into::into))
+        }
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
         Command::Verify { receipt, trust } => done(infer::verify(&receipt, &trust)),

@@ -31,41 +31,7 @@ pub struct WorkerArgs {
     pub exit_with_stdin: bool,
 }
 
-/// Which TEE an attesting role runs on (`veil worker`, `veil zk serve`).
-#[derive(Args, Clone)]
-pub struct TeeArgs {
-    /// `sim`: the simulated TDX guest of a dev PKI (machines without the hardware;
-    /// production policy refuses its root). `configfs-tsm`: a real TDX or SEV-SNP
-    /// guest, through the kernel's configfs-tsm. Default: `sim` when
-    /// `--sim-tee-seed` is given.
-    #[arg(long, value_parser = ["sim", "configfs-tsm"])]
-    pub attester: Option<String>,
-    /// The simulated TEE's dev PKI seed (`veil sim-tee init`), for `--attester sim`.
-    #[arg(long)]
-    pub sim_tee_seed: Option<PathBuf>,
-    /// The configfs-tsm report directory, for `--attester configfs-tsm`.
-    #[arg(long, default_value = veil_stack::tee::CONFIGFS_TSM_REPORT)]
-    pub tsm_dir: PathBuf,
-    /// The reference measurement id (hex) for `--attester configfs-tsm`: the digest
-    /// over every register that identifies the software (TDX MRTD and RTMR0–3,
-    /// MRCONFIGID, owner fields; SNP MEASUREMENT, HOST_DATA, key digests, VMPL), as
-    /// `veil attest verify` prints it for this guest's evidence. The broker's view of
-    /// this guest must match it.
-    #[arg(long)]
-    pub measurement: Option<String>,
-}
-
-impl TeeArgs {
-    /// The backend these flags name, if any.
-    pub fn backend(&self) -> Result<Option<veil_stack::tee::TeeBackend>> {
-        Ok(veil_stack::tee::TeeBackend::choose(
-            self.attester.as_deref(),
-            self.sim_tee_seed.clone(),
-            self.tsm_dir.clone(),
-            self.measurement.clone(),
-        )?)
-    }
-}
+pub use veil_stack::tee::TeeFlags as TeeArgs;
 
 /// Run a worker until interrupted (or until stdin closes, with --exit-with-stdin).
 pub fn run(args: WorkerArgs) -> Result<()> {

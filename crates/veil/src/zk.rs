@@ -6,61 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use veil_stack::zk::{self, CircuitSpec, ModelSpec, ProofInput, Served};
-use veil_zk::mlp::WeightMode;
+use veil_stack::zk::{self, ProofInput, Served};
 
-/// Which network the inference circuit runs, and whether its weights are private.
-#[derive(clap::Args, Clone)]
-pub struct ModelArgs {
-    /// A bundled model (quantised to int8 on its training split).
-    #[arg(long, default_value = "digits-mlp")]
-    pub model: String,
-    /// `private`: weights are witnesses bound by the model commitment (one key per
-    /// architecture); `public`: weights are compiled into the circuit.
-    #[arg(long, default_value = "private")]
-    pub weights: WeightMode,
-}
-
-impl ModelArgs {
-    fn spec(&self) -> ModelSpec {
-        ModelSpec { name: self.model.clone(), mode: self.weights }
-    }
-}
-
-/// Which circuit, at which size or for which model.
-#[derive(clap::Args, Clone)]
-pub struct CircuitArgs {
-    /// Which circuit: `income` (committed payments sum to at least a threshold) or
-    /// `inference` (an int8 network maps a committed input to committed outputs).
-    #[arg(long, default_value = "income")]
-    pub circuit: zk::Circuit,
-    /// Payment slots in the income circuit.
-    #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-    pub slots: usize,
-    /// The inference circuit's model and weights.
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-impl CircuitArgs {
-    fn spec(&self) -> CircuitSpec {
-        CircuitSpec { circuit: self.circuit, slots: self.slots, model: self.model.spec() }
-    }
-}
-
-/// A key directory and which of its circuits to load.
-#[derive(clap::Args, Clone)]
-pub struct KeysArgs {
-    /// The directory `veil zk setup` wrote: every circuit with keys there is served.
-    #[arg(long)]
-    pub keys: PathBuf,
-    /// The income circuit's slots (which keys to load).
-    #[arg(long, default_value_t = veil_zk::income::SLOTS)]
-    pub slots: usize,
-    /// The inference circuit's model and weights (which keys to load).
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
+pub use veil_stack::zk::{CircuitSpec as CircuitArgs, KeyDir as KeysArgs, ModelSpec as ModelArgs};
 
 /// `veil zk …`.
 #[derive(Subcommand)]
@@ -192,7 +140,7 @@ fn spinning<T>(msg: &str, work: impl FnOnce() -> T) -> T {
 /// The circuits `keys` serves (keys run to tens of megabytes).
 fn served(k: &KeysArgs) -> Result<Served> {
     let msg = format!("reading keys in {}", k.keys.display());
-    Ok(spinning(&msg, || Served::load(&k.keys, k.slots, &k.model.spec()))?)
+    Ok(spinning(&msg, || Served::load(k))?)
 }
 
 fn written(out: &Path, bytes: &[u8]) -> Result<()> {
@@ -206,12 +154,12 @@ pub fn zk(command: ZkCommand) -> Result<()> {
     match command {
         ZkCommand::Setup { circuit, out } => {
             let started = Instant::now();
-            let msg = format!("generating development keys for {}", circuit.spec().stem());
-            let report = spinning(&msg, || zk::setup(&circuit.spec(), &out))?;
+            let msg = format!("generating development keys for {}", circuit.stem());
+            let report = spinning(&msg, || zk::setup(&circuit, &out))?;
             let (pk, vk, secs) = (report.pk.display(), report.vk.display(), started.elapsed().as_secs_f64());
             outln!("{} constraints; keys in {secs:.1} s: {pk} and {vk}", report.constraints);
         }
-        ZkCommand::ExportR1cs { circuit, out } => written(&out, &circuit.spec().blank()?.r1cs()?)?,
+        ZkCommand::ExportR1cs { circuit, out } => written(&out, &circuit.blank()?.r1cs()?)?,
         ZkCommand::ExportSolidity { vk, out } => written(&out, zk::solidity_verifier(&vk)?.as_bytes())?,
         ZkCommand::Serve { keys, tee, listen, queue } => {
             crate::init_tracing();
@@ -252,9 +200,8 @@ pub fn prove(command: ProveCommand) -> Result<()> {
                 (None, Some(n)) => ProofInput::Row(n),
                 (None, None) => bail!("give --features or --row"),
             };
-            let proved = spinning("proving", || {
-                zk::prove_inference(&pk, &model.spec(), input, salt.as_deref(), &out)
-            })?;
+            let proved =
+                spinning("proving", || zk::prove_inference(&pk, &model, input, salt.as_deref(), &out))?;
             let expected = proved.label.map(|y| format!(" (held-out label {y})")).unwrap_or_default();
             outln!(
                 "class {}{expected}; proved in {:.2} s: {}",
@@ -269,6 +216,6 @@ pub fn prove(command: ProveCommand) -> Result<()> {
 
 /// `veil bench zk`: a circuit's size, key generation, proving, verifying and memory.
 pub fn bench(circuit: &CircuitArgs, runs: usize) -> Result<()> {
-    outln!("{}", zk::bench(&circuit.spec(), runs, veil_stack::bench::peak_rss)?);
+    outln!("{}", zk::bench(circuit, runs, veil_stack::bench::peak_rss)?);
     Ok(())
 }

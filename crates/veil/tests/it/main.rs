@@ -6,6 +6,7 @@ mod chain_cli;
 mod cli;
 mod codemap;
 mod common;
+mod fhe_cli;
 mod gateway_cli;
 mod kms_cli;
 mod llm_cli;

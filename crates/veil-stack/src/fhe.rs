@@ -1,0 +1,285 @@
+//! FHE inference on the bundled models (`veil fhe`, `veil bench fhe`): a model's
+//! public quantisation turned into an evaluator, the client's key files, queries from
+//! feature rows, answers decrypted to accumulators and classes, and the benchmark
+//! that puts FHE beside the plaintext model on the whole held-out split.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use veil_content::Root;
+use veil_fhe::{Answer, ClientKey, EncryptionKey, FheLinear, LinearLayer, ParamSet, Query};
+use veil_model::{Dataset, OnnxModel, QuantizedNet, class_of, dense_layers};
+use zeroize::Zeroizing;
+
+use crate::{Result, StackError};
+
+/// Key, query and answer files stay far below this (a query holds at most 64
+/// ciphertexts of ~110 KB).
+pub const MAX_FHE_FILE_BYTES: u64 = 64 << 20;
+
+/// The file names `veil fhe keygen` writes in its directory.
+pub const SECRET_KEY_FILE: &str = "fhe.key";
+/// The public key's file name.
+pub const PUBLIC_KEY_FILE: &str = "fhe.pub";
+
+/// A bundled model as FHE evaluates it: its int8 quantisation (public, so that
+/// clients quantise their rows the same way) and the evaluator built from it.
+pub struct FheModel {
+    /// The bundled model's name.
+    pub name: String,
+    /// 0G root of its ONNX file.
+    pub root: Root,
+    /// The quantised network (one dense layer).
+    pub net: QuantizedNet,
+    /// Its dataset (training split for calibration, held-out split for accuracy).
+    pub data: Dataset,
+    /// The evaluator.
+    pub linear: FheLinear,
+    onnx: &'static [u8],
+}
+
+impl FheModel {
+    /// The bundled model `name` under `set`; refused when it is not linear.
+    pub fn bundled(name: &str, set: &ParamSet) -> Result<Self> {
+        let (onnx, csv) = crate::stack::bundled(name).ok_or_else(|| {
+            StackError::Config(format!(
+                "unknown model {name:?}: the bundled models are breast-cancer-logreg and digits-mlp"
+            ))
+        })?;
+        let data = Dataset::parse(csv)?;
+        let net = QuantizedNet::quantize(&dense_layers(onnx)?, &data.train)?;
+        let layer = match net.layers.as_slice() {
+            [l] if !l.relu => l,
+            layers => {
+                return Err(StackError::Config(format!(
+                    "{name} has {} dense layers with ReLU; FHE evaluates linear models so far \
+                     (breast-cancer-logreg)",
+                    layers.len()
+                )));
+            }
+        };
+        let linear = FheLinear::new(
+            set,
+            &LinearLayer {
+                inputs: layer.inputs,
+                outputs: layer.outputs,
+                weights: layer.weights.clone(),
+                bias: layer.bias.clone(),
+            },
+        )?;
+        let root = veil_content::root_of(onnx).map_err(|e| StackError::Config(e.to_string()))?;
+        Ok(Self { name: name.to_owned(), root, net, data, linear, onnx })
+    }
+
+    /// Rows of raw features quantised as the model's first layer expects.
+    pub fn quantize(&self, rows: &[Vec<f32>]) -> Result<Vec<Vec<i8>>> {
+        Ok(rows.iter().map(|r| self.net.quantize_input(r)).collect::<Result<_, _>>()?)
+    }
+
+    /// The held-out rows' features.
+    pub fn test_rows(&self) -> Vec<Vec<f32>> {
+        self.data.test.iter().map(|(x, _)| x.clone()).collect()
+    }
+}
+
+/// Write a new client key pair in `dir`: `fhe.key` (0600, never overwritten) and
+/// `fhe.pub`; their sizes in bytes.
+pub fn keygen(dir: &Path, set: &ParamSet) -> Result<(usize, usize)> {
+    let mut rng = rand_09::rng();
+    let key = ClientKey::generate(set, &mut rng);
+    let (secret, public) = (key.to_bytes(), key.encryption_key(&mut rng).to_bytes());
+    veil_fs::create_private_dir(dir).map_err(StackError::io(format!("creating {}", dir.display())))?;
+    crate::keys::write_new_secret(&dir.join(SECRET_KEY_FILE), &secret)?;
+    let pub_path = dir.join(PUBLIC_KEY_FILE);
+    veil_fs::write_atomic(&pub_path, &public)
+        .map_err(StackError::io(format!("writing {}", pub_path.display())))?;
+    Ok((secret.len(), public.len()))
+}
+
+/// The client key in `path` (it must be private).
+pub fn read_client_key(path: &Path, set: &ParamSet) -> Result<ClientKey> {
+    veil_fs::check_private(path)?;
+    let bytes = Zeroizing::new(veil_fs::read_limited(path, MAX_FHE_FILE_BYTES)?);
+    ClientKey::from_bytes(set, &bytes).map_err(|e| StackError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Read an FHE object file and decode it with `decode`, naming the file in errors.
+pub fn read<T>(path: &Path, decode: impl FnOnce(&[u8]) -> veil_fhe::Result<T>) -> Result<T> {
+    let bytes = veil_fs::read_limited(path, MAX_FHE_FILE_BYTES)?;
+    decode(&bytes).map_err(|e| StackError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Encrypt `rows` (raw features) for `model` under the public key in `pub_path`.
+pub fn encrypt(model: &FheModel, pub_path: &Path, set: &ParamSet, rows: &[Vec<f32>]) -> Result<Query> {
+    let key = read(pub_path, |b| EncryptionKey::from_bytes(set, b))?;
+    Ok(key.encrypt_rows(&model.quantize(rows)?, &mut rand_09::rng())?)
+}
+
+/// Raw feature rows from a CSV file: one row per line, comma-separated numbers; a
+/// first line that is not numbers (a header) is skipped, and so are columns past the
+/// model's `features` (a dataset's target and split columns).
+pub fn read_rows(path: &Path, features: usize) -> Result<Vec<Vec<f32>>> {
+    let bytes = veil_fs::read_limited(path, MAX_FHE_FILE_BYTES)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| StackError::Config(format!("{} is not UTF-8 text", path.display())))?;
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let parsed: Result<Vec<f32>, _> = cells.iter().take(features).map(|c| c.parse::<f32>()).collect();
+        match parsed {
+            Ok(row) if row.len() == features => rows.push(row),
+            Err(_) if n == 0 => {}
+            _ => {
+                return Err(StackError::Config(format!(
+                    "{} line {}: expected {features} numbers",
+                    path.display(),
+                    n + 1
+                )));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(StackError::Config(format!("{} holds no rows", path.display())));
+    }
+    Ok(rows)
+}
+
+/// A decrypted row: the model's accumulators and the class they select.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decrypted {
+    /// The last layer's accumulators (int, exact).
+    pub accumulators: Vec<i64>,
+    /// The class index (the same rule as the plaintext model's).
+    pub class: usize,
+}
+
+/// Decrypt `answer` with `key`.
+pub fn decrypt(key: &ClientKey, answer: &Answer) -> Result<Vec<Decrypted>> {
+    Ok(key
+        .decrypt_answer(answer)?
+        .into_iter()
+        .map(|accumulators| Decrypted { class: class_of(&accumulators), accumulators })
+        .collect())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `veil bench fhe`: for `name`'s whole held-out split, in one process, the float
+/// model (tract), the int8 model in the clear, and FHE (client encrypt, server
+/// evaluate, client decrypt): times (median of `runs`), sizes and accuracy, as
+/// markdown.
+pub fn bench(name: &str, runs: usize) -> Result<String> {
+    let set = ParamSet::standard()?;
+    let model = FheModel::bundled(name, &set)?;
+    let rows = model.test_rows();
+    let labels: Vec<usize> = model.data.test.iter().map(|(_, y)| *y).collect();
+    let runs = runs.max(1);
+    let accuracy = |classes: &[usize]| {
+        classes.iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / labels.len() as f64 * 100.0
+    };
+
+    let onnx = OnnxModel::load(model.onnx, &model.root)?;
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    let mut float_times = Vec::new();
+    let mut float_classes = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = onnx.run(rows.len(), &flat)?;
+        float_times.push(t.elapsed());
+        float_classes = (0..rows.len())
+            .map(|i| {
+                let logits = out.row("logits", i).unwrap_or_default();
+                let scaled: Vec<i64> = logits.iter().map(|v| (f64::from(*v) * 1e6) as i64).collect();
+                class_of(&scaled)
+            })
+            .collect();
+    }
+    let quantized = model.quantize(&rows)?;
+    let mut int_times = Vec::new();
+    let mut int_classes = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        int_classes = quantized
+            .iter()
+            .map(|x| Ok(class_of(&model.net.forward(x)?.iter().map(|a| i64::from(*a)).collect::<Vec<_>>())))
+            .collect::<Result<Vec<_>>>()?;
+        int_times.push(t.elapsed());
+    }
+
+    let mut rng = rand_09::rng();
+    let t = Instant::now();
+    let key = ClientKey::generate(&set, &mut rng);
+    let enc = key.encryption_key(&mut rng);
+    let keygen = t.elapsed();
+    let (mut enc_t, mut eval_t, mut dec_t) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut query_bytes, mut answer_bytes, mut fhe_classes) = (0, 0, Vec::new());
+    let mut ciphertexts = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let query = enc.encrypt_rows(&quantized, &mut rng)?;
+        let bytes = query.to_bytes();
+        enc_t.push(t.elapsed());
+        query_bytes = bytes.len();
+        ciphertexts = query.ciphertexts();
+        let t = Instant::now();
+        let query = Query::from_bytes(&set, &bytes)?;
+        let answer = model.linear.evaluate(&query)?.to_bytes();
+        eval_t.push(t.elapsed());
+        answer_bytes = answer.len();
+        let t = Instant::now();
+        let decrypted = decrypt(&key, &Answer::from_bytes(&set, &answer)?)?;
+        dec_t.push(t.elapsed());
+        fhe_classes = decrypted.iter().map(|d| d.class).collect();
+    }
+    let exact = fhe_classes == int_classes;
+    let (eval, int) = (median(eval_t), median(int_times));
+    let n = rows.len();
+    let per_row = |d: Duration| format!("{:.2} µs", d.as_secs_f64() * 1e6 / n as f64);
+    Ok(format!(
+        "FHE inference, {name}: the whole held-out split ({n} rows, {} features), \
+         parameter set {} ({}), median of {runs} runs\n\n\
+         | | total | per row |\n|---|---|---|\n\
+         | float model (tract, plaintext) | {} | {} |\n\
+         | int8 model (plaintext) | {} | {} |\n\
+         | FHE client: encrypt + encode | {} | {} |\n\
+         | FHE server: decode + evaluate + encode | {} | {} |\n\
+         | FHE client: decode + decrypt | {} | {} |\n\n\
+         server time vs the int8 model in the clear: {:.0}×; rows per second (server): {:.0}\n\n\
+         sizes: secret key {} B, public key {} B, query {} B ({ciphertexts} ciphertexts), answer {} B \
+         (level {}); keygen {}\n\n\
+         accuracy: float {:.2}%, int8 {:.2}%, FHE {:.2}% (FHE classes equal the int8 model's on every \
+         row: {exact}); worst-case noise 2^{:.1}\n",
+        model.linear.features(),
+        set.name(),
+        set.hash_hex(),
+        ms(median(float_times.clone())),
+        per_row(median(float_times)),
+        ms(int),
+        per_row(int),
+        ms(median(enc_t.clone())),
+        per_row(median(enc_t)),
+        ms(eval),
+        per_row(eval),
+        ms(median(dec_t.clone())),
+        per_row(median(dec_t)),
+        eval.as_secs_f64() / int.as_secs_f64().max(1e-9),
+        n as f64 / eval.as_secs_f64(),
+        key.to_bytes().len(),
+        enc.to_bytes().len(),
+        query_bytes,
+        answer_bytes,
+        model.linear.answer_level(),
+        ms(keygen),
+        accuracy(&float_classes),
+        accuracy(&int_classes),
+        accuracy(&fhe_classes),
+        model.linear.noise_bits(),
+    ))
+}

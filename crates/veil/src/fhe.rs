@@ -1,0 +1,107 @@
+//! `veil fhe …`: inference on rows only the client can decrypt. The client makes its
+//! keys and encrypts; a server evaluates without any key; the client decrypts.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+use veil_fhe::{Answer, ParamSet, Query};
+use veil_stack::fhe::{self, FheModel};
+
+/// `veil fhe …`.
+#[derive(Subcommand)]
+pub enum FheCommand {
+    /// Make a client key pair in DIR: fhe.key (secret, 0600, never overwritten) and
+    /// fhe.pub (what encrypts to it).
+    Keygen {
+        /// The directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Quantise feature rows as MODEL expects and encrypt them to a public key.
+    Encrypt {
+        /// The public key (fhe.pub).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// The bundled linear model the rows are for.
+        #[arg(long, default_value = "breast-cancer-logreg")]
+        model: String,
+        /// Rows of raw features (CSV; a header line and extra columns are skipped).
+        #[arg(long, required_unless_present = "test_split", conflicts_with = "test_split")]
+        csv: Option<PathBuf>,
+        /// Or the model's whole held-out split.
+        #[arg(long)]
+        test_split: bool,
+        /// Where to write the query.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Evaluate MODEL on an encrypted query, as a server does: with no key at all.
+    Eval {
+        /// The bundled linear model.
+        #[arg(long, default_value = "breast-cancer-logreg")]
+        model: String,
+        /// The query (`veil fhe encrypt`).
+        #[arg(long)]
+        query: PathBuf,
+        /// Where to write the answer.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Decrypt an answer: one JSON line per row (its class and accumulators).
+    Decrypt {
+        /// The secret key (fhe.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// The answer (`veil fhe eval`).
+        #[arg(long)]
+        answer: PathBuf,
+    },
+}
+
+/// Run `veil fhe …`.
+pub fn run(command: FheCommand) -> Result<()> {
+    let set = ParamSet::standard()?;
+    match command {
+        FheCommand::Keygen { out } => {
+            let (secret, public) = fhe::keygen(&out, &set)?;
+            let (sk, pk) = (out.join(fhe::SECRET_KEY_FILE), out.join(fhe::PUBLIC_KEY_FILE));
+            outln!("{} ({secret} bytes, keep it) and {} ({public} bytes)", sk.display(), pk.display());
+            outln!("parameter set {} ({})", set.name(), set.hash_hex());
+        }
+        FheCommand::Encrypt { public_key, model, csv, test_split: _, out } => {
+            let model = FheModel::bundled(&model, &set)?;
+            let rows = match csv {
+                Some(path) => fhe::read_rows(&path, model.linear.features())?,
+                None => model.test_rows(),
+            };
+            let bytes = fhe::encrypt(&model, &public_key, &set, &rows)?.to_bytes();
+            veil_fs::write_atomic(&out, &bytes)?;
+            outln!("{} rows encrypted: {} ({} bytes)", rows.len(), out.display(), bytes.len());
+        }
+        FheCommand::Eval { model, query, out } => {
+            let model = FheModel::bundled(&model, &set)?;
+            let query = fhe::read(&query, |b| Query::from_bytes(&set, b))?;
+            let bytes = model.linear.evaluate(&query)?.to_bytes();
+            veil_fs::write_atomic(&out, &bytes)?;
+            outln!(
+                "{} rows evaluated by {}: {} ({} bytes)",
+                query.rows(),
+                model.name,
+                out.display(),
+                bytes.len()
+            );
+        }
+        FheCommand::Decrypt { key, answer } => {
+            let key = fhe::read_client_key(&key, &set)?;
+            let answer = fhe::read(&answer, |b| Answer::from_bytes(&set, b))?;
+            for (row, d) in fhe::decrypt(&key, &answer)?.iter().enumerate() {
+                outln!(
+                    "{}",
+                    serde_json::json!({ "row": row, "class": d.class, "accumulators": d.accumulators })
+                );
+            }
+        }
+    }
+    Ok(())
+}
