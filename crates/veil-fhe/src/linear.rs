@@ -4,14 +4,19 @@
 //! The bound is a worst case, not an estimate: fhe.rs samples the secret, the
 //! encryption randomness and every error from a centred binomial distribution of
 //! variance v, so every coefficient lies in `[−2v, 2v]`. A fresh public-key
-//! encryption's noise is `e·u + e₁ + e₂·s`, at most `2n·(2v)² + 2v`; a product with a
+//! encryption's noise is `e·u + e₁ + e₂·s`, at most `2n·(2v)² + 2v` (a secret-key
+//! encryption's is `e`, at most `2v`; the server cannot tell them apart, so it assumes
+//! the larger); a product with a
 //! plaintext `p` (coefficients lifted to `[0, t)`) multiplies it by at most `‖p‖₁` and
 //! adds at most `f·t²` (`f` nonzero coefficients of `p`) from the scaled message's
-//! carry; switching down a modulus divides it and adds at most `(1 + n·2v)/2`.
-//! Decryption is exact while the noise stays below `q / (2t)`; we keep a factor of two.
+//! carry. Decryption is exact while the noise stays below `q / (2t)`; we keep a factor
+//! of two. Answers stay at the top level: switching a modulus away would make them a
+//! third smaller, but it costs more server time than the rest of the evaluation.
 
 use fhe::bfv::{Ciphertext, Encoding, Plaintext};
+use fhe_math::rq::{Poly, Representation};
 use fhe_traits::FheEncoder;
+use rayon::prelude::*;
 
 use crate::wire::{Answer, Query, rows_per_ciphertext};
 use crate::{FheError, ParamSet, Result};
@@ -37,8 +42,7 @@ pub struct FheLinear {
     set: ParamSet,
     features: usize,
     weights: Vec<Plaintext>,
-    bias: Vec<Plaintext>,
-    level: usize,
+    bias: Vec<Ciphertext>,
     noise_bits: f64,
 }
 
@@ -48,7 +52,6 @@ impl std::fmt::Debug for FheLinear {
             .field("set", &self.set)
             .field("features", &self.features)
             .field("outputs", &self.weights.len())
-            .field("level", &self.level)
             .field("noise_bits", &self.noise_bits)
             .finish()
     }
@@ -91,25 +94,14 @@ impl FheLinear {
         let l1 =
             |o: usize| column(o).map(|w| if w < 0 { t as f64 + w as f64 } else { w as f64 }).sum::<f64>();
         let worst = (0..outputs).map(l1).fold(0.0, f64::max);
-        let mut noise = fresh * worst + f as f64 * (t as f64) * (t as f64);
-        let fits =
-            |noise: f64, level: usize| noise.log2() + 1.0 < set.log2_q(level) - (t as f64).log2() - 1.0;
-        if !fits(noise, 0) {
+        let noise = fresh * worst + f as f64 * (t as f64) * (t as f64);
+        if noise.log2() + 1.0 >= set.log2_q(0) - (t as f64).log2() - 1.0 {
             return Err(FheError::Budget(format!(
                 "worst-case noise 2^{:.1} exceeds the budget 2^{:.1} of {}",
                 noise.log2(),
                 set.log2_q(0) - (t as f64).log2() - 2.0,
                 set.name()
             )));
-        }
-        // Answers travel at the deepest level whose budget still holds: smaller.
-        let mut level = 0;
-        while level < set.max_level() {
-            let next = noise * 2f64.powf(set.log2_q(level + 1) - set.log2_q(level)) + (1.0 + n * b) / 2.0;
-            if !fits(next, level + 1) {
-                break;
-            }
-            (noise, level) = (next, level + 1);
         }
         let per = rows_per_ciphertext(set, f);
         let encode = |coeffs: &[i64]| Plaintext::try_encode(coeffs, Encoding::poly(), set.bfv());
@@ -120,14 +112,19 @@ impl FheLinear {
                 encode(&reversed)
             })
             .collect::<fhe::Result<Vec<_>>>()?;
-        let bias = (0..outputs)
-            .map(|o| {
+        // The bias as a noiseless ciphertext (zero plus the plaintext), made once: adding a
+        // plaintext scales and transforms it on every call, adding a ciphertext does not.
+        let ctx = set.bfv().context_at_level(0)?;
+        let zero = Ciphertext::new(vec![Poly::zero(ctx, Representation::Ntt); 2], set.bfv())?;
+        let bias = bias
+            .iter()
+            .map(|b| {
                 let mut coeffs = vec![0i64; per * f];
-                (0..per).for_each(|j| coeffs[j * f + f - 1] = i64::from(bias[o]));
-                encode(&coeffs)
+                (0..per).for_each(|j| coeffs[j * f + f - 1] = i64::from(*b));
+                Ok(&zero + &encode(&coeffs)?)
             })
             .collect::<fhe::Result<Vec<_>>>()?;
-        Ok(Self { set: set.clone(), features: f, weights, bias, level, noise_bits: noise.log2() })
+        Ok(Self { set: set.clone(), features: f, weights, bias, noise_bits: noise.log2() })
     }
 
     /// Features per row.
@@ -138,11 +135,6 @@ impl FheLinear {
     /// Outputs per row.
     pub fn outputs(&self) -> usize {
         self.weights.len()
-    }
-
-    /// The level answers are returned at.
-    pub fn answer_level(&self) -> usize {
-        self.level
     }
 
     /// log₂ of the worst-case noise in an answer.
@@ -166,20 +158,24 @@ impl FheLinear {
                 self.features, query.features
             )));
         }
-        let mut cts = Vec::with_capacity(query.cts.len() * self.weights.len());
-        for ct in &query.cts {
-            for (w, b) in self.weights.iter().zip(&self.bias) {
-                let mut out: Ciphertext = &(ct * w) + b;
-                out.switch_to_level(self.level)?;
-                cts.push(out);
-            }
-        }
+        // Ciphertexts are independent: both cores take a share of a large query.
+        let cts: Vec<Ciphertext> = query
+            .cts
+            .par_iter()
+            .flat_map_iter(|ct| {
+                self.weights.iter().zip(&self.bias).map(move |(w, b)| {
+                    let mut out: Ciphertext = ct * w;
+                    out += b;
+                    out
+                })
+            })
+            .collect();
         Ok(Answer {
             set: self.set.clone(),
             features: self.features,
             rows: query.rows,
             outputs: self.weights.len(),
-            level: self.level,
+            level: 0,
             cts,
         })
     }

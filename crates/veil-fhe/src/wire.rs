@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use fhe::bfv::{Ciphertext, Encoding, Plaintext, PublicKey, SecretKey};
 use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
 use rand_09::CryptoRng;
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::{FheError, ParamSet, Result};
@@ -122,7 +123,7 @@ fn read_ciphertexts(
     level: usize,
 ) -> Result<Vec<Ciphertext>> {
     let max = max_ciphertext_bytes(set);
-    let mut cts = Vec::with_capacity(count);
+    let mut slices = Vec::with_capacity(count);
     for k in 0..count {
         let len = c.u32("ciphertext length")?;
         if len > max {
@@ -130,26 +131,32 @@ fn read_ciphertexts(
                 "ciphertext {k} is {len} bytes; at most {max} under this set"
             )));
         }
-        let bytes = c.bytes(len)?;
-        let ct = decode("ciphertext", || Ciphertext::from_bytes(bytes, set.bfv()))?;
-        let at = decode("ciphertext", || set.bfv().level_of_context(ct[0].ctx()))?;
-        if ct.len() != 2 || at != level {
-            return Err(FheError::Shape(format!(
-                "ciphertext {k} has {} parts at level {at}; expected 2 parts at level {level}",
-                ct.len()
-            )));
-        }
-        cts.push(ct);
+        slices.push(c.bytes(len)?);
     }
     if !c.0.is_empty() {
         return Err(FheError::Format(format!("{} bytes after the last ciphertext", c.0.len())));
     }
-    Ok(cts)
+    // Decoding transforms every polynomial: both cores share a large object.
+    slices
+        .par_iter()
+        .enumerate()
+        .map(|(k, bytes)| {
+            let ct = decode("ciphertext", || Ciphertext::from_bytes(bytes, set.bfv()))?;
+            let at = decode("ciphertext", || set.bfv().level_of_context(ct[0].ctx()))?;
+            if ct.len() != 2 || at != level {
+                return Err(FheError::Shape(format!(
+                    "ciphertext {k} has {} parts at level {at}; expected 2 parts at level {level}",
+                    ct.len()
+                )));
+            }
+            Ok(ct)
+        })
+        .collect()
 }
 
 fn write_ciphertexts(out: &mut Vec<u8>, cts: &[Ciphertext]) {
-    for ct in cts {
-        let b = ct.to_bytes();
+    let encoded: Vec<Vec<u8>> = cts.par_iter().map(Serialize::to_bytes).collect();
+    for b in encoded {
         put_u32(out, b.len());
         out.extend_from_slice(&b);
     }
@@ -158,6 +165,41 @@ fn write_ciphertexts(out: &mut Vec<u8>, cts: &[Ciphertext]) {
 /// Rows of `features` that one ciphertext packs.
 pub(crate) fn rows_per_ciphertext(set: &ParamSet, features: usize) -> usize {
     set.degree() / features.max(1)
+}
+
+/// Pack `rows` into plaintexts (`⌊n / f⌋` rows each) and encrypt each with `encrypt`.
+fn encrypt_rows(
+    set: &ParamSet,
+    rows: &[Vec<i8>],
+    mut encrypt: impl FnMut(&Plaintext) -> fhe::Result<Ciphertext>,
+) -> Result<Query> {
+    let features = rows.first().map_or(0, Vec::len);
+    if features == 0 || rows.iter().any(|r| r.len() != features) {
+        return Err(FheError::Input("rows must be non-empty and of one length".into()));
+    }
+    if rows.iter().flatten().any(|v| *v == i8::MIN) {
+        return Err(FheError::Input("int8 features must be in -127..=127".into()));
+    }
+    if features > set.degree() {
+        return Err(FheError::Shape(format!("{features} features exceed the ring degree")));
+    }
+    let per = rows_per_ciphertext(set, features);
+    let count = rows.len().div_ceil(per);
+    if count > MAX_QUERY_CIPHERTEXTS {
+        return Err(FheError::TooLarge(format!(
+            "{} rows need {count} ciphertexts; a query holds at most {MAX_QUERY_CIPHERTEXTS} ({} rows)",
+            rows.len(),
+            MAX_QUERY_CIPHERTEXTS * per
+        )));
+    }
+    let cts = rows
+        .chunks(per)
+        .map(|chunk| {
+            let coeffs: Vec<i64> = chunk.iter().flatten().map(|v| i64::from(*v)).collect();
+            Ok(encrypt(&Plaintext::try_encode(&coeffs, Encoding::poly(), set.bfv())?)?)
+        })
+        .collect::<Result<Vec<Ciphertext>>>()?;
+    Ok(Query { set: set.clone(), features, rows: rows.len(), cts })
 }
 
 /// The client's BFV secret key. It never leaves the client; its encoding is zeroized
@@ -176,6 +218,13 @@ impl ClientKey {
     /// The public key that encrypts to this key (fresh randomness each time).
     pub fn encryption_key(&self, rng: &mut impl CryptoRng) -> EncryptionKey {
         EncryptionKey { set: self.set.clone(), pk: PublicKey::new(&self.sk, rng) }
+    }
+
+    /// Encrypt int8 rows (each in `−127..=127`, all of one length) as a query, under
+    /// this key directly: half the size of a public-key encryption (one polynomial and
+    /// a seed per ciphertext) and less noise. What a client encrypting its own rows uses.
+    pub fn encrypt_rows(&self, rows: &[Vec<i8>], rng: &mut impl CryptoRng) -> Result<Query> {
+        encrypt_rows(&self.set, rows, |pt| self.sk.try_encrypt(pt, rng))
     }
 
     /// Its encoding (write it with mode 0600).
@@ -239,34 +288,7 @@ impl EncryptionKey {
 
     /// Encrypt int8 rows (each in `−127..=127`, all of one length) as a query.
     pub fn encrypt_rows(&self, rows: &[Vec<i8>], rng: &mut impl CryptoRng) -> Result<Query> {
-        let features = rows.first().map_or(0, Vec::len);
-        if features == 0 || rows.iter().any(|r| r.len() != features) {
-            return Err(FheError::Input("rows must be non-empty and of one length".into()));
-        }
-        if rows.iter().flatten().any(|v| *v == i8::MIN) {
-            return Err(FheError::Input("int8 features must be in -127..=127".into()));
-        }
-        if features > self.set.degree() {
-            return Err(FheError::Shape(format!("{features} features exceed the ring degree")));
-        }
-        let per = rows_per_ciphertext(&self.set, features);
-        let count = rows.len().div_ceil(per);
-        if count > MAX_QUERY_CIPHERTEXTS {
-            return Err(FheError::TooLarge(format!(
-                "{} rows need {count} ciphertexts; a query holds at most {MAX_QUERY_CIPHERTEXTS} ({} rows)",
-                rows.len(),
-                MAX_QUERY_CIPHERTEXTS * per
-            )));
-        }
-        let cts = rows
-            .chunks(per)
-            .map(|chunk| {
-                let coeffs: Vec<i64> = chunk.iter().flatten().map(|v| i64::from(*v)).collect();
-                let pt = Plaintext::try_encode(&coeffs, Encoding::poly(), self.set.bfv())?;
-                Ok(self.pk.try_encrypt(&pt, rng)?)
-            })
-            .collect::<Result<Vec<Ciphertext>>>()?;
-        Ok(Query { set: self.set.clone(), features, rows: rows.len(), cts })
+        encrypt_rows(&self.set, rows, |pt| self.pk.try_encrypt(pt, rng))
     }
 }
 

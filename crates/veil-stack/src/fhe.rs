@@ -109,10 +109,23 @@ pub fn read<T>(path: &Path, decode: impl FnOnce(&[u8]) -> veil_fhe::Result<T>) -
     decode(&bytes).map_err(|e| StackError::Config(format!("{}: {e}", path.display())))
 }
 
-/// Encrypt `rows` (raw features) for `model` under the public key in `pub_path`.
-pub fn encrypt(model: &FheModel, pub_path: &Path, set: &ParamSet, rows: &[Vec<f32>]) -> Result<Query> {
-    let key = read(pub_path, |b| EncryptionKey::from_bytes(set, b))?;
-    Ok(key.encrypt_rows(&model.quantize(rows)?, &mut rand_09::rng())?)
+/// Encrypt `rows` (raw features) for `model` under the key in `key_path`: the secret
+/// key itself (fhe.key: smaller queries) or the public key (fhe.pub).
+pub fn encrypt(model: &FheModel, key_path: &Path, set: &ParamSet, rows: &[Vec<f32>]) -> Result<Query> {
+    let rows = model.quantize(rows)?;
+    let mut rng = rand_09::rng();
+    let bytes = Zeroizing::new(veil_fs::read_limited(key_path, MAX_FHE_FILE_BYTES)?);
+    let named = |e: veil_fhe::FheError| StackError::Config(format!("{}: {e}", key_path.display()));
+    match ClientKey::from_bytes(set, &bytes) {
+        Ok(key) => {
+            veil_fs::check_private(key_path)?;
+            Ok(key.encrypt_rows(&rows, &mut rng)?)
+        }
+        Err(veil_fhe::FheError::Kind { .. }) => {
+            Ok(EncryptionKey::from_bytes(set, &bytes).map_err(named)?.encrypt_rows(&rows, &mut rng)?)
+        }
+        Err(e) => Err(named(e)),
+    }
 }
 
 /// Raw feature rows from a CSV file: one row per line, comma-separated numbers; a
@@ -216,14 +229,14 @@ pub fn bench(name: &str, runs: usize) -> Result<String> {
     let mut rng = rand_09::rng();
     let t = Instant::now();
     let key = ClientKey::generate(&set, &mut rng);
-    let enc = key.encryption_key(&mut rng);
     let keygen = t.elapsed();
+    let public_query = key.encryption_key(&mut rng).encrypt_rows(&quantized, &mut rng)?.to_bytes().len();
     let (mut enc_t, mut eval_t, mut dec_t) = (Vec::new(), Vec::new(), Vec::new());
     let (mut query_bytes, mut answer_bytes, mut fhe_classes) = (0, 0, Vec::new());
     let mut ciphertexts = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let query = enc.encrypt_rows(&quantized, &mut rng)?;
+        let query = key.encrypt_rows(&quantized, &mut rng)?;
         let bytes = query.to_bytes();
         enc_t.push(t.elapsed());
         query_bytes = bytes.len();
@@ -238,6 +251,15 @@ pub fn bench(name: &str, runs: usize) -> Result<String> {
         dec_t.push(t.elapsed());
         fhe_classes = decrypted.iter().map(|d| d.class).collect();
     }
+    // One row per request: the latency a single client sees on the server.
+    let single = key.encrypt_rows(&quantized[..1], &mut rng)?.to_bytes();
+    let mut one_t = Vec::new();
+    for _ in 0..runs * 20 {
+        let t = Instant::now();
+        let answer = model.linear.evaluate(&Query::from_bytes(&set, &single)?)?.to_bytes();
+        one_t.push(t.elapsed());
+        std::hint::black_box(answer);
+    }
     let exact = fhe_classes == int_classes;
     let (eval, int) = (median(eval_t), median(int_times));
     let n = rows.len();
@@ -248,12 +270,13 @@ pub fn bench(name: &str, runs: usize) -> Result<String> {
          | | total | per row |\n|---|---|---|\n\
          | float model (tract, plaintext) | {} | {} |\n\
          | int8 model (plaintext) | {} | {} |\n\
-         | FHE client: encrypt + encode | {} | {} |\n\
+         | FHE client: encrypt (secret key) + encode | {} | {} |\n\
          | FHE server: decode + evaluate + encode | {} | {} |\n\
-         | FHE client: decode + decrypt | {} | {} |\n\n\
+         | FHE client: decode + decrypt | {} | {} |\n\
+         | FHE server, a one-row request: decode + evaluate + encode | {} | |\n\n\
          server time vs the int8 model in the clear: {:.0}×; rows per second (server): {:.0}\n\n\
-         sizes: secret key {} B, public key {} B, query {} B ({ciphertexts} ciphertexts), answer {} B \
-         (level {}); keygen {}\n\n\
+         sizes: secret key {} B, query {} B ({ciphertexts} ciphertexts; {} B under the public key), \
+         answer {} B; keygen {}\n\n\
          accuracy: float {:.2}%, int8 {:.2}%, FHE {:.2}% (FHE classes equal the int8 model's on every \
          row: {exact}); worst-case noise 2^{:.1}\n",
         model.linear.features(),
@@ -269,13 +292,13 @@ pub fn bench(name: &str, runs: usize) -> Result<String> {
         per_row(eval),
         ms(median(dec_t.clone())),
         per_row(median(dec_t)),
+        ms(median(one_t)),
         eval.as_secs_f64() / int.as_secs_f64().max(1e-9),
         n as f64 / eval.as_secs_f64(),
         key.to_bytes().len(),
-        enc.to_bytes().len(),
         query_bytes,
+        public_query,
         answer_bytes,
-        model.linear.answer_level(),
         ms(keygen),
         accuracy(&float_classes),
         accuracy(&int_classes),

@@ -18,11 +18,12 @@ pub enum FheCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Quantise feature rows as MODEL expects and encrypt them to a public key.
+    /// Quantise feature rows as MODEL expects and encrypt them.
     Encrypt {
-        /// The public key (fhe.pub).
+        /// The secret key (fhe.key: a query half the size), or the public key (fhe.pub:
+        /// for whoever encrypts rows for the key's holder).
         #[arg(long)]
-        public_key: PathBuf,
+        key: PathBuf,
         /// The bundled linear model the rows are for.
         #[arg(long, default_value = "breast-cancer-logreg")]
         model: String,
@@ -69,13 +70,13 @@ pub fn run(command: FheCommand) -> Result<()> {
             outln!("{} ({secret} bytes, keep it) and {} ({public} bytes)", sk.display(), pk.display());
             outln!("parameter set {} ({})", set.name(), set.hash_hex());
         }
-        FheCommand::Encrypt { public_key, model, csv, test_split: _, out } => {
+        FheCommand::Encrypt { key, model, csv, test_split: _, out } => {
             let model = FheModel::bundled(&model, &set)?;
             let rows = match csv {
                 Some(path) => fhe::read_rows(&path, model.linear.features())?,
                 None => model.test_rows(),
             };
-            let bytes = fhe::encrypt(&model, &public_key, &set, &rows)?.to_bytes();
+            let bytes = fhe::encrypt(&model, &key, &set, &rows)?.to_bytes();
             veil_fs::write_atomic(&out, &bytes)?;
             outln!("{} rows encrypted: {} ({} bytes)", rows.len(), out.display(), bytes.len());
         }

@@ -34,7 +34,8 @@ fn encrypted_rows_come_back_as_the_int8_models_accumulators() {
     assert!(out.contains("bfv-n4096-q109-t24"), "{out}");
     let model = FheModel::bundled("breast-cancer-logreg", &ParamSet::standard().unwrap()).unwrap();
 
-    ok(&veil(&["fhe", "encrypt", "--public-key", &p("keys/fhe.pub"), "--test-split", "--out", &p("q.bin")]));
+    // Encrypted under the secret key itself (what a client does with its own rows).
+    ok(&veil(&["fhe", "encrypt", "--key", &p("keys/fhe.key"), "--test-split", "--out", &p("q.bin")]));
     // The server's step takes no key.
     ok(&veil(&["fhe", "eval", "--query", &p("q.bin"), "--out", &p("a.bin")]));
     let got =
@@ -43,7 +44,8 @@ fn encrypted_rows_come_back_as_the_int8_models_accumulators() {
     assert_eq!(got.len(), rows.len());
     assert_eq!(got, clear_accumulators(&model, &rows));
 
-    // Rows from a CSV (header and the dataset's extra columns skipped).
+    // Rows from a CSV (header and the dataset's extra columns skipped), encrypted under
+    // the public key.
     let csv = "x0,x1,rest\n".to_owned()
         + &rows[..2]
             .iter()
@@ -54,7 +56,7 @@ fn encrypted_rows_come_back_as_the_int8_models_accumulators() {
     ok(&veil(&[
         "fhe",
         "encrypt",
-        "--public-key",
+        "--key",
         &p("keys/fhe.pub"),
         "--csv",
         &p("rows.csv"),
@@ -76,7 +78,7 @@ fn damaged_misdirected_or_unprotected_inputs_are_refused() {
     assert!(fails(&veil(&["fhe", "keygen", "--out", &p("keys")])).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(p("keys/fhe.key")).unwrap(), before);
 
-    ok(&veil(&["fhe", "encrypt", "--public-key", &p("keys/fhe.pub"), "--test-split", "--out", &p("q.bin")]));
+    ok(&veil(&["fhe", "encrypt", "--key", &p("keys/fhe.pub"), "--test-split", "--out", &p("q.bin")]));
     // A query under another parameter set (its hash changed in the header).
     let mut query = std::fs::read(p("q.bin")).unwrap();
     query[10] ^= 0xff;
@@ -105,13 +107,23 @@ fn damaged_misdirected_or_unprotected_inputs_are_refused() {
         std::fs::set_permissions(p("keys/fhe.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = fails(&veil(&["fhe", "decrypt", "--key", &p("keys/fhe.key"), "--answer", &p("a.bin")]));
         assert!(err.contains("mode 644"), "{err}");
+        let err = fails(&veil(&[
+            "fhe",
+            "encrypt",
+            "--key",
+            &p("keys/fhe.key"),
+            "--test-split",
+            "--out",
+            &p("q4.bin"),
+        ]));
+        assert!(err.contains("mode 644"), "{err}");
     }
     // Rows of the wrong width.
     std::fs::write(p("narrow.csv"), "1,2,3\n").unwrap();
     let err = fails(&veil(&[
         "fhe",
         "encrypt",
-        "--public-key",
+        "--key",
         &p("keys/fhe.pub"),
         "--csv",
         &p("narrow.csv"),
