@@ -292,6 +292,22 @@ pub struct LlmDecode {
     pub file_mib: f64,
 }
 
+/// What `veil bench llm` runs (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LlmBenchOptions {
+    /// The GGUF model.
+    pub model: std::path::PathBuf,
+    /// The prompt (raw text, no chat template, so every engine feeds the same tokens).
+    #[arg(long, default_value = "The history of the printing press begins")]
+    pub prompt: String,
+    /// New tokens per run (fewer when the model ends its text).
+    #[arg(long, default_value_t = 128)]
+    pub tokens: usize,
+    /// Runs; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+}
+
 /// Bare candle, greedy, on `model_bytes` (its root is computed here, before any
 /// timing): `runs` generations of `tokens` new tokens after `prompt` (raw text, no chat
 /// template, so every engine feeds the same tokens); the median by decode rate.

@@ -184,11 +184,23 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// `veil bench fhe`: for `name`'s whole held-out split, in one process, the float
+/// What `veil bench fhe` runs (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FheBenchOptions {
+    /// The bundled linear model.
+    #[arg(long, default_value = "breast-cancer-logreg")]
+    pub model: String,
+    /// Runs; medians are reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+}
+
+/// `veil bench fhe`: for the model's whole held-out split, in one process, the float
 /// model (tract), the int8 model in the clear, and FHE (client encrypt, server
 /// evaluate, client decrypt): times (median of `runs`), sizes and accuracy, as
 /// markdown.
-pub fn bench(name: &str, runs: usize) -> Result<String> {
+pub fn bench(opts: &FheBenchOptions) -> Result<String> {
+    let (name, runs) = (opts.model.as_str(), opts.runs);
     let set = ParamSet::standard()?;
     let model = FheModel::bundled(name, &set)?;
     let rows = model.test_rows();

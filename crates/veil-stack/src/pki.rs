@@ -7,6 +7,18 @@ use veil_sim_tee::DevPki;
 
 use crate::{Result, StackError};
 
+/// What a simulated worker measures for the executable `binary`, the configuration
+/// file `config` (JSON, canonicalised) and a model's weights root (`veil sim-tee
+/// measure`).
+pub fn measure(
+    binary: &Path,
+    config: &Path,
+    model_root: &veil_content::Root,
+) -> Result<veil_sim_tee::SimMeasurement> {
+    let config: serde_json::Value = veil_fs::read_json(config, 1 << 20, "JSON")?;
+    Ok(veil_sim_tee::SimMeasurement::of(binary, &config, &model_root.0)?)
+}
+
 /// Create `DIR/seed` (0600) and `DIR/dev-root.pem`; refuses to replace a PKI.
 pub fn init(dir: &Path) -> Result<()> {
     veil_fs::create_private_dir(dir).map_err(StackError::io(format!("creating {}", dir.display())))?;

@@ -96,23 +96,43 @@ pub fn measure_worker(binary: &std::path::Path, config: &WorkerConfig) -> Result
         .map_err(|e| StackError::Config(format!("measuring {}: {e}", binary.display())))
 }
 
-/// Start a worker (`veil worker`): its measured configuration from `config`,
+/// What `veil worker` runs (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerOptions {
+    /// The measured configuration (JSON: chain_id, inft, models).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The key broker's URL.
+    #[arg(long)]
+    pub kms: String,
+    /// The local store holding models and sealed data.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Where evidence comes from.
+    #[command(flatten)]
+    pub tee: crate::tee::TeeFlags,
+    /// Address to serve jobs on (the gateway's side only).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Exit when stdin closes (the supervisor holds the other end).
+    #[arg(long)]
+    pub exit_with_stdin: bool,
+}
+
+/// Start the worker `opts` describe (`veil worker`): its measured configuration,
 /// attesting on `tee` (a simulated guest measures the executable `exe` with that
-/// configuration), talking to the key broker at `kms`, reading models and sealed data
-/// from the local store in `store`. Its broker session is kept renewed in the
-/// background.
+/// configuration), talking to the key broker, reading models and sealed data from the
+/// local store. Its broker session is kept renewed in the background.
 pub async fn start_worker(
-    config: &std::path::Path,
+    opts: &WorkerOptions,
     tee: &crate::tee::TeeBackend,
     exe: &std::path::Path,
-    kms: String,
-    store: &std::path::Path,
     clock: fn() -> u64,
 ) -> Result<Arc<veil_worker::Worker>> {
-    let config: WorkerConfig = veil_fs::read_json(config, 1 << 20, "a worker config")?;
+    let config: WorkerConfig = veil_fs::read_json(&opts.config, 1 << 20, "a worker config")?;
     let (attester, measurement) = crate::tee::attester(tee, || measure_worker(exe, &config))?;
-    let store = Store::Local(LocalStore::open(store)?);
-    let kms = veil_kms_client::KmsClient::new(kms);
+    let store = Store::Local(LocalStore::open(&opts.store)?);
+    let kms = veil_kms_client::KmsClient::new(opts.kms.clone());
     let worker =
         Arc::new(veil_worker::Worker::start(config, attester, measurement, kms, store, clock).await?);
     tokio::spawn(worker.clone().keep_session());

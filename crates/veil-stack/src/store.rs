@@ -54,6 +54,18 @@ impl StoreFlags {
         }
     }
 
+    /// The model registry's index: `index`, or models.json inside a local store's
+    /// directory (`home` as for [`Self::local_dir`]).
+    pub fn model_index(&self, index: Option<PathBuf>, home: Option<PathBuf>) -> Result<PathBuf> {
+        match (index, self.local_dir(home)?) {
+            (Some(p), _) => Ok(p),
+            (None, Some(dir)) => Ok(dir.join("models.json")),
+            (None, None) => {
+                Err(StackError::Config("an S3 store needs --index FILE for the model names".into()))
+            }
+        }
+    }
+
     /// The store these flags name (`home` as for [`Self::local_dir`]).
     pub fn open(&self, home: Option<PathBuf>) -> Result<Store> {
         let Some(dir) = self.local_dir(home)? else {
@@ -69,6 +81,15 @@ impl StoreFlags {
             .map_err(|e| StackError::Config(format!("opening store {}: {e}", dir.display())))?;
         Ok(Store::Local(local))
     }
+}
+
+/// Check a segment file against `root` with its inclusion proof file (`veil
+/// verify-segment`); the segment's index and length.
+pub fn verify_segment(root: &veil_content::Root, proof: &Path, segment: &Path) -> Result<(u64, usize)> {
+    let proof: veil_content::SegmentProof = veil_fs::read_json(proof, 1 << 20, "a segment proof")?;
+    let data = veil_fs::read_limited(segment, veil_content::SEGMENT_SIZE)?;
+    proof.verify(root, &data).map_err(|e| StackError::Config(format!("{}: {e}", segment.display())))?;
+    Ok((proof.index, data.len()))
 }
 
 /// The store at `url` (`s3://BUCKET[/PREFIX]`).

@@ -114,18 +114,23 @@ pub async fn challenge_gateway(url: &str, trust: &Trust, clock: fn() -> u64) -> 
 /// Evidence files are small; this bounds what a hostile file costs.
 const MAX_EVIDENCE_BYTES: u64 = 1 << 20;
 
-/// Evidence as found on disk (`veil attest verify`), with what raw evidence needs
-/// besides itself.
-#[derive(Debug, Clone, Default)]
+/// Evidence as found on disk, with what raw evidence needs besides itself (also the
+/// flags of `veil attest verify`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct EvidenceFiles {
-    /// A raw Intel quote, a raw SEV-SNP report, or a JSON evidence envelope.
+    /// The evidence file: a raw Intel quote, a raw SEV-SNP report, or a JSON evidence
+    /// envelope.
+    #[arg(long)]
     pub evidence: PathBuf,
-    /// Intel: the PCCS collateral JSON; AMD: the VCEK or VLEK (DER). An envelope
-    /// carries its own.
+    /// Collateral (Intel: the PCCS collateral JSON; AMD: the VCEK or VLEK, DER). An
+    /// envelope carries its own.
+    #[arg(long)]
     pub collateral: Option<PathBuf>,
-    /// AMD's CRL for the product (DER), for a raw SEV-SNP report.
+    /// AMD's CRL for the product (DER, from KDS), checked with a raw SEV-SNP report.
+    #[arg(long)]
     pub crl: Option<PathBuf>,
-    /// The attestation policy (TOML); none: only fully up-to-date platforms.
+    /// Policy file (TOML); default: only fully up-to-date platforms.
+    #[arg(long)]
     pub policy: Option<PathBuf>,
 }
 

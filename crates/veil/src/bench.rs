@@ -3,7 +3,6 @@
 //! `veil_stack::bench` in one run on one machine, so the ratios compare like with like.
 
 use anyhow::Result;
-use clap::Args;
 
 pub use veil_stack::bench::BenchOptions as BenchArgs;
 
@@ -19,21 +18,7 @@ pub fn run(opts: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `veil bench llm` arguments.
-#[derive(Args)]
-pub struct LlmBenchArgs {
-    /// The GGUF model.
-    pub model: std::path::PathBuf,
-    /// The prompt (raw text, no chat template, so every engine feeds the same tokens).
-    #[arg(long, default_value = "The history of the printing press begins")]
-    pub prompt: String,
-    /// New tokens per run (fewer when the model ends its text).
-    #[arg(long, default_value_t = 128)]
-    pub tokens: usize,
-    /// Runs; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-}
+pub use veil_stack::bench::LlmBenchOptions as LlmBenchArgs;
 
 /// Bare candle, greedy: time to first token and decode rate, the median of `runs`, as
 /// one JSON line (scripts/bench-llm.sh sets the threads with RAYON_NUM_THREADS and puts

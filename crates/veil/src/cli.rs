@@ -181,14 +181,7 @@ pub enum BenchCommand {
     Llm(bench::LlmBenchArgs),
     /// FHE on a bundled linear model's held-out split beside the plaintext model:
     /// times, sizes and accuracy.
-    Fhe {
-        /// The bundled linear model.
-        #[arg(long, default_value = "breast-cancer-logreg")]
-        model: String,
-        /// Runs; medians are reported.
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-    },
+    Fhe(veil_stack::fhe::FheBenchOptions),
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
         /// The circuit.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use veil_content::{Root, SegmentProof, root_of_reader};
+use veil_content::{Root, root_of_reader};
 use veil_fs::stdio::{Input, Output};
 use veil_seal::PublicKey;
 
@@ -72,9 +72,7 @@ pub fn store(store: &StoreArgs, command: StoreCommand) -> Result<()> {
 
 /// `veil verify-segment ROOT PROOF SEGMENT`.
 pub fn verify_segment(root: &Root, proof: &Path, segment: &Path) -> Result<()> {
-    let proof: SegmentProof = veil_fs::read_json(proof, 1 << 20, "a segment proof")?;
-    let data = veil_fs::read_limited(segment, veil_content::SEGMENT_SIZE)?;
-    proof.verify(root, &data)?;
-    outln!("segment {} of {root} verified ({} bytes)", proof.index, data.len());
+    let (index, len) = veil_stack::store::verify_segment(root, proof, segment)?;
+    outln!("segment {index} of {root} verified ({len} bytes)");
     Ok(())
 }

@@ -112,8 +112,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command: BenchCommand::Zk { circuit, runs } } => done(zk::bench(&circuit, runs)),
         Command::Zk { command } => done(zk::zk(command)),
         Command::Fhe { command } => done(fhe::run(command)),
-        Command::Bench { command: BenchCommand::Fhe { model, runs } } => {
-            done(veil_stack::fhe::bench(&model, runs).map(|r| outln!("{r}")).map_err(Into::into))
+        Command::Bench { command: BenchCommand::Fhe(o) } => {
+            done(veil_stack::fhe::bench(&o).map(|r| outln!("{r}")).map_err(Into::into))
         }
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),

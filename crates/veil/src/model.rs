@@ -49,19 +49,13 @@ pub enum ModelCommand {
     },
 }
 
-/// The index: --index, or models.json inside a local store's directory.
-fn index_path(store: &StoreArgs, index: Option<PathBuf>) -> Result<PathBuf> {
-    match (index, crate::store_args::local_dir(store)?) {
-        (Some(p), _) => Ok(p),
-        (None, Some(dir)) => Ok(dir.join("models.json")),
-        (None, None) => anyhow::bail!("an S3 store needs --index FILE for the model names"),
-    }
-}
-
 /// Run `veil model …`.
 pub fn run(store: &StoreArgs, index: Option<PathBuf>, command: ModelCommand) -> Result<()> {
     let registry = || -> Result<ModelRegistry> {
-        Ok(ModelRegistry::open(crate::store_args::open(store)?, &index_path(store, index.clone())?)?)
+        Ok(ModelRegistry::open(
+            crate::store_args::open(store)?,
+            &crate::store_args::model_index(store, index.clone())?,
+        )?)
     };
     crate::runtime()?.block_on(async {
         match command {

@@ -15,7 +15,7 @@ pub fn open(args: &StoreArgs) -> Result<Store> {
     Ok(args.open(home())?)
 }
 
-/// The store's directory when it is a local one.
-pub fn local_dir(args: &StoreArgs) -> Result<Option<std::path::PathBuf>> {
-    Ok(args.local_dir(home())?)
+/// The model registry's index: --index, or models.json in a local store's directory.
+pub fn model_index(args: &StoreArgs, index: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    Ok(args.model_index(index, home())?)
 }
