@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use linear::{FheLinear, LinearLayer};
 pub use params::ParamSet;
-pub use wire::{Answer, ClientKey, EncryptionKey, Query};
+pub use wire::{Answer, ClientKey, EncryptionKey, Query, QueryShape};
 
 /// Why an FHE operation was refused.
 #[derive(Debug, thiserror::Error)]

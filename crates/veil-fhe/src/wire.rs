@@ -329,6 +329,19 @@ impl Query {
     /// A query from outside, checked against `set`: counts consistent with the
     /// packing, every ciphertext fresh (two parts, level 0).
     pub fn from_bytes(set: &ParamSet, bytes: &[u8]) -> Result<Self> {
+        let (shape, mut c) = Self::read_shape(set, bytes)?;
+        let cts = read_ciphertexts(set, &mut c, shape.ciphertexts, 0)?;
+        Ok(Self { set: set.clone(), features: shape.features, rows: shape.rows, cts })
+    }
+
+    /// What a query's header and counts say, checked as [`Query::from_bytes`] checks
+    /// them, without decoding a ciphertext: cheap enough for a front door to refuse a
+    /// query under other parameters, for another input shape, or too large.
+    pub fn shape(set: &ParamSet, bytes: &[u8]) -> Result<QueryShape> {
+        Ok(Self::read_shape(set, bytes)?.0)
+    }
+
+    fn read_shape<'a>(set: &ParamSet, bytes: &'a [u8]) -> Result<(QueryShape, Cursor<'a>)> {
         let mut c = Cursor(body(set, Kind::Query, bytes)?);
         let (features, rows, count) = (c.u32("features")?, c.u32("rows")?, c.u32("count")?);
         if features == 0 || features > set.degree() || rows == 0 {
@@ -345,9 +358,19 @@ impl Query {
                 rows.div_ceil(rows_per_ciphertext(set, features))
             )));
         }
-        let cts = read_ciphertexts(set, &mut c, count, 0)?;
-        Ok(Self { set: set.clone(), features, rows, cts })
+        Ok((QueryShape { features, rows, ciphertexts: count }, c))
     }
+}
+
+/// A query's shape, as its header and counts state it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryShape {
+    /// Features per row.
+    pub features: usize,
+    /// Rows.
+    pub rows: usize,
+    /// Ciphertexts.
+    pub ciphertexts: usize,
 }
 
 /// Encrypted accumulators: per query ciphertext, one ciphertext per model output.

@@ -112,6 +112,22 @@ impl GatewayClient {
         })
     }
 
+    /// Submit a private-ML inference for `model` (name or root): the accepted job.
+    pub async fn ml_inference(
+        &self,
+        model: &str,
+        body: &veil_protocol::MlInferenceRequest,
+    ) -> Result<veil_protocol::MlJob, ClientError> {
+        let url = format!("{}/v1/ml/models/{model}/inference", self.base);
+        self.answer(&url, self.http.post(&url).json(body).send().await).await
+    }
+
+    /// A private-ML job as it stands.
+    pub async fn ml_job(&self, id: &str) -> Result<veil_protocol::MlJob, ClientError> {
+        let url = format!("{}/v1/ml/jobs/{id}", self.base);
+        self.answer(&url, self.http.get(&url).send().await).await
+    }
+
     /// Models and the signing domain.
     pub async fn catalog(&self) -> Result<Catalog, ClientError> {
         let url = format!("{}/v1/models", self.base);

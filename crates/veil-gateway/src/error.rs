@@ -66,6 +66,19 @@ pub enum GatewayError {
     /// The request asks for more than its API key allows.
     #[error("{0}")]
     GrantLimit(String),
+    /// An FHE query that does not parse, is under other parameters, or is shaped for
+    /// another model's input.
+    #[error("{0}")]
+    BadCiphertext(String),
+    /// An FHE query larger than one request may carry.
+    #[error("{0}")]
+    CiphertextTooLarge(String),
+    /// The model is not offered at the privacy level asked for.
+    #[error("{0}")]
+    PrivacyUnsupported(String),
+    /// No private-ML job by that id is known here.
+    #[error("no job {0} (it never existed here, or its result was dropped to make room)")]
+    MlUnknownJob(String),
 }
 
 impl GatewayError {
@@ -98,6 +111,10 @@ impl GatewayError {
             Self::ReceiptNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ReceiptNotFound),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::RequestUnauthenticated),
             Self::GrantLimit(_) => (StatusCode::FORBIDDEN, ErrorCode::RequestGrantLimit),
+            Self::BadCiphertext(_) => (StatusCode::BAD_REQUEST, ErrorCode::FheBadCiphertext),
+            Self::CiphertextTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FheTooLarge),
+            Self::PrivacyUnsupported(_) => (StatusCode::BAD_REQUEST, ErrorCode::MlPrivacyUnsupported),
+            Self::MlUnknownJob(_) => (StatusCode::NOT_FOUND, ErrorCode::MlUnknownJob),
         };
         Problem::new(status, code, self.to_string())
     }

@@ -45,6 +45,9 @@ pub struct GatewayParts {
     pub retention: Retention,
     /// Unix seconds.
     pub clock: fn() -> u64,
+    /// What `POST /v1/ml/proofs/{id}/verify` checks kept receipts under: the roots
+    /// and measurements this deployment's workers are admitted with.
+    pub trust: veil_verify::Trust,
 }
 
 /// How long the gateway keeps receipts for `GET /v1/receipts/{id}`. Users of token
@@ -79,6 +82,8 @@ pub struct Gateway {
     clock: fn() -> u64,
     domain: Eip712Domain,
     metrics: Metrics,
+    ml_jobs: crate::ml::MlJobs,
+    trust: veil_verify::Trust,
 }
 
 impl Gateway {
@@ -96,6 +101,8 @@ impl Gateway {
             clock: parts.clock,
             domain,
             metrics: Metrics::default(),
+            ml_jobs: Default::default(),
+            trust: parts.trust,
         }
     }
 
@@ -197,6 +204,24 @@ impl Gateway {
     }
 
     /// Unix seconds now.
+    pub(crate) fn trust(&self) -> &veil_verify::Trust {
+        &self.trust
+    }
+
+    /// A kept receipt's bytes, by id (`sha256:` optional).
+    pub(crate) fn kept_receipt(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        let hexid = id.trim_start_matches("sha256:");
+        if hexid.len() != 64 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(GatewayError::Malformed("a receipt id is sha256: and 64 hex digits".into()));
+        }
+        std::fs::read(self.receipts_dir.join(format!("{hexid}.json")))
+            .map_err(|_| GatewayError::ReceiptNotFound(hexid.to_owned()))
+    }
+
+    pub(crate) fn ml_jobs(&self) -> &crate::ml::MlJobs {
+        &self.ml_jobs
+    }
+
     pub(crate) fn now(&self) -> u64 {
         (self.clock)()
     }
@@ -322,15 +347,11 @@ async fn attestation(State(g): State<Shared>, Query(q): Query<NonceQuery>) -> Re
 }
 
 async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
-    let hexid = id.trim_start_matches("sha256:");
-    if hexid.len() != 64 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return GatewayError::Malformed("a receipt id is sha256: and 64 hex digits".into()).into_response();
-    }
-    match std::fs::read(g.receipts_dir.join(format!("{hexid}.json"))) {
+    match g.kept_receipt(&id) {
         Ok(bytes) => {
             ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
         }
-        Err(_) => GatewayError::ReceiptNotFound(hexid.to_owned()).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -406,6 +427,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/attestation", get(attestation))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/models", get(models))
+        .route("/v1/ml/models", get(crate::ml::models))
+        .route(
+            "/v1/ml/models/{id}/inference",
+            post(crate::ml::inference)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::ml::MAX_ML_BODY_BYTES)),
+        )
+        .route("/v1/ml/jobs/{id}", get(crate::ml::job))
+        .route("/v1/ml/proofs/{id}/verify", post(crate::ml::verify))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

@@ -17,6 +17,7 @@ mod error;
 mod gateway;
 mod kserve;
 mod metrics;
+mod ml;
 mod ollama;
 mod openai;
 mod openapi;
@@ -28,5 +29,6 @@ pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomai
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
 pub use metrics::Metrics;
+pub use ml::MAX_ML_JOBS;
 pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, JobStream, MAX_ANSWER_BYTES, Pool};
 pub use replay::{ReplayError, ReplayGuard};

@@ -40,6 +40,21 @@ fn openai_errors() -> Value {
     Value::Object(out)
 }
 
+/// The private-ML inference route's refusals, with `ok` merged in.
+fn ml_responses(ok: Value) -> Value {
+    let mut r = problem_responses(&[
+        ("400", "request.malformed, fhe.bad_ciphertext, ml.privacy_unsupported"),
+        ("404", "inference.model_unknown"),
+        ("413", "fhe.too_large, request.malformed (body over 12 MiB)"),
+        ("415", "request.malformed (not JSON)"),
+        ("503", "inference.busy"),
+    ]);
+    if let (Some(r), Value::Object(ok)) = (r.as_object_mut(), ok) {
+        r.extend(ok);
+    }
+    r
+}
+
 /// The document.
 pub fn document() -> Value {
     let mut infer_responses = problem_responses(&[
@@ -108,6 +123,29 @@ pub fn document() -> Value {
             }},
             "/v1/models": {"get": {"summary": "Served models and the EIP-712 domain requests are signed under.", "responses": {"200": ok("Models.", json!({"type": "object"}))}}},
             "/v1/health": {"get": {"summary": "Workers, queue length and estimated wait.", "responses": {"200": ok("Healthy.", json!({"type": "object"})), "503": {"description": "No ready worker."}}}},
+            "/v1/ml/models": {"get": {
+                "summary": "Private-ML models with the privacy levels each is offered at (tee: plaintext rows in an attested worker; fhe, hybrid: rows encrypted under the client's BFV key, evaluated in an attested worker), each level's measured latency, and an int8 model's FHE parameter set.",
+                "responses": {"200": ok("Models.", json!({"type": "object", "properties": {"models": {"type": "array", "items": {"type": "object"}}}}))},
+            }},
+            "/v1/ml/models/{id}/inference": {"post": {
+                "summary": "Start an inference at a privacy level: 202 with the job (its id, and an estimate from recent jobs). A query's header (parameter set, input shape, size) is checked here; its ciphertexts by the worker.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "Model name or root."}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MlInferenceRequest"}}}},
+                "responses": ml_responses(json!({"202": ok("Accepted; Location names the job.", json!({"$ref": "#/components/schemas/MlJob"}))})),
+            }},
+            "/v1/ml/jobs/{id}": {"get": {
+                "summary": "A private-ML job: running, done (with the output and its receipt) or failed (with the problem).",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("The job.", json!({"$ref": "#/components/schemas/MlJob"})), "404": {"description": "ml.unknown_job"}},
+            }},
+            "/v1/ml/proofs/{id}/verify": {"post": {
+                "summary": "Verify a receipt this gateway kept (a job result's receipt id) as `veil verify` does, under the roots and measurements this deployment admits its workers with. A convenience: whoever does not trust the gateway verifies offline.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("The verdict.", json!({"type": "object", "required": ["valid", "verification_time_ms"], "properties": {
+                    "valid": {"type": "boolean"}, "verification_time_ms": {"type": "number"}, "mode": {"type": "string"},
+                    "summary": {"type": "string"}, "code": {"type": "string"}, "reason": {"type": "string"},
+                }})), "400": {"description": "request.malformed"}, "404": {"description": "receipt.not_found"}},
+            }},
             "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format.", "content": {"text/plain": {}}}}}},
             "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": ok("OpenAPI 3.1.", json!({"type": "object"}))}}},
             "/v2": {"get": {"summary": "KServe v2 server metadata.", "responses": {"200": ok("Metadata.", json!({"type": "object"}))}}},
@@ -148,6 +186,18 @@ pub fn document() -> Value {
                 "nonce": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,77})$"},
                 "expiry": {"type": "integer", "description": "Unix seconds, at most max_expiry_secs ahead."},
                 "signature": {"type": "string", "description": "EIP-712 InferenceRequest(uint256 tokenId,bytes32 model,bytes32 inputHash,uint256 nonce,uint64 expiry), inputHash = keccak256(JCS(input))."},
+            }},
+            "MlInferenceRequest": {"type": "object", "additionalProperties": false, "required": ["privacy"], "properties": {
+                "privacy": {"type": "string", "enum": ["tee", "zk", "fhe", "hybrid"]},
+                "rows": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}, "description": "Plaintext feature rows (tee)."},
+                "query": {"type": "string", "contentEncoding": "base64", "description": "An FHE query in Veil's binary format, docs/FHE.md (fhe, hybrid)."},
+            }},
+            "MlJob": {"type": "object", "required": ["id", "model", "model_root", "privacy", "state", "created_at", "estimated_completion_ms"], "properties": {
+                "id": {"type": "string"}, "model": {"type": "string"}, "model_root": {"type": "string"},
+                "privacy": {"type": "string", "enum": ["tee", "zk", "fhe", "hybrid"]},
+                "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                "created_at": {"type": "integer"}, "estimated_completion_ms": {"type": "integer"},
+                "result": {"$ref": "#/components/schemas/JobResponse"}, "error": {"$ref": "#/components/schemas/Problem"},
             }},
             "JobResponse": {"type": "object", "required": ["output", "receipt"], "properties": {
                 "output": {"type": "object"}, "receipt": {"type": "object"},

@@ -29,7 +29,7 @@ pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(120);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer a worker may send: a receipt with its quote and collateral is tens
 /// of KiB, and outputs are bounded by the request's ids.
-pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -540,7 +540,7 @@ mod tests {
         let huge = || (StatusCode::OK, vec![b' '; MAX_ANSWER_BYTES + 1]).into_response();
         let (pool, a, b) = two_workers(huge, Duration::ZERO, Duration::from_secs(10)).await;
         let e = pool.dispatch(&job()).await.unwrap_err();
-        assert!(e.to_string().contains("over 8388608 bytes"), "{e}");
+        assert!(e.to_string().contains(&format!("over {MAX_ANSWER_BYTES} bytes")), "{e}");
         assert_eq!(taken(&a, &b), 1);
     }
 

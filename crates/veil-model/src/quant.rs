@@ -350,6 +350,54 @@ impl QuantizedNet {
         Ok(self.forward(&self.quantize_input(x)?)?.iter().map(|a| f64::from(*a) * scale).collect())
     }
 
+    /// The network as its registry file holds it (`veil.int8/1`): its JSON, field
+    /// order fixed, so one network has one root.
+    pub fn to_file(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serialisable")
+    }
+
+    /// A network from its registry file, checked as thoroughly as one built by
+    /// [`QuantizedNet::quantize`]: shapes chain, weights and scales are in range, every
+    /// requantisation is normalised, and no accumulator can overflow `i32`.
+    pub fn from_file(bytes: &[u8]) -> Result<Self, ModelError> {
+        let bad = |m: String| Err(ModelError::Unsupported(m));
+        let net: Self = serde_json::from_slice(bytes)
+            .map_err(|e| ModelError::Unsupported(format!("not a veil.int8/1 network: {e}")))?;
+        let Some(last) = net.layers.len().checked_sub(1) else {
+            return bad("the network has no layers".into());
+        };
+        if net.input_scales.is_empty() || net.input_scales.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+            return bad("input scales must be finite and not negative".into());
+        }
+        let mut inputs = net.input_scales.len();
+        for (k, l) in net.layers.iter().enumerate() {
+            if l.inputs != inputs || l.outputs == 0 {
+                return bad(format!("layer {k} takes {} inputs, not the {inputs} it is given", l.inputs));
+            }
+            if l.weights.len() != l.inputs.saturating_mul(l.outputs) || l.bias.len() != l.outputs {
+                return bad(format!("layer {k} has the wrong number of weights or biases"));
+            }
+            if l.weights.contains(&i8::MIN) || !(l.scale.is_finite() && l.scale > 0.0) {
+                return bad(format!("layer {k}: weights in -127..=127 and a positive scale"));
+            }
+            for j in 0..l.outputs {
+                let reach = i64::from(l.bias[j]).abs()
+                    + 127 * (0..l.inputs).map(|i| i64::from(l.weights[i * l.outputs + j]).abs()).sum::<i64>();
+                if reach >= i64::from(i32::MAX) {
+                    return bad(format!("layer {k} output {j} could overflow i32"));
+                }
+            }
+            match (&l.requant, k == last) {
+                (None, true) => {}
+                (Some(r), false)
+                    if (1 << 30..=i32::MAX).contains(&r.multiplier) && (1..=62).contains(&r.shift) => {}
+                _ => return bad(format!("layer {k}: every layer but the last requantises, normalised")),
+            }
+            inputs = l.outputs;
+        }
+        Ok(net)
+    }
+
     /// SHA-256 of the network's JSON (field order fixed): pins it in receipts.
     pub fn digest(&self) -> [u8; 32] {
         let json = serde_json::to_vec(self).expect("serialisable");

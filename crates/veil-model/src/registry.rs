@@ -25,6 +25,9 @@ pub enum ModelFormat {
     Onnx,
     /// GGUF (llama or qwen2 family): a language model answering from a token's documents.
     Gguf,
+    /// An int8 network (`veil.int8/1`, [`crate::QuantizedNet`]'s file): evaluated on
+    /// inputs encrypted under the client's FHE key.
+    Int8,
 }
 
 impl ModelFormat {
@@ -39,6 +42,7 @@ impl ModelFormat {
         match self {
             Self::Onnx => MAX_MODEL_BYTES,
             Self::Gguf => MAX_LLM_BYTES,
+            Self::Int8 => MAX_MODEL_BYTES,
         }
     }
 }
@@ -128,6 +132,20 @@ impl ModelRegistry {
         }
         let root = veil_content::root_of(&gguf).map_err(reg_err)?;
         self.insert(gguf, RegisteredModel { root, features: 0, meta, format: ModelFormat::Gguf }).await
+    }
+
+    /// Register an int8 network (FHE evaluates it on encrypted rows) under `meta.name`.
+    pub async fn register_int8(
+        &mut self,
+        net: &crate::QuantizedNet,
+        meta: ModelMeta,
+    ) -> Result<RegisteredModel, ModelError> {
+        let bytes = net.to_file();
+        let net = crate::QuantizedNet::from_file(&bytes)?;
+        let root = veil_content::root_of(&bytes).map_err(reg_err)?;
+        let entry =
+            RegisteredModel { root, features: net.input_scales.len(), meta, format: ModelFormat::Int8 };
+        self.insert(bytes, entry).await
     }
 
     /// Store `bytes` and bind `entry`'s name to its root, once.

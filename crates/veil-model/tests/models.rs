@@ -215,3 +215,53 @@ fn int8_cached() -> &'static (QuantizedNet, Split) {
     static NET: std::sync::OnceLock<(QuantizedNet, Split)> = std::sync::OnceLock::new();
     NET.get_or_init(|| int8("digits_mlp.onnx", "digits.csv"))
 }
+
+/// An int8 network's registry file reads back as the same network, and a file whose
+/// numbers could not come from quantisation (shapes that do not chain, a weight of
+/// −128, an accumulator that could overflow, a hidden layer without requantisation)
+/// is refused, never evaluated.
+#[test]
+fn an_int8_file_round_trips_and_impossible_networks_are_refused() {
+    let (net, _) = int8_cached();
+    let file = net.to_file();
+    assert_eq!(&QuantizedNet::from_file(&file).unwrap(), net);
+    let refused = |n: &QuantizedNet, why: &str| {
+        let bytes = n.to_file();
+        assert_ne!(bytes, file, "{why}: the file changed");
+        assert!(matches!(QuantizedNet::from_file(&bytes), Err(ModelError::Unsupported(_))), "{why}");
+    };
+    let mut n = net.clone();
+    n.layers[1].inputs += 1;
+    refused(&n, "shapes that do not chain");
+    let mut n = net.clone();
+    n.layers[0].weights[3] = i8::MIN;
+    refused(&n, "a weight of -128");
+    let mut n = net.clone();
+    n.layers[1].bias[0] = i32::MAX - 1;
+    refused(&n, "an accumulator that could overflow i32");
+    let mut n = net.clone();
+    n.layers[0].requant = None;
+    refused(&n, "a hidden layer without requantisation");
+    let mut n = net.clone();
+    n.layers[1].weights.pop();
+    refused(&n, "a missing weight");
+    let mut n = net.clone();
+    n.input_scales[0] = f64::NAN;
+    assert!(QuantizedNet::from_file(&n.to_file()).is_err(), "a NaN scale");
+    assert!(QuantizedNet::from_file(b"{}").is_err());
+    assert!(QuantizedNet::from_file(b"\xff").is_err());
+}
+
+#[tokio::test]
+async fn an_int8_network_registers_under_its_file_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = veil_store::Store::Local(veil_store::LocalStore::open(&dir.path().join("store")).unwrap());
+    let mut reg = ModelRegistry::open(store, &dir.path().join("models.json")).unwrap();
+    let (net, _) = int8_cached();
+    let meta = ModelMeta { name: "digits-int8".into(), task: "digits".into(), classes: vec![] };
+    let entry = reg.register_int8(net, meta).await.unwrap();
+    assert_eq!(entry.root, root_of(&net.to_file()).unwrap());
+    assert_eq!((entry.features, entry.format), (64, veil_model::ModelFormat::Int8));
+    let (_, bytes) = reg.fetch("digits-int8").await.unwrap();
+    assert_eq!(&QuantizedNet::from_file(&bytes).unwrap(), net);
+}

@@ -167,6 +167,17 @@ codes! {
     /// The prover failed for reasons of its own.
     ZkInternal = "zk.internal",
 
+    /// An FHE ciphertext or key is malformed, truncated, of another kind, under
+    /// another parameter set, or shaped for another model's input.
+    FheBadCiphertext = "fhe.bad_ciphertext",
+    /// An FHE query holds more ciphertexts than one request may.
+    FheTooLarge = "fhe.too_large",
+
+    /// No such private-ML job (it never existed, or its result was dropped).
+    MlUnknownJob = "ml.unknown_job",
+    /// The model is not offered at the privacy level asked for.
+    MlPrivacyUnsupported = "ml.privacy_unsupported",
+
     /// The attestation verifier could not attest or sign.
     OracleInternal = "oracle.internal",
 }

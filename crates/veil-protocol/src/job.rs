@@ -39,6 +39,14 @@ pub enum JobRequest {
         /// Feature rows.
         rows: Vec<Vec<f32>>,
     },
+    /// Evaluation of an int8 model on rows encrypted under the caller's FHE key: the
+    /// worker sees ciphertexts only.
+    Fhe {
+        /// The int8 model's root.
+        model: Root,
+        /// The query (`veil-fhe`'s versioned binary format), standard base64.
+        query: String,
+    },
 }
 
 /// What inference answers: one prediction per row, never the rows. The fields are in
@@ -77,6 +85,24 @@ pub enum JobOutput {
     Predictions(InferenceOutput),
     /// A chat completion.
     Chat(crate::ChatOutput),
+    /// An FHE answer, which only the query's key decrypts.
+    Fhe(FheOutput),
+}
+
+/// What an FHE evaluation answers: ciphertexts, and what they are of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FheOutput {
+    /// The model's registry name.
+    pub model: String,
+    /// The model's root.
+    pub weights: Root,
+    /// SHA-256 of the parameter set, hex (as the query's header states it).
+    pub params: String,
+    /// Rows evaluated.
+    pub rows: usize,
+    /// The answer (`veil-fhe`'s binary format), standard base64.
+    pub answer: String,
 }
 
 impl JobOutput {
@@ -84,7 +110,7 @@ impl JobOutput {
     pub fn predictions(&self) -> Option<&InferenceOutput> {
         match self {
             Self::Predictions(p) => Some(p),
-            Self::Chat(_) => None,
+            Self::Chat(_) | Self::Fhe(_) => None,
         }
     }
 
@@ -92,7 +118,15 @@ impl JobOutput {
     pub fn chat(&self) -> Option<&crate::ChatOutput> {
         match self {
             Self::Chat(c) => Some(c),
-            Self::Predictions(_) => None,
+            Self::Predictions(_) | Self::Fhe(_) => None,
+        }
+    }
+
+    /// The encrypted answer, when this is an FHE evaluation's.
+    pub fn fhe(&self) -> Option<&FheOutput> {
+        match self {
+            Self::Fhe(f) => Some(f),
+            Self::Predictions(_) | Self::Chat(_) => None,
         }
     }
 }

@@ -14,6 +14,7 @@ mod chat;
 mod code;
 mod job;
 pub mod kms;
+mod ml;
 mod problem;
 mod registry;
 mod request;
@@ -29,9 +30,10 @@ pub use chat::{
 };
 pub use code::ErrorCode;
 pub use job::{
-    AttestationResponse, ChatEvent, InferenceOutput, JobOutput, JobRequest, JobResponse, Prediction,
-    WorkerHealth,
+    AttestationResponse, ChatEvent, FheOutput, InferenceOutput, JobOutput, JobRequest, JobResponse,
+    Prediction, WorkerHealth,
 };
+pub use ml::{MlInferenceRequest, MlJob, MlJobState, Privacy};
 pub use problem::{PROBLEM_JSON, Problem};
 pub use registry::{
     Attestation, Completion, CompletionTarget, JOB_REGISTRY_EIP712_NAME, PROVER_REGISTRY_EIP712_NAME,

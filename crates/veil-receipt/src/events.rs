@@ -180,6 +180,32 @@ impl Payload for ResponseReturned {
     const KIND: &'static str = event::RESPONSE_RETURNED;
 }
 
+/// `fhe.evaluated`: what was evaluated on which ciphertexts. The receipt's
+/// `input_hash` is the root of the query's bytes, so a client that kept its query
+/// and decrypted the answer can check both against the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FheEvaluated {
+    /// The scheme (`bfv`).
+    pub scheme: String,
+    /// SHA-256 of the parameter set, hex.
+    pub params_hash: String,
+    /// Root of the evaluation keys' bytes; absent when the model needs none (a
+    /// linear model is evaluated with plaintext–ciphertext products only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_key_hash: Option<Root>,
+    /// Root of the query's bytes (the same as the receipt's `input_hash`).
+    pub query_hash: Root,
+    /// Root of the answer's bytes.
+    pub answer_hash: Root,
+    /// Rows evaluated.
+    pub rows: u64,
+}
+
+impl Payload for FheEvaluated {
+    const KIND: &'static str = event::FHE_EVALUATED;
+}
+
 /// `zk.proof`: which circuit and key, and the public inputs proved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZkProof {

@@ -315,3 +315,76 @@ pub async fn chat_story(
     )?;
     Ok(())
 }
+
+/// The FHE part of the story: a client's rows encrypted under its own key, evaluated
+/// by an attested worker on ciphertexts only, the receipt checked against the exact
+/// query and answer before decrypting; then a query under other parameters refused
+/// at the gateway's door.
+pub async fn fhe_story(stack: &Stack, work: &Path, first_step: u32, out: &mut dyn Narrator) -> Result<()> {
+    use crate::fhe::{FheInferOptions, RowSource};
+    out.step(
+        first_step,
+        "A client encrypts 143 patients' measurements under its own FHE key; an attested worker evaluates the model on ciphertexts only",
+    );
+    let set = veil_fhe::ParamSet::standard()?;
+    let keys = work.join("fhe-keys");
+    if !keys.join(crate::fhe::SECRET_KEY_FILE).exists() {
+        crate::fhe::keygen(&keys, &set)?;
+    }
+    let rows = RowSource { model: "breast-cancer-logreg".into(), csv: None, test_split: true };
+    let opts = FheInferOptions {
+        gateway: stack.gateway.clone(),
+        key: keys.join(crate::fhe::SECRET_KEY_FILE),
+        rows: rows.clone(),
+        privacy: veil_protocol::Privacy::Hybrid,
+        receipt: Some(work.join("fhe-receipt.json")),
+        timeout: 120,
+        trust: crate::trust::TrustFiles {
+            dev_roots: vec![stack.dev_root.clone()],
+            measurements: vec![stack.measurement.clone()],
+            ..Default::default()
+        },
+    };
+    let report = crate::fhe::infer(&opts).await?;
+    let (model, plain) = rows.load(&set)?;
+    let mut agree = 0;
+    let mut correct = 0;
+    for ((d, x), (_, label)) in report.rows.iter().zip(&plain).zip(&model.data.test) {
+        agree += usize::from(model.net.classify(x)? == d.class);
+        correct += usize::from(d.class == *label);
+    }
+    let (q, a) = report.sizes;
+    out.ok(&format!(
+        "{} rows: query {q} bytes, answer {a} bytes; the host saw ciphertexts only (BFV, {})",
+        report.rows.len(),
+        set.name()
+    ));
+    out.ok(&format!(
+        "decrypted by the client alone: the int8 model's exact result on {agree}/{} rows, {correct} correct",
+        report.rows.len()
+    ));
+    out.ok(&format!("receipt checked before decrypting: {}", report.summary));
+    out.ok("its input_hash and fhe.evaluated event are the roots of the very query sent and answer received");
+
+    out.step(first_step + 1, "What is refused");
+    let key = crate::fhe::read_client_key(&opts.key, &set)?;
+    let mut query = key.encrypt_rows(&model.quantize(&plain[..1])?, &mut rand_09::rng())?.to_bytes();
+    query[20] ^= 1;
+    use base64::Engine as _;
+    let body = veil_protocol::MlInferenceRequest {
+        privacy: veil_protocol::Privacy::Fhe,
+        rows: None,
+        query: Some(base64::engine::general_purpose::STANDARD.encode(&query)),
+    };
+    match GatewayClient::new(stack.gateway.clone()).ml_inference("breast-cancer-logreg-int8", &body).await {
+        Err(ClientError::Refused(p)) => {
+            out.refused("a query under other FHE parameters", p.code.as_str(), &p.detail)
+        }
+        other => {
+            return Err(StackError::Demo(format!(
+                "a query under other parameters was not refused: {other:?}"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use veil_content::Root;
-use veil_fhe::{Answer, ClientKey, EncryptionKey, FheLinear, LinearLayer, ParamSet, Query};
+use veil_fhe::{Answer, ClientKey, EncryptionKey, FheLinear, ParamSet, Query};
 use veil_model::{Dataset, OnnxModel, QuantizedNet, class_of, dense_layers};
 use zeroize::Zeroizing;
 
@@ -48,25 +48,8 @@ impl FheModel {
         })?;
         let data = Dataset::parse(csv)?;
         let net = QuantizedNet::quantize(&dense_layers(onnx)?, &data.train)?;
-        let layer = match net.layers.as_slice() {
-            [l] if !l.relu => l,
-            layers => {
-                return Err(StackError::Config(format!(
-                    "{name} has {} dense layers with ReLU; FHE evaluates linear models so far \
-                     (breast-cancer-logreg)",
-                    layers.len()
-                )));
-            }
-        };
-        let linear = FheLinear::new(
-            set,
-            &LinearLayer {
-                inputs: layer.inputs,
-                outputs: layer.outputs,
-                weights: layer.weights.clone(),
-                bias: layer.bias.clone(),
-            },
-        )?;
+        let linear = veil_worker::fhe::evaluator(&net, set)
+            .map_err(|e| StackError::Config(format!("{name}: {e} (breast-cancer-logreg is linear)")))?;
         let root = veil_content::root_of(onnx).map_err(|e| StackError::Config(e.to_string()))?;
         Ok(Self { name: name.to_owned(), root, net, data, linear, onnx })
     }
@@ -317,4 +300,165 @@ pub fn bench(opts: &FheBenchOptions) -> Result<String> {
         accuracy(&fhe_classes),
         model.linear.noise_bits(),
     ))
+}
+
+/// Which rows to encrypt, for which bundled linear model (flags of `veil fhe
+/// encrypt` and `veil fhe infer`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RowSource {
+    /// The bundled linear model the rows are for (the gateway evaluates its int8
+    /// form, `<model>-int8`).
+    #[arg(long, default_value = "breast-cancer-logreg")]
+    pub model: String,
+    /// Rows of raw features (CSV; a header line and extra columns are skipped).
+    #[arg(long, required_unless_present = "test_split", conflicts_with = "test_split")]
+    pub csv: Option<std::path::PathBuf>,
+    /// Or the model's whole held-out split.
+    #[arg(long)]
+    pub test_split: bool,
+}
+
+impl RowSource {
+    /// The model and the rows.
+    pub fn load(&self, set: &ParamSet) -> Result<(FheModel, Vec<Vec<f32>>)> {
+        let model = FheModel::bundled(&self.model, set)?;
+        let rows = match &self.csv {
+            Some(path) => read_rows(path, model.linear.features())?,
+            None => model.test_rows(),
+        };
+        Ok((model, rows))
+    }
+}
+
+/// What `veil fhe infer` does (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FheInferOptions {
+    /// The gateway's URL (`veil up` prints it).
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    pub gateway: String,
+    /// Your FHE secret key (fhe.key, `veil fhe keygen`).
+    #[arg(long)]
+    pub key: std::path::PathBuf,
+    /// The rows and their model.
+    #[command(flatten)]
+    pub rows: RowSource,
+    /// `fhe` or `hybrid` (evaluated in an attested worker; today every worker is).
+    #[arg(long, default_value = "hybrid", value_parser = parse_privacy)]
+    pub privacy: veil_protocol::Privacy,
+    /// Write the receipt here.
+    #[arg(long)]
+    pub receipt: Option<std::path::PathBuf>,
+    /// How long to wait for the answer, seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Whose evidence the receipt must carry.
+    #[command(flatten)]
+    pub trust: crate::trust::TrustFiles,
+}
+
+fn parse_privacy(s: &str) -> std::result::Result<veil_protocol::Privacy, String> {
+    match s {
+        "fhe" => Ok(veil_protocol::Privacy::Fhe),
+        "hybrid" => Ok(veil_protocol::Privacy::Hybrid),
+        other => Err(format!("{other:?}: FHE inference is `fhe` or `hybrid`")),
+    }
+}
+
+/// What `veil fhe infer` found.
+#[derive(Debug)]
+pub struct InferReport {
+    /// The job's id.
+    pub job: String,
+    /// Each row, decrypted.
+    pub rows: Vec<Decrypted>,
+    /// The verified receipt's one-line summary.
+    pub summary: String,
+    /// The receipt's id.
+    pub receipt_id: String,
+    /// Query and answer sizes, bytes.
+    pub sizes: (usize, usize),
+}
+
+impl InferReport {
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let (q, a) = self.sizes;
+        format!(
+            "job {}: query {q} B, answer {a} B; receipt {} verified: {}",
+            self.job, self.receipt_id, self.summary
+        )
+    }
+}
+
+/// `veil fhe infer`: quantise and encrypt rows under the client's key, submit them to
+/// the gateway's private-ML API, wait for the job, verify its receipt under the
+/// caller's trust, check that it is about the very query sent and answer received
+/// and about the int8 model this client quantised for, and decrypt.
+pub async fn infer(opts: &FheInferOptions) -> Result<InferReport> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let set = ParamSet::standard()?;
+    let (model, rows) = opts.rows.load(&set)?;
+    let key = read_client_key(&opts.key, &set)?;
+    let query = key.encrypt_rows(&model.quantize(&rows)?, &mut rand_09::rng())?.to_bytes();
+    let expected =
+        veil_content::root_of(&model.net.to_file()).map_err(|e| StackError::Config(e.to_string()))?;
+
+    let client = veil_gateway::GatewayClient::new(opts.gateway.clone());
+    let name = format!("{}{}", model.name, crate::stack::INT8_SUFFIX);
+    let body = veil_protocol::MlInferenceRequest {
+        privacy: opts.privacy,
+        rows: None,
+        query: Some(b64.encode(&query)),
+    };
+    let mut job = client.ml_inference(&name, &body).await?;
+    if job.model_root != expected {
+        return Err(StackError::Config(format!(
+            "the gateway's {name} is {}, not the int8 model this client quantises rows for ({expected})",
+            job.model_root
+        )));
+    }
+    let deadline = Instant::now() + Duration::from_secs(opts.timeout);
+    let mut wait = Duration::from_millis(5);
+    while job.state == veil_protocol::MlJobState::Running {
+        if Instant::now() > deadline {
+            return Err(StackError::Config(format!(
+                "job {} did not finish within {} s",
+                job.id, opts.timeout
+            )));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(250));
+        job = client.ml_job(&job.id).await?;
+    }
+    let answer = match (job.result, job.error) {
+        (Some(answer), _) => answer,
+        (None, Some(problem)) => return Err(veil_gateway::ClientError::Refused(problem).into()),
+        (None, None) => return Err(StackError::Config(format!("job {} failed without a reason", job.id))),
+    };
+    let output =
+        answer.output.fhe().ok_or_else(|| StackError::Config("the job answered no ciphertexts".into()))?;
+    let answer_bytes = b64
+        .decode(&output.answer)
+        .map_err(|_| StackError::Config("the answer is not standard base64".into()))?;
+    let receipt_json = answer.receipt.to_json_pretty();
+    let report = veil_verify::verify(receipt_json.as_bytes(), &opts.trust.load()?)?;
+    veil_verify::check_fhe_exchange(&report.verified.receipt, &query, &answer_bytes)?;
+    if report.verified.receipt.model_hash != Some(expected) {
+        return Err(StackError::Config(format!("the receipt names another model than {expected}")));
+    }
+    let decrypted = decrypt(&key, &Answer::from_bytes(&set, &answer_bytes)?)?;
+    if decrypted.len() != rows.len() {
+        return Err(StackError::Config(format!("{} rows sent, {} answered", rows.len(), decrypted.len())));
+    }
+    if let Some(path) = &opts.receipt {
+        veil_fs::write_atomic(path, receipt_json.as_bytes())?;
+    }
+    Ok(InferReport {
+        job: job.id,
+        rows: decrypted,
+        summary: report.summary(),
+        receipt_id: answer.receipt.id.to_string(),
+        sizes: (query.len(), answer_bytes.len()),
+    })
 }

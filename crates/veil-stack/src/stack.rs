@@ -44,6 +44,12 @@ pub const BUNDLED_MODELS: [(&str, &str, &[u8], &[&str]); 2] = [
     ),
 ];
 
+/// The bundled models FHE evaluates (linear ones), each registered a second time in
+/// its int8 form under its name and [`INT8_SUFFIX`].
+pub const FHE_MODELS: [&str; 1] = ["breast-cancer-logreg"];
+/// What names a bundled model's int8 form.
+pub const INT8_SUFFIX: &str = "-int8";
+
 /// Each bundled model's dataset (`models/data/`: features, target, split).
 pub const BUNDLED_DATA: [(&str, &str); 2] = [
     ("breast-cancer-logreg", include_str!("../../../models/data/breast_cancer.csv")),
@@ -225,6 +231,19 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
             registry.register(bytes.to_vec(), meta).await?;
         }
     }
+    for name in FHE_MODELS {
+        let fhe_name = format!("{name}{INT8_SUFFIX}");
+        if registry.find(&fhe_name).is_err() {
+            let model = crate::fhe::FheModel::bundled(name, &veil_fhe::ParamSet::standard()?)?;
+            let onnx = registry.find(name)?.meta.clone();
+            let meta = ModelMeta {
+                name: fhe_name,
+                task: format!("{} (int8, on inputs encrypted under the client's FHE key)", onnx.task),
+                classes: onnx.classes,
+            };
+            registry.register_int8(&model.net, meta).await?;
+        }
+    }
     let llm = match &opts.llm {
         Some(path) => Some(register_llm(&mut registry, path).await?),
         None => None,
@@ -319,6 +338,15 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         receipts_dir: dir.join("gateway/receipts"),
         retention: veil_gateway::Retention::default(),
         clock: opts.clock,
+        trust: veil_verify::Trust {
+            anchors: {
+                let mut a = veil_evidence::TrustAnchors::vendor();
+                a.intel_roots.push(crate::kms::read_cert(&dir.join("pki/dev-root.pem"))?);
+                a
+            },
+            measurements: vec![measurement.clone()],
+            ..Default::default()
+        },
     });
     let (l, gateway_url) = bind(opts.listen).await?;
     tasks.push(tokio::spawn(serve(l, veil_gateway::router(Arc::new(gateway)), stop_rx.clone())));

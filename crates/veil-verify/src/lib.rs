@@ -19,7 +19,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use veil_content::Root;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
-use veil_receipt::events::{DataLoaded, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof};
+use veil_receipt::events::{
+    DataLoaded, FheEvaluated, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof,
+};
 use veil_receipt::{Mode, Receipt, Verified, event};
 
 /// What the caller trusts. The default trusts vendor roots under the default policy and
@@ -218,6 +220,11 @@ pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Report, VerifyError> {
             check_zk(&verified.receipt, &trust.zk)?;
             None
         }
+        // Evaluated in an attested worker (hybrid): its evidence is checked as a tee
+        // receipt's is. Without evidence, an fhe receipt is its signer's word.
+        Mode::Fhe if verified.receipt.evidence.as_ref().is_some_and(|e| e.get("attestation").is_some()) => {
+            Some(check_evidence(&verified, trust)?)
+        }
         mode @ (Mode::Plain | Mode::Fhe | Mode::Fl) => {
             if !trust.accept_unattested {
                 return Err(VerifyError::Unattested(mode));
@@ -376,6 +383,26 @@ const CHAT_JOB: [&str; 7] = [
 ];
 const DIRECT_JOB: [&str; 4] =
     [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::INFERENCE_COMPLETED, event::RESPONSE_RETURNED];
+const FHE_JOB: [&str; 4] =
+    [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::FHE_EVALUATED, event::RESPONSE_RETURNED];
+
+/// What a client that sent `query` and received `answer` (their bytes) checks
+/// against an fhe receipt it verified: the receipt is about these very ciphertexts.
+pub fn check_fhe_exchange(r: &Receipt, query: &[u8], answer: &[u8]) -> Result<(), VerifyError> {
+    let bad = |m: &str| Err(VerifyError::Events(m.into()));
+    let ev = r.events.iter().find_map(|e| e.payload::<FheEvaluated>());
+    let Some(Ok(ev)) = ev else {
+        return bad("the receipt records no fhe.evaluated event");
+    };
+    let root = |b: &[u8]| veil_content::root_of(b).ok();
+    if r.mode != Mode::Fhe || root(query) != Some(r.input_hash) || ev.query_hash != r.input_hash {
+        return bad("the receipt is not about the query you sent");
+    }
+    if root(answer) != Some(ev.answer_hash) {
+        return bad("the answer you received is not the one the receipt names");
+    }
+    Ok(())
+}
 
 fn check_events(r: &Receipt) -> Result<(), VerifyError> {
     // Times, ordering and root-shaped fields were checked with the signature.
@@ -384,7 +411,7 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         .events
         .iter()
         .map(|e| e.kind.as_str())
-        .filter(|k| TOKEN_JOB.contains(k) || CHAT_JOB.contains(k))
+        .filter(|k| TOKEN_JOB.contains(k) || CHAT_JOB.contains(k) || FHE_JOB.contains(k))
         .collect();
     let chat = known.contains(&event::LLM_COMPLETED);
     if r.mode == Mode::Tee {
@@ -397,6 +424,9 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
             return bad(format!("expected {} in order, found {}", required.join(", "), known.join(", ")));
         }
     }
+    if r.mode == Mode::Fhe && known != FHE_JOB {
+        return bad(format!("expected {} in order, found {}", FHE_JOB.join(", "), known.join(", ")));
+    }
     for e in &r.events {
         // A known event whose data does not fit its type agrees with nothing.
         let ok = if let Some(p) = e.payload::<NftAuthorized>() {
@@ -407,6 +437,13 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
             p.is_ok_and(|p| chat || r.context_hash == Some(p.root))
         } else if let Some(p) = e.payload::<LlmCompleted>() {
             p.is_ok()
+        } else if let Some(p) = e.payload::<FheEvaluated>() {
+            p.is_ok_and(|p| {
+                r.mode == Mode::Fhe
+                    && p.query_hash == r.input_hash
+                    && p.params_hash.len() == 64
+                    && p.params_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
         } else if let Some(p) = e.payload::<ModelLoaded>() {
             p.is_ok_and(|p| r.model_hash.is_none_or(|m| m == p.weights_hash))
         } else if let Some(p) = e.payload::<ResponseReturned>() {
@@ -427,7 +464,49 @@ mod tests {
     use veil_content::Root;
     use veil_receipt::{Event, Mode, Receipt, event};
 
-    use super::check_events;
+    use super::{check_events, check_fhe_exchange};
+
+    /// An fhe receipt names the query by the root of its bytes, twice (input_hash and
+    /// the event), and the answer by the event: a receipt about other ciphertexts, or
+    /// with its evaluation event dropped or moved, is refused.
+    #[test]
+    fn an_fhe_receipt_is_about_the_exact_ciphertexts_exchanged() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let (query, answer) = (b"query ciphertext bytes".to_vec(), b"answer ciphertext bytes".to_vec());
+        let root = |b: &[u8]| veil_content::root_of(b).unwrap();
+        let out = Root([3; 32]);
+        let mut r = Receipt::new(Mode::Fhe, root(&query), out, at);
+        let fhe = json!({"scheme": "bfv", "params_hash": "ab".repeat(32), "query_hash": root(&query),
+            "answer_hash": root(&answer), "rows": 2});
+        let events = vec![
+            Event::new(event::REQUEST_RECEIVED, at, json!({})),
+            Event::new(event::MODEL_LOADED, at, json!({"weights_hash": Root([6; 32]), "name": "m"})),
+            Event::new(event::FHE_EVALUATED, at, fhe.clone()),
+            Event::new(event::RESPONSE_RETURNED, at, json!({"body_hash": out})),
+        ];
+        r.events = events.clone();
+        check_events(&r).expect("an fhe receipt's events agree");
+        check_fhe_exchange(&r, &query, &answer).expect("the exchanged ciphertexts are the receipt's");
+
+        let mut other = answer.clone();
+        other[0] ^= 1;
+        assert_ne!(other, answer);
+        assert!(check_fhe_exchange(&r, &query, &other).is_err(), "another answer");
+        assert!(check_fhe_exchange(&r, &other, &answer).is_err(), "another query");
+        r.events.remove(2);
+        assert!(check_events(&r).is_err(), "without its fhe.evaluated");
+        r.events = events.clone();
+        r.events.swap(1, 2);
+        assert!(check_events(&r).is_err(), "fhe.evaluated before model.loaded");
+        r.events = events.clone();
+        let mut moved = fhe;
+        moved["query_hash"] = json!(Root([9; 32]));
+        r.events[2] = Event::new(event::FHE_EVALUATED, at, moved);
+        assert!(check_events(&r).is_err(), "an event about another query");
+        r.events = events;
+        r.mode = Mode::Tee;
+        assert!(check_events(&r).is_err(), "an fhe event in a tee receipt");
+    }
 
     /// A chat receipt: its `data.loaded` names the sealed documents, its context hash
     /// the passages retrieved from them; the language model's event is required in

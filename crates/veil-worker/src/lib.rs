@@ -8,10 +8,13 @@
 //! root, opens it, runs the model (a classic ONNX model over the token's records, or
 //! a language model answering from passages retrieved from the token's documents,
 //! `chat.rs`) and signs a receipt whose evidence is its attestation. Plaintext never
-//! leaves this process; only predictions and completions do.
+//! leaves this process; only predictions and completions do. An int8 model evaluates
+//! rows encrypted under the caller's FHE key instead (`fhe.rs`): the worker sees
+//! ciphertexts only.
 #![forbid(unsafe_code)]
 
 mod chat;
+pub mod fhe;
 mod server;
 mod worker;
 

@@ -31,6 +31,8 @@ fn problem(e: &JobError) -> Problem {
         JobError::KeyUnavailable(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceKeyRefused),
         JobError::DataIntegrity(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceDataIntegrity),
         JobError::BadInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InferenceBadInput),
+        JobError::BadCiphertext(_) => (StatusCode::BAD_REQUEST, ErrorCode::FheBadCiphertext),
+        JobError::CiphertextTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FheTooLarge),
         JobError::GrantLimit(_) => (StatusCode::FORBIDDEN, ErrorCode::RequestGrantLimit),
         JobError::Busy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy),
         // Nobody reads it: the client closed the connection (nginx's 499).

@@ -19,7 +19,7 @@ use veil_model::{ModelFormat, OnnxModel};
 use veil_protocol::kms::{SealedResource, UserProof, token_resource};
 use veil_protocol::{ErrorCode, Problem, RequestError, TokenId};
 use veil_receipt::events::{
-    DataLoaded, InferenceCompleted, KeyReleased, ModelLoaded, NftAuthorized, RequestReceived,
+    DataLoaded, FheEvaluated, InferenceCompleted, KeyReleased, ModelLoaded, NftAuthorized, RequestReceived,
     ResponseReturned,
 };
 use veil_receipt::{Event, Mode, Receipt, SignedReceipt};
@@ -28,9 +28,9 @@ use veil_store::Store;
 use zeroize::Zeroizing;
 
 use veil_protocol::{
-    ATTESTATION_PURPOSE, AttestationResponse, ChatInput, DEFAULT_MAX_TOKENS, InferenceOutput, JobOutput,
-    JobRequest, JobResponse, MAX_EXPIRY_SECS, MAX_ROWS, Prediction, SignedAccessGrant, SignedRequest,
-    WorkerHealth, domain,
+    ATTESTATION_PURPOSE, AttestationResponse, ChatInput, DEFAULT_MAX_TOKENS, FheOutput, InferenceOutput,
+    JobOutput, JobRequest, JobResponse, MAX_EXPIRY_SECS, MAX_ROWS, Prediction, SignedAccessGrant,
+    SignedRequest, WorkerHealth, domain,
 };
 use veil_protocol::{Table, TableError};
 
@@ -156,6 +156,13 @@ pub enum JobError {
     /// The client went away while the answer was generated; nothing was signed.
     #[error("the client went away; generation stopped")]
     Cancelled,
+    /// An FHE query or key does not parse, is under another parameter set, or does not
+    /// fit the model's input.
+    #[error("{0}")]
+    BadCiphertext(veil_fhe::FheError),
+    /// An FHE query holds more than one request may.
+    #[error("{0}")]
+    CiphertextTooLarge(veil_fhe::FheError),
     /// The model runs one generation at a time and one is running; try again.
     #[error("the model is busy with another request; try again")]
     Busy,
@@ -192,6 +199,7 @@ struct Loaded {
 enum Engine {
     Onnx(OnnxModel),
     Llm(LlmModel),
+    Fhe(crate::fhe::FheEngine),
 }
 
 impl Loaded {
@@ -200,6 +208,21 @@ impl Loaded {
             Engine::Onnx(m) => Ok(m),
             Engine::Llm(_) => Err(bad_input(format!(
                 "{} is a language model: send it a chat, not feature rows",
+                self.entry.name
+            ))),
+            Engine::Fhe(_) => Err(bad_input(format!(
+                "{} evaluates encrypted rows: send it an FHE query, not plaintext",
+                self.entry.name
+            ))),
+        }
+    }
+
+    fn fhe(&self) -> Result<&crate::fhe::FheEngine, JobError> {
+        match &self.engine {
+            Engine::Fhe(e) => Ok(e),
+            Engine::Onnx(_) | Engine::Llm(_) => Err(bad_input(format!(
+                "{} does not evaluate encrypted rows (send plaintext to an attested worker, \
+                 or use its int8 model for FHE)",
                 self.entry.name
             ))),
         }
@@ -329,6 +352,7 @@ impl Worker {
                 ModelFormat::Gguf => {
                     Engine::Llm(LlmModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?)
                 }
+                ModelFormat::Int8 => Engine::Fhe(crate::fhe::FheEngine::load(&bytes).map_err(model_err)?),
             };
             models.insert(entry.root, Arc::new(Loaded { entry: entry.clone(), engine }));
         }
@@ -548,6 +572,7 @@ impl Worker {
                 self.grant_chat(grant, model, input, data_root, deltas, &mut t).await
             }
             JobRequest::Direct { model, rows } => self.direct_job(model, rows, &mut t).await,
+            JobRequest::Fhe { model, query } => self.fhe_job(model, query, &mut t).await,
         };
         result.map(|r| (r, t))
     }
@@ -619,6 +644,11 @@ impl Worker {
         let chat = match model.engine {
             Engine::Llm(_) => Some(crate::chat::parse(&request.input)?),
             Engine::Onnx(_) => None,
+            // A token's records are plaintext in the enclave; FHE models take queries.
+            Engine::Fhe(_) => {
+                model.onnx()?;
+                None
+            }
         };
         let caller = Caller {
             proof: UserProof::Request(&request),
@@ -832,8 +862,13 @@ impl Worker {
                 (JobOutput::Chat(answer.output), answer.context_root)
             }
         };
-        let answer =
-            self.finish(Some(user_s), model.entry.root, &input, Some(context), output, events, &session);
+        let shown = Shown {
+            mode: Mode::Tee,
+            subject: Some(user_s),
+            input_hash: jcs_root(&input)?,
+            context: Some(context),
+        };
+        let answer = self.finish(shown, model.entry.root, output, events, &session);
         t.lap("receipt");
         answer
     }
@@ -872,38 +907,75 @@ impl Worker {
             Event::of(done, &InferenceCompleted { rows: rows.len() as u64 }),
         ];
         t.lap("compute");
-        let answer = self.finish(
-            None,
-            model.entry.root,
-            &input,
-            None,
-            JobOutput::Predictions(output),
-            events,
-            &session,
-        );
+        let shown = Shown { mode: Mode::Tee, subject: None, input_hash: jcs_root(&input)?, context: None };
+        let answer = self.finish(shown, model.entry.root, JobOutput::Predictions(output), events, &session);
         t.lap("receipt");
         answer
     }
 
-    #[allow(clippy::too_many_arguments)]
+    async fn fhe_job(
+        self: &Arc<Self>,
+        root: Root,
+        query: String,
+        t: &mut Timings,
+    ) -> Result<JobResponse, JobError> {
+        let received = self.now();
+        let model = self.model(&root)?;
+        model.fhe()?;
+        let session = self.session().await?;
+        let evaluated = tokio::task::spawn_blocking({
+            let model = model.clone();
+            move || crate::fhe::evaluate(model.fhe()?, &query)
+        })
+        .await
+        .map_err(|_| internal("the job task failed"))??;
+        t.lap("compute");
+        let engine = model.fhe()?;
+        let params = engine.set.hash_hex();
+        let events = vec![
+            Event::of(received, &RequestReceived::default()),
+            Event::of(
+                received,
+                &ModelLoaded { weights_hash: model.entry.root, name: model.entry.name.clone() },
+            ),
+            Event::of(
+                self.now(),
+                &FheEvaluated {
+                    scheme: "bfv".into(),
+                    params_hash: params.clone(),
+                    evaluation_key_hash: None,
+                    query_hash: evaluated.query_hash,
+                    answer_hash: evaluated.answer_hash,
+                    rows: evaluated.rows as u64,
+                },
+            ),
+        ];
+        let output = JobOutput::Fhe(FheOutput {
+            model: model.entry.name.clone(),
+            weights: model.entry.root,
+            params,
+            rows: evaluated.rows,
+            answer: evaluated.answer,
+        });
+        let shown = Shown { mode: Mode::Fhe, subject: None, input_hash: evaluated.query_hash, context: None };
+        let answer = self.finish(shown, model.entry.root, output, events, &session);
+        t.lap("receipt");
+        answer
+    }
+
     fn finish(
         &self,
-        subject: Option<String>,
+        shown: Shown,
         model: Root,
-        input: &Value,
-        context: Option<Root>,
         output: JobOutput,
         mut events: Vec<Event>,
         session: &Session,
     ) -> Result<JobResponse, JobError> {
-        let hash = |v: &Value| -> Result<Root, JobError> {
-            let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| internal(e.to_string()))?;
-            root_of(&bytes).map_err(|e| internal(e.to_string()))
-        };
+        let Shown { mode, subject, input_hash, context } = shown;
         let now = self.now();
-        let output_hash = hash(&serde_json::to_value(&output).map_err(|e| internal(e.to_string()))?)?;
+        let output_hash = jcs_root(&serde_json::to_value(&output).map_err(|e| internal(e.to_string()))?)?;
         events.push(Event::of(now, &ResponseReturned { body_hash: output_hash }));
-        let mut receipt = Receipt::new(Mode::Tee, hash(input)?, output_hash, now);
+        let mut receipt = Receipt::new(mode, input_hash, output_hash, now);
         receipt.subject = subject;
         receipt.model_hash = Some(model);
         receipt.context_hash = context;
@@ -915,6 +987,20 @@ impl Worker {
             veil_receipt::sign(receipt, &self.identity.signing_key()).map_err(|e| internal(e.to_string()))?;
         Ok(JobResponse { output, receipt })
     }
+}
+
+/// What a receipt states about a job besides its model and output.
+struct Shown {
+    mode: Mode,
+    subject: Option<String>,
+    /// Root of the input: the JCS bytes of a plaintext input, a query's own bytes.
+    input_hash: Root,
+    context: Option<Root>,
+}
+
+fn jcs_root(v: &Value) -> Result<Root, JobError> {
+    let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| internal(e.to_string()))?;
+    root_of(&bytes).map_err(|e| internal(e.to_string()))
 }
 
 /// Run `model` on flattened rows `x`; one prediction per row with its label.

@@ -50,13 +50,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let stack = rt.block_on(veil_stack::stack::start(&opts))?;
     let result = rt.block_on(async {
         veil_stack::demo::story(&stack, &work, crate::unix_now, &mut out).await?;
+        veil_stack::demo::fhe_story(&stack, &work, 8, &mut out).await?;
         match &llm {
             Some(path) => {
                 let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or(LLM_NAME);
-                veil_stack::demo::chat_story(&stack, name, 8, crate::unix_now, &mut out).await
+                veil_stack::demo::chat_story(&stack, name, 10, crate::unix_now, &mut out).await
             }
             None => {
-                outln!("\n8. (The chat story needs the bundled language model: run scripts/models.sh, then the demo again.)");
+                outln!("\n10. (The chat story needs the bundled language model: run scripts/models.sh, then the demo again.)");
                 Ok(())
             }
         }

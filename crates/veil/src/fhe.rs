@@ -24,15 +24,9 @@ pub enum FheCommand {
         /// for whoever encrypts rows for the key's holder).
         #[arg(long)]
         key: PathBuf,
-        /// The bundled linear model the rows are for.
-        #[arg(long, default_value = "breast-cancer-logreg")]
-        model: String,
-        /// Rows of raw features (CSV; a header line and extra columns are skipped).
-        #[arg(long, required_unless_present = "test_split", conflicts_with = "test_split")]
-        csv: Option<PathBuf>,
-        /// Or the model's whole held-out split.
-        #[arg(long)]
-        test_split: bool,
+        /// The rows and their model.
+        #[command(flatten)]
+        rows: fhe::RowSource,
         /// Where to write the query.
         #[arg(long)]
         out: PathBuf,
@@ -58,6 +52,9 @@ pub enum FheCommand {
         #[arg(long)]
         answer: PathBuf,
     },
+    /// Encrypt rows, have the gateway evaluate them in an attested worker, verify the
+    /// receipt against what was sent and received, and decrypt.
+    Infer(fhe::FheInferOptions),
 }
 
 /// Run `veil fhe …`.
@@ -70,12 +67,8 @@ pub fn run(command: FheCommand) -> Result<()> {
             outln!("{} ({secret} bytes, keep it) and {} ({public} bytes)", sk.display(), pk.display());
             outln!("parameter set {} ({})", set.name(), set.hash_hex());
         }
-        FheCommand::Encrypt { key, model, csv, test_split: _, out } => {
-            let model = FheModel::bundled(&model, &set)?;
-            let rows = match csv {
-                Some(path) => fhe::read_rows(&path, model.linear.features())?,
-                None => model.test_rows(),
-            };
+        FheCommand::Encrypt { key, rows, out } => {
+            let (model, rows) = rows.load(&set)?;
             let bytes = fhe::encrypt(&model, &key, &set, &rows)?.to_bytes();
             veil_fs::write_atomic(&out, &bytes)?;
             outln!("{} rows encrypted: {} ({} bytes)", rows.len(), out.display(), bytes.len());
@@ -93,16 +86,22 @@ pub fn run(command: FheCommand) -> Result<()> {
                 bytes.len()
             );
         }
+        FheCommand::Infer(opts) => {
+            let report = crate::runtime()?.block_on(fhe::infer(&opts))?;
+            print_rows(&report.rows);
+            outln!("{}", report.line());
+        }
         FheCommand::Decrypt { key, answer } => {
             let key = fhe::read_client_key(&key, &set)?;
             let answer = fhe::read(&answer, |b| Answer::from_bytes(&set, b))?;
-            for (row, d) in fhe::decrypt(&key, &answer)?.iter().enumerate() {
-                outln!(
-                    "{}",
-                    serde_json::json!({ "row": row, "class": d.class, "accumulators": d.accumulators })
-                );
-            }
+            print_rows(&fhe::decrypt(&key, &answer)?);
         }
     }
     Ok(())
+}
+
+fn print_rows(rows: &[fhe::Decrypted]) {
+    for (row, d) in rows.iter().enumerate() {
+        outln!("{}", serde_json::json!({ "row": row, "class": d.class, "accumulators": d.accumulators }));
+    }
 }

@@ -192,11 +192,15 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let out = ok(&veil(&["demo", "--dir", s(&work)]));
     assert!(out.contains("valid receipt sha256:"), "{out}");
     // The test suite installs the bundled language model first (scripts/models.sh), so
-    // the chat story runs too: two more refusals.
-    assert_eq!(out.matches(": refused — ").count(), 6, "{out}");
-    for code in
-        ["inference.not_authorized", "request.replayed", "inference.data_integrity", "receipt.id_mismatch"]
-    {
+    // the chat story runs too: two more refusals; the FHE story has one.
+    assert_eq!(out.matches(": refused — ").count(), 7, "{out}");
+    for code in [
+        "inference.not_authorized",
+        "request.replayed",
+        "inference.data_integrity",
+        "receipt.id_mismatch",
+        "fhe.bad_ciphertext",
+    ] {
         assert!(out.contains(code), "{code} in {out}");
     }
     for said in [
@@ -206,6 +210,8 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
         "A: The door code of the Lisbon office is 4817.",
         "a stranger's own API key: refused — inference.not_authorized",
         "the revoked user's next question, same API key: refused — inference.not_authorized",
+        "the int8 model's exact result on 143/143 rows",
+        "mode=fhe",
     ] {
         assert!(out.contains(said), "{said:?} in {out}");
     }
@@ -217,6 +223,9 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
     let line = ok(&veil(&["verify", "--dev-root", s(&dev_root), "--measurement", measurement, s(&receipt)]));
     assert!(line.starts_with("valid receipt sha256:") && line.contains("mode=tee"), "{line}");
     assert_eq!(line.lines().count(), 1);
+    let fhe = work.join("fhe-receipt.json");
+    let line = ok(&veil(&["verify", "--dev-root", s(&dev_root), "--measurement", measurement, s(&fhe)]));
+    assert!(line.contains("mode=fhe") && line.contains("evidence=Tdx"), "{line}");
 
     let original = std::fs::read_to_string(&receipt).unwrap();
     // The receipt names the on-chain authorization, and the demo's chain agrees.

@@ -1,0 +1,346 @@
+//! The private-ML API (`/v1/ml/…`): one way to ask for inference at any privacy
+//! level. `tee` sends plaintext rows to an attested worker; `fhe` and `hybrid` send a
+//! query encrypted under the client's key to a worker that evaluates the model's int8
+//! form on ciphertexts. Every worker is attested, so an `fhe` job is evaluated as a
+//! `hybrid` one is and its receipt carries the evidence too; the levels differ in
+//! what the client asks to be guaranteed, not in the path.
+//!
+//! A job is accepted (202, with an estimate from the jobs recently run for the same
+//! model and level) only once everything the gateway can check without a key is
+//! checked: the model, the level, the input's presence and, for a query, its header
+//! (parameter set, input shape, size) — so a bad ciphertext is a 400 or a 413 at the
+//! door, never a job that fails later. Jobs live in memory, bounded; their receipts
+//! are kept like every receipt (`GET /v1/receipts/{id}`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use veil_content::Root;
+use veil_fhe::{FheError, ParamSet, Query};
+use veil_http::{ApiJson, HttpProblem};
+use veil_model::{ModelFormat, RegisteredModel};
+use veil_protocol::{JobRequest, MlInferenceRequest, MlJob, MlJobState, Privacy};
+
+use crate::GatewayError;
+use crate::gateway::Shared;
+
+/// The largest inference body: a query of `veil_fhe::wire::MAX_QUERY_CIPHERTEXTS`
+/// ciphertexts (~7 MB) in base64, with room to spare; anything larger is a 413.
+pub(crate) const MAX_ML_BODY_BYTES: usize = 12 * 1024 * 1024;
+/// Jobs remembered at once; the oldest finished job makes room for a new one.
+pub const MAX_ML_JOBS: usize = 10_000;
+/// Before a model and level have a measured time, what a job is expected to take.
+const FIRST_ESTIMATE_MS: f64 = 100.0;
+
+/// The jobs, and how long recent ones took.
+#[derive(Default)]
+pub(crate) struct MlJobs {
+    inner: Mutex<Jobs>,
+}
+
+#[derive(Default)]
+struct Jobs {
+    by_id: HashMap<String, MlJob>,
+    order: VecDeque<String>,
+    /// Moving average of recent jobs' time to answer, per model and level (ms).
+    took: HashMap<(Root, Privacy), f64>,
+}
+
+impl MlJobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
+        // A panic while holding the lock leaves plain data, still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The expected time to answer for `model` at `privacy` (ms), if measured.
+    pub(crate) fn measured_ms(&self, model: Root, privacy: Privacy) -> Option<f64> {
+        self.lock().took.get(&(model, privacy)).copied()
+    }
+
+    fn admit(&self, job: MlJob) -> Result<(), GatewayError> {
+        let mut jobs = self.lock();
+        if jobs.by_id.len() >= MAX_ML_JOBS {
+            let by_id = &jobs.by_id;
+            let oldest =
+                jobs.order.iter().position(|id| by_id.get(id).is_none_or(|j| j.state != MlJobState::Running));
+            let Some(i) = oldest else {
+                return Err(GatewayError::Busy { waiting: MAX_ML_JOBS });
+            };
+            if let Some(id) = jobs.order.remove(i) {
+                jobs.by_id.remove(&id);
+            }
+        }
+        jobs.order.push_back(job.id.clone());
+        jobs.by_id.insert(job.id.clone(), job);
+        Ok(())
+    }
+
+    fn settle(
+        &self,
+        id: &str,
+        key: (Root, Privacy),
+        took_ms: f64,
+        result: Result<veil_protocol::JobResponse, GatewayError>,
+    ) {
+        let mut jobs = self.lock();
+        match jobs.took.get_mut(&key) {
+            Some(avg) => *avg = 0.8 * *avg + 0.2 * took_ms,
+            None => {
+                jobs.took.insert(key, took_ms);
+            }
+        }
+        if let Some(job) = jobs.by_id.get_mut(id) {
+            match result {
+                Ok(answer) => {
+                    job.state = MlJobState::Done;
+                    job.result = Some(answer);
+                }
+                Err(e) => {
+                    job.state = MlJobState::Failed;
+                    job.error = Some(e.problem());
+                }
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<MlJob> {
+        self.lock().by_id.get(id).cloned()
+    }
+}
+
+/// The levels a model is offered at, by its format.
+fn levels(m: &RegisteredModel) -> &'static [Privacy] {
+    match m.format {
+        ModelFormat::Onnx => &[Privacy::Tee],
+        ModelFormat::Int8 => &[Privacy::Fhe, Privacy::Hybrid],
+        // Language models answer chats (`/v1/chat/completions`), not feature rows.
+        ModelFormat::Gguf => &[],
+    }
+}
+
+/// `GET /v1/ml/models`.
+pub(crate) async fn models(State(g): State<Shared>) -> Json<Value> {
+    let set = ParamSet::standard().ok();
+    let models: Vec<Value> = g
+        .models()
+        .iter()
+        .filter(|m| !levels(m).is_empty())
+        .map(|m| {
+            let offered: Vec<Value> = levels(m)
+                .iter()
+                .map(|p| json!({ "privacy": p, "measured_latency_ms": g.ml_jobs().measured_ms(m.root, *p) }))
+                .collect();
+            let mut v = json!({
+                "id": m.meta.name, "root": m.root, "task": m.meta.task, "classes": m.meta.classes,
+                "features": m.features, "format": m.format, "privacy": offered,
+            });
+            if m.format == ModelFormat::Int8
+                && let Some(set) = &set
+            {
+                v["fhe"] = json!({ "scheme": "bfv", "params": set.name(), "params_hash": set.hash_hex() });
+            }
+            v
+        })
+        .collect();
+    Json(json!({ "models": models }))
+}
+
+/// `POST /v1/ml/models/{id}/inference`.
+pub(crate) async fn inference(
+    State(g): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<ApiJson<MlInferenceRequest>, HttpProblem>,
+) -> Response {
+    let started = Instant::now();
+    let r = match body {
+        Ok(ApiJson(b)) => accept(&g, &id, b),
+        Err(p) => Err(p.into()),
+    };
+    let r = r.map(|job| {
+        let location = format!("/v1/ml/jobs/{}", job.id);
+        let mut resp = (StatusCode::ACCEPTED, Json(job)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        resp
+    });
+    g.respond("/v1/ml/models/{id}/inference", started, r, |p| veil_http::problem_response(p.clone()))
+}
+
+/// Check what can be checked, then run the job in the background.
+fn accept(g: &Shared, id: &str, body: MlInferenceRequest) -> Result<MlJob, GatewayError> {
+    let model = g.model(id)?.clone();
+    if !levels(&model).contains(&body.privacy) {
+        let offered: Vec<&str> = levels(&model).iter().map(|p| p.as_str()).collect();
+        return Err(GatewayError::PrivacyUnsupported(format!(
+            "{} is offered at {}, not {}{}",
+            model.meta.name,
+            if offered.is_empty() {
+                "no private-ML level (it answers chats)".into()
+            } else {
+                offered.join(", ")
+            },
+            body.privacy,
+            if body.privacy == Privacy::Zk {
+                " (proofs of inference come from the proof server)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let job = match (body.privacy, body.rows, body.query) {
+        (Privacy::Tee, Some(rows), None) => JobRequest::Direct { model: model.root, rows },
+        (Privacy::Fhe | Privacy::Hybrid, None, Some(query)) => {
+            check_query(&model, &query)?;
+            JobRequest::Fhe { model: model.root, query }
+        }
+        (Privacy::Tee, ..) => {
+            return Err(GatewayError::Malformed("tee takes `rows` (and no `query`)".into()));
+        }
+        (p, ..) => return Err(GatewayError::Malformed(format!("{p} takes `query` (and no `rows`)"))),
+    };
+    let key = (model.root, body.privacy);
+    let estimate = g.ml_jobs().measured_ms(model.root, body.privacy).unwrap_or(FIRST_ESTIMATE_MS);
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw)
+        .map_err(|e| GatewayError::Storage(format!("no randomness for a job id: {e}")))?;
+    let accepted = MlJob {
+        id: format!("ml_{}", hex::encode(raw)),
+        model: model.meta.name.clone(),
+        model_root: model.root,
+        privacy: body.privacy,
+        state: MlJobState::Running,
+        created_at: g.now(),
+        estimated_completion_ms: estimate.round() as u64,
+        result: None,
+        error: None,
+    };
+    g.ml_jobs().admit(accepted.clone())?;
+    let (g, id) = (Arc::clone(g), accepted.id.clone());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let r = match g.pool().dispatch(&job).await {
+            Ok((answer, _)) => g.keep(&answer).map(|()| answer),
+            Err(e) => Err(e),
+        };
+        g.ml_jobs().settle(&id, key, started.elapsed().as_secs_f64() * 1000.0, r);
+    });
+    Ok(accepted)
+}
+
+/// A query's header, against the model: base64, the parameter set, the input
+/// shape, the size. The ciphertexts themselves are decoded by the worker.
+fn check_query(model: &RegisteredModel, query: &str) -> Result<(), GatewayError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(query)
+        .map_err(|_| GatewayError::BadCiphertext("`query` is not standard base64".into()))?;
+    let set = ParamSet::standard().map_err(|e| GatewayError::Storage(e.to_string()))?;
+    let shape = Query::shape(&set, &bytes).map_err(|e| match e {
+        FheError::TooLarge(_) => GatewayError::CiphertextTooLarge(e.to_string()),
+        e => GatewayError::BadCiphertext(e.to_string()),
+    })?;
+    if shape.features != model.features {
+        return Err(GatewayError::BadCiphertext(format!(
+            "the query holds rows of {} features; {} takes {}",
+            shape.features, model.meta.name, model.features
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/ml/proofs/{id}/verify`: a kept receipt (its id is the job result's
+/// receipt id) checked as `veil verify` checks it, under the roots and measurements
+/// this deployment admits its workers with. A convenience for callers who trust this
+/// gateway; whoever does not verifies the receipt offline under their own trust.
+pub(crate) async fn verify(State(g): State<Shared>, Path(id): Path<String>) -> Response {
+    let started = Instant::now();
+    let r = match g.kept_receipt(&id) {
+        Ok(bytes) => {
+            let g2 = Arc::clone(&g);
+            let checked = tokio::task::spawn_blocking(move || {
+                let t = Instant::now();
+                let r = veil_verify::verify(&bytes, g2.trust());
+                (r, t.elapsed())
+            })
+            .await;
+            match checked {
+                Ok((r, took)) => {
+                    let ms = (took.as_secs_f64() * 1e6).round() / 1e3;
+                    Ok(Json(match r {
+                        Ok(report) => json!({
+                            "valid": true, "verification_time_ms": ms,
+                            "mode": report.verified.receipt.mode, "summary": report.summary(),
+                        }),
+                        Err(e) => json!({
+                            "valid": false, "verification_time_ms": ms, "code": e.code(), "reason": e.to_string(),
+                        }),
+                    })
+                    .into_response())
+                }
+                Err(_) => Err(GatewayError::Storage("the verification task failed".into())),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    g.respond("/v1/ml/proofs/{id}/verify", started, r, |p| veil_http::problem_response(p.clone()))
+}
+
+/// `GET /v1/ml/jobs/{id}`.
+pub(crate) async fn job(State(g): State<Shared>, Path(id): Path<String>) -> Response {
+    let started = Instant::now();
+    let r = g
+        .ml_jobs()
+        .get(&id)
+        .map(|j| Json(j).into_response())
+        .ok_or_else(|| GatewayError::MlUnknownJob(id.chars().take(80).collect()));
+    g.respond("/v1/ml/jobs/{id}", started, r, |p| veil_http::problem_response(p.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use veil_content::Root;
+    use veil_protocol::{MlJob, MlJobState, Privacy};
+
+    use super::{MAX_ML_JOBS, MlJobs};
+    use crate::GatewayError;
+
+    fn job(i: usize) -> MlJob {
+        MlJob {
+            id: format!("ml_{i:032x}"),
+            model: "m".into(),
+            model_root: Root([1; 32]),
+            privacy: Privacy::Fhe,
+            state: MlJobState::Running,
+            created_at: 0,
+            estimated_completion_ms: 1,
+            result: None,
+            error: None,
+        }
+    }
+
+    /// Memory is bounded: a full table makes room only by dropping the oldest
+    /// finished job, never a running one (its client is still waiting for it).
+    #[test]
+    fn the_job_table_is_bounded_and_never_drops_a_running_job() {
+        let jobs = MlJobs::default();
+        for i in 0..MAX_ML_JOBS {
+            jobs.admit(job(i)).unwrap();
+        }
+        assert!(matches!(jobs.admit(job(MAX_ML_JOBS)), Err(GatewayError::Busy { .. })));
+        let key = (Root([1; 32]), Privacy::Fhe);
+        jobs.settle(&job(7).id, key, 40.0, Err(GatewayError::WorkerUnavailable("gone".into())));
+        jobs.settle(&job(9).id, key, 20.0, Err(GatewayError::WorkerUnavailable("gone".into())));
+        assert_eq!(jobs.get(&job(7).id).unwrap().state, MlJobState::Failed);
+        jobs.admit(job(MAX_ML_JOBS)).unwrap();
+        assert!(jobs.get(&job(7).id).is_none(), "the oldest finished job made room");
+        assert!(jobs.get(&job(9).id).is_some() && jobs.get(&job(0).id).is_some());
+        assert_eq!(jobs.measured_ms(key.0, key.1), Some(0.8 * 40.0 + 0.2 * 20.0));
+    }
+}
