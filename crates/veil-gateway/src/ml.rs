@@ -140,6 +140,8 @@ pub(crate) async fn models(State(g): State<Shared>) -> Json<Value> {
             let mut v = json!({
                 "id": m.meta.name, "root": m.root, "task": m.meta.task, "classes": m.meta.classes,
                 "features": m.features, "format": m.format, "privacy": offered,
+                // Sealed at rest: only an attested, allowlisted worker opens it.
+                "sealed": m.sealed.is_some(),
             });
             if m.format == ModelFormat::Int8
                 && let Some(set) = &set

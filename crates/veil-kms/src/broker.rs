@@ -262,8 +262,7 @@ impl Broker {
     /// (an identity whose seed is that key), so the data opens only inside an attested,
     /// allowlisted enclave on behalf of an authorized user. Public: not audited.
     pub fn token_public_key(&self, token: TokenId) -> veil_seal::PublicKey {
-        let seed = self.master.resource_key(&self.key_name(&token_resource(token)));
-        veil_seal::Identity::from_seed(&seed).public_key()
+        self.master.public_key(&self.key_name(&token_resource(token)))
     }
 
     /// What a resource's key is derived from. A token's key is bound to the chain id and

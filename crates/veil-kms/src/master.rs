@@ -61,4 +61,11 @@ impl MasterSecret {
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         key
     }
+
+    /// The public sealing key of `resource`'s data: only the identity whose seed is
+    /// the resource's key opens what is sealed to it, and the broker releases that
+    /// key only under its policy.
+    pub fn public_key(&self, resource: &str) -> veil_seal::PublicKey {
+        veil_seal::Identity::from_seed(&self.resource_key(resource)).public_key()
+    }
 }

@@ -12,7 +12,9 @@ mod registry;
 pub use dataset::{Dataset, TokenRecords};
 pub use engine::{OnnxModel, Outputs};
 pub use quant::{QLayer, QuantizedNet, Requant, class_of, dense_layers, quantize_value};
-pub use registry::{MAX_LLM_BYTES, MAX_MODEL_BYTES, ModelFormat, ModelMeta, ModelRegistry, RegisteredModel};
+pub use registry::{
+    MAX_LLM_BYTES, MAX_MODEL_BYTES, ModelFormat, ModelMeta, ModelRegistry, RegisteredModel, SEALING_OVERHEAD,
+};
 
 /// Why a model could not be loaded, registered or run.
 #[derive(Debug, thiserror::Error)]

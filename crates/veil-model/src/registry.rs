@@ -16,6 +16,10 @@ pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 /// its root is checked).
 pub const MAX_LLM_BYTES: u64 = 16 << 30;
 
+/// What sealing adds to a model file at most (header, recipients, a tag per 64 KiB
+/// segment), so a sealed blob of the largest model still fits its bound.
+pub const SEALING_OVERHEAD: u64 = (MAX_LLM_BYTES >> 16) * 16 + 64 * 1024;
+
 /// A model file's format, which decides the engine that runs it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +76,11 @@ pub struct RegisteredModel {
     /// Its format (absent: ONNX).
     #[serde(default, skip_serializing_if = "ModelFormat::is_onnx")]
     pub format: ModelFormat,
+    /// When the model is sealed at rest: the root of the sealed blob the store holds
+    /// (`root` stays the weights root, which only the holder of the model's key can
+    /// check, and which receipts name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Root>,
 }
 
 /// The registry: a store for the files and an index file for the names.
@@ -109,7 +118,13 @@ impl ModelRegistry {
         }
         let root = veil_content::root_of(&onnx).map_err(reg_err)?;
         let model = OnnxModel::load(&onnx, &root)?;
-        let entry = RegisteredModel { root, features: model.features(), meta, format: ModelFormat::Onnx };
+        let entry = RegisteredModel {
+            root,
+            features: model.features(),
+            meta,
+            format: ModelFormat::Onnx,
+            sealed: None,
+        };
         self.insert(onnx, entry).await
     }
 
@@ -131,7 +146,11 @@ impl ModelRegistry {
             return Err(ModelError::Registry(format!("{} is not a GGUF file", meta.name)));
         }
         let root = veil_content::root_of(&gguf).map_err(reg_err)?;
-        self.insert(gguf, RegisteredModel { root, features: 0, meta, format: ModelFormat::Gguf }).await
+        self.insert(
+            gguf,
+            RegisteredModel { root, features: 0, meta, format: ModelFormat::Gguf, sealed: None },
+        )
+        .await
     }
 
     /// Register an int8 network (FHE evaluates it on encrypted rows) under `meta.name`.
@@ -143,9 +162,38 @@ impl ModelRegistry {
         let bytes = net.to_file();
         let net = crate::QuantizedNet::from_file(&bytes)?;
         let root = veil_content::root_of(&bytes).map_err(reg_err)?;
-        let entry =
-            RegisteredModel { root, features: net.input_scales.len(), meta, format: ModelFormat::Int8 };
+        let entry = RegisteredModel {
+            root,
+            features: net.input_scales.len(),
+            meta,
+            format: ModelFormat::Int8,
+            sealed: None,
+        };
         self.insert(bytes, entry).await
+    }
+
+    /// Register an int8 network sealed at rest: the store holds only what `seal`
+    /// makes of its file (sealed to the key broker's key for the model), and the
+    /// index its weights root, its public shape and the sealed blob's root.
+    pub async fn register_int8_sealed(
+        &mut self,
+        net: &crate::QuantizedNet,
+        meta: ModelMeta,
+        seal: impl FnOnce(&Root, &[u8]) -> Result<Vec<u8>, String>,
+    ) -> Result<RegisteredModel, ModelError> {
+        let bytes = net.to_file();
+        let net = crate::QuantizedNet::from_file(&bytes)?;
+        let root = veil_content::root_of(&bytes).map_err(reg_err)?;
+        let sealed = seal(&root, &bytes).map_err(ModelError::Registry)?;
+        let blob = veil_content::root_of(&sealed).map_err(reg_err)?;
+        let entry = RegisteredModel {
+            root,
+            features: net.input_scales.len(),
+            meta,
+            format: ModelFormat::Int8,
+            sealed: Some(blob),
+        };
+        self.insert(sealed, entry).await
     }
 
     /// Store `bytes` and bind `entry`'s name to its root, once.
@@ -165,7 +213,7 @@ impl ModelRegistry {
             )));
         }
         let put = self.store.put_bytes(bytes).await.map_err(reg_err)?;
-        debug_assert_eq!(put.root, root);
+        debug_assert_eq!(put.root, entry.sealed.unwrap_or(root));
         let mut index = self.index.clone();
         index.insert(entry.meta.name.clone(), entry.clone());
         let json = serde_json::to_vec_pretty(&index).expect("index serialises");
@@ -190,10 +238,13 @@ impl ModelRegistry {
             .ok_or_else(|| ModelError::Unknown(name_or_root.to_owned()))
     }
 
-    /// A model's file, verified against its root by the store.
+    /// A model's file, verified against its root by the store (for a sealed model,
+    /// the sealed blob, verified against the blob's root).
     pub async fn fetch(&self, name_or_root: &str) -> Result<(RegisteredModel, Vec<u8>), ModelError> {
         let entry = self.find(name_or_root)?.clone();
-        let bytes = self.store.get_bytes(&entry.root, entry.format.max_bytes()).await.map_err(reg_err)?;
+        let limit = entry.format.max_bytes() + SEALING_OVERHEAD;
+        let bytes =
+            self.store.get_bytes(&entry.sealed.unwrap_or(entry.root), limit).await.map_err(reg_err)?;
         Ok((entry, bytes))
     }
 

@@ -30,6 +30,14 @@ pub fn token_resource(id: TokenId) -> String {
     format!("{TOKEN_RESOURCE_PREFIX}{id}")
 }
 
+/// The resource prefix of a sealed model's key.
+pub const MODEL_RESOURCE_PREFIX: &str = "model/";
+
+/// The key-broker resource whose key opens the sealed model with weights root `root`.
+pub fn model_resource(root: &veil_content::Root) -> String {
+    format!("{MODEL_RESOURCE_PREFIX}{root}")
+}
+
 /// A challenge handed to an enclave: it must put `nonce` in its runtime data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {

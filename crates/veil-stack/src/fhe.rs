@@ -255,6 +255,20 @@ pub fn bench(opts: &FheBenchOptions) -> Result<String> {
         one_t.push(t.elapsed());
         std::hint::black_box(answer);
     }
+    // A full query (the most ciphertexts one request carries, every one full): the
+    // batched throughput of the server.
+    let per_ct = set.degree() / model.linear.features();
+    let batch: Vec<Vec<i8>> =
+        quantized.iter().cycle().take(per_ct * veil_fhe::wire::MAX_QUERY_CIPHERTEXTS).cloned().collect();
+    let full = key.encrypt_rows(&batch, &mut rng)?.to_bytes();
+    let mut batch_t = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let answer = model.linear.evaluate(&Query::from_bytes(&set, &full)?)?.to_bytes();
+        batch_t.push(t.elapsed());
+        std::hint::black_box(answer);
+    }
+    let batch_t = median(batch_t);
     let exact = fhe_classes == int_classes;
     let (eval, int) = (median(eval_t), median(int_times));
     let n = rows.len();
@@ -270,6 +284,7 @@ pub fn bench(opts: &FheBenchOptions) -> Result<String> {
          | FHE client: decode + decrypt | {} | {} |\n\
          | FHE server, a one-row request: decode + evaluate + encode | {} | |\n\n\
          server time vs the int8 model in the clear: {:.0}×; rows per second (server): {:.0}\n\n\
+         batched: a full query of {} rows ({} ciphertexts, {} B): server {} → {:.0} rows per second\n\n\
          sizes: secret key {} B, query {} B ({ciphertexts} ciphertexts; {} B under the public key), \
          answer {} B; keygen {}\n\n\
          accuracy: float {:.2}%, int8 {:.2}%, FHE {:.2}% (FHE classes equal the int8 model's on every \
@@ -290,6 +305,11 @@ pub fn bench(opts: &FheBenchOptions) -> Result<String> {
         ms(median(one_t)),
         eval.as_secs_f64() / int.as_secs_f64().max(1e-9),
         n as f64 / eval.as_secs_f64(),
+        batch.len(),
+        veil_fhe::wire::MAX_QUERY_CIPHERTEXTS,
+        full.len(),
+        ms(batch_t),
+        batch.len() as f64 / batch_t.as_secs_f64(),
         key.to_bytes().len(),
         query_bytes,
         public_query,

@@ -192,7 +192,7 @@ fn kms_toml(measurement: &str) -> String {
         "# The key broker of `veil up`. It trusts the dev PKI in ../pki (simulated TEEs only).\n\
          listen = \"127.0.0.1:0\"\nidentity = \"kms.key\"\nmaster_secret = \"master.sealed\"\naudit_log = \"audit.jsonl\"\n\
          dev_roots = [\"../pki/dev-root.pem\"]\n\n[release.measurements]\ntdx = [\"{measurement}\"]\n\n\
-         [release.resources]\n\"{measurement}\" = [\"token/*\"]\n"
+         [release.resources]\n\"{measurement}\" = [\"token/*\", \"model/*\"]\n"
     )
 }
 
@@ -231,6 +231,22 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
             registry.register(bytes.to_vec(), meta).await?;
         }
     }
+    // The broker's identity first: the workers' measured config names its key.
+    let kms_dir = dir.join("kms");
+    if !kms_dir.join("kms.key").exists() {
+        crate::keys::new_identity(&kms_dir.join("kms.key"))?;
+    }
+    let kms_key = hex::encode(
+        crate::keys::read_identity(&kms_dir.join("kms.key"))?.signing_key().verifying_key().as_bytes(),
+    );
+
+    // Models FHE evaluates are sealed at rest to the broker's key for each: only an
+    // allowlisted worker is released it, and opens the model inside.
+    let master = veil_kms::MasterSecret::open_or_create(
+        &kms_dir.join("master.sealed"),
+        &crate::keys::read_identity(&kms_dir.join("kms.key"))?,
+    )
+    .map_err(|e| StackError::Config(format!("the broker's master secret: {e}")))?;
     for name in FHE_MODELS {
         let fhe_name = format!("{name}{INT8_SUFFIX}");
         if registry.find(&fhe_name).is_err() {
@@ -241,7 +257,13 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
                 task: format!("{} (int8, on inputs encrypted under the client's FHE key)", onnx.task),
                 classes: onnx.classes,
             };
-            registry.register_int8(&model.net, meta).await?;
+            let seal = |root: &veil_content::Root, bytes: &[u8]| {
+                let to = master.public_key(&veil_protocol::kms::model_resource(root));
+                let mut out = Vec::with_capacity(bytes.len() + 4096);
+                veil_seal::seal(bytes, &mut out, &[to]).map_err(|e| e.to_string())?;
+                Ok(out)
+            };
+            registry.register_int8_sealed(&model.net, meta, seal).await?;
         }
     }
     let llm = match &opts.llm {
@@ -249,15 +271,6 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         None => None,
     };
     let models: Vec<RegisteredModel> = registry.list().cloned().collect();
-
-    // The broker's identity first: the workers' measured config names its key.
-    let kms_dir = dir.join("kms");
-    if !kms_dir.join("kms.key").exists() {
-        crate::keys::new_identity(&kms_dir.join("kms.key"))?;
-    }
-    let kms_key = hex::encode(
-        crate::keys::read_identity(&kms_dir.join("kms.key"))?.signing_key().verifying_key().as_bytes(),
-    );
 
     // The worker config is written once; an operator may edit it (and must then
     // allowlist its new measurement).
@@ -274,6 +287,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
                     root: m.root,
                     classes: m.meta.classes.clone(),
                     format: m.format,
+                    sealed: m.sealed,
                 })
                 .collect(),
         };

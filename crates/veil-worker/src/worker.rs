@@ -16,7 +16,7 @@ use veil_evidence::Evidence;
 use veil_kms_client::{ClientError, KmsClient};
 use veil_llm::LlmModel;
 use veil_model::{ModelFormat, OnnxModel};
-use veil_protocol::kms::{SealedResource, UserProof, token_resource};
+use veil_protocol::kms::{SealedResource, UserProof, model_resource, token_resource};
 use veil_protocol::{ErrorCode, Problem, RequestError, TokenId};
 use veil_receipt::events::{
     DataLoaded, FheEvaluated, InferenceCompleted, KeyReleased, ModelLoaded, NftAuthorized, RequestReceived,
@@ -86,6 +86,10 @@ pub struct ModelEntry {
     /// them) written before language models are unchanged.
     #[serde(default, skip_serializing_if = "ModelFormat::is_onnx")]
     pub format: ModelFormat,
+    /// When it is sealed at rest: the sealed blob's root. Its key is the broker's
+    /// `model/<root>` resource, released only to an allowlisted measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Root>,
 }
 
 /// What a worker is: measured into its attestation, so the broker's allowlist pins it.
@@ -307,10 +311,32 @@ pub struct Worker {
     measurement: String,
     store: Store,
     models: HashMap<Root, Arc<Loaded>>,
+    sealed: HashMap<Root, SealedModel>,
     session: tokio::sync::Mutex<Option<Session>>,
     refusal: std::sync::Mutex<Option<Problem>>,
     running: AtomicUsize,
     clock: fn() -> u64,
+}
+
+/// A model sealed at rest: its blob, and the model once opened inside.
+struct SealedModel {
+    entry: ModelEntry,
+    blob: Vec<u8>,
+    opened: tokio::sync::OnceCell<Arc<Loaded>>,
+}
+
+/// The engine for a model file already checked against `entry.root`.
+fn engine(entry: &ModelEntry, bytes: &[u8]) -> Result<Engine, String> {
+    Ok(match entry.format {
+        ModelFormat::Onnx => Engine::Onnx(OnnxModel::load(bytes, &entry.root).map_err(|e| e.to_string())?),
+        ModelFormat::Gguf => Engine::Llm(LlmModel::load(bytes, &entry.root).map_err(|e| e.to_string())?),
+        ModelFormat::Int8 => {
+            if root_of(bytes).ok() != Some(entry.root) {
+                return Err(format!("the model's bytes are not {}", entry.root));
+            }
+            Engine::Fhe(crate::fhe::FheEngine::load(bytes)?)
+        }
+    })
 }
 
 fn data_integrity(detail: impl Into<String>) -> JobError {
@@ -339,21 +365,24 @@ impl Worker {
     ) -> Result<Self, WorkerError> {
         let identity = Identity::generate().map_err(|e| WorkerError::Keys(e.to_string()))?;
         let mut models = HashMap::new();
+        let mut sealed = HashMap::new();
         for entry in &config.models {
             let model_err = |reason: String| WorkerError::Model { name: entry.name.clone(), reason };
+            if let Some(blob) = entry.sealed {
+                // Fetched now (checked against the blob's root); opened on first use,
+                // with the model's key the broker releases only to this measurement.
+                let limit = entry.format.max_bytes() + veil_model::SEALING_OVERHEAD;
+                let bytes = store.get_bytes(&blob, limit).await.map_err(|e| model_err(e.to_string()))?;
+                let sealed_model =
+                    SealedModel { entry: entry.clone(), blob: bytes, opened: Default::default() };
+                sealed.insert(entry.root, sealed_model);
+                continue;
+            }
             let bytes = store
                 .get_bytes(&entry.root, entry.format.max_bytes())
                 .await
                 .map_err(|e| model_err(e.to_string()))?;
-            let engine = match entry.format {
-                ModelFormat::Onnx => {
-                    Engine::Onnx(OnnxModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?)
-                }
-                ModelFormat::Gguf => {
-                    Engine::Llm(LlmModel::load(&bytes, &entry.root).map_err(|e| model_err(e.to_string()))?)
-                }
-                ModelFormat::Int8 => Engine::Fhe(crate::fhe::FheEngine::load(&bytes).map_err(model_err)?),
-            };
+            let engine = engine(entry, &bytes).map_err(model_err)?;
             models.insert(entry.root, Arc::new(Loaded { entry: entry.clone(), engine }));
         }
         let worker = Self {
@@ -365,6 +394,7 @@ impl Worker {
             measurement,
             store,
             models,
+            sealed,
             session: tokio::sync::Mutex::new(None),
             refusal: std::sync::Mutex::new(None),
             running: AtomicUsize::new(0),
@@ -577,24 +607,52 @@ impl Worker {
         result.map(|r| (r, t))
     }
 
-    fn model(&self, root: &Root) -> Result<Arc<Loaded>, JobError> {
-        self.models.get(root).cloned().ok_or(JobError::ModelUnknown(*root))
+    /// A served model, ready: a sealed one is opened on first use, inside, with the
+    /// key the broker releases for it, and checked against its weights root.
+    async fn model(&self, root: &Root) -> Result<Arc<Loaded>, JobError> {
+        if let Some(m) = self.models.get(root) {
+            return Ok(m.clone());
+        }
+        let s = self.sealed.get(root).ok_or(JobError::ModelUnknown(*root))?;
+        s.opened.get_or_try_init(|| self.open_sealed(s)).await.cloned()
     }
 
-    /// Ask the broker for a token's key on behalf of the user who signed `request`;
-    /// when the broker no longer knows the session (it expired, or the broker
-    /// restarted), attest again and ask once more. Only a release signed by the
-    /// configured broker, for this enclave's key, is taken.
+    async fn open_sealed(&self, s: &SealedModel) -> Result<Arc<Loaded>, JobError> {
+        let resource = model_resource(&s.entry.root);
+        let (released, _) = self
+            .release(&resource, None, |p| {
+                JobError::KeyRefused(format!("the key broker refused the key of model {}: {p}", s.entry.name))
+            })
+            .await?;
+        let seed = KmsClient::open_key(&self.identity, &released)
+            .map_err(|e| JobError::KeyUnavailable(format!("model {}: {e}", s.entry.name)))?;
+        let key = Identity::from_seed(&seed);
+        let mut plain = Zeroizing::new(Vec::with_capacity(s.blob.len()));
+        veil_seal::open(s.blob.as_slice(), &mut *plain, &key)
+            .map_err(|e| data_integrity(format!("model {} does not open: {e}", s.entry.name)))?;
+        let entry = s.entry.clone();
+        let engine = tokio::task::spawn_blocking(move || engine(&entry, &plain))
+            .await
+            .map_err(|_| internal("the model task failed"))?
+            .map_err(|e| data_integrity(format!("model {}: {e}", s.entry.name)))?;
+        tracing::info!(model = %s.entry.name, root = %s.entry.root, "sealed model opened");
+        Ok(Arc::new(Loaded { entry: s.entry.clone(), engine }))
+    }
+
+    /// Ask the broker for `resource`'s key (a token's on behalf of the user whose
+    /// `proof` it carries); when the broker no longer knows the session (it expired,
+    /// or the broker restarted), attest again and ask once more. Only a release signed
+    /// by the configured broker, for this enclave's key, is taken; `refused` turns
+    /// the broker's refusal into the job's.
     async fn release(
         &self,
-        token: TokenId,
-        user: &str,
-        proof: UserProof<'_>,
+        resource: &str,
+        proof: Option<UserProof<'_>>,
+        refused: impl Fn(Problem) -> JobError,
     ) -> Result<(SealedResource, Session), JobError> {
-        let resource = token_resource(token);
         for attempt in 0..2 {
             let session = self.session().await?;
-            match self.kms.resource(&session.id, &resource, Some(proof)).await {
+            match self.kms.resource(&session.id, resource, proof).await {
                 Ok(released) => {
                     veil_kms_client::verify_grant(
                         &released,
@@ -612,14 +670,7 @@ impl Worker {
                 }
                 Err(ClientError::Refused(p)) => match p.code {
                     ErrorCode::KmsSession if attempt == 0 => self.forget(&session.id).await,
-                    ErrorCode::KmsNotAuthorized => {
-                        return Err(JobError::NotAuthorized { user: user.to_owned(), token });
-                    }
-                    _ => {
-                        return Err(JobError::KeyRefused(format!(
-                            "the key broker refused the token key: {p}"
-                        )));
-                    }
+                    _ => return Err(refused(p)),
                 },
                 Err(e) => {
                     return Err(JobError::KeyUnavailable(format!("the key broker could not be asked: {e}")));
@@ -627,6 +678,20 @@ impl Worker {
             }
         }
         Err(internal("the key broker refused two fresh sessions in a row"))
+    }
+
+    /// A token's key, for the user whose `proof` the broker verifies.
+    async fn release_token(
+        &self,
+        token: TokenId,
+        user: &str,
+        proof: UserProof<'_>,
+    ) -> Result<(SealedResource, Session), JobError> {
+        let refused = |p: Problem| match p.code {
+            ErrorCode::KmsNotAuthorized => JobError::NotAuthorized { user: user.to_owned(), token },
+            _ => JobError::KeyRefused(format!("the key broker refused the token key: {p}")),
+        };
+        self.release(&token_resource(token), Some(proof), refused).await
     }
 
     async fn token_job(
@@ -639,7 +704,7 @@ impl Worker {
         let received = self.now();
         let user = request.verify(&self.domain, (self.clock)(), MAX_EXPIRY_SECS)?;
         let token = request.token()?;
-        let model = self.model(&request.model)?;
+        let model = self.model(&request.model).await?;
         // A chat is checked before a key is released for it.
         let chat = match model.engine {
             Engine::Llm(_) => Some(crate::chat::parse(&request.input)?),
@@ -687,7 +752,7 @@ impl Worker {
                 terms.model
             )));
         }
-        let model = self.model(&model_root)?;
+        let model = self.model(&model_root).await?;
         if !matches!(model.engine, Engine::Llm(_)) {
             return Err(bad_input(format!(
                 "{} is not a language model: an API key is for chats",
@@ -738,7 +803,7 @@ impl Worker {
         let Caller { proof, user, token, received, event: request_event, input } = caller;
         let user_s = user.to_string();
         t.lap("signature");
-        let (released, session) = self.release(token, &user_s, proof).await?;
+        let (released, session) = self.release_token(token, &user_s, proof).await?;
         t.lap("key_release");
         let released_at = self.now();
         let authz = released
@@ -880,7 +945,7 @@ impl Worker {
         t: &mut Timings,
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
-        let model = self.model(&root)?;
+        let model = self.model(&root).await?;
         let width = model.onnx()?.features();
         if rows.is_empty() || rows.len() > MAX_ROWS {
             return Err(bad_input(format!("send 1 to {MAX_ROWS} rows, not {}", rows.len())));
@@ -920,7 +985,7 @@ impl Worker {
         t: &mut Timings,
     ) -> Result<JobResponse, JobError> {
         let received = self.now();
-        let model = self.model(&root)?;
+        let model = self.model(&root).await?;
         model.fhe()?;
         let session = self.session().await?;
         let evaluated = tokio::task::spawn_blocking({
@@ -1197,7 +1262,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_reference_measurement_the_broker_does_not_see_is_refused() {
         let (w, _fake, _dir) = worker_measured(60, "ff").await;
-        let Err(e) = w.release(TokenId::from(1u64), USER, (&request()).into()).await else {
+        let Err(e) = w.release_token(TokenId::from(1u64), USER, (&request()).into()).await else {
             panic!("served under a measurement the broker did not see");
         };
         assert!(
@@ -1212,7 +1277,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_release_not_signed_by_the_configured_broker_is_refused() {
         let (w, _fake, _dir) = worker_with(60, [5; 32], [4; 32]).await;
-        let Err(e) = w.release(TokenId::from(1u64), USER, (&request()).into()).await else {
+        let Err(e) = w.release_token(TokenId::from(1u64), USER, (&request()).into()).await else {
             panic!("a stranger's release was taken");
         };
         assert!(
@@ -1221,23 +1286,23 @@ mod tests {
         );
         // The configured broker's own release is taken.
         let (w, _fake, _dir) = worker(60).await;
-        w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("the trusted broker");
+        w.release_token(TokenId::from(1u64), USER, (&request()).into()).await.expect("the trusted broker");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_expired_session_is_renewed_inside_the_job_that_finds_it() {
         let (w, fake, _dir) = worker(2).await;
         assert_eq!(fake.lock().unwrap().attests, 1);
-        w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("within the session");
+        w.release_token(TokenId::from(1u64), USER, (&request()).into()).await.expect("within the session");
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // The session is dead: the job attests again and is served.
-        w.release(TokenId::from(1u64), USER, (&request()).into())
+        w.release_token(TokenId::from(1u64), USER, (&request()).into())
             .await
             .expect("served after the session lapsed");
         assert_eq!(fake.lock().unwrap().attests, 2);
         // A broker that forgot the session (it restarted) is the same case.
         fake.lock().unwrap().sessions.clear();
-        w.release(TokenId::from(1u64), USER, (&request()).into())
+        w.release_token(TokenId::from(1u64), USER, (&request()).into())
             .await
             .expect("served after the broker forgot");
         assert_eq!(fake.lock().unwrap().attests, 3);
@@ -1250,7 +1315,7 @@ mod tests {
         fake.lock().unwrap().up = false;
         tokio::time::sleep(Duration::from_millis(2100)).await;
         // Down, with the session expired: the job is refused, the worker says why.
-        let Err(e) = w.release(TokenId::from(1u64), USER, (&request()).into()).await else {
+        let Err(e) = w.release_token(TokenId::from(1u64), USER, (&request()).into()).await else {
             panic!("served with the broker down");
         };
         assert!(matches!(&e, JobError::AttestationRefused(p) if p.code == ErrorCode::KmsUnreachable), "{e}");
@@ -1266,7 +1331,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "the background renewal re-attested");
-        w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("served");
+        w.release_token(TokenId::from(1u64), USER, (&request()).into()).await.expect("served");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1276,7 +1341,7 @@ mod tests {
         // Renewal at two thirds of its life: after ~2 s a second session exists, and
         // at no moment is the worker without a live one.
         for _ in 0..35 {
-            w.release(TokenId::from(1u64), USER, (&request()).into()).await.expect("always served");
+            w.release_token(TokenId::from(1u64), USER, (&request()).into()).await.expect("always served");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let f = fake.lock().unwrap();

@@ -322,3 +322,63 @@ async fn wait(http: &reqwest::Client, g: &str, id: &str) -> Value {
     }
     panic!("job {id} never finished");
 }
+
+/// Models FHE evaluates are sealed at rest: the store holds no plaintext of them,
+/// and a worker opens one only with the key the broker releases under its policy. A
+/// deployment whose broker policy stops releasing model keys serves no sealed model,
+/// and says why; nothing is evaluated.
+#[test]
+fn a_sealed_model_opens_only_where_the_broker_releases_its_key() {
+    use crate::common::up;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("stack");
+    let (first, _) = up(&dir, &[]);
+    drop(first);
+
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("store/models.json")).unwrap()).unwrap();
+    let int8 = &index["breast-cancer-logreg-int8"];
+    assert_eq!(int8["format"], "int8");
+    assert!(int8["sealed"].is_string() && int8["sealed"] != int8["root"], "{int8}");
+    let plain =
+        FheModel::bundled("breast-cancer-logreg", &ParamSet::standard().unwrap()).unwrap().net.to_file();
+    let mut files = vec![dir.join("store")];
+    while let Some(d) = files.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                files.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let leak = bytes.windows(plain.len().min(64)).any(|w| w == &plain[..plain.len().min(64)]);
+                assert!(!leak, "{} holds the int8 model in the clear", path.display());
+            }
+        }
+    }
+
+    // The broker's policy no longer releases model keys.
+    let toml = dir.join("kms/kms.toml");
+    let policy = std::fs::read_to_string(&toml).unwrap();
+    let narrowed = policy.replace(r#"["token/*", "model/*"]"#, r#"["token/*"]"#);
+    assert_ne!(narrowed, policy);
+    std::fs::write(&toml, narrowed).unwrap();
+    let (_up, g) = up(&dir, &[]);
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_owned();
+    ok(&veil(&["fhe", "keygen", "--out", &p("keys")]));
+    let err = fails(&veil(&[
+        "fhe",
+        "infer",
+        "--gateway",
+        &g,
+        "--key",
+        &p("keys/fhe.key"),
+        "--test-split",
+        "--any-measurement",
+        "--dev-root",
+        &p("stack/pki/dev-root.pem"),
+    ]));
+    assert!(err.contains("inference.key_refused") || err.contains("kms.resource"), "{err}");
+    assert!(err.contains("breast-cancer-logreg-int8"), "{err}");
+    let audit = std::fs::read_to_string(dir.join("kms/audit.jsonl")).unwrap();
+    assert!(audit.contains("model/0x") && audit.contains("kms.resource"), "the refusal is audited");
+}
