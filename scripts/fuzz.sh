@@ -46,6 +46,13 @@ fi
 # Seed the document-set fuzzer with a valid set (text, Markdown and JSON lines).
 mkdir -p fuzz/corpus/docs_decode
 printf '%s' '{"documents":[{"name":"notes.md","text":"# Tea\n\nSteep green tea for two minutes."},{"name":"quotes.jsonl","text":"{\"author\":\"Seneca\",\"quote\":\"Luck is preparation.\"}\n"}],"format":"veil.docs/1"}' >fuzz/corpus/docs_decode/seed.json
+# Seed the GGUF fuzzer with the head of the bundled language model (scripts/models.sh
+# installs it before the tests): metadata, tokenizer and template keys to start from.
+gguf="$HOME/.cache/veil/models/SmolLM2-135M-Instruct.Q8_0.gguf"
+if [ -f "$gguf" ]; then
+  mkdir -p fuzz/corpus/gguf_load
+  head -c 8192 "$gguf" >fuzz/corpus/gguf_load/smollm2-head.gguf
+fi
 # Two targets at a time (libFuzzer uses one core each): the pass takes half the time.
 run_one() {
   local t=$1 log

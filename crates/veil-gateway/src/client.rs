@@ -122,9 +122,9 @@ impl GatewayClient {
         self.answer(&url, self.http.post(&url).json(body).send().await).await
     }
 
-    /// A private-ML job as it stands.
-    pub async fn ml_job(&self, id: &str) -> Result<veil_protocol::MlJob, ClientError> {
-        let url = format!("{}/v1/ml/jobs/{id}", self.base);
+    /// A private-ML job, once it settles or `wait_ms` (at most a minute) has passed.
+    pub async fn ml_job(&self, id: &str, wait_ms: u64) -> Result<veil_protocol::MlJob, ClientError> {
+        let url = format!("{}/v1/ml/jobs/{id}?wait_ms={wait_ms}", self.base);
         self.answer(&url, self.http.get(&url).send().await).await
     }
 

@@ -43,7 +43,12 @@ const FIRST_ESTIMATE_MS: f64 = 100.0;
 #[derive(Default)]
 pub(crate) struct MlJobs {
     inner: Mutex<Jobs>,
+    /// Woken whenever a job settles (long-polling readers re-check theirs).
+    settled: tokio::sync::Notify,
 }
+
+/// The longest a `GET /v1/ml/jobs/{id}?wait_ms=` waits for a running job.
+pub const MAX_JOB_WAIT_MS: u64 = 60_000;
 
 #[derive(Default)]
 struct Jobs {
@@ -107,6 +112,22 @@ impl MlJobs {
                     job.error = Some(e.problem());
                 }
             }
+        }
+        drop(jobs);
+        self.settled.notify_waiters();
+    }
+
+    /// The job, once it is no longer running or `wait` has passed.
+    async fn wait(&self, id: &str, wait: std::time::Duration) -> Option<MlJob> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before the check, so a settle between the two is not missed.
+            let settled = self.settled.notified();
+            let job = self.get(id)?;
+            if job.state != MlJobState::Running || tokio::time::Instant::now() >= deadline {
+                return Some(job);
+            }
+            let _ = tokio::time::timeout_at(deadline, settled).await;
         }
     }
 
@@ -294,14 +315,31 @@ pub(crate) async fn verify(State(g): State<Shared>, Path(id): Path<String>) -> R
     g.respond("/v1/ml/proofs/{id}/verify", started, r, |p| veil_http::problem_response(p.clone()))
 }
 
-/// `GET /v1/ml/jobs/{id}`.
-pub(crate) async fn job(State(g): State<Shared>, Path(id): Path<String>) -> Response {
+#[derive(serde::Deserialize)]
+pub(crate) struct JobQuery {
+    /// Wait up to this long (ms, at most [`MAX_JOB_WAIT_MS`]) for a running job to
+    /// settle before answering: a long poll, so clients need not poll in a loop.
+    wait_ms: Option<u64>,
+}
+
+/// `GET /v1/ml/jobs/{id}[?wait_ms=N]`.
+pub(crate) async fn job(
+    State(g): State<Shared>,
+    Path(id): Path<String>,
+    q: Result<axum::extract::Query<JobQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let started = Instant::now();
-    let r = g
-        .ml_jobs()
-        .get(&id)
-        .map(|j| Json(j).into_response())
-        .ok_or_else(|| GatewayError::MlUnknownJob(id.chars().take(80).collect()));
+    let r = match q {
+        Err(e) => Err(GatewayError::Malformed(format!("wait_ms: {e}"))),
+        Ok(axum::extract::Query(q)) => {
+            let wait = std::time::Duration::from_millis(q.wait_ms.unwrap_or(0).min(MAX_JOB_WAIT_MS));
+            g.ml_jobs()
+                .wait(&id, wait)
+                .await
+                .map(|j| Json(j).into_response())
+                .ok_or_else(|| GatewayError::MlUnknownJob(id.chars().take(80).collect()))
+        }
+    };
     g.respond("/v1/ml/jobs/{id}", started, r, |p| veil_http::problem_response(p.clone()))
 }
 
@@ -344,5 +382,28 @@ mod tests {
         assert!(jobs.get(&job(7).id).is_none(), "the oldest finished job made room");
         assert!(jobs.get(&job(9).id).is_some() && jobs.get(&job(0).id).is_some());
         assert_eq!(jobs.measured_ms(key.0, key.1), Some(0.8 * 40.0 + 0.2 * 20.0));
+    }
+
+    /// A long poll answers with the settled job as soon as it settles, and with the
+    /// running job when it does not wait.
+    #[tokio::test]
+    async fn a_long_poll_returns_the_job_once_it_settles() {
+        let jobs = std::sync::Arc::new(MlJobs::default());
+        jobs.admit(job(1)).unwrap();
+        let id = job(1).id;
+        let now = jobs.wait(&id, std::time::Duration::ZERO).await.unwrap();
+        assert_eq!(now.state, MlJobState::Running);
+        let settler = {
+            let (jobs, id) = (jobs.clone(), id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let key = (Root([1; 32]), Privacy::Fhe);
+                jobs.settle(&id, key, 20.0, Err(GatewayError::WorkerUnavailable("gone".into())));
+            })
+        };
+        let settled = jobs.wait(&id, std::time::Duration::from_secs(60)).await.unwrap();
+        assert_eq!(settled.state, MlJobState::Failed);
+        settler.await.unwrap();
+        assert!(jobs.wait("ml_nope", std::time::Duration::from_secs(1)).await.is_none());
     }
 }

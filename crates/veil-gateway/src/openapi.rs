@@ -134,8 +134,9 @@ pub fn document() -> Value {
                 "responses": ml_responses(json!({"202": ok("Accepted; Location names the job.", json!({"$ref": "#/components/schemas/MlJob"}))})),
             }},
             "/v1/ml/jobs/{id}": {"get": {
-                "summary": "A private-ML job: running, done (with the output and its receipt) or failed (with the problem).",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "summary": "A private-ML job: running, done (with the output and its receipt) or failed (with the problem). With wait_ms, a long poll: the answer comes as soon as the job settles.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "wait_ms", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 60000}}],
                 "responses": {"200": ok("The job.", json!({"$ref": "#/components/schemas/MlJob"})), "404": {"description": "ml.unknown_job"}},
             }},
             "/v1/ml/proofs/{id}/verify": {"post": {

@@ -176,6 +176,10 @@ pub struct FheBenchOptions {
     /// Runs; medians are reported.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Instead, one-row requests through a stack of its own: `tee` beside `hybrid`,
+    /// HTTP, jobs, attested workers and receipts included.
+    #[arg(long)]
+    pub through_stack: bool,
 }
 
 /// `veil bench fhe`: for the model's whole held-out split, in one process, the float
@@ -322,6 +326,36 @@ pub fn bench(opts: &FheBenchOptions) -> Result<String> {
     ))
 }
 
+/// What `veil fhe eval` evaluates (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalOptions {
+    /// The bundled linear model.
+    #[arg(long, default_value = "breast-cancer-logreg")]
+    pub model: String,
+    /// The query (`veil fhe encrypt`).
+    #[arg(long)]
+    pub query: std::path::PathBuf,
+    /// Where to write the answer.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+/// `veil fhe eval`: the model on the query, as a server evaluates it (with no key);
+/// the answer written atomically; one line for people.
+pub fn eval(opts: &EvalOptions, set: &ParamSet) -> Result<String> {
+    let model = FheModel::bundled(&opts.model, set)?;
+    let query = read(&opts.query, |b| Query::from_bytes(set, b))?;
+    let bytes = model.linear.evaluate(&query)?.to_bytes();
+    veil_fs::write_atomic(&opts.out, &bytes)?;
+    Ok(format!(
+        "{} rows evaluated by {}: {} ({} bytes)",
+        query.rows(),
+        model.name,
+        opts.out.display(),
+        bytes.len()
+    ))
+}
+
 /// Which rows to encrypt, for which bundled linear model (flags of `veil fhe
 /// encrypt` and `veil fhe infer`).
 #[derive(Debug, Clone, clap::Args)]
@@ -410,75 +444,213 @@ impl InferReport {
     }
 }
 
-/// `veil fhe infer`: quantise and encrypt rows under the client's key, submit them to
-/// the gateway's private-ML API, wait for the job, verify its receipt under the
-/// caller's trust, check that it is about the very query sent and answer received
-/// and about the int8 model this client quantised for, and decrypt.
+/// A client of the gateway's private-ML API for one bundled model's int8 form: its
+/// key, the model it quantises rows for, and whose receipts it accepts.
+pub struct FheClient {
+    gateway: veil_gateway::GatewayClient,
+    set: ParamSet,
+    key: ClientKey,
+    model: FheModel,
+    /// The int8 network's root this client quantises rows for.
+    expected: Root,
+    trust: veil_verify::Trust,
+    privacy: veil_protocol::Privacy,
+    timeout: Duration,
+}
+
+/// One request's outcome, checked.
+pub struct Exchanged {
+    /// The report.
+    pub report: InferReport,
+    /// The receipt (JSON).
+    pub receipt: String,
+    /// Client time: quantise, encrypt and encode.
+    pub encrypt: Duration,
+    /// From sending the query to holding the settled job.
+    pub round_trip: Duration,
+    /// Client time: verify the receipt, check the exchange, decrypt.
+    pub verify_decrypt: Duration,
+}
+
+impl FheClient {
+    /// A client for `model` under `key`.
+    pub fn new(
+        gateway: &str,
+        set: ParamSet,
+        key: ClientKey,
+        model: FheModel,
+        trust: veil_verify::Trust,
+        privacy: veil_protocol::Privacy,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let expected =
+            veil_content::root_of(&model.net.to_file()).map_err(|e| StackError::Config(e.to_string()))?;
+        let gateway = veil_gateway::GatewayClient::new(gateway.to_owned());
+        Ok(Self { gateway, set, key, model, expected, trust, privacy, timeout })
+    }
+
+    /// The model rows are quantised for.
+    pub fn model(&self) -> &FheModel {
+        &self.model
+    }
+
+    /// Encrypt `rows`, submit them, wait for the job, verify its receipt (under the
+    /// client's trust; about the very query sent and answer received; naming the int8
+    /// network rows were quantised for) and decrypt.
+    pub async fn infer(&self, rows: &[Vec<f32>]) -> Result<Exchanged> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let t = Instant::now();
+        let query = self.key.encrypt_rows(&self.model.quantize(rows)?, &mut rand_09::rng())?.to_bytes();
+        let body = veil_protocol::MlInferenceRequest {
+            privacy: self.privacy,
+            rows: None,
+            query: Some(b64.encode(&query)),
+        };
+        let encrypt = t.elapsed();
+        let t = Instant::now();
+        let name = format!("{}{}", self.model.name, crate::stack::INT8_SUFFIX);
+        let mut job = self.gateway.ml_inference(&name, &body).await?;
+        if job.model_root != self.expected {
+            return Err(StackError::Config(format!(
+                "the gateway's {name} is {}, not the int8 model this client quantises rows for ({})",
+                job.model_root, self.expected
+            )));
+        }
+        let deadline = t + self.timeout;
+        while job.state == veil_protocol::MlJobState::Running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StackError::Config(format!(
+                    "job {} did not finish within {} s",
+                    job.id,
+                    self.timeout.as_secs()
+                )));
+            }
+            // A long poll: the gateway answers as soon as the job settles.
+            job = self.gateway.ml_job(&job.id, left.as_millis().min(30_000) as u64).await?;
+        }
+        let round_trip = t.elapsed();
+        let t = Instant::now();
+        let answer = match (job.result, job.error) {
+            (Some(answer), _) => answer,
+            (None, Some(problem)) => return Err(veil_gateway::ClientError::Refused(problem).into()),
+            (None, None) => {
+                return Err(StackError::Config(format!("job {} failed without a reason", job.id)));
+            }
+        };
+        let output = answer
+            .output
+            .fhe()
+            .ok_or_else(|| StackError::Config("the job answered no ciphertexts".into()))?;
+        let answer_bytes = b64
+            .decode(&output.answer)
+            .map_err(|_| StackError::Config("the answer is not standard base64".into()))?;
+        let receipt = answer.receipt.to_json_pretty();
+        let verified = veil_verify::verify(receipt.as_bytes(), &self.trust)?;
+        veil_verify::check_fhe_exchange(&verified.verified.receipt, &query, &answer_bytes)?;
+        if verified.verified.receipt.model_hash != Some(self.expected) {
+            return Err(StackError::Config(format!(
+                "the receipt names another model than {}",
+                self.expected
+            )));
+        }
+        let decrypted = decrypt(&self.key, &Answer::from_bytes(&self.set, &answer_bytes)?)?;
+        if decrypted.len() != rows.len() {
+            return Err(StackError::Config(format!(
+                "{} rows sent, {} answered",
+                rows.len(),
+                decrypted.len()
+            )));
+        }
+        let report = InferReport {
+            job: job.id,
+            rows: decrypted,
+            summary: verified.summary(),
+            receipt_id: answer.receipt.id.to_string(),
+            sizes: (query.len(), answer_bytes.len()),
+        };
+        Ok(Exchanged { report, receipt, encrypt, round_trip, verify_decrypt: t.elapsed() })
+    }
+}
+
+/// `veil fhe infer`: [`FheClient::infer`] on the rows the options name, the receipt
+/// written where asked.
 pub async fn infer(opts: &FheInferOptions) -> Result<InferReport> {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
     let set = ParamSet::standard()?;
     let (model, rows) = opts.rows.load(&set)?;
     let key = read_client_key(&opts.key, &set)?;
-    let query = key.encrypt_rows(&model.quantize(&rows)?, &mut rand_09::rng())?.to_bytes();
-    let expected =
-        veil_content::root_of(&model.net.to_file()).map_err(|e| StackError::Config(e.to_string()))?;
-
-    let client = veil_gateway::GatewayClient::new(opts.gateway.clone());
-    let name = format!("{}{}", model.name, crate::stack::INT8_SUFFIX);
-    let body = veil_protocol::MlInferenceRequest {
-        privacy: opts.privacy,
-        rows: None,
-        query: Some(b64.encode(&query)),
-    };
-    let mut job = client.ml_inference(&name, &body).await?;
-    if job.model_root != expected {
-        return Err(StackError::Config(format!(
-            "the gateway's {name} is {}, not the int8 model this client quantises rows for ({expected})",
-            job.model_root
-        )));
-    }
-    let deadline = Instant::now() + Duration::from_secs(opts.timeout);
-    let mut wait = Duration::from_millis(5);
-    while job.state == veil_protocol::MlJobState::Running {
-        if Instant::now() > deadline {
-            return Err(StackError::Config(format!(
-                "job {} did not finish within {} s",
-                job.id, opts.timeout
-            )));
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_millis(250));
-        job = client.ml_job(&job.id).await?;
-    }
-    let answer = match (job.result, job.error) {
-        (Some(answer), _) => answer,
-        (None, Some(problem)) => return Err(veil_gateway::ClientError::Refused(problem).into()),
-        (None, None) => return Err(StackError::Config(format!("job {} failed without a reason", job.id))),
-    };
-    let output =
-        answer.output.fhe().ok_or_else(|| StackError::Config("the job answered no ciphertexts".into()))?;
-    let answer_bytes = b64
-        .decode(&output.answer)
-        .map_err(|_| StackError::Config("the answer is not standard base64".into()))?;
-    let receipt_json = answer.receipt.to_json_pretty();
-    let report = veil_verify::verify(receipt_json.as_bytes(), &opts.trust.load()?)?;
-    veil_verify::check_fhe_exchange(&report.verified.receipt, &query, &answer_bytes)?;
-    if report.verified.receipt.model_hash != Some(expected) {
-        return Err(StackError::Config(format!("the receipt names another model than {expected}")));
-    }
-    let decrypted = decrypt(&key, &Answer::from_bytes(&set, &answer_bytes)?)?;
-    if decrypted.len() != rows.len() {
-        return Err(StackError::Config(format!("{} rows sent, {} answered", rows.len(), decrypted.len())));
-    }
+    let timeout = Duration::from_secs(opts.timeout);
+    let client = FheClient::new(&opts.gateway, set, key, model, opts.trust.load()?, opts.privacy, timeout)?;
+    let done = client.infer(&rows).await?;
     if let Some(path) = &opts.receipt {
-        veil_fs::write_atomic(path, receipt_json.as_bytes())?;
+        veil_fs::write_atomic(path, done.receipt.as_bytes())?;
     }
-    Ok(InferReport {
-        job: job.id,
-        rows: decrypted,
-        summary: report.summary(),
-        receipt_id: answer.receipt.id.to_string(),
-        sizes: (query.len(), answer_bytes.len()),
-    })
+    Ok(done.report)
+}
+
+/// `veil bench fhe --through-stack`: one-row requests through a running stack's
+/// private-ML API — plaintext rows to an attested worker (`tee`) beside encrypted rows
+/// to an attested worker (`hybrid`), each from submission to a verified, decrypted
+/// answer — as markdown, medians of `runs`.
+pub async fn bench_api(stack: &crate::stack::Stack, runs: usize, work: &Path) -> Result<String> {
+    let set = ParamSet::standard()?;
+    let model = FheModel::bundled("breast-cancer-logreg", &set)?;
+    let row = model.test_rows().swap_remove(0);
+    keygen(&work.join("fhe-keys"), &set)?;
+    let key = read_client_key(&work.join("fhe-keys").join(SECRET_KEY_FILE), &set)?;
+    let mut trust = veil_verify::Trust::default();
+    trust.anchors.intel_roots.push(crate::kms::read_cert(&stack.dev_root)?);
+    trust.measurements = vec![stack.measurement.clone()];
+    let timeout = Duration::from_secs(120);
+    let privacy = veil_protocol::Privacy::Hybrid;
+    let client = FheClient::new(&stack.gateway, set.clone(), key, model, trust.clone(), privacy, timeout)?;
+
+    // The first request opens the sealed model in the worker.
+    let first = client.infer(std::slice::from_ref(&row)).await?;
+    let gateway = veil_gateway::GatewayClient::new(stack.gateway.clone());
+    let plain = veil_protocol::MlInferenceRequest {
+        privacy: veil_protocol::Privacy::Tee,
+        rows: Some(vec![row.clone()]),
+        query: None,
+    };
+    let (mut tee, mut tee_verify) = (Vec::new(), Vec::new());
+    let (mut enc, mut trip, mut dec, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let mut job = gateway.ml_inference("breast-cancer-logreg", &plain).await?;
+        while job.state == veil_protocol::MlJobState::Running {
+            job = gateway.ml_job(&job.id, 30_000).await?;
+        }
+        let answer = job.result.ok_or_else(|| StackError::Config(format!("tee job: {:?}", job.error)))?;
+        tee.push(t.elapsed());
+        let t = Instant::now();
+        veil_verify::verify(answer.receipt.to_json_pretty().as_bytes(), &trust)?;
+        tee_verify.push(t.elapsed());
+
+        let done = client.infer(std::slice::from_ref(&row)).await?;
+        enc.push(done.encrypt);
+        trip.push(done.round_trip);
+        dec.push(done.verify_decrypt);
+        total.push(done.encrypt + done.round_trip + done.verify_decrypt);
+    }
+    let (q, a) = first.report.sizes;
+    Ok(format!(
+        "One-row requests through the private-ML API of a one-worker stack (simulated TDX), median of \
+         {runs} runs\n\n\
+         | | tee (plaintext row) | hybrid (encrypted row) |\n|---|---|---|\n\
+         | client: quantise, encrypt, encode | | {} |\n\
+         | submit → settled job (HTTP, queue, worker, receipt) | {} | {} |\n\
+         | client: verify receipt (+ check exchange, decrypt) | {} | {} |\n\
+         | total | {} | {} |\n\n\
+         the first hybrid request, which opens the sealed model in the worker: {}; query {q} B, answer {a} B\n",
+        ms(median(enc)),
+        ms(median(tee.clone())),
+        ms(median(trip)),
+        ms(median(tee_verify.clone())),
+        ms(median(dec)),
+        ms(median(tee) + median(tee_verify)),
+        ms(median(total)),
+        ms(first.encrypt + first.round_trip + first.verify_decrypt),
+    ))
 }

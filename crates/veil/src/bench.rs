@@ -8,11 +8,34 @@ pub use veil_stack::bench::BenchOptions as BenchArgs;
 
 /// Run the benchmark and print a markdown report.
 pub fn run(opts: BenchArgs) -> Result<()> {
+    let workers = opts.workers;
+    on_stack(workers, move |stack, dir| {
+        Box::pin(async move { veil_stack::bench::report(stack, &opts, dir, crate::unix_now).await })
+    })
+}
+
+/// `veil bench fhe`: in one process, or through a stack of its own.
+pub fn fhe(o: veil_stack::fhe::FheBenchOptions) -> Result<()> {
+    if o.through_stack {
+        return on_stack(1, |stack, dir| Box::pin(veil_stack::fhe::bench_api(stack, o.runs, dir)));
+    }
+    outln!("{}", veil_stack::fhe::bench(&o)?);
+    Ok(())
+}
+
+type Report<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = veil_stack::Result<String>> + 'a>>;
+
+/// Start a stack of `workers` in a temporary directory, print what `bench` reports on
+/// it, and stop it.
+fn on_stack(
+    workers: usize,
+    bench: impl for<'a> FnOnce(&'a veil_stack::stack::Stack, &'a std::path::Path) -> Report<'a>,
+) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("veil-bench-").tempdir()?;
     let rt = crate::runtime()?;
-    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, opts.workers)?;
+    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, workers)?;
     let stack = rt.block_on(veil_stack::stack::start(&up))?;
-    let report = rt.block_on(veil_stack::bench::report(&stack, &opts, tmp.path(), crate::unix_now));
+    let report = rt.block_on(bench(&stack, tmp.path()));
     rt.block_on(stack.shutdown());
     outln!("{}", report?);
     Ok(())

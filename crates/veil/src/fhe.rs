@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
-use veil_fhe::{Answer, ParamSet, Query};
-use veil_stack::fhe::{self, FheModel};
+use veil_fhe::{Answer, ParamSet};
+use veil_stack::fhe;
 
 /// `veil fhe …`.
 #[derive(Subcommand)]
@@ -32,17 +32,7 @@ pub enum FheCommand {
         out: PathBuf,
     },
     /// Evaluate MODEL on an encrypted query, as a server does: with no key at all.
-    Eval {
-        /// The bundled linear model.
-        #[arg(long, default_value = "breast-cancer-logreg")]
-        model: String,
-        /// The query (`veil fhe encrypt`).
-        #[arg(long)]
-        query: PathBuf,
-        /// Where to write the answer.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Eval(fhe::EvalOptions),
     /// Decrypt an answer: one JSON line per row (its class and accumulators).
     Decrypt {
         /// The secret key (fhe.key).
@@ -73,19 +63,7 @@ pub fn run(command: FheCommand) -> Result<()> {
             veil_fs::write_atomic(&out, &bytes)?;
             outln!("{} rows encrypted: {} ({} bytes)", rows.len(), out.display(), bytes.len());
         }
-        FheCommand::Eval { model, query, out } => {
-            let model = FheModel::bundled(&model, &set)?;
-            let query = fhe::read(&query, |b| Query::from_bytes(&set, b))?;
-            let bytes = model.linear.evaluate(&query)?.to_bytes();
-            veil_fs::write_atomic(&out, &bytes)?;
-            outln!(
-                "{} rows evaluated by {}: {} ({} bytes)",
-                query.rows(),
-                model.name,
-                out.display(),
-                bytes.len()
-            );
-        }
+        FheCommand::Eval(opts) => outln!("{}", fhe::eval(&opts, &set)?),
         FheCommand::Infer(opts) => {
             let report = crate::runtime()?.block_on(fhe::infer(&opts))?;
             print_rows(&report.rows);

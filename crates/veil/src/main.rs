@@ -112,9 +112,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command: BenchCommand::Zk { circuit, runs } } => done(zk::bench(&circuit, runs)),
         Command::Zk { command } => done(zk::zk(command)),
         Command::Fhe { command } => done(fhe::run(command)),
-        Command::Bench { command: BenchCommand::Fhe(o) } => {
-            done(veil_stack::fhe::bench(&o).map(|r| outln!("{r}")).map_err(Into::into))
-        }
+        Command::Bench { command: BenchCommand::Fhe(o) } => done(bench::fhe(o)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
         Command::Verify { receipt, trust } => done(infer::verify(&receipt, &trust)),

@@ -284,6 +284,8 @@ fn the_private_ml_api_evaluates_encrypted_rows_in_an_attested_worker() {
         refused(post("nope", q(&query)).await, 404, "inference.model_unknown");
         let r = http.get(format!("{g}/v1/ml/jobs/ml_{}", "0".repeat(32))).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 404);
+        let r = http.get(format!("{g}/v1/ml/jobs/x?wait_ms=soon")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
 
         // A header that passes the door over a damaged ciphertext: the job fails with
         // the worker's 400, and nothing is signed.
@@ -312,13 +314,14 @@ fn the_private_ml_api_evaluates_encrypted_rows_in_an_attested_worker() {
 
 const LOGREG_ONNX: &str = "breast-cancer-logreg";
 
+/// The job once settled, by long polls.
 async fn wait(http: &reqwest::Client, g: &str, id: &str) -> Value {
-    for _ in 0..600 {
-        let job: Value = http.get(format!("{g}/v1/ml/jobs/{id}")).send().await.unwrap().json().await.unwrap();
+    for _ in 0..10 {
+        let url = format!("{g}/v1/ml/jobs/{id}?wait_ms=30000");
+        let job: Value = http.get(url).send().await.unwrap().json().await.unwrap();
         if job["state"] != "running" {
             return job;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("job {id} never finished");
 }
@@ -381,4 +384,15 @@ fn a_sealed_model_opens_only_where_the_broker_releases_its_key() {
     assert!(err.contains("breast-cancer-logreg-int8"), "{err}");
     let audit = std::fs::read_to_string(dir.join("kms/audit.jsonl")).unwrap();
     assert!(audit.contains("model/0x") && audit.contains("kms.resource"), "the refusal is audited");
+}
+
+/// `veil bench fhe --through-stack` runs the private-ML path end to end on a stack of
+/// its own (the figures themselves are for docs/BENCHMARKS.md, not asserted).
+#[test]
+fn the_through_stack_fhe_benchmark_reports_both_levels() {
+    let out = ok(&veil(&["bench", "fhe", "--through-stack", "--runs", "1"]));
+    for row in ["| submit → settled job", "| client: verify receipt", "| total |", "opens the sealed model"]
+    {
+        assert!(out.contains(row), "{row} in {out}");
+    }
 }
