@@ -36,6 +36,11 @@ use crate::gateway::Shared;
 pub(crate) const MAX_ML_BODY_BYTES: usize = 12 * 1024 * 1024;
 /// Jobs remembered at once; the oldest finished job makes room for a new one.
 pub const MAX_ML_JOBS: usize = 10_000;
+/// Results held at once, in bytes (an FHE answer is up to ~10 MB): beyond it the
+/// oldest finished jobs are dropped first.
+pub const MAX_ML_RESULT_BYTES: usize = 256 << 20;
+/// How long a finished job stays readable (its receipt stays in the receipt store).
+pub const ML_JOB_RETENTION_SECS: u64 = 15 * 60;
 /// Before a model and level have a measured time, what a job is expected to take.
 const FIRST_ESTIMATE_MS: f64 = 100.0;
 
@@ -56,6 +61,33 @@ struct Jobs {
     order: VecDeque<String>,
     /// Moving average of recent jobs' time to answer, per model and level (ms).
     took: HashMap<(Root, Privacy), f64>,
+    /// Each finished job's result size, and their sum.
+    sizes: HashMap<String, usize>,
+    held: usize,
+}
+
+impl Jobs {
+    /// Drop finished jobs past their retention, then the oldest finished ones while the
+    /// results held exceed their bound. Running jobs stay: their clients are waiting.
+    fn evict(&mut self, now: u64, max_bytes: usize) {
+        let mut i = 0;
+        while i < self.order.len() {
+            let (finished, expired) = match self.by_id.get(&self.order[i]) {
+                Some(j) => {
+                    (j.state != MlJobState::Running, now.saturating_sub(j.created_at) > ML_JOB_RETENTION_SECS)
+                }
+                None => (true, true),
+            };
+            if finished && (expired || self.held > max_bytes) {
+                if let Some(id) = self.order.remove(i) {
+                    self.by_id.remove(&id);
+                    self.held -= self.sizes.remove(&id).unwrap_or(0);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
 }
 
 impl MlJobs {
@@ -71,6 +103,7 @@ impl MlJobs {
 
     fn admit(&self, job: MlJob) -> Result<(), GatewayError> {
         let mut jobs = self.lock();
+        jobs.evict(job.created_at, MAX_ML_RESULT_BYTES);
         if jobs.by_id.len() >= MAX_ML_JOBS {
             let by_id = &jobs.by_id;
             let oldest =
@@ -80,6 +113,7 @@ impl MlJobs {
             };
             if let Some(id) = jobs.order.remove(i) {
                 jobs.by_id.remove(&id);
+                jobs.held -= jobs.sizes.remove(&id).unwrap_or(0);
             }
         }
         jobs.order.push_back(job.id.clone());
@@ -92,7 +126,20 @@ impl MlJobs {
         id: &str,
         key: (Root, Privacy),
         took_ms: f64,
+        now: u64,
         result: Result<veil_protocol::JobResponse, GatewayError>,
+    ) {
+        self.settle_within(id, key, took_ms, now, result, MAX_ML_RESULT_BYTES);
+    }
+
+    fn settle_within(
+        &self,
+        id: &str,
+        key: (Root, Privacy),
+        took_ms: f64,
+        now: u64,
+        result: Result<veil_protocol::JobResponse, GatewayError>,
+        max_bytes: usize,
     ) {
         let mut jobs = self.lock();
         match jobs.took.get_mut(&key) {
@@ -112,6 +159,14 @@ impl MlJobs {
                     job.error = Some(e.problem());
                 }
             }
+            // What the result holds, to within a receipt's size.
+            let size =
+                job.result.as_ref().and_then(|r| r.output.fhe()).map_or(0, |f| f.answer.len()) + (64 << 10);
+            jobs.held += size;
+            if let Some(before) = jobs.sizes.insert(id.to_owned(), size) {
+                jobs.held -= before;
+            }
+            jobs.evict(now, max_bytes);
         }
         drop(jobs);
         self.settled.notify_waiters();
@@ -253,7 +308,7 @@ fn accept(g: &Shared, id: &str, body: MlInferenceRequest) -> Result<MlJob, Gatew
             Ok((answer, _)) => g.keep(&answer).map(|()| answer),
             Err(e) => Err(e),
         };
-        g.ml_jobs().settle(&id, key, started.elapsed().as_secs_f64() * 1000.0, r);
+        g.ml_jobs().settle(&id, key, started.elapsed().as_secs_f64() * 1000.0, g.now(), r);
     });
     Ok(accepted)
 }
@@ -375,13 +430,35 @@ mod tests {
         }
         assert!(matches!(jobs.admit(job(MAX_ML_JOBS)), Err(GatewayError::Busy { .. })));
         let key = (Root([1; 32]), Privacy::Fhe);
-        jobs.settle(&job(7).id, key, 40.0, Err(GatewayError::WorkerUnavailable("gone".into())));
-        jobs.settle(&job(9).id, key, 20.0, Err(GatewayError::WorkerUnavailable("gone".into())));
+        jobs.settle(&job(7).id, key, 40.0, 0, Err(GatewayError::WorkerUnavailable("gone".into())));
+        jobs.settle(&job(9).id, key, 20.0, 0, Err(GatewayError::WorkerUnavailable("gone".into())));
         assert_eq!(jobs.get(&job(7).id).unwrap().state, MlJobState::Failed);
         jobs.admit(job(MAX_ML_JOBS)).unwrap();
         assert!(jobs.get(&job(7).id).is_none(), "the oldest finished job made room");
         assert!(jobs.get(&job(9).id).is_some() && jobs.get(&job(0).id).is_some());
         assert_eq!(jobs.measured_ms(key.0, key.1), Some(0.8 * 40.0 + 0.2 * 20.0));
+    }
+
+    /// Results are bounded in bytes and in time: past the byte bound the oldest
+    /// finished jobs go, and a finished job expires after its retention; a running
+    /// job stays whatever its age.
+    #[test]
+    fn finished_results_are_bounded_in_bytes_and_time() {
+        let jobs = MlJobs::default();
+        let key = (Root([1; 32]), Privacy::Fhe);
+        let gone = || Err(GatewayError::WorkerUnavailable("gone".into()));
+        for i in 0..4 {
+            jobs.admit(job(i)).unwrap();
+        }
+        // Each failed job holds 64 KiB of accounting; a bound of 150 KiB keeps two.
+        for i in 0..3 {
+            jobs.settle_within(&job(i).id, key, 1.0, 0, gone(), 150 << 10);
+        }
+        assert!(jobs.get(&job(0).id).is_none(), "the oldest finished job was dropped");
+        assert!(jobs.get(&job(1).id).is_some() && jobs.get(&job(2).id).is_some());
+        jobs.settle(&job(1).id, key, 1.0, super::ML_JOB_RETENTION_SECS + 1, gone());
+        assert!(jobs.get(&job(1).id).is_none() && jobs.get(&job(2).id).is_none(), "expired");
+        assert_eq!(jobs.get(&job(3).id).unwrap().state, MlJobState::Running, "a running job stays");
     }
 
     /// A long poll answers with the settled job as soon as it settles, and with the
@@ -398,7 +475,7 @@ mod tests {
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 let key = (Root([1; 32]), Privacy::Fhe);
-                jobs.settle(&id, key, 20.0, Err(GatewayError::WorkerUnavailable("gone".into())));
+                jobs.settle(&id, key, 20.0, 0, Err(GatewayError::WorkerUnavailable("gone".into())));
             })
         };
         let settled = jobs.wait(&id, std::time::Duration::from_secs(60)).await.unwrap();
