@@ -45,6 +45,8 @@ pub struct GatewayParts {
     pub retention: Retention,
     /// Unix seconds.
     pub clock: fn() -> u64,
+    /// Costly private-ML requests one client may make per second.
+    pub ml_per_second: u32,
     /// What `POST /v1/ml/proofs/{id}/verify` checks kept receipts under: the roots
     /// and measurements this deployment's workers are admitted with.
     pub trust: veil_verify::Trust,
@@ -83,6 +85,7 @@ pub struct Gateway {
     domain: Eip712Domain,
     metrics: Metrics,
     ml_jobs: crate::ml::MlJobs,
+    ml_limit: veil_http::limit::RateLimit,
     trust: veil_verify::Trust,
 }
 
@@ -102,6 +105,7 @@ impl Gateway {
             domain,
             metrics: Metrics::default(),
             ml_jobs: Default::default(),
+            ml_limit: veil_http::limit::RateLimit::new(parts.ml_per_second),
             trust: parts.trust,
         }
     }
@@ -204,6 +208,10 @@ impl Gateway {
     }
 
     /// Unix seconds now.
+    pub(crate) fn ml_limit(&self) -> &veil_http::limit::RateLimit {
+        &self.ml_limit
+    }
+
     pub(crate) fn trust(&self) -> &veil_verify::Trust {
         &self.trust
     }
@@ -431,10 +439,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route(
             "/v1/ml/models/{id}/inference",
             post(crate::ml::inference)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::ml::MAX_ML_BODY_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(crate::ml::MAX_ML_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
         )
         .route("/v1/ml/jobs/{id}", get(crate::ml::job))
-        .route("/v1/ml/proofs/{id}/verify", post(crate::ml::verify))
+        .route(
+            "/v1/ml/proofs/{id}/verify",
+            post(crate::ml::verify)
+                .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
+        )
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

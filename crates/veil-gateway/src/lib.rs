@@ -29,6 +29,6 @@ pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomai
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
 pub use metrics::Metrics;
-pub use ml::{MAX_JOB_WAIT_MS, MAX_ML_JOBS};
+pub use ml::{MAX_JOB_WAIT_MS, MAX_ML_JOBS, ML_REQUESTS_PER_SECOND};
 pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, JobStream, MAX_ANSWER_BYTES, Pool};
 pub use replay::{ReplayError, ReplayGuard};

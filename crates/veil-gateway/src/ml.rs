@@ -41,6 +41,9 @@ pub const MAX_ML_JOBS: usize = 10_000;
 pub const MAX_ML_RESULT_BYTES: usize = 256 << 20;
 /// How long a finished job stays readable (its receipt stays in the receipt store).
 pub const ML_JOB_RETENTION_SECS: u64 = 15 * 60;
+/// Costly private-ML requests (inference, receipt verification) one client may make
+/// per second, by default.
+pub const ML_REQUESTS_PER_SECOND: u32 = 100;
 /// Before a model and level have a measured time, what a job is expected to take.
 const FIRST_ESTIMATE_MS: f64 = 100.0;
 
@@ -198,6 +201,24 @@ fn levels(m: &RegisteredModel) -> &'static [Privacy] {
         ModelFormat::Int8 => &[Privacy::Fhe, Privacy::Hybrid],
         // Language models answer chats (`/v1/chat/completions`), not feature rows.
         ModelFormat::Gguf => &[],
+    }
+}
+
+/// Refuse a client past its allowance on the costly private-ML routes (429,
+/// `Retry-After: 1`). The client is the peer's address (the stack serves with connect
+/// info), otherwise one shared bucket.
+pub(crate) async fn limited(
+    State(g): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    match g.ml_limit().check(peer, g.now()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            tracing::info!(peer = ?peer, "private-ML request rate limited");
+            veil_http::limit::refusal(e, veil_protocol::ErrorCode::RequestRateLimited)
+        }
     }
 }
 

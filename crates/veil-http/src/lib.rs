@@ -1,10 +1,13 @@
 //! The HTTP edge every Veil service shares: problem documents as responses, a JSON
-//! body extractor whose rejections are problem documents, and (feature `client`)
-//! decoding a service's answer into its body or its typed refusal.
+//! body extractor whose rejections are problem documents, per-client rate limits
+//! (`limit`), and (feature `client`) decoding a service's answer into its body or its
+//! typed refusal.
 //!
 //! The problem type itself is `veil_protocol::Problem`; only its rendering lives
 //! here, so clients and fuzzers never link a web framework.
 #![forbid(unsafe_code)]
+
+pub mod limit;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;

@@ -10,7 +10,7 @@
 //! The enclave's side of the same exchange is `veil-kms-client`.
 #![forbid(unsafe_code)]
 
-pub mod limit;
+pub use veil_http::limit;
 mod server;
 
 pub use limit::RateLimit;

@@ -135,12 +135,7 @@ async fn limited(
         Ok(()) => next.run(req).await,
         Err(e) => {
             tracing::warn!(peer = ?peer, "rate limited");
-            let problem = HttpProblem(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::KmsRateLimited,
-                e.to_string(),
-            ));
-            ([(axum::http::header::RETRY_AFTER, "1")], problem).into_response()
+            veil_http::limit::refusal(e, ErrorCode::KmsRateLimited)
         }
     }
 }

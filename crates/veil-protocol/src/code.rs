@@ -60,6 +60,8 @@ codes! {
     /// The request asks for more than its access grant allows (another model, more
     /// tokens).
     RequestGrantLimit = "request.grant_limit",
+    /// The client used its allowance of requests on a costly route for this second.
+    RequestRateLimited = "request.rate_limited",
 
     /// The ledger does not authorize the user for the token.
     InferenceNotAuthorized = "inference.not_authorized",

@@ -85,13 +85,27 @@ pub struct UpOptions {
     pub exe: PathBuf,
     /// Unix seconds now.
     pub clock: fn() -> u64,
+    /// Costly private-ML requests (inference, receipt verification) one client may
+    /// make per second at the gateway.
+    pub ml_per_second: u32,
 }
 
 impl UpOptions {
     /// A stack in `dir` whose gateway listens on `listen`, with `workers` worker
     /// processes running `exe` (this executable), on `clock`.
     pub fn new(dir: PathBuf, listen: SocketAddr, workers: usize, exe: PathBuf, clock: fn() -> u64) -> Self {
-        Self { dir, listen, workers, worker_exe: None, allow_current_worker: false, llm: None, exe, clock }
+        let ml_per_second = veil_gateway::ML_REQUESTS_PER_SECOND;
+        Self {
+            dir,
+            listen,
+            workers,
+            worker_exe: None,
+            allow_current_worker: false,
+            llm: None,
+            exe,
+            clock,
+            ml_per_second,
+        }
     }
 }
 
@@ -352,6 +366,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         receipts_dir: dir.join("gateway/receipts"),
         retention: veil_gateway::Retention::default(),
         clock: opts.clock,
+        ml_per_second: opts.ml_per_second,
         trust: veil_verify::Trust {
             anchors: {
                 let mut a = veil_evidence::TrustAnchors::vendor();

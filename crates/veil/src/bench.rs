@@ -3,6 +3,7 @@
 //! `veil_stack::bench` in one run on one machine, so the ratios compare like with like.
 
 use anyhow::Result;
+use veil_stack::stack::UpOptions;
 
 pub use veil_stack::bench::BenchOptions as BenchArgs;
 
@@ -33,7 +34,9 @@ fn on_stack(
 ) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("veil-bench-").tempdir()?;
     let rt = crate::runtime()?;
-    let up = crate::up::options(tmp.path().join("stack"), "127.0.0.1:0".parse()?, workers)?;
+    let (dir, listen) = (tmp.path().join("stack"), "127.0.0.1:0".parse()?);
+    // A benchmark is one client sending as fast as it is answered.
+    let up = UpOptions { ml_per_second: u32::MAX, ..crate::up::options(dir, listen, workers)? };
     let stack = rt.block_on(veil_stack::stack::start(&up))?;
     let report = rt.block_on(bench(&stack, tmp.path()));
     rt.block_on(stack.shutdown());

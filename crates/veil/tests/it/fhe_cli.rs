@@ -308,6 +308,33 @@ fn the_private_ml_api_evaluates_encrypted_rows_in_an_attested_worker() {
         let again: Value = http.get(format!("{g}/v1/ml/models")).send().await.unwrap().json().await.unwrap();
         let measured = again["models"].as_array().unwrap().iter().find(|m| m["id"] == LOGREG_ONNX).unwrap();
         assert!(measured["privacy"][0]["measured_latency_ms"].as_f64().is_some(), "{again}");
+
+        // The costly routes allow a client 100 requests a second: a burst past that is
+        // refused with 429 and Retry-After, the rest answered as usual.
+        let mut burst = tokio::task::JoinSet::new();
+        for _ in 0..400 {
+            let (http, url) = (http.clone(), format!("{g}/v1/ml/proofs/xyz/verify"));
+            burst.spawn(async move {
+                let r = http.post(url).send().await.unwrap();
+                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                (r.status().as_u16(), retry, r.json::<Value>().await.unwrap())
+            });
+        }
+        let (mut limited, mut answered) = (0, 0);
+        while let Some(r) = burst.join_next().await {
+            match r.unwrap() {
+                (429, retry, body) => {
+                    assert_eq!(
+                        (retry.as_deref(), body["code"].as_str()),
+                        (Some("1"), Some("request.rate_limited"))
+                    );
+                    limited += 1;
+                }
+                (400, _, _) => answered += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(limited > 0 && answered > 0, "{limited} limited, {answered} answered");
     });
     assert!(up_json(&tmp.path().join("stack"))["gateway"].is_string());
 }
