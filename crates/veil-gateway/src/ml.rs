@@ -48,11 +48,18 @@ pub const ML_REQUESTS_PER_SECOND: u32 = 100;
 const FIRST_ESTIMATE_MS: f64 = 100.0;
 
 /// The jobs, and how long recent ones took.
-#[derive(Default)]
 pub(crate) struct MlJobs {
     inner: Mutex<Jobs>,
     /// Woken whenever a job settles (long-polling readers re-check theirs).
     settled: tokio::sync::Notify,
+    /// The bound on results held, in bytes.
+    max_bytes: usize,
+}
+
+impl Default for MlJobs {
+    fn default() -> Self {
+        Self::holding(MAX_ML_RESULT_BYTES)
+    }
 }
 
 /// The longest a `GET /v1/ml/jobs/{id}?wait_ms=` waits for a running job.
@@ -106,7 +113,7 @@ impl MlJobs {
 
     fn admit(&self, job: MlJob) -> Result<(), GatewayError> {
         let mut jobs = self.lock();
-        jobs.evict(job.created_at, MAX_ML_RESULT_BYTES);
+        jobs.evict(job.created_at, self.max_bytes);
         if jobs.by_id.len() >= MAX_ML_JOBS {
             let by_id = &jobs.by_id;
             let oldest =
@@ -124,6 +131,11 @@ impl MlJobs {
         Ok(())
     }
 
+    /// A table holding at most `max_bytes` of results.
+    fn holding(max_bytes: usize) -> Self {
+        Self { inner: Mutex::default(), settled: tokio::sync::Notify::new(), max_bytes }
+    }
+
     fn settle(
         &self,
         id: &str,
@@ -131,18 +143,6 @@ impl MlJobs {
         took_ms: f64,
         now: u64,
         result: Result<veil_protocol::JobResponse, GatewayError>,
-    ) {
-        self.settle_within(id, key, took_ms, now, result, MAX_ML_RESULT_BYTES);
-    }
-
-    fn settle_within(
-        &self,
-        id: &str,
-        key: (Root, Privacy),
-        took_ms: f64,
-        now: u64,
-        result: Result<veil_protocol::JobResponse, GatewayError>,
-        max_bytes: usize,
     ) {
         let mut jobs = self.lock();
         match jobs.took.get_mut(&key) {
@@ -169,7 +169,7 @@ impl MlJobs {
             if let Some(before) = jobs.sizes.insert(id.to_owned(), size) {
                 jobs.held -= before;
             }
-            jobs.evict(now, max_bytes);
+            jobs.evict(now, self.max_bytes);
         }
         drop(jobs);
         self.settled.notify_waiters();
@@ -465,15 +465,15 @@ mod tests {
     /// job stays whatever its age.
     #[test]
     fn finished_results_are_bounded_in_bytes_and_time() {
-        let jobs = MlJobs::default();
+        // Each failed job holds 64 KiB of accounting; a bound of 150 KiB keeps two.
+        let jobs = MlJobs::holding(150 << 10);
         let key = (Root([1; 32]), Privacy::Fhe);
         let gone = || Err(GatewayError::WorkerUnavailable("gone".into()));
         for i in 0..4 {
             jobs.admit(job(i)).unwrap();
         }
-        // Each failed job holds 64 KiB of accounting; a bound of 150 KiB keeps two.
         for i in 0..3 {
-            jobs.settle_within(&job(i).id, key, 1.0, 0, gone(), 150 << 10);
+            jobs.settle(&job(i).id, key, 1.0, 0, gone());
         }
         assert!(jobs.get(&job(0).id).is_none(), "the oldest finished job was dropped");
         assert!(jobs.get(&job(1).id).is_some() && jobs.get(&job(2).id).is_some());

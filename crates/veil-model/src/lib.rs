@@ -14,6 +14,7 @@ pub use engine::{OnnxModel, Outputs};
 pub use quant::{QLayer, QuantizedNet, Requant, class_of, dense_layers, quantize_value};
 pub use registry::{
     MAX_LLM_BYTES, MAX_MODEL_BYTES, ModelFormat, ModelMeta, ModelRegistry, RegisteredModel, SEALING_OVERHEAD,
+    Seal,
 };
 
 /// Why a model could not be loaded, registered or run.

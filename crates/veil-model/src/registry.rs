@@ -83,6 +83,9 @@ pub struct RegisteredModel {
     pub sealed: Option<Root>,
 }
 
+/// Seals a model file named by its weights root for storage at rest.
+pub type Seal<'a> = dyn Fn(&Root, &[u8]) -> Result<Vec<u8>, String> + 'a;
+
 /// The registry: a store for the files and an index file for the names.
 #[derive(Debug)]
 pub struct ModelRegistry {
@@ -153,47 +156,30 @@ impl ModelRegistry {
         .await
     }
 
-    /// Register an int8 network (FHE evaluates it on encrypted rows) under `meta.name`.
+    /// Register an int8 network (FHE evaluates it on encrypted rows) under `meta.name`;
+    /// with `seal`, sealed at rest: the store holds only what `seal` makes of the file
+    /// (sealed to the key broker's key for the model), the index its weights root, its
+    /// public shape and the sealed blob's root.
     pub async fn register_int8(
         &mut self,
         net: &crate::QuantizedNet,
         meta: ModelMeta,
+        seal: Option<&Seal<'_>>,
     ) -> Result<RegisteredModel, ModelError> {
         let bytes = net.to_file();
         let net = crate::QuantizedNet::from_file(&bytes)?;
         let root = veil_content::root_of(&bytes).map_err(reg_err)?;
-        let entry = RegisteredModel {
-            root,
-            features: net.input_scales.len(),
-            meta,
-            format: ModelFormat::Int8,
-            sealed: None,
+        let (stored, sealed) = match seal {
+            Some(seal) => {
+                let sealed = seal(&root, &bytes).map_err(ModelError::Registry)?;
+                let blob = veil_content::root_of(&sealed).map_err(reg_err)?;
+                (sealed, Some(blob))
+            }
+            None => (bytes, None),
         };
-        self.insert(bytes, entry).await
-    }
-
-    /// Register an int8 network sealed at rest: the store holds only what `seal`
-    /// makes of its file (sealed to the key broker's key for the model), and the
-    /// index its weights root, its public shape and the sealed blob's root.
-    pub async fn register_int8_sealed(
-        &mut self,
-        net: &crate::QuantizedNet,
-        meta: ModelMeta,
-        seal: impl FnOnce(&Root, &[u8]) -> Result<Vec<u8>, String>,
-    ) -> Result<RegisteredModel, ModelError> {
-        let bytes = net.to_file();
-        let net = crate::QuantizedNet::from_file(&bytes)?;
-        let root = veil_content::root_of(&bytes).map_err(reg_err)?;
-        let sealed = seal(&root, &bytes).map_err(ModelError::Registry)?;
-        let blob = veil_content::root_of(&sealed).map_err(reg_err)?;
-        let entry = RegisteredModel {
-            root,
-            features: net.input_scales.len(),
-            meta,
-            format: ModelFormat::Int8,
-            sealed: Some(blob),
-        };
-        self.insert(sealed, entry).await
+        let features = net.input_scales.len();
+        let entry = RegisteredModel { root, features, meta, format: ModelFormat::Int8, sealed };
+        self.insert(stored, entry).await
     }
 
     /// Store `bytes` and bind `entry`'s name to its root, once.

@@ -259,7 +259,7 @@ async fn an_int8_network_registers_under_its_file_root() {
     let mut reg = ModelRegistry::open(store, &dir.path().join("models.json")).unwrap();
     let (net, _) = int8_cached();
     let meta = ModelMeta { name: "digits-int8".into(), task: "digits".into(), classes: vec![] };
-    let entry = reg.register_int8(net, meta).await.unwrap();
+    let entry = reg.register_int8(net, meta, None).await.unwrap();
     assert_eq!(entry.root, root_of(&net.to_file()).unwrap());
     assert_eq!((entry.features, entry.format), (64, veil_model::ModelFormat::Int8));
     let (_, bytes) = reg.fetch("digits-int8").await.unwrap();

@@ -277,7 +277,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
                 veil_seal::seal(bytes, &mut out, &[to]).map_err(|e| e.to_string())?;
                 Ok(out)
             };
-            registry.register_int8_sealed(&model.net, meta, seal).await?;
+            registry.register_int8(&model.net, meta, Some(&seal)).await?;
         }
     }
     let llm = match &opts.llm {
