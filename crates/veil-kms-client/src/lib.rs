@@ -85,6 +85,19 @@ impl KmsClient {
         })
     }
 
+    /// The key a model is sealed to at rest (public, like a token's).
+    pub async fn model_public_key(
+        &self,
+        root: &veil_content::Root,
+    ) -> Result<veil_seal::PublicKey, ClientError> {
+        let url = format!("{}/v1/kms/models/{root}/public-key", self.base);
+        let key: TokenKey = answer(&url, self.http.get(&url).send().await).await?;
+        key.public_key.parse().map_err(|_| ClientError::Transport {
+            url,
+            reason: "the broker's public key does not parse".into(),
+        })
+    }
+
     /// The identity a released token key is: it opens data sealed to
     /// [`KmsClient::token_public_key`].
     pub fn open_token_identity(

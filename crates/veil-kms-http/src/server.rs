@@ -114,6 +114,22 @@ async fn token_public_key(
     Ok(Json(TokenKey { resource: token_resource(id), public_key: key.to_string() }).into_response())
 }
 
+async fn model_public_key(
+    State(s): State<AppState>,
+    axum::extract::Path(root): axum::extract::Path<String>,
+) -> Result<Response, HttpProblem> {
+    let root: veil_content::Root = root.parse().map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::RequestMalformed,
+            "a model root is 0x and 64 hex digits",
+        )
+    })?;
+    let key = s.broker.model_public_key(&root);
+    Ok(Json(TokenKey { resource: veil_protocol::kms::model_resource(&root), public_key: key.to_string() })
+        .into_response())
+}
+
 async fn identity(State(s): State<AppState>) -> Json<veil_protocol::kms::BrokerIdentity> {
     Json(s.broker.identity())
 }
@@ -158,6 +174,7 @@ pub fn router_with_limit(broker: Arc<Broker>, clock: fn() -> u64, limit: RateLim
         .route("/v1/kms/resource", post(resource))
         .route("/v1/kms/identity", get(identity))
         .route("/v1/kms/tokens/{id}/public-key", get(token_public_key))
+        .route("/v1/kms/models/{root}/public-key", get(model_public_key))
         .route("/v1/health", get(health))
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -218,6 +218,37 @@ async fn data_sealed_to_a_token_opens_only_with_that_tokens_released_key() {
     }
 }
 
+/// A model's sealing key is public and per model; its key is a resource like any
+/// other, so a measurement the policy allows only `token/*` is refused it (deny by
+/// default), and the refusal is audited.
+#[tokio::test]
+async fn a_model_key_is_released_only_where_the_policy_names_models() {
+    let kms = start(Setup::default()).await;
+    let client = KmsClient::new(&kms.url);
+    let (a, b) = (veil_content::Root([1; 32]), veil_content::Root([2; 32]));
+    let key = client.model_public_key(&a).await.expect("public key");
+    assert_eq!(key, client.model_public_key(&a).await.expect("again"), "stable");
+    assert_ne!(key, client.model_public_key(&b).await.expect("other model"));
+    assert_ne!(key, client.token_public_key("42".parse().unwrap()).await.expect("a token's"));
+    let resp = reqwest::get(format!("{}/v1/kms/models/0x12/public-key", kms.url)).await.expect("answers");
+    assert_eq!(resp.status().as_u16(), 400);
+
+    let enclave = Identity::generate().expect("identity");
+    let session =
+        client.open_session(&kms.attester(good(), Faults::default()), &enclave).await.expect("attest");
+    let resource = veil_protocol::kms::model_resource(&a);
+    match client.resource(&session.session, &resource, None).await {
+        Err(veil_kms_client::ClientError::Refused(p)) => assert_eq!(p.code.as_str(), "kms.resource"),
+        other => panic!("a model key was released to a token-only measurement: {other:?}"),
+    }
+    let events = kms.audit_events();
+    let last = events.last().expect("audited");
+    assert_eq!(
+        (last["resource"].as_str(), last["decision"].as_str()),
+        (Some(resource.as_str()), Some("refused"))
+    );
+}
+
 #[tokio::test]
 async fn refused_attestations_each_have_their_code_and_an_audit_entry() {
     let kms = start(Setup::default()).await;

@@ -265,6 +265,13 @@ impl Broker {
         self.master.public_key(&self.key_name(&token_resource(token)))
     }
 
+    /// The public sealing key of the model whose weights root is `root`: what a
+    /// model is sealed to at rest. Only the key this broker releases for
+    /// `model/<root>` (to measurements its policy allows) opens it. Public: not audited.
+    pub fn model_public_key(&self, root: &veil_content::Root) -> veil_seal::PublicKey {
+        self.master.public_key(&veil_protocol::kms::model_resource(root))
+    }
+
     /// What a resource's key is derived from. A token's key is bound to the chain id and
     /// INFT contract the broker answers for, as well as the token id: the resource is
     /// named `token/<id>` on the wire, but token 7 of another chain or deployment is

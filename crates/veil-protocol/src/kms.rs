@@ -225,12 +225,13 @@ impl ChainRef {
     }
 }
 
-/// `GET /v1/kms/tokens/{id}/public-key`.
+/// `GET /v1/kms/tokens/{id}/public-key` and `GET /v1/kms/models/{root}/public-key`: the
+/// key a resource's data (a token's records, a model sealed at rest) is sealed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenKey {
-    /// `token/<id>`.
+    /// `token/<id>` or `model/<root>`.
     pub resource: String,
-    /// The `veilpk1…` key the token's data is sealed to.
+    /// The `veilpk1…` key the resource's data is sealed to.
     pub public_key: String,
 }
 
