@@ -145,10 +145,13 @@ impl MlJobs {
         result: Result<veil_protocol::JobResponse, GatewayError>,
     ) {
         let mut jobs = self.lock();
-        match jobs.took.get_mut(&key) {
-            Some(avg) => *avg = 0.8 * *avg + 0.2 * took_ms,
-            None => {
-                jobs.took.insert(key, took_ms);
+        // Only answers say how long answering takes: a refusal is quick and says nothing.
+        if result.is_ok() {
+            match jobs.took.get_mut(&key) {
+                Some(avg) => *avg = 0.8 * *avg + 0.2 * took_ms,
+                None => {
+                    jobs.took.insert(key, took_ms);
+                }
             }
         }
         if let Some(job) = jobs.by_id.get_mut(id) {
@@ -427,6 +430,15 @@ mod tests {
     use super::{MAX_ML_JOBS, MlJobs};
     use crate::GatewayError;
 
+    fn answer() -> veil_protocol::JobResponse {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let body = veil_receipt::Receipt::new(veil_receipt::Mode::Plain, Root([1; 32]), Root([2; 32]), at);
+        let receipt = veil_receipt::sign(body, &ed25519_dalek::SigningKey::from_bytes(&[5; 32])).unwrap();
+        let output =
+            veil_protocol::InferenceOutput { model: "m".into(), weights: Root([1; 32]), predictions: vec![] };
+        veil_protocol::JobResponse { output: veil_protocol::JobOutput::Predictions(output), receipt }
+    }
+
     fn job(i: usize) -> MlJob {
         MlJob {
             id: format!("ml_{i:032x}"),
@@ -451,12 +463,15 @@ mod tests {
         }
         assert!(matches!(jobs.admit(job(MAX_ML_JOBS)), Err(GatewayError::Busy { .. })));
         let key = (Root([1; 32]), Privacy::Fhe);
-        jobs.settle(&job(7).id, key, 40.0, 0, Err(GatewayError::WorkerUnavailable("gone".into())));
-        jobs.settle(&job(9).id, key, 20.0, 0, Err(GatewayError::WorkerUnavailable("gone".into())));
-        assert_eq!(jobs.get(&job(7).id).unwrap().state, MlJobState::Failed);
+        jobs.settle(&job(7).id, key, 40.0, 0, Ok(answer()));
+        jobs.settle(&job(9).id, key, 20.0, 0, Ok(answer()));
+        jobs.settle(&job(11).id, key, 0.1, 0, Err(GatewayError::WorkerUnavailable("gone".into())));
+        assert_eq!(jobs.get(&job(7).id).unwrap().state, MlJobState::Done);
+        assert_eq!(jobs.get(&job(11).id).unwrap().state, MlJobState::Failed);
         jobs.admit(job(MAX_ML_JOBS)).unwrap();
         assert!(jobs.get(&job(7).id).is_none(), "the oldest finished job made room");
         assert!(jobs.get(&job(9).id).is_some() && jobs.get(&job(0).id).is_some());
+        // Answers feed the estimate; the refusal does not.
         assert_eq!(jobs.measured_ms(key.0, key.1), Some(0.8 * 40.0 + 0.2 * 20.0));
     }
 
