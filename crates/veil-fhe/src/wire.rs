@@ -3,14 +3,17 @@
 //! Every object starts with a 42-byte header: the magic `VEILFHE\0`, the format
 //! version (1), the kind (1 secret key, 2 public key, 3 query, 4 answer) and the
 //! 32-byte hash of the parameter set it belongs to. The body follows: fhe.rs's own
-//! protobuf encoding for a key, and for a query or an answer little-endian `u32`
-//! counts then length-prefixed fhe.rs ciphertexts. Decoding checks every length
+//! protobuf encoding for a key; for a query little-endian `u32` counts then
+//! length-prefixed fhe.rs ciphertexts; for an answer the counts then the ciphertexts'
+//! polynomials as raw NTT-form words. Decoding checks every length
 //! against the parameter set before allocating, and refuses anything else with a
 //! typed error: it never panics on bytes from outside.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fhe::bfv::{Ciphertext, Encoding, Plaintext, PublicKey, SecretKey};
+use fhe_math::rq::traits::TryConvertFrom as _;
+use fhe_math::rq::{Poly, Representation};
 use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
 use rand_09::CryptoRng;
 use rayon::prelude::*;
@@ -18,8 +21,8 @@ use zeroize::Zeroizing;
 
 use crate::{FheError, ParamSet, Result};
 
-/// The format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// The format version this build writes and reads (2: answers as raw NTT-form words).
+pub const VERSION: u8 = 2;
 const MAGIC: &[u8; 8] = b"VEILFHE\0";
 const HEADER: usize = 8 + 1 + 1 + 32;
 
@@ -150,6 +153,62 @@ fn read_ciphertexts(
                 )));
             }
             Ok(ct)
+        })
+        .collect()
+}
+
+/// The whole bytes a word below `q` takes.
+fn word_bytes(q: u64) -> usize {
+    (64 - (q - 1).leading_zeros() as usize).div_ceil(8).max(1)
+}
+
+/// `count` ciphertexts at `level` as raw NTT-form words (two polynomials each, per
+/// modulus `n` little-endian words of [`word_bytes`] each): exactly that many bytes,
+/// every word below its modulus.
+fn read_ntt_ciphertexts(set: &ParamSet, bytes: &[u8], count: usize, level: usize) -> Result<Vec<Ciphertext>> {
+    let ctx = decode("level", || set.bfv().context_at_level(level).cloned())?;
+    let (moduli, n) = (ctx.moduli().to_vec(), set.degree());
+    let widths: Vec<usize> = moduli.iter().map(|q| word_bytes(*q)).collect();
+    let per_poly = n * widths.iter().sum::<usize>();
+    let per_ct = 2 * per_poly;
+    if bytes.len() != count * per_ct {
+        return Err(FheError::Format(format!(
+            "{} bytes of ciphertexts; {count} at level {level} are {}",
+            bytes.len(),
+            count * per_ct
+        )));
+    }
+    bytes
+        .par_chunks(per_ct)
+        .enumerate()
+        .map(|(k, ct)| {
+            let polys = ct
+                .chunks(per_poly)
+                .map(|poly| {
+                    let mut words = Vec::with_capacity(moduli.len() * n);
+                    let mut rest = poly;
+                    for width in &widths {
+                        let (row, tail) = rest.split_at(n * width);
+                        rest = tail;
+                        words.extend(row.chunks_exact(*width).map(|w| {
+                            let mut b = [0u8; 8];
+                            b[..*width].copy_from_slice(w);
+                            u64::from_le_bytes(b)
+                        }));
+                    }
+                    let reduced = words.chunks(n).zip(&moduli).all(|(row, q)| row.iter().all(|w| w < q));
+                    if !reduced {
+                        return Err(FheError::Format(format!(
+                            "ciphertext {k} has a word outside its modulus"
+                        )));
+                    }
+                    decode("ciphertext", || {
+                        Poly::try_convert_from(words, &ctx, false, Representation::Ntt)
+                            .map_err(fhe::Error::from)
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            decode("ciphertext", || Ciphertext::new(polys, set.bfv()))
         })
         .collect()
 }
@@ -400,7 +459,24 @@ impl Answer {
         for v in [self.features, self.rows, self.outputs, self.level, self.cts.len()] {
             put_u32(&mut out, v);
         }
-        write_ciphertexts(&mut out, &self.cts);
+        // The evaluation leaves every polynomial in NTT form: written as it is, with no
+        // inverse transform and no bit-packing (the client's decryption transforms),
+        // each word in the fewest whole bytes its modulus needs.
+        let Some(first) = self.cts.first() else {
+            return out;
+        };
+        let widths: Vec<usize> = first[0].ctx().moduli().iter().map(|q| word_bytes(*q)).collect();
+        let n = self.set.degree();
+        out.reserve(self.cts.len() * 2 * n * widths.iter().sum::<usize>());
+        for ct in &self.cts {
+            for poly in ct.iter().take(2) {
+                for (row, width) in poly.coefficients().outer_iter().zip(&widths) {
+                    for w in row {
+                        out.extend_from_slice(&w.to_le_bytes()[..*width]);
+                    }
+                }
+            }
+        }
         out
     }
 
@@ -416,7 +492,7 @@ impl Answer {
         if chunks > MAX_QUERY_CIPHERTEXTS || outputs > 1024 || count != chunks * outputs {
             return Err(FheError::Shape(format!("{count} ciphertexts for {rows} rows × {outputs} outputs")));
         }
-        let cts = read_ciphertexts(set, &mut c, count, level)?;
+        let cts = read_ntt_ciphertexts(set, c.0, count, level)?;
         Ok(Self { set: set.clone(), features, rows, outputs, level, cts })
     }
 }

@@ -139,6 +139,22 @@ fn keys_queries_and_answers_round_trip_through_their_encoding() {
     assert_eq!(answer.to_bytes(), answer_bytes);
     let want: Vec<Vec<i64>> = rows.iter().map(|x| forward(&layer, x)).collect();
     assert_eq!(key.decrypt_answer(&answer).unwrap(), want);
+
+    // An answer's words are raw NTT-form coefficients: one at or above its modulus,
+    // a byte short or a byte over is refused, never decoded into a polynomial.
+    let body = 42 + 5 * 4;
+    let mut unreduced = answer_bytes.clone();
+    // The first word (at most eight bytes wide) all ones: above its (odd, prime) modulus.
+    unreduced[body..body + 8].fill(0xff);
+    assert_ne!(unreduced, answer_bytes);
+    assert!(matches!(Answer::from_bytes(&set, &unreduced), Err(FheError::Format(_))));
+    assert!(matches!(
+        Answer::from_bytes(&set, &answer_bytes[..answer_bytes.len() - 1]),
+        Err(FheError::Format(_))
+    ));
+    let mut longer = answer_bytes.clone();
+    longer.push(0);
+    assert!(matches!(Answer::from_bytes(&set, &longer), Err(FheError::Format(_))));
 }
 
 /// A valid query for the tamper tests, with the model that takes it.
@@ -156,8 +172,8 @@ fn damaged_or_misdirected_objects_are_refused_with_the_reason() {
     let refused = |bytes: &[u8]| Query::from_bytes(&set, bytes).err().expect("refused");
 
     let mut version = good.clone();
-    version[8] = 2;
-    assert!(matches!(refused(&version), FheError::Version(2)));
+    version[8] = 3;
+    assert!(matches!(refused(&version), FheError::Version(3)));
     let mut kind = good.clone();
     kind[9] = 2;
     assert!(matches!(refused(&kind), FheError::Kind { found: "an FHE public key", .. }));
