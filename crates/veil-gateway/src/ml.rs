@@ -308,6 +308,10 @@ fn accept(g: &Shared, id: &str, body: MlInferenceRequest) -> Result<MlJob, Gatew
         }
         (p, ..) => return Err(GatewayError::Malformed(format!("{p} takes `query` (and no `rows`)"))),
     };
+    // A job accepted now would only fail later for a reason known now.
+    if g.pool().is_full() {
+        return Err(GatewayError::Busy { waiting: g.pool().queue_len() });
+    }
     let key = (model.root, body.privacy);
     let estimate = g.ml_jobs().measured_ms(model.root, body.privacy).unwrap_or(FIRST_ESTIMATE_MS);
     let mut raw = [0u8; 16];

@@ -268,6 +268,14 @@ impl Pool {
 
     /// A place among the running jobs: at once, after a wait in the queue, or a
     /// refusal when the queue is full.
+    /// Whether a job offered now would be refused as [`GatewayError::Busy`]: every
+    /// worker's slots taken and the queue full. A hint for refusing early (a job
+    /// accepted for later must not fail for a reason known at acceptance); dispatching
+    /// still decides.
+    pub fn is_full(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) >= self.max_queue + self.permits.available_permits()
+    }
+
     async fn admit(&self) -> Result<OwnedSemaphorePermit, GatewayError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue + self.permits.available_permits() {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -498,6 +506,30 @@ mod tests {
 
     fn taken(a: &AtomicUsize, b: &AtomicUsize) -> usize {
         a.load(Ordering::SeqCst) + b.load(Ordering::SeqCst)
+    }
+
+    /// A full pool says so before a job is offered, as dispatching then refuses it.
+    #[tokio::test]
+    async fn a_full_pool_says_so_before_refusing() {
+        let ok = || StatusCode::OK.into_response();
+        let (w, _) = worker(ok, Duration::from_secs(5)).await;
+        let pool = Arc::new(Pool::new(1, 0));
+        pool.set(0, Some(w));
+        assert!(!pool.is_full());
+        let held: Vec<_> = (0..super::JOBS_PER_WORKER)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.dispatch(&job()).await })
+            })
+            .collect();
+        while pool.permits.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(pool.is_full());
+        assert!(matches!(pool.dispatch(&job()).await, Err(GatewayError::Busy { .. })));
+        for h in held {
+            h.abort();
+        }
     }
 
     /// Issue 14, finding 9: an unreadable 2xx used to be retried on another worker, so
