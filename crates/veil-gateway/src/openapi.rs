@@ -47,6 +47,7 @@ fn ml_responses(ok: Value) -> Value {
         ("404", "inference.model_unknown"),
         ("413", "fhe.too_large, request.malformed (body over 12 MiB)"),
         ("415", "request.malformed (not JSON)"),
+        ("429", "request.rate_limited (with Retry-After)"),
         ("503", "inference.busy"),
     ]);
     if let (Some(r), Value::Object(ok)) = (r.as_object_mut(), ok) {
@@ -145,7 +146,8 @@ pub fn document() -> Value {
                 "responses": {"200": ok("The verdict.", json!({"type": "object", "required": ["valid", "verification_time_ms"], "properties": {
                     "valid": {"type": "boolean"}, "verification_time_ms": {"type": "number"}, "mode": {"type": "string"},
                     "summary": {"type": "string"}, "code": {"type": "string"}, "reason": {"type": "string"},
-                }})), "400": {"description": "request.malformed"}, "404": {"description": "receipt.not_found"}},
+                }})), "400": {"description": "request.malformed"}, "404": {"description": "receipt.not_found"},
+                "429": {"description": "request.rate_limited (with Retry-After)"}},
             }},
             "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format.", "content": {"text/plain": {}}}}}},
             "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": ok("OpenAPI 3.1.", json!({"type": "object"}))}}},
