@@ -126,9 +126,7 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     out.ok(&format!("receipt {} → receipt.json", short(&answer.receipt.id)));
 
     out.step(6, "Anyone verifies the receipt offline: signature, attestation binding the key, event chain");
-    let mut trust = veil_verify::Trust::default();
-    trust.anchors.intel_roots.push(crate::kms::read_cert(&stack.dev_root)?);
-    trust.measurements = vec![stack.measurement.clone()];
+    let trust = crate::trust::of_stack(&stack.dev_root, &stack.measurement)?;
     let report = veil_verify::verify(&std::fs::read(&receipt_path)?, &trust)?;
     out.ok(&report.summary());
     let kinds: Vec<&str> = report.verified.receipt.events.iter().map(|e| e.kind.as_str()).collect();
@@ -272,9 +270,7 @@ pub async fn chat_story(
     out.ok(&format!("A: {}", text.trim()));
     out.ok(&format!("streamed in {pieces} pieces (POST /v1/chat/completions, as OpenAI clients send it)"));
     let receipt = gw.receipt(&receipt_id).await?;
-    let mut trust = veil_verify::Trust::default();
-    trust.anchors.intel_roots.push(crate::kms::read_cert(&stack.dev_root)?);
-    trust.measurements = vec![stack.measurement.clone()];
+    let trust = crate::trust::of_stack(&stack.dev_root, &stack.measurement)?;
     let report = veil_verify::verify(receipt.to_json_pretty().as_bytes(), &trust)?;
     out.ok(&report.summary());
     let bound = report.verified.receipt.events.iter().find_map(|e| {

@@ -599,9 +599,7 @@ pub async fn bench_api(stack: &crate::stack::Stack, runs: usize, work: &Path) ->
     let row = model.test_rows().swap_remove(0);
     keygen(&work.join("fhe-keys"), &set)?;
     let key = read_client_key(&work.join("fhe-keys").join(SECRET_KEY_FILE), &set)?;
-    let mut trust = veil_verify::Trust::default();
-    trust.anchors.intel_roots.push(crate::kms::read_cert(&stack.dev_root)?);
-    trust.measurements = vec![stack.measurement.clone()];
+    let trust = crate::trust::of_stack(&stack.dev_root, &stack.measurement)?;
     let timeout = Duration::from_secs(120);
     let privacy = veil_protocol::Privacy::Hybrid;
     let client = FheClient::new(&stack.gateway, set.clone(), key, model, trust.clone(), privacy, timeout)?;

@@ -367,15 +367,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         retention: veil_gateway::Retention::default(),
         clock: opts.clock,
         ml_per_second: opts.ml_per_second,
-        trust: veil_verify::Trust {
-            anchors: {
-                let mut a = veil_evidence::TrustAnchors::vendor();
-                a.intel_roots.push(crate::kms::read_cert(&dir.join("pki/dev-root.pem"))?);
-                a
-            },
-            measurements: vec![measurement.clone()],
-            ..Default::default()
-        },
+        trust: crate::trust::of_stack(&dir.join("pki/dev-root.pem"), &measurement)?,
     });
     let (l, gateway_url) = bind(opts.listen).await?;
     tasks.push(tokio::spawn(serve(l, veil_gateway::router(Arc::new(gateway)), stop_rx.clone())));

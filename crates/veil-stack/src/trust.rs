@@ -77,6 +77,15 @@ impl TrustFiles {
     }
 }
 
+/// What a stack's own parties trust: the vendors' roots and the stack's dev root, and
+/// exactly the stack's worker measurement.
+pub fn of_stack(dev_root: &Path, measurement: &str) -> Result<Trust> {
+    let mut trust = Trust::default();
+    trust.anchors.intel_roots.push(crate::kms::read_cert(dev_root)?);
+    trust.measurements = vec![measurement.to_owned()];
+    Ok(trust)
+}
+
 /// An attestation policy file (TOML), or the default: only fully up-to-date platforms.
 pub fn read_policy(path: Option<&Path>) -> Result<Policy> {
     let Some(path) = path else {
