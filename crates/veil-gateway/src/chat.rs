@@ -19,7 +19,7 @@ use crate::gateway::Shared;
 use crate::pool::JobStream;
 
 /// How one API frames a streamed answer.
-pub(crate) trait Framing: Send + 'static {
+pub(crate) trait Framing: Send + Sync + 'static {
     /// Before any text (OpenAI's role chunk); may be empty.
     fn start(&self) -> Vec<u8>;
     /// New text.
@@ -109,7 +109,7 @@ pub(crate) fn chat_output(answer: &JobResponse) -> Result<&ChatOutput, GatewayEr
 pub(crate) async fn complete(g: &Shared, job: &JobRequest) -> Result<JobResponse, GatewayError> {
     let (answer, _) = g.pool().dispatch(job).await?;
     chat_output(&answer)?;
-    g.keep(&answer)?;
+    g.keep(&answer).await?;
     Ok(answer)
 }
 
@@ -129,7 +129,11 @@ pub(crate) async fn open(
 }
 
 /// The framed bytes for one event, and whether the stream is over.
-fn frame<F: Framing>(g: &Shared, f: &F, event: Result<Option<ChatEvent>, GatewayError>) -> (Vec<u8>, bool) {
+async fn frame<F: Framing>(
+    g: &Shared,
+    f: &F,
+    event: Result<Option<ChatEvent>, GatewayError>,
+) -> (Vec<u8>, bool) {
     match event {
         Ok(Some(ChatEvent::Delta(text))) => (f.delta(&text), false),
         Ok(Some(ChatEvent::Error(p))) => (f.error(&p), true),
@@ -139,7 +143,11 @@ fn frame<F: Framing>(g: &Shared, f: &F, event: Result<Option<ChatEvent>, Gateway
         }
         Err(e) => (f.error(&e.problem()), true),
         Ok(Some(ChatEvent::Done(answer))) => {
-            match chat_output(&answer).and_then(|out| g.keep(&answer).map(|()| out)) {
+            let kept = match chat_output(&answer) {
+                Ok(out) => g.keep(&answer).await.map(|()| out),
+                Err(e) => Err(e),
+            };
+            match kept {
                 Ok(out) => (f.done(out, &answer.receipt.id), true),
                 Err(e) => (f.error(&e.problem()), true),
             }
@@ -165,13 +173,13 @@ pub(crate) fn body<F: Framing>(
         let (bytes, over) = match pending {
             Some(first) => {
                 let mut bytes = f.start();
-                let (more, over) = frame(&g, &f, Ok(first));
+                let (more, over) = frame(&g, &f, Ok(first)).await;
                 bytes.extend(more);
                 (bytes, over)
             }
             None => {
                 let event = events.next().await;
-                frame(&g, &f, event)
+                frame(&g, &f, event).await
             }
         };
         Some((Ok::<_, Infallible>(bytes), (g, events, f, None, over)))

@@ -60,6 +60,9 @@ pub enum GatewayError {
     /// No receipt with that id is kept here.
     #[error("no receipt sha256:{0}")]
     ReceiptNotFound(String),
+    /// The transparency log did not take the receipt.
+    #[error("the transparency log did not take the receipt: {0}")]
+    LogUnavailable(String),
     /// The route needs an API key (an access grant) and the request has none.
     #[error("{0}")]
     Unauthenticated(String),
@@ -109,6 +112,7 @@ impl GatewayError {
             Self::WorkerFailed(_) => (StatusCode::BAD_GATEWAY, ErrorCode::InferenceWorkerFailed),
             Self::Worker(p) | Self::Body(p) => return p.clone(),
             Self::ReceiptNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::ReceiptNotFound),
+            Self::LogUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::GatewayLogUnavailable),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::RequestUnauthenticated),
             Self::GrantLimit(_) => (StatusCode::FORBIDDEN, ErrorCode::RequestGrantLimit),
             Self::BadCiphertext(_) => (StatusCode::BAD_REQUEST, ErrorCode::FheBadCiphertext),

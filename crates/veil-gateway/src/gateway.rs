@@ -50,6 +50,9 @@ pub struct GatewayParts {
     /// What `POST /v1/ml/proofs/{id}/verify` checks kept receipts under: the roots
     /// and measurements this deployment's workers are admitted with.
     pub trust: veil_verify::Trust,
+    /// The transparency log every kept receipt is submitted to before it is
+    /// answered with; none for a gateway that runs without one.
+    pub log: Option<veil_tlog_http::LogClient>,
 }
 
 /// How long the gateway keeps receipts for `GET /v1/receipts/{id}`. Users of token
@@ -87,6 +90,7 @@ pub struct Gateway {
     ml_jobs: crate::ml::MlJobs,
     ml_limit: veil_http::limit::RateLimit,
     trust: veil_verify::Trust,
+    log: Option<veil_tlog_http::LogClient>,
 }
 
 impl Gateway {
@@ -107,6 +111,7 @@ impl Gateway {
             ml_jobs: Default::default(),
             ml_limit: veil_http::limit::RateLimit::new(parts.ml_per_second),
             trust: parts.trust,
+            log: parts.log,
         }
     }
 
@@ -130,7 +135,7 @@ impl Gateway {
         let looked_up = started.elapsed();
         let (answer, worker_timing) = self.pool.dispatch(&job).await?;
         let dispatched = started.elapsed();
-        self.keep(&answer)?;
+        self.keep(&answer).await?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         let mut timing = format!(
             "gw_check;dur={:.3}, gw_ledger;dur={:.3}, gw_worker;dur={:.3}, gw_keep;dur={:.3}",
@@ -218,11 +223,15 @@ impl Gateway {
 
     /// A kept receipt's bytes, by id (`sha256:` optional).
     pub(crate) fn kept_receipt(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
-        let hexid = id.trim_start_matches("sha256:");
-        if hexid.len() != 64 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(GatewayError::Malformed("a receipt id is sha256: and 64 hex digits".into()));
-        }
+        let hexid = receipt_hex(id)?;
         std::fs::read(self.receipts_dir.join(format!("{hexid}.json")))
+            .map_err(|_| GatewayError::ReceiptNotFound(hexid.to_owned()))
+    }
+
+    /// A kept receipt's inclusion in the transparency log, by receipt id.
+    pub(crate) fn kept_inclusion(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        let hexid = receipt_hex(id)?;
+        std::fs::read(self.receipts_dir.join(format!("{hexid}.{INCLUSION_EXT}")))
             .map_err(|_| GatewayError::ReceiptNotFound(hexid.to_owned()))
     }
 
@@ -261,8 +270,22 @@ impl Gateway {
     /// The file is named by the id the gateway computes, never by the one the worker
     /// states: a worker cannot write outside the directory (`"id": "../x"`) nor file a
     /// receipt under another receipt's id.
-    pub(crate) fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
-        keep_receipt(&self.receipts_dir, &answer.receipt)?;
+    ///
+    /// With a log configured, the receipt is also submitted to it and its inclusion
+    /// kept beside it (`GET /v1/receipts/{id}/inclusion`); a receipt the log does not
+    /// take is refused, so every receipt a client gets is in the log.
+    pub(crate) async fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
+        let (path, bytes) = keep_receipt(&self.receipts_dir, &answer.receipt)?;
+        if let Some(log) = &self.log {
+            let inclusion = log.submit_receipt(&bytes).await.map_err(|e| {
+                tracing::warn!(error = %e, "the transparency log did not take a receipt");
+                GatewayError::LogUnavailable(e.to_string())
+            })?;
+            let json =
+                serde_json::to_vec_pretty(&inclusion).map_err(|e| GatewayError::Storage(e.to_string()))?;
+            veil_fs::write_atomic(path.with_extension(INCLUSION_EXT), &json)
+                .map_err(|e| GatewayError::Storage(e.to_string()))?;
+        }
         if self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
             let (dir, retention, now) = (self.receipts_dir.clone(), self.retention, (self.clock)());
             tokio::task::spawn_blocking(move || {
@@ -275,17 +298,29 @@ impl Gateway {
     }
 }
 
-/// [`Gateway::keep`]: where the receipt went.
+/// The extension of a receipt's inclusion file beside `<id>.json` (not `.json`, so
+/// listings and pruning count receipts only).
+const INCLUSION_EXT: &str = "inclusion";
+
+fn receipt_hex(id: &str) -> Result<&str, GatewayError> {
+    let hexid = id.trim_start_matches("sha256:");
+    if hexid.len() != 64 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(GatewayError::Malformed("a receipt id is sha256: and 64 hex digits".into()));
+    }
+    Ok(hexid)
+}
+
+/// [`Gateway::keep`]: where the receipt went, and its bytes.
 fn keep_receipt(
     dir: &std::path::Path,
     receipt: &veil_receipt::SignedReceipt,
-) -> Result<PathBuf, GatewayError> {
+) -> Result<(PathBuf, Vec<u8>), GatewayError> {
     let bytes = receipt.to_json_pretty();
     let verified = veil_receipt::verify(bytes.as_bytes())
         .map_err(|e| GatewayError::WorkerFailed(format!("the worker's receipt does not verify: {e}")))?;
     let path = dir.join(format!("{}.json", hex::encode(verified.id.0)));
     veil_fs::write_atomic(&path, bytes.as_bytes()).map_err(|e| GatewayError::Storage(e.to_string()))?;
-    Ok(path)
+    Ok((path, bytes.into_bytes()))
 }
 
 /// Drop receipts past `retention` at `now` (unix seconds); how many were dropped.
@@ -307,6 +342,7 @@ fn prune_receipts(dir: &std::path::Path, retention: Retention, now: u64) -> std:
     for (i, (at, path)) in files.iter().enumerate() {
         if i < too_many || now.saturating_sub(*at) > retention.max_age_secs {
             std::fs::remove_file(path)?;
+            let _ = std::fs::remove_file(path.with_extension(INCLUSION_EXT));
             dropped += 1;
         }
     }
@@ -355,7 +391,15 @@ async fn attestation(State(g): State<Shared>, Query(q): Query<NonceQuery>) -> Re
 }
 
 async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
-    match g.kept_receipt(&id) {
+    json_bytes(g.kept_receipt(&id))
+}
+
+async fn inclusion(State(g): State<Shared>, Path(id): Path<String>) -> Response {
+    json_bytes(g.kept_inclusion(&id))
+}
+
+fn json_bytes(r: Result<Vec<u8>, GatewayError>) -> Response {
+    match r {
         Ok(bytes) => {
             ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
         }
@@ -434,6 +478,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/show", post(crate::ollama::show))
         .route("/v1/attestation", get(attestation))
         .route("/v1/receipts/{id}", get(receipt))
+        .route("/v1/receipts/{id}/inclusion", get(inclusion))
         .route("/v1/models", get(models))
         .route("/v1/ml/models", get(crate::ml::models))
         .route(
@@ -484,7 +529,7 @@ mod tests {
         let dir = root.path().join("receipts");
         std::fs::create_dir(&dir).unwrap();
         let good = receipt();
-        let kept = keep_receipt(&dir, &good).unwrap();
+        let (kept, _) = keep_receipt(&dir, &good).unwrap();
         assert_eq!(kept, dir.join(format!("{}.json", good.id.trim_start_matches("sha256:"))));
 
         let mut escaping = receipt();

@@ -89,6 +89,9 @@ codes! {
 
     /// The gateway could not record a nonce or keep a receipt.
     GatewayStorage = "gateway.storage",
+    /// The transparency log could not take a receipt: the answer is withheld, since
+    /// every receipt handed out is in the log.
+    GatewayLogUnavailable = "gateway.log_unavailable",
     /// The ledger could not be read.
     LedgerUnavailable = "ledger.unavailable",
     /// No receipt with that id is kept here.
@@ -179,6 +182,28 @@ codes! {
     MlUnknownJob = "ml.unknown_job",
     /// The model is not offered at the privacy level asked for.
     MlPrivacyUnsupported = "ml.privacy_unsupported",
+
+    /// A log entry (or the receipt it is made from) is malformed or does not verify.
+    LogEntryMalformed = "log.entry_malformed",
+    /// A log entry is larger than the log accepts.
+    LogEntryTooLarge = "log.entry_too_large",
+    /// A receipt's time is outside the window the log admits (backdated, or from
+    /// the future).
+    LogEntryTime = "log.entry_time",
+    /// A proof or tile was asked for beyond the tree's size.
+    LogBeyondTree = "log.beyond_tree",
+    /// A checkpoint does not parse, or is not signed by the key it must be.
+    LogBadCheckpoint = "log.bad_checkpoint",
+    /// A checkpoint is older than one already seen.
+    LogStaleCheckpoint = "log.stale_checkpoint",
+    /// Two checkpoints (or a proof between them) show different histories.
+    LogInconsistent = "log.inconsistent",
+    /// A proof does not verify.
+    LogBadProof = "log.bad_proof",
+    /// The log has more submissions waiting than it queues.
+    LogBusy = "log.busy",
+    /// The log could not make an entry durable; the entry was not accepted.
+    LogStorage = "log.storage",
 
     /// The attestation verifier could not attest or sign.
     OracleInternal = "oracle.internal",

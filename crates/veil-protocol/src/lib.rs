@@ -19,6 +19,7 @@ mod problem;
 mod registry;
 mod request;
 mod table;
+mod tlog;
 mod token;
 
 pub use access::{
@@ -41,4 +42,7 @@ pub use registry::{
 };
 pub use request::*;
 pub use table::{Table, TableError};
+pub use tlog::{
+    ConsistencyProof, Inclusion, InclusionProof, LogEntry, LogHash, MAX_ENTRY_BYTES, MAX_PROOF_HASHES,
+};
 pub use token::{TokenId, TokenIdError};

@@ -62,6 +62,9 @@ pub enum StackError {
     /// A receipt did not verify.
     #[error(transparent)]
     Verify(#[from] veil_verify::VerifyError),
+    /// The transparency log refused, or a proof from it does not hold.
+    #[error("{0} ({code})", code = .0.code())]
+    Log(#[from] veil_tlog::TlogError),
     /// The demo's story did not go as it must (something was answered that must be
     /// refused, or the other way round).
     #[error("{0}")]

@@ -236,3 +236,101 @@ pub async fn complete_with_proof(client: &ChainClient<DynProvider>, job: U256, p
     }
     Ok(())
 }
+
+/// `ADDRESS=ETH`, for funding accounts.
+pub fn parse_fund(s: &str) -> Result<(Address, U256), String> {
+    let (a, eth) = s.split_once('=').ok_or("expected ADDRESS=ETH")?;
+    let a: Address = a.parse().map_err(|e| format!("{a}: {e}"))?;
+    Ok((a, parse_eth(eth)?))
+}
+
+/// An amount of ETH in decimal, as wei.
+pub fn parse_eth(eth: &str) -> Result<U256, String> {
+    parse_ether(eth).map_err(|e| format!("{eth}: {e}"))
+}
+
+/// A prover registration statement file.
+pub fn read_statement(path: &Path) -> std::io::Result<veil_ledger::SignedAttestation> {
+    veil_fs::read_json(path, 64 << 10, "an attestation statement")
+}
+
+/// `veil prover …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProverCommand {
+    /// Register the signer as a prover with a stake and an attestation verifier's
+    /// statement (`veil prover attest`) for its enclave key.
+    Register {
+        /// The statement (JSON).
+        #[arg(long)]
+        statement: std::path::PathBuf,
+        /// Stake in ETH (decimal; at least 1).
+        #[arg(long, value_parser = parse_eth)]
+        stake_eth: U256,
+    },
+    /// Renew the signer's attestation with a fresh statement (or a restarted enclave's key).
+    UpdateAttestation {
+        /// The statement (JSON).
+        #[arg(long)]
+        statement: std::path::PathBuf,
+    },
+    /// Ask an attestation verifier (`veil oracle`) for the statement that admits a
+    /// prover enclave's key, from its registration evidence.
+    Attest {
+        /// The enclave's registration evidence (JSON, from the proof server's
+        /// `GET /v1/registration?account=`).
+        #[arg(long)]
+        evidence: std::path::PathBuf,
+        /// The account registering.
+        #[arg(long)]
+        prover: Address,
+        /// The attestation verifier's URL.
+        #[arg(long)]
+        oracle: String,
+        /// Where to write the statement.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Approve (or with --revoke withdraw) a prover measurement (registry owner).
+    Approve {
+        /// The measurement id (hex), as evidence claims carry it.
+        #[arg(value_parser = veil_oracle::measurement_key)]
+        measurement: alloy::primitives::B256,
+        /// Withdraw the approval instead.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Pin the measurement attestation verifiers must run as (registry owner).
+    PinVerifier {
+        /// The measurement id (hex) verifiers must run as.
+        #[arg(value_parser = veil_oracle::measurement_key)]
+        measurement: alloy::primitives::B256,
+    },
+    /// Admit an attestation verifier's key (registry owner).
+    AddVerifier {
+        /// The attestation verifier's URL: it is challenged, and its evidence must bind
+        /// its signing key and verify under --dev-root/--policy as a measurement you
+        /// accept (the one the registry pins).
+        #[arg(long)]
+        oracle: String,
+        /// Whose evidence to trust.
+        #[command(flatten)]
+        trust: crate::trust::TrustFiles,
+        /// Also write the verifier's evidence here, to publish beside its admission.
+        #[arg(long)]
+        evidence_out: Option<std::path::PathBuf>,
+    },
+    /// Report an offence: invalid-proof (10%), downtime (1%), attestation-forgery or
+    /// data-leak (100% and a ban).
+    Report {
+        /// The prover's account.
+        prover: Address,
+        /// The offence.
+        #[arg(long)]
+        offence: veil_ledger::Offence,
+        /// The hash of the evidence.
+        #[arg(long)]
+        evidence: alloy::primitives::B256,
+    },
+    /// Print every registered prover as JSON.
+    List,
+}

@@ -31,6 +31,7 @@ pub mod publish;
 pub mod stack;
 pub mod store;
 pub mod tee;
+pub mod tlog;
 pub mod trust;
 pub mod zk;
 

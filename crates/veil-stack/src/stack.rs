@@ -179,6 +179,10 @@ pub struct Stack {
     pub audit_log: PathBuf,
     /// The dev root that the simulated workers' evidence chains to.
     pub dev_root: PathBuf,
+    /// The transparency log's base URL.
+    pub log: String,
+    /// The log's public key (a signed-note verifier key).
+    pub log_key: String,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _chain: veil_chain::Rpc,
@@ -358,6 +362,18 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         tasks.push(tokio::spawn(supervise(slot, spec, pool.clone(), stop_rx.clone())));
     }
 
+    // The transparency log: every receipt the gateway hands out is in it first.
+    let log_key_file = dir.join("log.key");
+    let log_key = if log_key_file.exists() {
+        crate::tlog::read_key(&log_key_file)?.verifier_key().to_owned()
+    } else {
+        let origin = crate::tlog::origin(client.chain_id(), client.deployment().anchor);
+        crate::tlog::new_key(&log_key_file, &origin)?
+    };
+    let log = crate::tlog::open(&dir.join("log"), &log_key_file, opts.clock)?;
+    let (l, log_url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    tasks.push(tokio::spawn(serve(l, crate::tlog::app(log, opts.clock), stop_rx.clone())));
+
     let gateway = Gateway::new(GatewayParts {
         ledger: client.clone(),
         pool: pool.clone(),
@@ -368,6 +384,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         clock: opts.clock,
         ml_per_second: opts.ml_per_second,
         trust: crate::trust::of_stack(&dir.join("pki/dev-root.pem"), &measurement)?,
+        log: Some(veil_tlog_http::LogClient::new(&log_url)),
     });
     let (l, gateway_url) = bind(opts.listen).await?;
     tasks.push(tokio::spawn(serve(l, veil_gateway::router(Arc::new(gateway)), stop_rx.clone())));
@@ -383,7 +400,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     let up = serde_json::json!({
         "gateway": gateway_url, "kms": kms_url, "rpc": rpc_url,
         "deployment": chain_dir.join("deployment.json"), "dev_root": dir.join("pki/dev-root.pem"),
-        "measurement": measurement, "workers": opts.workers,
+        "measurement": measurement, "workers": opts.workers, "log": log_url, "log_key": log_key,
     });
     veil_fs::write_json(dir.join("up.json"), &up)?;
     Ok(Stack {
@@ -396,6 +413,8 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         store,
         audit_log: kms_dir.join("audit.jsonl"),
         dev_root: dir.join("pki/dev-root.pem"),
+        log: log_url,
+        log_key,
         stop,
         tasks,
         _chain: chain,

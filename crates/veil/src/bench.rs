@@ -24,6 +24,13 @@ pub fn fhe(o: veil_stack::fhe::FheBenchOptions) -> Result<()> {
     Ok(())
 }
 
+/// `veil bench log`, in a temporary directory.
+pub fn log(o: &veil_stack::tlog::LogBenchOptions) -> Result<()> {
+    let tmp = tempfile::Builder::new().prefix("veil-bench-log-").tempdir()?;
+    outln!("{}", veil_stack::tlog::bench(o, tmp.path())?);
+    Ok(())
+}
+
 type Report<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = veil_stack::Result<String>> + 'a>>;
 
 /// Start a stack of `workers` in a temporary directory, print what `bench` reports on

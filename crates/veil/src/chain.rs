@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::{Address, B256, U256, utils::parse_ether};
+use alloy::primitives::{Address, B256, U256};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
-use veil_oracle::measurement_key;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
-use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, write_deployment};
+pub use veil_stack::ledger::ProverCommand;
+use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, parse_eth, parse_fund, write_deployment};
 use veil_stack::publish::publish_documents;
 
 pub use veil_stack::ledger::LedgerTarget as LedgerArgs;
@@ -70,17 +70,6 @@ pub enum ChainCommand {
         #[arg(long, value_parser = parse_eth)]
         eth: U256,
     },
-}
-
-fn parse_fund(s: &str) -> Result<(Address, U256), String> {
-    let (a, eth) = s.split_once('=').ok_or("expected ADDRESS=ETH")?;
-    let a: Address = a.parse().map_err(|e| format!("{a}: {e}"))?;
-    Ok((a, parse_eth(eth)?))
-}
-
-/// An amount of ETH in decimal, as wei.
-fn parse_eth(eth: &str) -> Result<U256, String> {
-    parse_ether(eth).map_err(|e| format!("{eth}: {e}"))
 }
 
 /// `veil nft …`.
@@ -187,91 +176,6 @@ pub enum JobCommand {
         /// The job id.
         job: U256,
     },
-}
-
-/// `veil prover …`.
-#[derive(Subcommand)]
-pub enum ProverCommand {
-    /// Register the signer as a prover with a stake and an attestation verifier's
-    /// statement (`veil prover attest`) for its enclave key.
-    Register {
-        /// The statement (JSON).
-        #[arg(long)]
-        statement: PathBuf,
-        /// Stake in ETH (decimal; at least 1).
-        #[arg(long, value_parser = parse_eth)]
-        stake_eth: U256,
-    },
-    /// Renew the signer's attestation with a fresh statement (or a restarted enclave's key).
-    UpdateAttestation {
-        /// The statement (JSON).
-        #[arg(long)]
-        statement: PathBuf,
-    },
-    /// Ask an attestation verifier (`veil oracle`) for the statement that admits a
-    /// prover enclave's key, from its registration evidence.
-    Attest {
-        /// The enclave's registration evidence (JSON, from the proof server's
-        /// `GET /v1/registration?account=`).
-        #[arg(long)]
-        evidence: PathBuf,
-        /// The account registering.
-        #[arg(long)]
-        prover: Address,
-        /// The attestation verifier's URL.
-        #[arg(long)]
-        oracle: String,
-        /// Where to write the statement.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Approve (or with --revoke withdraw) a prover measurement (registry owner).
-    Approve {
-        /// The measurement id (hex), as evidence claims carry it.
-        #[arg(value_parser = measurement_key)]
-        measurement: B256,
-        /// Withdraw the approval instead.
-        #[arg(long)]
-        revoke: bool,
-    },
-    /// Pin the measurement attestation verifiers must run as (registry owner).
-    PinVerifier {
-        /// The measurement id (hex) verifiers must run as.
-        #[arg(value_parser = measurement_key)]
-        measurement: B256,
-    },
-    /// Admit an attestation verifier's key (registry owner).
-    AddVerifier {
-        /// The attestation verifier's URL: it is challenged, and its evidence must bind
-        /// its signing key and verify under --dev-root/--policy as a measurement you
-        /// accept (the one the registry pins).
-        #[arg(long)]
-        oracle: String,
-        /// Whose evidence to trust.
-        #[command(flatten)]
-        trust: crate::infer::TrustArgs,
-        /// Also write the verifier's evidence here, to publish beside its admission.
-        #[arg(long)]
-        evidence_out: Option<PathBuf>,
-    },
-    /// Report an offence: invalid-proof (10%), downtime (1%), attestation-forgery or
-    /// data-leak (100% and a ban).
-    Report {
-        /// The prover's account.
-        prover: Address,
-        /// The offence.
-        #[arg(long)]
-        offence: veil_ledger::Offence,
-        /// The hash of the evidence.
-        #[arg(long)]
-        evidence: B256,
-    },
-    /// Print every registered prover as JSON.
-    List,
-}
-
-fn read_statement(path: &std::path::Path) -> std::io::Result<veil_ledger::SignedAttestation> {
-    veil_fs::read_json(path, 64 << 10, "an attestation statement")
 }
 
 /// `veil chain …`.
@@ -392,12 +296,12 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
             }
             Prover(ProverCommand::Register { statement, stake_eth }) => {
                 let me = ledger.signer()?;
-                client.register_prover(&read_statement(&statement)?, stake_eth).await?;
+                client.register_prover(&veil_stack::ledger::read_statement(&statement)?, stake_eth).await?;
                 outln!("registered prover {me}");
             }
             Prover(ProverCommand::UpdateAttestation { statement }) => {
                 ledger.signer()?;
-                let st = read_statement(&statement)?;
+                let st = veil_stack::ledger::read_statement(&statement)?;
                 client.update_attestation(&st).await?;
                 outln!("attested until {}", st.expires_at);
             }

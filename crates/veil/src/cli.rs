@@ -133,6 +133,13 @@ pub enum Command {
         /// Whose evidence to trust.
         #[command(flatten)]
         trust: infer::TrustArgs,
+        /// Also check the receipt's inclusion in a transparency log: the JSON that
+        /// `GET /v1/receipts/{id}/inclusion` returns.
+        #[arg(long, requires = "log_key")]
+        inclusion: Option<PathBuf>,
+        /// The log's public key (`name+id+base64`, or a file holding it).
+        #[arg(long)]
+        log_key: Option<String>,
     },
     /// Run every role on this machine (chain, store, key broker, gateway, attested
     /// workers) on embedded defaults, until interrupted.
@@ -166,6 +173,11 @@ pub enum Command {
         #[command(subcommand)]
         command: zk::ProveCommand,
     },
+    /// The transparency log: keys, serving, checkpoints and their consistency.
+    Log {
+        #[command(subcommand)]
+        command: veil_stack::tlog::LogCommand,
+    },
     /// Measure Veil against its reference tools, side by side in one run.
     Bench {
         #[command(subcommand)]
@@ -182,6 +194,9 @@ pub enum BenchCommand {
     /// FHE on a bundled linear model's held-out split beside the plaintext model:
     /// times, sizes and accuracy.
     Fhe(veil_stack::fhe::FheBenchOptions),
+    /// The transparency log: durable appends beside a bare fsynced file, and
+    /// inclusion proofs from tiles beside proofs from memory.
+    Log(veil_stack::tlog::LogBenchOptions),
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
         /// The circuit.

@@ -1,7 +1,7 @@
 //! `veil infer`, `veil attestation`, and the trust flags of `veil verify`: the user's
 //! side of the gateway.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -95,11 +95,29 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
 /// Receipts are a few KiB (a zk receipt carries its key and proof); far larger is not one.
 const MAX_RECEIPT_BYTES: u64 = 16 << 20;
 
-/// `veil verify RECEIPT`: a one-line summary, or why it does not verify (exit 1).
-pub fn verify(receipt: &std::path::Path, trust: &TrustArgs) -> Result<()> {
+/// `veil verify RECEIPT [--inclusion F --log-key K]`: a one-line summary (and where
+/// the log holds it), or why it does not verify (exit 1).
+pub fn verify(
+    receipt: &Path,
+    trust: &TrustArgs,
+    inclusion: Option<&Path>,
+    log_key: Option<&str>,
+) -> Result<()> {
     let bytes = veil_fs::read_limited(receipt, MAX_RECEIPT_BYTES)?;
     let v = veil_verify::verify(&bytes, &trust.load()?)
         .map_err(|e| anyhow::anyhow!("invalid receipt {}: {e} ({})", receipt.display(), e.code()))?;
     outln!("{}", v.summary());
+    if let (Some(path), Some(key)) = (inclusion, log_key) {
+        let inclusion: veil_protocol::Inclusion = veil_fs::read_json(path, 1 << 20, "an inclusion proof")?;
+        let cp = veil_stack::tlog::check_receipt(&bytes, &inclusion, &veil_stack::tlog::verifier(key)?)
+            .with_context(|| format!("the receipt is not in the log by {}", path.display()))?;
+        outln!(
+            "logged: entry {} of {} in {} (checkpoint at {})",
+            inclusion.index,
+            cp.size,
+            cp.origin,
+            cp.time
+        );
+    }
     Ok(())
 }

@@ -27,6 +27,7 @@ mod fhe;
 mod files;
 mod infer;
 mod kms;
+mod log;
 mod model;
 mod oracle;
 mod process;
@@ -113,8 +114,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Zk { command } => done(zk::zk(command)),
         Command::Fhe { command } => done(fhe::run(command)),
         Command::Bench { command: BenchCommand::Fhe(o) } => done(bench::fhe(o)),
+        Command::Bench { command: BenchCommand::Log(o) } => done(bench::log(&o)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
-        Command::Verify { receipt, trust } => done(infer::verify(&receipt, &trust)),
+        Command::Verify { receipt, trust, inclusion, log_key } => {
+            done(infer::verify(&receipt, &trust, inclusion.as_deref(), log_key.as_deref()))
+        }
+        Command::Log { command } => done(log::run(command)),
     }
 }

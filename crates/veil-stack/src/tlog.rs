@@ -1,0 +1,372 @@
+//! The transparency log role: its key file, the log over a directory, and the
+//! checks `veil verify --inclusion` and `veil log verify` make.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use veil_protocol::Inclusion;
+use veil_tlog::{Admission, Checkpoint, Log, LogHash, LogOptions, LogSigner, LogVerifier, TlogError};
+use veil_tlog_http::LogService;
+use zeroize::Zeroizing;
+
+use crate::{Result, StackError};
+
+/// The origin (and key name) of a deployment's log: it names the chain and the
+/// contract its checkpoints are anchored in, so a checkpoint cannot pass for another
+/// deployment's.
+pub fn origin(chain_id: u64, anchor: alloy::primitives::Address) -> String {
+    format!("veil.local/log/{chain_id}/{anchor:#x}")
+}
+
+/// Write a new log key named `name` to `out` (0600, never overwriting); the public
+/// verifier key.
+pub fn new_key(out: &Path, name: &str) -> Result<String> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut *seed).map_err(|e| StackError::Config(format!("random: {e}")))?;
+    let (skey, vkey) = veil_tlog::generate_key(name, &seed)?;
+    crate::keys::write_new_secret(out, format!("{}\n", skey.as_str()).as_bytes())?;
+    Ok(vkey)
+}
+
+/// Read a log key file (it must be private).
+pub fn read_key(path: &Path) -> Result<LogSigner> {
+    veil_fs::check_private(path)?;
+    let bytes = Zeroizing::new(veil_fs::read_limited(path, 4096)?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| StackError::Config(format!("{} is not a log key", path.display())))?;
+    LogSigner::from_encoded(text).map_err(|e| StackError::Config(format!("{}: {e}", path.display())))
+}
+
+/// The log in `dir`, signing with the key in `key`.
+pub fn open(dir: &Path, key: &Path, clock: fn() -> u64) -> Result<Arc<Log>> {
+    let signer = read_key(key)?;
+    Ok(Arc::new(Log::open(dir, signer, clock, LogOptions::default())?))
+}
+
+/// The log's HTTP service with the default admission window and rate limit.
+pub fn service(log: Arc<Log>, clock: fn() -> u64) -> LogService {
+    LogService { log, clock, admission: Admission::default(), per_second: LOG_SUBMISSIONS_PER_SECOND }
+}
+
+/// Receipts one client may submit per second (a gateway submits every receipt it
+/// keeps; more than this from one address is not a gateway).
+pub const LOG_SUBMISSIONS_PER_SECOND: u32 = 2000;
+
+/// A verifier key given inline (`name+id+base64`) or as a file holding one.
+pub fn verifier(key: &str) -> Result<LogVerifier> {
+    let text = if key.contains('+') {
+        key.to_owned()
+    } else {
+        let bytes = veil_fs::read_limited(Path::new(key), 4096)?;
+        String::from_utf8(bytes).map_err(|_| StackError::Config(format!("{key} is not a log key")))?
+    };
+    Ok(LogVerifier::new(&text)?)
+}
+
+/// Check that `receipt` is in the log by `inclusion` under `log`: the checkpoint
+/// signed by the log, the audit path from the receipt's entry to its root, and the
+/// receipt's own time no later than the checkpoint's (a receipt cannot have been
+/// logged before it was made).
+pub fn check_receipt(receipt: &[u8], inclusion: &Inclusion, log: &LogVerifier) -> Result<Checkpoint> {
+    let (entry, at) = veil_tlog::receipt_leaf(receipt)?;
+    let leaf = veil_tlog::encode_entry(&entry)?;
+    let (cp, _) = veil_tlog::check_inclusion(inclusion, &leaf, log)?;
+    let skew = i64::try_from(Admission::default().max_skew_secs).unwrap_or(0);
+    if at > i64::try_from(cp.time).unwrap_or(i64::MAX).saturating_add(skew) {
+        return Err(StackError::Log(TlogError::EntryTime {
+            created_at: at,
+            now: cp.time,
+            why: "the receipt claims a time after the checkpoint that includes it",
+        }));
+    }
+    Ok(cp)
+}
+
+/// `veil log …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LogCommand {
+    /// Make a log key: the private key file (0600, never overwritten) and, printed,
+    /// the public verifier key others check checkpoints with.
+    Keygen {
+        /// The log's origin (no spaces or pluses), e.g. `example.com/log`.
+        #[arg(long)]
+        name: String,
+        /// Where the private key goes.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Run a transparency log over a directory until interrupted.
+    Serve {
+        /// The log's directory (tiles and checkpoint; created on first use).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// The log's private key file.
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
+    },
+    /// Save the log's latest checkpoint, after checking its signature and that it
+    /// extends the one already in OUT (if any): a log that forks its history is caught.
+    Checkpoint {
+        /// The log's base URL.
+        #[arg(long)]
+        url: String,
+        /// The log's public key (`name+id+base64`, or a file holding it).
+        #[arg(long)]
+        log_key: String,
+        /// The checkpoint file to update.
+        out: std::path::PathBuf,
+    },
+    /// Check that checkpoint NEW extends checkpoint OLD, with a proof from the log.
+    Verify {
+        /// The log's base URL.
+        #[arg(long)]
+        url: String,
+        /// The log's public key (`name+id+base64`, or a file holding it).
+        #[arg(long)]
+        log_key: String,
+        /// The older checkpoint file.
+        old: std::path::PathBuf,
+        /// The newer checkpoint file.
+        new: std::path::PathBuf,
+    },
+}
+
+/// Check that signed checkpoint `new` extends `old`, with a consistency proof from
+/// the log at `url`.
+pub async fn consistency(
+    url: &str,
+    log: &LogVerifier,
+    old: &[u8],
+    new: &[u8],
+) -> Result<(Checkpoint, Checkpoint)> {
+    let (o, n) = (Checkpoint::open(old, log)?, Checkpoint::open(new, log)?);
+    if o.size > n.size {
+        return Err(TlogError::StaleCheckpoint { seen: o.size, given: n.size }.into());
+    }
+    let proof = veil_tlog_http::LogClient::new(url)
+        .consistency(o.size, n.size)
+        .await
+        .map_err(|e| StackError::Config(e.to_string()))?;
+    Ok(veil_tlog::check_consistency(old, new, &proof.proof, log)?)
+}
+
+/// Fetch the log's latest checkpoint and check it against `previous` (the last one
+/// seen, if any): signed by the log, no smaller, and consistent. The new checkpoint's
+/// bytes.
+pub async fn fresh_checkpoint(
+    url: &str,
+    log: &LogVerifier,
+    previous: Option<&[u8]>,
+) -> Result<(Vec<u8>, Checkpoint)> {
+    let latest = veil_tlog_http::LogClient::new(url)
+        .checkpoint()
+        .await
+        .map_err(|e| StackError::Config(e.to_string()))?;
+    let cp = Checkpoint::open(&latest, log)?;
+    if let Some(prev) = previous {
+        consistency(url, log, prev, &latest).await?;
+    }
+    Ok((latest, cp))
+}
+
+/// The log's HTTP app over `log`.
+pub fn app(log: Arc<Log>, clock: fn() -> u64) -> axum::Router {
+    veil_tlog_http::router(service(log, clock))
+}
+
+/// What `veil bench log` runs (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogBenchOptions {
+    /// Entries appended (the tree size proofs are then measured at).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: u64,
+    /// Bytes per entry (a receipt entry is about 250).
+    #[arg(long, default_value_t = 250)]
+    pub entry_bytes: usize,
+    /// Inclusion proofs generated and verified.
+    #[arg(long, default_value_t = 10_000)]
+    pub proofs: usize,
+}
+
+fn bench_clock() -> u64 {
+    // A benchmark's checkpoints need a time, not the time.
+    1_764_849_600
+}
+
+/// `veil bench log` in `dir`: append throughput with group-commit fsync beside the
+/// floor a bare fsynced append file sets (the same bytes, the same batches), storage
+/// per entry, and inclusion proofs from the tiles beside the same proofs from every
+/// stored hash held in memory (the Go sumdb design), as markdown.
+pub fn bench(opts: &LogBenchOptions, dir: &Path) -> Result<String> {
+    use std::fmt::Write as _;
+    use std::time::{Duration, Instant};
+
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| StackError::Config(format!("random: {e}")))?;
+    let (skey, vkey) = veil_tlog::generate_key("bench.veil.local/log", &seed)?;
+    let verifier = LogVerifier::new(&vkey)?;
+    let log_dir = dir.join("log");
+    let log =
+        Arc::new(Log::open(&log_dir, LogSigner::from_encoded(&skey)?, bench_clock, LogOptions::default())?);
+    let n = opts.entries.max(1);
+    let entry = |i: u64| {
+        let mut e = format!("{i:020}").into_bytes();
+        e.resize(opts.entry_bytes.max(20), b'.');
+        e
+    };
+
+    // Appends: one producer submitting as fast as the queue takes them; batches form
+    // while the previous one is being made durable.
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Duration)>();
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let (tx, at) = (tx.clone(), Instant::now());
+        match log.submit(
+            entry(i),
+            Box::new(move |r| {
+                if let Ok(a) = r {
+                    let _ = tx.send((a.snapshot.checkpoint.size, at.elapsed()));
+                }
+            }),
+        ) {
+            Ok(()) => i += 1,
+            Err(TlogError::Busy(_)) => std::thread::sleep(Duration::from_micros(200)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    drop(tx);
+    let mut latencies = Vec::with_capacity(n as usize);
+    let mut batch_ends = std::collections::BTreeSet::new();
+    for (size, latency) in rx {
+        latencies.push(latency);
+        batch_ends.insert(size);
+    }
+    let append_secs = started.elapsed().as_secs_f64();
+    if latencies.len() as u64 != n {
+        return Err(StackError::Config(format!("{} of {n} appends were acknowledged", latencies.len())));
+    }
+    latencies.sort();
+    let batches: Vec<u64> =
+        batch_ends.iter().scan(0, |prev, &end| Some(end - std::mem::replace(prev, end))).collect();
+
+    // The floor: the same bytes appended to one file, fsynced once per batch of the
+    // sizes the log made.
+    let floor_path = dir.join("floor.log");
+    let floor_started = Instant::now();
+    {
+        let mut f = std::fs::File::create(&floor_path)?;
+        let mut k = 0;
+        for &b in &batches {
+            let mut buf = Vec::new();
+            for j in k..k + b {
+                let e = entry(j);
+                buf.extend_from_slice(&(e.len() as u16).to_be_bytes());
+                buf.extend_from_slice(&e);
+            }
+            std::io::Write::write_all(&mut f, &buf)?;
+            f.sync_data()?;
+            k += b;
+        }
+    }
+    let floor_secs = floor_started.elapsed().as_secs_f64();
+    std::fs::remove_file(&floor_path)?;
+
+    let bytes_on_disk = du(&log_dir)?;
+    let snap = log.snapshot();
+    let size = snap.checkpoint.size;
+
+    // Proofs from the tiles, and their verification.
+    let mut rng = seed.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| h.rotate_left(5) ^ u64::from(*b));
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let picks: Vec<u64> = (0..opts.proofs.max(1)).map(|_| next() % size).collect();
+    let t = Instant::now();
+    let proofs: Vec<Vec<LogHash>> =
+        picks.iter().map(|&i| log.prove_inclusion(i, size)).collect::<std::result::Result<_, _>>()?;
+    let prove_us = t.elapsed().as_secs_f64() * 1e6 / picks.len() as f64;
+    let leaves: Vec<LogHash> = picks.iter().map(|&i| veil_tlog::leaf_hash(&entry(i))).collect();
+    let t = Instant::now();
+    for ((&i, p), leaf) in picks.iter().zip(&proofs).zip(&leaves) {
+        veil_tlog::verify_inclusion(*leaf, i, size, snap.checkpoint.root, p)?;
+    }
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / picks.len() as f64;
+    Checkpoint::open(&snap.note, &verifier)?;
+
+    // The reference: every stored hash in memory (`tlog_tiles`, the Go design).
+    let mut stored: Vec<tlog_tiles::Hash> = Vec::with_capacity(2 * size as usize);
+    let mem = MemHashes(&mut stored);
+    for j in 0..size {
+        let hs =
+            tlog_tiles::stored_hashes(j, &entry(j), &mem).map_err(|e| StackError::Config(e.to_string()))?;
+        mem.0.extend(hs);
+    }
+    let t = Instant::now();
+    for &i in &picks {
+        tlog_tiles::prove_record(size, i, &mem).map_err(|e| StackError::Config(e.to_string()))?;
+    }
+    let mem_prove_us = t.elapsed().as_secs_f64() * 1e6 / picks.len() as f64;
+
+    let pct = |p: f64| crate::bench::percentile(&latencies, p).as_secs_f64() * 1000.0;
+    let mean_batch = n as f64 / batches.len() as f64;
+    let mut out = String::new();
+    let _ = writeln!(out, "## Transparency log: {n} entries of {} bytes\n", opts.entry_bytes.max(20));
+    let _ = writeln!(out, "| measure | Veil log | reference | ratio |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| appends/s (durable) | {:.0} | {:.0} (fsynced append file, same batches) | {:.2} |",
+        n as f64 / append_secs,
+        n as f64 / floor_secs,
+        floor_secs / append_secs
+    );
+    let _ = writeln!(
+        out,
+        "| inclusion proof at {size} | {prove_us:.1} µs (tiles on disk) | {mem_prove_us:.1} µs (all hashes in memory) | {:.2} |",
+        mem_prove_us / prove_us
+    );
+    let _ = writeln!(out, "| proof verification | {verify_us:.1} µs | | |");
+    let _ = writeln!(
+        out,
+        "\nBatches: {} (mean {mean_batch:.0} entries); acknowledgement latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms.",
+        batches.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    let _ = writeln!(
+        out,
+        "Storage: {:.1} bytes per entry ({} bytes of entry data), {bytes_on_disk} bytes in all.",
+        bytes_on_disk as f64 / n as f64,
+        opts.entry_bytes.max(20)
+    );
+    Ok(out)
+}
+
+struct MemHashes<'a>(&'a mut Vec<tlog_tiles::Hash>);
+
+impl tlog_tiles::HashReader for MemHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> std::result::Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| self.0.get(i as usize).copied().ok_or(tlog_tiles::Error::IndexesNotInTree))
+            .collect()
+    }
+}
+
+/// Bytes of regular files under `dir` (their lengths; blocks are the filesystem's).
+fn du(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let m = e.metadata()?;
+        total += if m.is_dir() { du(&e.path())? } else { m.len() };
+    }
+    Ok(total)
+}

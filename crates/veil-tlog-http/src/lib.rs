@@ -1,0 +1,19 @@
+//! The transparency log over HTTP.
+//!
+//! Read side, as C2SP tlog-tiles clients expect it: `GET /checkpoint` (the signed
+//! note), `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`. Write and
+//! proof side, Veil's own JSON: `POST /v1/log/receipts` (a receipt file; answered once
+//! durable with an [`Inclusion`](veil_protocol::Inclusion)), `GET
+//! /v1/log/proof/inclusion`, `GET /v1/log/proof/consistency`, `GET
+//! /v1/log/entries/{index}`, `GET /v1/log/key`. Refusals are problem documents with
+//! `log.*` codes; [`TlogError`](veil_tlog::TlogError) → status in one function.
+//! A witness ([`witness_router`]) speaks C2SP tlog-witness's `POST /add-checkpoint`.
+#![forbid(unsafe_code)]
+
+mod client;
+mod server;
+mod witness;
+
+pub use client::{LogClient, LogClientError, WitnessCallError, witness_checkpoint};
+pub use server::{LogService, router};
+pub use witness::witness_router;

@@ -1,0 +1,248 @@
+//! The log over HTTP with its own client and a bare HTTP client: receipts in,
+//! inclusion and consistency out, tiles as C2SP clients fetch them, and every bad
+//! input refused with a problem document and a stable code.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use veil_protocol::{ErrorCode, Problem};
+use veil_receipt::{Mode, Receipt, sign};
+use veil_tlog::{Admission, Log, LogOptions, LogSigner, LogVerifier, TilePath, generate_key};
+use veil_tlog_http::{LogClient, LogClientError, LogService, router};
+
+const ORIGIN: &str = "veil.local/log/31337/0x5fbdb2315678afecb367f032d93f642f64180aa3";
+const NOW: u64 = 1_764_849_600;
+
+fn clock() -> u64 {
+    NOW
+}
+
+fn receipt_at(secs: u64, seed: u8) -> Vec<u8> {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs as i64).unwrap();
+    let r = Receipt::new(
+        Mode::Tee,
+        veil_content::root_of(b"in").unwrap(),
+        veil_content::root_of(&[seed]).unwrap(),
+        t,
+    );
+    sign(r, &SigningKey::from_bytes(&[seed; 32])).unwrap().to_json_pretty().into_bytes()
+}
+
+struct Server {
+    url: String,
+    log: Arc<Log>,
+    verifier: LogVerifier,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = generate_key(ORIGIN, &[3; 32]).unwrap();
+    let log = Arc::new(
+        Log::open(dir.path(), LogSigner::from_encoded(&skey).unwrap(), clock, LogOptions::default()).unwrap(),
+    );
+    let app =
+        router(LogService { log: log.clone(), clock, admission: Admission::default(), per_second: 1000 });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    Server { url, log, verifier: LogVerifier::new(&vkey).unwrap(), _dir: dir }
+}
+
+fn refused(e: LogClientError) -> Problem {
+    match e {
+        LogClientError::Refused(p) => p,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn receipts_go_in_and_come_back_with_proofs_that_check() {
+    let s = start().await;
+    let client = LogClient::new(&s.url);
+    let mut inclusions = Vec::new();
+    for seed in 1..=5u8 {
+        let r = receipt_at(NOW - 20, seed);
+        inclusions.push((r.clone(), client.submit_receipt(&r).await.unwrap()));
+    }
+    for (i, (r, inc)) in inclusions.iter().enumerate() {
+        assert_eq!(inc.index, i as u64);
+        let (entry, _) = veil_tlog::receipt_leaf(r).unwrap();
+        let leaf = veil_tlog::encode_entry(&entry).unwrap();
+        let (cp, got) = veil_tlog::check_inclusion(inc, &leaf, &s.verifier).unwrap();
+        assert_eq!(got, entry);
+        assert_eq!(cp.time, NOW);
+        // The proof the log serves later, for the latest tree, checks too.
+        let later = client.inclusion(inc.index, 5).await.unwrap();
+        let root = s.log.root_at(5).unwrap();
+        veil_tlog::verify_inclusion(veil_tlog::leaf_hash(&leaf), inc.index, 5, root, &later.proof).unwrap();
+    }
+    let first = inclusions[0].1.checkpoint.clone();
+    let latest = client.checkpoint().await.unwrap();
+    let proof = client.consistency(1, 5).await.unwrap();
+    veil_tlog::check_consistency(first.as_bytes(), &latest, &proof.proof, &s.verifier).unwrap();
+
+    // Tiles, as a C2SP client fetches them: the same bytes the log holds.
+    let http = reqwest::Client::new();
+    let tile = http.get(format!("{}/tile/0/000.p/5", s.url)).send().await.unwrap();
+    assert_eq!(tile.status(), 200);
+    assert_eq!(tile.headers()["cache-control"], "no-store");
+    let bytes = tile.bytes().await.unwrap();
+    assert_eq!(bytes.to_vec(), s.log.tile(&TilePath::parse("tile/0/000.p/5").unwrap()).unwrap());
+    let entries =
+        http.get(format!("{}/tile/entries/000.p/5", s.url)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(veil_tlog::bundle_entries(&entries).unwrap().len(), 5);
+    let key = http.get(format!("{}/v1/log/key", s.url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(key.trim(), s.verifier.encoded());
+}
+
+async fn problem(resp: reqwest::Response) -> (u16, Problem) {
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_stable_codes_and_nothing_is_logged() {
+    let s = start().await;
+    let client = LogClient::new(&s.url);
+    let p = refused(client.submit_receipt(b"{not json").await.unwrap_err());
+    assert_eq!((p.status, p.code), (400, ErrorCode::LogEntryMalformed));
+    let p = refused(client.submit_receipt(&receipt_at(NOW - 3600, 1)).await.unwrap_err());
+    assert_eq!((p.status, p.code), (422, ErrorCode::LogEntryTime));
+    let p = refused(client.submit_receipt(&receipt_at(NOW + 3600, 1)).await.unwrap_err());
+    assert_eq!((p.status, p.code), (422, ErrorCode::LogEntryTime));
+    let good = receipt_at(NOW, 1);
+    let tampered = String::from_utf8(good.clone()).unwrap().replacen("\"tee\"", "\"fhe\"", 1).into_bytes();
+    assert_ne!(tampered, good);
+    let p = refused(client.submit_receipt(&tampered).await.unwrap_err());
+    assert_eq!(p.code, ErrorCode::LogEntryMalformed);
+    assert_eq!(s.log.snapshot().checkpoint.size, 0);
+
+    client.submit_receipt(&good).await.unwrap();
+    let p = refused(client.inclusion(0, 2).await.unwrap_err());
+    assert_eq!((p.status, p.code), (404, ErrorCode::LogBeyondTree));
+    let p = refused(client.inclusion(1, 1).await.unwrap_err());
+    assert_eq!((p.status, p.code), (404, ErrorCode::LogBeyondTree));
+    let p = refused(client.consistency(1, 0).await.unwrap_err());
+    assert_eq!((p.status, p.code), (409, ErrorCode::LogStaleCheckpoint));
+
+    let http = reqwest::Client::new();
+    let (status, p) =
+        problem(http.get(format!("{}/v1/log/proof/inclusion?index=x&size=1", s.url)).send().await.unwrap())
+            .await;
+    assert_eq!((status, p.code), (400, ErrorCode::RequestMalformed));
+    let (status, p) = problem(http.get(format!("{}/tile/0/0.p/1", s.url)).send().await.unwrap()).await;
+    assert_eq!((status, p.code), (404, ErrorCode::RequestNotFound));
+    let (status, p) = problem(http.get(format!("{}/tile/0/000.p/2", s.url)).send().await.unwrap()).await;
+    assert_eq!((status, p.code), (404, ErrorCode::LogBeyondTree));
+    let big = vec![b' '; 2 << 20];
+    let resp = http.post(format!("{}/v1/log/receipts", s.url)).body(big).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(s.log.snapshot().checkpoint.size, 1);
+}
+
+async fn serve_witness(w: Arc<veil_tlog::Witness>) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, veil_tlog_http::witness_router(w, clock)).await.unwrap();
+    });
+    url
+}
+
+fn append(log: &Log, entries: &[&str]) {
+    for e in entries {
+        log.append(e.as_bytes().to_vec()).unwrap();
+    }
+}
+
+/// A log that shows two parties two histories is caught: the witness cosigns one,
+/// refuses the other, and never forgets which it cosigned.
+#[tokio::test]
+async fn a_witness_cosigns_one_history_and_catches_a_fork() {
+    let (skey, vkey) = generate_key(ORIGIN, &[4; 32]).unwrap();
+    let (a_dir, b_dir, w_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open = |d: &std::path::Path| {
+        Log::open(d, LogSigner::from_encoded(&skey).unwrap(), clock, LogOptions::default()).unwrap()
+    };
+    let (a, b) = (open(a_dir.path()), open(b_dir.path()));
+    // The same operator key, two histories: they agree on two entries, then split.
+    append(&a, &["one", "two", "three-a", "four-a"]);
+    append(&b, &["one", "two", "three-b", "four-b", "five-b"]);
+
+    let witness_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let w = veil_tlog::Witness::open(
+        "witness.example",
+        witness_key.clone(),
+        vec![LogVerifier::new(&vkey).unwrap()],
+        w_dir.path(),
+    )
+    .unwrap();
+    let wkey = w.verifier_key();
+    let url = serve_witness(Arc::new(w)).await;
+    let http = reqwest::Client::new();
+
+    let (line, held) = veil_tlog_http::witness_checkpoint(&http, &url, &a, 0).await.unwrap();
+    assert_eq!(held, 4);
+    let cp = veil_tlog::Checkpoint::open(&a.snapshot().note, &LogVerifier::new(&vkey).unwrap()).unwrap();
+    assert_eq!(veil_tlog::verify_cosignature(&cp, &line, &wkey).unwrap(), NOW);
+    // The cosignature is over this checkpoint only.
+    let other = veil_tlog::Checkpoint { size: 3, ..cp.clone() };
+    assert!(veil_tlog::verify_cosignature(&other, &line, &wkey).is_err());
+
+    // The fork, from the size the fork believes the witness holds, then from the
+    // size the witness says it holds: refused both ways.
+    match veil_tlog_http::witness_checkpoint(&http, &url, &b, 0).await {
+        Err(veil_tlog_http::WitnessCallError::Refused { status: 422, .. }) => {}
+        other => panic!("the fork was not refused as inconsistent: {other:?}"),
+    }
+    // The honest log goes on from what the witness holds.
+    append(&a, &["five-a"]);
+    let (_, held) = veil_tlog_http::witness_checkpoint(&http, &url, &a, 4).await.unwrap();
+    assert_eq!(held, 5);
+
+    // A restarted witness remembers what it cosigned, and still refuses the fork.
+    let w2 = veil_tlog::Witness::open(
+        "witness.example",
+        witness_key,
+        vec![LogVerifier::new(&vkey).unwrap()],
+        w_dir.path(),
+    )
+    .unwrap();
+    assert_eq!(w2.held_size(ORIGIN), 5);
+    let url2 = serve_witness(Arc::new(w2)).await;
+    assert!(veil_tlog_http::witness_checkpoint(&http, &url2, &b, 5).await.is_err());
+
+    // A checkpoint for a log the witness does not follow, one not signed by the log's
+    // key, and a body that is not a request.
+    let (stranger_key, _) = generate_key("other.example/log", &[5; 32]).unwrap();
+    let stranger = Log::open(
+        tempfile::tempdir().unwrap().path(),
+        LogSigner::from_encoded(&stranger_key).unwrap(),
+        clock,
+        LogOptions::default(),
+    )
+    .unwrap();
+    match veil_tlog_http::witness_checkpoint(&http, &url2, &stranger, 0).await {
+        Err(veil_tlog_http::WitnessCallError::Refused { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let (impostor_key, _) = generate_key(ORIGIN, &[6; 32]).unwrap();
+    let impostor = Log::open(
+        tempfile::tempdir().unwrap().path(),
+        LogSigner::from_encoded(&impostor_key).unwrap(),
+        clock,
+        LogOptions::default(),
+    )
+    .unwrap();
+    match veil_tlog_http::witness_checkpoint(&http, &url2, &impostor, 0).await {
+        Err(veil_tlog_http::WitnessCallError::Refused { status: 403, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let resp = http.post(format!("{url2}/add-checkpoint")).body("old x\n\n").send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
