@@ -176,6 +176,42 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     assert!(authz["block"].as_u64().unwrap() >= 1, "{authz}");
     assert!(body["events"][2]["data"]["decision"].as_str().unwrap().contains(":sha256:"));
 
+    // The receipt is in the stack's transparency log: its inclusion verifies under the
+    // log's key, and not for another receipt, nor under another key.
+    let info = up_json(&ctx.dir);
+    let (log_url, log_key) =
+        (info["log"].as_str().unwrap().to_owned(), info["log_key"].as_str().unwrap().to_owned());
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let inclusion = rt.block_on(async {
+        let url = format!("{}/v1/receipts/{id}/inclusion", ctx.gateway);
+        reqwest::get(url).await.unwrap().error_for_status().unwrap().text().await.unwrap()
+    });
+    let inclusion_path = tmp.path().join("inclusion.json");
+    std::fs::write(&inclusion_path, &inclusion).unwrap();
+    let verify_logged = |receipt: &Path, key: &str| {
+        veil(&[
+            "verify",
+            "--dev-root",
+            &dev_root,
+            "--measurement",
+            &measurement,
+            "--inclusion",
+            &p(&inclusion_path),
+            "--log-key",
+            key,
+            &p(receipt),
+        ])
+    };
+    let logged = ok(&verify_logged(&receipt, &log_key));
+    assert!(logged.contains("logged: entry 0 of 1 in veil.local/log/32273/0x"), "{logged}");
+    let (_, other_key) = veil_tlog::generate_key(log_key.split('+').next().unwrap(), &[7; 32]).unwrap();
+    assert!(fails(&verify_logged(&receipt, &other_key)).contains("log.bad_checkpoint"));
+    // A monitor saves the log's checkpoint, and the next only if it extends it.
+    let cp_file = tmp.path().join("checkpoint");
+    let saved = ok(&veil(&["log", "checkpoint", "--url", &log_url, "--log-key", &log_key, &p(&cp_file)]));
+    assert!(saved.starts_with("checkpoint: 1 entries"), "{saved}");
+
     // Any field changed: the receipt no longer verifies.
     let edits: [(&str, Value); 8] = [
         ("/receipt/subject", json!("0x000000000000000000000000000000000000dEaD")),
@@ -196,6 +232,25 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
         let err = fails(&veil(&["verify", "--dev-root", &dev_root, &p(&path)]));
         assert!(err.contains("invalid receipt"), "{pointer}: {err}");
     }
+    // Another (validly signed) receipt does not ride on this receipt's inclusion.
+    let second = tmp.path().join("second.json");
+    ok(&veil(&[
+        "infer",
+        "--gateway",
+        &ctx.gateway,
+        "--key",
+        &p(&ctx.user_key),
+        "--token",
+        "1",
+        "--model",
+        LOGREG,
+        "--ids",
+        "P0004",
+        "--receipt",
+        &p(&second),
+    ]));
+    let err = fails(&verify_logged(&second, &log_key));
+    assert!(err.contains("not in the log") && err.contains("log.bad_proof"), "{err}");
 }
 
 #[test]
