@@ -517,11 +517,39 @@ impl<P: Provider + Clone> ChainClient<P> {
         Ok(receipt.decoded_log::<JobRegistry::ProofRejected>().is_none())
     }
 
-    /// Anchor a transparency-log root (sender must be an anchorer).
-    pub async fn anchor(&self, tree_size: u64, root: B256) -> Result<(), LedgerError> {
+    /// Anchor a transparency-log root (sender must be an anchorer); the gas it used.
+    pub async fn anchor(&self, tree_size: u64, root: B256) -> Result<u64, LedgerError> {
         let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());
-        transact!("ReceiptAnchor", anchor, anchor(tree_size, root));
+        let receipt = transact!("ReceiptAnchor", anchor, anchor(tree_size, root));
+        Ok(receipt.gas_used)
+    }
+
+    /// Allow (or stop) `who` anchoring roots (sender must own the anchor contract).
+    pub async fn set_anchorer(&self, who: Address, enabled: bool) -> Result<(), LedgerError> {
+        let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());
+        transact!("ReceiptAnchor", anchor, setAnchorer(who, enabled));
         Ok(())
+    }
+
+    /// Whether `who` may anchor.
+    pub async fn is_anchorer(&self, who: Address) -> Result<bool, LedgerError> {
+        let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());
+        anchor.anchorers(who).call().await.map_err(|e| LedgerError::from_contract("ReceiptAnchor", e))
+    }
+
+    /// The newest anchored (tree size, root, block time), if any.
+    pub async fn latest_anchor(&self) -> Result<Option<(u64, B256, u64)>, LedgerError> {
+        let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());
+        let n = anchor
+            .checkpointCount()
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("ReceiptAnchor", e))?;
+        if n.is_zero() {
+            return Ok(None);
+        }
+        let c = anchor.latest().call().await.map_err(|e| LedgerError::from_contract("ReceiptAnchor", e))?;
+        Ok(Some((c.treeSize, c.root, c.anchoredAt)))
     }
 
     /// Send `amount` wei to `to` (funding an account).

@@ -372,7 +372,13 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     };
     let log = crate::tlog::open(&dir.join("log"), &log_key_file, opts.clock)?;
     let (l, log_url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    tasks.push(tokio::spawn(serve(l, crate::tlog::app(log, opts.clock), stop_rx.clone())));
+    let (log_app, _) = crate::tlog::app(log.clone(), opts.clock, Vec::new());
+    tasks.push(tokio::spawn(serve(l, log_app, stop_rx.clone())));
+    // The operator anchors the log's checkpoints in the deployment's ReceiptAnchor.
+    if !client.is_anchorer(operator_address).await? {
+        client.set_anchorer(operator_address, true).await?;
+    }
+    tasks.push(tokio::spawn(crate::tlog::anchor_periodically(log, client.clone(), stop_rx.clone())));
 
     let gateway = Gateway::new(GatewayParts {
         ledger: client.clone(),

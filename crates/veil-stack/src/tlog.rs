@@ -45,7 +45,13 @@ pub fn open(dir: &Path, key: &Path, clock: fn() -> u64) -> Result<Arc<Log>> {
 
 /// The log's HTTP service with the default admission window and rate limit.
 pub fn service(log: Arc<Log>, clock: fn() -> u64) -> LogService {
-    LogService { log, clock, admission: Admission::default(), per_second: LOG_SUBMISSIONS_PER_SECOND }
+    LogService {
+        log,
+        clock,
+        admission: Admission::default(),
+        per_second: LOG_SUBMISSIONS_PER_SECOND,
+        cosigned: Arc::new(veil_tlog_http::Cosigned::default()),
+    }
 }
 
 /// Receipts one client may submit per second (a gateway submits every receipt it
@@ -106,6 +112,26 @@ pub enum LogCommand {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: std::net::SocketAddr,
+        /// A witness to ask for cosignatures of each new checkpoint (repeatable); the
+        /// served checkpoint carries those it gave.
+        #[arg(long)]
+        witness: Vec<String>,
+    },
+    /// Run a witness (C2SP tlog-witness): it cosigns a log's checkpoint only if it
+    /// extends the last one it cosigned for that log.
+    Witness {
+        /// The witness's private key (`veil log keygen --name WITNESS`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// A log it follows, by public key (repeatable).
+        #[arg(long = "log-key", required = true)]
+        log_keys: Vec<String>,
+        /// Where it keeps the last size and root it cosigned per log.
+        #[arg(long)]
+        state: std::path::PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: std::net::SocketAddr,
     },
     /// Save the log's latest checkpoint, after checking its signature and that it
     /// extends the one already in OUT (if any): a log that forks its history is caught.
@@ -118,6 +144,23 @@ pub enum LogCommand {
         log_key: String,
         /// The checkpoint file to update.
         out: std::path::PathBuf,
+    },
+    /// Anchor the log's latest checkpoint on chain (the signer must be an anchorer
+    /// of the deployment's ReceiptAnchor), or with --check verify that the newest
+    /// anchored root is one the log's history holds.
+    Anchor {
+        /// The log's base URL.
+        #[arg(long)]
+        url: String,
+        /// The log's public key (`name+id+base64`, or a file holding it).
+        #[arg(long)]
+        log_key: String,
+        /// Check the newest anchor against the log instead of anchoring.
+        #[arg(long)]
+        check: bool,
+        /// The chain and signer.
+        #[command(flatten)]
+        ledger: crate::ledger::LedgerTarget,
     },
     /// Check that checkpoint NEW extends checkpoint OLD, with a proof from the log.
     Verify {
@@ -172,9 +215,129 @@ pub async fn fresh_checkpoint(
     Ok((latest, cp))
 }
 
-/// The log's HTTP app over `log`.
-pub fn app(log: Arc<Log>, clock: fn() -> u64) -> axum::Router {
-    veil_tlog_http::router(service(log, clock))
+/// `veil log checkpoint`: fetch the log's checkpoint, check it extends the one in
+/// `file` (if any), and replace the file with it.
+pub async fn update_checkpoint_file(url: &str, log: &LogVerifier, file: &Path) -> Result<Checkpoint> {
+    let previous = match veil_fs::read_limited(file, 1 << 16) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let (bytes, cp) = fresh_checkpoint(url, log, previous.as_deref()).await?;
+    veil_fs::write_atomic(file, &bytes)?;
+    Ok(cp)
+}
+
+/// `veil log verify`: two checkpoint files, and a consistency proof from the log.
+pub async fn consistency_of_files(
+    url: &str,
+    log: &LogVerifier,
+    old: &Path,
+    new: &Path,
+) -> Result<(Checkpoint, Checkpoint)> {
+    let (o, n) = (veil_fs::read_limited(old, 1 << 16)?, veil_fs::read_limited(new, 1 << 16)?);
+    consistency(url, log, &o, &n).await
+}
+
+/// How often `veil up` anchors the log's checkpoint on chain (when it grew).
+pub const ANCHOR_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Anchor `cp` unless the chain already holds an anchor at least as large; the gas
+/// used, or `None` when there was nothing to anchor.
+pub async fn anchor(
+    client: &veil_ledger::ChainClient<alloy::providers::DynProvider>,
+    cp: &Checkpoint,
+) -> Result<Option<u64>> {
+    let anchored = client.latest_anchor().await?.map_or(0, |a| a.0);
+    if cp.size <= anchored || cp.size == 0 {
+        return Ok(None);
+    }
+    Ok(Some(client.anchor(cp.size, alloy::primitives::B256::from(cp.root.0)).await?))
+}
+
+/// Check that the newest anchor on chain names a tree the log at `url` holds: the
+/// log's latest checkpoint (signed by `log`) extends it, by a proof from the log.
+/// The anchored size and the block time it was anchored at.
+pub async fn check_anchor(
+    client: &veil_ledger::ChainClient<alloy::providers::DynProvider>,
+    url: &str,
+    log: &LogVerifier,
+) -> Result<(u64, u64)> {
+    let (size, root, at) =
+        client.latest_anchor().await?.ok_or_else(|| StackError::Config("nothing is anchored yet".into()))?;
+    let (_, cp) = fresh_checkpoint(url, log, None).await?;
+    if size > cp.size {
+        return Err(TlogError::Inconsistent(format!(
+            "the chain anchors {size} entries, the log's checkpoint holds {}",
+            cp.size
+        ))
+        .into());
+    }
+    let proof = veil_tlog_http::LogClient::new(url)
+        .consistency(size, cp.size)
+        .await
+        .map_err(|e| StackError::Config(e.to_string()))?;
+    veil_tlog::verify_consistency(size, LogHash(root.0), cp.size, cp.root, &proof.proof)?;
+    Ok((size, at))
+}
+
+/// Anchor the log's checkpoint every [`ANCHOR_EVERY`] until `stop`.
+pub async fn anchor_periodically(
+    log: Arc<Log>,
+    client: veil_ledger::ChainClient<alloy::providers::DynProvider>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(ANCHOR_EVERY) => {}
+        }
+        let cp = log.snapshot().checkpoint.clone();
+        match anchor(&client, &cp).await {
+            Ok(Some(gas)) => tracing::info!(size = cp.size, gas, "anchored the log's checkpoint"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "anchoring the log's checkpoint"),
+        }
+    }
+}
+
+/// The log's HTTP app over `log`; with witnesses, a task (to spawn) that gathers
+/// their cosignatures of each new checkpoint into what `/checkpoint` serves.
+pub fn app(
+    log: Arc<Log>,
+    clock: fn() -> u64,
+    witnesses: Vec<String>,
+) -> (axum::Router, Option<impl std::future::Future<Output = ()> + Send + 'static>) {
+    let svc = service(log.clone(), clock);
+    let gather = (!witnesses.is_empty()).then(|| {
+        veil_tlog_http::gather_cosignatures(
+            log,
+            witnesses,
+            svc.cosigned.clone(),
+            std::time::Duration::from_secs(1),
+        )
+    });
+    (veil_tlog_http::router(svc), gather)
+}
+
+/// A witness from its key file, following the logs `log_keys`, keeping state in
+/// `state`; its app and its public cosignature key.
+pub fn witness(
+    key: &Path,
+    log_keys: &[String],
+    state: &Path,
+    clock: fn() -> u64,
+) -> Result<(axum::Router, String)> {
+    veil_fs::check_private(key)?;
+    let bytes = Zeroizing::new(veil_fs::read_limited(key, 4096)?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| StackError::Config(format!("{} is not a key", key.display())))?;
+    let (name, signing) = veil_tlog::witness_key(text)?;
+    let logs = log_keys.iter().map(|k| verifier(k)).collect::<Result<Vec<_>>>()?;
+    let w = veil_tlog::Witness::open(&name, signing, logs, state)
+        .map_err(|e| StackError::Config(e.to_string()))?;
+    let vkey = w.verifier_key();
+    Ok((veil_tlog_http::witness_router(Arc::new(w), clock), vkey))
 }
 
 /// What `veil bench log` runs (also its flags).
@@ -189,6 +352,12 @@ pub struct LogBenchOptions {
     /// Inclusion proofs generated and verified.
     #[arg(long, default_value_t = 10_000)]
     pub proofs: usize,
+    /// Entries offered per second (0: as fast as the log takes them).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// The most entries one commit takes.
+    #[arg(long, default_value_t = LogOptions::default().max_batch)]
+    pub max_batch: usize,
 }
 
 fn bench_clock() -> u64 {
@@ -209,8 +378,8 @@ pub fn bench(opts: &LogBenchOptions, dir: &Path) -> Result<String> {
     let (skey, vkey) = veil_tlog::generate_key("bench.veil.local/log", &seed)?;
     let verifier = LogVerifier::new(&vkey)?;
     let log_dir = dir.join("log");
-    let log =
-        Arc::new(Log::open(&log_dir, LogSigner::from_encoded(&skey)?, bench_clock, LogOptions::default())?);
+    let options = LogOptions { max_batch: opts.max_batch.max(1), ..LogOptions::default() };
+    let log = Arc::new(Log::open(&log_dir, LogSigner::from_encoded(&skey)?, bench_clock, options)?);
     let n = opts.entries.max(1);
     let entry = |i: u64| {
         let mut e = format!("{i:020}").into_bytes();
@@ -224,6 +393,12 @@ pub fn bench(opts: &LogBenchOptions, dir: &Path) -> Result<String> {
     let started = Instant::now();
     let mut i = 0;
     while i < n {
+        if opts.rate > 0 && i % 64 == 0 {
+            let due = Duration::from_secs_f64(i as f64 / opts.rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         let (tx, at) = (tx.clone(), Instant::now());
         match log.submit(
             entry(i),
@@ -317,7 +492,13 @@ pub fn bench(opts: &LogBenchOptions, dir: &Path) -> Result<String> {
     let pct = |p: f64| crate::bench::percentile(&latencies, p).as_secs_f64() * 1000.0;
     let mean_batch = n as f64 / batches.len() as f64;
     let mut out = String::new();
-    let _ = writeln!(out, "## Transparency log: {n} entries of {} bytes\n", opts.entry_bytes.max(20));
+    let offered = if opts.rate > 0 { format!("{} entries/s offered", opts.rate) } else { "unpaced".into() };
+    let _ = writeln!(
+        out,
+        "## Transparency log: {n} entries of {} bytes, {offered}, batches of at most {}\n",
+        opts.entry_bytes.max(20),
+        options.max_batch
+    );
     let _ = writeln!(out, "| measure | Veil log | reference | ratio |\n|---|---|---|---|");
     let _ = writeln!(
         out,

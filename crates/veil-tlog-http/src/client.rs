@@ -109,7 +109,7 @@ pub enum WitnessCallError {
     Log(#[from] veil_tlog::TlogError),
 }
 
-/// Ask the witness at `url` to cosign the log's latest checkpoint, proving
+/// Ask the witness at `url` to cosign the checkpoint of `snap`, proving
 /// consistency from `held` (the size the witness is believed to hold; on a conflict
 /// the witness's own answer is used once). The cosignature line and the size the
 /// witness now holds.
@@ -117,9 +117,9 @@ pub async fn witness_checkpoint(
     http: &reqwest::Client,
     url: &str,
     log: &veil_tlog::Log,
+    snap: &veil_tlog::Snapshot,
     mut held: u64,
 ) -> Result<(String, u64), WitnessCallError> {
-    let snap = log.snapshot();
     for attempt in 0..2 {
         let proof = log.prove_consistency(held, snap.checkpoint.size)?;
         let mut body = format!("old {held}\n");
@@ -151,4 +151,34 @@ pub async fn witness_checkpoint(
         }
     }
     Err(WitnessCallError::Conflict(held))
+}
+
+/// Whenever the log's checkpoint changes, ask every witness to cosign it and keep
+/// the note with the cosignatures gathered in `cosigned` (a witness that does not
+/// cosign is logged and left out). Checks every `every` until the task is dropped.
+pub async fn gather_cosignatures(
+    log: std::sync::Arc<veil_tlog::Log>,
+    witnesses: Vec<String>,
+    cosigned: std::sync::Arc<crate::Cosigned>,
+    every: std::time::Duration,
+) {
+    let http = reqwest::Client::new();
+    let mut held = vec![0u64; witnesses.len()];
+    loop {
+        let snap = log.snapshot();
+        if cosigned.get().is_none_or(|(size, _)| size != snap.checkpoint.size) {
+            let mut note = snap.note.clone();
+            for (w, h) in witnesses.iter().zip(held.iter_mut()) {
+                match witness_checkpoint(&http, w, &log, &snap, *h).await {
+                    Ok((line, size)) => {
+                        *h = size;
+                        note.extend_from_slice(line.as_bytes());
+                    }
+                    Err(e) => tracing::warn!(witness = %w, error = %e, "the witness did not cosign"),
+                }
+            }
+            cosigned.set(snap.checkpoint.size, note);
+        }
+        tokio::time::sleep(every).await;
+    }
 }

@@ -14,6 +14,6 @@ mod client;
 mod server;
 mod witness;
 
-pub use client::{LogClient, LogClientError, WitnessCallError, witness_checkpoint};
-pub use server::{LogService, router};
+pub use client::{LogClient, LogClientError, WitnessCallError, gather_cosignatures, witness_checkpoint};
+pub use server::{Cosigned, LogService, router};
 pub use witness::witness_router;

@@ -46,6 +46,28 @@ pub struct LogService {
     pub admission: Admission,
     /// Submissions one client may make per second.
     pub per_second: u32,
+    /// The latest checkpoint with witness cosignatures, served in place of the bare
+    /// one while it is the latest ([`gather_cosignatures`](crate::gather_cosignatures)
+    /// fills it).
+    pub cosigned: Arc<Cosigned>,
+}
+
+/// A checkpoint note with its witnesses' cosignatures appended, and its tree size.
+#[derive(Default)]
+pub struct Cosigned(std::sync::RwLock<Option<(u64, Vec<u8>)>>);
+
+impl Cosigned {
+    /// The cosigned note and its size, if any.
+    pub fn get(&self) -> Option<(u64, Vec<u8>)> {
+        self.0.read().ok().and_then(|g| g.clone())
+    }
+
+    /// Replace it.
+    pub fn set(&self, size: u64, note: Vec<u8>) {
+        if let Ok(mut g) = self.0.write() {
+            *g = Some((size, note));
+        }
+    }
 }
 
 struct Shared0 {
@@ -63,7 +85,11 @@ impl std::ops::Deref for Shared0 {
 type Shared = Arc<Shared0>;
 
 async fn checkpoint(State(s): State<Shared>) -> Response {
-    let note = s.log.snapshot().note.clone();
+    let snap = s.log.snapshot();
+    let note = match s.cosigned.get() {
+        Some((size, note)) if size == snap.checkpoint.size => note,
+        _ => snap.note.clone(),
+    };
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),

@@ -41,8 +41,13 @@ async fn start() -> Server {
     let log = Arc::new(
         Log::open(dir.path(), LogSigner::from_encoded(&skey).unwrap(), clock, LogOptions::default()).unwrap(),
     );
-    let app =
-        router(LogService { log: log.clone(), clock, admission: Admission::default(), per_second: 1000 });
+    let app = router(LogService {
+        log: log.clone(),
+        clock,
+        admission: Admission::default(),
+        per_second: 1000,
+        cosigned: Default::default(),
+    });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move {
@@ -186,7 +191,7 @@ async fn a_witness_cosigns_one_history_and_catches_a_fork() {
     let url = serve_witness(Arc::new(w)).await;
     let http = reqwest::Client::new();
 
-    let (line, held) = veil_tlog_http::witness_checkpoint(&http, &url, &a, 0).await.unwrap();
+    let (line, held) = veil_tlog_http::witness_checkpoint(&http, &url, &a, &a.snapshot(), 0).await.unwrap();
     assert_eq!(held, 4);
     let cp = veil_tlog::Checkpoint::open(&a.snapshot().note, &LogVerifier::new(&vkey).unwrap()).unwrap();
     assert_eq!(veil_tlog::verify_cosignature(&cp, &line, &wkey).unwrap(), NOW);
@@ -196,13 +201,13 @@ async fn a_witness_cosigns_one_history_and_catches_a_fork() {
 
     // The fork, from the size the fork believes the witness holds, then from the
     // size the witness says it holds: refused both ways.
-    match veil_tlog_http::witness_checkpoint(&http, &url, &b, 0).await {
+    match veil_tlog_http::witness_checkpoint(&http, &url, &b, &b.snapshot(), 0).await {
         Err(veil_tlog_http::WitnessCallError::Refused { status: 422, .. }) => {}
         other => panic!("the fork was not refused as inconsistent: {other:?}"),
     }
     // The honest log goes on from what the witness holds.
     append(&a, &["five-a"]);
-    let (_, held) = veil_tlog_http::witness_checkpoint(&http, &url, &a, 4).await.unwrap();
+    let (_, held) = veil_tlog_http::witness_checkpoint(&http, &url, &a, &a.snapshot(), 4).await.unwrap();
     assert_eq!(held, 5);
 
     // A restarted witness remembers what it cosigned, and still refuses the fork.
@@ -215,7 +220,7 @@ async fn a_witness_cosigns_one_history_and_catches_a_fork() {
     .unwrap();
     assert_eq!(w2.held_size(ORIGIN), 5);
     let url2 = serve_witness(Arc::new(w2)).await;
-    assert!(veil_tlog_http::witness_checkpoint(&http, &url2, &b, 5).await.is_err());
+    assert!(veil_tlog_http::witness_checkpoint(&http, &url2, &b, &b.snapshot(), 5).await.is_err());
 
     // A checkpoint for a log the witness does not follow, one not signed by the log's
     // key, and a body that is not a request.
@@ -227,7 +232,7 @@ async fn a_witness_cosigns_one_history_and_catches_a_fork() {
         LogOptions::default(),
     )
     .unwrap();
-    match veil_tlog_http::witness_checkpoint(&http, &url2, &stranger, 0).await {
+    match veil_tlog_http::witness_checkpoint(&http, &url2, &stranger, &stranger.snapshot(), 0).await {
         Err(veil_tlog_http::WitnessCallError::Refused { status: 404, .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -239,10 +244,62 @@ async fn a_witness_cosigns_one_history_and_catches_a_fork() {
         LogOptions::default(),
     )
     .unwrap();
-    match veil_tlog_http::witness_checkpoint(&http, &url2, &impostor, 0).await {
+    match veil_tlog_http::witness_checkpoint(&http, &url2, &impostor, &impostor.snapshot(), 0).await {
         Err(veil_tlog_http::WitnessCallError::Refused { status: 403, .. }) => {}
         other => panic!("{other:?}"),
     }
     let resp = http.post(format!("{url2}/add-checkpoint")).body("old x\n\n").send().await.unwrap();
     assert_eq!(resp.status(), 400);
+}
+
+/// The log serves its checkpoint with the cosignatures its witnesses gave.
+#[tokio::test]
+async fn the_served_checkpoint_carries_its_witnesses_cosignatures() {
+    let (skey, vkey) = generate_key(ORIGIN, &[4; 32]).unwrap();
+    let (log_dir, w_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let log = Arc::new(
+        Log::open(log_dir.path(), LogSigner::from_encoded(&skey).unwrap(), clock, LogOptions::default())
+            .unwrap(),
+    );
+    let w = veil_tlog::Witness::open(
+        "witness.example",
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        vec![LogVerifier::new(&vkey).unwrap()],
+        w_dir.path(),
+    )
+    .unwrap();
+    let wkey = w.verifier_key();
+    let witness_url = serve_witness(Arc::new(w)).await;
+    let cosigned = Arc::new(veil_tlog_http::Cosigned::default());
+    let app = router(LogService {
+        log: log.clone(),
+        clock,
+        admission: Admission::default(),
+        per_second: 1000,
+        cosigned: cosigned.clone(),
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    append(&log, &["one", "two", "three"]);
+    tokio::spawn(veil_tlog_http::gather_cosignatures(
+        log.clone(),
+        vec![witness_url],
+        cosigned,
+        std::time::Duration::from_millis(20),
+    ));
+    let verifier = LogVerifier::new(&vkey).unwrap();
+    for _ in 0..500 {
+        let note = LogClient::new(&url).checkpoint().await.unwrap();
+        let text = String::from_utf8(note.clone()).unwrap();
+        if text.contains("— witness.example ") {
+            let cp = veil_tlog::Checkpoint::open(&note, &verifier).unwrap();
+            assert_eq!(cp.size, 3);
+            let line = text.lines().find(|l| l.starts_with("— witness.example ")).unwrap();
+            assert_eq!(veil_tlog::verify_cosignature(&cp, line, &wkey).unwrap(), NOW);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the served checkpoint never carried the witness's cosignature");
 }

@@ -26,7 +26,7 @@ pub use entry::{
     Admission, bundle_entries, bundle_push, decode_entry, encode_entry, receipt_entry, receipt_leaf,
 };
 pub use log::{Appended, Done, Log, LogOptions, Snapshot};
-pub use note::{Checkpoint, LogSigner, LogVerifier, generate_key};
+pub use note::{Checkpoint, LogSigner, LogVerifier, generate_key, witness_key};
 pub use path::TilePath;
 pub use proof::{check_consistency, check_inclusion, leaf_hash, verify_consistency, verify_inclusion};
 pub use veil_protocol::LogHash;

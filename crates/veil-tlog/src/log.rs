@@ -38,7 +38,7 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        Self { max_batch: 1 << 16, max_pending: 1 << 18 }
+        Self { max_batch: 1 << 14, max_pending: 1 << 18 }
     }
 }
 

@@ -123,20 +123,8 @@ pub struct LogSigner {
 impl LogSigner {
     /// Read an encoded private key. The text is not kept.
     pub fn from_encoded(skey: &str) -> Result<Self, TlogError> {
-        let inner = StandardSigner::new(skey.trim_end())
-            .map_err(|e| TlogError::BadCheckpoint(format!("not a signed-note private key: {e}")))?;
+        let (inner, seed) = parse_private(skey)?;
         // The verifier key is derived from the seed, never trusted from a file.
-        // PRIVATE+KEY+<name>+<id>+<base64>: names hold no '+', base64 may.
-        let rest =
-            skey.trim_end().splitn(5, '+').nth(4).ok_or_else(|| TlogError::BadCheckpoint("no key".into()))?;
-        let key = Zeroizing::new(
-            STANDARD.decode(rest).map_err(|_| TlogError::BadCheckpoint("key not base64".into()))?,
-        );
-        let seed: [u8; 32] = key
-            .get(1..)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| TlogError::BadCheckpoint("an Ed25519 key is 32 bytes".into()))?;
-        let seed = Zeroizing::new(seed);
         let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
         let vkey = verifier_key(inner.name(), &public);
         Ok(Self { inner, vkey })
@@ -151,6 +139,31 @@ impl LogSigner {
     pub fn verifier_key(&self) -> &str {
         &self.vkey
     }
+}
+
+/// A signed-note private key, checked (its id must be its name's and key's), and
+/// its seed.
+fn parse_private(skey: &str) -> Result<(StandardSigner, Zeroizing<[u8; 32]>), TlogError> {
+    let skey = skey.trim_end();
+    let inner = StandardSigner::new(skey)
+        .map_err(|e| TlogError::BadCheckpoint(format!("not a signed-note private key: {e}")))?;
+    // PRIVATE+KEY+<name>+<id>+<base64>: names hold no '+', base64 may.
+    let rest = skey.splitn(5, '+').nth(4).ok_or_else(|| TlogError::BadCheckpoint("no key".into()))?;
+    let key =
+        Zeroizing::new(STANDARD.decode(rest).map_err(|_| TlogError::BadCheckpoint("key not base64".into()))?);
+    let seed: [u8; 32] = key
+        .get(1..)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| TlogError::BadCheckpoint("an Ed25519 key is 32 bytes".into()))?;
+    Ok((inner, Zeroizing::new(seed)))
+}
+
+/// A witness's name and cosigning key from a signed-note private key (as `veil log
+/// keygen` writes one): witnesses cosign with the same Ed25519 seed, under the
+/// cosignature/v1 algorithm.
+pub fn witness_key(skey: &str) -> Result<(String, ed25519_dalek::SigningKey), TlogError> {
+    let (inner, seed) = parse_private(skey)?;
+    Ok((inner.name().to_owned(), ed25519_dalek::SigningKey::from_bytes(&seed)))
 }
 
 /// A log's public key, as a signed-note verifier key.

@@ -211,6 +211,20 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     let cp_file = tmp.path().join("checkpoint");
     let saved = ok(&veil(&["log", "checkpoint", "--url", &log_url, "--log-key", &log_key, &p(&cp_file)]));
     assert!(saved.starts_with("checkpoint: 1 entries"), "{saved}");
+    // Anchored on chain on demand, and the anchor checked against the log's history.
+    let field = |k: &str| info[k].as_str().unwrap().to_owned();
+    let (rpc, deployment, operator) =
+        (field("rpc"), field("deployment"), p(&ctx.dir.join("chain/operator.key")));
+    let anchor = |extra: &[&str]| {
+        let mut args = vec!["log", "anchor", "--url", &log_url, "--log-key", &log_key, "--rpc", &rpc];
+        args.extend_from_slice(&["--deployment", &deployment, "--key", &operator]);
+        args.extend_from_slice(extra);
+        veil(&args)
+    };
+    let anchored = ok(&anchor(&[]));
+    assert!(anchored.starts_with("anchored 1 entries") && anchored.contains("gas"), "{anchored}");
+    assert!(ok(&anchor(&[])).contains("already anchors 1 entries"));
+    assert!(ok(&anchor(&["--check"])).contains("the anchor of 1 entries"));
 
     // Any field changed: the receipt no longer verifies.
     let edits: [(&str, Value); 8] = [
