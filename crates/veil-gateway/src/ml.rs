@@ -208,21 +208,14 @@ fn levels(m: &RegisteredModel) -> &'static [Privacy] {
 }
 
 /// Refuse a client past its allowance on the costly private-ML routes (429,
-/// `Retry-After: 1`). The client is the peer's address (the stack serves with connect
-/// info), otherwise one shared bucket.
+/// `Retry-After: 1`).
 pub(crate) async fn limited(
     State(g): State<Shared>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    match g.ml_limit().check(peer, g.now()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            tracing::info!(peer = ?peer, "private-ML request rate limited");
-            veil_http::limit::refusal(e, veil_protocol::ErrorCode::RequestRateLimited)
-        }
-    }
+    veil_http::limit::enforce(g.ml_limit(), g.now(), veil_protocol::ErrorCode::RequestRateLimited, req, next)
+        .await
 }
 
 /// `GET /v1/ml/models`.

@@ -104,3 +104,24 @@ pub fn refusal(e: Limited, code: crate::ErrorCode) -> axum::response::Response {
     ));
     ([(axum::http::header::RETRY_AFTER, "1")], problem).into_response()
 }
+
+/// Run `req` through `next` unless its client is past `limit`'s allowance at `now`
+/// (unix seconds); then 429 with `code` ([`refusal`]). The client is the peer's
+/// address when the server records it (`into_make_service_with_connect_info`),
+/// otherwise one shared bucket.
+pub async fn enforce(
+    limit: &RateLimit,
+    now: u64,
+    code: crate::ErrorCode,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    match limit.check(peer, now) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            tracing::info!(peer = ?peer, %code, "rate limited");
+            refusal(e, code)
+        }
+    }
+}

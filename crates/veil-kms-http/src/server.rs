@@ -139,21 +139,12 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 /// Refuse a client past its allowance on the routes this wraps (429, `Retry-After: 1`).
-/// The client is the peer's address when the server records it
-/// (`into_make_service_with_connect_info`), otherwise one shared bucket.
 async fn limited(
     State(s): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    match s.limit.check(peer, (s.clock)()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            tracing::warn!(peer = ?peer, "rate limited");
-            veil_http::limit::refusal(e, ErrorCode::KmsRateLimited)
-        }
-    }
+    veil_http::limit::enforce(&s.limit, (s.clock)(), ErrorCode::KmsRateLimited, req, next).await
 }
 
 /// The broker's routes, reading time from `clock` (Unix seconds), with the default

@@ -197,11 +197,7 @@ async fn limited(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    match s.limit.check(peer, (s.clock)()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => veil_http::limit::refusal(e, ErrorCode::RequestRateLimited),
-    }
+    veil_http::limit::enforce(&s.limit, (s.clock)(), ErrorCode::RequestRateLimited, req, next).await
 }
 
 /// Query strings that do not parse are the caller's fault: a problem document, 400.
