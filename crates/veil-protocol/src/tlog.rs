@@ -34,6 +34,35 @@ pub enum LogEntry {
         /// When the receipt says it was made (RFC 3339, UTC).
         created_at: String,
     },
+    /// A model registered for workers to serve, by weights root.
+    Model {
+        /// Its registered name.
+        name: String,
+        /// The root of its weights (what receipts name).
+        weights_root: Root,
+        /// Its registry format (`onnx`, `gguf`, `int8`).
+        format: String,
+        /// The root of the sealed blob, when the model is kept sealed at rest.
+        sealed: Option<Root>,
+    },
+    /// A key-release policy the broker is about to enforce: logged before it takes
+    /// effect, so a measurement admitted or a resource granted is public first.
+    Policy {
+        /// The 0G root of the policy file's bytes.
+        policy_root: Root,
+        /// The measurements it admits.
+        measurements: Vec<String>,
+        /// The resources it grants them.
+        resources: Vec<String>,
+    },
+    /// The head of the broker's audit log when it started: a later copy of the audit
+    /// log that ends before this head has lost entries.
+    AuditHead {
+        /// Entries.
+        len: u64,
+        /// The last entry's hash (hex).
+        hash: String,
+    },
 }
 
 /// A SHA-256 node of the log's tree, base64 on the wire.

@@ -293,7 +293,8 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     // The worker config is written once; an operator may edit it (and must then
     // allowlist its new measurement).
     let worker_json = dir.join("worker.json");
-    if !worker_json.exists() {
+    let first_start = !worker_json.exists();
+    if first_start {
         let config = WorkerConfig {
             kms_key,
             chain_id: client.chain_id(),
@@ -335,6 +336,23 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         );
     }
 
+    // The transparency log before the broker: the release policy, the models and the
+    // broker's audit head are public before the broker acts on them, and every receipt
+    // the gateway hands out is in it first.
+    let log_key_file = dir.join("log.key");
+    let log_key = if log_key_file.exists() {
+        crate::tlog::read_key(&log_key_file)?.verifier_key().to_owned()
+    } else {
+        let origin = crate::tlog::origin(client.chain_id(), client.deployment().anchor);
+        crate::tlog::new_key(&log_key_file, &origin)?
+    };
+    let log = crate::tlog::open(&dir.join("log"), &log_key_file, opts.clock)?;
+    if first_start {
+        crate::tlog::log_models(&log, &models).await?;
+    }
+    crate::tlog::log_policy(&log, &kms_config, &kms_dir.join("policy.logged")).await?;
+    crate::tlog::log_audit_head(&log, &kms_dir.join("audit.jsonl")).await?;
+
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -362,15 +380,6 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         tasks.push(tokio::spawn(supervise(slot, spec, pool.clone(), stop_rx.clone())));
     }
 
-    // The transparency log: every receipt the gateway hands out is in it first.
-    let log_key_file = dir.join("log.key");
-    let log_key = if log_key_file.exists() {
-        crate::tlog::read_key(&log_key_file)?.verifier_key().to_owned()
-    } else {
-        let origin = crate::tlog::origin(client.chain_id(), client.deployment().anchor);
-        crate::tlog::new_key(&log_key_file, &origin)?
-    };
-    let log = crate::tlog::open(&dir.join("log"), &log_key_file, opts.clock)?;
     let (l, log_url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let (log_app, _) = crate::tlog::app(log.clone(), opts.clock, Vec::new());
     tasks.push(tokio::spawn(serve(l, log_app, stop_rx.clone())));

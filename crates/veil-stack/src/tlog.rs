@@ -215,6 +215,67 @@ pub async fn fresh_checkpoint(
     Ok((latest, cp))
 }
 
+/// Append `entry` and wait until it is durable (off the async runtime); its index.
+pub async fn append(log: &Arc<Log>, entry: &veil_protocol::LogEntry) -> Result<u64> {
+    let leaf = veil_tlog::encode_entry(entry)?;
+    let log = log.clone();
+    let appended = tokio::task::spawn_blocking(move || log.append(leaf))
+        .await
+        .map_err(|e| StackError::Config(format!("the log's append task: {e}")))??;
+    Ok(appended.index)
+}
+
+/// Log the broker's release policy in `kms_config` unless this exact file was logged
+/// last (`marker` keeps its root): called before the broker starts, so a measurement
+/// admitted or a resource granted is public before it takes effect.
+pub async fn log_policy(log: &Arc<Log>, kms_config: &Path, marker: &Path) -> Result<()> {
+    let bytes = veil_fs::read_limited(kms_config, 1 << 20)?;
+    let root = veil_content::root_of(&bytes).map_err(|e| StackError::Config(e.to_string()))?;
+    if veil_fs::read_limited(marker, 1024).ok().is_some_and(|m| m.trim_ascii() == root.to_string().as_bytes())
+    {
+        return Ok(());
+    }
+    let release = crate::kms::read_config(kms_config)?.release;
+    let measurements = release
+        .measurements
+        .iter()
+        .flat_map(|(tee, ms)| ms.iter().map(move |m| format!("{tee:?}:{m}").to_lowercase()))
+        .collect();
+    let resources =
+        release.resources.iter().flat_map(|(m, rs)| rs.iter().map(move |r| format!("{m}={r}"))).collect();
+    append(log, &veil_protocol::LogEntry::Policy { policy_root: root, measurements, resources }).await?;
+    veil_fs::write_atomic(marker, format!("{root}\n").as_bytes())?;
+    Ok(())
+}
+
+/// Log each model's registration.
+pub async fn log_models(log: &Arc<Log>, models: &[veil_model::RegisteredModel]) -> Result<()> {
+    for m in models {
+        let format = serde_json::to_value(m.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let entry = veil_protocol::LogEntry::Model {
+            name: m.meta.name.clone(),
+            weights_root: m.root,
+            format,
+            sealed: m.sealed,
+        };
+        append(log, &entry).await?;
+    }
+    Ok(())
+}
+
+/// Log the head of the broker's audit log (after checking the log's chain).
+pub async fn log_audit_head(log: &Arc<Log>, audit_log: &Path) -> Result<()> {
+    if !audit_log.exists() {
+        return Ok(());
+    }
+    let head = veil_audit::verify(audit_log, None)?;
+    append(log, &veil_protocol::LogEntry::AuditHead { len: head.len, hash: hex::encode(head.hash) }).await?;
+    Ok(())
+}
+
 /// `veil log checkpoint`: fetch the log's checkpoint, check it extends the one in
 /// `file` (if any), and replace the file with it.
 pub async fn update_checkpoint_file(url: &str, log: &LogVerifier, file: &Path) -> Result<Checkpoint> {

@@ -203,14 +203,38 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
             &p(receipt),
         ])
     };
+    let index = serde_json::from_str::<Value>(&inclusion).unwrap()["index"].as_u64().unwrap();
+    let size = index + 1;
     let logged = ok(&verify_logged(&receipt, &log_key));
-    assert!(logged.contains("logged: entry 0 of 1 in veil.local/log/32273/0x"), "{logged}");
+    assert!(
+        logged.contains(&format!("logged: entry {index} of {size} in veil.local/log/32273/0x")),
+        "{logged}"
+    );
     let (_, other_key) = veil_tlog::generate_key(log_key.split('+').next().unwrap(), &[7; 32]).unwrap();
     assert!(fails(&verify_logged(&receipt, &other_key)).contains("log.bad_checkpoint"));
+    // Before it: the models registered, then the key-release policy admitting this
+    // measurement, logged before the broker acted on it.
+    let entries: Vec<Value> = rt.block_on(async {
+        let mut out = Vec::new();
+        for i in 0..index {
+            let url = format!("{log_url}/v1/log/entries/{i}");
+            out.push(reqwest::get(url).await.unwrap().json().await.unwrap());
+        }
+        out
+    });
+    assert!(entries.iter().any(|e| e["type"] == "model" && e["name"] == LOGREG), "{entries:?}");
+    let policy = entries.iter().find(|e| e["type"] == "policy").expect("a policy entry");
+    assert!(
+        policy["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().ends_with(&measurement))
+    );
     // A monitor saves the log's checkpoint, and the next only if it extends it.
     let cp_file = tmp.path().join("checkpoint");
     let saved = ok(&veil(&["log", "checkpoint", "--url", &log_url, "--log-key", &log_key, &p(&cp_file)]));
-    assert!(saved.starts_with("checkpoint: 1 entries"), "{saved}");
+    assert!(saved.starts_with(&format!("checkpoint: {size} entries")), "{saved}");
     // Anchored on chain on demand, and the anchor checked against the log's history.
     let field = |k: &str| info[k].as_str().unwrap().to_owned();
     let (rpc, deployment, operator) =
@@ -222,9 +246,12 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
         veil(&args)
     };
     let anchored = ok(&anchor(&[]));
-    assert!(anchored.starts_with("anchored 1 entries") && anchored.contains("gas"), "{anchored}");
-    assert!(ok(&anchor(&[])).contains("already anchors 1 entries"));
-    assert!(ok(&anchor(&["--check"])).contains("the anchor of 1 entries"));
+    assert!(
+        anchored.starts_with(&format!("anchored {size} entries")) && anchored.contains("gas"),
+        "{anchored}"
+    );
+    assert!(ok(&anchor(&[])).contains(&format!("already anchors {size} entries")));
+    assert!(ok(&anchor(&["--check"])).contains(&format!("the anchor of {size} entries")));
 
     // Any field changed: the receipt no longer verifies.
     let edits: [(&str, Value); 8] = [
