@@ -293,6 +293,12 @@ impl GatewayClient {
         self.answer(&url, self.http.get(&url).send().await).await
     }
 
+    /// The kept receipt's inclusion in the transparency log.
+    pub async fn inclusion(&self, id: &str) -> Result<veil_protocol::Inclusion, ClientError> {
+        let url = format!("{}/v1/receipts/{id}/inclusion", self.base);
+        self.answer(&url, self.http.get(&url).send().await).await
+    }
+
     /// Fresh evidence for `nonce`.
     pub async fn attestation(&self, nonce: &str) -> Result<AttestationResponse, ClientError> {
         let url = format!("{}/v1/attestation?nonce={nonce}", self.base);

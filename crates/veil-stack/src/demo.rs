@@ -131,6 +131,13 @@ pub async fn story(stack: &Stack, work: &Path, clock: fn() -> u64, out: &mut dyn
     out.ok(&report.summary());
     let kinds: Vec<&str> = report.verified.receipt.events.iter().map(|e| e.kind.as_str()).collect();
     out.ok(&format!("events: {}", kinds.join(" → ")));
+    let inclusion = gw.inclusion(&answer.receipt.id).await?;
+    let log = crate::tlog::verifier(&stack.log_key)?;
+    let cp = crate::tlog::check_receipt(&std::fs::read(&receipt_path)?, &inclusion, &log)?;
+    out.ok(&format!(
+        "in the transparency log before it was answered: entry {} of {}, checkpoint signed by {} (anchored on chain every minute)",
+        inclusion.index, cp.size, cp.origin
+    ));
 
     out.step(7, "What is refused");
     let expect_refusal = |out: &mut dyn Narrator,

@@ -212,6 +212,7 @@ fn the_demo_runs_and_its_receipt_verifies_until_changed() {
         "the revoked user's next question, same API key: refused — inference.not_authorized",
         "the int8 model's exact result on 143/143 rows",
         "mode=fhe",
+        "in the transparency log before it was answered: entry ",
     ] {
         assert!(out.contains(said), "{said:?} in {out}");
     }
