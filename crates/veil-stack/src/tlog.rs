@@ -88,6 +88,53 @@ pub fn check_receipt(receipt: &[u8], inclusion: &Inclusion, log: &LogVerifier) -
     Ok(cp)
 }
 
+/// `veil verify`'s transparency-log checks (also its flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogCheck {
+    /// Also check the receipt's inclusion in a transparency log: the JSON that
+    /// `GET /v1/receipts/{id}/inclusion` returns.
+    #[arg(long, requires = "log_key")]
+    pub inclusion: Option<std::path::PathBuf>,
+    /// The log's public key (`name+id+base64`, or a file holding it).
+    #[arg(long)]
+    pub log_key: Option<String>,
+    /// And check that the inclusion's checkpoint is consistent with the newest root
+    /// anchored on chain (needs --log-url, --rpc and --deployment).
+    #[arg(long, requires_all = ["inclusion", "log_url"])]
+    pub anchored: bool,
+    /// The log's base URL (for the consistency proof to the anchor).
+    #[arg(long)]
+    pub log_url: Option<String>,
+    /// The chain the log is anchored on.
+    #[command(flatten)]
+    pub ledger: crate::ledger::LedgerTarget,
+}
+
+impl LogCheck {
+    /// The checks asked for on `receipt`'s bytes: one line per check passed.
+    pub async fn run(&self, receipt: &[u8], clock: fn() -> u64) -> Result<Vec<String>> {
+        let (Some(path), Some(key)) = (&self.inclusion, &self.log_key) else {
+            return Ok(Vec::new());
+        };
+        let inclusion: Inclusion = veil_fs::read_json(path, 1 << 20, "an inclusion proof")?;
+        let log = verifier(key)?;
+        let cp = check_receipt(receipt, &inclusion, &log)?;
+        let mut lines = vec![format!(
+            "logged: entry {} of {} in {} (checkpoint at {})",
+            inclusion.index, cp.size, cp.origin, cp.time
+        )];
+        if self.anchored {
+            let (Some(url), Some(_)) = (&self.log_url, &self.ledger.rpc) else {
+                return Err(StackError::Config("--anchored needs --log-url, --rpc and --deployment".into()));
+            };
+            let ledger = self.ledger.connect(clock).await?;
+            let (size, at) = check_against_anchor(&ledger.client, url, &cp).await?;
+            lines.push(format!("anchored: consistent with the root of {size} entries anchored at {at}"));
+        }
+        Ok(lines)
+    }
+}
+
 /// `veil log …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum LogCommand {
@@ -317,28 +364,36 @@ pub async fn anchor(
 }
 
 /// Check that the newest anchor on chain names a tree the log at `url` holds: the
-/// log's latest checkpoint (signed by `log`) extends it, by a proof from the log.
-/// The anchored size and the block time it was anchored at.
+/// log's latest checkpoint (signed by `log`) is consistent with it, by a proof from
+/// the log. The anchored size and the block time it was anchored at.
 pub async fn check_anchor(
     client: &veil_ledger::ChainClient<alloy::providers::DynProvider>,
     url: &str,
     log: &LogVerifier,
 ) -> Result<(u64, u64)> {
+    let (_, cp) = fresh_checkpoint(url, log, None).await?;
+    check_against_anchor(client, url, &cp).await
+}
+
+/// Check that checkpoint `cp` (already verified) and the newest anchor on chain are
+/// one history: a consistency proof from the log at `url` between them, whichever is
+/// larger. The anchored size and its block time.
+pub async fn check_against_anchor(
+    client: &veil_ledger::ChainClient<alloy::providers::DynProvider>,
+    url: &str,
+    cp: &Checkpoint,
+) -> Result<(u64, u64)> {
     let (size, root, at) =
         client.latest_anchor().await?.ok_or_else(|| StackError::Config("nothing is anchored yet".into()))?;
-    let (_, cp) = fresh_checkpoint(url, log, None).await?;
-    if size > cp.size {
-        return Err(TlogError::Inconsistent(format!(
-            "the chain anchors {size} entries, the log's checkpoint holds {}",
-            cp.size
-        ))
-        .into());
-    }
-    let proof = veil_tlog_http::LogClient::new(url)
-        .consistency(size, cp.size)
-        .await
-        .map_err(|e| StackError::Config(e.to_string()))?;
-    veil_tlog::verify_consistency(size, LogHash(root.0), cp.size, cp.root, &proof.proof)?;
+    let anchored = LogHash(root.0);
+    let http = veil_tlog_http::LogClient::new(url);
+    let (old, new) = if size <= cp.size {
+        ((size, anchored), (cp.size, cp.root))
+    } else {
+        ((cp.size, cp.root), (size, anchored))
+    };
+    let proof = http.consistency(old.0, new.0).await.map_err(|e| StackError::Config(e.to_string()))?;
+    veil_tlog::verify_consistency(old.0, old.1, new.0, new.1, &proof.proof)?;
     Ok((size, at))
 }
 

@@ -133,13 +133,9 @@ pub enum Command {
         /// Whose evidence to trust.
         #[command(flatten)]
         trust: infer::TrustArgs,
-        /// Also check the receipt's inclusion in a transparency log: the JSON that
-        /// `GET /v1/receipts/{id}/inclusion` returns.
-        #[arg(long, requires = "log_key")]
-        inclusion: Option<PathBuf>,
-        /// The log's public key (`name+id+base64`, or a file holding it).
-        #[arg(long)]
-        log_key: Option<String>,
+        /// Its transparency-log inclusion, and the log's anchor.
+        #[command(flatten)]
+        log: veil_stack::tlog::LogCheck,
     },
     /// Run every role on this machine (chain, store, key broker, gateway, attested
     /// workers) on embedded defaults, until interrupted.

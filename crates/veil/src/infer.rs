@@ -95,29 +95,18 @@ pub fn attestation(args: AttestationArgs) -> Result<()> {
 /// Receipts are a few KiB (a zk receipt carries its key and proof); far larger is not one.
 const MAX_RECEIPT_BYTES: u64 = 16 << 20;
 
-/// `veil verify RECEIPT [--inclusion F --log-key K]`: a one-line summary (and where
-/// the log holds it), or why it does not verify (exit 1).
-pub fn verify(
-    receipt: &Path,
-    trust: &TrustArgs,
-    inclusion: Option<&Path>,
-    log_key: Option<&str>,
-) -> Result<()> {
+/// `veil verify RECEIPT [--inclusion F --log-key K [--anchored …]]`: a one-line
+/// summary (and where the log holds it), or why it does not verify (exit 1).
+pub fn verify(receipt: &Path, trust: &TrustArgs, log: &veil_stack::tlog::LogCheck) -> Result<()> {
     let bytes = veil_fs::read_limited(receipt, MAX_RECEIPT_BYTES)?;
     let v = veil_verify::verify(&bytes, &trust.load()?)
         .map_err(|e| anyhow::anyhow!("invalid receipt {}: {e} ({})", receipt.display(), e.code()))?;
     outln!("{}", v.summary());
-    if let (Some(path), Some(key)) = (inclusion, log_key) {
-        let inclusion: veil_protocol::Inclusion = veil_fs::read_json(path, 1 << 20, "an inclusion proof")?;
-        let cp = veil_stack::tlog::check_receipt(&bytes, &inclusion, &veil_stack::tlog::verifier(key)?)
-            .with_context(|| format!("the receipt is not in the log by {}", path.display()))?;
-        outln!(
-            "logged: entry {} of {} in {} (checkpoint at {})",
-            inclusion.index,
-            cp.size,
-            cp.origin,
-            cp.time
-        );
+    let lines = crate::runtime()?
+        .block_on(log.run(&bytes, crate::unix_now))
+        .context("the receipt is not in the log")?;
+    for line in lines {
+        outln!("{line}");
     }
     Ok(())
 }

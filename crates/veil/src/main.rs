@@ -117,9 +117,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command: BenchCommand::Log(o) } => done(bench::log(&o)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
-        Command::Verify { receipt, trust, inclusion, log_key } => {
-            done(infer::verify(&receipt, &trust, inclusion.as_deref(), log_key.as_deref()))
-        }
+        Command::Verify { receipt, trust, log } => done(infer::verify(&receipt, &trust, &log)),
         Command::Log { command } => done(log::run(command)),
     }
 }

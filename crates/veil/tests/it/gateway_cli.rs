@@ -252,6 +252,30 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     );
     assert!(ok(&anchor(&[])).contains(&format!("already anchors {size} entries")));
     assert!(ok(&anchor(&["--check"])).contains(&format!("the anchor of {size} entries")));
+    // And in one command: the receipt's checkpoint is consistent with that anchor.
+    let anchored = ok(&veil(&[
+        "verify",
+        "--dev-root",
+        &dev_root,
+        "--measurement",
+        &measurement,
+        "--inclusion",
+        &p(&inclusion_path),
+        "--log-key",
+        &log_key,
+        "--anchored",
+        "--log-url",
+        &log_url,
+        "--rpc",
+        &rpc,
+        "--deployment",
+        &deployment,
+        &p(&receipt),
+    ]));
+    assert!(
+        anchored.contains(&format!("anchored: consistent with the root of {size} entries")),
+        "{anchored}"
+    );
 
     // Any field changed: the receipt no longer verifies.
     let edits: [(&str, Value); 8] = [
