@@ -106,22 +106,13 @@ fn audit_entries(dir: &Path) -> Vec<Value> {
 fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     let (tmp, ctx) = setup(&[]);
     let p = |x: &Path| x.to_str().expect("utf-8").to_owned();
+    let infer = |ids: &str, receipt: &Path| {
+        let key = p(&ctx.user_key);
+        let args = ["--key", &key, "--token", "1", "--model", LOGREG, "--ids", ids, "--receipt", &p(receipt)];
+        ok(&veil(&[&["infer", "--gateway", &ctx.gateway][..], &args[..]].concat()))
+    };
     let receipt = tmp.path().join("receipt.json");
-    let out = ok(&veil(&[
-        "infer",
-        "--gateway",
-        &ctx.gateway,
-        "--key",
-        &p(&ctx.user_key),
-        "--token",
-        "1",
-        "--model",
-        LOGREG,
-        "--ids",
-        "P0001,P0002,P0003",
-        "--receipt",
-        &p(&receipt),
-    ]));
+    let out = infer("P0001,P0002,P0003", &receipt);
     let output: Value = serde_json::from_str(&out).expect("json");
     let preds = output["predictions"].as_array().expect("predictions");
     assert_eq!(preds.len(), 3);
@@ -299,21 +290,7 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     }
     // Another (validly signed) receipt does not ride on this receipt's inclusion.
     let second = tmp.path().join("second.json");
-    ok(&veil(&[
-        "infer",
-        "--gateway",
-        &ctx.gateway,
-        "--key",
-        &p(&ctx.user_key),
-        "--token",
-        "1",
-        "--model",
-        LOGREG,
-        "--ids",
-        "P0004",
-        "--receipt",
-        &p(&second),
-    ]));
+    infer("P0004", &second);
     let err = fails(&verify_logged(&second, &log_key));
     assert!(err.contains("not in the log") && err.contains("log.bad_proof"), "{err}");
 }
