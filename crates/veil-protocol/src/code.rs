@@ -171,6 +171,9 @@ codes! {
     ZkNotAttested = "zk.not_attested",
     /// The prover failed for reasons of its own.
     ZkInternal = "zk.internal",
+    /// The transparency log did not take a proof's receipt, so the proof is not
+    /// handed out (every receipt a prover hands out is in the log).
+    ZkLogUnavailable = "zk.log_unavailable",
 
     /// An FHE ciphertext or key is malformed, truncated, of another kind, under
     /// another parameter set, or shaped for another model's input.

@@ -22,7 +22,7 @@ pub use error::{ProverError, zk_code};
 pub use keys::{key_file, load_keys};
 pub use queue::{
     Accepted, IncomeCircuit, InferenceCircuit, JOB_RETENTION_SECS, JobState, MAX_JOBS,
-    MAX_STATEMENT_TTL_SECS, Prover, ProverAttestation, ProverParts, ZK_CIRCUIT_INCOME, ZK_CIRCUIT_MLP,
-    circuit_network,
+    MAX_STATEMENT_TTL_SECS, Prover, ProverAttestation, ProverParts, ReceiptLog, ZK_CIRCUIT_INCOME,
+    ZK_CIRCUIT_MLP, circuit_network,
 };
 pub use server::router;

@@ -87,9 +87,12 @@ pub enum JobState {
         /// What the proof commits to beyond its public inputs (an inference's
         /// outputs and class), for the requester.
         #[serde(skip_serializing_if = "Option::is_none")]
-        result: Option<Value>,
+        result: Option<Box<Value>>,
         /// The signed receipt.
         receipt: Box<SignedReceipt>,
+        /// The receipt's inclusion in the transparency log, when the prover logs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        inclusion: Option<Box<veil_protocol::Inclusion>>,
     },
     /// It failed; the job is not silently dropped.
     Failed {
@@ -174,7 +177,14 @@ pub struct ProverParts {
     pub queue_capacity: usize,
     /// Unix seconds.
     pub clock: fn() -> u64,
+    /// Where each receipt goes before its proof is handed out; none for a prover that
+    /// runs without a transparency log.
+    pub log: Option<ReceiptLog>,
 }
+
+/// Submit a receipt's bytes to a transparency log and wait until it is durable (called
+/// on the proving thread).
+pub type ReceiptLog = Box<dyn Fn(&[u8]) -> Result<veil_protocol::Inclusion, String> + Send + Sync>;
 
 /// The prover: job table, queue, measured proving time.
 pub struct Prover {
@@ -194,6 +204,7 @@ pub struct Prover {
     /// Exponentially weighted proving time, milliseconds.
     ewma_ms: AtomicU64,
     clock: fn() -> u64,
+    log: Option<ReceiptLog>,
 }
 
 /// A circuit's public half and what the server says about it.
@@ -262,6 +273,7 @@ impl Prover {
             running: AtomicUsize::new(0),
             ewma_ms: AtomicU64::new(0),
             clock: parts.clock,
+            log: parts.log,
         });
         let weak = Arc::downgrade(&prover);
         let income_pk = parts.income.map(|c| (c.keys.pk, c.keys.reduction));
@@ -669,7 +681,26 @@ impl Prover {
         receipt.evidence = Some(json!({ "zk": zk }));
         let receipt = veil_receipt::sign(receipt, &self.identity.signing_key())
             .map_err(|e| ZkError::Groth16(format!("signing the receipt: {e}")))?;
-        Ok(JobState::Done { circuit: circuit.into(), proof, public, result, receipt: Box::new(receipt) })
+        let inclusion = match &self.log {
+            Some(submit) => match submit(receipt.to_json_pretty().as_bytes()) {
+                Ok(i) => Some(Box::new(i)),
+                Err(e) => {
+                    return Ok(JobState::Failed {
+                        code: ErrorCode::ZkLogUnavailable,
+                        detail: format!("the transparency log did not take the receipt: {e}"),
+                    });
+                }
+            },
+            None => None,
+        };
+        Ok(JobState::Done {
+            circuit: circuit.into(),
+            proof,
+            public,
+            result: result.map(Box::new),
+            receipt: Box::new(receipt),
+            inclusion,
+        })
     }
 }
 

@@ -347,6 +347,13 @@ pub async fn consistency_of_files(
     consistency(url, log, &o, &n).await
 }
 
+/// A prover's receipt log: each receipt submitted to the log at `url` from the
+/// proving thread, on the runtime behind `handle`.
+pub fn prover_log(url: &str, handle: tokio::runtime::Handle) -> veil_prover::ReceiptLog {
+    let client = veil_tlog_http::LogClient::new(url);
+    Box::new(move |receipt: &[u8]| handle.block_on(client.submit_receipt(receipt)).map_err(|e| e.to_string()))
+}
+
 /// How often `veil up` anchors the log's checkpoint on chain (when it grew).
 pub const ANCHOR_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 

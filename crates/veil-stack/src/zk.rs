@@ -203,13 +203,15 @@ impl Served {
     }
 
     /// Start a proof server for these circuits with a fresh identity and a queue of
-    /// `queue` jobs, attesting on `tee` when given (see [`Served::attestation`]).
+    /// `queue` jobs, attesting on `tee` when given (see [`Served::attestation`]), and
+    /// submitting every receipt to `log` before its proof is handed out.
     pub fn start(
         self,
         tee: Option<&TeeBackend>,
         exe: &Path,
         queue: usize,
         clock: fn() -> u64,
+        log: Option<veil_prover::ReceiptLog>,
     ) -> Result<std::sync::Arc<veil_prover::Prover>> {
         let attestation = match tee {
             Some(backend) => Some(self.attestation(backend, exe)?),
@@ -222,6 +224,7 @@ impl Served {
             inference: self.inference,
             queue_capacity: queue,
             clock,
+            log,
         })?)
     }
 }

@@ -53,6 +53,9 @@ pub enum ZkCommand {
         /// Jobs that may wait.
         #[arg(long, default_value_t = 64)]
         queue: usize,
+        /// A transparency log every receipt goes to before its proof is handed out.
+        #[arg(long)]
+        log: Option<String>,
     },
     /// Write a circuit as an iden3 `.r1cs` file for a snarkjs phase-2 ceremony
     /// (`snarkjs groth16 setup`, `zkey contribute`, `zkey beacon`); the resulting
@@ -161,11 +164,12 @@ pub fn zk(command: ZkCommand) -> Result<()> {
         }
         ZkCommand::ExportR1cs { circuit, out } => written(&out, &circuit.blank()?.r1cs()?)?,
         ZkCommand::ExportSolidity { vk, out } => written(&out, zk::solidity_verifier(&vk)?.as_bytes())?,
-        ZkCommand::Serve { keys, tee, listen, queue } => {
+        ZkCommand::Serve { keys, tee, listen, queue, log } => {
             crate::init_tracing();
-            let exe = crate::current_exe()?;
-            let prover = served(&keys)?.start(tee.backend()?.as_ref(), &exe, queue, crate::unix_now)?;
-            crate::runtime()?.block_on(crate::serve(listen, veil_prover::router(prover), false))?;
+            let (exe, rt) = (crate::current_exe()?, crate::runtime()?);
+            let log = log.map(|url| veil_stack::tlog::prover_log(&url, rt.handle().clone()));
+            let prover = served(&keys)?.start(tee.backend()?.as_ref(), &exe, queue, crate::unix_now, log)?;
+            rt.block_on(crate::serve(listen, veil_prover::router(prover), false))?;
         }
         ZkCommand::Pins { keys, out } => {
             let pins = served(&keys)?.pins()?;

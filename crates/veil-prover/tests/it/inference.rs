@@ -100,6 +100,7 @@ async fn the_server_proves_a_private_weights_inference_and_attests_its_keys() {
         }),
         queue_capacity: 4,
         clock: now,
+        log: None,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

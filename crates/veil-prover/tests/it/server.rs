@@ -21,6 +21,14 @@ async fn serve(capacity: usize) -> (String, Arc<Prover>) {
 }
 
 async fn serve_with_clock(capacity: usize, clock: fn() -> u64) -> (String, Arc<Prover>) {
+    serve_with(capacity, clock, None).await
+}
+
+async fn serve_with(
+    capacity: usize,
+    clock: fn() -> u64,
+    log: Option<veil_prover::ReceiptLog>,
+) -> (String, Arc<Prover>) {
     let keys = groth::dev_setup(IncomeThreshold::blank(SLOTS), &mut StdRng::seed_from_u64(5)).unwrap();
     let prover = Prover::start(ProverParts {
         attestation: None,
@@ -29,6 +37,7 @@ async fn serve_with_clock(capacity: usize, clock: fn() -> u64) -> (String, Arc<P
         inference: None,
         queue_capacity: capacity,
         clock,
+        log,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -200,4 +209,37 @@ async fn finished_jobs_are_kept_for_their_retention_then_dropped() {
     assert_eq!(status, 202, "{second}");
     assert_eq!(read(&first).await.unwrap().status(), 404, "dropped after its retention");
     assert_eq!(wait_done(&base, &second).await["job"]["status"], "done");
+}
+
+/// Every receipt the prover hands out is in the transparency log first: the log is
+/// handed the very receipt the job then carries, with the inclusion it answered; a
+/// log that does not take it fails the job, and no receipt leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_is_handed_out_only_with_its_receipt_logged() {
+    let logged = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let seen = logged.clone();
+    let log: veil_prover::ReceiptLog = Box::new(move |receipt: &[u8]| {
+        seen.lock().unwrap().push(receipt.to_vec());
+        Ok(veil_protocol::Inclusion { index: 41, checkpoint: "example.com/log\n42\n".into(), proof: vec![] })
+    });
+    let (base, prover) = serve_with(8, now, Some(log)).await;
+    let (status, accepted) =
+        post(&format!("{base}/v1/prove/income-threshold"), &sealed(&prover.public_key(), "600")).await;
+    assert_eq!(status, 202, "{accepted}");
+    let job = wait_done(&base, &accepted).await;
+    assert_eq!(job["job"]["status"], "done", "{job}");
+    assert_eq!(job["job"]["inclusion"]["index"], 41);
+    let handed_out = veil_receipt::verify(&serde_json::to_vec(&job["job"]["receipt"]).unwrap()).unwrap();
+    let logged = logged.lock().unwrap().clone();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(veil_receipt::verify(&logged[0]).unwrap().id, handed_out.id);
+
+    let refusing: veil_prover::ReceiptLog = Box::new(|_: &[u8]| Err("connection refused".into()));
+    let (base, prover) = serve_with(8, now, Some(refusing)).await;
+    let (_, accepted) =
+        post(&format!("{base}/v1/prove/income-threshold"), &sealed(&prover.public_key(), "600")).await;
+    let job = wait_done(&base, &accepted).await;
+    assert_eq!(job["job"]["status"], "failed", "{job}");
+    assert_eq!(job["job"]["code"], "zk.log_unavailable");
+    assert!(job["job"].get("receipt").is_none(), "{job}");
 }
