@@ -180,29 +180,24 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     });
     let inclusion_path = tmp.path().join("inclusion.json");
     std::fs::write(&inclusion_path, &inclusion).unwrap();
-    let verify_logged = |receipt: &Path, key: &str| {
-        veil(&[
-            "verify",
-            "--dev-root",
-            &dev_root,
-            "--measurement",
-            &measurement,
-            "--inclusion",
-            &p(&inclusion_path),
-            "--log-key",
-            key,
-            &p(receipt),
-        ])
+    let verify_logged = |receipt: &Path, key: &str, extra: &[&str]| {
+        let inclusion = p(&inclusion_path);
+        let mut args = vec!["verify", "--dev-root", &dev_root, "--measurement", &measurement];
+        args.extend_from_slice(&["--inclusion", &inclusion, "--log-key", key]);
+        args.extend_from_slice(extra);
+        let receipt = p(receipt);
+        args.push(&receipt);
+        veil(&args)
     };
     let index = serde_json::from_str::<Value>(&inclusion).unwrap()["index"].as_u64().unwrap();
     let size = index + 1;
-    let logged = ok(&verify_logged(&receipt, &log_key));
+    let logged = ok(&verify_logged(&receipt, &log_key, &[]));
     assert!(
         logged.contains(&format!("logged: entry {index} of {size} in veil.local/log/32273/0x")),
         "{logged}"
     );
     let (_, other_key) = veil_tlog::generate_key(log_key.split('+').next().unwrap(), &[7; 32]).unwrap();
-    assert!(fails(&verify_logged(&receipt, &other_key)).contains("log.bad_checkpoint"));
+    assert!(fails(&verify_logged(&receipt, &other_key, &[])).contains("log.bad_checkpoint"));
     // Before it: the models registered, then the key-release policy admitting this
     // measurement, logged before the broker acted on it.
     let entries: Vec<Value> = rt.block_on(async {
@@ -244,25 +239,11 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     assert!(ok(&anchor(&[])).contains(&format!("already anchors {size} entries")));
     assert!(ok(&anchor(&["--check"])).contains(&format!("the anchor of {size} entries")));
     // And in one command: the receipt's checkpoint is consistent with that anchor.
-    let anchored = ok(&veil(&[
-        "verify",
-        "--dev-root",
-        &dev_root,
-        "--measurement",
-        &measurement,
-        "--inclusion",
-        &p(&inclusion_path),
-        "--log-key",
+    let anchored = ok(&verify_logged(
+        &receipt,
         &log_key,
-        "--anchored",
-        "--log-url",
-        &log_url,
-        "--rpc",
-        &rpc,
-        "--deployment",
-        &deployment,
-        &p(&receipt),
-    ]));
+        &["--anchored", "--log-url", &log_url, "--rpc", &rpc, "--deployment", &deployment],
+    ));
     assert!(
         anchored.contains(&format!("anchored: consistent with the root of {size} entries")),
         "{anchored}"
@@ -291,7 +272,7 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     // Another (validly signed) receipt does not ride on this receipt's inclusion.
     let second = tmp.path().join("second.json");
     infer("P0004", &second);
-    let err = fails(&verify_logged(&second, &log_key));
+    let err = fails(&verify_logged(&second, &log_key, &[]));
     assert!(err.contains("not in the log") && err.contains("log.bad_proof"), "{err}");
 }
 
