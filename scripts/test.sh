@@ -27,6 +27,9 @@ scripts/zk.sh
 echo "== stock protocol clients (openai, ollama from PyPI) ($(phase))"
 scripts/clients.sh
 
+echo "== the browser for the web-view tests (Debian chromium, playwright-core from npm) ($(phase))"
+scripts/browser.sh
+
 echo "== cargo clippy -D warnings, while building every target ($(phase))"
 # `cargo clippy` is `cargo check` with clippy-driver as the workspace's compiler. Run as
 # the compiler of the test build instead, it lints exactly what `cargo clippy

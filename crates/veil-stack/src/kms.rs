@@ -55,6 +55,10 @@ pub struct KmsConfig {
     /// tokens it keys. Without a ledger or this, no token key is released.
     #[serde(default)]
     pub deployment: Option<ChainRef>,
+    /// The transparency log the release policy is published in before the broker
+    /// acts on it (`veil kms serve` refuses to start if it cannot publish it).
+    #[serde(default)]
+    pub log: Option<crate::tlog::PublishTo>,
 }
 
 /// Where the broker reads authorizations on chain.
@@ -165,6 +169,9 @@ pub fn read_config(config_path: &Path) -> Result<KmsConfig> {
     let base = config_path.parent().unwrap_or(Path::new("."));
     for p in [&mut cfg.identity, &mut cfg.master_secret, &mut cfg.audit_log] {
         *p = base.join(&*p);
+    }
+    if let Some(log) = &mut cfg.log {
+        log.token_file = base.join(&log.token_file);
     }
     Ok(cfg)
 }

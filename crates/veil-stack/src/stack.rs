@@ -381,7 +381,14 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     }
 
     let (l, log_url) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let (log_app, _) = crate::tlog::app(log.clone(), opts.clock, Vec::new());
+    // The operator's declaration token: what a broker run apart from `veil up`
+    // publishes its policy with (`[log] token_file`).
+    let token_file = dir.join("log.token");
+    if !token_file.exists() {
+        crate::tlog::new_token(&token_file)?;
+    }
+    let declare = crate::tlog::token_digest(&token_file)?;
+    let (log_app, _) = crate::tlog::app(log.clone(), opts.clock, Vec::new(), Some(declare));
     tasks.push(tokio::spawn(serve(l, log_app, stop_rx.clone())));
     // The operator anchors the log's checkpoints in the deployment's ReceiptAnchor.
     if !client.is_anchorer(operator_address).await? {

@@ -43,15 +43,42 @@ pub fn open(dir: &Path, key: &Path, clock: fn() -> u64) -> Result<Arc<Log>> {
     Ok(Arc::new(Log::open(dir, signer, clock, LogOptions::default())?))
 }
 
-/// The log's HTTP service with the default admission window and rate limit.
-pub fn service(log: Arc<Log>, clock: fn() -> u64) -> LogService {
+/// The log's HTTP service with the default admission window and rate limit,
+/// taking declarations from the holder of the token whose digest is `declare`.
+pub fn service(log: Arc<Log>, clock: fn() -> u64, declare: Option<[u8; 32]>) -> LogService {
     LogService {
         log,
         clock,
         admission: Admission::default(),
         per_second: LOG_SUBMISSIONS_PER_SECOND,
         cosigned: Arc::new(veil_tlog_http::Cosigned::default()),
+        declare_token: declare,
     }
+}
+
+/// Write a new declaration token to `out` (0600, never overwriting).
+pub fn new_token(out: &Path) -> Result<()> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut *raw).map_err(|e| StackError::Config(format!("random: {e}")))?;
+    let token = Zeroizing::new(format!("{}\n", hex::encode(*raw)));
+    crate::keys::write_new_secret(out, token.as_bytes())
+}
+
+/// The digest a log keeps of the declaration token in `path`.
+pub fn token_digest(path: &Path) -> Result<[u8; 32]> {
+    Ok(veil_tlog::token_digest(&read_token(path)?))
+}
+
+/// Read a declaration token file (it must be private).
+pub fn read_token(path: &Path) -> Result<Zeroizing<String>> {
+    veil_fs::check_private(path)?;
+    let bytes = Zeroizing::new(veil_fs::read_limited(path, 1024)?);
+    let token = std::str::from_utf8(&bytes)
+        .ok()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| StackError::Config(format!("{} holds no declaration token", path.display())))?;
+    Ok(Zeroizing::new(token.to_owned()))
 }
 
 /// Receipts one client may submit per second: a gateway submits every receipt it
@@ -163,6 +190,18 @@ pub enum LogCommand {
         /// served checkpoint carries those it gave.
         #[arg(long)]
         witness: Vec<String>,
+        /// The declaration token file (`veil log token`): its holder may log model
+        /// registrations, key-release policies and audit heads. Without it the log
+        /// takes receipts only.
+        #[arg(long)]
+        declare_token: Option<std::path::PathBuf>,
+    },
+    /// Make a declaration token (0600, never overwritten) for `veil log serve
+    /// --declare-token` and a broker's `[log] token_file`.
+    Token {
+        /// Where it goes.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Run a witness (C2SP tlog-witness): it cosigns a log's checkpoint only if it
     /// extends the last one it cosigned for that log.
@@ -276,12 +315,20 @@ pub async fn append(log: &Arc<Log>, entry: &veil_protocol::LogEntry) -> Result<u
 /// last (`marker` keeps its root): called before the broker starts, so a measurement
 /// admitted or a resource granted is public before it takes effect.
 pub async fn log_policy(log: &Arc<Log>, kms_config: &Path, marker: &Path) -> Result<()> {
-    let bytes = veil_fs::read_limited(kms_config, 1 << 20)?;
-    let root = veil_content::root_of(&bytes).map_err(|e| StackError::Config(e.to_string()))?;
+    let (root, entry) = policy_entry(kms_config)?;
     if veil_fs::read_limited(marker, 1024).ok().is_some_and(|m| m.trim_ascii() == root.to_string().as_bytes())
     {
         return Ok(());
     }
+    append(log, &entry).await?;
+    veil_fs::write_atomic(marker, format!("{root}\n").as_bytes())?;
+    Ok(())
+}
+
+/// The entry that publishes the release policy in `kms_config`, and the file's root.
+fn policy_entry(kms_config: &Path) -> Result<(veil_content::Root, veil_protocol::LogEntry)> {
+    let bytes = veil_fs::read_limited(kms_config, 1 << 20)?;
+    let root = veil_content::root_of(&bytes).map_err(|e| StackError::Config(e.to_string()))?;
     let release = crate::kms::read_config(kms_config)?.release;
     let measurements = release
         .measurements
@@ -290,9 +337,59 @@ pub async fn log_policy(log: &Arc<Log>, kms_config: &Path, marker: &Path) -> Res
         .collect();
     let resources =
         release.resources.iter().flat_map(|(m, rs)| rs.iter().map(move |r| format!("{m}={r}"))).collect();
-    append(log, &veil_protocol::LogEntry::Policy { policy_root: root, measurements, resources }).await?;
-    veil_fs::write_atomic(marker, format!("{root}\n").as_bytes())?;
-    Ok(())
+    Ok((root, veil_protocol::LogEntry::Policy { policy_root: root, measurements, resources }))
+}
+
+/// Where a broker publishes its release policy before acting on it (`[log]` in its
+/// configuration).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishTo {
+    /// The log's base URL.
+    pub url: String,
+    /// The log's public key (`name+id+base64`): the broker checks the log's answer.
+    pub key: String,
+    /// The log's declaration token (a 0600 file).
+    pub token_file: std::path::PathBuf,
+}
+
+/// A standalone broker's start: publish the release policy in `kms_config` (unless
+/// `marker` already holds an inclusion of this exact policy that checks) and the
+/// head of `audit_log`, each checked by its inclusion proof under the log's key —
+/// so the broker never acts on a policy the log does not provably hold.
+pub async fn publish_policy(
+    to: &PublishTo,
+    kms_config: &Path,
+    audit_log: &Path,
+    marker: &Path,
+) -> Result<u64> {
+    let log = verifier(&to.key)?;
+    let token = read_token(&to.token_file)?;
+    let client = veil_tlog_http::LogClient::new(&to.url);
+    let declare = async |entry: &veil_protocol::LogEntry| -> Result<Inclusion> {
+        let leaf = veil_tlog::encode_entry(entry)?;
+        let inclusion = client.declare(entry, &token).await.map_err(|e| StackError::Config(e.to_string()))?;
+        veil_tlog::check_inclusion(&inclusion, &leaf, &log)?;
+        Ok(inclusion)
+    };
+    let (_, entry) = policy_entry(kms_config)?;
+    let leaf = veil_tlog::encode_entry(&entry)?;
+    let held = veil_fs::read_json::<Inclusion>(marker, 1 << 20, "a policy inclusion")
+        .ok()
+        .filter(|inc| veil_tlog::check_inclusion(inc, &leaf, &log).is_ok());
+    let index = match held {
+        Some(inc) => inc.index,
+        None => {
+            let inc = declare(&entry).await?;
+            veil_fs::write_atomic(marker, &serde_json::to_vec_pretty(&inc).unwrap_or_default())?;
+            inc.index
+        }
+    };
+    if audit_log.exists() {
+        let head = veil_audit::verify(audit_log, None)?;
+        declare(&veil_protocol::LogEntry::AuditHead { len: head.len, hash: hex::encode(head.hash) }).await?;
+    }
+    Ok(index)
 }
 
 /// Log each model's registration.
@@ -430,8 +527,9 @@ pub fn app(
     log: Arc<Log>,
     clock: fn() -> u64,
     witnesses: Vec<String>,
+    declare: Option<[u8; 32]>,
 ) -> (axum::Router, Option<impl std::future::Future<Output = ()> + Send + 'static>) {
-    let svc = service(log.clone(), clock);
+    let svc = service(log.clone(), clock, declare);
     let gather = (!witnesses.is_empty()).then(|| {
         veil_tlog_http::gather_cosignatures(
             log,

@@ -1,7 +1,7 @@
 //! The log's client: what the gateway, `veil verify` and witnesses use.
 
 use veil_http::CallError;
-use veil_protocol::{ConsistencyProof, Inclusion, InclusionProof, Problem};
+use veil_protocol::{ConsistencyProof, Inclusion, InclusionProof, LogEntry, Problem};
 
 /// Why a call to the log failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,19 @@ impl LogClient {
             .post(format!("{}/v1/log/receipts", self.base))
             .header("content-type", "application/json")
             .body(receipt.to_vec())
+            .send()
+            .await;
+        Ok(veil_http::answer(sent).await?)
+    }
+
+    /// Declare an entry that is not a receipt (a model, a policy, an audit head)
+    /// with the log's declaration token; answered once durable.
+    pub async fn declare(&self, entry: &LogEntry, token: &str) -> Result<Inclusion, LogClientError> {
+        let sent = self
+            .http
+            .post(format!("{}/v1/log/entries", self.base))
+            .bearer_auth(token)
+            .json(entry)
             .send()
             .await;
         Ok(veil_http::answer(sent).await?)

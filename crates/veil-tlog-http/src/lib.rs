@@ -7,11 +7,15 @@
 //! /v1/log/proof/inclusion`, `GET /v1/log/proof/consistency`, `GET
 //! /v1/log/entries/{index}`, `GET /v1/log/key`. Refusals are problem documents with
 //! `log.*` codes; [`TlogError`](veil_tlog::TlogError) → status in one function.
+//! A web view (`GET /`, `GET /verify`) shows recent entries, past checkpoints, models
+//! and key-release policy, and verifies all of it, and a pasted receipt, in the
+//! browser; `GET /v1/log/checkpoints` and `GET /v1/log/notable` feed it.
 //! A witness ([`witness_router`]) speaks C2SP tlog-witness's `POST /add-checkpoint`.
 #![forbid(unsafe_code)]
 
 mod client;
 mod server;
+mod web;
 mod witness;
 
 pub use client::{LogClient, LogClientError, WitnessCallError, gather_cosignatures, witness_checkpoint};

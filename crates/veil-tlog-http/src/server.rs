@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use veil_http::limit::RateLimit;
 use veil_http::{HttpProblem, Problem};
-use veil_protocol::{ConsistencyProof, ErrorCode, Inclusion, InclusionProof};
+use veil_protocol::{ConsistencyProof, ErrorCode, Inclusion, InclusionProof, LogEntry};
 use veil_tlog::{Admission, Log, TilePath, TlogError};
 
 /// A receipt with evidence is a few KiB; a megabyte is not a receipt.
@@ -50,6 +50,10 @@ pub struct LogService {
     /// one while it is the latest ([`gather_cosignatures`](crate::gather_cosignatures)
     /// fills it).
     pub cosigned: Arc<Cosigned>,
+    /// SHA-256 of the bearer token that may declare entries other than receipts
+    /// (model registrations, key-release policies, audit heads) at `POST
+    /// /v1/log/entries`; without one, the log takes no declarations.
+    pub declare_token: Option<[u8; 32]>,
 }
 
 /// A checkpoint note with its witnesses' cosignatures appended, and its tree size.
@@ -122,7 +126,7 @@ async fn tile(State(s): State<Shared>, Path(rest): Path<String>) -> Result<Respo
         .into_response())
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TlogError> + Send + 'static,
 ) -> Result<T, HttpProblem> {
     match tokio::task::spawn_blocking(f).await {
@@ -133,7 +137,44 @@ async fn blocking<T: Send + 'static>(
 
 async fn submit_receipt(State(s): State<Shared>, body: Bytes) -> Result<Json<Inclusion>, HttpProblem> {
     let entry = veil_tlog::receipt_entry(&body, (s.clock)(), s.admission).map_err(problem)?;
-    let leaf = veil_tlog::encode_entry(&entry).map_err(problem)?;
+    append(&s, &entry).await
+}
+
+/// A declaration: an entry that is not a receipt, from the holder of the log's
+/// declaration token (a receipt verifies on its own; a policy or a model
+/// registration is only what its declarer says, so only the operator may say it).
+async fn declare(
+    State(s): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Json<Inclusion>, HttpProblem> {
+    let unauthenticated = |detail: &str| {
+        HttpProblem(Problem::new(StatusCode::UNAUTHORIZED, ErrorCode::RequestUnauthenticated, detail))
+    };
+    let Some(expected) = s.declare_token else {
+        return Err(unauthenticated("this log takes no declarations (it has no declaration token)"));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthenticated("a declaration needs `Authorization: Bearer <token>`"))?;
+    if veil_tlog::token_digest(presented) != expected {
+        return Err(unauthenticated("the declaration token is not this log's"));
+    }
+    let entry: LogEntry =
+        serde_json::from_slice(&body).map_err(|e| problem(TlogError::EntryMalformed(e.to_string())))?;
+    if matches!(entry, LogEntry::Receipt { .. }) {
+        return Err(problem(TlogError::EntryMalformed(
+            "receipts go to /v1/log/receipts, where they are verified".into(),
+        )));
+    }
+    append(&s, &entry).await
+}
+
+/// Append `entry` and answer with its inclusion once durable.
+async fn append(s: &Shared, entry: &LogEntry) -> Result<Json<Inclusion>, HttpProblem> {
+    let leaf = veil_tlog::encode_entry(entry).map_err(problem)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     s.log
         .submit(
@@ -223,11 +264,14 @@ async fn bad_query(req: axum::extract::Request, next: axum::middleware::Next) ->
 pub fn router(service: LogService) -> Router {
     let limit = RateLimit::new(service.per_second);
     let s: Shared = Arc::new(Shared0 { service, limit });
+    let notable = Arc::new(std::sync::Mutex::new(crate::web::Notable::default()));
     let submit = Router::new()
         .route("/v1/log/receipts", post(submit_receipt))
+        .route("/v1/log/entries", post(declare))
         .route_layer(axum::middleware::from_fn_with_state(s.clone(), limited));
     Router::new()
         .merge(submit)
+        .merge(crate::web::routes(s.log.clone(), notable))
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*rest}", get(tile))
         .route("/v1/log/proof/inclusion", get(inclusion))

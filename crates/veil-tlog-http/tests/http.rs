@@ -12,6 +12,7 @@ use veil_tlog_http::{LogClient, LogClientError, LogService, router};
 
 const ORIGIN: &str = "veil.local/log/31337/0x5fbdb2315678afecb367f032d93f642f64180aa3";
 const NOW: u64 = 1_764_849_600;
+const OPERATOR_TOKEN: &str = "4f70657261746f72";
 
 fn clock() -> u64 {
     NOW
@@ -47,6 +48,7 @@ async fn start() -> Server {
         admission: Admission::default(),
         per_second: 1000,
         cosigned: Default::default(),
+        declare_token: Some(veil_tlog::token_digest(OPERATOR_TOKEN)),
     });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
@@ -277,6 +279,7 @@ async fn the_served_checkpoint_carries_its_witnesses_cosignatures() {
         admission: Admission::default(),
         per_second: 1000,
         cosigned: cosigned.clone(),
+        declare_token: None,
     });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
@@ -302,4 +305,179 @@ async fn the_served_checkpoint_carries_its_witnesses_cosignatures() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("the served checkpoint never carried the witness's cosignature");
+}
+
+static WEB_NOW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(NOW);
+
+fn web_clock() -> u64 {
+    WEB_NOW.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The web view in Debian's headless Chromium, driven by playwright-core
+/// (`tests/browser/web.mjs`, installed by `scripts/browser.sh`): every entry, past
+/// checkpoint and pasted receipt verified in the browser, each forgery refused, and
+/// an entry's text never turned into markup.
+#[tokio::test]
+async fn the_web_view_verifies_in_a_real_browser_and_refuses_forgeries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (skey, vkey) = generate_key(ORIGIN, &[3; 32]).unwrap();
+    let log = Arc::new(
+        Log::open(dir.path(), LogSigner::from_encoded(&skey).unwrap(), web_clock, LogOptions::default())
+            .unwrap(),
+    );
+    let hostile = "<img src=x onerror=\"window.__pwned=1\">";
+    let entries = [
+        veil_protocol::LogEntry::Model {
+            name: hostile.into(),
+            weights_root: veil_content::root_of(b"weights").unwrap(),
+            format: "onnx".into(),
+            sealed: None,
+        },
+        veil_protocol::LogEntry::Policy {
+            policy_root: veil_content::root_of(b"policy").unwrap(),
+            measurements: vec![format!("tdx:{}", "ab".repeat(48))],
+            resources: vec![format!("{}=model:credit", "ab".repeat(48))],
+        },
+        veil_protocol::LogEntry::AuditHead { len: 7, hash: "cd".repeat(32) },
+    ];
+    for e in &entries {
+        log.append(veil_tlog::encode_entry(e).unwrap()).unwrap();
+        WEB_NOW.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    let app = router(LogService {
+        log: log.clone(),
+        clock: web_clock,
+        admission: Admission::default(),
+        per_second: 1000,
+        cosigned: Default::default(),
+        declare_token: None,
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    let client = LogClient::new(&url);
+    let mut logged = Vec::new();
+    for seed in 1..=6u8 {
+        let r = receipt_at(NOW - 10, seed);
+        logged.push((r.clone(), client.submit_receipt(&r).await.unwrap()));
+        WEB_NOW.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    let (receipt, inclusion) = &logged[1];
+    assert!(!inclusion.proof.is_empty());
+
+    let work = tempfile::tempdir().unwrap();
+    let put = |name: &str, bytes: &[u8]| std::fs::write(work.path().join(name), bytes).unwrap();
+    put("receipt.json", receipt);
+    put("inclusion.json", &serde_json::to_vec(inclusion).unwrap());
+    // One byte of the body changed: the id no longer matches.
+    let text = String::from_utf8(receipt.clone()).unwrap();
+    let tampered = text.replacen("\"tee\"", "\"zk\"", 1);
+    assert_ne!(tampered, text);
+    put("tampered-receipt.json", tampered.as_bytes());
+    // One hash of the audit path changed.
+    let mut bad = inclusion.clone();
+    bad.proof[0].0[0] ^= 1;
+    assert_ne!(bad.proof, inclusion.proof);
+    put("tampered-inclusion.json", &serde_json::to_vec(&bad).unwrap());
+    // A genuine receipt that was never logged, with another's inclusion.
+    put("other-receipt.json", &receipt_at(NOW - 10, 99));
+    // The same checkpoint signed by a key with the log's name that is not the log's.
+    let (other_skey, other_vkey) = generate_key(ORIGIN, &[4; 32]).unwrap();
+    let cp = veil_tlog::Checkpoint::open(inclusion.checkpoint.as_bytes(), &LogVerifier::new(&vkey).unwrap())
+        .unwrap();
+    let forged_note = cp.sign(&LogSigner::from_encoded(&other_skey).unwrap()).unwrap();
+    let mut forged = inclusion.clone();
+    forged.checkpoint = String::from_utf8(forged_note).unwrap();
+    assert_ne!(forged.checkpoint, inclusion.checkpoint);
+    put("forged-inclusion.json", &serde_json::to_vec(&forged).unwrap());
+    put("other-key.txt", other_vkey.as_bytes());
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/web.mjs");
+    let modules = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/node_modules/playwright-core");
+    assert!(std::path::Path::new(modules).exists(), "playwright-core is missing: run scripts/browser.sh");
+    let run =
+        tokio::process::Command::new("node").arg(script).arg(&url).arg(work.path()).output().await.unwrap();
+    assert!(run.status.success(), "web.mjs failed: {}", String::from_utf8_lossy(&run.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+
+    let o = &out["overview"];
+    assert_eq!(o["status"], "done", "{o}");
+    assert_eq!(o["treeSize"], "9");
+    let recent = o["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 9);
+    assert!(recent.iter().all(|r| r["state"] == "ok"), "{o}");
+    assert_eq!(recent.iter().filter(|r| r["type"] == "receipt" && r["mode"] == "tee").count(), 6);
+    assert_eq!(o["measurements"][0], format!("tdx:{}", "ab".repeat(48)));
+    assert_eq!(o["resources"].as_array().unwrap().len(), 1);
+    assert_eq!(o["models"][0]["name"], hostile);
+    assert_eq!(o["models"][0]["state"], "ok");
+    assert_eq!(o["audit"][0]["len"], "7");
+    assert_eq!(o["audit"][0]["state"], "ok");
+    // One checkpoint per second of log time, each consistent with the latest.
+    let history = o["history"].as_array().unwrap();
+    assert!(history.len() >= 8, "{o}");
+    assert!(history.iter().all(|h| h["state"] == "ok"), "{o}");
+    assert_eq!(o["injected"], 0);
+    assert_eq!(o["pwned"], false);
+
+    let checks = |case: &str| out[case]["checks"].clone();
+    assert_eq!(out["good"]["status"], "ok", "{}", out["good"]);
+    for c in ["receipt-id", "receipt-signature", "checkpoint", "inclusion", "time", "consistency"] {
+        assert_eq!(checks("good")[c], "ok", "{c}: {}", out["good"]);
+    }
+    assert_eq!(out["tamperedReceipt"]["status"], "fail");
+    assert_eq!(checks("tamperedReceipt")["receipt-id"], "fail");
+    assert_eq!(out["tamperedProof"]["status"], "fail");
+    assert_eq!(checks("tamperedProof")["checkpoint"], "ok");
+    assert_eq!(checks("tamperedProof")["inclusion"], "fail");
+    assert_eq!(out["otherReceipt"]["status"], "fail");
+    assert_eq!(checks("otherReceipt")["receipt-signature"], "ok");
+    assert_eq!(checks("otherReceipt")["inclusion"], "fail");
+    assert_eq!(out["forgedCheckpoint"]["status"], "fail");
+    assert_eq!(checks("forgedCheckpoint")["checkpoint"], "fail");
+    assert_eq!(out["wrongKey"]["status"], "error", "{}", out["wrongKey"]);
+    assert!(out["wrongKey"]["mismatch"].as_bool().unwrap());
+    assert_eq!(out["errors"].as_array().unwrap().len(), 0, "{}", out["errors"]);
+    assert_eq!(out["foreign"].as_array().unwrap().len(), 0, "{}", out["foreign"]);
+    for shot in ["overview.png", "verify.png"] {
+        let png = std::fs::read(work.path().join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{shot}");
+    }
+}
+
+/// Only the operator declares what a receipt cannot prove by itself (a model, a
+/// key-release policy, an audit head): no token, a wrong token, or a log without
+/// one → 401 and nothing logged; a receipt is never a declaration.
+#[tokio::test]
+async fn declarations_need_the_operator_token() {
+    let s = start().await;
+    let client = LogClient::new(&s.url);
+    let policy = veil_protocol::LogEntry::Policy {
+        policy_root: veil_content::root_of(b"policy").unwrap(),
+        measurements: vec!["tdx:00".into()],
+        resources: vec!["00=model:x".into()],
+    };
+    let http = reqwest::Client::new();
+    let bare = http.post(format!("{}/v1/log/entries", s.url)).json(&policy).send().await.unwrap();
+    let (status, p) = problem(bare).await;
+    assert_eq!((status, p.code), (401, ErrorCode::RequestUnauthenticated));
+    let p = refused(client.declare(&policy, "not-the-token").await.unwrap_err());
+    assert_eq!(p.code, ErrorCode::RequestUnauthenticated);
+    assert_eq!(s.log.snapshot().checkpoint.size, 0);
+
+    let receipt = veil_tlog::receipt_leaf(&receipt_at(NOW, 1)).unwrap().0;
+    let p = refused(client.declare(&receipt, OPERATOR_TOKEN).await.unwrap_err());
+    assert_eq!(p.code, ErrorCode::LogEntryMalformed);
+    assert_eq!(s.log.snapshot().checkpoint.size, 0);
+
+    let inc = client.declare(&policy, OPERATOR_TOKEN).await.unwrap();
+    let leaf = veil_tlog::encode_entry(&policy).unwrap();
+    let (_, got) = veil_tlog::check_inclusion(&inc, &leaf, &s.verifier).unwrap();
+    assert_eq!(got, policy);
+    let notable: serde_json::Value =
+        http.get(format!("{}/v1/log/notable", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(notable["entries"][0]["type"], "policy");
+    assert_eq!(notable["scanned"], 1);
 }

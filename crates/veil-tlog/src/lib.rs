@@ -34,6 +34,17 @@ pub use witness::{Witness, WitnessError, verify_cosignature};
 
 use veil_protocol::ErrorCode;
 
+/// The digest a log keeps of its declaration token (never the token itself), so
+/// that a leaked configuration does not leak the right to declare.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::new()
+        .chain_update(b"veil/log/declare-token/v1\0")
+        .chain_update(token.as_bytes())
+        .finalize()
+        .into()
+}
+
 /// Tiles are 2⁸ hashes wide (C2SP tlog-tiles).
 pub const TILE_HEIGHT: u8 = 8;
 /// Hashes (or entries) in a full tile.

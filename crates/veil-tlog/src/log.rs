@@ -85,7 +85,12 @@ struct Inner {
     wake: Condvar,
     /// Full tiles above level 0 (a few per million entries), read once.
     cache: TileCache,
+    /// Recent checkpoints (at most one per second), oldest first.
+    history: Mutex<std::collections::VecDeque<(u64, Arc<Vec<u8>>)>>,
 }
+
+/// Checkpoints kept in memory for [`Log::history`].
+const HISTORY_KEPT: usize = 256;
 
 /// The transparency log over one directory.
 pub struct Log {
@@ -122,7 +127,17 @@ impl Log {
                 Snapshot { checkpoint, note, edge: Edge::default() }
             }
         };
+        let mut history = std::collections::VecDeque::new();
+        for note in store.read_history(HISTORY_KEPT)? {
+            // An unreadable or foreign line is skipped: the history is advisory.
+            if let Ok(checkpoint) = Checkpoint::open(&note, &verifier)
+                && checkpoint.size <= snapshot.checkpoint.size
+            {
+                history.push_back((checkpoint.time, Arc::new(note)));
+            }
+        }
         let inner = Arc::new(Inner {
+            history: Mutex::new(history),
             store,
             signer,
             clock,
@@ -141,6 +156,13 @@ impl Log {
     /// The latest durable snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.state.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Recent signed checkpoints (notes), at most one per second of log time,
+    /// newest first.
+    pub fn history(&self, limit: usize) -> Vec<Arc<Vec<u8>>> {
+        let h = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.iter().rev().take(limit).map(|(_, n)| n.clone()).collect()
     }
 
     /// The log's public key.
@@ -510,12 +532,28 @@ fn commit(inner: &Inner, leaves: &[Vec<u8>]) -> Result<(u64, Arc<Snapshot>), Tlo
         Ok(mut s) => *s = snapshot.clone(),
         Err(p) => *p.into_inner() = snapshot.clone(),
     }
+    record_history(inner, &snapshot);
     for t in superseded {
         if !files.iter().any(|(f, _)| *f == t) {
             inner.store.remove(&t);
         }
     }
     Ok((first, snapshot))
+}
+
+/// Keep `snapshot` in the history if it is the first of its second.
+fn record_history(inner: &Inner, snapshot: &Snapshot) {
+    let mut h = inner.history.lock().unwrap_or_else(|p| p.into_inner());
+    if h.back().is_some_and(|(time, _)| *time >= snapshot.checkpoint.time) {
+        return;
+    }
+    // Advisory: the checkpoint itself is durable; a failed write loses only its
+    // history line, which a later one follows.
+    let _ = inner.store.append_history(&snapshot.note);
+    h.push_back((snapshot.checkpoint.time, Arc::new(snapshot.note.clone())));
+    if h.len() > HISTORY_KEPT {
+        h.pop_front();
+    }
 }
 
 /// Add the hash at position `n` of tile level `level`, completing tiles upwards.

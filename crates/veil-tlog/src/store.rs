@@ -7,12 +7,21 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use std::path::{Path, PathBuf};
 
 use crate::TilePath;
 
 pub(crate) const CHECKPOINT: &str = "checkpoint";
+/// Past checkpoints, one base64 note per line, at most one per second of log time.
+/// Advisory (each note verifies on its own, and consistency proofs tie it to the
+/// current tree), so it is appended without fsync and a torn last line is skipped.
+const HISTORY: &str = "checkpoints";
+/// How much of the history's tail is read back on open.
+const HISTORY_TAIL_BYTES: u64 = 1 << 18;
 
 pub(crate) struct Store {
     dir: PathBuf,
@@ -91,6 +100,34 @@ impl Store {
 
     pub(crate) fn write_checkpoint(&self, note: &[u8]) -> io::Result<()> {
         veil_fs::write_atomic(self.dir.join(CHECKPOINT), note)
+    }
+
+    /// Record a checkpoint in the history.
+    pub(crate) fn append_history(&self, note: &[u8]) -> io::Result<()> {
+        let mut line = STANDARD.encode(note).into_bytes();
+        line.push(b'\n');
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(self.dir.join(HISTORY))?;
+        f.write_all(&line)
+    }
+
+    /// The newest checkpoints in the history, oldest first (at most `max`).
+    pub(crate) fn read_history(&self, max: usize) -> io::Result<Vec<Vec<u8>>> {
+        let mut f = match fs::File::open(self.dir.join(HISTORY)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        let start = len.saturating_sub(HISTORY_TAIL_BYTES);
+        f.seek(io::SeekFrom::Start(start))?;
+        let mut tail = Vec::new();
+        f.take(HISTORY_TAIL_BYTES).read_to_end(&mut tail)?;
+        let mut lines: Vec<&[u8]> = tail.split(|&b| b == b'\n').collect();
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0); // begins mid-line
+        }
+        let notes: Vec<Vec<u8>> = lines.into_iter().filter_map(|l| STANDARD.decode(l).ok()).collect();
+        Ok(notes[notes.len().saturating_sub(max)..].to_vec())
     }
 
     /// Drop a superseded partial tile; a failure only leaves an unused file.

@@ -22,6 +22,16 @@ fn serve(config_path: &Path) -> Result<()> {
     let rt = crate::runtime()?;
     rt.block_on(async move {
         let (cfg, broker) = veil_stack::kms::load(config_path, None).await?;
+        // Policy before effect: the release policy is in the log, provably, before
+        // the broker serves anything under it.
+        match &cfg.log {
+            Some(to) => {
+                let marker = cfg.audit_log.with_extension("policy.inclusion");
+                let index = veil_stack::tlog::publish_policy(to, config_path, &cfg.audit_log, &marker).await?;
+                tracing::info!(log = %to.url, index, "release policy published");
+            }
+            None => tracing::warn!("no [log] in the configuration: the release policy is not published"),
+        }
         tracing::info!(audit_log = %cfg.audit_log.display(), "key broker starting");
         let app = veil_kms_http::router(Arc::new(broker), crate::unix_now);
         crate::serve(cfg.listen, app, false).await

@@ -7,12 +7,17 @@ use veil_stack::tlog::{self, LogCommand};
 pub fn run(command: LogCommand) -> Result<()> {
     match command {
         LogCommand::Keygen { name, out } => outln!("{}", tlog::new_key(&out, &name)?),
-        LogCommand::Serve { dir, key, listen, witness } => {
+        LogCommand::Token { out } => {
+            tlog::new_token(&out)?;
+            outln!("declaration token written to {}", out.display());
+        }
+        LogCommand::Serve { dir, key, listen, witness, declare_token } => {
             crate::init_tracing();
+            let declare = declare_token.map(|f| tlog::token_digest(&f)).transpose()?;
             let log = tlog::open(&dir, &key, crate::unix_now)?;
             tracing::info!(key = log.verifier_key(), size = log.snapshot().checkpoint.size, "log starting");
             let rt = crate::runtime()?;
-            let (app, gather) = tlog::app(log, crate::unix_now, witness);
+            let (app, gather) = tlog::app(log, crate::unix_now, witness, declare);
             if let Some(g) = gather {
                 rt.spawn(g);
             }

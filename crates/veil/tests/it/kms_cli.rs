@@ -280,3 +280,85 @@ fn a_ledger_and_a_policy_list_together_are_refused() {
     let err = common::fails(&out);
     assert!(err.contains("one place"), "{err}");
 }
+
+/// Policy before effect, for a broker run apart from `veil up`: with `[log]` in
+/// its configuration it serves only once the log provably holds its release policy
+/// (checked by inclusion under the log key it pins). A wrong declaration token or
+/// a log answering under another key → it does not start.
+#[tokio::test]
+async fn a_broker_with_a_log_serves_only_once_its_policy_is_logged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, pki, m) = setup(dir.path(), true);
+    let p = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_owned();
+    let log_key = ok(&veil(&["log", "keygen", "--name", "test.example/log", "--out", &p("log.key")]));
+    let log_key = log_key.trim().to_owned();
+    ok(&veil(&["log", "token", "--out", &p("log.token")]));
+    ok(&veil(&["log", "token", "--out", &p("stolen.token")]));
+    let (_log, log_url) = common::serve(&[
+        "log",
+        "serve",
+        "--dir",
+        &p("log"),
+        "--key",
+        &p("log.key"),
+        "--listen",
+        "127.0.0.1:0",
+        "--declare-token",
+        &p("log.token"),
+    ]);
+    let (_, other_key) = veil_tlog::generate_key("test.example/log", &[9; 32]).expect("key");
+    let base = std::fs::read_to_string(&config).expect("config");
+    let with_log = |key: &str, token: &str| {
+        std::fs::write(
+            &config,
+            format!("{base}\n[log]\nurl = \"{log_url}\"\nkey = \"{key}\"\ntoken_file = \"{token}\"\n"),
+        )
+        .expect("write")
+    };
+    let notable = || async {
+        reqwest::get(format!("{log_url}/v1/log/notable"))
+            .await
+            .expect("get")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")
+    };
+
+    // The broker warns about its dev roots first; its error is the last line.
+    let refused = || {
+        let out = veil(&["kms", "serve", "--config", &config]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).trim_end().lines().last().unwrap_or_default().to_owned()
+    };
+    with_log(&log_key, "stolen.token");
+    let err = refused();
+    assert!(err.contains("request.unauthenticated"), "{err}");
+    assert_eq!(notable().await["entries"].as_array().expect("list").len(), 0);
+
+    with_log(&other_key, "log.token");
+    let err = refused();
+    assert!(err.contains("not signed by log key") && err.contains("log.bad_checkpoint"), "{err}");
+
+    with_log(&log_key, "log.token");
+    let (_broker, url) = serve(Path::new(&config));
+    let enclave = Identity::generate().expect("identity");
+    KmsClient::new(&url).open_session(&SimTdx::new(pki, m.clone()), &enclave).await.expect("attest");
+    let entries = notable().await["entries"].clone();
+    let policies: Vec<u64> = entries
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| e["type"] == "policy")
+        .map(|e| e["index"].as_u64().expect("index"))
+        .collect();
+    // The wrong-key attempt reached the log too; each declaration is one policy entry.
+    assert_eq!(policies.len(), 2, "{entries}");
+    let entry: serde_json::Value = reqwest::get(format!("{log_url}/v1/log/entries/{}", policies[1]))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(entry["measurements"][0], format!("tdx:{}", m.measurement_id()));
+    assert!(dir.path().join("audit.policy.inclusion").exists());
+}
