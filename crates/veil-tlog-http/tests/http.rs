@@ -481,3 +481,100 @@ async fn declarations_need_the_operator_token() {
     assert_eq!(notable["entries"][0]["type"], "policy");
     assert_eq!(notable["scanned"], 1);
 }
+
+/// Go's sumdb tile client as Cloudflare ported it (`tlog_tiles::TileHashReader`,
+/// `prove_record`, `check_record`, `Checkpoint::from_bytes`, and `signed_note` for
+/// the signature), reading the log's tiles over HTTP: it computes every tile path
+/// itself (sumdb's, which C2SP tlog-tiles spells without the height) and accepts a
+/// tile only if the tiles together hash to the signed root.
+struct SumdbTiles {
+    base: String,
+    rt: tokio::runtime::Handle,
+}
+
+impl tlog_tiles::TileReader for SumdbTiles {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        tiles
+            .iter()
+            .map(|t| {
+                let sumdb = t.path();
+                let c2sp = sumdb.replacen("tile/8/data/", "tile/entries/", 1).replacen("tile/8/", "tile/", 1);
+                let url = format!("{}/{c2sp}", self.base);
+                self.rt
+                    .block_on(async { reqwest::get(&url).await?.error_for_status()?.bytes().await })
+                    .map(|b| b.to_vec())
+                    .map_err(|e| tlog_tiles::Error::InvalidInput(format!("{url}: {e}")))
+            })
+            .collect()
+    }
+
+    fn save_tiles(&self, _: &[tlog_tiles::Tile], _: &[Vec<u8>]) {}
+}
+
+#[tokio::test]
+async fn a_stock_sumdb_tile_client_reads_the_log_and_checks_its_proofs() {
+    let s = start().await;
+    // 700 entries: two full tiles at level 0, a partial one, and a partial level-1 tile.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..700u32 {
+        let tx = tx.clone();
+        s.log
+            .submit(
+                format!("{{\"n\":{i}}}").into_bytes(),
+                Box::new(move |r| {
+                    let _ = tx.send(r.map(|a| a.index));
+                }),
+            )
+            .unwrap();
+    }
+    for _ in 0..700 {
+        rx.recv().await.unwrap().unwrap();
+    }
+    let (_, vkey) = generate_key(ORIGIN, &[3; 32]).unwrap();
+    let note_bytes = LogClient::new(&s.url).checkpoint().await.unwrap();
+    let note = signed_note::Note::from_bytes(&note_bytes).unwrap();
+    let verifier = signed_note::StandardVerifier::new(&vkey).unwrap();
+    let verifiers = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    let (verified, _) = note.verify(&verifiers).unwrap();
+    assert_eq!(verified.len(), 1);
+    let cp = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
+    assert_eq!((cp.origin(), cp.size()), (ORIGIN, 700));
+
+    let (base, rt) = (s.url.clone(), tokio::runtime::Handle::current());
+    let root = *cp.hash();
+    tokio::task::spawn_blocking(move || {
+        let tiles = SumdbTiles { base, rt };
+        let reader = tlog_tiles::TileHashReader::new(700, root, &tiles);
+        assert_eq!(tlog_tiles::tree_hash(700, &reader).unwrap(), root);
+        for index in [0u64, 255, 256, 511, 640, 699] {
+            let proof = tlog_tiles::prove_record(700, index, &reader).unwrap();
+            let leaf = tlog_tiles::record_hash(format!("{{\"n\":{index}}}").as_bytes());
+            tlog_tiles::check_record(&proof, 700, root, index, leaf).unwrap();
+            let wrong = tlog_tiles::record_hash(b"{\"n\":-1}");
+            assert!(tlog_tiles::check_record(&proof, 700, root, index, wrong).is_err());
+        }
+        // The entry bundles, through the client's own data-tile paths.
+        let data = tlog_tiles::Tile::new(8, 0, 2, 700 - 512, true);
+        let bundle = tlog_tiles::TileReader::read_tiles(&tiles, &[data]).unwrap().remove(0);
+        let entries = veil_tlog::bundle_entries(&bundle).unwrap();
+        assert_eq!(entries.len(), 188);
+        assert_eq!(entries[0], b"{\"n\":512}");
+    })
+    .await
+    .unwrap();
+    // The proofs the log's own API serves are the ones the client derived.
+    let served = LogClient::new(&s.url).inclusion(640, 700).await.unwrap();
+    let root = s.log.root_at(700).unwrap();
+    veil_tlog::verify_inclusion(
+        veil_tlog::leaf_hash(b"{\"n\":640}"),
+        640,
+        700,
+        root,
+        &served.proof,
+    )
+    .unwrap();
+}
