@@ -351,7 +351,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         crate::tlog::log_models(&log, &models).await?;
     }
     crate::tlog::log_policy(&log, &kms_config, &kms_dir.join("policy.logged")).await?;
-    crate::tlog::log_audit_head(&log, &kms_dir.join("audit.jsonl")).await?;
+    let audit_len = crate::tlog::log_audit_head(&log, &kms_dir.join("audit.jsonl")).await?;
 
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -394,7 +394,13 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     if !client.is_anchorer(operator_address).await? {
         client.set_anchorer(operator_address, true).await?;
     }
-    tasks.push(tokio::spawn(crate::tlog::anchor_periodically(log, client.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(crate::tlog::anchor_periodically(log.clone(), client.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(crate::tlog::audit_heads_periodically(
+        crate::tlog::AuditSink::Local(log),
+        kms_dir.join("audit.jsonl"),
+        audit_len,
+        stop_rx.clone(),
+    )));
 
     let gateway = Gateway::new(GatewayParts {
         ledger: client.clone(),

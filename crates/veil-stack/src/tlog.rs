@@ -353,43 +353,102 @@ pub struct PublishTo {
     pub token_file: std::path::PathBuf,
 }
 
+/// Declare `entry` to the log `to` names and check the answer's inclusion under
+/// the log key it pins.
+async fn declare_checked(to: &PublishTo, entry: &veil_protocol::LogEntry) -> Result<Inclusion> {
+    let log = verifier(&to.key)?;
+    let token = read_token(&to.token_file)?;
+    let leaf = veil_tlog::encode_entry(entry)?;
+    let inclusion = veil_tlog_http::LogClient::new(&to.url)
+        .declare(entry, &token)
+        .await
+        .map_err(|e| StackError::Config(e.to_string()))?;
+    veil_tlog::check_inclusion(&inclusion, &leaf, &log)?;
+    Ok(inclusion)
+}
+
 /// A standalone broker's start: publish the release policy in `kms_config` (unless
 /// `marker` already holds an inclusion of this exact policy that checks) and the
 /// head of `audit_log`, each checked by its inclusion proof under the log's key —
-/// so the broker never acts on a policy the log does not provably hold.
+/// so the broker never acts on a policy the log does not provably hold. The
+/// policy entry's index and the audit head's length.
 pub async fn publish_policy(
     to: &PublishTo,
     kms_config: &Path,
     audit_log: &Path,
     marker: &Path,
-) -> Result<u64> {
-    let log = verifier(&to.key)?;
-    let token = read_token(&to.token_file)?;
-    let client = veil_tlog_http::LogClient::new(&to.url);
-    let declare = async |entry: &veil_protocol::LogEntry| -> Result<Inclusion> {
-        let leaf = veil_tlog::encode_entry(entry)?;
-        let inclusion = client.declare(entry, &token).await.map_err(|e| StackError::Config(e.to_string()))?;
-        veil_tlog::check_inclusion(&inclusion, &leaf, &log)?;
-        Ok(inclusion)
-    };
+) -> Result<(u64, u64)> {
     let (_, entry) = policy_entry(kms_config)?;
     let leaf = veil_tlog::encode_entry(&entry)?;
+    let log = verifier(&to.key)?;
     let held = veil_fs::read_json::<Inclusion>(marker, 1 << 20, "a policy inclusion")
         .ok()
         .filter(|inc| veil_tlog::check_inclusion(inc, &leaf, &log).is_ok());
     let index = match held {
         Some(inc) => inc.index,
         None => {
-            let inc = declare(&entry).await?;
+            let inc = declare_checked(to, &entry).await?;
             veil_fs::write_atomic(marker, &serde_json::to_vec_pretty(&inc).unwrap_or_default())?;
             inc.index
         }
     };
-    if audit_log.exists() {
-        let head = veil_audit::verify(audit_log, None)?;
-        declare(&veil_protocol::LogEntry::AuditHead { len: head.len, hash: hex::encode(head.hash) }).await?;
+    let mut last = 0;
+    log_audit_head_if_grew(&AuditSink::Remote(to.clone()), audit_log, &mut last).await?;
+    Ok((index, last))
+}
+
+/// Where a broker's audit heads are logged.
+pub enum AuditSink {
+    /// The log in this process (`veil up`).
+    Local(Arc<Log>),
+    /// A log over HTTP, as a declaration (`veil kms serve` with `[log]`).
+    Remote(PublishTo),
+}
+
+/// How often a running broker's audit head is logged (when it grew).
+pub const AUDIT_HEAD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Log the head of `audit_log` if it has more entries than `last` (then updated).
+pub async fn log_audit_head_if_grew(sink: &AuditSink, audit_log: &Path, last: &mut u64) -> Result<()> {
+    if !audit_log.exists() {
+        return Ok(());
     }
-    Ok(index)
+    let head = veil_audit::verify(audit_log, None)?;
+    if head.len <= *last {
+        return Ok(());
+    }
+    let entry = veil_protocol::LogEntry::AuditHead { len: head.len, hash: hex::encode(head.hash) };
+    match sink {
+        AuditSink::Local(log) => {
+            append(log, &entry).await?;
+        }
+        AuditSink::Remote(to) => {
+            declare_checked(to, &entry).await?;
+        }
+    }
+    *last = head.len;
+    Ok(())
+}
+
+/// Log the broker's audit head every [`AUDIT_HEAD_EVERY`] while it grows, until
+/// `stop`: an audit log later found without an entry a logged head covers has
+/// lost it.
+pub async fn audit_heads_periodically(
+    sink: AuditSink,
+    audit_log: std::path::PathBuf,
+    mut last: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(AUDIT_HEAD_EVERY) => {}
+        }
+        // A line being appended as it is read fails the check; the next round retries.
+        if let Err(e) = log_audit_head_if_grew(&sink, &audit_log, &mut last).await {
+            tracing::warn!(error = %e, "logging the key broker's audit head");
+        }
+    }
 }
 
 /// Log each model's registration.
@@ -410,14 +469,12 @@ pub async fn log_models(log: &Arc<Log>, models: &[veil_model::RegisteredModel]) 
     Ok(())
 }
 
-/// Log the head of the broker's audit log (after checking the log's chain).
-pub async fn log_audit_head(log: &Arc<Log>, audit_log: &Path) -> Result<()> {
-    if !audit_log.exists() {
-        return Ok(());
-    }
-    let head = veil_audit::verify(audit_log, None)?;
-    append(log, &veil_protocol::LogEntry::AuditHead { len: head.len, hash: hex::encode(head.hash) }).await?;
-    Ok(())
+/// Log the head of the broker's audit log (after checking the log's chain); its
+/// length.
+pub async fn log_audit_head(log: &Arc<Log>, audit_log: &Path) -> Result<u64> {
+    let mut last = 0;
+    log_audit_head_if_grew(&AuditSink::Local(log.clone()), audit_log, &mut last).await?;
+    Ok(last)
 }
 
 /// `veil log checkpoint`: fetch the log's checkpoint, check it extends the one in

@@ -142,3 +142,45 @@ fn a_document_directory_is_read_whole_or_refused() {
     std::os::unix::fs::symlink("/etc/passwd", docs.join("passwd.txt")).unwrap();
     assert!(veil_stack::publish::read_documents(&docs).is_err(), "a link is not followed");
 }
+
+/// A running broker's audit head goes into the log whenever it grew (not only at
+/// start), and an audit log later cut short of a logged head is caught by it.
+#[tokio::test]
+async fn a_growing_audit_log_has_its_heads_logged_and_a_cut_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("log.key");
+    veil_stack::tlog::new_key(&key, "test.example/log").unwrap();
+    let log = veil_stack::tlog::open(&dir.path().join("log"), &key, pinned).unwrap();
+    let audit_path = dir.path().join("audit.jsonl");
+    let sink = veil_stack::tlog::AuditSink::Local(log.clone());
+    let mut last = 0;
+    // No audit log yet: nothing to log.
+    veil_stack::tlog::log_audit_head_if_grew(&sink, &audit_path, &mut last).await.unwrap();
+    assert_eq!(log.snapshot().checkpoint.size, 0);
+
+    let mut audit = veil_audit::AuditLog::open(&audit_path).unwrap();
+    for i in 0..3 {
+        audit.append("2026-03-01T00:00:00Z", &serde_json::json!({ "event": i })).unwrap();
+    }
+    veil_stack::tlog::log_audit_head_if_grew(&sink, &audit_path, &mut last).await.unwrap();
+    veil_stack::tlog::log_audit_head_if_grew(&sink, &audit_path, &mut last).await.unwrap();
+    assert_eq!((last, log.snapshot().checkpoint.size), (3, 1), "logged once while unchanged");
+    audit.append("2026-03-01T00:00:01Z", &serde_json::json!({ "event": 3 })).unwrap();
+    veil_stack::tlog::log_audit_head_if_grew(&sink, &audit_path, &mut last).await.unwrap();
+    assert_eq!((last, log.snapshot().checkpoint.size), (4, 2));
+    drop(audit);
+
+    let veil_protocol::LogEntry::AuditHead { len, hash } =
+        veil_tlog::decode_entry(&log.entry(1).unwrap()).unwrap()
+    else {
+        panic!("not an audit head");
+    };
+    let logged = veil_audit::Head { len, hash: hex::decode(hash).unwrap().try_into().unwrap() };
+    veil_audit::verify(&audit_path, Some(logged)).expect("the whole log matches its logged head");
+    // Drop the last entry: the log now ends before the head the log holds.
+    let text = std::fs::read_to_string(&audit_path).unwrap();
+    let cut: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    assert_ne!(cut, text);
+    std::fs::write(&audit_path, cut).unwrap();
+    assert!(veil_audit::verify(&audit_path, Some(logged)).is_err());
+}

@@ -569,12 +569,5 @@ async fn a_stock_sumdb_tile_client_reads_the_log_and_checks_its_proofs() {
     // The proofs the log's own API serves are the ones the client derived.
     let served = LogClient::new(&s.url).inclusion(640, 700).await.unwrap();
     let root = s.log.root_at(700).unwrap();
-    veil_tlog::verify_inclusion(
-        veil_tlog::leaf_hash(b"{\"n\":640}"),
-        640,
-        700,
-        root,
-        &served.proof,
-    )
-    .unwrap();
+    veil_tlog::verify_inclusion(veil_tlog::leaf_hash(b"{\"n\":640}"), 640, 700, root, &served.proof).unwrap();
 }

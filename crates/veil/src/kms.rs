@@ -24,11 +24,20 @@ fn serve(config_path: &Path) -> Result<()> {
         let (cfg, broker) = veil_stack::kms::load(config_path, None).await?;
         // Policy before effect: the release policy is in the log, provably, before
         // the broker serves anything under it.
+        // Kept for the life of the process: the audit-head task stops with it.
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
         match &cfg.log {
             Some(to) => {
                 let marker = cfg.audit_log.with_extension("policy.inclusion");
-                let index = veil_stack::tlog::publish_policy(to, config_path, &cfg.audit_log, &marker).await?;
+                let (index, audit_len) =
+                    veil_stack::tlog::publish_policy(to, config_path, &cfg.audit_log, &marker).await?;
                 tracing::info!(log = %to.url, index, "release policy published");
+                tokio::spawn(veil_stack::tlog::audit_heads_periodically(
+                    veil_stack::tlog::AuditSink::Remote(to.clone()),
+                    cfg.audit_log.clone(),
+                    audit_len,
+                    stop_rx,
+                ));
             }
             None => tracing::warn!("no [log] in the configuration: the release policy is not published"),
         }
