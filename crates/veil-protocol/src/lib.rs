@@ -18,6 +18,7 @@ mod ml;
 mod problem;
 mod registry;
 mod request;
+pub mod secagg;
 mod table;
 mod tlog;
 mod token;

@@ -258,3 +258,23 @@ pub async fn load(config_path: &Path, ledger: Option<LedgerAuthorizer>) -> Resul
     }
     Ok((cfg, broker))
 }
+
+/// Policy before effect, for a broker run on its own (`veil kms serve`): with `[log]`,
+/// its release policy is provably in the log before this returns, and its audit
+/// head is logged every minute while it grows (a task for the life of the process).
+pub async fn publish_before_serving(cfg: &KmsConfig, config_path: &Path) -> Result<()> {
+    let Some(to) = &cfg.log else {
+        tracing::warn!("no [log] in the configuration: the release policy is not published");
+        return Ok(());
+    };
+    let marker = cfg.audit_log.with_extension("policy.inclusion");
+    let (index, audit_len) = crate::tlog::publish_policy(to, config_path, &cfg.audit_log, &marker).await?;
+    tracing::info!(log = %to.url, index, "release policy published");
+    let (sink, audit_log) = (crate::tlog::AuditSink::Remote(to.clone()), cfg.audit_log.clone());
+    tokio::spawn(async move {
+        // Never sent: the task lives as long as the process.
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        crate::tlog::audit_heads_periodically(sink, audit_log, audit_len, stop).await;
+    });
+    Ok(())
+}

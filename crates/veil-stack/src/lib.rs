@@ -22,6 +22,7 @@ pub mod bench;
 pub mod demo;
 mod error;
 pub mod fhe;
+pub mod fl;
 pub mod keys;
 pub mod kms;
 pub mod ledger;

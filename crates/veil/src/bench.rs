@@ -31,6 +31,12 @@ pub fn log(o: &veil_stack::tlog::LogBenchOptions) -> Result<()> {
     Ok(())
 }
 
+/// `veil bench secagg`.
+pub fn secagg(o: &veil_stack::fl::SecAggBenchOptions) -> Result<()> {
+    outln!("{}", veil_stack::fl::bench_secagg(o)?);
+    Ok(())
+}
+
 type Report<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = veil_stack::Result<String>> + 'a>>;
 
 /// Start a stack of `workers` in a temporary directory, print what `bench` reports on

@@ -193,6 +193,8 @@ pub enum BenchCommand {
     /// The transparency log: durable appends beside a bare fsynced file, and
     /// inclusion proofs from tiles beside proofs from memory.
     Log(veil_stack::tlog::LogBenchOptions),
+    /// One secure-aggregation round: aggregator and client CPU.
+    Secagg(veil_stack::fl::SecAggBenchOptions),
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
         /// The circuit.

@@ -19,28 +19,9 @@ pub fn run(command: KmsCommand) -> Result<()> {
 /// Run the broker until interrupted; prints `listening on http://ADDR` first.
 fn serve(config_path: &Path) -> Result<()> {
     crate::init_tracing();
-    let rt = crate::runtime()?;
-    rt.block_on(async move {
+    crate::runtime()?.block_on(async move {
         let (cfg, broker) = veil_stack::kms::load(config_path, None).await?;
-        // Policy before effect: the release policy is in the log, provably, before
-        // the broker serves anything under it.
-        // Kept for the life of the process: the audit-head task stops with it.
-        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        match &cfg.log {
-            Some(to) => {
-                let marker = cfg.audit_log.with_extension("policy.inclusion");
-                let (index, audit_len) =
-                    veil_stack::tlog::publish_policy(to, config_path, &cfg.audit_log, &marker).await?;
-                tracing::info!(log = %to.url, index, "release policy published");
-                tokio::spawn(veil_stack::tlog::audit_heads_periodically(
-                    veil_stack::tlog::AuditSink::Remote(to.clone()),
-                    cfg.audit_log.clone(),
-                    audit_len,
-                    stop_rx,
-                ));
-            }
-            None => tracing::warn!("no [log] in the configuration: the release policy is not published"),
-        }
+        veil_stack::kms::publish_before_serving(&cfg, config_path).await?;
         tracing::info!(audit_log = %cfg.audit_log.display(), "key broker starting");
         let app = veil_kms_http::router(Arc::new(broker), crate::unix_now);
         crate::serve(cfg.listen, app, false).await

@@ -7,10 +7,7 @@ use veil_stack::tlog::{self, LogCommand};
 pub fn run(command: LogCommand) -> Result<()> {
     match command {
         LogCommand::Keygen { name, out } => outln!("{}", tlog::new_key(&out, &name)?),
-        LogCommand::Token { out } => {
-            tlog::new_token(&out)?;
-            outln!("declaration token written to {}", out.display());
-        }
+        LogCommand::Token { out } => tlog::new_token(&out)?,
         LogCommand::Serve { dir, key, listen, witness, declare_token } => {
             crate::init_tracing();
             let declare = declare_token.map(|f| tlog::token_digest(&f)).transpose()?;

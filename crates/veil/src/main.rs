@@ -115,6 +115,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fhe { command } => done(fhe::run(command)),
         Command::Bench { command: BenchCommand::Fhe(o) } => done(bench::fhe(o)),
         Command::Bench { command: BenchCommand::Log(o) } => done(bench::log(&o)),
+        Command::Bench { command: BenchCommand::Secagg(o) } => done(bench::secagg(&o)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
         Command::Verify { receipt, trust, log } => done(infer::verify(&receipt, &trust, &log)),
