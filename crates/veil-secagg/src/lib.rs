@@ -11,7 +11,7 @@
 //! mask agreed with j added (if it has the smaller id) or subtracted: summed over
 //! the survivors, the pairwise masks cancel, the self masks are removed with the
 //! revealed seeds, and the masks shared with clients that dropped after sharing are
-//! rebuilt from their reconstructed keys. Masks are ChaCha20 keystreams.
+//! rebuilt from their reconstructed keys. Masks are ChaCha12 keystreams.
 //!
 //! Invariants this crate keeps (and tests): a client never reveals both the seed
 //! share and the key share of the same client in a round; a round with fewer than

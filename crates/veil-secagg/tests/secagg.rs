@@ -147,7 +147,7 @@ fn the_aggregators_view_holds_no_single_update() {
         let truth = encode(&cfg, &update(c, cfg.dim), weight(c)).unwrap();
         let equal = stripped.iter().zip(&truth).filter(|(a, b)| a == b).count();
         assert!(equal < 5, "client {c}: {equal} of {} words readable", truth.len());
-        // The residual (masked − truth) is a sum of ChaCha20 words: uniform mod 2³².
+        // The residual (masked − truth) is a sum of ChaCha12 words: uniform mod 2³².
         let mean: f64 = stripped.iter().zip(&truth).map(|(a, b)| f64::from(a.wrapping_sub(*b))).sum::<f64>()
             / truth.len() as f64
             / 2f64.powi(32);
@@ -350,4 +350,35 @@ proptest! {
     fn decoding_never_panics(words in proptest::collection::vec(any::<u32>(), 0..20)) {
         let _ = decode(&config(3, 2, 4), &words);
     }
+}
+
+/// A dealer whose shares rebuild something other than what it committed to is named.
+#[test]
+fn a_dealer_whose_secret_does_not_rebuild_is_named() {
+    let cfg = config(3, 2, 4);
+    let mut agg = Aggregator::new(&cfg).unwrap();
+    let mut clients = Vec::new();
+    for c in 1..=3 {
+        let (client, ad) = Client::new(&cfg, c).unwrap();
+        agg.advertise(ad).unwrap();
+        clients.push(client);
+    }
+    let roster = agg.roster().unwrap();
+    for client in &mut clients {
+        let mut shares = client.share_keys(&roster).unwrap();
+        if shares.client == 2 {
+            shares.seed_commitment[0] ^= 1;
+        }
+        agg.share_keys(shares).unwrap();
+    }
+    let inboxes = agg.inboxes().unwrap();
+    for (i, client) in clients.iter_mut().enumerate() {
+        let c = i as u32 + 1;
+        agg.masked(client.masked(&inboxes[&c], &update(c, 4), 5).unwrap()).unwrap();
+    }
+    let req = agg.unmask_request().unwrap();
+    for client in &mut clients {
+        agg.reveal(client.reveal(&req).unwrap()).unwrap();
+    }
+    assert_eq!(agg.finish().unwrap_err(), SecAggError::BadSecret { dealer: 2 });
 }

@@ -134,7 +134,7 @@ pub fn bench_secagg(o: &SecAggBenchOptions) -> Result<String> {
     );
     let _ = writeln!(
         out,
-        "one mask of {} words (ChaCha20): {:.2} ms ({:.0} MB/s); upload per client {} KiB",
+        "one mask of {} words (ChaCha12): {:.2} ms ({:.0} MB/s); upload per client {} KiB",
         o.dim,
         ms(mask_time),
         f64::from(o.dim) * 4.0 / mask_time.as_secs_f64() / 1e6,
