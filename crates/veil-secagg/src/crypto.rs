@@ -25,6 +25,12 @@ fn kdf(ctx: &[u8; 32], shared: &[u8; 32], info: &[&[u8]]) -> Zeroizing<[u8; 32]>
     out
 }
 
+/// A key from an X25519 agreement, bound to the round and to `info`.
+fn agree(ctx: &[u8; 32], mine: &StaticSecret, theirs: &[u8; 32], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let dh = Zeroizing::new(mine.diffie_hellman(&PublicKey::from(*theirs)).to_bytes());
+    kdf(ctx, &dh, info)
+}
+
 /// The mask seed clients `a` and `b` share (the same from either side).
 pub(crate) fn pair_seed(
     ctx: &[u8; 32],
@@ -33,9 +39,8 @@ pub(crate) fn pair_seed(
     a: ClientId,
     b: ClientId,
 ) -> Zeroizing<[u8; 32]> {
-    let dh = Zeroizing::new(mine.diffie_hellman(&PublicKey::from(*theirs)).to_bytes());
     let (lo, hi) = (a.min(b), a.max(b));
-    kdf(ctx, &dh, &[b"veil/secagg/v1/pair-mask\0", &lo.to_le_bytes(), &hi.to_le_bytes()])
+    agree(ctx, mine, theirs, &[b"veil/secagg/v1/pair-mask\0", &lo.to_le_bytes(), &hi.to_le_bytes()])
 }
 
 /// The key of the share bundle `from` → `to` (one key per direction and round).
@@ -46,8 +51,7 @@ fn bundle_key(
     from: ClientId,
     to: ClientId,
 ) -> Zeroizing<[u8; 32]> {
-    let dh = Zeroizing::new(mine.diffie_hellman(&PublicKey::from(*theirs)).to_bytes());
-    kdf(ctx, &dh, &[b"veil/secagg/v1/share-key\0", &from.to_le_bytes(), &to.to_le_bytes()])
+    agree(ctx, mine, theirs, &[b"veil/secagg/v1/share-key\0", &from.to_le_bytes(), &to.to_le_bytes()])
 }
 
 /// Encrypt a share bundle. The key is used once, so a fixed nonce is safe.

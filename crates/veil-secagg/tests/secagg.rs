@@ -99,6 +99,19 @@ fn assert_close(got: &[f32], want: &[f64], tol: f64) {
     }
 }
 
+/// Every participant advertises; returns the aggregator and the clients with the roster.
+fn advertised(cfg: &RoundConfig) -> (Aggregator, Vec<Client>, Vec<Advertise>) {
+    let mut agg = Aggregator::new(cfg).unwrap();
+    let mut clients = Vec::new();
+    for &c in &cfg.participants {
+        let (client, ad) = Client::new(cfg, c).unwrap();
+        agg.advertise(ad).unwrap();
+        clients.push(client);
+    }
+    let roster = agg.roster().unwrap();
+    (agg, clients, roster)
+}
+
 #[test]
 fn a_round_yields_the_weighted_mean_of_all_updates() {
     let cfg = config(10, 6, 200);
@@ -214,14 +227,7 @@ mod veil_secagg_test_support {
 #[test]
 fn a_client_reveals_once_and_never_both_secrets_of_one_client() {
     let cfg = config(5, 3, 4);
-    let mut agg = Aggregator::new(&cfg).unwrap();
-    let mut clients: Vec<Client> = Vec::new();
-    for c in 1..=5 {
-        let (client, ad) = Client::new(&cfg, c).unwrap();
-        agg.advertise(ad).unwrap();
-        clients.push(client);
-    }
-    let roster = agg.roster().unwrap();
+    let (mut agg, mut clients, roster) = advertised(&cfg);
     for client in &mut clients {
         agg.share_keys(client.share_keys(&roster).unwrap()).unwrap();
     }
@@ -249,14 +255,7 @@ fn a_client_reveals_once_and_never_both_secrets_of_one_client() {
 #[test]
 fn tampered_shares_name_who_tampered() {
     let cfg = config(4, 3, 8);
-    let mut agg = Aggregator::new(&cfg).unwrap();
-    let mut clients = Vec::new();
-    for c in 1..=4 {
-        let (client, ad) = Client::new(&cfg, c).unwrap();
-        agg.advertise(ad).unwrap();
-        clients.push(client);
-    }
-    let roster = agg.roster().unwrap();
+    let (mut agg, mut clients, roster) = advertised(&cfg);
     for client in &mut clients {
         agg.share_keys(client.share_keys(&roster).unwrap()).unwrap();
     }
@@ -356,14 +355,7 @@ proptest! {
 #[test]
 fn a_dealer_whose_secret_does_not_rebuild_is_named() {
     let cfg = config(3, 2, 4);
-    let mut agg = Aggregator::new(&cfg).unwrap();
-    let mut clients = Vec::new();
-    for c in 1..=3 {
-        let (client, ad) = Client::new(&cfg, c).unwrap();
-        agg.advertise(ad).unwrap();
-        clients.push(client);
-    }
-    let roster = agg.roster().unwrap();
+    let (mut agg, mut clients, roster) = advertised(&cfg);
     for client in &mut clients {
         let mut shares = client.share_keys(&roster).unwrap();
         if shares.client == 2 {

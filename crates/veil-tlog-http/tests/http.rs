@@ -36,25 +36,32 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// Serve the log's routes on a loopback port; its URL.
+async fn serve_log(service: LogService) -> String {
+    let app = router(service);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    url
+}
+
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (skey, vkey) = generate_key(ORIGIN, &[3; 32]).unwrap();
     let log = Arc::new(
         Log::open(dir.path(), LogSigner::from_encoded(&skey).unwrap(), clock, LogOptions::default()).unwrap(),
     );
-    let app = router(LogService {
+    let url = serve_log(LogService {
         log: log.clone(),
         clock,
         admission: Admission::default(),
         per_second: 1000,
         cosigned: Default::default(),
         declare_token: Some(veil_tlog::token_digest(OPERATOR_TOKEN)),
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
-    });
+    })
+    .await;
     Server { url, log, verifier: LogVerifier::new(&vkey).unwrap(), _dir: dir }
 }
 
@@ -273,17 +280,15 @@ async fn the_served_checkpoint_carries_its_witnesses_cosignatures() {
     let wkey = w.verifier_key();
     let witness_url = serve_witness(Arc::new(w)).await;
     let cosigned = Arc::new(veil_tlog_http::Cosigned::default());
-    let app = router(LogService {
+    let url = serve_log(LogService {
         log: log.clone(),
         clock,
         admission: Admission::default(),
         per_second: 1000,
         cosigned: cosigned.clone(),
         declare_token: None,
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    })
+    .await;
     append(&log, &["one", "two", "three"]);
     tokio::spawn(veil_tlog_http::gather_cosignatures(
         log.clone(),
@@ -344,19 +349,15 @@ async fn the_web_view_verifies_in_a_real_browser_and_refuses_forgeries() {
         log.append(veil_tlog::encode_entry(e).unwrap()).unwrap();
         WEB_NOW.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-    let app = router(LogService {
+    let url = serve_log(LogService {
         log: log.clone(),
         clock: web_clock,
         admission: Admission::default(),
         per_second: 1000,
         cosigned: Default::default(),
         declare_token: None,
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
-    });
+    })
+    .await;
     let client = LogClient::new(&url);
     let mut logged = Vec::new();
     for seed in 1..=6u8 {
