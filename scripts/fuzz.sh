@@ -46,6 +46,9 @@ fi
 # Seed the document-set fuzzer with a valid set (text, Markdown and JSON lines).
 mkdir -p fuzz/corpus/docs_decode
 printf '%s' '{"documents":[{"name":"notes.md","text":"# Tea\n\nSteep green tea for two minutes."},{"name":"quotes.jsonl","text":"{\"author\":\"Seneca\",\"quote\":\"Luck is preparation.\"}\n"}],"format":"veil.docs/1"}' >fuzz/corpus/docs_decode/seed.json
+# Seed the secure-aggregation fuzzer with a split unmask request and a stray update.
+mkdir -p fuzz/corpus/secagg_round
+printf '%s' '{"request":{"survivors":[1,2],"dropped":[2]},"masked":{"client":3,"vector":[1,2,3,4,5]}}' >fuzz/corpus/secagg_round/seed.json
 # Seed the GGUF fuzzer with the head of the bundled language model (scripts/models.sh
 # installs it before the tests): metadata, tokenizer and template keys to start from.
 gguf="$HOME/.cache/veil/models/SmolLM2-135M-Instruct.Q8_0.gguf"
