@@ -494,6 +494,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
                 .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
         )
         .route("/v1/health", get(health))
+        .route("/v1/fl/{*rest}", get(crate::fl::relay).post(crate::fl::relay))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v2", get(crate::kserve::server))

@@ -14,6 +14,7 @@
 mod chat;
 mod client;
 mod error;
+mod fl;
 mod gateway;
 mod kserve;
 mod metrics;

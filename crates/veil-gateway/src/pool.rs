@@ -159,6 +159,16 @@ impl Pool {
         }
     }
 
+    /// The worker that aggregates federated rounds: the first slot with one.
+    pub fn aggregator(&self) -> Option<String> {
+        self.slots.iter().find_map(|s| s.url.read().ok().and_then(|u| u.clone()))
+    }
+
+    /// The client workers are called with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Slots with a worker.
     pub fn live(&self) -> usize {
         self.slots.iter().filter(|s| s.url.read().map(|u| u.is_some()).unwrap_or(false)).count()

@@ -8,6 +8,8 @@ use crate::ModelError;
 pub struct Dataset {
     /// Training rows (what quantisation calibrates on).
     pub train: Vec<Vec<f32>>,
+    /// The training rows' classes, in the same order.
+    pub train_labels: Vec<usize>,
     /// Held-out rows and their classes.
     pub test: Vec<(Vec<f32>, usize)>,
 }
@@ -32,11 +34,13 @@ impl Dataset {
                 .map(|c| c.parse::<f32>().ok().filter(|v| v.is_finite()))
                 .collect::<Option<Vec<f32>>>()
                 .ok_or_else(|| bad("a feature is not a finite number"))?;
+            let target = || cells[width - 2].parse().map_err(|_| bad("the target is not a class index"));
             match cells[width - 1] {
-                "train" => out.train.push(x),
-                "test" => out
-                    .test
-                    .push((x, cells[width - 2].parse().map_err(|_| bad("the target is not a class index"))?)),
+                "train" => {
+                    out.train_labels.push(target()?);
+                    out.train.push(x);
+                }
+                "test" => out.test.push((x, target()?)),
                 _ => return Err(bad("the split is neither train nor test")),
             }
         }
@@ -104,6 +108,7 @@ mod tests {
     fn parses_both_splits_and_refuses_ragged_rows() {
         let d = Dataset::parse("a,b,target,split\n1,2,0,train\n3,4.5,1,test\n").unwrap();
         assert_eq!(d.train, vec![vec![1.0, 2.0]]);
+        assert_eq!(d.train_labels, [0]);
         assert_eq!(d.test, vec![(vec![3.0, 4.5], 1)]);
         for bad in [
             "",
@@ -112,6 +117,7 @@ mod tests {
             "a,b,target,split\n1,2,0,dev\n",
             "a,b,target,split\n1,2,-1,test\n",
             "a,b,target,split\n1,NaN,0,train\n",
+            "a,b,target,split\n1,2,x,train\n",
         ] {
             assert!(Dataset::parse(bad).is_err(), "{bad:?}");
         }

@@ -181,6 +181,26 @@ codes! {
     /// An FHE query holds more ciphertexts than one request may.
     FheTooLarge = "fhe.too_large",
 
+    /// A federated round's message is not signed by a participant of that round and
+    /// stage (unknown client, wrong key, or a message replayed from another round or
+    /// federation).
+    FlNotParticipant = "fl.not_participant",
+    /// No such federation or round at this aggregator (never started, or finished
+    /// and forgotten, or the aggregator restarted).
+    FlUnknownRound = "fl.unknown_round",
+    /// A message for a stage the round is not in (too early: ask again; too late:
+    /// the client counts as dropped).
+    FlWrongStage = "fl.wrong_stage",
+    /// A federated round's message is malformed or does not fit the round (wrong
+    /// dimension, a duplicate, a share that does not match its commitment).
+    FlBadMessage = "fl.bad_message",
+    /// A round start that is not the federation owner's, does not follow the last
+    /// round, or has an unusable configuration.
+    FlBadRound = "fl.bad_round",
+    /// The round ended without an aggregate (too few clients, or a client's shares
+    /// did not reconstruct); the problem says why and names the client.
+    FlAborted = "fl.aborted",
+
     /// No such private-ML job (it never existed, or its result was dropped).
     MlUnknownJob = "ml.unknown_job",
     /// The model is not offered at the privacy level asked for.

@@ -12,6 +12,7 @@
 mod access;
 mod chat;
 mod code;
+pub mod fl;
 mod job;
 pub mod kms;
 mod ml;

@@ -206,6 +206,38 @@ impl Payload for FheEvaluated {
     const KIND: &'static str = event::FHE_EVALUATED;
 }
 
+/// `fl.round`: one federated round as its aggregator ran it. The receipt's
+/// `input_hash` is the root of the owner's signed start (JCS), its `model_hash` the
+/// model the round started from, and its `output_hash` the new global model's root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlRound {
+    /// The federation id.
+    pub federation: String,
+    /// The round.
+    pub round: u64,
+    /// The owner's Ed25519 key, hex (the federation id is derived from it).
+    pub owner: String,
+    /// Root of the model the round started from.
+    pub previous_root: Root,
+    /// Root of the new global model.
+    pub global_root: Root,
+    /// Clients whose updates are in the aggregate.
+    pub survivors: Vec<u32>,
+    /// Clients that shared keys and then dropped (their masks removed through
+    /// their reconstructed keys).
+    pub dropped: Vec<u32>,
+    /// Per survivor (decimal id), the root of its masked update's bytes
+    /// (little-endian 32-bit words): each client checks its own.
+    pub update_roots: std::collections::BTreeMap<String, Root>,
+    /// The survivors' total weight, in units of the round's largest weight.
+    pub total_weight: f64,
+}
+
+impl Payload for FlRound {
+    const KIND: &'static str = event::FL_ROUND;
+}
+
 /// `zk.proof`: which circuit and key, and the public inputs proved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZkProof {

@@ -91,6 +91,9 @@ pub enum StackError {
         /// Who owns it.
         holder: alloy::primitives::Address,
     },
+    /// A federated round was refused or does not check out.
+    #[error(transparent)]
+    Fl(#[from] veil_fl::FlError),
     /// Worker processes did not come up.
     #[error("workers did not start within 60 s; see {0}")]
     WorkersDidNotStart(PathBuf),

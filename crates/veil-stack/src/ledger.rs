@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use alloy::primitives::{Address, U256, utils::parse_ether};
+use alloy::primitives::{Address, B256, U256, utils::parse_ether};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use veil_chain::{EmbeddedTransport, Genesis, Node, Rpc};
@@ -252,6 +252,58 @@ pub fn parse_eth(eth: &str) -> Result<U256, String> {
 /// A prover registration statement file.
 pub fn read_statement(path: &Path) -> std::io::Result<veil_ledger::SignedAttestation> {
     veil_fs::read_json(path, 64 << 10, "an attestation statement")
+}
+
+/// `veil job …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum JobCommand {
+    /// Submit a job with an escrowed fee; prints its id.
+    Submit {
+        /// Root of the data.
+        #[arg(long)]
+        data: B256,
+        /// Weights hash of the model.
+        #[arg(long)]
+        model: B256,
+        /// Fee in ETH (decimal).
+        #[arg(long, value_parser = parse_eth)]
+        fee_eth: U256,
+    },
+    /// Complete JOB as the signing prover: with a proof server's signed completion of
+    /// its proof (`POST /v1/proofs/{id}/completion`), or with the 65-byte signature
+    /// (hex) an enclave made over the completion of a job it ran.
+    Complete {
+        /// The job id.
+        job: U256,
+        /// The proof server's signed completion (JSON): the proof is checked on chain.
+        #[arg(long, conflicts_with_all = ["signature", "result", "receipt_id"])]
+        completion: Option<PathBuf>,
+        /// The enclave's signature (hex) over the completion of `--result` and
+        /// `--receipt-id`.
+        #[arg(long, requires_all = ["result", "receipt_id"])]
+        signature: Option<alloy::primitives::Bytes>,
+        /// The result's hash.
+        #[arg(long)]
+        result: Option<B256>,
+        /// The receipt's id.
+        #[arg(long)]
+        receipt_id: Option<B256>,
+    },
+    /// Give JOB to the prover its submission block selects (anyone may).
+    Assign {
+        /// The job id.
+        job: U256,
+    },
+    /// After the assigned prover's window, report its downtime and open JOB to all.
+    Reassign {
+        /// The job id.
+        job: U256,
+    },
+    /// Print a job as JSON.
+    Show {
+        /// The job id.
+        job: U256,
+    },
 }
 
 /// `veil prover …`.

@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use veil_content::Root;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
 use veil_receipt::events::{
-    DataLoaded, FheEvaluated, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof,
+    DataLoaded, FheEvaluated, FlRound, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof,
 };
 use veil_receipt::{Mode, Receipt, Verified, event};
 
@@ -222,7 +222,10 @@ pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Report, VerifyError> {
         }
         // Evaluated in an attested worker (hybrid): its evidence is checked as a tee
         // receipt's is. Without evidence, an fhe receipt is its signer's word.
-        Mode::Fhe if verified.receipt.evidence.as_ref().is_some_and(|e| e.get("attestation").is_some()) => {
+        // A federated round aggregated in an attested worker likewise.
+        Mode::Fhe | Mode::Fl
+            if verified.receipt.evidence.as_ref().is_some_and(|e| e.get("attestation").is_some()) =>
+        {
             Some(check_evidence(&verified, trust)?)
         }
         mode @ (Mode::Plain | Mode::Fhe | Mode::Fl) => {
@@ -427,6 +430,10 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
     if r.mode == Mode::Fhe && known != FHE_JOB {
         return bad(format!("expected {} in order, found {}", FHE_JOB.join(", "), known.join(", ")));
     }
+    let rounds = r.events.iter().filter(|e| e.kind == event::FL_ROUND).count();
+    if (r.mode == Mode::Fl) != (rounds == 1) || rounds > 1 {
+        return bad(format!("an {} receipt with {rounds} fl.round events", r.mode));
+    }
     for e in &r.events {
         // A known event whose data does not fit its type agrees with nothing.
         let ok = if let Some(p) = e.payload::<NftAuthorized>() {
@@ -444,6 +451,8 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
                     && p.params_hash.len() == 64
                     && p.params_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             })
+        } else if let Some(p) = e.payload::<FlRound>() {
+            p.is_ok_and(|p| fl_round_agrees(r, &p))
         } else if let Some(p) = e.payload::<ModelLoaded>() {
             p.is_ok_and(|p| r.model_hash.is_none_or(|m| m == p.weights_hash))
         } else if let Some(p) = e.payload::<ResponseReturned>() {
@@ -456,6 +465,28 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         }
     }
     Ok(())
+}
+
+/// An `fl.round` event states what the receipt's fields do: the round's subject, the
+/// model it started from and the one it made; one update commitment per survivor, and
+/// no client both a survivor and dropped.
+fn fl_round_agrees(r: &Receipt, p: &FlRound) -> bool {
+    let sorted_unique = |v: &[u32]| v.windows(2).all(|w| w[0] < w[1]);
+    let committed: Vec<String> = p.survivors.iter().map(u32::to_string).collect();
+    let mut keys: Vec<&String> = p.update_roots.keys().collect();
+    let mut want: Vec<&String> = committed.iter().collect();
+    keys.sort();
+    want.sort();
+    r.subject.as_deref() == Some(format!("fl:{}/{}", p.federation, p.round).as_str())
+        && r.output_hash == p.global_root
+        && r.model_hash == Some(p.previous_root)
+        && !p.survivors.is_empty()
+        && sorted_unique(&p.survivors)
+        && sorted_unique(&p.dropped)
+        && !p.dropped.iter().any(|d| p.survivors.contains(d))
+        && keys == want
+        && p.total_weight.is_finite()
+        && p.total_weight > 0.0
 }
 
 #[cfg(test)]
@@ -506,6 +537,51 @@ mod tests {
         r.events = events;
         r.mode = Mode::Tee;
         assert!(check_events(&r).is_err(), "an fhe event in a tee receipt");
+    }
+
+    /// An fl receipt's round event states the receipt's own fields: the round in its
+    /// subject, the model it started from and the one it made, one commitment per
+    /// survivor; a receipt whose event says otherwise, or that has none or two, is
+    /// refused, and a round event in another mode's receipt too.
+    #[test]
+    fn an_fl_receipt_agrees_with_its_round_event() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let (prev, next) = (Root([1; 32]), Root([2; 32]));
+        let mut r = Receipt::new(Mode::Fl, Root([4; 32]), next, at);
+        r.model_hash = Some(prev);
+        r.subject = Some("fl:wdbc-00/3".into());
+        let round = json!({"federation": "wdbc-00", "round": 3, "owner": "ab", "previous_root": prev,
+            "global_root": next, "survivors": [1, 2, 4], "dropped": [3],
+            "update_roots": {"1": Root([7; 32]), "2": Root([8; 32]), "4": Root([9; 32])}, "total_weight": 0.3});
+        r.events = vec![Event::new(event::FL_ROUND, at, round.clone())];
+        check_events(&r).expect("an fl receipt's event agrees");
+        let bent = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = round.clone();
+            f(&mut v);
+            assert_ne!(v, round);
+            let mut r2 = r.clone();
+            r2.events = vec![Event::new(event::FL_ROUND, at, v)];
+            r2
+        };
+        for (why, r2) in [
+            ("another round", bent(&|v| v["round"] = json!(4))),
+            ("another result", bent(&|v| v["global_root"] = json!(Root([5; 32])))),
+            ("another start", bent(&|v| v["previous_root"] = json!(Root([5; 32])))),
+            ("a survivor also dropped", bent(&|v| v["dropped"] = json!([2]))),
+            ("a survivor without a commitment", bent(&|v| v["survivors"] = json!([1, 2, 4, 5]))),
+            ("nobody", bent(&|v| v["survivors"] = json!([]))),
+        ] {
+            assert!(check_events(&r2).is_err(), "{why}");
+        }
+        let mut two = r.clone();
+        two.events.push(two.events[0].clone());
+        assert!(check_events(&two).is_err(), "two round events");
+        let mut none = r.clone();
+        none.events.clear();
+        assert!(check_events(&none).is_err(), "no round event");
+        let mut tee = r;
+        tee.mode = Mode::Tee;
+        assert!(check_events(&tee).is_err(), "a round event in a tee receipt");
     }
 
     /// A chat receipt: its `data.loaded` names the sealed documents, its context hash

@@ -10,11 +10,13 @@
 //! `chat.rs`) and signs a receipt whose evidence is its attestation. Plaintext never
 //! leaves this process; only predictions and completions do. An int8 model evaluates
 //! rows encrypted under the caller's FHE key instead (`fhe.rs`): the worker sees
-//! ciphertexts only.
+//! ciphertexts only. The worker also aggregates federated rounds (`fl.rs`): secure
+//! aggregation's sum, the new global model, and an `fl` receipt signed inside.
 #![forbid(unsafe_code)]
 
 mod chat;
 pub mod fhe;
+mod fl;
 mod server;
 mod worker;
 

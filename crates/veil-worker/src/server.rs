@@ -1,9 +1,9 @@
 //! The worker's HTTP face, for the gateway only (bind it to loopback or a private
-//! network): jobs, fresh attestation, health.
+//! network): jobs, fresh attestation, health, and the federated rounds it aggregates.
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,13 +11,16 @@ use axum::{Json, Router};
 use veil_http::{ApiJson, HttpProblem, problem_response};
 use veil_protocol::{ChatEvent, ErrorCode, JobRequest, Problem};
 
+use veil_fl::FlError;
+use veil_protocol::fl::{FlMessage, SignedRoundStart};
+
 use crate::{JobError, Worker};
 
 /// Job bodies carry at most `MAX_ROWS` rows of features.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The one place a worker's refusal becomes a status and a code.
-fn problem(e: &JobError) -> Problem {
+pub(crate) fn problem(e: &JobError) -> Problem {
     let (status, code) = match e {
         // The gateway checked the request already; failing here means it changed.
         JobError::Request(r) => (StatusCode::UNAUTHORIZED, r.code()),
@@ -35,6 +38,16 @@ fn problem(e: &JobError) -> Problem {
         JobError::CiphertextTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FheTooLarge),
         JobError::GrantLimit(_) => (StatusCode::FORBIDDEN, ErrorCode::RequestGrantLimit),
         JobError::Busy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InferenceBusy),
+        JobError::Fl(e) => match e {
+            FlError::NotParticipant(_) => (StatusCode::FORBIDDEN, ErrorCode::FlNotParticipant),
+            FlError::WrongStage { .. } => (StatusCode::CONFLICT, ErrorCode::FlWrongStage),
+            FlError::BadMessage(_) | FlError::Data(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::FlBadMessage)
+            }
+            FlError::BadRound(_) => (StatusCode::CONFLICT, ErrorCode::FlBadRound),
+            FlError::Aborted(_) => (StatusCode::CONFLICT, ErrorCode::FlAborted),
+        },
+        JobError::FlUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::FlUnknownRound),
         // Nobody reads it: the client closed the connection (nginx's 499).
         JobError::Cancelled => {
             (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), ErrorCode::InferenceInternal)
@@ -140,6 +153,47 @@ async fn attestation(
     Ok(Json(evidence).into_response())
 }
 
+async fn fl_start(
+    State(w): State<Arc<Worker>>,
+    body: Result<ApiJson<SignedRoundStart>, HttpProblem>,
+) -> Result<Response, Response> {
+    let ApiJson(start) = body.map_err(IntoResponse::into_response)?;
+    Ok(Json(w.fl_start(start).map_err(IntoResponse::into_response)?).into_response())
+}
+
+async fn fl_view(State(w): State<Arc<Worker>>, Path(fed): Path<String>) -> Result<Response, Response> {
+    Ok(Json(w.fl_view(&fed).map_err(IntoResponse::into_response)?).into_response())
+}
+
+async fn fl_input(
+    State(w): State<Arc<Worker>>,
+    path: Result<Path<(String, u64, u32)>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, Response> {
+    let Path((fed, round, client)) = path.map_err(|e| {
+        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
+    })?;
+    Ok(Json(w.fl_input(&fed, round, client).await.map_err(IntoResponse::into_response)?).into_response())
+}
+
+async fn fl_outcome(
+    State(w): State<Arc<Worker>>,
+    path: Result<Path<(String, u64)>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, Response> {
+    let Path((fed, round)) = path.map_err(|e| {
+        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
+    })?;
+    Ok(Json(w.fl_outcome(&fed, round).map_err(IntoResponse::into_response)?).into_response())
+}
+
+async fn fl_message(
+    State(w): State<Arc<Worker>>,
+    body: Result<ApiJson<FlMessage>, HttpProblem>,
+) -> Result<Response, Response> {
+    let ApiJson(msg) = body.map_err(IntoResponse::into_response)?;
+    w.fl_submit(msg).map_err(IntoResponse::into_response)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
 async fn health(State(w): State<Arc<Worker>>) -> Response {
     Json(w.health()).into_response()
 }
@@ -150,6 +204,11 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/v1/jobs", post(job))
         .route("/v1/attestation", get(attestation))
         .route("/v1/health", get(health))
+        .route("/v1/fl/rounds", post(fl_start))
+        .route("/v1/fl/{federation}", get(fl_view))
+        .route("/v1/fl/{federation}/rounds/{round}", get(fl_outcome))
+        .route("/v1/fl/{federation}/rounds/{round}/input/{client}", get(fl_input))
+        .route("/v1/fl/{federation}/messages", post(fl_message))
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(worker)

@@ -170,6 +170,12 @@ pub enum JobError {
     /// The model runs one generation at a time and one is running; try again.
     #[error("the model is busy with another request; try again")]
     Busy,
+    /// A federated round's start or message was refused.
+    #[error("{0}")]
+    Fl(#[from] veil_fl::FlError),
+    /// No round of that federation is hosted here.
+    #[error("no round of federation {0:?} is hosted here")]
+    FlUnknown(String),
     /// Something inside the worker failed.
     #[error("{0}")]
     Internal(String),
@@ -273,7 +279,7 @@ enum Computed {
 }
 
 #[derive(Clone)]
-struct Session {
+pub(crate) struct Session {
     id: String,
     evidence: Evidence,
     dev_root: bool,
@@ -316,6 +322,8 @@ pub struct Worker {
     refusal: std::sync::Mutex<Option<Problem>>,
     running: AtomicUsize,
     clock: fn() -> u64,
+    /// The federated rounds this worker aggregates.
+    pub(crate) fl: crate::fl::FlHost,
 }
 
 /// A model sealed at rest: its blob, and the model once opened inside.
@@ -399,6 +407,7 @@ impl Worker {
             refusal: std::sync::Mutex::new(None),
             running: AtomicUsize::new(0),
             clock,
+            fl: Default::default(),
         };
         // A refusal here is kept and reported; `keep_session` and each job try again.
         let _ = worker.session().await;
@@ -494,7 +503,7 @@ impl Worker {
 
     /// A session with life left: the current one, or a new one. A broker that cannot be
     /// reached is tried [`ATTEST_TRIES`] times with backoff; a refusal is final.
-    async fn session(&self) -> Result<Session, JobError> {
+    pub(crate) async fn session(&self) -> Result<Session, JobError> {
         let mut slot = self.session.lock().await;
         if let Some(s) = slot.as_ref()
             && (self.clock)() + s.margin < s.expires_at
@@ -1044,13 +1053,22 @@ impl Worker {
         receipt.subject = subject;
         receipt.model_hash = Some(model);
         receipt.context_hash = context;
-        receipt.policy_id = Some(format!("kms/measurement/{}", self.measurement));
         receipt.events = events;
+        let receipt = self.sign(receipt, session)?;
+        Ok(JobResponse { output, receipt })
+    }
+
+    /// Sign `receipt` with this enclave's key, naming its policy and evidence.
+    pub(crate) fn sign(&self, mut receipt: Receipt, session: &Session) -> Result<SignedReceipt, JobError> {
+        receipt.policy_id = Some(format!("kms/measurement/{}", self.measurement));
         receipt.evidence = Some(json!({ "attestation": session.evidence, "measurement": self.measurement }));
         receipt.dev_root = session.dev_root;
-        let receipt: SignedReceipt =
-            veil_receipt::sign(receipt, &self.identity.signing_key()).map_err(|e| internal(e.to_string()))?;
-        Ok(JobResponse { output, receipt })
+        veil_receipt::sign(receipt, &self.identity.signing_key()).map_err(|e| internal(e.to_string()))
+    }
+
+    /// The current time, as receipts state it.
+    pub(crate) fn time(&self) -> OffsetDateTime {
+        self.now()
     }
 }
 

@@ -37,6 +37,12 @@ pub fn secagg(o: &veil_stack::fl::SecAggBenchOptions) -> Result<()> {
     Ok(())
 }
 
+/// `veil bench fl`.
+pub fn fl(o: &veil_stack::fl::FlBenchOptions) -> Result<()> {
+    outln!("{}", veil_stack::fl::bench_fl(o)?);
+    Ok(())
+}
+
 type Report<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = veil_stack::Result<String>> + 'a>>;
 
 /// Start a stack of `workers` in a temporary directory, print what `bench` reports on

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, U256};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
-pub use veil_stack::ledger::ProverCommand;
+pub use veil_stack::ledger::{JobCommand, ProverCommand};
 use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, parse_eth, parse_fund, write_deployment};
 use veil_stack::publish::publish_documents;
 
@@ -124,58 +124,6 @@ pub struct TokenUser {
     token: veil_protocol::TokenId,
     /// The user's address.
     user: Address,
-}
-
-/// `veil job …`.
-#[derive(Subcommand)]
-pub enum JobCommand {
-    /// Submit a job with an escrowed fee; prints its id.
-    Submit {
-        /// Root of the data.
-        #[arg(long)]
-        data: B256,
-        /// Weights hash of the model.
-        #[arg(long)]
-        model: B256,
-        /// Fee in ETH (decimal).
-        #[arg(long, value_parser = parse_eth)]
-        fee_eth: U256,
-    },
-    /// Complete JOB as the signing prover: with a proof server's signed completion of
-    /// its proof (`POST /v1/proofs/{id}/completion`), or with the 65-byte signature
-    /// (hex) an enclave made over the completion of a job it ran.
-    Complete {
-        /// The job id.
-        job: U256,
-        /// The proof server's signed completion (JSON): the proof is checked on chain.
-        #[arg(long, conflicts_with_all = ["signature", "result", "receipt_id"])]
-        completion: Option<PathBuf>,
-        /// The enclave's signature (hex) over the completion of `--result` and
-        /// `--receipt-id`.
-        #[arg(long, requires_all = ["result", "receipt_id"])]
-        signature: Option<alloy::primitives::Bytes>,
-        /// The result's hash.
-        #[arg(long)]
-        result: Option<B256>,
-        /// The receipt's id.
-        #[arg(long)]
-        receipt_id: Option<B256>,
-    },
-    /// Give JOB to the prover its submission block selects (anyone may).
-    Assign {
-        /// The job id.
-        job: U256,
-    },
-    /// After the assigned prover's window, report its downtime and open JOB to all.
-    Reassign {
-        /// The job id.
-        job: U256,
-    },
-    /// Print a job as JSON.
-    Show {
-        /// The job id.
-        job: U256,
-    },
 }
 
 /// `veil chain …`.

@@ -174,6 +174,11 @@ pub enum Command {
         #[command(subcommand)]
         command: veil_stack::tlog::LogCommand,
     },
+    /// Federated learning: keys, an owner's rounds, a client's part in them.
+    Fl {
+        #[command(subcommand)]
+        command: veil_stack::fl::FlCommand,
+    },
     /// Measure Veil against its reference tools, side by side in one run.
     Bench {
         #[command(subcommand)]
@@ -195,6 +200,8 @@ pub enum BenchCommand {
     Log(veil_stack::tlog::LogBenchOptions),
     /// One secure-aggregation round: aggregator and client CPU.
     Secagg(veil_stack::fl::SecAggBenchOptions),
+    /// A federation in one process: held-out accuracy and wall time per round.
+    Fl(veil_stack::fl::FlBenchOptions),
     /// A circuit's constraints, key generation, proving, verifying and peak memory.
     Zk {
         /// The circuit.

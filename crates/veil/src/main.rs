@@ -25,6 +25,7 @@ mod cli;
 mod demo;
 mod fhe;
 mod files;
+mod fl;
 mod infer;
 mod kms;
 mod log;
@@ -116,9 +117,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command: BenchCommand::Fhe(o) } => done(bench::fhe(o)),
         Command::Bench { command: BenchCommand::Log(o) } => done(bench::log(&o)),
         Command::Bench { command: BenchCommand::Secagg(o) } => done(bench::secagg(&o)),
+        Command::Bench { command: BenchCommand::Fl(o) } => done(bench::fl(&o)),
         Command::Prove { command } => done(zk::prove(command)),
         Command::Attestation(args) => done(infer::attestation(args)),
         Command::Verify { receipt, trust, log } => done(infer::verify(&receipt, &trust, &log)),
         Command::Log { command } => done(log::run(command)),
+        Command::Fl { command } => done(fl::run(command)),
     }
 }

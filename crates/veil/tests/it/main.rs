@@ -7,6 +7,7 @@ mod cli;
 mod codemap;
 mod common;
 mod fhe_cli;
+mod fl_cli;
 mod gateway_cli;
 mod kms_cli;
 mod llm_cli;

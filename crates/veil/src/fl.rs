@@ -1,0 +1,18 @@
+//! `veil fl …`: federated rounds as owner or client.
+
+use anyhow::Result;
+use veil_stack::fl::{self, FlCommand};
+
+/// Run `veil fl …`.
+pub fn run(command: FlCommand) -> Result<()> {
+    let rt = crate::runtime()?;
+    match command {
+        FlCommand::Key { out } => outln!("{}", fl::new_key(&out)?),
+        FlCommand::Status { gateway, federation } => {
+            outln!("{}", rt.block_on(fl::status(&gateway, &federation))?)
+        }
+        FlCommand::Run(o) => rt.block_on(fl::run(&o, |l| outln!("{l}")))?,
+        FlCommand::Join(o) => rt.block_on(fl::join(&o, |l| outln!("{l}")))?,
+    }
+    Ok(())
+}

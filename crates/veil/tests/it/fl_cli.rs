@@ -1,0 +1,145 @@
+//! `veil fl` end to end: an owner and five clients, each its own OS process, train a
+//! logistic regression on the fixed non-IID split through a running stack, whose
+//! attested worker aggregates every round by secure aggregation and signs an `fl`
+//! receipt that `veil verify` checks under the stack's trust.
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{VEIL, fails, ok, up, up_json, veil};
+
+fn lines(s: &str) -> Vec<Value> {
+    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+#[test]
+fn five_client_processes_train_through_the_attested_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dir.path().join("stack");
+    let (_server, url) = up(&stack, &[]);
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let owner = ok(&veil(&["fl", "key", "--out", &p("owner.key")])).trim().to_owned();
+    let keys: Vec<String> = (1..=5)
+        .map(|i| ok(&veil(&["fl", "key", "--out", &p(&format!("c{i}.key"))])).trim().to_owned())
+        .collect();
+    assert_eq!(owner.len(), 64);
+    let rounds = "4";
+
+    // Client 5 leaves round 2 after sharing its keys: the others recover its masks.
+    let clients: Vec<_> = (1..=5)
+        .map(|i| {
+            let (id, key) = (i.to_string(), p(&format!("c{i}.key")));
+            let mut args = vec![
+                "fl",
+                "join",
+                "--gateway",
+                &url,
+                "--name",
+                "wdbc",
+                "--key",
+                &key,
+                "--owner",
+                &owner,
+                "--id",
+                &id,
+                "--of",
+                "5",
+                "--rounds",
+                rounds,
+            ];
+            if i == 5 {
+                args.extend(["--drop-in-round", "2"]);
+            }
+            Command::new(VEIL).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+
+    let (owner_key, fl_out) = (p("owner.key"), p("fl"));
+    let mut run = vec![
+        "fl",
+        "run",
+        "--gateway",
+        &url,
+        "--name",
+        "wdbc",
+        "--owner-key",
+        &owner_key,
+        "--rounds",
+        rounds,
+        "--stage-timeout-ms",
+        "3000",
+        "--out",
+        &fl_out,
+    ];
+    for k in &keys {
+        run.extend(["--client", k]);
+    }
+    let out = veil(&run);
+    let owner_lines = lines(&ok(&out));
+    assert_eq!(owner_lines.len(), 4);
+    assert_eq!(owner_lines[1]["dropped"], serde_json::json!([5]));
+    assert_eq!(owner_lines[1]["survivors"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(owner_lines[3]["survivors"], serde_json::json!([1, 2, 3, 4, 5]));
+    let acc = owner_lines[3]["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.85, "held-out accuracy after 4 rounds: {acc}");
+
+    for (i, c) in clients.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let said = lines(&ok(&out));
+        assert_eq!(said.len(), 4, "client {}", i + 1);
+        for (r, l) in said.iter().enumerate() {
+            // Every client that sent an update found it committed in the receipt.
+            let dropped = i == 4 && r == 1;
+            assert_eq!(l["included"], !dropped, "client {} round {}: {l}", i + 1, r + 1);
+            assert_eq!(l["global_root"], owner_lines[r]["global_root"]);
+        }
+    }
+
+    // The last round's receipt verifies under the stack's trust, as an attested fl
+    // receipt; without the measurement pinned it is refused.
+    let info = up_json(&stack);
+    let receipt = p("fl/round-4.receipt.json");
+    let dev_root = stack.join("pki/dev-root.pem");
+    let m = info["measurement"].as_str().unwrap();
+    let line = ok(&veil(&["verify", "--dev-root", dev_root.to_str().unwrap(), "--measurement", m, &receipt]));
+    assert!(line.contains("mode=fl") && line.contains("evidence=Tdx"), "{line}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
+    let event = &doc["receipt"]["events"][0];
+    assert_eq!(event["type"], "fl.round");
+    assert_eq!(event["data"]["update_roots"].as_object().unwrap().len(), 5);
+    assert!(
+        fails(&veil(&["verify", "--dev-root", dev_root.to_str().unwrap(), &receipt])).contains("measurement")
+    );
+
+    // A message not signed by a listed key is refused with the route's problem shape,
+    // and so is a start not signed by the federation's owner.
+    let fed = event["data"]["federation"].as_str().unwrap().to_owned();
+    let forged = serde_json::json!({
+        "federation": fed, "round": 4, "stage": "advertise",
+        "body": {"client": 1, "mask_key": vec![0; 32], "enc_key": vec![0; 32]}, "signature": "00".repeat(64),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, kind, body) = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/fl/{fed}/messages"))
+            .json(&forged)
+            .send()
+            .await
+            .unwrap();
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (r.status().as_u16(), kind, r.json::<Value>().await.unwrap())
+    });
+    assert_eq!((status, kind.as_str()), (403, "application/problem+json"), "{body}");
+    assert_eq!(body["code"], "fl.not_participant");
+    let status = ok(&veil(&["fl", "status", "--gateway", &url, "--federation", &fed]));
+    let v: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["stage"], "done");
+    let mut start = v["start"].clone();
+    start["start"]["config"]["round"] = 5.into();
+    let (status, body) = rt.block_on(async {
+        let r = reqwest::Client::new().post(format!("{url}/v1/fl/rounds")).json(&start).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    });
+    assert_eq!((status, body["code"].as_str()), (409, Some("fl.bad_round")), "{body}");
+}
