@@ -76,6 +76,7 @@ impl Fed {
             spec: spec.clone(),
             global: global.clone(),
             stage_timeout_ms: 1000,
+            registry: None,
         };
         sign_start(&self.owner, start).unwrap()
     }

@@ -8,7 +8,7 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::sol_types::{Eip712Domain, SolStruct};
 
 use crate::LedgerError;
-use crate::bindings::{INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
+use crate::bindings::{FederationRegistry, INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
 use veil_protocol::SignedAttestation;
 
 /// Where Veil's contracts live on a chain.
@@ -22,6 +22,45 @@ pub struct Deployment {
     pub jobs: Address,
     /// The receipt anchor.
     pub anchor: Address,
+    /// The federated-learning registry (absent from deployments made before it: zero).
+    #[serde(default)]
+    pub federations: Address,
+}
+
+/// A federation as the registry records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FederationInfo {
+    /// Who created it.
+    pub owner: Address,
+    /// The enclave key that may record its rounds.
+    pub aggregator: Address,
+    /// The owner's Ed25519 key.
+    pub owner_key: B256,
+    /// The last recorded round (0: none).
+    pub round: u64,
+    /// The model that round made.
+    pub model: B256,
+    /// The participants' Ed25519 keys, client 1 first.
+    pub participants: Vec<B256>,
+}
+
+/// One recorded round.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedRound {
+    /// The round.
+    pub round: u64,
+    /// Root of the owner's signed start.
+    pub start_root: B256,
+    /// The model it started from.
+    pub previous_model: B256,
+    /// The model it made.
+    pub global_model: B256,
+    /// Its receipt's id (the SHA-256 of the receipt body).
+    pub receipt_id: B256,
+    /// Whose updates are in it.
+    pub survivors: Vec<u32>,
+    /// The root of each survivor's masked update.
+    pub update_roots: Vec<B256>,
 }
 
 /// One of a token's data entries.
@@ -251,11 +290,16 @@ impl<P: Provider + Clone> ChainClient<P> {
         let anchor = ReceiptAnchor::deploy(provider.clone(), admin)
             .await
             .map_err(|e| LedgerError::from_contract("ReceiptAnchor", e))?;
+        // Last, so the other contracts keep the addresses they had before it existed.
+        let federations = FederationRegistry::deploy(provider.clone())
+            .await
+            .map_err(|e| LedgerError::from_contract("FederationRegistry", e))?;
         let deployment = Deployment {
             inft: *inft.address(),
             provers: *provers.address(),
             jobs: *jobs.address(),
             anchor: *anchor.address(),
+            federations: *federations.address(),
         };
         let client = Self::connect(provider, deployment).await?;
         Ok(client)
@@ -529,6 +573,101 @@ impl<P: Provider + Clone> ChainClient<P> {
         let anchor = ReceiptAnchor::new(self.deployment.anchor, self.provider.clone());
         transact!("ReceiptAnchor", anchor, setAnchorer(who, enabled));
         Ok(())
+    }
+
+    fn federations(&self) -> Result<FederationRegistry::FederationRegistryInstance<P>, LedgerError> {
+        if self.deployment.federations.is_zero() {
+            return Err(LedgerError::Transport(
+                "this deployment has no federation registry (deployed before it existed)".into(),
+            ));
+        }
+        Ok(FederationRegistry::new(self.deployment.federations, self.provider.clone()))
+    }
+
+    /// Create federation `id` with its owner's and participants' Ed25519 keys and its
+    /// aggregator's enclave address; returns its key on chain.
+    pub async fn fl_create(
+        &self,
+        id: &str,
+        owner_key: B256,
+        clients: Vec<B256>,
+        aggregator: Address,
+    ) -> Result<B256, LedgerError> {
+        let reg = self.federations()?;
+        transact!("FederationRegistry", reg, create(id.to_owned(), owner_key, clients, aggregator));
+        Ok(alloy::primitives::keccak256(id.as_bytes()))
+    }
+
+    /// Name another aggregator for `fid` (sender must be its owner).
+    pub async fn fl_set_aggregator(&self, fid: B256, aggregator: Address) -> Result<(), LedgerError> {
+        let reg = self.federations()?;
+        transact!("FederationRegistry", reg, setAggregator(fid, aggregator));
+        Ok(())
+    }
+
+    /// Record a round with its aggregator's 65-byte signature; returns the gas used.
+    pub async fn fl_record_round(
+        &self,
+        fid: B256,
+        r: &RecordedRound,
+        signature: alloy::primitives::Bytes,
+    ) -> Result<u64, LedgerError> {
+        let reg = self.federations()?;
+        let receipt = transact!(
+            "FederationRegistry",
+            reg,
+            recordRound(
+                fid,
+                r.round,
+                r.start_root,
+                r.previous_model,
+                r.global_model,
+                r.receipt_id,
+                r.survivors.clone(),
+                r.update_roots.clone(),
+                signature
+            )
+        );
+        Ok(receipt.gas_used)
+    }
+
+    /// The federation `fid`.
+    pub async fn fl_federation(&self, fid: B256) -> Result<FederationInfo, LedgerError> {
+        let reg = self.federations()?;
+        let err = |e| LedgerError::from_contract("FederationRegistry", e);
+        let f = reg.federation(fid).call().await.map_err(err)?;
+        let participants = reg.participants(fid).call().await.map_err(err)?;
+        Ok(FederationInfo {
+            owner: f.owner,
+            aggregator: f.aggregator,
+            owner_key: f.ownerKey,
+            round: f.round,
+            model: f.model,
+            participants,
+        })
+    }
+
+    /// Round `round` of `fid`, if recorded.
+    pub async fn fl_round(&self, fid: B256, round: u64) -> Result<Option<RecordedRound>, LedgerError> {
+        let reg = self.federations()?;
+        let r = reg
+            .roundOf(fid, round)
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("FederationRegistry", e))?;
+        let (rec, survivors, update_roots) = (r._0, r.survivors, r.updateRoots);
+        if rec.postedAt == 0 {
+            return Ok(None);
+        }
+        Ok(Some(RecordedRound {
+            round,
+            start_root: rec.startRoot,
+            previous_model: rec.previousModel,
+            global_model: rec.globalModel,
+            receipt_id: rec.receiptId,
+            survivors,
+            update_roots,
+        }))
     }
 
     /// Whether `who` may anchor.

@@ -1,6 +1,6 @@
 //! Ledger failures, with contract custom errors decoded.
 
-use crate::bindings::{INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
+use crate::bindings::{FederationRegistry, INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,8 @@ pub enum ContractError {
     Provers(ProverRegistry::ProverRegistryErrors),
     /// From the receipt anchor.
     Anchor(ReceiptAnchor::ReceiptAnchorErrors),
+    /// From FederationRegistry.
+    Federations(FederationRegistry::FederationRegistryErrors),
 }
 
 macro_rules! decode_with {
@@ -87,6 +89,7 @@ impl LedgerError {
         decode_with!(e, "JobRegistry", JobRegistry::JobRegistryErrors, Jobs);
         decode_with!(e, "ProverRegistry", ProverRegistry::ProverRegistryErrors, Provers);
         decode_with!(e, "ReceiptAnchor", ReceiptAnchor::ReceiptAnchorErrors, Anchor);
+        decode_with!(e, "FederationRegistry", FederationRegistry::FederationRegistryErrors, Federations);
         match e {
             alloy::contract::Error::TransportError(t) => match t.as_error_resp() {
                 // Code 3 is an execution revert (geth, anvil and the embedded chain).

@@ -33,6 +33,12 @@ pub mod bindings {
         ReceiptAnchor,
         "../../contracts/artifacts/ReceiptAnchor.json"
     );
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        FederationRegistry,
+        "../../contracts/artifacts/FederationRegistry.json"
+    );
 }
 
 mod client;
@@ -40,8 +46,8 @@ mod error;
 mod events;
 
 pub use client::{
-    ChainClient, Deployment, IntelligentData, JobInfo, MalformedEntry, Offence, ProverInfo, TransferProof,
-    data_root,
+    ChainClient, Deployment, FederationInfo, IntelligentData, JobInfo, MalformedEntry, Offence, ProverInfo,
+    RecordedRound, TransferProof, data_root,
 };
 pub use error::{ContractError, LedgerError};
 pub use events::{EventBatch, EventCursor, LocatedEvent, VeilEvent};

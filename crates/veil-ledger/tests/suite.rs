@@ -105,7 +105,95 @@ on_both_chains!(
     tokens_move_only_with_a_fresh_oracle_proof_for_this_chain,
     jobs_go_to_the_prover_their_block_selects,
     events_follow_a_persisted_cursor,
+    federation_rounds_are_recorded_only_with_the_aggregators_signature,
 );
+
+/// A federation's rounds go on the ledger in order, from the last model, each only
+/// with the EIP-712 signature (this chain, this registry) of the aggregator its owner
+/// named; the owner alone may name another.
+async fn federation_rounds_are_recorded_only_with_the_aggregators_signature(backend: &Backend) {
+    use alloy::sol_types::SolStruct as _;
+    let chain = deploy(backend).await;
+    let aggregator = PrivateKeySigner::random();
+    let clients: Vec<B256> = (1..=3u8).map(B256::repeat_byte).collect();
+    let fid = chain
+        .fl_create("wdbc-00aa", B256::repeat_byte(9), clients.clone(), aggregator.address())
+        .await
+        .unwrap();
+    assert_eq!(fid, keccak256("wdbc-00aa"));
+    let domain = veil_protocol::fl::registry_domain(backend.chain_id(), chain.deployment().federations);
+    let round = |n: u64, prev: B256, next: B256| veil_ledger::RecordedRound {
+        round: n,
+        start_root: B256::repeat_byte(0x51),
+        previous_model: prev,
+        global_model: next,
+        receipt_id: B256::repeat_byte(0x7e),
+        survivors: vec![1, 3],
+        update_roots: vec![B256::repeat_byte(0xa1), B256::repeat_byte(0xa3)],
+    };
+    let sign = |key: &PrivateKeySigner, r: &veil_ledger::RecordedRound| {
+        let typed = veil_protocol::fl::Round {
+            federation: fid,
+            round: r.round,
+            startRoot: r.start_root,
+            previousModel: r.previous_model,
+            globalModel: r.global_model,
+            receiptId: r.receipt_id,
+            survivors: r.survivors.clone(),
+            updateRoots: r.update_roots.clone(),
+        };
+        alloy::primitives::Bytes::from(
+            key.sign_hash_sync(&typed.eip712_signing_hash(&domain)).unwrap().as_bytes().to_vec(),
+        )
+    };
+    let (m1, m2) = (B256::repeat_byte(0x01), B256::repeat_byte(0x02));
+    let r1 = round(1, B256::ZERO, m1);
+    refused_with(
+        chain.fl_record_round(fid, &r1, sign(&PrivateKeySigner::random(), &r1)).await,
+        "FederationRegistry",
+        "BadAggregatorSignature",
+    );
+    let mut bent = r1.clone();
+    bent.survivors = vec![1, 2];
+    assert_ne!(bent, r1);
+    refused_with(
+        chain.fl_record_round(fid, &bent, sign(&aggregator, &r1)).await,
+        "FederationRegistry",
+        "BadAggregatorSignature",
+    );
+    chain.fl_record_round(fid, &r1, sign(&aggregator, &r1)).await.unwrap();
+    refused_with(
+        chain.fl_record_round(fid, &r1, sign(&aggregator, &r1)).await,
+        "FederationRegistry",
+        "RoundOutOfOrder",
+    );
+    let fork = round(2, B256::repeat_byte(0xff), m2);
+    refused_with(
+        chain.fl_record_round(fid, &fork, sign(&aggregator, &fork)).await,
+        "FederationRegistry",
+        "WrongPreviousModel",
+    );
+    let r2 = round(2, m1, m2);
+    chain.fl_record_round(fid, &r2, sign(&aggregator, &r2)).await.unwrap();
+    let info = chain.fl_federation(fid).await.unwrap();
+    assert_eq!((info.round, info.model, info.aggregator), (2, m2, aggregator.address()));
+    assert_eq!(info.participants, clients);
+    assert_eq!(chain.fl_round(fid, 2).await.unwrap(), Some(r2));
+    assert_eq!(chain.fl_round(fid, 3).await.unwrap(), None);
+    // Nobody but the owner names another aggregator.
+    let (other, _) = backend.provider(1);
+    let stranger = ChainClient::connect(other, chain.deployment()).await.unwrap();
+    refused_with(
+        stranger.fl_set_aggregator(fid, Address::repeat_byte(1)).await,
+        "FederationRegistry",
+        "NotOwner",
+    );
+    refused_with(
+        chain.fl_create("wdbc-00aa", B256::ZERO, clients, aggregator.address()).await,
+        "FederationRegistry",
+        "FederationExists",
+    );
+}
 
 fn refused_with(r: Result<impl std::fmt::Debug, LedgerError>, contract: &str, error: &str) {
     match r {

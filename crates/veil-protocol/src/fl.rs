@@ -136,6 +136,11 @@ pub struct RoundStart {
     /// How long each stage waits for the clients still in (milliseconds); those that
     /// have not answered by then count as dropped.
     pub stage_timeout_ms: u64,
+    /// The federation registry (0x address) the round is recorded in, on the chain the
+    /// aggregator's configuration names: the aggregator then signs the round's record
+    /// for it with its attested secp256k1 key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
 }
 
 impl RoundStart {
@@ -268,4 +273,85 @@ pub struct RoundOutcome {
     pub global_root: Root,
     /// The receipt, mode `fl`, signed by the aggregator's attested key.
     pub receipt: SignedReceipt,
+    /// When the start named a registry: the round's record as the registry takes it,
+    /// and the aggregator's signature over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<SignedRecord>,
+}
+
+alloy::sol! {
+    /// What the aggregator signs for the federation registry (EIP-712): the round, the
+    /// owner's start, the models before and after, the receipt, and the survivors with
+    /// the root of each one's masked update.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Round {
+        bytes32 federation;
+        uint64 round;
+        bytes32 startRoot;
+        bytes32 previousModel;
+        bytes32 globalModel;
+        bytes32 receiptId;
+        uint32[] survivors;
+        bytes32[] updateRoots;
+    }
+}
+
+/// The EIP-712 domain of the federation registry `registry` on `chain_id`.
+pub fn registry_domain(
+    chain_id: u64,
+    registry: alloy::primitives::Address,
+) -> alloy::sol_types::Eip712Domain {
+    alloy::sol_types::Eip712Domain::new(
+        Some("VeilFederationRegistry".into()),
+        Some("1".into()),
+        Some(alloy::primitives::U256::from(chain_id)),
+        Some(registry),
+        None,
+    )
+}
+
+/// A round's record for the registry and the aggregator's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRecord {
+    /// The chain.
+    pub chain_id: u64,
+    /// The registry (0x address).
+    pub registry: String,
+    /// The federation's key on chain: keccak256 of its id.
+    pub federation: alloy::primitives::B256,
+    /// The round.
+    pub round: u64,
+    /// Root of the owner's signed start.
+    pub start_root: alloy::primitives::B256,
+    /// The model the round started from.
+    pub previous_model: alloy::primitives::B256,
+    /// The model it made.
+    pub global_model: alloy::primitives::B256,
+    /// The receipt's id (its SHA-256).
+    pub receipt_id: alloy::primitives::B256,
+    /// Survivors, ascending.
+    pub survivors: Vec<u32>,
+    /// Their masked updates' roots, in the same order.
+    pub update_roots: Vec<alloy::primitives::B256>,
+    /// The aggregator's enclave address.
+    pub aggregator: alloy::primitives::Address,
+    /// Its 65-byte signature (0x-hex) over the EIP-712 `Round`.
+    pub signature: alloy::primitives::Bytes,
+}
+
+impl SignedRecord {
+    /// The typed data signed.
+    pub fn typed(&self) -> Round {
+        Round {
+            federation: self.federation,
+            round: self.round,
+            startRoot: self.start_root,
+            previousModel: self.previous_model,
+            globalModel: self.global_model,
+            receiptId: self.receipt_id,
+            survivors: self.survivors.clone(),
+            updateRoots: self.update_roots.clone(),
+        }
+    }
 }

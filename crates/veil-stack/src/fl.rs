@@ -170,7 +170,19 @@ pub enum FlCommand {
     Run(FlRunOptions),
     /// Take part in a federation's rounds as one client, training on its own shard.
     Join(FlJoinOptions),
-    /// A federation's current (or last) round.
+    /// Create a federation on the ledger: its participants' keys and, after checking
+    /// its attestation, the address of the enclave that aggregates it.
+    Create(FlCreateOptions),
+    /// A federation's rounds as the ledger recorded them.
+    History {
+        /// The federation id.
+        #[arg(long)]
+        federation: String,
+        /// The ledger.
+        #[command(flatten)]
+        ledger: crate::ledger::LedgerTarget,
+    },
+    /// A federation's current (or last) round at the aggregator.
     Status {
         /// The gateway.
         #[arg(long)]
@@ -222,6 +234,33 @@ pub struct FlRunOptions {
     /// Where receipts and the final model go.
     #[arg(long)]
     pub out: PathBuf,
+    /// Record every round in the ledger's federation registry (the federation must
+    /// have been created there with `veil fl create`).
+    #[arg(long)]
+    pub record: bool,
+    /// The ledger, when recording.
+    #[command(flatten)]
+    pub ledger: crate::ledger::LedgerTarget,
+}
+
+/// `veil fl create`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlCreateOptions {
+    /// Where the federation meets.
+    #[command(flatten)]
+    pub federation: FlFederation,
+    /// The owner's key file (`veil fl key`).
+    #[arg(long)]
+    pub owner_key: PathBuf,
+    /// Each client's Ed25519 key (hex), in client-number order from 1.
+    #[arg(long = "client", required = true)]
+    pub clients: Vec<String>,
+    /// Whose evidence the aggregator must show.
+    #[command(flatten)]
+    pub trust: crate::trust::TrustFiles,
+    /// The ledger, and the owner's account on it.
+    #[command(flatten)]
+    pub ledger: crate::ledger::LedgerTarget,
 }
 
 /// `veil fl join`.
@@ -320,7 +359,8 @@ pub async fn status(gw: &str, fed: &str) -> Result<String> {
 }
 
 /// `veil fl run`: one JSON line per round through `say`.
-pub async fn run(o: &FlRunOptions, mut say: impl FnMut(&str)) -> Result<()> {
+pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)) -> Result<()> {
+    let ledger = if o.record { Some(o.ledger.connect(clock).await?) } else { None };
     let owner = crate::keys::read_identity(&o.owner_key)?.signing_key();
     let fed = veil_fl::federation_id(&o.federation.name, &owner.verifying_key())
         .ok_or_else(|| StackError::Config(format!("{:?} is not a federation name", o.federation.name)))?;
@@ -349,6 +389,7 @@ pub async fn run(o: &FlRunOptions, mut say: impl FnMut(&str)) -> Result<()> {
             spec: spec.clone(),
             global: global.clone(),
             stage_timeout_ms: o.stage_timeout_ms,
+            registry: ledger.as_ref().map(|l| l.client.deployment().federations.to_checksum(None)),
         };
         let signed = veil_fl::sign_start(&owner, start)?;
         call::<RoundView>(http().post(format!("{gw}/v1/fl/rounds")).json(&signed))
@@ -371,18 +412,143 @@ pub async fn run(o: &FlRunOptions, mut say: impl FnMut(&str)) -> Result<()> {
             }
         };
         let event = check_outcome(&outcome, &fed, round, &global)?;
+        let recorded = match &ledger {
+            Some(l) => Some(record_round(l, &fed, &outcome, &event).await?),
+            None => None,
+        };
         let file = o.out.join(format!("round-{round}.receipt.json"));
         veil_fs::write_atomic(&file, outcome.receipt.to_json_pretty().as_bytes())?;
         global = outcome.global;
         let accuracy = veil_fl::lr::accuracy(&global, &spec, &test, &test_labels);
         say(&serde_json::json!({
             "round": round, "global_root": outcome.global_root, "survivors": event.survivors,
-            "dropped": event.dropped, "accuracy": accuracy, "receipt": outcome.receipt.id,
+            "dropped": event.dropped, "accuracy": accuracy, "receipt": outcome.receipt.id, "recorded_gas": recorded,
         })
         .to_string());
     }
     let model = serde_json::to_vec_pretty(&global).map_err(|e| StackError::Config(e.to_string()))?;
     veil_fs::write_atomic(o.out.join("model.json"), &model)?;
+    Ok(())
+}
+
+/// Record a finished round on the ledger: only a record that states this round's
+/// receipt, models and commitments, signed by the federation's registered aggregator,
+/// is sent (the registry checks the signature again).
+async fn record_round(
+    l: &crate::ledger::Ledger,
+    fed: &str,
+    o: &RoundOutcome,
+    event: &FlRound,
+) -> Result<u64> {
+    let r = o
+        .record
+        .as_ref()
+        .ok_or_else(|| StackError::Config("the aggregator did not sign the round's record".into()))?;
+    let b = |root: veil_content::Root| alloy::primitives::B256::from(root.0);
+    let fid = alloy::primitives::keccak256(fed.as_bytes());
+    let receipt_id: alloy::primitives::B256 = o
+        .receipt
+        .id
+        .trim_start_matches("sha256:")
+        .parse()
+        .map_err(|_| StackError::Config("receipt id".into()))?;
+    let roots: Vec<alloy::primitives::B256> = event
+        .survivors
+        .iter()
+        .map(|c| event.update_roots.get(&c.to_string()).map_or(Default::default(), |r| b(*r)))
+        .collect();
+    let info = l.client.fl_federation(fid).await?;
+    if r.federation != fid
+        || r.chain_id != l.client.chain_id()
+        || r.registry.parse::<alloy::primitives::Address>().ok() != Some(l.client.deployment().federations)
+        || r.global_model != b(event.global_root)
+        || r.previous_model != b(event.previous_root)
+        || r.receipt_id != receipt_id
+        || r.survivors != event.survivors
+        || r.update_roots != roots
+        || r.aggregator != info.aggregator
+    {
+        return Err(StackError::Config(format!(
+            "round {}'s record does not state its receipt, or is not signed by the registered aggregator {}",
+            r.round, info.aggregator
+        )));
+    }
+    let rec = veil_ledger::RecordedRound {
+        round: r.round,
+        start_root: r.start_root,
+        previous_model: r.previous_model,
+        global_model: r.global_model,
+        receipt_id: r.receipt_id,
+        survivors: r.survivors.clone(),
+        update_roots: r.update_roots.clone(),
+    };
+    Ok(l.client.fl_record_round(fid, &rec, r.signature.clone()).await?)
+}
+
+/// `veil fl create`: check the aggregator's evidence for a fresh nonce, then create the
+/// federation on the ledger naming the chain key that evidence binds. Returns what
+/// was created, as JSON.
+pub async fn create(o: &FlCreateOptions, clock: fn() -> u64) -> Result<String> {
+    let owner = crate::keys::read_identity(&o.owner_key)?.signing_key();
+    let fed = veil_fl::federation_id(&o.federation.name, &owner.verifying_key())
+        .ok_or_else(|| StackError::Config(format!("{:?} is not a federation name", o.federation.name)))?;
+    let clients = o
+        .clients
+        .iter()
+        .map(|k| {
+            veil_fl::parse_key(k)
+                .map(|k| alloy::primitives::B256::from(k.to_bytes()))
+                .map_err(StackError::Config)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let trust = o.trust.load()?;
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| StackError::Config(format!("random: {e}")))?;
+    let nonce = hex::encode(raw);
+    let gw = o.federation.gateway.trim_end_matches('/');
+    let answer: veil_protocol::AttestationResponse =
+        call(http().get(format!("{gw}/v1/fl/attestation?nonce={nonce}"))).await?.map_err(|p| refused(&p))?;
+    let claims = veil_verify::verify_attestation_answer(
+        &answer.evidence,
+        &nonce,
+        veil_protocol::ATTESTATION_PURPOSE,
+        &trust,
+        clock(),
+    )
+    .map_err(|e| StackError::Config(format!("the aggregator's evidence: {e} ({})", e.code())))?;
+    let aggregator: alloy::primitives::Address = answer
+        .evidence
+        .runtime_data
+        .as_ref()
+        .and_then(|rd| rd.public_keys.get(veil_worker::CHAIN_KEY))
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| StackError::Config("the aggregator's evidence binds no chain key".into()))?;
+    let ledger = o.ledger.connect(clock).await?;
+    let fid = ledger
+        .client
+        .fl_create(&fed, alloy::primitives::B256::from(owner.verifying_key().to_bytes()), clients, aggregator)
+        .await?;
+    Ok(serde_json::json!({"federation": fed, "key": fid, "aggregator": aggregator,
+        "measurement": claims.measurement_id.as_str()})
+    .to_string())
+}
+
+/// `veil fl history`: the federation, then each recorded round, as JSON lines.
+pub async fn history(
+    fed: &str,
+    ledger: &crate::ledger::LedgerTarget,
+    clock: fn() -> u64,
+    mut say: impl FnMut(&str),
+) -> Result<()> {
+    let l = ledger.connect(clock).await?;
+    let fid = alloy::primitives::keccak256(fed.as_bytes());
+    let info = l.client.fl_federation(fid).await?;
+    say(&serde_json::to_string(&info).unwrap_or_default());
+    for round in 1..=info.round {
+        if let Some(r) = l.client.fl_round(fid, round).await? {
+            say(&serde_json::to_string(&r).unwrap_or_default());
+        }
+    }
     Ok(())
 }
 
@@ -603,6 +769,7 @@ pub fn bench_fl(o: &FlBenchOptions) -> Result<String> {
             spec: spec.clone(),
             global: global.clone(),
             stage_timeout_ms: 1000,
+            registry: None,
         };
         let signed = veil_fl::sign_start(&owner, start)?;
         let mut session = veil_fl::Session::open(signed.clone(), last.as_ref())?;

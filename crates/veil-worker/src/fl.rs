@@ -16,10 +16,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alloy::primitives::{Address, B256};
+use alloy::sol_types::SolStruct as _;
 use tokio::sync::watch;
 use veil_fl::{FlError, LastRound, Session};
 use veil_protocol::Problem;
-use veil_protocol::fl::{FlMessage, RoundOutcome, RoundView, SignedRoundStart, Stage, StageInput};
+use veil_protocol::fl::{
+    FlMessage, RoundOutcome, RoundView, SignedRecord, SignedRoundStart, Stage, StageInput, registry_domain,
+};
 use veil_protocol::secagg::ClientId;
 use veil_receipt::events::FlRound;
 use veil_receipt::{Event, Mode, Receipt};
@@ -272,7 +276,8 @@ impl Worker {
         f: &veil_fl::Finished,
     ) -> Result<RoundOutcome, JobError> {
         let session = self.session().await?;
-        let owner = self.fl_view(fed)?.start.start.owner;
+        let start = self.fl_view(fed)?.start;
+        let owner = start.start.owner.clone();
         let now = self.time();
         let mut receipt = Receipt::new(Mode::Fl, start_root, f.global_root, now);
         receipt.model_hash = Some(f.previous_root);
@@ -292,6 +297,53 @@ impl Worker {
             },
         )];
         let receipt = self.sign(receipt, &session)?;
-        Ok(RoundOutcome { global: f.global.clone(), global_root: f.global_root, receipt })
+        let record = match &start.start.registry {
+            Some(registry) => Some(self.fl_record(registry, fed, round, start_root, f, &receipt.id)?),
+            None => None,
+        };
+        Ok(RoundOutcome { global: f.global.clone(), global_root: f.global_root, receipt, record })
+    }
+
+    /// The round's record for `registry`, signed with the chain key.
+    fn fl_record(
+        &self,
+        registry: &str,
+        fed: &str,
+        round: u64,
+        start_root: veil_content::Root,
+        f: &veil_fl::Finished,
+        receipt_id: &str,
+    ) -> Result<SignedRecord, JobError> {
+        use alloy::signers::SignerSync as _;
+        let registry: Address = registry
+            .parse()
+            .map_err(|_| FlError::BadRound(format!("registry {registry:?} is not an address")))?;
+        let b = |r: veil_content::Root| B256::from(r.0);
+        let receipt_hex = receipt_id.strip_prefix("sha256:").unwrap_or(receipt_id);
+        let receipt_id: B256 = receipt_hex
+            .parse()
+            .map_err(|_| JobError::Internal(format!("receipt id {receipt_id} is not a digest")))?;
+        let mut record = SignedRecord {
+            chain_id: self.chain_id(),
+            registry: registry.to_checksum(None),
+            federation: alloy::primitives::keccak256(fed.as_bytes()),
+            round,
+            start_root: b(start_root),
+            previous_model: b(f.previous_root),
+            global_model: b(f.global_root),
+            receipt_id,
+            survivors: f.survivors.clone(),
+            update_roots: f
+                .survivors
+                .iter()
+                .map(|c| f.update_roots.get(c).map_or(B256::ZERO, |r| b(*r)))
+                .collect(),
+            aggregator: self.chain_key.address(),
+            signature: Default::default(),
+        };
+        let digest = record.typed().eip712_signing_hash(&registry_domain(self.chain_id(), registry));
+        let sig = self.chain_key.sign_hash_sync(&digest).map_err(|e| JobError::Internal(e.to_string()))?;
+        record.signature = sig.as_bytes().to_vec().into();
+        Ok(record)
     }
 }

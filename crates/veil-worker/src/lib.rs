@@ -23,4 +23,6 @@ mod worker;
 pub use chat::{MAX_CONTEXT_PASSAGES, MAX_CONTEXT_TOKENS};
 pub use server::router;
 pub use veil_model::ModelFormat;
-pub use worker::{JobError, MAX_DATA_BYTES, ModelEntry, Timings, Worker, WorkerConfig, WorkerError};
+pub use worker::{
+    CHAIN_KEY, JobError, MAX_DATA_BYTES, ModelEntry, Timings, Worker, WorkerConfig, WorkerError,
+};

@@ -205,6 +205,8 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/v1/attestation", get(attestation))
         .route("/v1/health", get(health))
         .route("/v1/fl/rounds", post(fl_start))
+        // The aggregator's own evidence (through the gateway's relay, this worker's).
+        .route("/v1/fl/attestation", get(attestation))
         .route("/v1/fl/{federation}", get(fl_view))
         .route("/v1/fl/{federation}/rounds/{round}", get(fl_outcome))
         .route("/v1/fl/{federation}/rounds/{round}/input/{client}", get(fl_input))

@@ -324,7 +324,13 @@ pub struct Worker {
     clock: fn() -> u64,
     /// The federated rounds this worker aggregates.
     pub(crate) fl: crate::fl::FlHost,
+    /// Made inside at start; signs federated rounds' records for the chain. Its
+    /// address is bound in the evidence this worker gives users ([`CHAIN_KEY`]).
+    pub(crate) chain_key: alloy::signers::local::PrivateKeySigner,
 }
+
+/// The name under which a worker's evidence binds its chain key's address.
+pub const CHAIN_KEY: &str = "secp256k1";
 
 /// A model sealed at rest: its blob, and the model once opened inside.
 struct SealedModel {
@@ -408,6 +414,7 @@ impl Worker {
             running: AtomicUsize::new(0),
             clock,
             fl: Default::default(),
+            chain_key: alloy::signers::local::PrivateKeySigner::random(),
         };
         // A refusal here is kept and reported; `keep_session` and each job try again.
         let _ = worker.session().await;
@@ -417,6 +424,11 @@ impl Worker {
     /// Now, from the clock the worker was given (receipts use whole seconds).
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp((self.clock)() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// The chain id of the worker's configuration.
+    pub(crate) fn chain_id(&self) -> u64 {
+        self.config.chain_id
     }
 
     /// The worker's measurement (hex).
@@ -578,14 +590,13 @@ impl Worker {
         if !veil_protocol::is_challenge_nonce(nonce) {
             return Err(JobError::BadNonce);
         }
-        let evidence = veil_attester::evidence_with_purpose(
-            &*self.attester,
-            &self.identity,
-            nonce,
-            ATTESTATION_PURPOSE,
-            Some((self.clock)()),
-        )
-        .map_err(|e| internal(e.to_string()))?;
+        let mut rd =
+            veil_attester::runtime_data(&self.identity, nonce, ATTESTATION_PURPOSE, Some((self.clock)()));
+        // The key that signs federated rounds' records for the chain: whoever checks
+        // this evidence may name it a federation's aggregator.
+        rd.public_keys.insert(CHAIN_KEY.to_owned(), self.chain_key.address().to_checksum(None));
+        let evidence =
+            veil_attester::evidence_for(&*self.attester, rd).map_err(|e| internal(e.to_string()))?;
         Ok(AttestationResponse { evidence, measurement: self.measurement.clone() })
     }
 

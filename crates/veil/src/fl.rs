@@ -11,7 +11,11 @@ pub fn run(command: FlCommand) -> Result<()> {
         FlCommand::Status { gateway, federation } => {
             outln!("{}", rt.block_on(fl::status(&gateway, &federation))?)
         }
-        FlCommand::Run(o) => rt.block_on(fl::run(&o, |l| outln!("{l}")))?,
+        FlCommand::Run(o) => rt.block_on(fl::run(&o, crate::unix_now, |l| outln!("{l}")))?,
+        FlCommand::Create(o) => outln!("{}", rt.block_on(fl::create(&o, crate::unix_now))?),
+        FlCommand::History { federation, ledger } => {
+            rt.block_on(fl::history(&federation, &ledger, crate::unix_now, |l| outln!("{l}")))?
+        }
         FlCommand::Join(o) => rt.block_on(fl::join(&o, |l| outln!("{l}")))?,
     }
     Ok(())

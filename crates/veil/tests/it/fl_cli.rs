@@ -26,6 +26,37 @@ fn five_client_processes_train_through_the_attested_worker() {
     assert_eq!(owner.len(), 64);
     let rounds = "4";
 
+    // The owner creates the federation on the stack's chain, naming the aggregator's
+    // chain key after checking its evidence under the stack's trust.
+    let info = up_json(&stack);
+    let dev_root = stack.join("pki/dev-root.pem").to_str().unwrap().to_owned();
+    let m = info["measurement"].as_str().unwrap().to_owned();
+    let operator = stack.join("chain/operator.key").to_str().unwrap().to_owned();
+    let ledger = [
+        "--rpc",
+        info["rpc"].as_str().unwrap(),
+        "--deployment",
+        info["deployment"].as_str().unwrap(),
+        "--key",
+        &operator,
+    ];
+    let owner_key = p("owner.key");
+    let mut create = vec!["fl", "create", "--gateway", &url, "--name", "wdbc", "--owner-key", &owner_key];
+    for k in &keys {
+        create.extend(["--client", k]);
+    }
+    create.extend(ledger);
+    // Evidence from an enclave whose measurement the owner did not pin: refused, and
+    // nothing is created.
+    let mut wrong = create.clone();
+    wrong.extend(["--dev-root", &dev_root, "--measurement", "00"]);
+    assert!(fails(&veil(&wrong)).contains("measurement"));
+    create.extend(["--dev-root", &dev_root, "--measurement", &m]);
+    let created: Value = serde_json::from_str(&ok(&veil(&create))).unwrap();
+    let fed = created["federation"].as_str().unwrap().to_owned();
+    assert!(fed.starts_with("wdbc-"), "{created}");
+    assert_eq!(created["measurement"], m.as_str());
+
     // Client 5 leaves round 2 after sharing its keys: the others recover its masks.
     let clients: Vec<_> = (1..=5)
         .map(|i| {
@@ -55,7 +86,7 @@ fn five_client_processes_train_through_the_attested_worker() {
         })
         .collect();
 
-    let (owner_key, fl_out) = (p("owner.key"), p("fl"));
+    let fl_out = p("fl");
     let mut run = vec![
         "fl",
         "run",
@@ -75,10 +106,13 @@ fn five_client_processes_train_through_the_attested_worker() {
     for k in &keys {
         run.extend(["--client", k]);
     }
+    run.push("--record");
+    run.extend(ledger);
     let out = veil(&run);
     let owner_lines = lines(&ok(&out));
     assert_eq!(owner_lines.len(), 4);
     assert_eq!(owner_lines[1]["dropped"], serde_json::json!([5]));
+    assert!(owner_lines.iter().all(|l| l["recorded_gas"].as_u64().is_some_and(|g| g > 0)), "{owner_lines:?}");
     assert_eq!(owner_lines[1]["survivors"], serde_json::json!([1, 2, 3, 4]));
     assert_eq!(owner_lines[3]["survivors"], serde_json::json!([1, 2, 3, 4, 5]));
     let acc = owner_lines[3]["accuracy"].as_f64().unwrap();
@@ -98,23 +132,33 @@ fn five_client_processes_train_through_the_attested_worker() {
 
     // The last round's receipt verifies under the stack's trust, as an attested fl
     // receipt; without the measurement pinned it is refused.
-    let info = up_json(&stack);
     let receipt = p("fl/round-4.receipt.json");
-    let dev_root = stack.join("pki/dev-root.pem");
-    let m = info["measurement"].as_str().unwrap();
-    let line = ok(&veil(&["verify", "--dev-root", dev_root.to_str().unwrap(), "--measurement", m, &receipt]));
+    let line = ok(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &m, &receipt]));
     assert!(line.contains("mode=fl") && line.contains("evidence=Tdx"), "{line}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
     let event = &doc["receipt"]["events"][0];
     assert_eq!(event["type"], "fl.round");
     assert_eq!(event["data"]["update_roots"].as_object().unwrap().len(), 5);
-    assert!(
-        fails(&veil(&["verify", "--dev-root", dev_root.to_str().unwrap(), &receipt])).contains("measurement")
-    );
+    assert!(fails(&veil(&["verify", "--dev-root", &dev_root, &receipt])).contains("measurement"));
+
+    // The ledger holds every round, signed by the registered aggregator, each naming
+    // the receipt kept for it and the model the owner received.
+    let mut history = vec!["fl", "history", "--federation", &fed];
+    history.extend(ledger);
+    let recorded = lines(&ok(&veil(&history)));
+    assert_eq!(recorded.len(), 5, "{recorded:?}");
+    assert_eq!(recorded[0]["round"], 4);
+    assert_eq!(recorded[0]["aggregator"], created["aggregator"]);
+    assert_eq!(recorded[0]["participants"].as_array().unwrap().len(), 5);
+    assert_eq!(recorded[2]["survivors"], serde_json::json!([1, 2, 3, 4]));
+    let hex =
+        |v: &Value| v.as_str().unwrap().trim_start_matches("0x").trim_start_matches("sha256:").to_owned();
+    assert_eq!(hex(&recorded[4]["receipt_id"]), hex(&doc["id"]));
+    assert_eq!(hex(&recorded[4]["global_model"]), hex(&owner_lines[3]["global_root"]));
 
     // A message not signed by a listed key is refused with the route's problem shape,
     // and so is a start not signed by the federation's owner.
-    let fed = event["data"]["federation"].as_str().unwrap().to_owned();
+    assert_eq!(event["data"]["federation"], fed.as_str());
     let forged = serde_json::json!({
         "federation": fed, "round": 4, "stage": "advertise",
         "body": {"client": 1, "mask_key": vec![0; 32], "enc_key": vec![0; 32]}, "signature": "00".repeat(64),
