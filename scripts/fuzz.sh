@@ -49,6 +49,9 @@ printf '%s' '{"documents":[{"name":"notes.md","text":"# Tea\n\nSteep green tea f
 # Seed the secure-aggregation fuzzer with a split unmask request and a stray update.
 mkdir -p fuzz/corpus/secagg_round
 printf '%s' '{"request":{"survivors":[1,2],"dropped":[2]},"masked":{"client":3,"vector":[1,2,3,4,5]}}' >fuzz/corpus/secagg_round/seed.json
+# Seed the federated-round fuzzer with a stranger's message and a roster entry.
+mkdir -p fuzz/corpus/fl_session
+printf '%s' '{"messages":[{"federation":"fuzz-00","round":1,"stage":"advertise","body":{"client":3,"mask_key":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"enc_key":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},"signature":"00"}]}' >fuzz/corpus/fl_session/seed.json
 # Seed the GGUF fuzzer with the head of the bundled language model (scripts/models.sh
 # installs it before the tests): metadata, tokenizer and template keys to start from.
 gguf="$HOME/.cache/veil/models/SmolLM2-135M-Instruct.Q8_0.gguf"

@@ -117,6 +117,20 @@ fn round(
     session.result().cloned().expect("finished")
 }
 
+/// Round 1 from the zero model with every client's advertisement in.
+fn advertised(fed: &Fed, spec: &TrainSpec) -> (Session, Vec<Participant>) {
+    let start = fed.start(1, &LrModel::zeros(30), spec);
+    let owner = fed.owner.verifying_key();
+    let mut session = Session::open(start.clone(), None).unwrap();
+    let mut parts = Vec::new();
+    for (i, k) in fed.clients.iter().enumerate() {
+        let (p, ad) = Participant::join(k.clone(), i as u32 + 1, &owner, "wdbc", start.clone()).unwrap();
+        session.submit(ad).unwrap();
+        parts.push(p);
+    }
+    (session, parts)
+}
+
 fn shards(d: &Data, n: usize) -> Vec<(Vec<Vec<f32>>, Vec<u8>)> {
     (0..n)
         .map(|k| {
@@ -257,15 +271,7 @@ fn a_client_refuses_a_roster_with_keys_its_owner_did_not_list() {
     let d = data();
     let spec = spec(&d, 1);
     let fed = Fed::new(3);
-    let start = fed.start(1, &LrModel::zeros(30), &spec);
-    let owner = fed.owner.verifying_key();
-    let mut session = Session::open(start.clone(), None).unwrap();
-    let mut parts = Vec::new();
-    for (i, k) in fed.clients.iter().enumerate() {
-        let (p, ad) = Participant::join(k.clone(), i as u32 + 1, &owner, "wdbc", start.clone()).unwrap();
-        session.submit(ad).unwrap();
-        parts.push(p);
-    }
+    let (mut session, mut parts) = advertised(&fed, &spec);
     session.advance();
     let Some(veil_protocol::fl::StageInput::ShareKeys(mut roster)) = session.input_for(1) else { panic!() };
     let FlBody::Advertise(a) = &mut roster[1].body else { panic!() };
@@ -283,15 +289,7 @@ fn a_bad_update_is_a_dropout_and_too_few_clients_abort() {
     let d = data();
     let spec = spec(&d, 1);
     let fed = Fed::new(3);
-    let start = fed.start(1, &LrModel::zeros(30), &spec);
-    let owner = fed.owner.verifying_key();
-    let mut session = Session::open(start.clone(), None).unwrap();
-    let mut parts = Vec::new();
-    for (i, k) in fed.clients.iter().enumerate() {
-        let (p, ad) = Participant::join(k.clone(), i as u32 + 1, &owner, "wdbc", start.clone()).unwrap();
-        session.submit(ad).unwrap();
-        parts.push(p);
-    }
+    let (mut session, mut parts) = advertised(&fed, &spec);
     session.advance();
     for (i, p) in parts.iter_mut().enumerate() {
         let input = session.input_for(i as u32 + 1).unwrap();
@@ -326,8 +324,14 @@ fn a_bad_update_is_a_dropout_and_too_few_clients_abort() {
 
     // Only one client advertises: the round aborts at the roster, saying so.
     let mut session = Session::open(fed.start(1, &LrModel::zeros(30), &spec), None).unwrap();
-    let (_, ad) =
-        Participant::join(fed.clients[0].clone(), 1, &owner, "wdbc", session.start().clone()).unwrap();
+    let (_, ad) = Participant::join(
+        fed.clients[0].clone(),
+        1,
+        &fed.owner.verifying_key(),
+        "wdbc",
+        session.start().clone(),
+    )
+    .unwrap();
     session.submit(ad).unwrap();
     assert_eq!(session.advance(), Stage::Aborted);
     let e = session.result().unwrap().as_ref().unwrap_err().to_string();

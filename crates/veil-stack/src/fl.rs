@@ -5,7 +5,6 @@
 //! secure-aggregation round at a given size in this process, clients one after
 //! another on one thread, so each party's time is its CPU time.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -173,6 +172,9 @@ pub enum FlCommand {
     /// Create a federation on the ledger: its participants' keys and, after checking
     /// its attestation, the address of the enclave that aggregates it.
     Create(FlCreateOptions),
+    /// Name the gateway's aggregating worker (its evidence checked) as a federation's
+    /// aggregator on the ledger, after it restarted with a new chain key.
+    SetAggregator(FlSetAggregatorOptions),
     /// A federation's rounds as the ledger recorded them.
     History {
         /// The federation id.
@@ -204,18 +206,10 @@ pub struct FlFederation {
     pub name: String,
 }
 
-/// `veil fl run`.
+/// A federation's rounds and its clients' local training (flags of `veil fl run` and
+/// `veil bench fl`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct FlRunOptions {
-    /// Where the federation meets.
-    #[command(flatten)]
-    pub federation: FlFederation,
-    /// The owner's key file (`veil fl key`).
-    #[arg(long)]
-    pub owner_key: PathBuf,
-    /// Each client's Ed25519 key (hex), in client-number order from 1.
-    #[arg(long = "client", required = true)]
-    pub clients: Vec<String>,
+pub struct TrainArgs {
     /// Rounds to run.
     #[arg(long, default_value_t = 20)]
     pub rounds: u64,
@@ -228,12 +222,74 @@ pub struct FlRunOptions {
     /// L2 penalty.
     #[arg(long, default_value_t = 1e-4)]
     pub l2: f32,
+}
+
+impl TrainArgs {
+    fn spec(&self) -> Result<TrainSpec> {
+        bundled_spec(self.epochs, self.learning_rate, self.l2)
+    }
+}
+
+/// Round `round` of federation `fed` (named `name` under `owner`) over `clients`
+/// (client i's Ed25519 key, hex, at i − 1), from `global`.
+#[allow(clippy::too_many_arguments)]
+fn round_start(
+    name: &str,
+    owner: &ed25519_dalek::SigningKey,
+    fed: &str,
+    round: u64,
+    clients: &[String],
+    spec: &TrainSpec,
+    global: &LrModel,
+    stage_timeout_ms: u64,
+) -> RoundStart {
+    let n = clients.len() as u32;
+    RoundStart {
+        name: name.to_owned(),
+        owner: hex::encode(owner.verifying_key().as_bytes()),
+        config: RoundConfig {
+            federation: fed.to_owned(),
+            round,
+            participants: (1..=n).collect(),
+            threshold: n / 2 + 1,
+            dim: global.weights.len() as u32 + 1,
+            clip: CLIP,
+            scale_bits: SCALE_BITS,
+            max_weight: MAX_WEIGHT,
+        },
+        clients: (1..=n).zip(clients.iter().cloned()).collect(),
+        spec: spec.clone(),
+        global: global.clone(),
+        stage_timeout_ms,
+        registry: None,
+    }
+}
+
+/// `veil fl run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlRunOptions {
+    /// Where the federation meets.
+    #[command(flatten)]
+    pub federation: FlFederation,
+    /// The owner's key file (`veil fl key`).
+    #[arg(long)]
+    pub owner_key: PathBuf,
+    /// Each client's Ed25519 key (hex), in client-number order from 1.
+    #[arg(long = "client", required = true)]
+    pub clients: Vec<String>,
+    /// Rounds and local training.
+    #[command(flatten)]
+    pub training: TrainArgs,
     /// How long each stage waits for clients (ms); later ones are dropped.
     #[arg(long, default_value_t = 10_000)]
     pub stage_timeout_ms: u64,
     /// Where receipts and the final model go.
     #[arg(long)]
     pub out: PathBuf,
+    /// Submit every round's receipt to this transparency log and keep its inclusion
+    /// beside it (`round-R.inclusion.json`, for `veil verify --inclusion`).
+    #[arg(long)]
+    pub log: Option<String>,
     /// Record every round in the ledger's federation registry (the federation must
     /// have been created there with `veil fl create`).
     #[arg(long)]
@@ -255,6 +311,23 @@ pub struct FlCreateOptions {
     /// Each client's Ed25519 key (hex), in client-number order from 1.
     #[arg(long = "client", required = true)]
     pub clients: Vec<String>,
+    /// Whose evidence the aggregator must show.
+    #[command(flatten)]
+    pub trust: crate::trust::TrustFiles,
+    /// The ledger, and the owner's account on it.
+    #[command(flatten)]
+    pub ledger: crate::ledger::LedgerTarget,
+}
+
+/// `veil fl set-aggregator`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlSetAggregatorOptions {
+    /// The gateway whose aggregating worker to name.
+    #[arg(long)]
+    pub gateway: String,
+    /// The federation id.
+    #[arg(long)]
+    pub federation: String,
     /// Whose evidence the aggregator must show.
     #[command(flatten)]
     pub trust: crate::trust::TrustFiles,
@@ -364,33 +437,23 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
     let owner = crate::keys::read_identity(&o.owner_key)?.signing_key();
     let fed = veil_fl::federation_id(&o.federation.name, &owner.verifying_key())
         .ok_or_else(|| StackError::Config(format!("{:?} is not a federation name", o.federation.name)))?;
-    let spec = bundled_spec(o.epochs, o.learning_rate, o.l2)?;
+    let spec = o.training.spec()?;
     let (_, (test, test_labels)) = bundled_data()?;
-    let n = o.clients.len() as u32;
-    let clients: BTreeMap<u32, String> = (1..=n).zip(o.clients.iter().cloned()).collect();
     veil_fs::create_private_dir(&o.out)?;
     let gw = o.federation.gateway.trim_end_matches('/');
     let mut global = LrModel::zeros(spec.feature_min.len());
-    for round in 1..=o.rounds {
-        let start = RoundStart {
-            name: o.federation.name.clone(),
-            owner: hex::encode(owner.verifying_key().as_bytes()),
-            config: RoundConfig {
-                federation: fed.clone(),
-                round,
-                participants: (1..=n).collect(),
-                threshold: n / 2 + 1,
-                dim: global.weights.len() as u32 + 1,
-                clip: CLIP,
-                scale_bits: SCALE_BITS,
-                max_weight: MAX_WEIGHT,
-            },
-            clients: clients.clone(),
-            spec: spec.clone(),
-            global: global.clone(),
-            stage_timeout_ms: o.stage_timeout_ms,
-            registry: ledger.as_ref().map(|l| l.client.deployment().federations.to_checksum(None)),
-        };
+    for round in 1..=o.training.rounds {
+        let mut start = round_start(
+            &o.federation.name,
+            &owner,
+            &fed,
+            round,
+            &o.clients,
+            &spec,
+            &global,
+            o.stage_timeout_ms,
+        );
+        start.registry = ledger.as_ref().map(|l| l.client.deployment().federations.to_checksum(None));
         let signed = veil_fl::sign_start(&owner, start)?;
         call::<RoundView>(http().post(format!("{gw}/v1/fl/rounds")).json(&signed))
             .await?
@@ -416,13 +479,26 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
             Some(l) => Some(record_round(l, &fed, &outcome, &event).await?),
             None => None,
         };
-        let file = o.out.join(format!("round-{round}.receipt.json"));
-        veil_fs::write_atomic(&file, outcome.receipt.to_json_pretty().as_bytes())?;
+        let receipt = outcome.receipt.to_json_pretty();
+        veil_fs::write_atomic(o.out.join(format!("round-{round}.receipt.json")), receipt.as_bytes())?;
+        let logged = match &o.log {
+            Some(url) => {
+                let inclusion = veil_tlog_http::LogClient::new(url)
+                    .submit_receipt(receipt.as_bytes())
+                    .await
+                    .map_err(|e| StackError::Config(format!("the transparency log: {e}")))?;
+                let json =
+                    serde_json::to_vec_pretty(&inclusion).map_err(|e| StackError::Config(e.to_string()))?;
+                veil_fs::write_atomic(o.out.join(format!("round-{round}.inclusion.json")), &json)?;
+                Some(inclusion.index)
+            }
+            None => None,
+        };
         global = outcome.global;
         let accuracy = veil_fl::lr::accuracy(&global, &spec, &test, &test_labels);
         say(&serde_json::json!({
             "round": round, "global_root": outcome.global_root, "survivors": event.survivors,
-            "dropped": event.dropped, "accuracy": accuracy, "receipt": outcome.receipt.id, "recorded_gas": recorded,
+            "dropped": event.dropped, "accuracy": accuracy, "receipt": outcome.receipt.id, "recorded_gas": recorded, "log_index": logged,
         })
         .to_string());
     }
@@ -501,11 +577,28 @@ pub async fn create(o: &FlCreateOptions, clock: fn() -> u64) -> Result<String> {
                 .map_err(StackError::Config)
         })
         .collect::<Result<Vec<_>>>()?;
-    let trust = o.trust.load()?;
+    let (aggregator, measurement) = attested_aggregator(&o.federation.gateway, &o.trust, clock).await?;
+    let ledger = o.ledger.connect(clock).await?;
+    let fid = ledger
+        .client
+        .fl_create(&fed, alloy::primitives::B256::from(owner.verifying_key().to_bytes()), clients, aggregator)
+        .await?;
+    Ok(serde_json::json!({"federation": fed, "key": fid, "aggregator": aggregator, "measurement": measurement})
+        .to_string())
+}
+
+/// The chain key of the gateway's aggregating worker, from its evidence for a fresh
+/// nonce verified under `trust`, and the measurement it showed.
+async fn attested_aggregator(
+    gateway: &str,
+    trust: &crate::trust::TrustFiles,
+    clock: fn() -> u64,
+) -> Result<(alloy::primitives::Address, String)> {
+    let trust = trust.load()?;
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| StackError::Config(format!("random: {e}")))?;
     let nonce = hex::encode(raw);
-    let gw = o.federation.gateway.trim_end_matches('/');
+    let gw = gateway.trim_end_matches('/');
     let answer: veil_protocol::AttestationResponse =
         call(http().get(format!("{gw}/v1/fl/attestation?nonce={nonce}"))).await?.map_err(|p| refused(&p))?;
     let claims = veil_verify::verify_attestation_answer(
@@ -516,21 +609,26 @@ pub async fn create(o: &FlCreateOptions, clock: fn() -> u64) -> Result<String> {
         clock(),
     )
     .map_err(|e| StackError::Config(format!("the aggregator's evidence: {e} ({})", e.code())))?;
-    let aggregator: alloy::primitives::Address = answer
+    let aggregator = answer
         .evidence
         .runtime_data
         .as_ref()
         .and_then(|rd| rd.public_keys.get(veil_worker::CHAIN_KEY))
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| StackError::Config("the aggregator's evidence binds no chain key".into()))?;
+    Ok((aggregator, claims.measurement_id.as_str().to_owned()))
+}
+
+/// `veil fl set-aggregator`: name the gateway's aggregating worker (after checking its
+/// evidence) as the federation's aggregator on the ledger — after that worker
+/// restarted with a new chain key. The ledger key must be the federation's owner.
+pub async fn set_aggregator(o: &FlSetAggregatorOptions, clock: fn() -> u64) -> Result<String> {
+    let (aggregator, measurement) = attested_aggregator(&o.gateway, &o.trust, clock).await?;
     let ledger = o.ledger.connect(clock).await?;
-    let fid = ledger
-        .client
-        .fl_create(&fed, alloy::primitives::B256::from(owner.verifying_key().to_bytes()), clients, aggregator)
-        .await?;
-    Ok(serde_json::json!({"federation": fed, "key": fid, "aggregator": aggregator,
-        "measurement": claims.measurement_id.as_str()})
-    .to_string())
+    let fid = alloy::primitives::keccak256(o.federation.as_bytes());
+    ledger.client.fl_set_aggregator(fid, aggregator).await?;
+    Ok(serde_json::json!({"federation": o.federation, "aggregator": aggregator, "measurement": measurement})
+        .to_string())
 }
 
 /// `veil fl history`: the federation, then each recorded round, as JSON lines.
@@ -704,30 +802,22 @@ pub struct FlBenchOptions {
     /// Clients (the training split is divided among them by the fixed non-IID rule).
     #[arg(long, default_value_t = 5)]
     pub clients: u32,
-    /// Rounds.
-    #[arg(long, default_value_t = 20)]
-    pub rounds: u64,
-    /// Local epochs per round.
-    #[arg(long, default_value_t = 5)]
-    pub epochs: u32,
-    /// Local step size.
-    #[arg(long, default_value_t = 2.0)]
-    pub learning_rate: f32,
-    /// L2 penalty.
-    #[arg(long, default_value_t = 1e-4)]
-    pub l2: f32,
+    /// Rounds and local training.
+    #[command(flatten)]
+    pub training: TrainArgs,
 }
 
 /// Run a federation in this process — every client's training, signed messages and
 /// secure aggregation, the aggregator's session — and report held-out accuracy and
 /// wall time per round, beside the same model trained centrally for rounds × epochs.
 pub fn bench_fl(o: &FlBenchOptions) -> Result<String> {
-    let spec = bundled_spec(o.epochs, o.learning_rate, o.l2)?;
+    let spec = o.training.spec()?;
     let ((train, labels), (test, test_labels)) = bundled_data()?;
     let n = o.clients;
     let owner = ed25519_dalek::SigningKey::from_bytes(&[0xee; 32]);
     let keys: Vec<ed25519_dalek::SigningKey> =
         (1..=n).map(|c| ed25519_dalek::SigningKey::from_bytes(&[c as u8; 32])).collect();
+    let keys_hex: Vec<String> = keys.iter().map(|k| hex::encode(k.verifying_key().as_bytes())).collect();
     let fed = veil_fl::federation_id("bench", &owner.verifying_key())
         .ok_or_else(|| StackError::Config("name".into()))?;
     let shards = (0..n as usize)
@@ -745,32 +835,12 @@ pub fn bench_fl(o: &FlBenchOptions) -> Result<String> {
     let _ = writeln!(
         out,
         "federated logistic regression: {n} clients (non-IID), {} rounds × {} local epochs, secure aggregation",
-        o.rounds, o.epochs
+        o.training.rounds, o.training.epochs
     );
     let started = Instant::now();
-    for round in 1..=o.rounds {
+    for round in 1..=o.training.rounds {
         let t = Instant::now();
-        let start = RoundStart {
-            name: "bench".into(),
-            owner: hex::encode(owner.verifying_key().as_bytes()),
-            config: RoundConfig {
-                federation: fed.clone(),
-                round,
-                participants: (1..=n).collect(),
-                threshold: n / 2 + 1,
-                dim: global.weights.len() as u32 + 1,
-                clip: CLIP,
-                scale_bits: SCALE_BITS,
-                max_weight: MAX_WEIGHT,
-            },
-            clients: (1..=n)
-                .map(|c| (c, hex::encode(keys[c as usize - 1].verifying_key().as_bytes())))
-                .collect(),
-            spec: spec.clone(),
-            global: global.clone(),
-            stage_timeout_ms: 1000,
-            registry: None,
-        };
+        let start = round_start("bench", &owner, &fed, round, &keys_hex, &spec, &global, 1000);
         let signed = veil_fl::sign_start(&owner, start)?;
         let mut session = veil_fl::Session::open(signed.clone(), last.as_ref())?;
         let mut parts = Vec::new();
@@ -810,7 +880,7 @@ pub fn bench_fl(o: &FlBenchOptions) -> Result<String> {
         );
     }
     let total = started.elapsed();
-    let central_spec = TrainSpec { epochs: o.epochs * o.rounds as u32, ..spec.clone() };
+    let central_spec = TrainSpec { epochs: o.training.epochs * o.training.rounds as u32, ..spec.clone() };
     let central =
         veil_fl::lr::train(&central_spec, &LrModel::zeros(spec.feature_min.len()), &train, &labels)?;
     let _ = writeln!(

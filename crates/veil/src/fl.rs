@@ -13,6 +13,7 @@ pub fn run(command: FlCommand) -> Result<()> {
         }
         FlCommand::Run(o) => rt.block_on(fl::run(&o, crate::unix_now, |l| outln!("{l}")))?,
         FlCommand::Create(o) => outln!("{}", rt.block_on(fl::create(&o, crate::unix_now))?),
+        FlCommand::SetAggregator(o) => outln!("{}", rt.block_on(fl::set_aggregator(&o, crate::unix_now))?),
         FlCommand::History { federation, ledger } => {
             rt.block_on(fl::history(&federation, &ledger, crate::unix_now, |l| outln!("{l}")))?
         }

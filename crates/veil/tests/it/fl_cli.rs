@@ -106,7 +106,7 @@ fn five_client_processes_train_through_the_attested_worker() {
     for k in &keys {
         run.extend(["--client", k]);
     }
-    run.push("--record");
+    run.extend(["--record", "--log", info["log"].as_str().unwrap()]);
     run.extend(ledger);
     let out = veil(&run);
     let owner_lines = lines(&ok(&out));
@@ -140,6 +140,47 @@ fn five_client_processes_train_through_the_attested_worker() {
     assert_eq!(event["type"], "fl.round");
     assert_eq!(event["data"]["update_roots"].as_object().unwrap().len(), 5);
     assert!(fails(&veil(&["verify", "--dev-root", &dev_root, &receipt])).contains("measurement"));
+    // The owner names the aggregator again (as after a restart): only with its evidence
+    // under a pinned measurement.
+    let mut again = vec!["fl", "set-aggregator", "--gateway", &url, "--federation", &fed];
+    again.extend(ledger);
+    let mut unpinned = again.clone();
+    unpinned.extend(["--dev-root", &dev_root, "--measurement", "00"]);
+    assert!(fails(&veil(&unpinned)).contains("measurement"));
+    again.extend(["--dev-root", &dev_root, "--measurement", &m]);
+    let named: Value = serde_json::from_str(&ok(&veil(&again))).unwrap();
+    assert_eq!(named["aggregator"], created["aggregator"]);
+    // … and it is in the stack's transparency log.
+    let inclusion = p("fl/round-4.inclusion.json");
+    let log_key = info["log_key"].as_str().unwrap();
+    let logged = ok(&veil(&[
+        "verify",
+        "--dev-root",
+        &dev_root,
+        "--measurement",
+        &m,
+        "--inclusion",
+        &inclusion,
+        "--log-key",
+        log_key,
+        &receipt,
+    ]));
+    assert!(logged.contains("logged: entry "), "{logged}");
+    assert!(
+        fails(&veil(&[
+            "verify",
+            "--dev-root",
+            &dev_root,
+            "--measurement",
+            &m,
+            "--inclusion",
+            &inclusion,
+            "--log-key",
+            log_key,
+            &p("fl/round-3.receipt.json"),
+        ]))
+        .contains("not in the log")
+    );
 
     // The ledger holds every round, signed by the registered aggregator, each naming
     // the receipt kept for it and the model the owner received.
