@@ -265,18 +265,36 @@ fn round_start(
     }
 }
 
-/// `veil fl run`.
+/// A federation's owner and clients (flags of `veil fl create` and `veil fl run`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct FlRunOptions {
-    /// Where the federation meets.
-    #[command(flatten)]
-    pub federation: FlFederation,
+pub struct FlRoster {
     /// The owner's key file (`veil fl key`).
     #[arg(long)]
     pub owner_key: PathBuf,
     /// Each client's Ed25519 key (hex), in client-number order from 1.
     #[arg(long = "client", required = true)]
     pub clients: Vec<String>,
+}
+
+impl FlRoster {
+    /// The owner's key and the id it gives federation `name`.
+    fn owner(&self, name: &str) -> Result<(ed25519_dalek::SigningKey, String)> {
+        let owner = crate::keys::read_identity(&self.owner_key)?.signing_key();
+        let fed = veil_fl::federation_id(name, &owner.verifying_key())
+            .ok_or_else(|| StackError::Config(format!("{name:?} is not a federation name")))?;
+        Ok((owner, fed))
+    }
+}
+
+/// `veil fl run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlRunOptions {
+    /// Where the federation meets.
+    #[command(flatten)]
+    pub federation: FlFederation,
+    /// The owner and the clients.
+    #[command(flatten)]
+    pub roster: FlRoster,
     /// Rounds and local training.
     #[command(flatten)]
     pub training: TrainArgs,
@@ -305,12 +323,9 @@ pub struct FlCreateOptions {
     /// Where the federation meets.
     #[command(flatten)]
     pub federation: FlFederation,
-    /// The owner's key file (`veil fl key`).
-    #[arg(long)]
-    pub owner_key: PathBuf,
-    /// Each client's Ed25519 key (hex), in client-number order from 1.
-    #[arg(long = "client", required = true)]
-    pub clients: Vec<String>,
+    /// The owner and the clients.
+    #[command(flatten)]
+    pub roster: FlRoster,
     /// Whose evidence the aggregator must show.
     #[command(flatten)]
     pub trust: crate::trust::TrustFiles,
@@ -434,9 +449,7 @@ pub async fn status(gw: &str, fed: &str) -> Result<String> {
 /// `veil fl run`: one JSON line per round through `say`.
 pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)) -> Result<()> {
     let ledger = if o.record { Some(o.ledger.connect(clock).await?) } else { None };
-    let owner = crate::keys::read_identity(&o.owner_key)?.signing_key();
-    let fed = veil_fl::federation_id(&o.federation.name, &owner.verifying_key())
-        .ok_or_else(|| StackError::Config(format!("{:?} is not a federation name", o.federation.name)))?;
+    let (owner, fed) = o.roster.owner(&o.federation.name)?;
     let spec = o.training.spec()?;
     let (_, (test, test_labels)) = bundled_data()?;
     veil_fs::create_private_dir(&o.out)?;
@@ -448,7 +461,7 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
             &owner,
             &fed,
             round,
-            &o.clients,
+            &o.roster.clients,
             &spec,
             &global,
             o.stage_timeout_ms,
@@ -565,10 +578,9 @@ async fn record_round(
 /// federation on the ledger naming the chain key that evidence binds. Returns what
 /// was created, as JSON.
 pub async fn create(o: &FlCreateOptions, clock: fn() -> u64) -> Result<String> {
-    let owner = crate::keys::read_identity(&o.owner_key)?.signing_key();
-    let fed = veil_fl::federation_id(&o.federation.name, &owner.verifying_key())
-        .ok_or_else(|| StackError::Config(format!("{:?} is not a federation name", o.federation.name)))?;
+    let (owner, fed) = o.roster.owner(&o.federation.name)?;
     let clients = o
+        .roster
         .clients
         .iter()
         .map(|k| {
