@@ -104,10 +104,25 @@ impl Worker {
             }
             Some(h) => h.last.clone(),
             None if feds.len() >= MAX_FEDERATIONS => {
-                return Err(FlError::BadRound(format!(
-                    "this worker hosts {MAX_FEDERATIONS} federations already"
-                ))
-                .into());
+                // Make room by forgetting a finished federation (its next start is then
+                // taken without the continuity check; the ledger's registry still keeps
+                // its recorded rounds in order); refuse when every one is running.
+                let done = feds
+                    .iter()
+                    .find(|(_, h)| matches!(h.session.stage(), Stage::Done | Stage::Aborted))
+                    .map(|(k, _)| k.clone());
+                match done {
+                    Some(k) => {
+                        feds.remove(&k);
+                        None
+                    }
+                    None => {
+                        return Err(FlError::BadRound(format!(
+                            "this worker runs rounds of {MAX_FEDERATIONS} federations already; try later"
+                        ))
+                        .into());
+                    }
+                }
             }
             None => None,
         };
