@@ -494,6 +494,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
                 .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
         )
         .route("/v1/health", get(health))
+        // Anyone may start rounds of a federation of their own: a costly route.
+        .route(
+            "/v1/fl/rounds",
+            post(crate::fl::relay)
+                .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
+        )
         .route("/v1/fl/{*rest}", get(crate::fl::relay).post(crate::fl::relay))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

@@ -216,4 +216,28 @@ fn five_client_processes_train_through_the_attested_worker() {
         (r.status().as_u16(), r.json::<Value>().await.unwrap())
     });
     assert_eq!((status, body["code"].as_str()), (409, Some("fl.bad_round")), "{body}");
+
+    // Starting rounds is open to any key for its own federation, so the route is
+    // rate-limited per client like the other costly ones: a burst past the allowance
+    // is refused with 429 and Retry-After, the rest reach the aggregator.
+    let (limited, answered) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut burst = tokio::task::JoinSet::new();
+        for _ in 0..400 {
+            let (http, url) = (http.clone(), format!("{url}/v1/fl/rounds"));
+            burst.spawn(async move {
+                http.post(url).json(&serde_json::json!({})).send().await.unwrap().status().as_u16()
+            });
+        }
+        let (mut limited, mut answered) = (0, 0);
+        while let Some(s) = burst.join_next().await {
+            match s.unwrap() {
+                429 => limited += 1,
+                400 | 422 => answered += 1,
+                other => panic!("{other}"),
+            }
+        }
+        (limited, answered)
+    });
+    assert!(limited > 0 && answered > 0, "{limited} limited, {answered} answered");
 }
