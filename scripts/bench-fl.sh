@@ -7,15 +7,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 veil="${1:-$here/../target/release/veil}"
 clients="${2:-5}"; rounds="${3:-20}"; epochs="${4:-5}"; lr=2.0; l2=0.0001
-venv="$HOME/.cache/veil/flwr-sim"
 pin="flwr[simulation]==1.42.0"
-if [ ! -f "$venv/.pin" ] || [ "$(cat "$venv/.pin")" != "$pin" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin"
-  echo "$pin" > "$venv/.pin"
-fi
+python="$("$here/flower-venv.sh" "$HOME/.cache/veil/flwr-sim" "$pin")"
 echo "== Veil (veil bench fl: signed messages and secure aggregation, in one process)"
 "$veil" bench fl --clients "$clients" --rounds "$rounds" --epochs "$epochs" --learning-rate "$lr" --l2 "$l2"
 echo "== Flower $pin (run_simulation, FedAvg, no secure aggregation)"
-"$venv/bin/python" "$here/bench-fl.py" "$here/../models/data/breast_cancer.csv" "$clients" "$rounds" "$epochs" "$lr" "$l2" 2>/dev/null
+"$python" "$here/bench-fl.py" "$here/../models/data/breast_cancer.csv" "$clients" "$rounds" "$epochs" "$lr" "$l2" 2>/dev/null

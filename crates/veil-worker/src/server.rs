@@ -169,19 +169,19 @@ async fn fl_input(
     State(w): State<Arc<Worker>>,
     path: Result<Path<(String, u64, u32)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, Response> {
-    let Path((fed, round, client)) = path.map_err(|e| {
-        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
-    })?;
+    let Path((fed, round, client)) = path.map_err(bad_path)?;
     Ok(Json(w.fl_input(&fed, round, client).await.map_err(IntoResponse::into_response)?).into_response())
+}
+
+fn bad_path(e: axum::extract::rejection::PathRejection) -> Response {
+    problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
 }
 
 async fn fl_outcome(
     State(w): State<Arc<Worker>>,
     path: Result<Path<(String, u64)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, Response> {
-    let Path((fed, round)) = path.map_err(|e| {
-        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
-    })?;
+    let Path((fed, round)) = path.map_err(bad_path)?;
     Ok(Json(w.fl_outcome(&fed, round).map_err(IntoResponse::into_response)?).into_response())
 }
 
