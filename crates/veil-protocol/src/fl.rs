@@ -136,11 +136,21 @@ pub struct RoundStart {
     /// How long each stage waits for the clients still in (milliseconds); those that
     /// have not answered by then count as dropped.
     pub stage_timeout_ms: u64,
-    /// The federation registry (0x address) the round is recorded in, on the chain the
-    /// aggregator's configuration names: the aggregator then signs the round's record
-    /// for it with its attested secp256k1 key.
+    /// The federation registry the round is recorded in: the aggregator then signs
+    /// the round's record for it (that chain, that contract) with its attested
+    /// secp256k1 key. Any chain: the registry need not be on the tokens' chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry: Option<String>,
+    pub registry: Option<RegistryRef>,
+}
+
+/// A federation registry: the chain and the contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryRef {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The contract (0x address).
+    pub address: String,
 }
 
 impl RoundStart {

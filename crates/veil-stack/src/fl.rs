@@ -466,7 +466,10 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
             &global,
             o.stage_timeout_ms,
         );
-        start.registry = ledger.as_ref().map(|l| l.client.deployment().federations.to_checksum(None));
+        start.registry = ledger.as_ref().map(|l| veil_protocol::fl::RegistryRef {
+            chain_id: l.client.chain_id(),
+            address: l.client.deployment().federations.to_checksum(None),
+        });
         let signed = veil_fl::sign_start(&owner, start)?;
         call::<RoundView>(http().post(format!("{gw}/v1/fl/rounds")).json(&signed))
             .await?

@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use veil_fl::{FlError, LastRound, Session};
 use veil_protocol::Problem;
 use veil_protocol::fl::{
-    FlMessage, RoundOutcome, RoundView, SignedRecord, SignedRoundStart, Stage, StageInput, registry_domain,
+    FlMessage, RegistryRef, RoundOutcome, RoundView, SignedRecord, SignedRoundStart, Stage, StageInput,
+    registry_domain,
 };
 use veil_protocol::secagg::ClientId;
 use veil_receipt::events::FlRound;
@@ -322,7 +323,7 @@ impl Worker {
     /// The round's record for `registry`, signed with the chain key.
     fn fl_record(
         &self,
-        registry: &str,
+        registry: &RegistryRef,
         fed: &str,
         round: u64,
         start_root: veil_content::Root,
@@ -330,16 +331,18 @@ impl Worker {
         receipt_id: &str,
     ) -> Result<SignedRecord, JobError> {
         use alloy::signers::SignerSync as _;
+        let chain_id = registry.chain_id;
         let registry: Address = registry
+            .address
             .parse()
-            .map_err(|_| FlError::BadRound(format!("registry {registry:?} is not an address")))?;
+            .map_err(|_| FlError::BadRound(format!("registry {:?} is not an address", registry.address)))?;
         let b = |r: veil_content::Root| B256::from(r.0);
         let receipt_hex = receipt_id.strip_prefix("sha256:").unwrap_or(receipt_id);
         let receipt_id: B256 = receipt_hex
             .parse()
             .map_err(|_| JobError::Internal(format!("receipt id {receipt_id} is not a digest")))?;
         let mut record = SignedRecord {
-            chain_id: self.chain_id(),
+            chain_id,
             registry: registry.to_checksum(None),
             federation: alloy::primitives::keccak256(fed.as_bytes()),
             round,
@@ -356,7 +359,7 @@ impl Worker {
             aggregator: self.chain_key.address(),
             signature: Default::default(),
         };
-        let digest = record.typed().eip712_signing_hash(&registry_domain(self.chain_id(), registry));
+        let digest = record.typed().eip712_signing_hash(&registry_domain(chain_id, registry));
         let sig = self.chain_key.sign_hash_sync(&digest).map_err(|e| JobError::Internal(e.to_string()))?;
         record.signature = sig.as_bytes().to_vec().into();
         Ok(record)

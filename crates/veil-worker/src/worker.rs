@@ -426,11 +426,6 @@ impl Worker {
         OffsetDateTime::from_unix_timestamp((self.clock)() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
-    /// The chain id of the worker's configuration.
-    pub(crate) fn chain_id(&self) -> u64 {
-        self.config.chain_id
-    }
-
     /// The worker's measurement (hex).
     pub fn measurement(&self) -> &str {
         &self.measurement

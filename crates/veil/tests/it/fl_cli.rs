@@ -241,3 +241,119 @@ fn five_client_processes_train_through_the_attested_worker() {
     });
     assert!(limited > 0 && answered > 0, "{limited} limited, {answered} answered");
 }
+
+/// The registry need not be on the stack's chain: a federation aggregated by the
+/// stack's worker is created on anvil (any EVM JSON-RPC; npm
+/// `@foundry-rs/anvil-linux-amd64`, installed by scripts/contracts.sh) and its rounds
+/// are recorded there, each signed by the aggregator for the chain and contract the
+/// owner's start names.
+#[test]
+fn a_federation_records_its_rounds_on_anvil() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules/.bin/anvil");
+    assert!(bin.exists(), "{} is missing: run scripts/contracts.sh first", bin.display());
+    let anvil =
+        alloy::node_bindings::Anvil::at(bin).args(["--host", "127.0.0.1", "--hardfork", "cancun"]).spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let wallet = alloy::signers::local::PrivateKeySigner::from(anvil.keys()[0].clone());
+    std::fs::write(p("anvil.key"), format!("0x{}\n", hex::encode(wallet.to_bytes()))).unwrap();
+    std::fs::set_permissions(p("anvil.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let rpc = anvil.endpoint();
+    ok(&veil(&["chain", "deploy", "--rpc", &rpc, "--key", &p("anvil.key"), "--out", &p("anvil.json")]));
+    let ledger = ["--rpc", rpc.as_str(), "--deployment", &p("anvil.json"), "--key", &p("anvil.key")];
+
+    let stack = dir.path().join("stack");
+    let (_server, url) = up(&stack, &[]);
+    let info = up_json(&stack);
+    let dev_root = stack.join("pki/dev-root.pem").to_str().unwrap().to_owned();
+    let m = info["measurement"].as_str().unwrap().to_owned();
+    let owner = ok(&veil(&["fl", "key", "--out", &p("owner.key")])).trim().to_owned();
+    let keys: Vec<String> = (1..=3)
+        .map(|i| ok(&veil(&["fl", "key", "--out", &p(&format!("c{i}.key"))])).trim().to_owned())
+        .collect();
+    let owner_key = p("owner.key");
+    let mut create = vec!["fl", "create", "--gateway", &url, "--name", "anvil", "--owner-key", &owner_key];
+    for k in &keys {
+        create.extend(["--client", k]);
+    }
+    create.extend(ledger);
+    create.extend(["--dev-root", &dev_root, "--measurement", &m]);
+    let created: Value = serde_json::from_str(&ok(&veil(&create))).unwrap();
+    let fed = created["federation"].as_str().unwrap().to_owned();
+
+    let clients: Vec<_> = (1..=3)
+        .map(|i| {
+            let (id, key) = (i.to_string(), p(&format!("c{i}.key")));
+            Command::new(VEIL)
+                .args([
+                    "fl",
+                    "join",
+                    "--gateway",
+                    &url,
+                    "--name",
+                    "anvil",
+                    "--key",
+                    &key,
+                    "--owner",
+                    &owner,
+                    "--id",
+                    &id,
+                    "--of",
+                    "3",
+                    "--rounds",
+                    "2",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let fl_out = p("fl");
+    let mut run = vec![
+        "fl",
+        "run",
+        "--gateway",
+        &url,
+        "--name",
+        "anvil",
+        "--owner-key",
+        &owner_key,
+        "--rounds",
+        "2",
+        "--out",
+        &fl_out,
+        "--record",
+    ];
+    for k in &keys {
+        run.extend(["--client", k]);
+    }
+    run.extend(ledger);
+    let said = lines(&ok(&veil(&run)));
+    assert!(said.iter().all(|l| l["recorded_gas"].as_u64().is_some_and(|g| g > 0)), "{said:?}");
+    for c in clients {
+        assert_eq!(lines(&ok(&c.wait_with_output().unwrap())).len(), 2);
+    }
+    let mut history = vec!["fl", "history", "--federation", &fed];
+    history.extend(ledger);
+    let recorded = lines(&ok(&veil(&history)));
+    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    assert_eq!(recorded[0]["round"], 2);
+    assert_eq!(recorded[0]["aggregator"], created["aggregator"]);
+    let hex = |v: &Value| v.as_str().unwrap().trim_start_matches("0x").to_owned();
+    assert_eq!(hex(&recorded[2]["global_model"]), hex(&said[1]["global_root"]));
+    // The stack's own chain has no such federation: the record was for anvil only.
+    let mut elsewhere = vec!["fl", "history", "--federation", &fed];
+    let own = stack.join("chain/operator.key").to_str().unwrap().to_owned();
+    elsewhere.extend([
+        "--rpc",
+        info["rpc"].as_str().unwrap(),
+        "--deployment",
+        info["deployment"].as_str().unwrap(),
+        "--key",
+        &own,
+    ]);
+    assert!(fails(&veil(&elsewhere)).contains("UnknownFederation"));
+}
