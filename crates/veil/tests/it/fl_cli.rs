@@ -3,7 +3,8 @@
 //! attested worker aggregates every round by secure aggregation and signs an `fl`
 //! receipt that `veil verify` checks under the stack's trust.
 
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -13,17 +14,83 @@ fn lines(s: &str) -> Vec<Value> {
     s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
 
+/// `veil ARGS` with owned arguments.
+fn veil_owned(args: &[String]) -> Output {
+    veil(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// A federation named `name` meeting at the gateway `url`: its owner's and `n`
+/// clients' key files in `dir` (`owner.key`, `c1.key`, …).
+struct Federation {
+    dir: PathBuf,
+    url: String,
+    name: &'static str,
+    /// The owner's Ed25519 key (hex).
+    owner: String,
+    /// Each client's, client 1 first.
+    keys: Vec<String>,
+}
+
+impl Federation {
+    fn new(dir: &Path, url: &str, name: &'static str, n: usize) -> Self {
+        let key =
+            |f: &str| ok(&veil(&["fl", "key", "--out", dir.join(f).to_str().unwrap()])).trim().to_owned();
+        let owner = key("owner.key");
+        let keys = (1..=n).map(|i| key(&format!("c{i}.key"))).collect();
+        Self { dir: dir.to_owned(), url: url.to_owned(), name, owner, keys }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_str().unwrap().to_owned()
+    }
+
+    /// `veil fl COMMAND` as the owner, listing every client, then `extra`.
+    fn owner_command(&self, command: &str, extra: &[&str]) -> Vec<String> {
+        let owner_key = self.path("owner.key");
+        let mut args: Vec<String> =
+            ["fl", command, "--gateway", &self.url, "--name", self.name, "--owner-key", &owner_key]
+                .map(str::to_owned)
+                .to_vec();
+        for k in &self.keys {
+            args.extend(["--client".to_owned(), k.clone()]);
+        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    }
+
+    /// Client `i` taking part in `rounds` rounds, its own process, with `extra` flags.
+    fn join(&self, i: usize, rounds: &str, extra: &[&str]) -> Child {
+        let (id, of, key) = (i.to_string(), self.keys.len().to_string(), self.path(&format!("c{i}.key")));
+        Command::new(VEIL)
+            .args([
+                "fl",
+                "join",
+                "--gateway",
+                &self.url,
+                "--name",
+                self.name,
+                "--key",
+                &key,
+                "--owner",
+                &self.owner,
+            ])
+            .args(["--id", &id, "--of", &of, "--rounds", rounds])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
 #[test]
 fn five_client_processes_train_through_the_attested_worker() {
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack");
     let (_server, url) = up(&stack, &[]);
     let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
-    let owner = ok(&veil(&["fl", "key", "--out", &p("owner.key")])).trim().to_owned();
-    let keys: Vec<String> = (1..=5)
-        .map(|i| ok(&veil(&["fl", "key", "--out", &p(&format!("c{i}.key"))])).trim().to_owned())
-        .collect();
-    assert_eq!(owner.len(), 64);
+    let f = Federation::new(dir.path(), &url, "wdbc", 5);
+    assert_eq!(f.owner.len(), 64);
     let rounds = "4";
 
     // The owner creates the federation on the stack's chain, naming the aggregator's
@@ -40,75 +107,31 @@ fn five_client_processes_train_through_the_attested_worker() {
         "--key",
         &operator,
     ];
-    let owner_key = p("owner.key");
-    let mut create = vec!["fl", "create", "--gateway", &url, "--name", "wdbc", "--owner-key", &owner_key];
-    for k in &keys {
-        create.extend(["--client", k]);
-    }
-    create.extend(ledger);
+    let create = f.owner_command("create", &ledger);
     // Evidence from an enclave whose measurement the owner did not pin: refused, and
     // nothing is created.
     let mut wrong = create.clone();
-    wrong.extend(["--dev-root", &dev_root, "--measurement", "00"]);
-    assert!(fails(&veil(&wrong)).contains("measurement"));
-    create.extend(["--dev-root", &dev_root, "--measurement", &m]);
-    let created: Value = serde_json::from_str(&ok(&veil(&create))).unwrap();
+    wrong.extend(["--dev-root", &dev_root, "--measurement", "00"].map(str::to_owned));
+    assert!(fails(&veil_owned(&wrong)).contains("measurement"));
+    let mut create = create;
+    create.extend(["--dev-root", &dev_root, "--measurement", &m].map(str::to_owned));
+    let created: Value = serde_json::from_str(&ok(&veil_owned(&create))).unwrap();
     let fed = created["federation"].as_str().unwrap().to_owned();
     assert!(fed.starts_with("wdbc-"), "{created}");
     assert_eq!(created["measurement"], m.as_str());
 
     // Client 5 leaves round 2 after sharing its keys: the others recover its masks.
-    let clients: Vec<_> = (1..=5)
-        .map(|i| {
-            let (id, key) = (i.to_string(), p(&format!("c{i}.key")));
-            let mut args = vec![
-                "fl",
-                "join",
-                "--gateway",
-                &url,
-                "--name",
-                "wdbc",
-                "--key",
-                &key,
-                "--owner",
-                &owner,
-                "--id",
-                &id,
-                "--of",
-                "5",
-                "--rounds",
-                rounds,
-            ];
-            if i == 5 {
-                args.extend(["--drop-in-round", "2"]);
-            }
-            Command::new(VEIL).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
-        })
-        .collect();
+    let clients: Vec<_> =
+        (1..=5).map(|i| f.join(i, rounds, if i == 5 { &["--drop-in-round", "2"] } else { &[] })).collect();
 
     let fl_out = p("fl");
-    let mut run = vec![
-        "fl",
+    let log = info["log"].as_str().unwrap();
+    let mut run = f.owner_command(
         "run",
-        "--gateway",
-        &url,
-        "--name",
-        "wdbc",
-        "--owner-key",
-        &owner_key,
-        "--rounds",
-        rounds,
-        "--stage-timeout-ms",
-        "3000",
-        "--out",
-        &fl_out,
-    ];
-    for k in &keys {
-        run.extend(["--client", k]);
-    }
-    run.extend(["--record", "--log", info["log"].as_str().unwrap()]);
-    run.extend(ledger);
-    let out = veil(&run);
+        &["--rounds", rounds, "--stage-timeout-ms", "3000", "--out", &fl_out, "--record", "--log", log],
+    );
+    run.extend(ledger.map(str::to_owned));
+    let out = veil_owned(&run);
     let owner_lines = lines(&ok(&out));
     assert_eq!(owner_lines.len(), 4);
     assert_eq!(owner_lines[1]["dropped"], serde_json::json!([5]));
@@ -269,69 +292,17 @@ fn a_federation_records_its_rounds_on_anvil() {
     let info = up_json(&stack);
     let dev_root = stack.join("pki/dev-root.pem").to_str().unwrap().to_owned();
     let m = info["measurement"].as_str().unwrap().to_owned();
-    let owner = ok(&veil(&["fl", "key", "--out", &p("owner.key")])).trim().to_owned();
-    let keys: Vec<String> = (1..=3)
-        .map(|i| ok(&veil(&["fl", "key", "--out", &p(&format!("c{i}.key"))])).trim().to_owned())
-        .collect();
-    let owner_key = p("owner.key");
-    let mut create = vec!["fl", "create", "--gateway", &url, "--name", "anvil", "--owner-key", &owner_key];
-    for k in &keys {
-        create.extend(["--client", k]);
-    }
-    create.extend(ledger);
-    create.extend(["--dev-root", &dev_root, "--measurement", &m]);
-    let created: Value = serde_json::from_str(&ok(&veil(&create))).unwrap();
+    let f = Federation::new(dir.path(), &url, "anvil", 3);
+    let mut create = f.owner_command("create", &ledger);
+    create.extend(["--dev-root", &dev_root, "--measurement", &m].map(str::to_owned));
+    let created: Value = serde_json::from_str(&ok(&veil_owned(&create))).unwrap();
     let fed = created["federation"].as_str().unwrap().to_owned();
 
-    let clients: Vec<_> = (1..=3)
-        .map(|i| {
-            let (id, key) = (i.to_string(), p(&format!("c{i}.key")));
-            Command::new(VEIL)
-                .args([
-                    "fl",
-                    "join",
-                    "--gateway",
-                    &url,
-                    "--name",
-                    "anvil",
-                    "--key",
-                    &key,
-                    "--owner",
-                    &owner,
-                    "--id",
-                    &id,
-                    "--of",
-                    "3",
-                    "--rounds",
-                    "2",
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let clients: Vec<_> = (1..=3).map(|i| f.join(i, "2", &[])).collect();
     let fl_out = p("fl");
-    let mut run = vec![
-        "fl",
-        "run",
-        "--gateway",
-        &url,
-        "--name",
-        "anvil",
-        "--owner-key",
-        &owner_key,
-        "--rounds",
-        "2",
-        "--out",
-        &fl_out,
-        "--record",
-    ];
-    for k in &keys {
-        run.extend(["--client", k]);
-    }
-    run.extend(ledger);
-    let said = lines(&ok(&veil(&run)));
+    let mut run = f.owner_command("run", &["--rounds", "2", "--out", &fl_out, "--record"]);
+    run.extend(ledger.map(str::to_owned));
+    let said = lines(&ok(&veil_owned(&run)));
     assert!(said.iter().all(|l| l["recorded_gas"].as_u64().is_some_and(|g| g > 0)), "{said:?}");
     for c in clients {
         assert_eq!(lines(&ok(&c.wait_with_output().unwrap())).len(), 2);
