@@ -23,7 +23,7 @@ interface IGroth16Verifier {
 /// A completion carries the completing prover's enclave signature (EIP-712, this chain
 /// and contract) over the job, the completing account, the result, the receipt and, for
 /// a zk job, the proof's hash: a completion copied from the mempool names its author, so
-/// it pays nobody else. The fee then goes through the registry's 70/20/10 split.
+/// it pays nobody else (and anyone may relay it: `completeJobFor`). The fee then goes through the registry's 70/20/10 split.
 /// A zk job names a Groth16 verifier: it completes only with a proof whose public inputs
 /// are [modelHash, dataHash, result] (Veil's zkML commitments [M, I, O]), checked on
 /// chain; a signed proof that does not verify is reported and slashed, not reverted.
@@ -172,16 +172,16 @@ contract JobRegistry is EIP712 {
         emit JobAssigned(jobId, address(0));
     }
 
-    /// May `msg.sender` complete the job now? Assigns it first when nobody has.
-    function _authorize(uint256 jobId, Job storage job) internal {
-        if (!registry.isEligible(msg.sender)) revert ProverNotEligible(msg.sender);
+    /// May `prover` complete the job now? Assigns it first when nobody has.
+    function _authorize(uint256 jobId, Job storage job, address prover) internal {
+        if (!registry.isEligible(prover)) revert ProverNotEligible(prover);
         // Never in the submission's own block: a requester bundling its job with a
         // friendly prover's completion would skip selection (and farm reputation).
         if (job.assigned == address(0) && job.submitBlock != 0) {
             if (block.number <= job.submitBlock) revert SelectionTooEarly(jobId);
             assign(jobId);
         }
-        if (job.assigned == address(0) || job.assigned == msg.sender) return;
+        if (job.assigned == address(0) || job.assigned == prover) return;
         if (block.timestamp <= job.assignedUntil) revert NotAssigned(jobId, job.assigned);
         reassign(jobId);
     }
@@ -198,9 +198,9 @@ contract JobRegistry is EIP712 {
         );
     }
 
-    function _checkSignature(bytes32 digest, bytes calldata enclaveSignature) internal view {
+    function _checkSignature(bytes32 digest, bytes calldata enclaveSignature, address prover) internal view {
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, enclaveSignature);
-        if (err != ECDSA.RecoverError.NoError || !registry.isEligibleWithKey(msg.sender, signer)) {
+        if (err != ECDSA.RecoverError.NoError || !registry.isEligibleWithKey(prover, signer)) {
             revert BadEnclaveSignature(signer);
         }
     }
@@ -210,11 +210,36 @@ contract JobRegistry is EIP712 {
     function completeJob(uint256 jobId, bytes32 resultHash, bytes32 receiptId, bytes calldata enclaveSignature)
         external
     {
+        _completeFor(jobId, msg.sender, resultHash, receiptId, enclaveSignature);
+    }
+
+    /// Complete an open job for `prover`, sent by anyone (the requester, typically):
+    /// the prover's enclave signature names the prover, so the fee goes to it whoever
+    /// relays the completion, and a prover's enclave can land its work with no operator
+    /// sending transactions. Selection, the assignment window and the signature are
+    /// checked exactly as for `completeJob`.
+    function completeJobFor(
+        uint256 jobId,
+        address prover,
+        bytes32 resultHash,
+        bytes32 receiptId,
+        bytes calldata enclaveSignature
+    ) external {
+        _completeFor(jobId, prover, resultHash, receiptId, enclaveSignature);
+    }
+
+    function _completeFor(
+        uint256 jobId,
+        address prover,
+        bytes32 resultHash,
+        bytes32 receiptId,
+        bytes calldata enclaveSignature
+    ) internal {
         Job storage job = _open(jobId);
         if (zkVerifierOf[jobId] != address(0)) revert ProofRequired(jobId);
-        _authorize(jobId, job);
-        _checkSignature(completionDigest(jobId, msg.sender, resultHash, receiptId, bytes32(0)), enclaveSignature);
-        _complete(job, jobId, resultHash, receiptId);
+        _authorize(jobId, job, prover);
+        _checkSignature(completionDigest(jobId, prover, resultHash, receiptId, bytes32(0)), enclaveSignature, prover);
+        _complete(job, jobId, prover, resultHash, receiptId);
     }
 
     /// Complete an open zk job with a proof for [modelHash, dataHash, result], signed by
@@ -231,9 +256,11 @@ contract JobRegistry is EIP712 {
         Job storage job = _open(jobId);
         address verifier = zkVerifierOf[jobId];
         if (verifier == address(0)) revert NotZkJob(jobId);
-        _authorize(jobId, job);
+        _authorize(jobId, job, msg.sender);
         bytes32 proofHash = keccak256(abi.encode(proof));
-        _checkSignature(completionDigest(jobId, msg.sender, bytes32(result), receiptId, proofHash), enclaveSignature);
+        _checkSignature(
+            completionDigest(jobId, msg.sender, bytes32(result), receiptId, proofHash), enclaveSignature, msg.sender
+        );
         uint256[3] memory input = [uint256(job.modelHash), uint256(job.dataHash), result];
         try IGroth16Verifier(verifier).verifyProof(proof, input) {}
         catch {
@@ -241,17 +268,19 @@ contract JobRegistry is EIP712 {
             emit ProofRejected(jobId, msg.sender);
             return false;
         }
-        _complete(job, jobId, bytes32(result), receiptId);
+        _complete(job, jobId, msg.sender, bytes32(result), receiptId);
         return true;
     }
 
-    function _complete(Job storage job, uint256 jobId, bytes32 resultHash, bytes32 receiptId) internal {
+    function _complete(Job storage job, uint256 jobId, address prover, bytes32 resultHash, bytes32 receiptId)
+        internal
+    {
         job.status = Status.Completed;
-        job.prover = msg.sender;
+        job.prover = prover;
         job.resultHash = resultHash;
         job.receiptId = receiptId;
-        registry.payFee{value: job.fee}(msg.sender);
-        emit JobCompleted(jobId, msg.sender, resultHash, receiptId);
+        registry.payFee{value: job.fee}(prover);
+        emit JobCompleted(jobId, prover, resultHash, receiptId);
     }
 
     /// Reclaim the fee of a job nobody completed before its deadline.

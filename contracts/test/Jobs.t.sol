@@ -267,6 +267,44 @@ contract JobsTest is Base {
         assertEq(jobs.getJob(id).prover, selected, "paid to its author");
     }
 
+    function test_anyone_may_relay_a_completion_and_it_pays_the_prover_it_names() public {
+        register(prover2, enclaveKey2);
+        uint256 id = submit(1 ether);
+        address selected = jobs.assign(id);
+        (address other, uint256 otherKey) = selected == prover ? (prover2, enclaveKey2) : (prover, enclaveKey);
+        uint256 selectedKey = selected == prover ? enclaveKey : enclaveKey2;
+        bytes memory sig = signCompletion(selectedKey, id, selected, keccak256("out"), keccak256("r"), bytes32(0));
+        // A relayer cannot name itself, or another prover, for the selected one's work.
+        vm.prank(requester);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.ProverNotEligible.selector, requester));
+        jobs.completeJobFor(id, requester, keccak256("out"), keccak256("r"), sig);
+        bytes memory otherSig = signCompletion(otherKey, id, other, keccak256("out"), keccak256("r"), bytes32(0));
+        vm.prank(requester);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.NotAssigned.selector, id, selected));
+        jobs.completeJobFor(id, other, keccak256("out"), keccak256("r"), otherSig);
+        vm.prank(requester);
+        vm.expectRevert();
+        jobs.completeJobFor(id, selected, keccak256("other"), keccak256("r"), sig);
+        // Relayed by the requester, paid to the prover the enclave named.
+        uint256 before = reg.withdrawable(selected);
+        vm.prank(requester);
+        jobs.completeJobFor(id, selected, keccak256("out"), keccak256("r"), sig);
+        JobRegistry.Job memory j = jobs.getJob(id);
+        assertEq(j.prover, selected, "the named prover completed it");
+        assertEq(j.resultHash, keccak256("out"), "its result");
+        assertEq(reg.withdrawable(selected) - before, 0.7 ether, "70% to the prover");
+        assertEq(reg.withdrawable(requester), 0, "nothing to the relayer");
+    }
+
+    function test_a_relayed_completion_never_lands_in_the_submission_block() public {
+        vm.prank(requester);
+        uint256 id = jobs.submitJob{value: 1 ether}(keccak256("data"), keccak256("model"));
+        bytes memory sig = signCompletion(enclaveKey, id, prover, keccak256("out"), keccak256("r"), bytes32(0));
+        vm.prank(requester);
+        vm.expectRevert(abi.encodeWithSelector(JobRegistry.SelectionTooEarly.selector, id));
+        jobs.completeJobFor(id, prover, keccak256("out"), keccak256("r"), sig);
+    }
+
     function test_only_the_assigned_prover_completes_in_its_window_then_anyone_and_it_is_slashed() public {
         register(prover2, enclaveKey2);
         uint256 id = submit(1 ether);

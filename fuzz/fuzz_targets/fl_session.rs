@@ -41,8 +41,16 @@ fuzz_target!(|data: &[u8]| {
             scale_bits: 16,
             max_weight: 100,
         },
-        clients: (1..=3u32).map(|c| (c, hex::encode(keys[c as usize - 1].verifying_key().as_bytes()))).collect(),
-        spec: TrainSpec { epochs: 1, learning_rate: 1.0, l2: 0.0, feature_min: vec![0.0; 2], feature_max: vec![1.0; 2] },
+        clients: (1..=3u32)
+            .map(|c| (c, hex::encode(keys[c as usize - 1].verifying_key().as_bytes())))
+            .collect(),
+        spec: TrainSpec {
+            epochs: 1,
+            learning_rate: 1.0,
+            l2: 0.0,
+            feature_min: vec![0.0; 2],
+            feature_max: vec![1.0; 2],
+        },
         global: LrModel::zeros(2),
         stage_timeout_ms: 1,
         registry: None,
@@ -51,15 +59,19 @@ fuzz_target!(|data: &[u8]| {
     let mut session = Session::open(signed.clone(), None).expect("open");
     let mut parts = Vec::new();
     for (i, k) in keys.iter().take(2).enumerate() {
-        let (p, ad) = Participant::join(k.clone(), i as u32 + 1, &owner.verifying_key(), "fuzz", signed.clone())
-            .expect("join");
+        let (p, ad) =
+            Participant::join(k.clone(), i as u32 + 1, &owner.verifying_key(), "fuzz", signed.clone())
+                .expect("join");
         session.submit(ad).expect("advertise");
         parts.push(p);
     }
     let inject = |session: &mut Session| {
         for m in &attack.messages {
             let r = session.submit(m.clone());
-            assert!(matches!(r, Err(FlError::NotParticipant(_))), "a forged message was not refused first: {r:?}");
+            assert!(
+                matches!(r, Err(FlError::NotParticipant(_))),
+                "a forged message was not refused first: {r:?}"
+            );
         }
     };
     inject(&mut session);
@@ -67,7 +79,9 @@ fuzz_target!(|data: &[u8]| {
         && let StageInput::ShareKeys(roster) = input
         && roster.iter().any(|m| m.body.client() == 3 || m.signature.len() != 128)
     {
-        let mut p = Participant::join(keys[0].clone(), 1, &owner.verifying_key(), "fuzz", signed.clone()).expect("join").0;
+        let mut p = Participant::join(keys[0].clone(), 1, &owner.verifying_key(), "fuzz", signed.clone())
+            .expect("join")
+            .0;
         assert!(p.answer(input.clone(), &[0.0; 3], 1).is_err(), "answered a roster nobody listed signed");
     }
     for _ in 0..3 {

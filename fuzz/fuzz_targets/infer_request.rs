@@ -19,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<veil_protocol::ChatEvent>(data);
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(grant) = veil_protocol::SignedAccessGrant::from_api_key(text) {
-            let again = veil_protocol::SignedAccessGrant::from_api_key(&grant.to_api_key()).expect("re-encoded key");
+            let again =
+                veil_protocol::SignedAccessGrant::from_api_key(&grant.to_api_key()).expect("re-encoded key");
             assert_eq!(again, grant);
             let _ = grant.verify(&domain, 1_700_000_000);
         }

@@ -73,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
         };
         if let Ok(r) = client.reveal(&asked) {
             let seeds: Vec<u32> = r.seed_shares.iter().map(|s| s.of).collect();
-            assert!(r.key_shares.iter().all(|k| !seeds.contains(&k.of)), "both secrets of one client revealed");
+            assert!(
+                r.key_shares.iter().all(|k| !seeds.contains(&k.of)),
+                "both secrets of one client revealed"
+            );
             let _ = agg.reveal(r);
         }
     }

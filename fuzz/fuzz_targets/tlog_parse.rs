@@ -46,7 +46,8 @@ fuzz_target!(|data: &[u8]| {
     if data.len() >= 16 + 64 {
         let a = u64::from_le_bytes(data[..8].try_into().unwrap());
         let b = u64::from_le_bytes(data[8..16].try_into().unwrap());
-        let hashes: Vec<LogHash> = data[16..].chunks_exact(32).map(|c| LogHash(c.try_into().unwrap())).collect();
+        let hashes: Vec<LogHash> =
+            data[16..].chunks_exact(32).map(|c| LogHash(c.try_into().unwrap())).collect();
         let (leaf, root, proof) = (hashes[0], hashes[1], &hashes[2..]);
         let _ = verify_inclusion(leaf, a, b, root, proof);
         let _ = verify_consistency(a, leaf, b, root, proof);

@@ -109,7 +109,7 @@ pub(crate) fn chat_output(answer: &JobResponse) -> Result<&ChatOutput, GatewayEr
 pub(crate) async fn complete(g: &Shared, job: &JobRequest) -> Result<JobResponse, GatewayError> {
     let (answer, _) = g.pool().dispatch(job).await?;
     chat_output(&answer)?;
-    g.keep(&answer).await?;
+    g.keep(&answer.receipt).await?;
     Ok(answer)
 }
 
@@ -144,7 +144,7 @@ async fn frame<F: Framing>(
         Err(e) => (f.error(&e.problem()), true),
         Ok(Some(ChatEvent::Done(answer))) => {
             let kept = match chat_output(&answer) {
-                Ok(out) => g.keep(&answer).await.map(|()| out),
+                Ok(out) => g.keep(&answer.receipt).await.map(|()| out),
                 Err(e) => Err(e),
             };
             match kept {

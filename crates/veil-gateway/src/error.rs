@@ -79,6 +79,12 @@ pub enum GatewayError {
     /// The model is not offered at the privacy level asked for.
     #[error("{0}")]
     PrivacyUnsupported(String),
+    /// A training order whose job the chain does not show as the order says.
+    #[error("{0}")]
+    TrainJobMismatch(String),
+    /// A training order that does not parse.
+    #[error("{0}")]
+    TrainBadOrder(String),
     /// No private-ML job by that id is known here.
     #[error("no job {0} (it never existed here, or its result was dropped to make room)")]
     MlUnknownJob(String),
@@ -119,6 +125,8 @@ impl GatewayError {
             Self::CiphertextTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FheTooLarge),
             Self::PrivacyUnsupported(_) => (StatusCode::BAD_REQUEST, ErrorCode::MlPrivacyUnsupported),
             Self::MlUnknownJob(_) => (StatusCode::NOT_FOUND, ErrorCode::MlUnknownJob),
+            Self::TrainJobMismatch(_) => (StatusCode::CONFLICT, ErrorCode::TrainJobMismatch),
+            Self::TrainBadOrder(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TrainBadOrder),
         };
         Problem::new(status, code, self.to_string())
     }

@@ -135,7 +135,7 @@ impl Gateway {
         let looked_up = started.elapsed();
         let (answer, worker_timing) = self.pool.dispatch(&job).await?;
         let dispatched = started.elapsed();
-        self.keep(&answer).await?;
+        self.keep(&answer.receipt).await?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         let mut timing = format!(
             "gw_check;dur={:.3}, gw_ledger;dur={:.3}, gw_worker;dur={:.3}, gw_keep;dur={:.3}",
@@ -153,7 +153,7 @@ impl Gateway {
 
     /// The token's first data root, as the ledger names it now (the worker uses the
     /// one the broker reads at its recorded block).
-    async fn data_root(&self, token: veil_protocol::TokenId) -> Result<Root, GatewayError> {
+    pub(crate) async fn data_root(&self, token: veil_protocol::TokenId) -> Result<Root, GatewayError> {
         let data = self.ledger.intelligent_data(token.value()).await.map_err(|e| {
             if e.is_nonexistent_token() {
                 GatewayError::TokenUnknown { token, reason: "does not exist" }
@@ -205,6 +205,21 @@ impl Gateway {
     /// The models served.
     pub(crate) fn models(&self) -> &[RegisteredModel] {
         &self.models
+    }
+
+    /// The domain users sign requests under.
+    pub(crate) fn domain(&self) -> &alloy::sol_types::Eip712Domain {
+        &self.domain
+    }
+
+    /// The replay guard for signed requests.
+    pub(crate) fn replay(&self) -> &ReplayGuard {
+        &self.replay
+    }
+
+    /// The ledger (reads only).
+    pub(crate) fn ledger(&self) -> &ChainClient<DynProvider> {
+        &self.ledger
     }
 
     /// The workers.
@@ -274,8 +289,8 @@ impl Gateway {
     /// With a log configured, the receipt is also submitted to it and its inclusion
     /// kept beside it (`GET /v1/receipts/{id}/inclusion`); a receipt the log does not
     /// take is refused, so every receipt a client gets is in the log.
-    pub(crate) async fn keep(&self, answer: &JobResponse) -> Result<(), GatewayError> {
-        let (path, bytes) = keep_receipt(&self.receipts_dir, &answer.receipt)?;
+    pub(crate) async fn keep(&self, receipt: &veil_receipt::SignedReceipt) -> Result<(), GatewayError> {
+        let (path, bytes) = keep_receipt(&self.receipts_dir, receipt)?;
         if let Some(log) = &self.log {
             let inclusion = log.submit_receipt(&bytes).await.map_err(|e| {
                 tracing::warn!(error = %e, "the transparency log did not take a receipt");
@@ -501,6 +516,13 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
                 .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
         )
         .route("/v1/fl/{*rest}", get(crate::fl::relay).post(crate::fl::relay))
+        // Anyone may order training on a token they may use: a costly route.
+        .route(
+            "/v1/train",
+            post(crate::train::train)
+                .layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::ml::limited)),
+        )
+        .route("/v1/train/registration", get(crate::fl::relay))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v2", get(crate::kserve::server))

@@ -246,7 +246,7 @@ pub(crate) async fn infer(
         let job =
             JobRequest::Direct { model: m.root, rows: flat.chunks(width).map(<[f32]>::to_vec).collect() };
         let (answer, _) = g.pool().dispatch(&job).await?;
-        g.keep(&answer).await?;
+        g.keep(&answer.receipt).await?;
         let preds = &answer
             .output
             .predictions()

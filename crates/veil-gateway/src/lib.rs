@@ -25,6 +25,7 @@ mod openapi;
 mod plain;
 mod pool;
 mod replay;
+mod train;
 
 pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomain};
 pub use error::GatewayError;

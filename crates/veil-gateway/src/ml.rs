@@ -326,7 +326,7 @@ fn accept(g: &Shared, id: &str, body: MlInferenceRequest) -> Result<MlJob, Gatew
     tokio::spawn(async move {
         let started = Instant::now();
         let r = match g.pool().dispatch(&job).await {
-            Ok((answer, _)) => g.keep(&answer).await.map(|()| answer),
+            Ok((answer, _)) => g.keep(&answer.receipt).await.map(|()| answer),
             Err(e) => Err(e),
         };
         g.ml_jobs().settle(&id, key, started.elapsed().as_secs_f64() * 1000.0, g.now(), r);

@@ -524,6 +524,24 @@ impl<P: Provider + Clone> ChainClient<P> {
         Ok(())
     }
 
+    /// Complete `job` for `prover`, relaying its enclave's 65-byte signature: anyone may
+    /// send it, the fee goes to `prover`.
+    pub async fn complete_job_for(
+        &self,
+        job: U256,
+        prover: Address,
+        result: B256,
+        receipt_id: B256,
+        signature: Vec<u8>,
+    ) -> Result<(), LedgerError> {
+        transact!(
+            "JobRegistry",
+            self.jobs(),
+            completeJobFor(job, prover, result, receipt_id, signature.into())
+        );
+        Ok(())
+    }
+
     /// Escrow `fee` for a zk job: a proof under `verifier` (a deployed Groth16
     /// verifier) that the model committed to by `model` maps the input committed to by
     /// `input` to a result.

@@ -201,6 +201,13 @@ codes! {
     /// did not reconstruct); the problem says why and names the client.
     FlAborted = "fl.aborted",
 
+    /// A training order whose job the chain does not show open, submitted by the
+    /// order's signer, over the token's data root and the order's spec.
+    TrainJobMismatch = "train.job_mismatch",
+    /// A training order that cannot run: malformed, a spec out of range or whose root
+    /// is not the signed one, no such label column, or labels that are not 0 and 1.
+    TrainBadOrder = "train.bad_order",
+
     /// No such private-ML job (it never existed, or its result was dropped).
     MlUnknownJob = "ml.unknown_job",
     /// The model is not offered at the privacy level asked for.

@@ -23,6 +23,7 @@ pub mod secagg;
 mod table;
 mod tlog;
 mod token;
+pub mod train;
 
 pub use access::{
     API_KEY_PREFIX, AccessGrant, GrantTerms, MAX_API_KEY_CHARS, MAX_GRANT_SECS, SignedAccessGrant,

@@ -16,6 +16,7 @@ pub enum TableError {
 /// Parsed records.
 #[derive(Debug)]
 pub struct Table {
+    columns: Vec<String>,
     ids: Vec<String>,
     index: HashMap<String, usize>,
     features: usize,
@@ -32,7 +33,8 @@ impl Table {
             return Err(TableError::Shape("the first column must be `id`, then features".into()));
         }
         let features = cols.len() - 1;
-        let mut t = Self { ids: Vec::new(), index: HashMap::new(), features, values: Vec::new() };
+        let columns: Vec<String> = cols[1..].iter().map(|c| c.trim().to_owned()).collect();
+        let mut t = Self { columns, ids: Vec::new(), index: HashMap::new(), features, values: Vec::new() };
         for (n, line) in lines.enumerate() {
             let mut cells = line.split(',');
             let id = cells.next().unwrap_or_default().trim().to_owned();
@@ -57,6 +59,16 @@ impl Table {
     /// Features per row.
     pub fn features(&self) -> usize {
         self.features
+    }
+
+    /// The header's names of the feature columns (every column after `id`).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Row `i`'s cells, in column order.
+    pub fn row(&self, i: usize) -> Option<&[f32]> {
+        self.values.get(i * self.features..(i + 1) * self.features)
     }
 
     /// Rows in the table.

@@ -26,6 +26,8 @@ pub mod event {
     pub const FHE_EVALUATED: &str = "fhe.evaluated";
     /// A federated-learning round closed.
     pub const FL_ROUND: &str = "fl.round";
+    /// A model was trained on a token's data and sealed to its requester.
+    pub const TRAIN_COMPLETED: &str = "train.completed";
     /// The response left.
     pub const RESPONSE_RETURNED: &str = "response.returned";
 }
@@ -42,6 +44,8 @@ pub enum Mode {
     Fhe,
     /// A federated-learning round.
     Fl,
+    /// A model trained in an attested enclave on a token's data.
+    Train,
     /// Only the signer's word.
     Plain,
 }
@@ -53,6 +57,7 @@ impl std::fmt::Display for Mode {
             Self::Zk => "zk",
             Self::Fhe => "fhe",
             Self::Fl => "fl",
+            Self::Train => "train",
             Self::Plain => "plain",
         })
     }

@@ -238,6 +238,33 @@ impl Payload for FlRound {
     const KIND: &'static str = event::FL_ROUND;
 }
 
+/// `train.completed`: a model trained inside on a token's data. The receipt's
+/// `context_hash` is the dataset's root, its `model_hash` the training spec's and its
+/// `input_hash` the signed order's; the trained model is known by its root only, and
+/// reaches its requester sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainCompleted {
+    /// Root of the sealed data set trained on.
+    pub dataset: Root,
+    /// Root of the training spec's JCS bytes.
+    pub spec: Root,
+    /// Root of the trained model's JCS bytes (the job's result on chain).
+    pub model: Root,
+    /// Root of the model sealed to the requester, as stored.
+    pub sealed: Root,
+    /// Rows trained on.
+    pub rows: u64,
+    /// Features per row.
+    pub features: u32,
+    /// Full-batch epochs run.
+    pub epochs: u32,
+}
+
+impl Payload for TrainCompleted {
+    const KIND: &'static str = event::TRAIN_COMPLETED;
+}
+
 /// `zk.proof`: which circuit and key, and the public inputs proved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZkProof {

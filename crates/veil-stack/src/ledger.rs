@@ -177,6 +177,17 @@ impl LedgerTarget {
         Self { chain_dir: Some(dir), ..Self::default() }
     }
 
+    /// The signer's key (what `connect` signs transactions with), for signing
+    /// messages too.
+    pub fn signing_key(&self) -> Result<PrivateKeySigner> {
+        let path = match (&self.rpc, &self.key, &self.chain_dir) {
+            (_, Some(key), _) => key.clone(),
+            (None, None, Some(dir)) => dir.join(OPERATOR_KEY),
+            _ => return Err(StackError::Config("this signs as you: pass --key FILE".into())),
+        };
+        read_wallet_key(&path)
+    }
+
     /// Connect as the configured signer (if any).
     pub async fn connect(&self, clock: fn() -> u64) -> Result<Ledger> {
         let (embedded, key, deployment) = match &self.rpc {
@@ -213,6 +224,23 @@ impl LedgerTarget {
         };
         let client = ChainClient::connect(provider, deployment).await?;
         Ok(Ledger { client, signer: address, embedded })
+    }
+}
+
+/// `veil job complete`: with a proof server's signed completion file, or with an
+/// enclave's signature over a result and a receipt id.
+pub async fn complete(
+    client: &ChainClient<DynProvider>,
+    job: U256,
+    completion: Option<PathBuf>,
+    signed: Option<((alloy::primitives::Bytes, B256), B256)>,
+) -> Result<()> {
+    match (completion, signed) {
+        (Some(path), _) => complete_with_proof(client, job, &path).await,
+        (None, Some(((sig, result), id))) => Ok(client.complete_job(job, result, id, sig.to_vec()).await?),
+        (None, None) => Err(StackError::Config(
+            "pass --completion FILE, or --signature HEX with --result and --receipt-id".into(),
+        )),
     }
 }
 

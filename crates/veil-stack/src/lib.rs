@@ -33,6 +33,7 @@ pub mod stack;
 pub mod store;
 pub mod tee;
 pub mod tlog;
+pub mod train;
 pub mod trust;
 pub mod zk;
 

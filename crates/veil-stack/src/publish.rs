@@ -70,6 +70,60 @@ pub async fn publish_documents(
     Ok((published, set.documents().len()))
 }
 
+/// What `veil nft publish` seals.
+#[derive(Debug, Clone)]
+pub enum Publish {
+    /// A directory of documents ([`read_documents`]).
+    Documents(std::path::PathBuf),
+    /// A CSV table file ([`publish_table`]).
+    Table(std::path::PathBuf),
+}
+
+/// Publish `what` as `token`'s data; one line saying what was sealed and stored.
+pub async fn publish(
+    chain: &ChainClient<DynProvider>,
+    owner: Address,
+    kms: &str,
+    store: &Store,
+    token: U256,
+    what: &Publish,
+) -> Result<String> {
+    let (p, n, unit) = match what {
+        Publish::Documents(dir) => {
+            let (p, n) = publish_documents(chain, owner, kms, store, token, dir).await?;
+            (p, n, "documents")
+        }
+        Publish::Table(path) => {
+            let (p, n) = publish_table(chain, owner, kms, store, token, path).await?;
+            (p, n, "rows")
+        }
+    };
+    Ok(format!("token {token}: {n} {unit} sealed to {}, stored as {}", p.token_key, p.root))
+}
+
+/// The largest table `publish_table` seals.
+pub const MAX_TABLE_BYTES: u64 = 32 << 20;
+
+/// Publish the CSV table at `path` (`id`, then numeric columns, named in the header)
+/// as `token`'s data ([`attach_sealed`]); returns what was stored and its row count. A
+/// file that is not such a table is refused before anything is sealed.
+pub async fn publish_table(
+    chain: &ChainClient<DynProvider>,
+    owner: Address,
+    kms: &str,
+    store: &Store,
+    token: U256,
+    path: &std::path::Path,
+) -> Result<(Published, usize)> {
+    let bytes = veil_fs::read_limited(path, MAX_TABLE_BYTES)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| StackError::Config(format!("{}: the table is not UTF-8 text", path.display())))?;
+    let table = veil_protocol::Table::parse(text)
+        .map_err(|e| StackError::Config(format!("{}: {e}", path.display())))?;
+    let published = attach_sealed(chain, owner, kms, store, token, &bytes, "table (id,column…)").await?;
+    Ok((published, table.len()))
+}
+
 /// The document set in directory `dir`: every regular file in it (not recursive),
 /// named by its file name. Anything else there (a subdirectory, a link, a file of an
 /// unknown kind, a hidden file) is refused rather than silently left out, so what is

@@ -20,7 +20,8 @@ use time::format_description::well_known::Rfc3339;
 use veil_content::Root;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
 use veil_receipt::events::{
-    DataLoaded, FheEvaluated, FlRound, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned, ZkProof,
+    DataLoaded, FheEvaluated, FlRound, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned,
+    TrainCompleted, ZkProof,
 };
 use veil_receipt::{Mode, Receipt, Verified, event};
 
@@ -215,7 +216,8 @@ impl Report {
 pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Report, VerifyError> {
     let verified = veil_receipt::verify(bytes)?;
     let claims = match verified.receipt.mode {
-        Mode::Tee => Some(check_evidence(&verified, trust)?),
+        // A model trained inside an enclave is only as good as that enclave's evidence.
+        Mode::Tee | Mode::Train => Some(check_evidence(&verified, trust)?),
         Mode::Zk => {
             check_zk(&verified.receipt, &trust.zk)?;
             None
@@ -388,6 +390,15 @@ const DIRECT_JOB: [&str; 4] =
     [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::INFERENCE_COMPLETED, event::RESPONSE_RETURNED];
 const FHE_JOB: [&str; 4] =
     [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::FHE_EVALUATED, event::RESPONSE_RETURNED];
+/// Training on a token's data: the spec is the receipt's model, so no model is loaded.
+const TRAIN_JOB: [&str; 6] = [
+    event::REQUEST_RECEIVED,
+    event::NFT_AUTHORIZED,
+    event::KEY_RELEASED,
+    event::DATA_LOADED,
+    event::TRAIN_COMPLETED,
+    event::RESPONSE_RETURNED,
+];
 
 /// What a client that sent `query` and received `answer` (their bytes) checks
 /// against an fhe receipt it verified: the receipt is about these very ciphertexts.
@@ -414,7 +425,9 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         .events
         .iter()
         .map(|e| e.kind.as_str())
-        .filter(|k| TOKEN_JOB.contains(k) || CHAT_JOB.contains(k) || FHE_JOB.contains(k))
+        .filter(|k| {
+            TOKEN_JOB.contains(k) || CHAT_JOB.contains(k) || FHE_JOB.contains(k) || TRAIN_JOB.contains(k)
+        })
         .collect();
     let chat = known.contains(&event::LLM_COMPLETED);
     if r.mode == Mode::Tee {
@@ -426,6 +439,9 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         if known != required {
             return bad(format!("expected {} in order, found {}", required.join(", "), known.join(", ")));
         }
+    }
+    if (r.mode == Mode::Train) != (known == TRAIN_JOB) {
+        return bad(format!("a {} receipt with events {}", r.mode, known.join(", ")));
     }
     if r.mode == Mode::Fhe && known != FHE_JOB {
         return bad(format!("expected {} in order, found {}", FHE_JOB.join(", "), known.join(", ")));
@@ -450,6 +466,16 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
                     && p.query_hash == r.input_hash
                     && p.params_hash.len() == 64
                     && p.params_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+        } else if let Some(p) = e.payload::<TrainCompleted>() {
+            // The dataset is the receipt's context and the spec its model; what was
+            // made is known by its root alone.
+            p.is_ok_and(|p| {
+                r.mode == Mode::Train
+                    && r.context_hash == Some(p.dataset)
+                    && r.model_hash == Some(p.spec)
+                    && p.rows > 0
+                    && p.features > 0
             })
         } else if let Some(p) = e.payload::<FlRound>() {
             p.is_ok_and(|p| fl_round_agrees(r, &p))
@@ -582,6 +608,56 @@ mod tests {
         let mut tee = r;
         tee.mode = Mode::Tee;
         assert!(check_events(&tee).is_err(), "a round event in a tee receipt");
+    }
+
+    #[test]
+    fn a_train_receipt_names_its_dataset_and_spec_in_its_event() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let (data, spec) = (Root([1; 32]), Root([2; 32]));
+        let mut r = Receipt::new(Mode::Train, Root([4; 32]), Root([5; 32]), at);
+        r.subject = Some("0x00000000000000000000000000000000000000aa".into());
+        r.model_hash = Some(spec);
+        r.context_hash = Some(data);
+        let trained = json!({"dataset": data, "spec": spec, "model": Root([6; 32]), "sealed": Root([7; 32]),
+            "rows": 455, "features": 30, "epochs": 300});
+        let events = |t: serde_json::Value| {
+            vec![
+                Event::new(event::REQUEST_RECEIVED, at, json!({"signer": r.subject})),
+                Event::new(
+                    event::NFT_AUTHORIZED,
+                    at,
+                    json!({"chain_id": 1, "contract": "0x01", "token": "1",
+                    "user": r.subject, "block": 3}),
+                ),
+                Event::new(event::KEY_RELEASED, at, json!({"resource": "token/1", "decision": "released"})),
+                Event::new(event::DATA_LOADED, at, json!({"root": data, "bytes": 10})),
+                Event::new(event::TRAIN_COMPLETED, at, t),
+                Event::new(event::RESPONSE_RETURNED, at, json!({"body_hash": Root([5; 32])})),
+            ]
+        };
+        r.events = events(trained.clone());
+        check_events(&r).expect("a train receipt's events agree");
+        for (why, f) in [
+            (
+                "another dataset",
+                &(|v: &mut serde_json::Value| v["dataset"] = json!(Root([9; 32]))) as &dyn Fn(&mut _),
+            ),
+            ("another spec", &|v: &mut serde_json::Value| v["spec"] = json!(Root([9; 32]))),
+            ("no rows", &|v: &mut serde_json::Value| v["rows"] = json!(0)),
+        ] {
+            let mut v = trained.clone();
+            f(&mut v);
+            assert_ne!(v, trained);
+            let mut r2 = r.clone();
+            r2.events = events(v);
+            assert!(check_events(&r2).is_err(), "{why}");
+        }
+        let mut missing = r.clone();
+        missing.events.remove(4);
+        assert!(check_events(&missing).is_err(), "no train.completed");
+        let mut tee = r;
+        tee.mode = Mode::Tee;
+        assert!(check_events(&tee).is_err(), "a train event in a tee receipt");
     }
 
     /// A chat receipt: its `data.loaded` names the sealed documents, its context hash

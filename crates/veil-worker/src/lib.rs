@@ -11,13 +11,16 @@
 //! leaves this process; only predictions and completions do. An int8 model evaluates
 //! rows encrypted under the caller's FHE key instead (`fhe.rs`): the worker sees
 //! ciphertexts only. The worker also aggregates federated rounds (`fl.rs`): secure
-//! aggregation's sum, the new global model, and an `fl` receipt signed inside.
+//! aggregation's sum, the new global model, and an `fl` receipt signed inside; and
+//! it trains a model on a token's table for a `JobRegistry` job (`train.rs`), signing
+//! the `train` receipt and the job's completion inside.
 #![forbid(unsafe_code)]
 
 mod chat;
 pub mod fhe;
 mod fl;
 mod server;
+mod train;
 mod worker;
 
 pub use chat::{MAX_CONTEXT_PASSAGES, MAX_CONTEXT_TOKENS};

@@ -13,6 +13,7 @@ use veil_protocol::{ChatEvent, ErrorCode, JobRequest, Problem};
 
 use veil_fl::FlError;
 use veil_protocol::fl::{FlMessage, SignedRoundStart};
+use veil_protocol::train::TrainJob;
 
 use crate::{JobError, Worker};
 
@@ -48,6 +49,7 @@ pub(crate) fn problem(e: &JobError) -> Problem {
             FlError::Aborted(_) => (StatusCode::CONFLICT, ErrorCode::FlAborted),
         },
         JobError::FlUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::FlUnknownRound),
+        JobError::BadOrder(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TrainBadOrder),
         // Nobody reads it: the client closed the connection (nginx's 499).
         JobError::Cancelled => {
             (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), ErrorCode::InferenceInternal)
@@ -194,6 +196,39 @@ async fn fl_message(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
+async fn train(
+    State(w): State<Arc<Worker>>,
+    body: Result<ApiJson<TrainJob>, HttpProblem>,
+) -> Result<Response, Response> {
+    let ApiJson(job) = body.map_err(IntoResponse::into_response)?;
+    let (answer, timings) = w.train(job).await.map_err(IntoResponse::into_response)?;
+    let mut resp = Json(answer).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&timings.header()) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    Ok(resp)
+}
+
+#[derive(serde::Deserialize)]
+struct AccountQuery {
+    account: String,
+}
+
+async fn registration(
+    State(w): State<Arc<Worker>>,
+    q: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Response> {
+    let Query(q) = q.map_err(|e| {
+        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
+    })?;
+    let w2 = w.clone();
+    let evidence = tokio::task::spawn_blocking(move || w2.registration(&q.account))
+        .await
+        .map_err(|_| JobError::Internal("attestation task failed".into()).into_response())?
+        .map_err(IntoResponse::into_response)?;
+    Ok(Json(evidence).into_response())
+}
+
 async fn health(State(w): State<Arc<Worker>>) -> Response {
     Json(w.health()).into_response()
 }
@@ -211,6 +246,9 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/v1/fl/{federation}/rounds/{round}", get(fl_outcome))
         .route("/v1/fl/{federation}/rounds/{round}/input/{client}", get(fl_input))
         .route("/v1/fl/{federation}/messages", post(fl_message))
+        .route("/v1/train", post(train))
+        // Evidence that binds the chain key to a prover account, for its registration.
+        .route("/v1/train/registration", get(registration))
         .fallback(veil_http::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(worker)

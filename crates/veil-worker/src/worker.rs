@@ -45,12 +45,12 @@ pub struct Timings {
 }
 
 impl Timings {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self { marks: Vec::new(), last: Some(Instant::now()) }
     }
 
     /// Close the stage `name` (it ran since the previous mark).
-    fn lap(&mut self, name: &'static str) {
+    pub(crate) fn lap(&mut self, name: &'static str) {
         let now = Instant::now();
         if let Some(last) = self.last {
             self.marks.push((name, now - last));
@@ -176,6 +176,9 @@ pub enum JobError {
     /// No round of that federation is hosted here.
     #[error("no round of federation {0:?} is hosted here")]
     FlUnknown(String),
+    /// A training order that cannot run on this token's data.
+    #[error("{0}")]
+    BadOrder(String),
     /// Something inside the worker failed.
     #[error("{0}")]
     Internal(String),
@@ -272,6 +275,19 @@ impl Drop for Running<'_> {
 /// Where a streamed chat's text goes as it is generated.
 pub type Deltas = tokio::sync::mpsc::Sender<String>;
 
+/// A token's key released for a user, and its data as the chain names it, still sealed.
+pub(crate) struct TokenData {
+    pub released: SealedResource,
+    pub session: Session,
+    pub released_at: OffsetDateTime,
+    pub authz: veil_protocol::kms::AuthorizationRecord,
+    pub chain: veil_protocol::kms::ChainRef,
+    pub data_root: Root,
+    pub identity: Identity,
+    pub sealed: Vec<u8>,
+    pub data_loaded: OffsetDateTime,
+}
+
 /// What a token job computed.
 enum Computed {
     Predictions { output: InferenceOutput, rows: usize },
@@ -310,18 +326,18 @@ fn transient(p: &Problem) -> bool {
 /// A running worker.
 pub struct Worker {
     config: WorkerConfig,
-    domain: Eip712Domain,
+    pub(crate) domain: Eip712Domain,
     identity: Identity,
     kms: KmsClient,
     attester: Arc<dyn Attester>,
     measurement: String,
-    store: Store,
+    pub(crate) store: Store,
     models: HashMap<Root, Arc<Loaded>>,
     sealed: HashMap<Root, SealedModel>,
     session: tokio::sync::Mutex<Option<Session>>,
     refusal: std::sync::Mutex<Option<Problem>>,
     running: AtomicUsize,
-    clock: fn() -> u64,
+    pub(crate) clock: fn() -> u64,
     /// The federated rounds this worker aggregates.
     pub(crate) fl: crate::fl::FlHost,
     /// Made inside at start; signs federated rounds' records for the chain. Its
@@ -585,10 +601,23 @@ impl Worker {
         if !veil_protocol::is_challenge_nonce(nonce) {
             return Err(JobError::BadNonce);
         }
-        let mut rd =
-            veil_attester::runtime_data(&self.identity, nonce, ATTESTATION_PURPOSE, Some((self.clock)()));
-        // The key that signs federated rounds' records for the chain: whoever checks
-        // this evidence may name it a federation's aggregator.
+        self.evidence(nonce, ATTESTATION_PURPOSE)
+    }
+
+    /// Registration evidence for prover `account`: this worker's keys, its chain key
+    /// among them, with the account in the nonce's place (what an attestation verifier
+    /// checks before vouching that the chain key completes jobs for the account).
+    pub fn registration(&self, account: &str) -> Result<AttestationResponse, JobError> {
+        let account: Address = account
+            .parse()
+            .map_err(|_| JobError::BadInput("account must be a 0x-prefixed address".into()))?;
+        self.evidence(&format!("{account:#x}"), veil_protocol::PROVER_REGISTRATION_PURPOSE)
+    }
+
+    fn evidence(&self, nonce: &str, purpose: &str) -> Result<AttestationResponse, JobError> {
+        let mut rd = veil_attester::runtime_data(&self.identity, nonce, purpose, Some((self.clock)()));
+        // The key that signs for the chain (federated rounds' records, job
+        // completions): whoever checks this evidence may name it on chain.
         rd.public_keys.insert(CHAIN_KEY.to_owned(), self.chain_key.address().to_checksum(None));
         let evidence =
             veil_attester::evidence_for(&*self.attester, rd).map_err(|e| internal(e.to_string()))?;
@@ -818,45 +847,18 @@ impl Worker {
         let Caller { proof, user, token, received, event: request_event, input } = caller;
         let user_s = user.to_string();
         t.lap("signature");
-        let (released, session) = self.release_token(token, &user_s, proof).await?;
-        t.lap("key_release");
-        let released_at = self.now();
-        let authz = released
-            .authorization
-            .clone()
-            .ok_or_else(|| internal("the broker released a token key without an authorization"))?;
-        if !authz.user.eq_ignore_ascii_case(&user_s) {
-            return Err(JobError::KeyRefused(format!(
-                "the broker authorized {}, the request is {user_s}'s",
-                authz.user
-            )));
-        }
-        // The data is what the chain named at the block the broker read, not what
-        // the gateway said.
-        let data_root = *authz.data.first().ok_or_else(|| {
-            data_integrity(format!("the chain names no data for token {token} where the broker read it"))
-        })?;
-        if data_root != gateway_root {
-            tracing::warn!(%data_root, %gateway_root, "the gateway named another data root than the chain; using the chain's");
-        }
-        let chain = authz.chain.clone().ok_or_else(|| {
-            JobError::KeyRefused("the broker's authorization did not come from a chain".into())
-        })?;
-        let contract_ok = chain.contract.parse::<Address>().is_ok_and(|a| a == self.config.inft);
-        if chain.chain_id != self.config.chain_id || !contract_ok {
-            return Err(JobError::KeyRefused(format!(
-                "the broker read chain {} INFT {}, this worker serves chain {} INFT {}",
-                chain.chain_id, chain.contract, self.config.chain_id, self.config.inft
-            )));
-        }
-        let token_identity = KmsClient::open_token_identity(&self.identity, &released)
-            .map_err(|e| JobError::KeyUnavailable(e.to_string()))?;
-
-        let sealed = self.store.get_bytes(&data_root, MAX_DATA_BYTES).await.map_err(|e| {
-            data_integrity(format!("the token's sealed data {data_root} could not be loaded intact: {e}"))
-        })?;
-        let data_loaded = self.now();
-        t.lap("data_fetch");
+        let TokenData {
+            released,
+            session,
+            released_at,
+            authz,
+            chain,
+            data_root,
+            identity,
+            sealed,
+            data_loaded,
+        } = self.token_data(token, &user_s, proof, gateway_root, t).await?;
+        let token_identity = identity;
         let sealed_len = sealed.len();
         let selection = input.clone();
         let clock = self.clock;
@@ -951,6 +953,69 @@ impl Worker {
         let answer = self.finish(shown, model.entry.root, output, events, &session);
         t.lap("receipt");
         answer
+    }
+
+    /// Have the broker release `token`'s key for `user` (whose `proof` it checks and
+    /// whose authorization it reads on the chain this worker serves), then fetch the
+    /// sealed data at the root the broker read, still sealed.
+    pub(crate) async fn token_data(
+        &self,
+        token: TokenId,
+        user_s: &str,
+        proof: UserProof<'_>,
+        gateway_root: Root,
+        t: &mut Timings,
+    ) -> Result<TokenData, JobError> {
+        let (released, session) = self.release_token(token, user_s, proof).await?;
+        t.lap("key_release");
+        let released_at = self.now();
+        let authz = released
+            .authorization
+            .clone()
+            .ok_or_else(|| internal("the broker released a token key without an authorization"))?;
+        if !authz.user.eq_ignore_ascii_case(user_s) {
+            return Err(JobError::KeyRefused(format!(
+                "the broker authorized {}, the request is {user_s}'s",
+                authz.user
+            )));
+        }
+        // The data is what the chain named at the block the broker read, not what
+        // the gateway said.
+        let data_root = *authz.data.first().ok_or_else(|| {
+            data_integrity(format!("the chain names no data for token {token} where the broker read it"))
+        })?;
+        if data_root != gateway_root {
+            tracing::warn!(%data_root, %gateway_root, "the gateway named another data root than the chain; using the chain's");
+        }
+        let chain = authz.chain.clone().ok_or_else(|| {
+            JobError::KeyRefused("the broker's authorization did not come from a chain".into())
+        })?;
+        let contract_ok = chain.contract.parse::<Address>().is_ok_and(|a| a == self.config.inft);
+        if chain.chain_id != self.config.chain_id || !contract_ok {
+            return Err(JobError::KeyRefused(format!(
+                "the broker read chain {} INFT {}, this worker serves chain {} INFT {}",
+                chain.chain_id, chain.contract, self.config.chain_id, self.config.inft
+            )));
+        }
+        let identity = KmsClient::open_token_identity(&self.identity, &released)
+            .map_err(|e| JobError::KeyUnavailable(e.to_string()))?;
+
+        let sealed = self.store.get_bytes(&data_root, MAX_DATA_BYTES).await.map_err(|e| {
+            data_integrity(format!("the token's sealed data {data_root} could not be loaded intact: {e}"))
+        })?;
+        let data_loaded = self.now();
+        t.lap("data_fetch");
+        Ok(TokenData {
+            released,
+            session,
+            released_at,
+            authz,
+            chain,
+            data_root,
+            identity,
+            sealed,
+            data_loaded,
+        })
     }
 
     async fn direct_job(

@@ -11,7 +11,7 @@ use veil_ledger::IntelligentData;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
 pub use veil_stack::ledger::{JobCommand, ProverCommand};
 use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, parse_eth, parse_fund, write_deployment};
-use veil_stack::publish::publish_documents;
+use veil_stack::publish::{Publish, publish};
 
 pub use veil_stack::ledger::LedgerTarget as LedgerArgs;
 
@@ -94,14 +94,20 @@ pub enum NftCommand {
         #[arg(long = "data", required = true)]
         data: Vec<IntelligentData>,
     },
-    /// Publish the documents in DIR (.txt, .md, .jsonl) as TOKEN's private data: sealed
-    /// to the token's key, stored by root and attached (sent by the owner).
+    /// Publish the documents in DIR (.txt, .md, .jsonl), or a CSV table, as TOKEN's
+    /// private data: sealed to the token's key, stored by root and attached (sent by
+    /// the owner).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["docs", "table"])))]
     Publish {
         /// The token id (decimal); its owner must be the signer.
         token: veil_protocol::TokenId,
-        /// The directory whose files are the document set.
+        /// The directory whose files are the document set (for chats).
         #[arg(long)]
-        docs: PathBuf,
+        docs: Option<PathBuf>,
+        /// A CSV table: `id`, then numeric columns named in the header (for
+        /// predictions and `veil train`).
+        #[arg(long)]
+        table: Option<PathBuf>,
         /// The key broker (it gives the token's public key).
         #[arg(long)]
         kms: String,
@@ -196,10 +202,13 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 let n = data.len();
                 outln!("token {token} now holds {n} data entr{}", if n == 1 { "y" } else { "ies" });
             }
-            Nft(NftCommand::Publish { token, docs, kms, store }) => {
+            Nft(NftCommand::Publish { token, docs, table, kms, store }) => {
                 let (me, store) = (ledger.signer()?, crate::store_args::open(&store)?);
-                let (p, n) = publish_documents(client, me, &kms, &store, token.value(), &docs).await?;
-                outln!("token {token}: {n} documents sealed to {}, stored as {}", p.token_key, p.root);
+                let what = match (docs, table) {
+                    (Some(docs), _) => Publish::Documents(docs),
+                    (None, table) => Publish::Table(table.unwrap_or_default()),
+                };
+                outln!("{}", publish(client, me, &kms, &store, token.value(), &what).await?);
             }
             Nft(NftCommand::Authorize(TokenUser { token, user })) => {
                 ledger.signer()?;
@@ -224,14 +233,8 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
             }
             Job(JobCommand::Complete { job, completion, signature, result, receipt_id }) => {
                 ledger.signer()?;
-                if let Some(path) = completion {
-                    veil_stack::ledger::complete_with_proof(client, job, &path).await?;
-                } else {
-                    let (Some(sig), Some(result), Some(id)) = (signature, result, receipt_id) else {
-                        bail!("pass --completion FILE, or --signature HEX with --result and --receipt-id");
-                    };
-                    client.complete_job(job, result, id, sig.to_vec()).await?;
-                }
+                veil_stack::ledger::complete(client, job, completion, signature.zip(result).zip(receipt_id))
+                    .await?;
                 outln!("job {job} completed");
             }
             Job(JobCommand::Assign { job }) => outln!("{}", client.assign(job).await?),

@@ -179,6 +179,9 @@ pub enum Command {
         #[command(subcommand)]
         command: veil_stack::fl::FlCommand,
     },
+    /// Train a model inside the gateway's attested worker on a token's sealed table,
+    /// as a paid job completed on chain by the enclave's signature.
+    Train(veil_stack::train::TrainOptions),
     /// Measure Veil against its reference tools, side by side in one run.
     Bench {
         #[command(subcommand)]

@@ -1,4 +1,5 @@
-//! `veil fl …`: federated rounds as owner or client.
+//! `veil fl …`: federated rounds as owner or client; `veil train`: one model trained
+//! in an attested worker.
 
 use anyhow::Result;
 use veil_stack::fl::{self, FlCommand};
@@ -19,5 +20,11 @@ pub fn run(command: FlCommand) -> Result<()> {
         }
         FlCommand::Join(o) => rt.block_on(fl::join(&o, |l| outln!("{l}")))?,
     }
+    Ok(())
+}
+
+/// Run `veil train`; prints what was trained and the completed job (JSON).
+pub fn train(o: &veil_stack::train::TrainOptions) -> Result<()> {
+    outln!("{}", crate::runtime()?.block_on(veil_stack::train::train(o, crate::unix_now))?);
     Ok(())
 }

@@ -123,5 +123,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { receipt, trust, log } => done(infer::verify(&receipt, &trust, &log)),
         Command::Log { command } => done(log::run(command)),
         Command::Fl { command } => done(fl::run(command)),
+        Command::Train(o) => done(fl::train(&o)),
     }
 }

@@ -610,6 +610,8 @@ fn kserve_v2_attestation_and_operational_endpoints() {
             "/v1/ml/models/{id}/inference",
             "/v1/ml/jobs/{id}",
             "/v1/ml/proofs/{id}/verify",
+            "/v1/train",
+            "/v1/train/registration",
             "/v1/health",
             "/metrics",
             "/openapi.json",

@@ -11,4 +11,5 @@ mod fl_cli;
 mod gateway_cli;
 mod kms_cli;
 mod llm_cli;
+mod train_cli;
 mod zk_cli;
