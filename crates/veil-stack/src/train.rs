@@ -88,6 +88,14 @@ pub async fn train(o: &TrainOptions, clock: fn() -> u64) -> Result<serde_json::V
     let spec =
         TrainingSpec { label: o.label.clone(), epochs: o.epochs, learning_rate: o.learning_rate, l2: o.l2 };
     let spec_root = spec.root().map_err(bad)?;
+    // Refused later anyway (the broker reads the same fact); refusing here escrows nothing.
+    let (authorized, block) = chain.is_authorized(o.token.value(), me).await?;
+    if !authorized {
+        return Err(bad(format!(
+            "{me:#x} is not authorized on token {} (block {block}): nothing was submitted",
+            o.token
+        )));
+    }
     let data = chain.intelligent_data(o.token.value()).await?;
     let data_root =
         Root(data.first().ok_or_else(|| bad(format!("token {} has no data", o.token)))?.data_hash.0);

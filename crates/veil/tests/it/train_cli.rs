@@ -169,9 +169,11 @@ fn a_user_trains_on_a_tokens_sealed_table_and_the_enclave_completes_the_job() {
             ],
         )
     };
-    // Not authorized on the token: the broker refuses the key; nothing is trained.
+    // Not authorized on the token: refused before any fee is escrowed (the broker
+    // would refuse the key anyway; the order below shows it).
     let err = fails(&train(&user_key, "target", &operator));
-    assert!(err.contains("inference.not_authorized"), "{err}");
+    assert!(err.contains("is not authorized on token 1") && err.contains("nothing was submitted"), "{err}");
+    assert!(fails(&on_chain(&dir, &["job", "show", "1"])).contains("UnknownJob"), "no job");
     ok(&on_chain(&dir, &["nft", "authorize", "1", &user]));
     // A prover the registry did not give the job to: refused before any order is signed.
     let stranger = format!("{:#x}", PrivateKeySigner::random().address());
@@ -209,36 +211,58 @@ fn a_user_trains_on_a_tokens_sealed_table_and_the_enclave_completes_the_job() {
     std::fs::write(&receipt, doc.to_string()).expect("write");
     fails(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &measurement, &receipt]));
 
-    // An order naming somebody else's job (or one already completed) never reaches a
+    // Orders sent as they are, signed by the user for a job: a real recipient key, so
+    // only the checks under test can refuse them.
+    let recipient = ok(&veil(&["keygen", "--out", &p(&tmp.path().join("other.identity"))]));
+    let recipient = recipient.split_whitespace().find(|w| w.starts_with("veilpk1")).expect("key").to_owned();
+    let order = |job: &str, nonce: u64| {
+        rt.block_on(async {
+            let wallet = veil_stack::keys::read_wallet_key(&user_key).expect("key");
+            let order = serde_json::json!({
+                "job": job, "chain_id": veil_chain::DEFAULT_CHAIN_ID, "job_registry": s(&deployment["jobs"]),
+                "prover": operator, "recipient": recipient,
+                "spec": {"label": "target", "epochs": 300, "learning_rate": 1.0, "l2": 0.0},
+            });
+            let spec: veil_protocol::train::TrainingSpec =
+                serde_json::from_value(order["spec"].clone()).expect("spec");
+            let domain = veil_protocol::domain(
+                veil_chain::DEFAULT_CHAIN_ID,
+                s(&deployment["inft"]).parse().expect("inft"),
+            );
+            let request = veil_protocol::SignedRequest::sign(
+                &wallet,
+                &domain,
+                U256::from(1),
+                spec.root().expect("root"),
+                order,
+                U256::from(nonce),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+                    + 60,
+            )
+            .expect("sign");
+            let answer = reqwest::Client::new()
+                .post(format!("{gateway}/v1/train"))
+                .json(&request)
+                .send()
+                .await
+                .expect("send");
+            (answer.status().as_u16(), answer.json::<Value>().await.expect("problem"))
+        })
+    };
+    // An order naming a job already completed (or somebody else's) never reaches a
     // worker: the gateway checks the job on chain.
-    let answer = rt.block_on(async {
-        let wallet = veil_stack::keys::read_wallet_key(&user_key).expect("key");
-        // The user's own completed job, and the user's signature: still not open.
-        let order = serde_json::json!({
-            "job": job, "chain_id": veil_chain::DEFAULT_CHAIN_ID, "job_registry": s(&deployment["jobs"]),
-            "prover": operator, "recipient": "veilpk1unused",
-            "spec": {"label": "target", "epochs": 300, "learning_rate": 1.0, "l2": 0.0},
-        });
-        let spec: veil_protocol::train::TrainingSpec =
-            serde_json::from_value(order["spec"].clone()).expect("spec");
-        let domain = veil_protocol::domain(
-            veil_chain::DEFAULT_CHAIN_ID,
-            s(&deployment["inft"]).parse().expect("inft"),
-        );
-        let request = veil_protocol::SignedRequest::sign(
-            &wallet,
-            &domain,
-            U256::from(1),
-            spec.root().expect("root"),
-            order,
-            U256::from(7),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() + 60,
-        )
-        .expect("sign");
-        reqwest::Client::new().post(format!("{gateway}/v1/train")).json(&request).send().await.expect("send")
-    });
-    assert_eq!(answer.status(), 409);
-    let problem: Value = rt.block_on(answer.json()).expect("problem");
-    assert_eq!(problem["code"], "train.job_mismatch", "{problem}");
+    let (status, problem) = order(&job, 7);
+    assert_eq!((status, &problem["code"]), (409, &Value::from("train.job_mismatch")), "{problem}");
     assert!(s(&problem["detail"]).contains("completed, not open"), "{problem}");
+    // A user whose authorization was revoked, with an open job of its own over this
+    // data and spec: the order passes the gateway, and the broker refuses the enclave
+    // the token's key.
+    let spec_root = s(&done["spec"]);
+    let user_job = ok(&veil_with(
+        &["--rpc", &rpc, "--deployment", &deployment_path, "--key", &p(&user_key)],
+        &["job", "submit", "--data", &s(&done["dataset"]), "--model", &spec_root, "--fee-eth", "0.01"],
+    ));
+    ok(&on_chain(&dir, &["nft", "revoke", "1", &user]));
+    let (status, problem) = order(user_job.trim(), 8);
+    assert_eq!((status, &problem["code"]), (403, &Value::from("inference.not_authorized")), "{problem}");
 }
