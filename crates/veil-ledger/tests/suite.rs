@@ -353,6 +353,23 @@ async fn jobs_complete_once_by_an_attested_prover_with_its_enclave_key(backend: 
     let done = user.job(job).await.expect("job");
     assert_eq!((done.status, done.prover, done.assigned), ("completed", prover_address, prover_address));
 
+    // The requester relays the enclave's completion: the prover it names is paid, and a
+    // relayer cannot put another prover's name on it.
+    let relayed =
+        user.submit_job(B256::repeat_byte(6), B256::repeat_byte(2), U256::from(1000)).await.expect("submit");
+    let digest3 =
+        prover.completion_digest(relayed, prover_address, result, receipt, B256::ZERO).await.expect("digest");
+    let sig3 = enclave.sign_hash_sync(&digest3).expect("sign").as_bytes().to_vec();
+    let (_, user_address) = backend.provider(2);
+    refused_with(
+        user.complete_job_for(relayed, user_address, result, receipt, sig3.clone()).await,
+        "JobRegistry",
+        "ProverNotEligible",
+    );
+    user.complete_job_for(relayed, prover_address, result, receipt, sig3).await.expect("relayed");
+    let done = user.job(relayed).await.expect("job");
+    assert_eq!((done.status, done.prover, done.result_hash), ("completed", prover_address, result));
+
     // A prover banned for a data leak cannot complete the next job.
     let job2 =
         user.submit_job(B256::repeat_byte(5), B256::repeat_byte(2), U256::from(1000)).await.expect("submit");
