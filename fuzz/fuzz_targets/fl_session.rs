@@ -23,7 +23,10 @@ struct Attack {
 fuzz_target!(|data: &[u8]| {
     let Ok(attack) = serde_json::from_slice::<Attack>(data) else { return };
     if let Some(s) = attack.start {
-        assert!(Session::open(s, None).is_err(), "a start nobody listed signed opened a round");
+        assert!(
+            Session::open(s, LrModel::zeros(2), None).is_err(),
+            "a start nobody listed signed opened a round"
+        );
     }
     let owner = SigningKey::from_bytes(&[7; 32]);
     let keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
@@ -51,12 +54,14 @@ fuzz_target!(|data: &[u8]| {
             feature_min: vec![0.0; 2],
             feature_max: vec![1.0; 2],
         },
-        global: LrModel::zeros(2),
+        global_root: veil_fl::jcs_root(&LrModel::zeros(2)).expect("root"),
+        global_sealed: String::new(),
+        model_key: String::new(),
         stage_timeout_ms: 1,
         registry: None,
     };
     let signed = sign_start(&owner, start).expect("sign");
-    let mut session = Session::open(signed.clone(), None).expect("open");
+    let mut session = Session::open(signed.clone(), LrModel::zeros(2), None).expect("open");
     let mut parts = Vec::new();
     for (i, k) in keys.iter().take(2).enumerate() {
         let (p, ad) =

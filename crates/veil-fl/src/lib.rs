@@ -30,7 +30,8 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, Verifying
 use sha2::{Digest, Sha256};
 use veil_content::Root;
 use veil_protocol::fl::{
-    FL_FEDERATION_DOMAIN, FlBody, FlMessage, MAX_FEDERATION_NAME, RoundStart, SignedRoundStart, Stage,
+    FL_FEDERATION_DOMAIN, FlBody, FlMessage, LrModel, MAX_FEDERATION_NAME, RoundStart, SignedRoundStart,
+    Stage,
 };
 use veil_secagg::SecAggError;
 
@@ -127,23 +128,41 @@ pub fn check_start(
     if listed != participants {
         return Err(FlError::BadRound("the participants are not exactly the listed clients".into()));
     }
-    if s.config.dim as usize != s.global.weights.len() + 1
-        || s.global.format != veil_protocol::fl::LrModel::FORMAT
-    {
+    let features = s.spec.feature_min.len();
+    if s.config.dim as usize != features + 1 {
         return Err(FlError::BadRound(format!(
-            "the update has {} parameters and the model {} weights and a bias",
-            s.config.dim,
-            s.global.weights.len()
+            "the update has {} parameters and the model {features} weights and a bias",
+            s.config.dim
         )));
     }
-    if s.global.params().iter().any(|v| !v.is_finite()) {
-        return Err(FlError::BadRound("the global model is not finite".into()));
-    }
-    lr::check_spec(&s.spec, s.global.weights.len())?;
+    lr::check_spec(&s.spec, features)?;
     s.clients
         .iter()
         .map(|(c, k)| Ok((*c, parse_key(k).map_err(|e| FlError::BadRound(format!("client {c}: {e}")))?)))
         .collect()
+}
+
+/// Check that `global` (opened from the start's sealed copy) is the model the start
+/// names by root, shaped for its spec and finite.
+pub fn check_global(s: &RoundStart, global: &LrModel) -> Result<(), FlError> {
+    if global.format != LrModel::FORMAT || global.weights.len() != s.spec.feature_min.len() {
+        return Err(FlError::BadRound(format!(
+            "the global model is not a {} model over {} features",
+            LrModel::FORMAT,
+            s.spec.feature_min.len()
+        )));
+    }
+    if global.params().iter().any(|v| !v.is_finite()) {
+        return Err(FlError::BadRound("the global model is not finite".into()));
+    }
+    let root = jcs_root(global)?;
+    if root != s.global_root {
+        return Err(FlError::BadRound(format!(
+            "the sealed model is {root}, the start names {}",
+            s.global_root
+        )));
+    }
+    Ok(())
 }
 
 /// `body` signed by `key` for `federation`'s round `round`.
@@ -191,9 +210,13 @@ pub fn check_message(
 
 /// The root of a value's JCS bytes (a model's, a start's).
 pub fn jcs_root<T: serde::Serialize>(v: &T) -> Result<Root, FlError> {
+    veil_content::root_of(&jcs_bytes(v)?).map_err(|e| FlError::BadRound(e.to_string()))
+}
+
+/// The JCS bytes of `v` (what [`jcs_root`] names, and what a sealed model holds).
+pub fn jcs_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, FlError> {
     let value = serde_json::to_value(v).map_err(|e| FlError::BadRound(e.to_string()))?;
-    let bytes = veil_jcs::to_canonical_vec(&value).map_err(|e| FlError::BadRound(e.to_string()))?;
-    veil_content::root_of(&bytes).map_err(|e| FlError::BadRound(e.to_string()))
+    veil_jcs::to_canonical_vec(&value).map_err(|e| FlError::BadRound(e.to_string()))
 }
 
 /// The stage's wire name.

@@ -50,6 +50,8 @@ pub struct Session {
     round: u64,
     keys: BTreeMap<ClientId, VerifyingKey>,
     global_root: Root,
+    /// The model the round starts from, which the mean update is added to.
+    global: LrModel,
     agg: Option<Aggregator>,
     stage: Stage,
     /// Who the open stage still waits for.
@@ -63,12 +65,15 @@ pub struct Session {
 }
 
 impl Session {
-    /// Open a round on the owner's signed start. `last` is the federation's last
-    /// finished round here, if any: the start must be the next one, from its model.
-    pub fn open(start: SignedRoundStart, last: Option<&LastRound>) -> Result<Self, FlError> {
+    /// Open a round on the owner's signed start, from `global` (the start's model as
+    /// the aggregator opened it; it must be the one the start names). `last` is the
+    /// federation's last finished round here, if any: the start must be the next one,
+    /// from its model.
+    pub fn open(start: SignedRoundStart, global: LrModel, last: Option<&LastRound>) -> Result<Self, FlError> {
         let keys = check_start(&start)?;
         let s = &start.start;
-        let global_root = jcs_root(&s.global)?;
+        crate::check_global(s, &global)?;
+        let global_root = s.global_root;
         if let Some(last) = last {
             if s.config.round != last.round + 1 || global_root != last.global_root {
                 return Err(FlError::BadRound(format!(
@@ -86,6 +91,7 @@ impl Session {
             pending: keys.keys().copied().collect(),
             keys,
             global_root,
+            global,
             agg: Some(agg),
             stage: Stage::Advertise,
             roster: Vec::new(),
@@ -207,7 +213,7 @@ impl Session {
             Stage::Unmask => {
                 let Some(agg) = self.agg.take() else { return Ok(()) };
                 let a = agg.finish().map_err(aborted)?;
-                let previous = self.start.start.global.params();
+                let previous = self.global.params();
                 let next: Vec<f32> = previous.iter().zip(&a.mean).map(|(p, d)| p + d).collect();
                 let global = LrModel::from_params(&next);
                 let global_root = jcs_root(&global)?;

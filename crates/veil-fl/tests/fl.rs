@@ -74,7 +74,10 @@ impl Fed {
                 .map(|c| (c, hex::encode(self.clients[c as usize - 1].verifying_key().as_bytes())))
                 .collect(),
             spec: spec.clone(),
-            global: global.clone(),
+            global_root: veil_fl::jcs_root(global).unwrap(),
+            // Sealing is the aggregator's and the clients' business, not this crate's.
+            global_sealed: String::new(),
+            model_key: String::new(),
             stage_timeout_ms: 1000,
             registry: None,
         };
@@ -86,19 +89,20 @@ impl Fed {
 fn round(
     fed: &Fed,
     start: SignedRoundStart,
+    global: &LrModel,
     last: Option<&LastRound>,
     shards: &[(Vec<Vec<f32>>, Vec<u8>)],
     drop_after_sharing: &[u32],
 ) -> Result<veil_fl::Finished, FlError> {
     let owner = fed.owner.verifying_key();
-    let mut session = Session::open(start.clone(), last)?;
+    let mut session = Session::open(start.clone(), global.clone(), last)?;
     let mut parts = BTreeMap::new();
     for (i, k) in fed.clients.iter().enumerate() {
         let me = i as u32 + 1;
         let (p, ad) = Participant::join(k.clone(), me, &owner, "wdbc", start.clone())?;
         session.submit(ad)?;
         let s = &start.start;
-        let (update, weight) = local_update(&s.spec, &s.global, &shards[i].0, &shards[i].1, s.config.clip)?;
+        let (update, weight) = local_update(&s.spec, global, &shards[i].0, &shards[i].1, s.config.clip)?;
         parts.insert(me, (p, update, weight));
     }
     assert!(session.complete());
@@ -121,7 +125,7 @@ fn round(
 fn advertised(fed: &Fed, spec: &TrainSpec) -> (Session, Vec<Participant>) {
     let start = fed.start(1, &LrModel::zeros(30), spec);
     let owner = fed.owner.verifying_key();
-    let mut session = Session::open(start.clone(), None).unwrap();
+    let mut session = Session::open(start.clone(), LrModel::zeros(30), None).unwrap();
     let mut parts = Vec::new();
     for (i, k) in fed.clients.iter().enumerate() {
         let (p, ad) = Participant::join(k.clone(), i as u32 + 1, &owner, "wdbc", start.clone()).unwrap();
@@ -177,7 +181,7 @@ fn fedavg_over_secure_aggregation_matches_central_training() {
     let mut last: Option<LastRound> = None;
     for r in 1..=u64::from(rounds) {
         let drop: &[u32] = if r == 3 { &[2] } else { &[] };
-        let f = round(&fed, fed.start(r, &global, &spec), last.as_ref(), &shards, drop).unwrap();
+        let f = round(&fed, fed.start(r, &global, &spec), &global, last.as_ref(), &shards, drop).unwrap();
         if r == 3 {
             assert_eq!(f.dropped, [2]);
             assert_eq!(f.survivors, [1, 3, 4, 5]);
@@ -201,7 +205,7 @@ fn strangers_replays_and_forged_starts_are_refused() {
     let fed = Fed::new(3);
     let global = LrModel::zeros(30);
     let start = fed.start(1, &global, &spec);
-    let mut session = Session::open(start.clone(), None).unwrap();
+    let mut session = Session::open(start.clone(), global.clone(), None).unwrap();
     let owner = fed.owner.verifying_key();
 
     // A stranger signing as client 1.
@@ -234,21 +238,30 @@ fn strangers_replays_and_forged_starts_are_refused() {
     let mut s = start.start.clone();
     s.stage_timeout_ms += 1;
     let unsigned = SignedRoundStart { start: s, signature: start.signature.clone() };
-    assert!(matches!(Session::open(unsigned, None), Err(FlError::BadRound(_))));
+    assert!(matches!(Session::open(unsigned, global.clone(), None), Err(FlError::BadRound(_))));
     let impostor = sign_start(&key(77), start.start.clone()).unwrap();
-    assert!(matches!(Session::open(impostor, None), Err(FlError::BadRound(_))));
+    assert!(matches!(Session::open(impostor, global.clone(), None), Err(FlError::BadRound(_))));
     let last = LastRound { round: 1, global_root: veil_fl::jcs_root(&global).unwrap() };
-    assert!(matches!(Session::open(fed.start(1, &global, &spec), Some(&last)), Err(FlError::BadRound(_))));
-    let other_model = LrModel { bias: 1.0, ..global.clone() };
     assert!(matches!(
-        Session::open(fed.start(2, &other_model, &spec), Some(&last)),
+        Session::open(fed.start(1, &global, &spec), global.clone(), Some(&last)),
         Err(FlError::BadRound(_))
     ));
-    assert!(Session::open(fed.start(2, &global, &spec), Some(&last)).is_ok());
+    let other_model = LrModel { bias: 1.0, ..global.clone() };
+    assert!(matches!(
+        Session::open(fed.start(2, &other_model, &spec), other_model.clone(), Some(&last)),
+        Err(FlError::BadRound(_))
+    ));
+    // A model other than the one the start names by root (what the aggregator opened
+    // from a sealed copy someone swapped).
+    assert!(matches!(
+        Session::open(fed.start(2, &global, &spec), other_model.clone(), Some(&last)),
+        Err(FlError::BadRound(_))
+    ));
+    assert!(Session::open(fed.start(2, &global, &spec), global.clone(), Some(&last)).is_ok());
     let mut wrong_id = start.start.clone();
     wrong_id.config.federation = federation_id("wdbc", &key(77).verifying_key()).unwrap();
     assert!(matches!(
-        Session::open(sign_start(&fed.owner, wrong_id).unwrap(), None),
+        Session::open(sign_start(&fed.owner, wrong_id).unwrap(), global.clone(), None),
         Err(FlError::BadRound(_))
     ));
 
@@ -323,7 +336,8 @@ fn a_bad_update_is_a_dropout_and_too_few_clients_abort() {
     assert!((f.global.bias - 0.01).abs() < 1e-4 && (f.global.weights[0] - 0.01).abs() < 1e-4);
 
     // Only one client advertises: the round aborts at the roster, saying so.
-    let mut session = Session::open(fed.start(1, &LrModel::zeros(30), &spec), None).unwrap();
+    let mut session =
+        Session::open(fed.start(1, &LrModel::zeros(30), &spec), LrModel::zeros(30), None).unwrap();
     let (_, ad) = Participant::join(
         fed.clients[0].clone(),
         1,

@@ -131,8 +131,16 @@ pub struct RoundStart {
     pub clients: BTreeMap<ClientId, String>,
     /// How clients train.
     pub spec: TrainSpec,
-    /// The model this round starts from.
-    pub global: LrModel,
+    /// The root (of the JCS bytes) of the model this round starts from.
+    pub global_root: Root,
+    /// That model sealed (veil-seal) to the federation's model key and to the
+    /// aggregator's attested sealing key, standard base64: only the federation's
+    /// members and the enclave read it.
+    pub global_sealed: String,
+    /// The federation's model key (a Veil public key, `veilpk1…`): every global model is
+    /// sealed to it. Its identity is the federation's secret, held by the owner and
+    /// given to each client with the roster.
+    pub model_key: String,
     /// How long each stage waits for the clients still in (milliseconds); those that
     /// have not answered by then count as dropped.
     pub stage_timeout_ms: u64,
@@ -277,10 +285,13 @@ pub enum StageInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoundOutcome {
-    /// The new global model.
-    pub global: LrModel,
-    /// Its root (JCS).
+    /// The new global model's root (JCS).
     pub global_root: Root,
+    /// The new global model sealed to the start's model key and to the aggregator's
+    /// own sealing key (so it can start the next round), standard base64.
+    pub global_sealed: String,
+    /// The root of the sealed bytes: the name the aggregator stored them under.
+    pub sealed_root: Root,
     /// The receipt, mode `fl`, signed by the aggregator's attested key.
     pub receipt: SignedReceipt,
     /// When the start named a registry: the round's record as the registry takes it,

@@ -21,14 +21,18 @@ use crate::{CompletionTarget, SignedRequest};
 /// The format tag of a trained model file.
 pub const TRAINED_FORMAT: &str = "veil.lr-trained/1";
 
-/// What to train: a logistic regression predicting the 0/1 column `label` from every
-/// other column of the token's `id,column…` table. Its root (of the JCS bytes) is the
-/// job's `modelHash`.
+/// What to train: a logistic regression predicting the 0/1 column `label` from the
+/// `features` columns (every other column when none are named) of the token's
+/// `id,column…` table. Its root (of the JCS bytes) is the job's `modelHash`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingSpec {
     /// The label column's name in the table's header.
     pub label: String,
+    /// The feature columns, in the order the weights take them (empty: every column
+    /// but the label, in table order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
     /// Full-batch gradient steps.
     pub epochs: u32,
     /// The step size.

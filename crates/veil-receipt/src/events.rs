@@ -232,6 +232,9 @@ pub struct FlRound {
     pub update_roots: std::collections::BTreeMap<String, Root>,
     /// The survivors' total weight, in units of the round's largest weight.
     pub total_weight: f64,
+    /// Root of the new global model sealed to the federation's model key, as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_root: Option<Root>,
 }
 
 impl Payload for FlRound {

@@ -5,6 +5,8 @@
 //! secure-aggregation round at a given size in this process, clients one after
 //! another on one thread, so each party's time is its CPU time.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -230,6 +232,14 @@ impl TrainArgs {
     }
 }
 
+/// The model a round starts from, as a start names it: its root, the model sealed to
+/// the federation's model key and the aggregator's, and the model key.
+struct StartModel {
+    root: veil_content::Root,
+    sealed: String,
+    key: String,
+}
+
 /// Round `round` of federation `fed` (named `name` under `owner`) over `clients`
 /// (client i's Ed25519 key, hex, at i − 1), from `global`.
 #[allow(clippy::too_many_arguments)]
@@ -240,7 +250,7 @@ fn round_start(
     round: u64,
     clients: &[String],
     spec: &TrainSpec,
-    global: &LrModel,
+    global: StartModel,
     stage_timeout_ms: u64,
 ) -> RoundStart {
     let n = clients.len() as u32;
@@ -252,14 +262,16 @@ fn round_start(
             round,
             participants: (1..=n).collect(),
             threshold: n / 2 + 1,
-            dim: global.weights.len() as u32 + 1,
+            dim: spec.feature_min.len() as u32 + 1,
             clip: CLIP,
             scale_bits: SCALE_BITS,
             max_weight: MAX_WEIGHT,
         },
         clients: (1..=n).zip(clients.iter().cloned()).collect(),
         spec: spec.clone(),
-        global: global.clone(),
+        global_root: global.root,
+        global_sealed: global.sealed,
+        model_key: global.key,
         stage_timeout_ms,
         registry: None,
     }
@@ -301,6 +313,14 @@ pub struct FlRunOptions {
     /// How long each stage waits for clients (ms); later ones are dropped.
     #[arg(long, default_value_t = 10_000)]
     pub stage_timeout_ms: u64,
+    /// The federation's model key (a Veil identity, `veil keygen`; give it to every
+    /// client with the roster): every global model is sealed to it.
+    #[arg(long)]
+    pub model_key: PathBuf,
+    /// Whose evidence the aggregator must show: the first round's model is sealed to
+    /// the sealing key that evidence binds.
+    #[command(flatten)]
+    pub trust: crate::trust::TrustFiles,
     /// Where receipts and the final model go.
     #[arg(long)]
     pub out: PathBuf,
@@ -363,6 +383,10 @@ pub struct FlJoinOptions {
     /// The owner's Ed25519 key (hex): rounds it did not sign are refused.
     #[arg(long)]
     pub owner: String,
+    /// The federation's model key (the identity file its owner gave you): the global
+    /// models are sealed to it.
+    #[arg(long)]
+    pub model_key: PathBuf,
     /// This client's number (from 1); it holds shard `id − 1` of the split.
     #[arg(long)]
     pub id: u32,
@@ -454,8 +478,19 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
     let (_, (test, test_labels)) = bundled_data()?;
     veil_fs::create_private_dir(&o.out)?;
     let gw = o.federation.gateway.trim_end_matches('/');
+    let model_key = crate::keys::read_identity(&o.model_key)?;
+    // The first model is sealed to the aggregator's attested sealing key and the
+    // federation's; each round's outcome comes back sealed to both, and is the next
+    // start's model as it is.
+    let (_, _, enclave_key) = attested_aggregator(gw, &o.trust, clock).await?;
     let mut global = LrModel::zeros(spec.feature_min.len());
+    let mut sealed = B64.encode(seal_model(&global, &[model_key.public_key(), enclave_key])?);
     for round in 1..=o.training.rounds {
+        let model = StartModel {
+            root: veil_fl::jcs_root(&global)?,
+            sealed: sealed.clone(),
+            key: model_key.public_key().to_string(),
+        };
         let mut start = round_start(
             &o.federation.name,
             &owner,
@@ -463,7 +498,7 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
             round,
             &o.roster.clients,
             &spec,
-            &global,
+            model,
             o.stage_timeout_ms,
         );
         start.registry = ledger.as_ref().map(|l| veil_protocol::fl::RegistryRef {
@@ -490,7 +525,7 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
                 break o;
             }
         };
-        let event = check_outcome(&outcome, &fed, round, &global)?;
+        let (event, next) = check_outcome(&outcome, &fed, round, veil_fl::jcs_root(&global)?, &model_key)?;
         let recorded = match &ledger {
             Some(l) => Some(record_round(l, &fed, &outcome, &event).await?),
             None => None,
@@ -510,10 +545,11 @@ pub async fn run(o: &FlRunOptions, clock: fn() -> u64, mut say: impl FnMut(&str)
             }
             None => None,
         };
-        global = outcome.global;
+        global = next;
+        sealed = outcome.global_sealed.clone();
         let accuracy = veil_fl::lr::accuracy(&global, &spec, &test, &test_labels);
         say(&serde_json::json!({
-            "round": round, "global_root": outcome.global_root, "survivors": event.survivors,
+            "round": round, "global_root": outcome.global_root, "sealed_root": outcome.sealed_root, "survivors": event.survivors,
             "dropped": event.dropped, "accuracy": accuracy, "receipt": outcome.receipt.id, "recorded_gas": recorded, "log_index": logged,
         })
         .to_string());
@@ -592,7 +628,7 @@ pub async fn create(o: &FlCreateOptions, clock: fn() -> u64) -> Result<String> {
                 .map_err(StackError::Config)
         })
         .collect::<Result<Vec<_>>>()?;
-    let (aggregator, measurement) = attested_aggregator(&o.federation.gateway, &o.trust, clock).await?;
+    let (aggregator, measurement, _) = attested_aggregator(&o.federation.gateway, &o.trust, clock).await?;
     let ledger = o.ledger.connect(clock).await?;
     let fid = ledger
         .client
@@ -608,7 +644,7 @@ async fn attested_aggregator(
     gateway: &str,
     trust: &crate::trust::TrustFiles,
     clock: fn() -> u64,
-) -> Result<(alloy::primitives::Address, String)> {
+) -> Result<(alloy::primitives::Address, String, veil_seal::PublicKey)> {
     let trust = trust.load()?;
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| StackError::Config(format!("random: {e}")))?;
@@ -631,14 +667,42 @@ async fn attested_aggregator(
         .and_then(|rd| rd.public_keys.get(veil_worker::CHAIN_KEY))
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| StackError::Config("the aggregator's evidence binds no chain key".into()))?;
-    Ok((aggregator, claims.measurement_id.as_str().to_owned()))
+    let sealing = answer
+        .evidence
+        .runtime_data
+        .as_ref()
+        .and_then(|rd| rd.public_keys.get("hpke"))
+        .and_then(|k| k.parse().ok())
+        .ok_or_else(|| StackError::Config("the aggregator's evidence binds no sealing key".into()))?;
+    Ok((aggregator, claims.measurement_id.as_str().to_owned(), sealing))
+}
+
+/// `model`'s JCS bytes sealed to `to`.
+fn seal_model(model: &LrModel, to: &[veil_seal::PublicKey]) -> Result<Vec<u8>> {
+    let mut sealed = Vec::new();
+    veil_seal::seal(veil_fl::jcs_bytes(model)?.as_slice(), &mut sealed, to)?;
+    Ok(sealed)
+}
+
+/// A sealed model (standard base64) opened with `key`, checked against `root`.
+fn open_model(sealed: &str, key: &veil_seal::Identity, root: veil_content::Root) -> Result<LrModel> {
+    let bad = |m: String| StackError::Config(format!("the global model: {m}"));
+    let bytes = B64.decode(sealed).map_err(|e| bad(format!("not base64: {e}")))?;
+    let mut plain = zeroize::Zeroizing::new(Vec::new());
+    veil_seal::open(bytes.as_slice(), &mut *plain, key)
+        .map_err(|e| bad(format!("does not open with the federation's model key: {e}")))?;
+    let model: LrModel = serde_json::from_slice(&plain).map_err(|e| bad(e.to_string()))?;
+    if veil_fl::jcs_root(&model)? != root {
+        return Err(bad(format!("it is not the model {root} the round names")));
+    }
+    Ok(model)
 }
 
 /// `veil fl set-aggregator`: name the gateway's aggregating worker (after checking its
 /// evidence) as the federation's aggregator on the ledger — after that worker
 /// restarted with a new chain key. The ledger key must be the federation's owner.
 pub async fn set_aggregator(o: &FlSetAggregatorOptions, clock: fn() -> u64) -> Result<String> {
-    let (aggregator, measurement) = attested_aggregator(&o.gateway, &o.trust, clock).await?;
+    let (aggregator, measurement, _) = attested_aggregator(&o.gateway, &o.trust, clock).await?;
     let ledger = o.ledger.connect(clock).await?;
     let fid = alloy::primitives::keccak256(o.federation.as_bytes());
     ledger.client.fl_set_aggregator(fid, aggregator).await?;
@@ -667,12 +731,19 @@ pub async fn history(
 
 /// What a round's outcome must show before its model is taken: a receipt that
 /// verifies, of mode `fl`, for this federation and round, from the model the round
-/// started at to the model handed back.
-pub fn check_outcome(o: &RoundOutcome, fed: &str, round: u64, started: &LrModel) -> Result<FlRound> {
+/// started at (`previous`) to the model handed back, sealed as stored; the model,
+/// opened with the federation's model key.
+pub fn check_outcome(
+    o: &RoundOutcome,
+    fed: &str,
+    round: u64,
+    previous: veil_content::Root,
+    model_key: &veil_seal::Identity,
+) -> Result<(FlRound, LrModel)> {
     let bytes = serde_json::to_vec(&o.receipt).map_err(|e| StackError::Config(e.to_string()))?;
     let v =
         veil_receipt::verify(&bytes).map_err(|e| StackError::Config(format!("the round's receipt: {e}")))?;
-    let root = veil_fl::jcs_root(&o.global)?;
+    let root = o.global_root;
     let event = v
         .receipt
         .events
@@ -680,21 +751,24 @@ pub fn check_outcome(o: &RoundOutcome, fed: &str, round: u64, started: &LrModel)
         .find_map(|e| e.payload::<FlRound>())
         .and_then(|e| e.ok())
         .ok_or_else(|| StackError::Config("the round's receipt has no fl.round event".into()))?;
-    let previous = veil_fl::jcs_root(started)?;
+    let sealed =
+        B64.decode(&o.global_sealed).map_err(|e| StackError::Config(format!("the sealed model: {e}")))?;
     if v.receipt.mode != veil_receipt::Mode::Fl
         || v.receipt.output_hash != root
-        || o.global_root != root
         || event.global_root != root
         || event.previous_root != previous
         || v.receipt.model_hash != Some(previous)
         || event.federation != fed
         || event.round != round
+        || event.sealed_root != Some(o.sealed_root)
+        || veil_content::root_of(&sealed)? != o.sealed_root
     {
         return Err(StackError::Config(format!(
             "round {round}'s receipt does not state this round and model"
         )));
     }
-    Ok(event)
+    let model = open_model(&o.global_sealed, model_key, root)?;
+    Ok((event, model))
 }
 
 /// Fixed point: updates within ±4, 20 fraction bits, weights up to 1,000 rows — at
@@ -706,6 +780,7 @@ const MAX_WEIGHT: u64 = 1000;
 /// `veil fl join`: one JSON line per round through `say`.
 pub async fn join(o: &FlJoinOptions, mut say: impl FnMut(&str)) -> Result<()> {
     let key = crate::keys::read_identity(&o.key)?.signing_key();
+    let model_key = crate::keys::read_identity(&o.model_key)?;
     let owner = veil_fl::parse_key(&o.owner).map_err(StackError::Config)?;
     let fed = veil_fl::federation_id(&o.federation.name, &owner)
         .ok_or_else(|| StackError::Config(format!("{:?} is not a federation name", o.federation.name)))?;
@@ -720,8 +795,10 @@ pub async fn join(o: &FlJoinOptions, mut say: impl FnMut(&str)) -> Result<()> {
     for round in 1..=o.rounds {
         let start = wait_for_round(gw, &fed, round, Duration::from_secs(o.wait_secs)).await?;
         let s = &start.start;
-        let (update, weight) = veil_fl::local_update(&s.spec, &s.global, &rows, &ys, s.config.clip)?;
-        let started = s.global.clone();
+        let global = open_model(&s.global_sealed, &model_key, s.global_root)?;
+        veil_fl::check_global(s, &global)?;
+        let (update, weight) = veil_fl::local_update(&s.spec, &global, &rows, &ys, s.config.clip)?;
+        let started = s.global_root;
         let (mut p, ad) = veil_fl::Participant::join(key.clone(), o.id, &owner, &o.federation.name, start)?;
         post(gw, &fed, &ad).await?;
         let mut my_root = None;
@@ -757,7 +834,7 @@ pub async fn join(o: &FlJoinOptions, mut say: impl FnMut(&str)) -> Result<()> {
                 call(http().get(format!("{gw}/v1/fl/{fed}/rounds/{round}"))).await?;
             match got {
                 Ok(out) => {
-                    let event = check_outcome(&out, &fed, round, &started)?;
+                    let (event, _) = check_outcome(&out, &fed, round, started, &model_key)?;
                     let included =
                         my_root.is_some_and(|r| event.update_roots.get(&o.id.to_string()) == Some(&r));
                     if my_root.is_some() && !included {
@@ -855,9 +932,12 @@ pub fn bench_fl(o: &FlBenchOptions) -> Result<String> {
     let started = Instant::now();
     for round in 1..=o.training.rounds {
         let t = Instant::now();
-        let start = round_start("bench", &owner, &fed, round, &keys_hex, &spec, &global, 1000);
+        // In one process nothing travels, so nothing is sealed.
+        let model =
+            StartModel { root: veil_fl::jcs_root(&global)?, sealed: String::new(), key: String::new() };
+        let start = round_start("bench", &owner, &fed, round, &keys_hex, &spec, model, 1000);
         let signed = veil_fl::sign_start(&owner, start)?;
-        let mut session = veil_fl::Session::open(signed.clone(), last.as_ref())?;
+        let mut session = veil_fl::Session::open(signed.clone(), global.clone(), last.as_ref())?;
         let mut parts = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             let (p, ad) = veil_fl::Participant::join(

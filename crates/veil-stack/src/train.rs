@@ -31,9 +31,13 @@ pub struct TrainOptions {
     /// The token whose sealed table to train on (you must be authorized on it).
     #[arg(long)]
     pub token: TokenId,
-    /// The label column (values 0 and 1); every other column is a feature.
+    /// The label column (values 0 and 1).
     #[arg(long)]
     pub label: String,
+    /// The feature columns, comma-separated, in the order the weights take them
+    /// (default: every column but the label).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Vec<String>,
     /// Full-batch gradient steps.
     #[arg(long, default_value_t = 500)]
     pub epochs: u32,
@@ -85,8 +89,13 @@ pub async fn train(o: &TrainOptions, clock: fn() -> u64) -> Result<serde_json::V
     let ledger = o.ledger.connect(clock).await?;
     let me = ledger.signer()?;
     let chain = &ledger.client;
-    let spec =
-        TrainingSpec { label: o.label.clone(), epochs: o.epochs, learning_rate: o.learning_rate, l2: o.l2 };
+    let spec = TrainingSpec {
+        label: o.label.clone(),
+        features: o.features.clone(),
+        epochs: o.epochs,
+        learning_rate: o.learning_rate,
+        l2: o.l2,
+    };
     let spec_root = spec.root().map_err(bad)?;
     // Refused later anyway (the broker reads the same fact); refusing here escrows nothing.
     let (authorized, block) = chain.is_authorized(o.token.value(), me).await?;

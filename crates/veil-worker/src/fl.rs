@@ -9,6 +9,11 @@
 //! ever holds masked updates and the sum; the model it publishes is the previous one
 //! plus the survivors' weighted mean update.
 //!
+//! Models travel sealed: the owner seals each start's model to the federation's model
+//! key and to this enclave's sealing key; the worker opens it inside and seals the new
+//! model to both again, storing it by root. Anyone may read a round's view and
+//! outcome; only the federation and the enclave read its models.
+//!
 //! State is in memory: a worker that restarts forgets its rounds, and the owner
 //! starts the round again (clients see `fl.unknown_round`).
 
@@ -18,12 +23,14 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256};
 use alloy::sol_types::SolStruct as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use tokio::sync::watch;
 use veil_fl::{FlError, LastRound, Session};
 use veil_protocol::Problem;
 use veil_protocol::fl::{
-    FlMessage, RegistryRef, RoundOutcome, RoundView, SignedRecord, SignedRoundStart, Stage, StageInput,
-    registry_domain,
+    FlMessage, LrModel, RegistryRef, RoundOutcome, RoundView, SignedRecord, SignedRoundStart, Stage,
+    StageInput, registry_domain,
 };
 use veil_protocol::secagg::ClientId;
 use veil_receipt::events::FlRound;
@@ -127,7 +134,10 @@ impl Worker {
             }
             None => None,
         };
-        let session = Session::open(start, last.as_ref())?;
+        // The owner's signature first: nothing is opened for a start nobody signed.
+        veil_fl::check_start(&start)?;
+        let global = self.open_global(&start)?;
+        let session = Session::open(start, global, last.as_ref())?;
         let wake = Arc::new(tokio::sync::Notify::new());
         let hosted = Hosted {
             session,
@@ -143,6 +153,24 @@ impl Worker {
         tracing::info!(federation = %fed, round = view.start.start.config.round, "federated round opened");
         tokio::spawn(self.clone().drive(fed, Duration::from_millis(timeout), wake));
         Ok(view)
+    }
+
+    /// The start's model, opened with this enclave's sealing key (the owner sealed it
+    /// to that key, bound in the evidence it checked, and to the federation's).
+    fn open_global(&self, start: &SignedRoundStart) -> Result<LrModel, JobError> {
+        let bad = |m: String| JobError::Fl(FlError::BadRound(m));
+        start
+            .start
+            .model_key
+            .parse::<veil_seal::PublicKey>()
+            .map_err(|e| bad(format!("the model key: {e}")))?;
+        let sealed = B64
+            .decode(&start.start.global_sealed)
+            .map_err(|e| bad(format!("the sealed model is not base64: {e}")))?;
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        veil_seal::open(sealed.as_slice(), &mut *plain, &self.identity)
+            .map_err(|e| bad(format!("the start's model is not sealed to this aggregator: {e}")))?;
+        serde_json::from_slice(&plain).map_err(|e| bad(format!("the start's model: {e}")))
     }
 
     /// The federation's current (or last) round.
@@ -294,6 +322,19 @@ impl Worker {
         let session = self.session().await?;
         let start = self.fl_view(fed)?.start;
         let owner = start.start.owner.clone();
+        // The new model, sealed to the federation's key and to this enclave's (so the
+        // owner can hand it back as the next start), stored by root.
+        let model_key: veil_seal::PublicKey =
+            start.start.model_key.parse().map_err(|e| FlError::BadRound(format!("the model key: {e}")))?;
+        let plain = veil_fl::jcs_bytes(&f.global)?;
+        let mut sealed = Vec::new();
+        veil_seal::seal(plain.as_slice(), &mut sealed, &[model_key, self.identity.public_key()])
+            .map_err(|e| JobError::Internal(format!("sealing the global model: {e}")))?;
+        let stored = self
+            .store
+            .put_bytes(sealed.clone())
+            .await
+            .map_err(|e| JobError::Internal(format!("storing the global model: {e}")))?;
         let now = self.time();
         let mut receipt = Receipt::new(Mode::Fl, start_root, f.global_root, now);
         receipt.model_hash = Some(f.previous_root);
@@ -310,6 +351,7 @@ impl Worker {
                 dropped: f.dropped.clone(),
                 update_roots: f.update_roots.iter().map(|(c, r)| (c.to_string(), *r)).collect(),
                 total_weight: f.total_weight,
+                sealed_root: Some(stored.root),
             },
         )];
         let receipt = self.sign(receipt, &session)?;
@@ -317,7 +359,13 @@ impl Worker {
             Some(registry) => Some(self.fl_record(registry, fed, round, start_root, f, &receipt.id)?),
             None => None,
         };
-        Ok(RoundOutcome { global: f.global.clone(), global_root: f.global_root, receipt, record })
+        Ok(RoundOutcome {
+            global_root: f.global_root,
+            global_sealed: B64.encode(&sealed),
+            sealed_root: stored.root,
+            receipt,
+            record,
+        })
     }
 
     /// The round's record for `registry`, signed with the chain key.

@@ -57,18 +57,28 @@ struct Fitted {
     accuracy: f64,
 }
 
-/// Fit the order's spec on the table in `plain`: the label column (0 or 1) against
-/// every other column, features scaled by the table's own ranges.
+/// Fit the order's spec on the table in `plain`: the label column (0 or 1) against the
+/// spec's feature columns (every other column when it names none), scaled by the
+/// table's own ranges.
 fn fit(plain: &[u8], order: &TrainOrder) -> Result<Fitted, JobError> {
     let text = std::str::from_utf8(plain).map_err(|_| bad_order("the token's data is not UTF-8 text"))?;
     let table = Table::parse(text).map_err(|e| bad_order(e.to_string()))?;
-    let label = table
-        .columns()
-        .iter()
-        .position(|c| *c == order.spec.label)
-        .ok_or_else(|| bad_order(format!("the token's table has no column {:?}", order.spec.label)))?;
-    if table.columns().len() < 2 {
-        return Err(bad_order("the table needs a feature column besides the label"));
+    let column = |name: &str| {
+        table
+            .columns()
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| bad_order(format!("the token's table has no column {name:?}")))
+    };
+    let label = column(&order.spec.label)?;
+    let features: Vec<usize> = if order.spec.features.is_empty() {
+        (0..table.columns().len()).filter(|&j| j != label).collect()
+    } else {
+        order.spec.features.iter().map(|f| column(f)).collect::<Result<_, _>>()?
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    if features.is_empty() || features.iter().any(|&j| j == label || !seen.insert(j)) {
+        return Err(bad_order("name at least one feature column, each once, none of them the label"));
     }
     if table.is_empty() || table.len() > MAX_TRAIN_ROWS {
         return Err(bad_order(format!("train on 1 to {MAX_TRAIN_ROWS} rows, not {}", table.len())));
@@ -82,7 +92,7 @@ fn fit(plain: &[u8], order: &TrainOrder) -> Result<Fitted, JobError> {
             return Err(bad_order(format!("row {}: the label is {y}, not 0 or 1", i + 1)));
         }
         labels.push(y as u8);
-        rows.push(row.iter().enumerate().filter(|(j, _)| *j != label).map(|(_, v)| *v).collect::<Vec<f32>>());
+        rows.push(features.iter().map(|&j| row[j]).collect::<Vec<f32>>());
     }
     let (feature_min, mut feature_max) = lr::ranges(&rows);
     // A constant column scales to 0 whatever its width; give it one so the spec holds.
@@ -102,11 +112,10 @@ fn fit(plain: &[u8], order: &TrainOrder) -> Result<Fitted, JobError> {
     let trained = lr::train(&spec, &LrModel::zeros(rows[0].len()), &rows, &labels)
         .map_err(|e| bad_order(e.to_string()))?;
     let accuracy = lr::accuracy(&trained, &spec, &rows, &labels);
-    let features = table.columns().iter().enumerate().filter(|(j, _)| *j != label).map(|(_, c)| c.clone());
     Ok(Fitted {
         model: TrainedModel {
             format: TRAINED_FORMAT.into(),
-            features: features.collect(),
+            features: features.iter().map(|&j| table.columns()[j].clone()).collect(),
             label: order.spec.label.clone(),
             feature_min: spec.feature_min,
             feature_max: spec.feature_max,

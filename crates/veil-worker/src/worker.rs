@@ -327,7 +327,7 @@ fn transient(p: &Problem) -> bool {
 pub struct Worker {
     config: WorkerConfig,
     pub(crate) domain: Eip712Domain,
-    identity: Identity,
+    pub(crate) identity: Identity,
     kms: KmsClient,
     attester: Arc<dyn Attester>,
     measurement: String,

@@ -37,6 +37,7 @@ impl Federation {
             |f: &str| ok(&veil(&["fl", "key", "--out", dir.join(f).to_str().unwrap()])).trim().to_owned();
         let owner = key("owner.key");
         let keys = (1..=n).map(|i| key(&format!("c{i}.key"))).collect();
+        ok(&veil(&["keygen", "--out", dir.join("model.identity").to_str().unwrap()]));
         Self { dir: dir.to_owned(), url: url.to_owned(), name, owner, keys }
     }
 
@@ -53,6 +54,9 @@ impl Federation {
                 .to_vec();
         for k in &self.keys {
             args.extend(["--client".to_owned(), k.clone()]);
+        }
+        if command == "run" {
+            args.extend(["--model-key".to_owned(), self.path("model.identity")]);
         }
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         args
@@ -73,6 +77,8 @@ impl Federation {
                 &key,
                 "--owner",
                 &self.owner,
+                "--model-key",
+                &self.path("model.identity"),
             ])
             .args(["--id", &id, "--of", &of, "--rounds", rounds])
             .args(extra)
@@ -128,7 +134,21 @@ fn five_client_processes_train_through_the_attested_worker() {
     let log = info["log"].as_str().unwrap();
     let mut run = f.owner_command(
         "run",
-        &["--rounds", rounds, "--stage-timeout-ms", "3000", "--out", &fl_out, "--record", "--log", log],
+        &[
+            "--rounds",
+            rounds,
+            "--stage-timeout-ms",
+            "3000",
+            "--out",
+            &fl_out,
+            "--record",
+            "--log",
+            log,
+            "--dev-root",
+            &dev_root,
+            "--measurement",
+            &m,
+        ],
     );
     run.extend(ledger.map(str::to_owned));
     let out = veil_owned(&run);
@@ -232,6 +252,21 @@ fn five_client_processes_train_through_the_attested_worker() {
     let status = ok(&veil(&["fl", "status", "--gateway", &url, "--federation", &fed]));
     let v: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(v["stage"], "done");
+    // What anyone may read of a round shows its models by root and sealed, never the
+    // weights; the sealed model opens with the federation's model key and no other.
+    assert!(!status.contains("weights"), "{status}");
+    let sealed = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        v["outcome"]["global_sealed"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(p("global.sealed"), &sealed).unwrap();
+    let opened = p("global.json");
+    ok(&veil(&["open", "--key", &f.path("model.identity"), &p("global.sealed"), &opened]));
+    let model: Value = serde_json::from_str(&std::fs::read_to_string(&opened).unwrap()).unwrap();
+    assert_eq!(model["weights"].as_array().unwrap().len(), 30);
+    fails(&veil(&["open", "--key", &f.path("c1.key"), &p("global.sealed"), &p("x")]));
+    assert!(!std::path::Path::new(&p("x")).exists(), "nothing written");
     let mut start = v["start"].clone();
     start["start"]["config"]["round"] = 5.into();
     let (status, body) = rt.block_on(async {
@@ -300,7 +335,10 @@ fn a_federation_records_its_rounds_on_anvil() {
 
     let clients: Vec<_> = (1..=3).map(|i| f.join(i, "2", &[])).collect();
     let fl_out = p("fl");
-    let mut run = f.owner_command("run", &["--rounds", "2", "--out", &fl_out, "--record"]);
+    let mut run = f.owner_command(
+        "run",
+        &["--rounds", "2", "--out", &fl_out, "--record", "--dev-root", &dev_root, "--measurement", &m],
+    );
     run.extend(ledger.map(str::to_owned));
     let said = lines(&ok(&veil_owned(&run)));
     assert!(said.iter().all(|l| l["recorded_gas"].as_u64().is_some_and(|g| g > 0)), "{said:?}");

@@ -141,34 +141,34 @@ fn a_user_trains_on_a_tokens_sealed_table_and_the_enclave_completes_the_job() {
     let identity = tmp.path().join("me.identity");
     ok(&veil(&["keygen", "--out", &p(&identity)]));
     let out = tmp.path().join("model");
-    let train = |key: &Path, label: &str, prover: &str| {
-        veil_with(
-            &["--rpc", &rpc, "--deployment", &deployment_path, "--key", &p(key)],
-            &[
-                "train",
-                "--gateway",
-                &gateway,
-                "--token",
-                "1",
-                "--label",
-                label,
-                "--epochs",
-                "300",
-                "--fee-eth",
-                "0.01",
-                "--prover",
-                prover,
-                "--identity",
-                &p(&identity),
-                "--out",
-                &p(&out),
-                "--dev-root",
-                &dev_root,
-                "--measurement",
-                &measurement,
-            ],
-        )
+    let identity_s = p(&identity);
+    let train_with = |key: &Path, label: &str, prover: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--gateway",
+            &gateway,
+            "--token",
+            "1",
+            "--label",
+            label,
+            "--epochs",
+            "300",
+            "--fee-eth",
+            "0.01",
+            "--prover",
+            prover,
+            "--identity",
+            &identity_s,
+            "--dev-root",
+            &dev_root,
+            "--measurement",
+            &measurement,
+        ];
+        args.extend_from_slice(extra);
+        veil_with(&["--rpc", &rpc, "--deployment", &deployment_path, "--key", &p(key)], &args)
     };
+    let out_s = p(&out);
+    let train = |key: &Path, label: &str, prover: &str| train_with(key, label, prover, &["--out", &out_s]);
     // Not authorized on the token: refused before any fee is escrowed (the broker
     // would refuse the key anyway; the order below shows it).
     let err = fails(&train(&user_key, "target", &operator));
@@ -182,6 +182,9 @@ fn a_user_trains_on_a_tokens_sealed_table_and_the_enclave_completes_the_job() {
     // No such label column: refused inside, with the reason.
     let err = fails(&train(&user_key, "diagnosis", &operator));
     assert!(err.contains("train.bad_order") && err.contains("no column \"diagnosis\""), "{err}");
+    let err =
+        fails(&train_with(&user_key, "target", &operator, &["--features", "x0,target", "--out", &out_s]));
+    assert!(err.contains("train.bad_order") && err.contains("none of them the label"), "{err}");
     assert!(!out.join("model.json").exists(), "nothing written");
 
     let done: Value = serde_json::from_str(&ok(&train(&user_key, "target", &operator))).expect("json");
@@ -210,6 +213,21 @@ fn a_user_trains_on_a_tokens_sealed_table_and_the_enclave_completes_the_job() {
     assert_ne!(doc["receipt"]["model_hash"], spec);
     std::fs::write(&receipt, doc.to_string()).expect("write");
     fails(&veil(&["verify", "--dev-root", &dev_root, "--measurement", &measurement, &receipt]));
+
+    // Named feature columns: the model takes exactly those, in that order.
+    let subset = tmp.path().join("subset");
+    let done3: Value = serde_json::from_str(&ok(&train_with(
+        &user_key,
+        "target",
+        &operator,
+        &["--features", "x20,x22,x27", "--out", &p(&subset)],
+    )))
+    .expect("json");
+    assert_eq!(done3["features"], 3);
+    let model: Value =
+        serde_json::from_slice(&std::fs::read(subset.join("model.json")).expect("model")).expect("json");
+    assert_eq!(model["features"], serde_json::json!(["x20", "x22", "x27"]));
+    assert_ne!(done3["spec"], done["spec"], "another spec, another job");
 
     // Orders sent as they are, signed by the user for a job: a real recipient key, so
     // only the checks under test can refuse them.
