@@ -111,18 +111,8 @@ pub struct TrainedModel {
 pub struct TrainOutput {
     /// The job (decimal uint256).
     pub job: String,
-    /// Root of the sealed data set trained on.
-    pub dataset: Root,
-    /// Root of the training spec.
-    pub spec: Root,
-    /// Root of the trained model's JCS bytes.
-    pub model: Root,
-    /// Root of the model sealed to the recipient, as stored.
-    pub sealed: Root,
-    /// Rows trained on.
-    pub rows: u64,
-    /// Features per row.
-    pub features: u32,
+    /// What was trained on and made, as the receipt's `train.completed` event says.
+    pub trained: veil_receipt::events::TrainCompleted,
     /// Share of the training rows the model classifies right.
     pub train_accuracy: f64,
 }

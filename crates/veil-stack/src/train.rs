@@ -174,21 +174,24 @@ pub async fn train(o: &TrainOptions, clock: fn() -> u64) -> Result<serde_json::V
         && r.context_hash == Some(data_root)
         && r.model_hash == Some(spec_root)
         && r.output_hash == jcs_root(out)?
-        && out.dataset == data_root
-        && out.spec == spec_root
-        && out.job == order.job;
+        && out.trained.dataset == data_root
+        && out.trained.spec == spec_root
+        && out.job == order.job
+        && r.events.iter().any(|e| {
+            matches!(e.payload::<veil_receipt::events::TrainCompleted>(), Some(Ok(t)) if t == out.trained)
+        });
     if !stated {
         return Err(bad("the receipt is not about this order, this data and this spec"));
     }
     // The model: sealed to me, stored by its root, opening to the root the chain gets.
     let sealed = B64.decode(&answer.sealed_model).map_err(|e| bad(format!("the sealed model: {e}")))?;
-    if root(&sealed)? != out.sealed {
+    if root(&sealed)? != out.trained.sealed {
         return Err(bad("the sealed model is not the one the receipt names"));
     }
     let mut plain = zeroize::Zeroizing::new(Vec::new());
     veil_seal::open(sealed.as_slice(), &mut *plain, &identity)
         .map_err(|e| bad(format!("the sealed model does not open with your identity: {e}")))?;
-    if root(&plain)? != out.model {
+    if root(&plain)? != out.trained.model {
         return Err(bad("the opened model is not the one the receipt names"));
     }
     let model: TrainedModel =
@@ -202,7 +205,7 @@ pub async fn train(o: &TrainOptions, clock: fn() -> u64) -> Result<serde_json::V
         && c.target.job_registry == deployment.jobs
         && c.target.account == o.prover
         && c.target.receipt_id == B256::from(receipt_id.0)
-        && c.result == root_word(&out.model);
+        && c.result == root_word(&out.trained.model);
     if !aimed {
         return Err(bad("the completion is not for this job, prover, receipt and model"));
     }
@@ -218,7 +221,7 @@ pub async fn train(o: &TrainOptions, clock: fn() -> u64) -> Result<serde_json::V
 
     chain.complete_job_for(job, o.prover, c.result, c.target.receipt_id, c.signature.to_vec()).await?;
     let landed = chain.job(job).await?;
-    if landed.status != "completed" || landed.result_hash != root_word(&out.model) {
+    if landed.status != "completed" || landed.result_hash != root_word(&out.trained.model) {
         return Err(bad(format!("job {job} is {} with result {}", landed.status, landed.result_hash)));
     }
     Ok(serde_json::json!({
@@ -226,10 +229,10 @@ pub async fn train(o: &TrainOptions, clock: fn() -> u64) -> Result<serde_json::V
         "prover": landed.prover,
         "dataset": data_root,
         "spec": spec_root,
-        "model": out.model,
-        "sealed": out.sealed,
+        "model": out.trained.model,
+        "sealed": out.trained.sealed,
         "receipt": answer.receipt.id,
-        "rows": out.rows,
+        "rows": out.trained.rows,
         "features": model.features.len(),
         "train_accuracy": out.train_accuracy,
         "enclave_key": c.enclave_key,

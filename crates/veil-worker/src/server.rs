@@ -76,11 +76,16 @@ async fn job(
         return Ok(stream(w, req));
     }
     let (answer, timings) = w.run(req).await.map_err(IntoResponse::into_response)?;
-    let mut resp = Json(answer).into_response();
+    Ok(timed(answer, &timings))
+}
+
+/// `body` as JSON, with where the job's time went in `Server-Timing`.
+fn timed(body: impl serde::Serialize, timings: &crate::Timings) -> Response {
+    let mut resp = Json(body).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&timings.header()) {
         resp.headers_mut().insert("server-timing", v);
     }
-    Ok(resp)
+    resp
 }
 
 /// Deltas generated but not yet sent, at most, before generation waits for the reader.
@@ -144,11 +149,19 @@ async fn attestation(
     State(w): State<Arc<Worker>>,
     q: Result<Query<NonceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Response> {
-    let Query(q) = q.map_err(|e| {
-        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
-    })?;
-    let w2 = w.clone();
-    let evidence = tokio::task::spawn_blocking(move || w2.attestation(&q.nonce))
+    let Query(q) = q.map_err(bad_query)?;
+    evidence(move || w.attestation(&q.nonce)).await
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> Response {
+    problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
+}
+
+/// Evidence made off the async runtime (a hardware attester blocks), as the answer.
+async fn evidence(
+    make: impl FnOnce() -> Result<veil_protocol::AttestationResponse, JobError> + Send + 'static,
+) -> Result<Response, Response> {
+    let evidence = tokio::task::spawn_blocking(make)
         .await
         .map_err(|_| JobError::Internal("attestation task failed".into()).into_response())?
         .map_err(IntoResponse::into_response)?;
@@ -202,11 +215,7 @@ async fn train(
 ) -> Result<Response, Response> {
     let ApiJson(job) = body.map_err(IntoResponse::into_response)?;
     let (answer, timings) = w.train(job).await.map_err(IntoResponse::into_response)?;
-    let mut resp = Json(answer).into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&timings.header()) {
-        resp.headers_mut().insert("server-timing", v);
-    }
-    Ok(resp)
+    Ok(timed(answer, &timings))
 }
 
 #[derive(serde::Deserialize)]
@@ -218,15 +227,8 @@ async fn registration(
     State(w): State<Arc<Worker>>,
     q: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Response> {
-    let Query(q) = q.map_err(|e| {
-        problem_response(Problem::new(StatusCode::BAD_REQUEST, ErrorCode::RequestMalformed, e.body_text()))
-    })?;
-    let w2 = w.clone();
-    let evidence = tokio::task::spawn_blocking(move || w2.registration(&q.account))
-        .await
-        .map_err(|_| JobError::Internal("attestation task failed".into()).into_response())?
-        .map_err(IntoResponse::into_response)?;
-    Ok(Json(evidence).into_response())
+    let Query(q) = q.map_err(bad_query)?;
+    evidence(move || w.registration(&q.account)).await
 }
 
 async fn health(State(w): State<Arc<Worker>>) -> Response {

@@ -25,9 +25,7 @@ use veil_protocol::train::{
     root_word,
 };
 use veil_protocol::{CompletionTarget, MAX_EXPIRY_SECS, Table};
-use veil_receipt::events::{
-    DataLoaded, KeyReleased, NftAuthorized, RequestReceived, ResponseReturned, TrainCompleted,
-};
+use veil_receipt::events::{RequestReceived, ResponseReturned, TrainCompleted};
 use veil_receipt::{Event, Mode, Receipt};
 use zeroize::Zeroizing;
 
@@ -149,18 +147,8 @@ impl Worker {
         let recipient: veil_seal::PublicKey =
             order.recipient.parse().map_err(|e: veil_seal::SealError| bad_order(e.to_string()))?;
         let user_s = user.to_string();
-        let TokenData {
-            released,
-            session,
-            released_at,
-            authz,
-            chain,
-            data_root,
-            identity,
-            sealed,
-            data_loaded,
-        } = self.token_data(token, &user_s, UserProof::Request(&request), gateway_root, &mut t).await?;
-        let sealed_len = sealed.len() as u64;
+        let TokenData { session, data_root, identity, sealed, events: access } =
+            self.token_data(token, &user_s, UserProof::Request(&request), gateway_root, &mut t).await?;
         let fitted = tokio::task::spawn_blocking({
             let order = order.clone();
             move || -> Result<_, JobError> {
@@ -187,59 +175,37 @@ impl Worker {
             .await
             .map_err(|e| JobError::Internal(format!("storing the sealed model: {e}")))?;
         t.lap("seal_store");
-        let features = fitted.model.features.len() as u32;
-        let output = TrainOutput {
-            job: order.job.clone(),
+        let trained = TrainCompleted {
             dataset: data_root,
             spec: spec_root,
             model: model_root,
             sealed: stored.root,
             rows: fitted.rows as u64,
-            features,
+            features: fitted.model.features.len() as u32,
+            epochs: order.spec.epochs,
+        };
+        let output = TrainOutput {
+            job: order.job.clone(),
+            trained: trained.clone(),
             train_accuracy: (fitted.accuracy * 1e6).round() / 1e6,
         };
         let output_hash = root(&jcs(&output)?)?;
         let done = self.time();
-        let events = vec![
-            Event::of(
-                received,
-                &RequestReceived {
-                    signer: Some(user_s.clone()),
-                    nonce: Some(request.nonce.clone()),
-                    expiry: Some(request.expiry),
-                    signature: Some(request.signature.clone()),
-                    grant: None,
-                },
-            ),
-            Event::of(
-                released_at,
-                &NftAuthorized {
-                    chain_id: chain.chain_id,
-                    contract: chain.contract.clone(),
-                    token: token.to_string(),
-                    user: user_s.clone(),
-                    block: authz.block,
-                },
-            ),
-            Event::of(
-                released_at,
-                &KeyReleased { resource: released.resource.clone(), decision: released.decision.clone() },
-            ),
-            Event::of(data_loaded, &DataLoaded { root: data_root, bytes: sealed_len }),
-            Event::of(
-                done,
-                &TrainCompleted {
-                    dataset: data_root,
-                    spec: spec_root,
-                    model: model_root,
-                    sealed: stored.root,
-                    rows: fitted.rows as u64,
-                    features,
-                    epochs: order.spec.epochs,
-                },
-            ),
+        let mut events = vec![Event::of(
+            received,
+            &RequestReceived {
+                signer: Some(user_s.clone()),
+                nonce: Some(request.nonce.clone()),
+                expiry: Some(request.expiry),
+                signature: Some(request.signature.clone()),
+                grant: None,
+            },
+        )];
+        events.extend(access);
+        events.extend([
+            Event::of(done, &trained),
             Event::of(done, &ResponseReturned { body_hash: output_hash }),
-        ];
+        ]);
         let mut receipt = Receipt::new(Mode::Train, root(&jcs(&request.input)?)?, output_hash, done);
         receipt.subject = Some(user_s);
         receipt.model_hash = Some(spec_root);

@@ -277,15 +277,13 @@ pub type Deltas = tokio::sync::mpsc::Sender<String>;
 
 /// A token's key released for a user, and its data as the chain names it, still sealed.
 pub(crate) struct TokenData {
-    pub released: SealedResource,
     pub session: Session,
-    pub released_at: OffsetDateTime,
-    pub authz: veil_protocol::kms::AuthorizationRecord,
-    pub chain: veil_protocol::kms::ChainRef,
     pub data_root: Root,
     pub identity: Identity,
     pub sealed: Vec<u8>,
-    pub data_loaded: OffsetDateTime,
+    /// What the release and the fetch showed: `nft.authorized`, `key.released` and
+    /// `data.loaded`, in that order.
+    pub events: Vec<Event>,
 }
 
 /// What a token job computed.
@@ -847,19 +845,9 @@ impl Worker {
         let Caller { proof, user, token, received, event: request_event, input } = caller;
         let user_s = user.to_string();
         t.lap("signature");
-        let TokenData {
-            released,
-            session,
-            released_at,
-            authz,
-            chain,
-            data_root,
-            identity,
-            sealed,
-            data_loaded,
-        } = self.token_data(token, &user_s, proof, gateway_root, t).await?;
+        let TokenData { session, data_root, identity, sealed, events: access } =
+            self.token_data(token, &user_s, proof, gateway_root, t).await?;
         let token_identity = identity;
-        let sealed_len = sealed.len();
         let selection = input.clone();
         let clock = self.clock;
         let (computed, model_at, opened, inferred) = tokio::task::spawn_blocking({
@@ -912,28 +900,12 @@ impl Worker {
         t.add("open_parse", opened);
         t.add("inference", inferred);
         let done = self.now();
-        let mut events = vec![
-            Event::of(received, &request_event),
-            Event::of(
-                released_at,
-                &NftAuthorized {
-                    chain_id: chain.chain_id,
-                    contract: chain.contract.clone(),
-                    token: token.to_string(),
-                    user: user_s.clone(),
-                    block: authz.block,
-                },
-            ),
-            Event::of(
-                released_at,
-                &KeyReleased { resource: released.resource.clone(), decision: released.decision.clone() },
-            ),
-            Event::of(data_loaded, &DataLoaded { root: data_root, bytes: sealed_len as u64 }),
-            Event::of(
-                model_at,
-                &ModelLoaded { weights_hash: model.entry.root, name: model.entry.name.clone() },
-            ),
-        ];
+        let mut events = vec![Event::of(received, &request_event)];
+        events.extend(access);
+        events.push(Event::of(
+            model_at,
+            &ModelLoaded { weights_hash: model.entry.root, name: model.entry.name.clone() },
+        ));
         let (output, context) = match computed {
             Computed::Predictions { output, rows } => {
                 events.push(Event::of(done, &InferenceCompleted { rows: rows as u64 }));
@@ -1005,17 +977,24 @@ impl Worker {
         })?;
         let data_loaded = self.now();
         t.lap("data_fetch");
-        Ok(TokenData {
-            released,
-            session,
-            released_at,
-            authz,
-            chain,
-            data_root,
-            identity,
-            sealed,
-            data_loaded,
-        })
+        let events = vec![
+            Event::of(
+                released_at,
+                &NftAuthorized {
+                    chain_id: chain.chain_id,
+                    contract: chain.contract.clone(),
+                    token: token.to_string(),
+                    user: user_s.to_owned(),
+                    block: authz.block,
+                },
+            ),
+            Event::of(
+                released_at,
+                &KeyReleased { resource: released.resource.clone(), decision: released.decision.clone() },
+            ),
+            Event::of(data_loaded, &DataLoaded { root: data_root, bytes: sealed.len() as u64 }),
+        ];
+        Ok(TokenData { session, data_root, identity, sealed, events })
     }
 
     async fn direct_job(
