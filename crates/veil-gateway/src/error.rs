@@ -107,6 +107,9 @@ impl GatewayError {
             Self::Replay(ReplayError::Io { .. }) | Self::Storage(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::GatewayStorage)
             }
+            Self::Replay(ReplayError::Database(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::GatewayStorage)
+            }
             Self::ModelUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::InferenceModelUnknown),
             Self::TokenUnknown { .. } => (StatusCode::NOT_FOUND, ErrorCode::InferenceTokenUnknown),
             Self::Ledger(_) => (StatusCode::BAD_GATEWAY, ErrorCode::LedgerUnavailable),

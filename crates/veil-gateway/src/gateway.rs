@@ -23,7 +23,7 @@ use veil_protocol::{ChatInput, JobRequest, JobResponse, SignedAccessGrant, Signe
 use crate::GatewayError;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
-use crate::replay::ReplayGuard;
+use crate::replay::Replay;
 
 /// A signed inference request body: `model` may be a registered name or a root (the
 /// signature covers the root).
@@ -38,7 +38,7 @@ pub struct GatewayParts {
     /// The models workers serve.
     pub models: Vec<RegisteredModel>,
     /// Used nonces.
-    pub replay: ReplayGuard,
+    pub replay: Replay,
     /// Where receipts are kept, one file per id.
     pub receipts_dir: PathBuf,
     /// How long, and how many, receipts are kept for `GET /v1/receipts/{id}`.
@@ -80,7 +80,7 @@ pub struct Gateway {
     ledger: ChainClient<DynProvider>,
     pool: Arc<Pool>,
     models: Vec<RegisteredModel>,
-    replay: ReplayGuard,
+    replay: Replay,
     receipts_dir: PathBuf,
     retention: Retention,
     kept: std::sync::atomic::AtomicU64,
@@ -129,7 +129,7 @@ impl Gateway {
         let now = (self.clock)();
         let signer = request.verify(&self.domain, now, MAX_EXPIRY_SECS)?;
         let token = request.token()?;
-        self.replay.check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)?;
+        self.replay.check_and_record(&signer.to_string(), &request.nonce, request.expiry, now).await?;
         let checked = started.elapsed();
         let job = JobRequest::Token { request, data_root: self.data_root(token).await? };
         let looked_up = started.elapsed();
@@ -213,7 +213,7 @@ impl Gateway {
     }
 
     /// The replay guard for signed requests.
-    pub(crate) fn replay(&self) -> &ReplayGuard {
+    pub(crate) fn replay(&self) -> &Replay {
         &self.replay
     }
 

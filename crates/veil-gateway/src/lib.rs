@@ -33,4 +33,4 @@ pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
 pub use metrics::Metrics;
 pub use ml::{MAX_JOB_WAIT_MS, MAX_ML_JOBS, ML_REQUESTS_PER_SECOND};
 pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, JobStream, MAX_ANSWER_BYTES, Pool};
-pub use replay::{ReplayError, ReplayGuard};
+pub use replay::{PgNonces, Replay, ReplayError, ReplayGuard};

@@ -7,6 +7,11 @@
 //! file holds twice the live entries (plus slack): the file stays proportional to the
 //! nonces that can still be replayed, without a restart.
 //!
+//! Several gateways share one guard through PostgreSQL ([`PgNonces`]): one statement
+//! inserts `(signer, nonce)` or takes over an entry past its expiry, and a live entry
+//! wins, so however many gateways race on a nonce exactly one accepts it, and a commit
+//! (durable in the database's log) comes before the answer.
+//!
 //! The file ends where the guard's last durable append ended. A write that failed
 //! part-way (a full disk) leaves a tail the next append would run into, merging two
 //! lines into one the parser misreads; so before each append a tail past the known end
@@ -37,6 +42,112 @@ pub enum ReplayError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The database could not be reached or refused the write; the request is
+    /// refused rather than risk a replay.
+    #[error("nonce database: {0}")]
+    Database(String),
+}
+
+/// Where nonces are remembered: a local file (one gateway) or PostgreSQL (any number).
+#[derive(Debug)]
+pub enum Replay {
+    /// An fsynced file ([`ReplayGuard`]).
+    File(ReplayGuard),
+    /// A PostgreSQL table ([`PgNonces`]).
+    Postgres(PgNonces),
+}
+
+impl Replay {
+    /// Accept `(signer, nonce)` once, across every gateway sharing this store;
+    /// durable before this returns.
+    pub async fn check_and_record(
+        &self,
+        signer: &str,
+        nonce: &str,
+        expiry: u64,
+        now: u64,
+    ) -> Result<(), ReplayError> {
+        match self {
+            Self::File(g) => g.check_and_record(signer, nonce, expiry, now),
+            Self::Postgres(p) => p.check_and_record(signer, nonce, expiry, now).await,
+        }
+    }
+}
+
+/// Nonces in a PostgreSQL table, shared by every gateway that names the database.
+#[derive(Debug)]
+pub struct PgNonces {
+    pool: sqlx::PgPool,
+    accepted: std::sync::atomic::AtomicU64,
+}
+
+/// Expired entries are dropped once every this many accepted nonces.
+const PRUNE_EVERY: u64 = 1024;
+
+fn db(e: sqlx::Error) -> ReplayError {
+    ReplayError::Database(e.to_string())
+}
+
+impl PgNonces {
+    /// Connect to the database at `url` (`postgres://…`) and make the table if it is
+    /// not there (under an advisory lock: gateways starting together do not race).
+    pub async fn connect(url: &str) -> Result<Self, ReplayError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(db)?;
+        let mut tx = pool.begin().await.map_err(db)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(1986357612)").execute(&mut *tx).await.map_err(db)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS veil_nonces (signer TEXT NOT NULL, nonce TEXT NOT NULL, \
+             expiry BIGINT NOT NULL, PRIMARY KEY (signer, nonce))",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Self { pool, accepted: Default::default() })
+    }
+
+    /// Accept `(signer, nonce)` once; committed before this returns.
+    pub async fn check_and_record(
+        &self,
+        signer: &str,
+        nonce: &str,
+        expiry: u64,
+        now: u64,
+    ) -> Result<(), ReplayError> {
+        let secs =
+            |t: u64| i64::try_from(t).map_err(|_| ReplayError::Database(format!("time {t} out of range")));
+        let done = sqlx::query(
+            "INSERT INTO veil_nonces (signer, nonce, expiry) VALUES ($1, $2, $3) \
+             ON CONFLICT (signer, nonce) DO UPDATE SET expiry = EXCLUDED.expiry \
+             WHERE veil_nonces.expiry < $4",
+        )
+        .bind(signer.to_ascii_lowercase())
+        .bind(nonce)
+        .bind(secs(expiry)?)
+        .bind(secs(now)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(ReplayError::Replayed { signer: signer.to_owned(), nonce: nonce.to_owned() });
+        }
+        if self.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
+            // Best effort: a failed prune leaves dead rows, never a wrong answer.
+            if let Err(e) = sqlx::query("DELETE FROM veil_nonces WHERE expiry < $1")
+                .bind(secs(now)?)
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "pruning expired nonces");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Remembered nonces.
@@ -210,5 +321,78 @@ mod tests {
         drop(g);
         let g = ReplayGuard::open(&p, 200).unwrap();
         assert!(g.check_and_record("0xab", "live", 300, 200).is_err());
+    }
+
+    /// A database of its own on the machine's PostgreSQL (scripts/test.sh starts it when
+    /// it is not running), dropped by the returned guard.
+    struct TestDb {
+        admin: sqlx::PgPool,
+        name: String,
+        url: String,
+    }
+
+    impl TestDb {
+        async fn new() -> Self {
+            const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+            let admin = sqlx::PgPool::connect(&format!("{SERVER}/postgres"))
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432 (scripts/test.sh starts it)");
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+            let name = format!("veil_nonces_{}_{nanos}", std::process::id());
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+            let url = format!("{SERVER}/{name}");
+            Self { admin, name, url }
+        }
+
+        async fn drop(self) {
+            sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+                .execute(&self.admin)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gateways_sharing_a_database_accept_each_nonce_once() {
+        let db = TestDb::new().await;
+        // Two gateways start together on a fresh database: both make the table.
+        let (a, b) = tokio::join!(PgNonces::connect(&db.url), PgNonces::connect(&db.url));
+        let (a, b) = (std::sync::Arc::new(a.unwrap()), std::sync::Arc::new(b.unwrap()));
+        // 64 nonces, each sent four times at once, twice to each gateway.
+        let mut racers = tokio::task::JoinSet::new();
+        for n in 0..64 {
+            for g in [&a, &b, &a, &b] {
+                let g = g.clone();
+                racers.spawn(async move { (n, g.check_and_record("0xAB", &n.to_string(), 200, 100).await) });
+            }
+        }
+        let mut accepted = std::collections::BTreeMap::<u32, u32>::new();
+        while let Some(r) = racers.join_next().await {
+            let (n, r) = r.unwrap();
+            match r {
+                Ok(()) => *accepted.entry(n).or_default() += 1,
+                Err(ReplayError::Replayed { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(accepted.len(), 64, "every nonce accepted");
+        assert!(accepted.values().all(|&c| c == 1), "none twice: {accepted:?}");
+        // A gateway that restarts still refuses them (signers compared without case).
+        drop(a);
+        let c = PgNonces::connect(&db.url).await.unwrap();
+        assert!(matches!(c.check_and_record("0xab", "7", 200, 150).await, Err(ReplayError::Replayed { .. })));
+        // Past its expiry an entry no longer holds its nonce (its request is refused as
+        // expired anyway).
+        c.check_and_record("0xab", "7", 800, 201).await.unwrap();
+        assert!(c.check_and_record("0xab", "7", 800, 300).await.is_err());
+        drop((b, c));
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_refuses_rather_than_accepts() {
+        let err = PgNonces::connect("postgres://postgres@127.0.0.1:1/none").await.unwrap_err();
+        assert!(matches!(err, ReplayError::Database(_)), "{err}");
     }
 }

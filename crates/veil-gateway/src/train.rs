@@ -36,7 +36,7 @@ pub(crate) async fn train(
     let job_id = order.job_id().ok_or_else(|| {
         GatewayError::TrainBadOrder(format!("job {:?} is not a decimal uint256", order.job))
     })?;
-    g.replay().check_and_record(&signer.to_string(), &request.nonce, request.expiry, now)?;
+    g.replay().check_and_record(&signer.to_string(), &request.nonce, request.expiry, now).await?;
     let data_root = g.data_root(token).await?;
     let ledger = g.ledger();
     let mismatch = |m: String| Err(GatewayError::TrainJobMismatch(m));

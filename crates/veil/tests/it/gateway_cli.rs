@@ -276,6 +276,36 @@ fn an_authorized_user_gets_predictions_and_a_receipt_that_verifies_offline() {
     assert!(err.contains("not in the log") && err.contains("log.bad_proof"), "{err}");
 }
 
+/// `psql` against the machine's PostgreSQL (scripts/test.sh starts it if needed).
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// With `--database`, request nonces live in PostgreSQL: a signed request accepted
+/// before the stack restarts is a replay after it, and nothing is kept in the file.
+#[test]
+fn nonces_in_postgres_outlive_the_gateway() {
+    let name = format!("veil_up_{}_{}", std::process::id(), now());
+    psql(&format!("CREATE DATABASE {name}"));
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let (_tmp, ctx) = setup(&["--database", &url]);
+    let Ctx { _up: server, dir, gateway, user, .. } = ctx;
+    let gw = GatewayClient::new(&gateway);
+    let body = rt().block_on(signed(&gw, &user, &["P0003"]));
+    let (status, _, _) = rt().block_on(post(&gateway, &body));
+    assert_eq!(status, 200);
+    assert!(!dir.join("gateway/nonces.log").exists(), "nonces kept in the database only");
+    drop(server);
+    let (_server, gateway) = up(&dir, &["--database", &url]);
+    let (status, _, problem) = rt().block_on(post(&gateway, &body));
+    assert_eq!((status, problem["code"].as_str()), (409, Some("request.replayed")), "{problem}");
+    psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
 #[test]
 fn refusals_unauthorized_replayed_expired_forged_and_tampered() {
     let (_tmp, ctx) = setup(&[]);
