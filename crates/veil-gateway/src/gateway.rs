@@ -1,6 +1,5 @@
 //! Routes and their handlers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,7 +39,7 @@ pub struct GatewayParts {
     /// Used nonces.
     pub replay: Replay,
     /// Where receipts are kept, one file per id.
-    pub receipts_dir: PathBuf,
+    pub receipts: crate::db::Receipts,
     /// How long, and how many, receipts are kept for `GET /v1/receipts/{id}`.
     pub retention: Retention,
     /// Unix seconds.
@@ -81,7 +80,7 @@ pub struct Gateway {
     pool: Arc<Pool>,
     models: Vec<RegisteredModel>,
     replay: Replay,
-    receipts_dir: PathBuf,
+    receipts: crate::db::Receipts,
     retention: Retention,
     kept: std::sync::atomic::AtomicU64,
     clock: fn() -> u64,
@@ -102,7 +101,7 @@ impl Gateway {
             pool: parts.pool,
             models: parts.models,
             replay: parts.replay,
-            receipts_dir: parts.receipts_dir,
+            receipts: parts.receipts,
             retention: parts.retention,
             kept: std::sync::atomic::AtomicU64::new(0),
             clock: parts.clock,
@@ -237,17 +236,22 @@ impl Gateway {
     }
 
     /// A kept receipt's bytes, by id (`sha256:` optional).
-    pub(crate) fn kept_receipt(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
-        let hexid = receipt_hex(id)?;
-        std::fs::read(self.receipts_dir.join(format!("{hexid}.json")))
-            .map_err(|_| GatewayError::ReceiptNotFound(hexid.to_owned()))
+    pub(crate) async fn kept_receipt(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        self.kept(id, crate::db::Part::Body).await
     }
 
     /// A kept receipt's inclusion in the transparency log, by receipt id.
-    pub(crate) fn kept_inclusion(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+    pub(crate) async fn kept_inclusion(&self, id: &str) -> Result<Vec<u8>, GatewayError> {
+        self.kept(id, crate::db::Part::Inclusion).await
+    }
+
+    async fn kept(&self, id: &str, part: crate::db::Part) -> Result<Vec<u8>, GatewayError> {
         let hexid = receipt_hex(id)?;
-        std::fs::read(self.receipts_dir.join(format!("{hexid}.{INCLUSION_EXT}")))
-            .map_err(|_| GatewayError::ReceiptNotFound(hexid.to_owned()))
+        self.receipts
+            .get(hexid, part)
+            .await
+            .map_err(|e| GatewayError::Storage(e.to_string()))?
+            .ok_or_else(|| GatewayError::ReceiptNotFound(hexid.to_owned()))
     }
 
     pub(crate) fn ml_jobs(&self) -> &crate::ml::MlJobs {
@@ -290,7 +294,9 @@ impl Gateway {
     /// kept beside it (`GET /v1/receipts/{id}/inclusion`); a receipt the log does not
     /// take is refused, so every receipt a client gets is in the log.
     pub(crate) async fn keep(&self, receipt: &veil_receipt::SignedReceipt) -> Result<(), GatewayError> {
-        let (path, bytes) = keep_receipt(&self.receipts_dir, receipt)?;
+        let (hexid, bytes) = verified_receipt(receipt)?;
+        let storage = |e: crate::db::DatabaseError| GatewayError::Storage(e.to_string());
+        self.receipts.put(&hexid, &bytes, (self.clock)()).await.map_err(storage)?;
         if let Some(log) = &self.log {
             let inclusion = log.submit_receipt(&bytes).await.map_err(|e| {
                 tracing::warn!(error = %e, "the transparency log did not take a receipt");
@@ -298,13 +304,12 @@ impl Gateway {
             })?;
             let json =
                 serde_json::to_vec_pretty(&inclusion).map_err(|e| GatewayError::Storage(e.to_string()))?;
-            veil_fs::write_atomic(path.with_extension(INCLUSION_EXT), &json)
-                .map_err(|e| GatewayError::Storage(e.to_string()))?;
+            self.receipts.put_inclusion(&hexid, &json).await.map_err(storage)?;
         }
         if self.kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
-            let (dir, retention, now) = (self.receipts_dir.clone(), self.retention, (self.clock)());
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = prune_receipts(&dir, retention, now) {
+            let (receipts, retention, now) = (self.receipts.clone(), self.retention, (self.clock)());
+            tokio::spawn(async move {
+                if let Err(e) = receipts.prune(retention, now).await {
                     tracing::warn!(error = %e, "pruning old receipts");
                 }
             });
@@ -312,10 +317,6 @@ impl Gateway {
         Ok(())
     }
 }
-
-/// The extension of a receipt's inclusion file beside `<id>.json` (not `.json`, so
-/// listings and pruning count receipts only).
-const INCLUSION_EXT: &str = "inclusion";
 
 fn receipt_hex(id: &str) -> Result<&str, GatewayError> {
     let hexid = id.trim_start_matches("sha256:");
@@ -325,43 +326,14 @@ fn receipt_hex(id: &str) -> Result<&str, GatewayError> {
     Ok(hexid)
 }
 
-/// [`Gateway::keep`]: where the receipt went, and its bytes.
-fn keep_receipt(
-    dir: &std::path::Path,
-    receipt: &veil_receipt::SignedReceipt,
-) -> Result<(PathBuf, Vec<u8>), GatewayError> {
+/// [`Gateway::keep`]: the id the gateway computes from the receipt's verified bytes
+/// (never the one the worker states: a worker cannot file a receipt under another's id
+/// or outside the store, `"id": "../x"`), and the bytes.
+fn verified_receipt(receipt: &veil_receipt::SignedReceipt) -> Result<(String, Vec<u8>), GatewayError> {
     let bytes = receipt.to_json_pretty();
     let verified = veil_receipt::verify(bytes.as_bytes())
         .map_err(|e| GatewayError::WorkerFailed(format!("the worker's receipt does not verify: {e}")))?;
-    let path = dir.join(format!("{}.json", hex::encode(verified.id.0)));
-    veil_fs::write_atomic(&path, bytes.as_bytes()).map_err(|e| GatewayError::Storage(e.to_string()))?;
-    Ok((path, bytes.into_bytes()))
-}
-
-/// Drop receipts past `retention` at `now` (unix seconds); how many were dropped.
-fn prune_receipts(dir: &std::path::Path, retention: Retention, now: u64) -> std::io::Result<usize> {
-    let mut files: Vec<(u64, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let at =
-            entry.metadata()?.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        files.push((at, path));
-    }
-    files.sort();
-    let too_many = files.len().saturating_sub(retention.max_count);
-    let mut dropped = 0;
-    for (i, (at, path)) in files.iter().enumerate() {
-        if i < too_many || now.saturating_sub(*at) > retention.max_age_secs {
-            std::fs::remove_file(path)?;
-            let _ = std::fs::remove_file(path.with_extension(INCLUSION_EXT));
-            dropped += 1;
-        }
-    }
-    Ok(dropped)
+    Ok((hex::encode(verified.id.0), bytes.into_bytes()))
 }
 
 pub(crate) type Shared = Arc<Gateway>;
@@ -406,11 +378,11 @@ async fn attestation(State(g): State<Shared>, Query(q): Query<NonceQuery>) -> Re
 }
 
 async fn receipt(State(g): State<Shared>, Path(id): Path<String>) -> Response {
-    json_bytes(g.kept_receipt(&id))
+    json_bytes(g.kept_receipt(&id).await)
 }
 
 async fn inclusion(State(g): State<Shared>, Path(id): Path<String>) -> Response {
-    json_bytes(g.kept_inclusion(&id))
+    json_bytes(g.kept_inclusion(&id).await)
 }
 
 fn json_bytes(r: Result<Vec<u8>, GatewayError>) -> Response {
@@ -538,7 +510,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use super::{Retention, keep_receipt, prune_receipts};
+    use super::{Retention, verified_receipt};
+    use crate::db::{Part, Receipts, prune_dir};
 
     fn receipt() -> veil_receipt::SignedReceipt {
         let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
@@ -552,25 +525,36 @@ mod tests {
     }
 
     /// Issue 14, finding 9: the worker-stated id was joined into the path.
-    #[test]
-    fn a_worker_cannot_choose_where_its_receipt_is_kept() {
+    #[tokio::test]
+    async fn a_worker_cannot_choose_where_its_receipt_is_kept() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("receipts");
         std::fs::create_dir(&dir).unwrap();
+        let store = Receipts::Dir(dir.clone());
+        let keep = |r: &veil_receipt::SignedReceipt| {
+            let store = store.clone();
+            let r = r.clone();
+            async move {
+                let (id, bytes) = verified_receipt(&r)?;
+                store.put(&id, &bytes, 0).await.unwrap();
+                Ok::<_, crate::GatewayError>(id)
+            }
+        };
         let good = receipt();
-        let (kept, _) = keep_receipt(&dir, &good).unwrap();
-        assert_eq!(kept, dir.join(format!("{}.json", good.id.trim_start_matches("sha256:"))));
+        let id = keep(&good).await.unwrap();
+        assert_eq!(id, good.id.trim_start_matches("sha256:"));
+        assert!(store.get(&id, Part::Body).await.unwrap().is_some());
 
         let mut escaping = receipt();
         escaping.id = "sha256:../../escaped".into();
         assert_ne!(escaping.id, good.id);
-        let e = keep_receipt(&dir, &escaping).unwrap_err();
+        let e = keep(&escaping).await.unwrap_err();
         assert_eq!(e.problem().code.as_str(), "inference.worker_failed", "{e}");
         // Another receipt's id, with a body that is not that receipt: refused too.
         let mut other = receipt();
         other.receipt.subject = Some("0xabc".into());
         assert_ne!(other.receipt, good.receipt);
-        assert!(keep_receipt(&dir, &other).is_err());
+        assert!(keep(&other).await.is_err());
         let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["receipts"], "nothing was written outside the receipts directory");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
@@ -595,14 +579,14 @@ mod tests {
             n
         };
         let keep_all = Retention { max_age_secs: 1000, max_count: 10 };
-        assert_eq!(prune_receipts(dir.path(), keep_all, 450).unwrap(), 0);
+        assert_eq!(prune_dir(dir.path(), keep_all, 450).unwrap(), 0);
         // At 450 with a 300 s life: a (350 s old) goes, b (250 s) stays.
         let by_age = Retention { max_age_secs: 300, max_count: 10 };
-        assert_eq!(prune_receipts(dir.path(), by_age, 450).unwrap(), 1);
+        assert_eq!(prune_dir(dir.path(), by_age, 450).unwrap(), 1);
         assert_eq!(names(), ["b.json", "c.json", "d.json", "notes.txt"]);
         // At most two: the oldest goes.
         let by_count = Retention { max_age_secs: 1000, max_count: 2 };
-        assert_eq!(prune_receipts(dir.path(), by_count, 450).unwrap(), 1);
+        assert_eq!(prune_dir(dir.path(), by_count, 450).unwrap(), 1);
         assert_eq!(names(), ["c.json", "d.json", "notes.txt"]);
     }
 }

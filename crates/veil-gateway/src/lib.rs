@@ -13,6 +13,7 @@
 
 mod chat;
 mod client;
+mod db;
 mod error;
 mod fl;
 mod gateway;
@@ -28,6 +29,7 @@ mod replay;
 mod train;
 
 pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomain};
+pub use db::{DatabaseError, Receipts, connect as connect_database};
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
 pub use metrics::Metrics;

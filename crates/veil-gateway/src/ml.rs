@@ -360,7 +360,7 @@ fn check_query(model: &RegisteredModel, query: &str) -> Result<(), GatewayError>
 /// gateway; whoever does not verifies the receipt offline under their own trust.
 pub(crate) async fn verify(State(g): State<Shared>, Path(id): Path<String>) -> Response {
     let started = Instant::now();
-    let r = match g.kept_receipt(&id) {
+    let r = match g.kept_receipt(&id).await {
         Ok(bytes) => {
             let g2 = Arc::clone(&g);
             let checked = tokio::task::spawn_blocking(move || {

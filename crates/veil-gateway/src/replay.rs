@@ -89,26 +89,9 @@ fn db(e: sqlx::Error) -> ReplayError {
 }
 
 impl PgNonces {
-    /// Connect to the database at `url` (`postgres://…`) and make the table if it is
-    /// not there (under an advisory lock: gateways starting together do not race).
-    pub async fn connect(url: &str) -> Result<Self, ReplayError> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(db)?;
-        let mut tx = pool.begin().await.map_err(db)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(1986357612)").execute(&mut *tx).await.map_err(db)?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS veil_nonces (signer TEXT NOT NULL, nonce TEXT NOT NULL, \
-             expiry BIGINT NOT NULL, PRIMARY KEY (signer, nonce))",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Self { pool, accepted: Default::default() })
+    /// Nonces in `pool`'s database (its schema made by [`crate::db::connect`]).
+    pub fn new(pool: sqlx::PgPool) -> Self {
+        Self { pool, accepted: Default::default() }
     }
 
     /// Accept `(signer, nonce)` once; committed before this returns.
@@ -255,7 +238,7 @@ impl ReplayGuard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -324,15 +307,15 @@ mod tests {
     }
 
     /// A database of its own on the machine's PostgreSQL (scripts/test.sh starts it when
-    /// it is not running), dropped by the returned guard.
-    struct TestDb {
+    /// it is not running), dropped by [`TestDb::drop`].
+    pub(crate) struct TestDb {
         admin: sqlx::PgPool,
         name: String,
-        url: String,
+        pub(crate) url: String,
     }
 
     impl TestDb {
-        async fn new() -> Self {
+        pub(crate) async fn new() -> Self {
             const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
             let admin = sqlx::PgPool::connect(&format!("{SERVER}/postgres"))
                 .await
@@ -345,7 +328,7 @@ mod tests {
             Self { admin, name, url }
         }
 
-        async fn drop(self) {
+        pub(crate) async fn drop(self) {
             sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
                 .execute(&self.admin)
                 .await
@@ -357,8 +340,9 @@ mod tests {
     async fn gateways_sharing_a_database_accept_each_nonce_once() {
         let db = TestDb::new().await;
         // Two gateways start together on a fresh database: both make the table.
-        let (a, b) = tokio::join!(PgNonces::connect(&db.url), PgNonces::connect(&db.url));
-        let (a, b) = (std::sync::Arc::new(a.unwrap()), std::sync::Arc::new(b.unwrap()));
+        let (a, b) = tokio::join!(crate::db::connect(&db.url), crate::db::connect(&db.url));
+        let (a, b) =
+            (std::sync::Arc::new(PgNonces::new(a.unwrap())), std::sync::Arc::new(PgNonces::new(b.unwrap())));
         // 64 nonces, each sent four times at once, twice to each gateway.
         let mut racers = tokio::task::JoinSet::new();
         for n in 0..64 {
@@ -380,7 +364,7 @@ mod tests {
         assert!(accepted.values().all(|&c| c == 1), "none twice: {accepted:?}");
         // A gateway that restarts still refuses them (signers compared without case).
         drop(a);
-        let c = PgNonces::connect(&db.url).await.unwrap();
+        let c = PgNonces::new(crate::db::connect(&db.url).await.unwrap());
         assert!(matches!(c.check_and_record("0xab", "7", 200, 150).await, Err(ReplayError::Replayed { .. })));
         // Past its expiry an entry no longer holds its nonce (its request is refused as
         // expired anyway).
@@ -391,8 +375,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreachable_database_refuses_rather_than_accepts() {
-        let err = PgNonces::connect("postgres://postgres@127.0.0.1:1/none").await.unwrap_err();
+    async fn a_database_that_goes_away_refuses_rather_than_accepts() {
+        let db = TestDb::new().await;
+        let g = PgNonces::new(crate::db::connect(&db.url).await.unwrap());
+        g.check_and_record("0xab", "1", 200, 100).await.unwrap();
+        let url = db.url.clone();
+        db.drop().await;
+        let err = g.check_and_record("0xab", "2", 200, 100).await.unwrap_err();
         assert!(matches!(err, ReplayError::Database(_)), "{err}");
+        assert!(crate::db::connect(&url).await.is_err(), "no database, no gateway");
     }
 }

@@ -53,6 +53,9 @@ pub enum StackError {
     /// The gateway's nonce log could not be opened.
     #[error(transparent)]
     Replay(#[from] veil_gateway::ReplayError),
+    /// The shared-state database could not be reached or set up.
+    #[error(transparent)]
+    Database(#[from] veil_gateway::DatabaseError),
     /// A gateway refused or could not be reached.
     #[error(transparent)]
     Gateway(#[from] veil_gateway::ClientError),

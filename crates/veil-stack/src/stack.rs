@@ -435,18 +435,26 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         stop_rx.clone(),
     )));
 
+    // Shared with every other gateway on the same database (nonces, receipts).
+    let database = match &opts.database {
+        Some(url) => Some(veil_gateway::connect_database(url).await?),
+        None => None,
+    };
     let gateway = Gateway::new(GatewayParts {
         ledger: client.clone(),
         pool: pool.clone(),
         models: models.clone(),
-        replay: match &opts.database {
-            Some(url) => veil_gateway::Replay::Postgres(veil_gateway::PgNonces::connect(url).await?),
+        replay: match &database {
+            Some(db) => veil_gateway::Replay::Postgres(veil_gateway::PgNonces::new(db.clone())),
             None => veil_gateway::Replay::File(ReplayGuard::open(
                 &dir.join("gateway/nonces.log"),
                 (opts.clock)(),
             )?),
         },
-        receipts_dir: dir.join("gateway/receipts"),
+        receipts: match &database {
+            Some(db) => veil_gateway::Receipts::Postgres(db.clone()),
+            None => veil_gateway::Receipts::Dir(dir.join("gateway/receipts")),
+        },
         retention: veil_gateway::Retention::default(),
         clock: opts.clock,
         ml_per_second: opts.ml_per_second,

@@ -285,10 +285,11 @@ fn psql(sql: &str) {
     assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// With `--database`, request nonces live in PostgreSQL: a signed request accepted
-/// before the stack restarts is a replay after it, and nothing is kept in the file.
+/// With `--database`, request nonces and kept receipts live in PostgreSQL: a signed
+/// request accepted before the stack restarts is a replay after it, its receipt is
+/// served after it, and nothing is kept in files.
 #[test]
-fn nonces_in_postgres_outlive_the_gateway() {
+fn nonces_and_receipts_in_postgres_outlive_the_gateway() {
     let name = format!("veil_up_{}_{}", std::process::id(), now());
     psql(&format!("CREATE DATABASE {name}"));
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
@@ -296,13 +297,20 @@ fn nonces_in_postgres_outlive_the_gateway() {
     let Ctx { _up: server, dir, gateway, user, .. } = ctx;
     let gw = GatewayClient::new(&gateway);
     let body = rt().block_on(signed(&gw, &user, &["P0003"]));
-    let (status, _, _) = rt().block_on(post(&gateway, &body));
+    let (status, _, answer) = rt().block_on(post(&gateway, &body));
     assert_eq!(status, 200);
+    let id = answer["receipt"]["id"].as_str().expect("receipt id").to_owned();
     assert!(!dir.join("gateway/nonces.log").exists(), "nonces kept in the database only");
+    assert_eq!(std::fs::read_dir(dir.join("gateway/receipts")).expect("dir").count(), 0, "receipts too");
     drop(server);
     let (_server, gateway) = up(&dir, &["--database", &url]);
     let (status, _, problem) = rt().block_on(post(&gateway, &body));
     assert_eq!((status, problem["code"].as_str()), (409, Some("request.replayed")), "{problem}");
+    // The receipt the first gateway kept is served by the next.
+    let kept: Value = rt().block_on(async {
+        reqwest::get(format!("{gateway}/v1/receipts/{id}")).await.expect("get").json().await.expect("json")
+    });
+    assert_eq!(kept["id"], id.as_str());
     psql(&format!("DROP DATABASE {name} WITH (FORCE)"));
 }
 
