@@ -149,7 +149,8 @@ impl Receipts {
     }
 }
 
-fn secs(t: u64) -> Result<i64, DatabaseError> {
+/// Unix seconds as PostgreSQL's BIGINT.
+pub(crate) fn secs(t: u64) -> Result<i64, DatabaseError> {
     i64::try_from(t).map_err(|_| DatabaseError(format!("time {t} out of range")))
 }
 

@@ -102,8 +102,7 @@ impl PgNonces {
         expiry: u64,
         now: u64,
     ) -> Result<(), ReplayError> {
-        let secs =
-            |t: u64| i64::try_from(t).map_err(|_| ReplayError::Database(format!("time {t} out of range")));
+        let secs = |t: u64| crate::db::secs(t).map_err(|e| ReplayError::Database(e.0));
         let done = sqlx::query(
             "INSERT INTO veil_nonces (signer, nonce, expiry) VALUES ($1, $2, $3) \
              ON CONFLICT (signer, nonce) DO UPDATE SET expiry = EXCLUDED.expiry \
