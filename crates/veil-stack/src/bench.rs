@@ -165,6 +165,10 @@ pub struct BenchOptions {
     /// Open connections during the load.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
+    /// Run the gateway on PostgreSQL (`postgres://…`): nonces and receipts in the
+    /// database rather than files (`veil up --database`).
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 fn ms(d: Duration) -> String {

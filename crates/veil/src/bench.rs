@@ -9,8 +9,8 @@ pub use veil_stack::bench::BenchOptions as BenchArgs;
 
 /// Run the benchmark and print a markdown report.
 pub fn run(opts: BenchArgs) -> Result<()> {
-    let workers = opts.workers;
-    on_stack(workers, move |stack, dir| {
+    let (workers, database) = (opts.workers, opts.database.clone());
+    on_stack(workers, database, move |stack, dir| {
         Box::pin(async move { veil_stack::bench::report(stack, &opts, dir, crate::unix_now).await })
     })
 }
@@ -18,7 +18,7 @@ pub fn run(opts: BenchArgs) -> Result<()> {
 /// `veil bench fhe`: in one process, or through a stack of its own.
 pub fn fhe(o: veil_stack::fhe::FheBenchOptions) -> Result<()> {
     if o.through_stack {
-        return on_stack(1, |stack, dir| Box::pin(veil_stack::fhe::bench_api(stack, o.runs, dir)));
+        return on_stack(1, None, |stack, dir| Box::pin(veil_stack::fhe::bench_api(stack, o.runs, dir)));
     }
     outln!("{}", veil_stack::fhe::bench(&o)?);
     Ok(())
@@ -49,13 +49,14 @@ type Report<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = veil_stack:
 /// it, and stop it.
 fn on_stack(
     workers: usize,
+    database: Option<String>,
     bench: impl for<'a> FnOnce(&'a veil_stack::stack::Stack, &'a std::path::Path) -> Report<'a>,
 ) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("veil-bench-").tempdir()?;
     let rt = crate::runtime()?;
     let (dir, listen) = (tmp.path().join("stack"), "127.0.0.1:0".parse()?);
     // A benchmark is one client sending as fast as it is answered.
-    let up = UpOptions { ml_per_second: u32::MAX, ..crate::up::options(dir, listen, workers)? };
+    let up = UpOptions { ml_per_second: u32::MAX, database, ..crate::up::options(dir, listen, workers)? };
     let stack = rt.block_on(veil_stack::stack::start(&up))?;
     let report = rt.block_on(bench(&stack, tmp.path()));
     rt.block_on(stack.shutdown());
