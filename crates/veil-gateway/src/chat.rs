@@ -110,6 +110,7 @@ pub(crate) async fn complete(g: &Shared, job: &JobRequest) -> Result<JobResponse
     let (answer, _) = g.pool().dispatch(job).await?;
     chat_output(&answer)?;
     g.keep(&answer.receipt).await?;
+    g.charge(&answer.receipt).await?;
     Ok(answer)
 }
 
@@ -144,7 +145,10 @@ async fn frame<F: Framing>(
         Err(e) => (f.error(&e.problem()), true),
         Ok(Some(ChatEvent::Done(answer))) => {
             let kept = match chat_output(&answer) {
-                Ok(out) => g.keep(&answer.receipt).await.map(|()| out),
+                Ok(out) => match g.keep(&answer.receipt).await {
+                    Ok(()) => g.charge(&answer.receipt).await.map(|()| out),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match kept {

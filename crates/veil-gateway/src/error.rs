@@ -85,6 +85,27 @@ pub enum GatewayError {
     /// A training order that does not parse.
     #[error("{0}")]
     TrainBadOrder(String),
+    /// A serving-marketplace API key that is not an SDK key.
+    #[error("{0}")]
+    MarketBadKey(String),
+    /// A serving-marketplace API key that is not the user's, not for this provider,
+    /// expired or revoked, or an account that has not acknowledged this provider.
+    #[error("{0}")]
+    MarketUnauthorized(String),
+    /// The user's sub-account cannot pay for the request.
+    #[error("the account with this provider can spend {available} wei; this request may cost up to {due} wei with what is unsettled: transfer at least {} wei more", due.saturating_sub(*available))]
+    MarketInsufficientBalance {
+        /// Wei the request needs (unsettled fees plus its most).
+        due: alloy::primitives::U256,
+        /// Wei the account can spend.
+        available: alloy::primitives::U256,
+    },
+    /// No chat of that id was answered here.
+    #[error("no chat {0} was answered here")]
+    MarketUnknownChat(String),
+    /// The gateway does not serve the marketplace.
+    #[error("this gateway does not serve the marketplace")]
+    MarketDisabled,
     /// No private-ML job by that id is known here.
     #[error("no job {0} (it never existed here, or its result was dropped to make room)")]
     MlUnknownJob(String),
@@ -130,6 +151,13 @@ impl GatewayError {
             Self::MlUnknownJob(_) => (StatusCode::NOT_FOUND, ErrorCode::MlUnknownJob),
             Self::TrainJobMismatch(_) => (StatusCode::CONFLICT, ErrorCode::TrainJobMismatch),
             Self::TrainBadOrder(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TrainBadOrder),
+            Self::MarketBadKey(_) => (StatusCode::BAD_REQUEST, ErrorCode::MarketBadKey),
+            Self::MarketUnauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::MarketUnauthorized),
+            Self::MarketInsufficientBalance { .. } => {
+                (StatusCode::PAYMENT_REQUIRED, ErrorCode::MarketInsufficientBalance)
+            }
+            Self::MarketUnknownChat(_) => (StatusCode::NOT_FOUND, ErrorCode::MarketUnknownChat),
+            Self::MarketDisabled => (StatusCode::NOT_FOUND, ErrorCode::MarketDisabled),
         };
         Problem::new(status, code, self.to_string())
     }

@@ -52,6 +52,8 @@ pub struct GatewayParts {
     /// The transparency log every kept receipt is submitted to before it is
     /// answered with; none for a gateway that runs without one.
     pub log: Option<veil_tlog_http::LogClient>,
+    /// The serving marketplace this gateway is a provider of, if any.
+    pub market: Option<crate::Market>,
 }
 
 /// How long the gateway keeps receipts for `GET /v1/receipts/{id}`. Users of token
@@ -90,6 +92,7 @@ pub struct Gateway {
     ml_limit: veil_http::limit::RateLimit,
     trust: veil_verify::Trust,
     log: Option<veil_tlog_http::LogClient>,
+    market: Option<crate::Market>,
 }
 
 impl Gateway {
@@ -111,6 +114,7 @@ impl Gateway {
             ml_limit: veil_http::limit::RateLimit::new(parts.ml_per_second),
             trust: parts.trust,
             log: parts.log,
+            market: parts.market,
         }
     }
 
@@ -180,6 +184,11 @@ impl Gateway {
                 "send an API key (`Authorization: Bearer veil-grant-v1...`; `veil grant` makes one)".into(),
             )
         })?;
+        if key.starts_with("app-sk-") {
+            let market = self.market.as_ref().ok_or(GatewayError::MarketDisabled)?;
+            let m = self.model(model)?;
+            return Ok((market.job(self, key, m.root, input, stream).await?, m));
+        }
         let grant =
             SignedAccessGrant::from_api_key(key).map_err(|e| GatewayError::Unauthenticated(e.to_string()))?;
         let terms = grant.verify(&self.domain, (self.clock)())?;
@@ -199,6 +208,22 @@ impl Gateway {
         }
         let data_root = self.data_root(terms.token).await?;
         Ok((JobRequest::Chat { grant, model: m.root, input, data_root, stream }, m))
+    }
+
+    /// The serving marketplace, when this gateway is a provider.
+    pub(crate) fn market(&self) -> Option<&crate::Market> {
+        self.market.as_ref()
+    }
+
+    /// Charge a kept receipt when it is a marketplace chat's.
+    pub(crate) async fn charge(
+        self: &Arc<Self>,
+        receipt: &veil_receipt::SignedReceipt,
+    ) -> Result<(), GatewayError> {
+        match &self.market {
+            Some(m) => m.charge(self, receipt).await,
+            None => Ok(()),
+        }
     }
 
     /// The models served.
@@ -455,9 +480,17 @@ const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The gateway's routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    if gateway.market.is_some() {
+        crate::market::Market::spawn_settler(gateway.clone());
+    }
     Router::new()
         .route("/v1/infer", post(infer))
         .route("/v1/chat/completions", post(crate::openai::chat_completions))
+        .route("/v1/proxy/chat/completions", post(crate::openai::chat_completions))
+        .route("/v1/proxy/models", get(models))
+        .route("/v1/proxy/signature/{chat_id}", get(crate::market::signature))
+        .route("/v1/user/{address}/unsettledfee", get(crate::market::unsettled_fee))
+        .route("/v1/quote", get(crate::market::quote))
         .route("/infer", post(crate::plain::infer))
         .route("/api/chat", post(crate::ollama::chat))
         .route("/api/generate", post(crate::ollama::generate))

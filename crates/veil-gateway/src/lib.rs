@@ -18,6 +18,7 @@ mod error;
 mod fl;
 mod gateway;
 mod kserve;
+mod market;
 mod metrics;
 mod ml;
 mod ollama;
@@ -32,6 +33,7 @@ pub use client::{Catalog, CatalogModel, ClientError, GatewayClient, SigningDomai
 pub use db::{DatabaseError, Receipts, connect as connect_database};
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayParts, InferBody, Retention, router};
+pub use market::{Market, MarketParts};
 pub use metrics::Metrics;
 pub use ml::{MAX_JOB_WAIT_MS, MAX_ML_JOBS, ML_REQUESTS_PER_SECOND};
 pub use pool::{DEFAULT_JOB_TIMEOUT, JOBS_PER_WORKER, JobStream, MAX_ANSWER_BYTES, Pool};

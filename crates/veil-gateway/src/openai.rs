@@ -118,6 +118,7 @@ impl CompletionRequest {
 fn error_type(status: u16) -> &'static str {
     match status {
         401 => "authentication_error",
+        402 => "insufficient_quota",
         403 => "permission_error",
         404 => "not_found_error",
         429 => "rate_limit_error",
@@ -140,7 +141,7 @@ fn error_response(p: &Problem) -> Response {
     chat::refusal(p, error_body(p))
 }
 
-fn completion_id() -> String {
+pub(crate) fn completion_id() -> String {
     let mut raw = [0u8; 12];
     // Only a name for the client; receipts are named by their content.
     let _ = getrandom::fill(&mut raw);
@@ -174,10 +175,15 @@ pub(crate) async fn chat_completions(
         let input = req.input()?;
         let (job, model) = g.chat_job(chat::bearer(&headers), &req.model, input, req.stream).await?;
         let name = model.meta.name.clone();
+        // A marketplace chat's id is the one its receipt names (the SDK's chat id).
+        let id = match &job {
+            veil_protocol::JobRequest::Market(m) => m.chat_id.clone(),
+            _ => completion_id(),
+        };
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         if req.stream {
             let (events, first) = chat::open(&g, &job).await?;
-            let meta = Meta { id: completion_id(), created: g.now(), model: name, include_usage };
+            let meta = Meta { id, created: g.now(), model: name, include_usage };
             let headers = [
                 (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
@@ -187,7 +193,7 @@ pub(crate) async fn chat_completions(
         let answer = chat::complete(&g, &job).await?;
         let out = chat::chat_output(&answer)?;
         let body = json!({
-            "id": completion_id(),
+            "id": id,
             "object": "chat.completion",
             "created": g.now(),
             "model": name,

@@ -201,9 +201,15 @@ impl Pool {
         Duration::from_micros(self.ewma_us.load(Ordering::Relaxed))
     }
 
-    fn pick(&self, avoid: Option<&str>) -> Option<(usize, String)> {
+    /// The first slot's worker: the serving marketplace's signer (its chain key is
+    /// the service's acknowledged TEE signer), which alone runs marketplace chats.
+    pub fn signer(&self) -> Option<String> {
+        self.slots.first().and_then(|s| s.url.read().ok().and_then(|u| u.clone()))
+    }
+
+    fn pick(&self, avoid: Option<&str>, only_signer: bool) -> Option<(usize, String)> {
         let mut best: Option<(usize, String, usize)> = None;
-        for (i, s) in self.slots.iter().enumerate() {
+        for (i, s) in self.slots.iter().enumerate().take(if only_signer { 1 } else { usize::MAX }) {
             let Some(url) = s.url.read().ok().and_then(|u| u.clone()) else {
                 continue;
             };
@@ -218,10 +224,11 @@ impl Pool {
         best.map(|(i, u, _)| (i, u))
     }
 
-    async fn pick_waiting(&self, avoid: Option<&str>) -> Option<(usize, String)> {
+    async fn pick_waiting(&self, avoid: Option<&str>, job: &JobRequest) -> Option<(usize, String)> {
         let deadline = Instant::now() + REPLACEMENT_WAIT;
+        let only_signer = matches!(job, JobRequest::Market(_));
         loop {
-            if let Some(p) = self.pick(avoid) {
+            if let Some(p) = self.pick(avoid, only_signer) {
                 // Right after a loss, the dead worker's own slot is only worth taking
                 // once the supervisor has replaced it with a new URL.
                 if Some(p.1.as_str()) != avoid {
@@ -243,7 +250,7 @@ impl Pool {
         let started = Instant::now();
         let mut lost: Option<String> = None;
         for _ in 0..2 {
-            let Some((i, url)) = self.pick_waiting(lost.as_deref()).await else {
+            let Some((i, url)) = self.pick_waiting(lost.as_deref(), job).await else {
                 break;
             };
             match self.attempt::<JobResponse>(i, &url, "/v1/jobs", Some(job)).await {
@@ -304,7 +311,7 @@ impl Pool {
         let permit = self.admit().await?;
         let mut lost: Option<String> = None;
         for _ in 0..2 {
-            let Some((i, url)) = self.pick_waiting(lost.as_deref()).await else {
+            let Some((i, url)) = self.pick_waiting(lost.as_deref(), job).await else {
                 break;
             };
             let inflight = Inflight::new(self.clone(), i);
@@ -427,7 +434,7 @@ impl Pool {
 
     /// Fresh evidence from some worker for `nonce`.
     pub async fn attestation(&self, nonce: &str) -> Result<AttestationResponse, GatewayError> {
-        let (i, url) = self.pick(None).ok_or_else(|| unavailable("no worker is running"))?;
+        let (i, url) = self.pick(None, false).ok_or_else(|| unavailable("no worker is running"))?;
         let q: String = nonce
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -25,6 +25,12 @@ pub struct Deployment {
     /// The federated-learning registry (absent from deployments made before it: zero).
     #[serde(default)]
     pub federations: Address,
+    /// The serving marketplace's ledger of prepaid balances (zero before it existed).
+    #[serde(default)]
+    pub market_ledger: Address,
+    /// The serving marketplace's inference services and sub-accounts (zero before it existed).
+    #[serde(default)]
+    pub serving: Address,
 }
 
 /// A federation as the registry records it.
@@ -270,6 +276,10 @@ async fn mined(
     Ok(receipt)
 }
 
+// A child module, so it shares the `transact!` and `domain_of!` macros.
+#[path = "market.rs"]
+pub(crate) mod market;
+
 impl<P: Provider + Clone> ChainClient<P> {
     /// Deploy all four contracts with `admin` owning them; the provider's default
     /// sender pays. Wires the job registry into the prover registry.
@@ -294,12 +304,15 @@ impl<P: Provider + Clone> ChainClient<P> {
         let federations = FederationRegistry::deploy(provider.clone())
             .await
             .map_err(|e| LedgerError::from_contract("FederationRegistry", e))?;
+        let (market_ledger, serving) = market::deploy(&provider, admin).await?;
         let deployment = Deployment {
             inft: *inft.address(),
             provers: *provers.address(),
             jobs: *jobs.address(),
             anchor: *anchor.address(),
             federations: *federations.address(),
+            market_ledger,
+            serving,
         };
         let client = Self::connect(provider, deployment).await?;
         Ok(client)

@@ -1,6 +1,8 @@
 //! Ledger failures, with contract custom errors decoded.
 
-use crate::bindings::{FederationRegistry, INFT, JobRegistry, ProverRegistry, ReceiptAnchor};
+use crate::bindings::{
+    FederationRegistry, INFT, InferenceServing, JobRegistry, LedgerManager, ProverRegistry, ReceiptAnchor,
+};
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,10 @@ pub enum ContractError {
     Anchor(ReceiptAnchor::ReceiptAnchorErrors),
     /// From FederationRegistry.
     Federations(FederationRegistry::FederationRegistryErrors),
+    /// From the serving marketplace's LedgerManager.
+    MarketLedger(LedgerManager::LedgerManagerErrors),
+    /// From the serving marketplace's InferenceServing.
+    Serving(InferenceServing::InferenceServingErrors),
 }
 
 macro_rules! decode_with {
@@ -90,6 +96,8 @@ impl LedgerError {
         decode_with!(e, "ProverRegistry", ProverRegistry::ProverRegistryErrors, Provers);
         decode_with!(e, "ReceiptAnchor", ReceiptAnchor::ReceiptAnchorErrors, Anchor);
         decode_with!(e, "FederationRegistry", FederationRegistry::FederationRegistryErrors, Federations);
+        decode_with!(e, "LedgerManager", LedgerManager::LedgerManagerErrors, MarketLedger);
+        decode_with!(e, "InferenceServing", InferenceServing::InferenceServingErrors, Serving);
         match e {
             alloy::contract::Error::TransportError(t) => match t.as_error_resp() {
                 // Code 3 is an execution revert (geth, anvil and the embedded chain).

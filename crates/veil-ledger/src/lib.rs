@@ -39,12 +39,28 @@ pub mod bindings {
         FederationRegistry,
         "../../contracts/artifacts/FederationRegistry.json"
     );
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        LedgerManager,
+        "../../contracts/artifacts/LedgerManager.json"
+    );
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug)]
+        InferenceServing,
+        "../../contracts/artifacts/InferenceServing.json"
+    );
 }
 
 mod client;
 mod error;
 mod events;
 
+pub use client::market::{
+    LOCK_TIME_SECS, MarketAccount, MarketService, SERVICE_NAME, Settlement, SettlementResult,
+    SettlementStatus,
+};
 pub use client::{
     ChainClient, Deployment, FederationInfo, IntelligentData, JobInfo, MalformedEntry, Offence, ProverInfo,
     RecordedRound, TransferProof, data_root,

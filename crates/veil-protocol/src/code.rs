@@ -208,6 +208,20 @@ codes! {
     /// is not the signed one, no such label column, or labels that are not 0 and 1.
     TrainBadOrder = "train.bad_order",
 
+    /// A marketplace API key that is not an SDK key (`app-sk-…`) or does not parse.
+    MarketBadKey = "market.bad_key",
+    /// A marketplace API key that is not the user's, is for another provider, has
+    /// expired or was revoked on chain, or whose account has not acknowledged this
+    /// provider's enclave signer.
+    MarketUnauthorized = "market.unauthorized",
+    /// The user's sub-account with the provider cannot pay for the request; the
+    /// problem names the amount due.
+    MarketInsufficientBalance = "market.insufficient_balance",
+    /// No chat of that id was answered here.
+    MarketUnknownChat = "market.unknown_chat",
+    /// This gateway does not serve the marketplace.
+    MarketDisabled = "market.disabled",
+
     /// No such private-ML job (it never existed, or its result was dropped).
     MlUnknownJob = "ml.unknown_job",
     /// The model is not offered at the privacy level asked for.

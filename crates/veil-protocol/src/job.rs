@@ -39,6 +39,8 @@ pub enum JobRequest {
         /// Feature rows.
         rows: Vec<Vec<f32>>,
     },
+    /// A paid chat for the bearer of a serving-marketplace API key (no token data).
+    Market(Box<crate::market::MarketChat>),
     /// Evaluation of an int8 model on rows encrypted under the caller's FHE key: the
     /// worker sees ciphertexts only.
     Fhe {

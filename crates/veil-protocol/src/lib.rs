@@ -15,6 +15,7 @@ mod code;
 pub mod fl;
 mod job;
 pub mod kms;
+pub mod market;
 mod ml;
 mod problem;
 mod registry;

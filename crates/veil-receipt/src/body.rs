@@ -28,6 +28,8 @@ pub mod event {
     pub const FL_ROUND: &str = "fl.round";
     /// A model was trained on a token's data and sealed to its requester.
     pub const TRAIN_COMPLETED: &str = "train.completed";
+    /// A serving-marketplace chat was priced for its user.
+    pub const MARKET_CHARGED: &str = "market.charged";
     /// The response left.
     pub const RESPONSE_RETURNED: &str = "response.returned";
 }

@@ -268,6 +268,31 @@ impl Payload for TrainCompleted {
     const KIND: &'static str = event::TRAIN_COMPLETED;
 }
 
+/// `market.charged`: what a serving-marketplace chat costs its user, at the prices the
+/// provider listed on chain (amounts in wei, as decimal strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketCharged {
+    /// The provider paid.
+    pub provider: String,
+    /// The chat's id (the OpenAI completion id the user saw).
+    pub chat_id: String,
+    /// Wei per prompt token.
+    pub input_price: String,
+    /// Wei per completion token.
+    pub output_price: String,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// input_price × prompt_tokens + output_price × completion_tokens.
+    pub fee: String,
+}
+
+impl Payload for MarketCharged {
+    const KIND: &'static str = event::MARKET_CHARGED;
+}
+
 /// `zk.proof`: which circuit and key, and the public inputs proved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZkProof {

@@ -59,6 +59,9 @@ pub enum StackError {
     /// A gateway refused or could not be reached.
     #[error(transparent)]
     Gateway(#[from] veil_gateway::ClientError),
+    /// The gateway could not be set up.
+    #[error("{0}")]
+    GatewaySetup(#[from] veil_gateway::GatewayError),
     /// The key broker refused or could not be reached.
     #[error(transparent)]
     Kms(#[from] veil_kms_client::ClientError),

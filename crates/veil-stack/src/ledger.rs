@@ -141,7 +141,7 @@ fn parse_url(url: &str) -> Result<alloy::transports::http::reqwest::Url> {
     url.parse().map_err(|_| StackError::Config(format!("--rpc {url} is not a URL")))
 }
 
-fn embedded_provider(rpc: &Rpc, signer: Option<PrivateKeySigner>) -> DynProvider {
+pub(crate) fn embedded_provider(rpc: &Rpc, signer: Option<PrivateKeySigner>) -> DynProvider {
     let client = EmbeddedTransport::new(rpc.clone()).client();
     match signer {
         Some(s) => ProviderBuilder::new().wallet(s).connect_client(client).erased(),

@@ -26,6 +26,7 @@ pub mod fl;
 pub mod keys;
 pub mod kms;
 pub mod ledger;
+pub mod market;
 pub mod oracle;
 pub mod pki;
 pub mod publish;

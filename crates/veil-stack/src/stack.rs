@@ -91,6 +91,9 @@ pub struct UpOptions {
     /// PostgreSQL (`postgres://…`) for state several gateways share (request nonces);
     /// none: files in the stack's directory.
     pub database: Option<String>,
+    /// List the gateway on the serving marketplace (needs `llm`): the 0G compute SDK
+    /// then buys chats from it.
+    pub market: bool,
 }
 
 /// `veil up`'s flags.
@@ -120,6 +123,10 @@ pub struct UpFlags {
     /// gateway on it shares (default: a file in the stack's directory).
     #[arg(long)]
     pub database: Option<String>,
+    /// Sell chats with the --llm model on the serving marketplace: list this gateway on
+    /// the chain's InferenceServing with its first worker's attested key as the signer.
+    #[arg(long, requires = "llm")]
+    pub market: bool,
 }
 
 impl UpOptions {
@@ -138,6 +145,7 @@ impl UpOptions {
             clock,
             ml_per_second,
             database: None,
+            market: false,
         }
     }
 }
@@ -346,7 +354,7 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         veil_fs::write_json(&worker_json, &config)?;
     }
     let config: WorkerConfig = veil_fs::read_json(&worker_json, 1 << 20, "a worker config")?;
-    if let Some(llm) = llm
+    if let Some(llm) = &llm
         && !config.models.iter().any(|m| m.root == llm.root)
     {
         return Err(StackError::Config(format!(
@@ -423,13 +431,14 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     let declare = crate::tlog::token_digest(&token_file)?;
     let (log_app, _) = crate::tlog::app(log.clone(), opts.clock, Vec::new(), Some(declare));
     tasks.push(tokio::spawn(serve(l, log_app, stop_rx.clone())));
-    // The operator anchors the log's checkpoints in the deployment's ReceiptAnchor.
+    // The operator anchors the log's checkpoints in the deployment's ReceiptAnchor
+    // (from the anchoring task, started once the operator's set-up transactions are
+    // sent: one sender, one nonce sequence).
     if !client.is_anchorer(operator_address).await? {
         client.set_anchorer(operator_address, true).await?;
     }
-    tasks.push(tokio::spawn(crate::tlog::anchor_periodically(log.clone(), client.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(crate::tlog::audit_heads_periodically(
-        crate::tlog::AuditSink::Local(log),
+        crate::tlog::AuditSink::Local(log.clone()),
         kms_dir.join("audit.jsonl"),
         audit_len,
         stop_rx.clone(),
@@ -440,6 +449,51 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         Some(url) => Some(veil_gateway::connect_database(url).await?),
         None => None,
     };
+    // Bound first: the marketplace lists the gateway's URL.
+    let (gateway_listener, gateway_url) = bind(opts.listen).await?;
+    // Ready when every worker slot is up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while pool.live() < opts.workers {
+        if tokio::time::Instant::now() > deadline {
+            return Err(StackError::WorkersDidNotStart(dir.join("logs")));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let trust = crate::trust::of_stack(&dir.join("pki/dev-root.pem"), &measurement)?;
+    let (market, market_info) = match (opts.market, &llm) {
+        (false, _) => (None, serde_json::Value::Null),
+        (true, None) => return Err(StackError::Config("--market sells chats: it needs --llm".into())),
+        (true, Some(llm)) => {
+            let market_dir = dir.join("market");
+            let key = crate::market::provider_key(&market_dir)?;
+            let provider_address = key.address();
+            let provider = ChainClient::connect(
+                crate::ledger::embedded_provider(&chain, Some(key)),
+                client.deployment(),
+            )
+            .await?;
+            let worker = pool.signer().ok_or_else(|| StackError::WorkersDidNotStart(dir.join("logs")))?;
+            let market = crate::market::list(crate::market::Listing {
+                dir: &market_dir,
+                operator: &client,
+                provider,
+                provider_address,
+                worker: &worker,
+                url: &gateway_url,
+                model: &llm.meta.name,
+                trust: &trust,
+                now: (opts.clock)(),
+            })
+            .await?;
+            let d = client.deployment();
+            let info = serde_json::json!({
+                "provider": provider_address, "ledger": d.market_ledger, "serving": d.serving,
+                "service": veil_ledger::SERVICE_NAME, "model": llm.meta.name,
+            });
+            (Some(market), info)
+        }
+    };
+    tasks.push(tokio::spawn(crate::tlog::anchor_periodically(log.clone(), client.clone(), stop_rx.clone())));
     let gateway = Gateway::new(GatewayParts {
         ledger: client.clone(),
         pool: pool.clone(),
@@ -458,24 +512,21 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
         retention: veil_gateway::Retention::default(),
         clock: opts.clock,
         ml_per_second: opts.ml_per_second,
-        trust: crate::trust::of_stack(&dir.join("pki/dev-root.pem"), &measurement)?,
+        trust,
         log: Some(veil_tlog_http::LogClient::new(&log_url)),
+        market,
     });
-    let (l, gateway_url) = bind(opts.listen).await?;
-    tasks.push(tokio::spawn(serve(l, veil_gateway::router(Arc::new(gateway)), stop_rx.clone())));
+    tasks.push(tokio::spawn(serve(
+        gateway_listener,
+        veil_gateway::router(Arc::new(gateway)),
+        stop_rx.clone(),
+    )));
 
-    // Ready when every worker slot is up.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while pool.live() < opts.workers {
-        if tokio::time::Instant::now() > deadline {
-            return Err(StackError::WorkersDidNotStart(dir.join("logs")));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let up = serde_json::json!({
         "gateway": gateway_url, "kms": kms_url, "rpc": rpc_url,
         "deployment": chain_dir.join("deployment.json"), "dev_root": dir.join("pki/dev-root.pem"),
         "measurement": measurement, "workers": opts.workers, "log": log_url, "log_key": log_key,
+        "market": market_info,
     });
     veil_fs::write_json(dir.join("up.json"), &up)?;
     Ok(Stack {

@@ -20,8 +20,8 @@ use time::format_description::well_known::Rfc3339;
 use veil_content::Root;
 use veil_evidence::{Claims, Evidence, Policy, TrustAnchors};
 use veil_receipt::events::{
-    DataLoaded, FheEvaluated, FlRound, LlmCompleted, ModelLoaded, NftAuthorized, ResponseReturned,
-    TrainCompleted, ZkProof,
+    DataLoaded, FheEvaluated, FlRound, LlmCompleted, MarketCharged, ModelLoaded, NftAuthorized,
+    ResponseReturned, TrainCompleted, ZkProof,
 };
 use veil_receipt::{Mode, Receipt, Verified, event};
 
@@ -386,6 +386,14 @@ const CHAT_JOB: [&str; 7] = [
     event::LLM_COMPLETED,
     event::RESPONSE_RETURNED,
 ];
+/// A paid marketplace chat: no token, so no key or data; the user is the subject.
+const MARKET_CHAT_JOB: [&str; 5] = [
+    event::REQUEST_RECEIVED,
+    event::MODEL_LOADED,
+    event::LLM_COMPLETED,
+    event::MARKET_CHARGED,
+    event::RESPONSE_RETURNED,
+];
 const DIRECT_JOB: [&str; 4] =
     [event::REQUEST_RECEIVED, event::MODEL_LOADED, event::INFERENCE_COMPLETED, event::RESPONSE_RETURNED];
 const FHE_JOB: [&str; 4] =
@@ -426,13 +434,18 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         .iter()
         .map(|e| e.kind.as_str())
         .filter(|k| {
-            TOKEN_JOB.contains(k) || CHAT_JOB.contains(k) || FHE_JOB.contains(k) || TRAIN_JOB.contains(k)
+            TOKEN_JOB.contains(k)
+                || CHAT_JOB.contains(k)
+                || FHE_JOB.contains(k)
+                || TRAIN_JOB.contains(k)
+                || MARKET_CHAT_JOB.contains(k)
         })
         .collect();
     let chat = known.contains(&event::LLM_COMPLETED);
     if r.mode == Mode::Tee {
         let required: &[&str] = match (chat, r.context_hash.is_some()) {
-            (true, _) => &CHAT_JOB,
+            (true, true) => &CHAT_JOB,
+            (true, false) => &MARKET_CHAT_JOB,
             (false, true) => &TOKEN_JOB,
             (false, false) => &DIRECT_JOB,
         };
@@ -460,6 +473,8 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
             p.is_ok_and(|p| chat || r.context_hash == Some(p.root))
         } else if let Some(p) = e.payload::<LlmCompleted>() {
             p.is_ok()
+        } else if let Some(p) = e.payload::<MarketCharged>() {
+            p.is_ok_and(|p| market_charge_agrees(r, &p))
         } else if let Some(p) = e.payload::<FheEvaluated>() {
             p.is_ok_and(|p| {
                 r.mode == Mode::Fhe
@@ -491,6 +506,26 @@ fn check_events(r: &Receipt) -> Result<(), VerifyError> {
         }
     }
     Ok(())
+}
+
+/// A `market.charged` event prices the usage the chat's `llm.completed` records at the
+/// prices it names, for the receipt's subject.
+fn market_charge_agrees(r: &Receipt, p: &MarketCharged) -> bool {
+    // Amounts are wei as decimal strings; any real price fits in 128 bits.
+    let llm = r.events.iter().find_map(|e| e.payload::<LlmCompleted>()).and_then(Result::ok);
+    let num = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u128>().ok()).flatten();
+    let (Some(llm), Some(input), Some(output), Some(fee)) =
+        (llm, num(&p.input_price), num(&p.output_price), num(&p.fee))
+    else {
+        return false;
+    };
+    let due = input
+        .checked_mul(u128::from(p.prompt_tokens))
+        .and_then(|a| output.checked_mul(u128::from(p.completion_tokens)).and_then(|b| a.checked_add(b)));
+    r.subject.is_some()
+        && llm.prompt_tokens == p.prompt_tokens
+        && llm.completion_tokens == p.completion_tokens
+        && due == Some(fee)
 }
 
 /// An `fl.round` event states what the receipt's fields do: the round's subject, the

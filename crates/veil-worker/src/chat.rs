@@ -66,19 +66,12 @@ pub fn answer(
 ) -> Result<Answer, JobError> {
     let set = DocumentSet::decode(documents)
         .map_err(|e| JobError::BadInput(format!("the token's data is not a document set: {e}")))?;
-    let decoding =
-        Decoding::new(input.temperature.unwrap_or(0.0), input.top_p.unwrap_or(1.0), input.seed.unwrap_or(0))
-            .map_err(llm_error)?;
+    // Bad sampling is refused before any retrieval work.
+    Decoding::new(input.temperature.unwrap_or(0.0), input.top_p.unwrap_or(1.0), input.seed.unwrap_or(0))
+        .map_err(llm_error)?;
     let max_new = input.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize;
     let mut messages = vec![Message::new(Role::System, INSTRUCTIONS)];
-    messages.extend(input.messages.iter().map(|m| {
-        let role = match m.role {
-            ChatRole::System => Role::System,
-            ChatRole::User => Role::User,
-            ChatRole::Assistant => Role::Assistant,
-        };
-        Message::new(role, m.content.clone())
-    }));
+    messages.extend(self::messages(input));
     let bare = model.prompt(&messages).map_err(llm_error)?.len();
     let room = model.window().saturating_sub(bare + max_new + SLACK_TOKENS);
     let limits = Limits { max_passages: MAX_CONTEXT_PASSAGES, max_tokens: room.min(MAX_CONTEXT_TOKENS) };
@@ -94,7 +87,50 @@ pub fn answer(
     };
     let context_root = root_of(system.as_bytes()).map_err(|e| JobError::Internal(e.to_string()))?;
     messages[0].content = system;
-    let prompt = model.prompt(&messages).map_err(llm_error)?;
+    let (output, event) = generate(model, name, input, &messages, context.passages.len(), on_delta)?;
+    Ok(Answer { output, context_root, event })
+}
+
+/// A chat with no documents (the serving marketplace's): the user's messages as sent.
+pub fn converse(
+    model: &LlmModel,
+    name: &str,
+    input: &ChatInput,
+    on_delta: &mut dyn FnMut(&str) -> bool,
+) -> Result<(ChatOutput, LlmCompleted), JobError> {
+    generate(model, name, input, &messages(input), 0, on_delta)
+}
+
+fn messages(input: &ChatInput) -> Vec<Message> {
+    input
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                ChatRole::System => Role::System,
+                ChatRole::User => Role::User,
+                ChatRole::Assistant => Role::Assistant,
+            };
+            Message::new(role, m.content.clone())
+        })
+        .collect()
+}
+
+/// Generate the answer to `messages` under `input`'s sampling, and what its receipt
+/// records.
+fn generate(
+    model: &LlmModel,
+    name: &str,
+    input: &ChatInput,
+    messages: &[Message],
+    context_passages: usize,
+    on_delta: &mut dyn FnMut(&str) -> bool,
+) -> Result<(ChatOutput, LlmCompleted), JobError> {
+    let decoding =
+        Decoding::new(input.temperature.unwrap_or(0.0), input.top_p.unwrap_or(1.0), input.seed.unwrap_or(0))
+            .map_err(llm_error)?;
+    let max_new = input.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS) as usize;
+    let prompt = model.prompt(messages).map_err(llm_error)?;
     let sampling = Sampling { decoding, max_new_tokens: max_new, stop: input.stop.clone() };
     let mut generation = Generation::start(model, &prompt, sampling).map_err(llm_error)?;
     while let Some(piece) = generation.step().map_err(llm_error)? {
@@ -126,7 +162,7 @@ pub fn answer(
         seed,
         max_tokens: max_new as u64,
         stop: input.stop.clone(),
-        context_passages: context.passages.len() as u64,
+        context_passages: context_passages as u64,
         prompt_tokens,
         completion_tokens,
         finish_reason: match finish_reason {
@@ -146,5 +182,5 @@ pub fn answer(
             total_tokens: prompt_tokens + completion_tokens,
         },
     };
-    Ok(Answer { output, context_root, event })
+    Ok((output, event))
 }

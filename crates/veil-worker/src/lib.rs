@@ -19,6 +19,7 @@
 mod chat;
 pub mod fhe;
 mod fl;
+mod market;
 mod server;
 mod train;
 mod worker;

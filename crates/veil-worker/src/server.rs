@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use veil_http::{ApiJson, HttpProblem, problem_response};
+use veil_protocol::market::{MarketError, SettleRequest, SignReceipt};
 use veil_protocol::{ChatEvent, ErrorCode, JobRequest, Problem};
 
 use veil_fl::FlError;
@@ -50,6 +51,11 @@ pub(crate) fn problem(e: &JobError) -> Problem {
         },
         JobError::FlUnknown(_) => (StatusCode::NOT_FOUND, ErrorCode::FlUnknownRound),
         JobError::BadOrder(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TrainBadOrder),
+        JobError::Market(MarketError::Malformed(_)) => (StatusCode::BAD_REQUEST, ErrorCode::MarketBadKey),
+        JobError::Market(MarketError::ReceiptId(_)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InferenceBadInput)
+        }
+        JobError::Market(_) => (StatusCode::UNAUTHORIZED, ErrorCode::MarketUnauthorized),
         // Nobody reads it: the client closed the connection (nginx's 499).
         JobError::Cancelled => {
             (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), ErrorCode::InferenceInternal)
@@ -72,7 +78,12 @@ async fn job(
     body: Result<ApiJson<JobRequest>, HttpProblem>,
 ) -> Result<Response, Response> {
     let ApiJson(req) = body.map_err(IntoResponse::into_response)?;
-    if matches!(req, JobRequest::Chat { stream: true, .. }) {
+    let streamed = match &req {
+        JobRequest::Chat { stream, .. } => *stream,
+        JobRequest::Market(m) => m.stream,
+        _ => false,
+    };
+    if streamed {
         return Ok(stream(w, req));
     }
     let (answer, timings) = w.run(req).await.map_err(IntoResponse::into_response)?;
@@ -231,6 +242,28 @@ async fn registration(
     evidence(move || w.registration(&q.account)).await
 }
 
+/// `POST /v1/market/sign`: the chain key's signature over one of this enclave's
+/// marketplace receipts.
+async fn market_sign(
+    State(w): State<Arc<Worker>>,
+    body: Result<ApiJson<SignReceipt>, HttpProblem>,
+) -> Result<Response, Response> {
+    let ApiJson(req) = body.map_err(IntoResponse::into_response)?;
+    Ok(Json(w.sign_market_receipt(&req.receipt).map_err(IntoResponse::into_response)?).into_response())
+}
+
+/// `POST /v1/market/settle`: the chain key's settlement over this enclave's receipts.
+async fn market_settle(
+    State(w): State<Arc<Worker>>,
+    body: Result<ApiJson<SettleRequest>, HttpProblem>,
+) -> Result<Response, Response> {
+    let ApiJson(req) = body.map_err(IntoResponse::into_response)?;
+    let signed = tokio::task::spawn_blocking(move || w.sign_settlement(&req))
+        .await
+        .map_err(|_| JobError::Internal("the settlement task failed".into()).into_response())?;
+    Ok(Json(signed.map_err(IntoResponse::into_response)?).into_response())
+}
+
 async fn health(State(w): State<Arc<Worker>>) -> Response {
     Json(w.health()).into_response()
 }
@@ -239,6 +272,8 @@ async fn health(State(w): State<Arc<Worker>>) -> Response {
 pub fn router(worker: Arc<Worker>) -> Router {
     Router::new()
         .route("/v1/jobs", post(job))
+        .route("/v1/market/sign", post(market_sign))
+        .route("/v1/market/settle", post(market_settle))
         .route("/v1/attestation", get(attestation))
         .route("/v1/health", get(health))
         .route("/v1/fl/rounds", post(fl_start))

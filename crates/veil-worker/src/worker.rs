@@ -179,6 +179,9 @@ pub enum JobError {
     /// A training order that cannot run on this token's data.
     #[error("{0}")]
     BadOrder(String),
+    /// A serving-marketplace API key that does not parse or verify.
+    #[error("{0}")]
+    Market(veil_protocol::market::MarketError),
     /// Something inside the worker failed.
     #[error("{0}")]
     Internal(String),
@@ -203,13 +206,13 @@ pub enum WorkerError {
     Keys(String),
 }
 
-struct Loaded {
-    entry: ModelEntry,
-    engine: Engine,
+pub(crate) struct Loaded {
+    pub(crate) entry: ModelEntry,
+    pub(crate) engine: Engine,
 }
 
 /// A verified model, ready to run.
-enum Engine {
+pub(crate) enum Engine {
     Onnx(OnnxModel),
     Llm(LlmModel),
     Fhe(crate::fhe::FheEngine),
@@ -375,7 +378,7 @@ fn bad_input(detail: impl Into<String>) -> JobError {
     JobError::BadInput(detail.into())
 }
 
-fn internal(detail: impl Into<String>) -> JobError {
+pub(crate) fn internal(detail: impl Into<String>) -> JobError {
     JobError::Internal(detail.into())
 }
 
@@ -645,13 +648,14 @@ impl Worker {
             }
             JobRequest::Direct { model, rows } => self.direct_job(model, rows, &mut t).await,
             JobRequest::Fhe { model, query } => self.fhe_job(model, query, &mut t).await,
+            JobRequest::Market(m) => self.market_chat(*m, deltas, &mut t).await,
         };
         result.map(|r| (r, t))
     }
 
     /// A served model, ready: a sealed one is opened on first use, inside, with the
     /// key the broker releases for it, and checked against its weights root.
-    async fn model(&self, root: &Root) -> Result<Arc<Loaded>, JobError> {
+    pub(crate) async fn model(&self, root: &Root) -> Result<Arc<Loaded>, JobError> {
         if let Some(m) = self.models.get(root) {
             return Ok(m.clone());
         }
@@ -1087,7 +1091,7 @@ impl Worker {
         answer
     }
 
-    fn finish(
+    pub(crate) fn finish(
         &self,
         shown: Shown,
         model: Root,
@@ -1123,15 +1127,15 @@ impl Worker {
 }
 
 /// What a receipt states about a job besides its model and output.
-struct Shown {
-    mode: Mode,
-    subject: Option<String>,
+pub(crate) struct Shown {
+    pub(crate) mode: Mode,
+    pub(crate) subject: Option<String>,
     /// Root of the input: the JCS bytes of a plaintext input, a query's own bytes.
-    input_hash: Root,
-    context: Option<Root>,
+    pub(crate) input_hash: Root,
+    pub(crate) context: Option<Root>,
 }
 
-fn jcs_root(v: &Value) -> Result<Root, JobError> {
+pub(crate) fn jcs_root(v: &Value) -> Result<Root, JobError> {
     let bytes = veil_jcs::to_canonical_vec(v).map_err(|e| internal(e.to_string()))?;
     root_of(&bytes).map_err(|e| internal(e.to_string()))
 }

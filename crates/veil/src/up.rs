@@ -17,6 +17,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         allow_current_worker: args.allow_current_worker,
         llm: args.llm,
         database: args.database,
+        market: args.market,
         ..options(dir, args.listen, args.workers)?
     };
     crate::runtime()?.block_on(async {

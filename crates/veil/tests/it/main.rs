@@ -11,5 +11,6 @@ mod fl_cli;
 mod gateway_cli;
 mod kms_cli;
 mod llm_cli;
+mod market_cli;
 mod train_cli;
 mod zk_cli;

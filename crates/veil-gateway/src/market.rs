@@ -1,0 +1,467 @@
+//! The gateway as a provider of the serving marketplace, driven by the 0G compute SDK
+//! unchanged: OpenAI chat under `/v1/proxy`, the answer's signature for the SDK's
+//! `processResponse`, the user's unsettled fee, the enclave's evidence, and
+//! settlement on chain.
+//!
+//! A request is served only when its API key is the user's own, for this provider,
+//! unexpired and not revoked on chain, the user's account has acknowledged the
+//! service's enclave signer, and what the account can spend covers what is unsettled
+//! plus the most this request can cost (else 402 with the amount due). A chat is
+//! charged only once its receipt is kept: a broken stream or a receipt that fails
+//! verification charges nothing.
+//!
+//! Invariant: a receipt is in at most one settlement. Charges wait in the book (a file
+//! written atomically on every change); a batch leaves the book's unsettled list, with
+//! its signed settlement, before the transaction is sent, and is dropped only when the
+//! account's nonce on chain has reached it. After a crash the same signed batch is sent
+//! again: the contract's strictly increasing nonce pays it at most once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::DynProvider;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use veil_ledger::{ChainClient, Settlement, SettlementStatus};
+use veil_protocol::market::{
+    ApiKey, MarketChat, MarketError, Prices, ResponseSignature, SettleRequest, SignReceipt, SignedSettlement,
+};
+use veil_protocol::{ChatInput, DEFAULT_MAX_TOKENS, JobRequest, Problem};
+use veil_receipt::SignedReceipt;
+use veil_receipt::events::MarketCharged;
+
+use crate::GatewayError;
+use crate::gateway::Shared;
+
+/// Answer signatures kept for `GET /v1/proxy/signature/{chat_id}`, newest last.
+const MAX_SIGNATURES: usize = 10_000;
+/// Receipts in one settlement, at most.
+const MAX_BATCH: usize = 500;
+/// Prompt tokens a message can add beyond its bytes (the chat template's markers).
+const TEMPLATE_TOKENS_PER_MESSAGE: u64 = 16;
+
+/// What a marketplace provider is made of.
+pub struct MarketParts {
+    /// The ledger with the provider's own wallet: it reads accounts and is paid.
+    pub settler: ChainClient<DynProvider>,
+    /// The provider's address (the wallet's).
+    pub provider: Address,
+    /// The book of charges (a JSON file, 0600).
+    pub book: PathBuf,
+    /// How often unsettled fees are settled.
+    pub settle_every: Duration,
+    /// A user's unsettled fees that trigger a settlement at once (wei).
+    pub settle_at: U256,
+}
+
+/// One chat's charge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Charge {
+    user: Address,
+    fee: U256,
+    receipt: SignedReceipt,
+}
+
+/// A settlement sent (or about to be).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Batch {
+    charges: Vec<Charge>,
+    settlement: SignedSettlement,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Book {
+    unsettled: Vec<Charge>,
+    pending: Vec<Batch>,
+    /// chat id → (signature, position), oldest dropped beyond [`MAX_SIGNATURES`].
+    signatures: BTreeMap<String, (u64, ResponseSignature)>,
+    next: u64,
+}
+
+impl Book {
+    fn unsettled_of(&self, user: Address) -> U256 {
+        let waiting = self.unsettled.iter().filter(|c| c.user == user).map(|c| c.fee);
+        let pending =
+            self.pending.iter().filter(|b| b.settlement.user == user).map(|b| b.settlement.total_fee);
+        waiting.chain(pending).fold(U256::ZERO, |a, b| a.saturating_add(b))
+    }
+}
+
+/// The marketplace's state in a gateway: the provider's ledger client and its book.
+pub struct Market {
+    settler: ChainClient<DynProvider>,
+    provider: Address,
+    path: PathBuf,
+    book: tokio::sync::Mutex<Book>,
+    settle_every: Duration,
+    settle_at: U256,
+    wake: tokio::sync::Notify,
+}
+
+fn market(e: MarketError) -> GatewayError {
+    match e {
+        MarketError::Malformed(m) => GatewayError::MarketBadKey(format!(
+            "the API key is not one the 0G compute SDK makes (Bearer app-sk-…): {m}"
+        )),
+        e => GatewayError::MarketUnauthorized(e.to_string()),
+    }
+}
+
+fn ledger(e: veil_ledger::LedgerError) -> GatewayError {
+    GatewayError::Ledger(e.to_string())
+}
+
+impl Market {
+    /// The provider over `parts`, with the book read back from its file.
+    pub fn open(parts: MarketParts) -> Result<Self, GatewayError> {
+        let book = match std::fs::read(&parts.book) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                GatewayError::Storage(format!("the market book {} is damaged: {e}", parts.book.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Book::default(),
+            Err(e) => return Err(GatewayError::Storage(format!("{}: {e}", parts.book.display()))),
+        };
+        Ok(Self {
+            settler: parts.settler,
+            provider: parts.provider,
+            path: parts.book,
+            book: tokio::sync::Mutex::new(book),
+            settle_every: parts.settle_every,
+            settle_at: parts.settle_at,
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn save(&self, book: &Book) -> Result<(), GatewayError> {
+        let bytes = serde_json::to_vec(book).map_err(|e| GatewayError::Storage(e.to_string()))?;
+        veil_fs::write_atomic(&self.path, &bytes)
+            .map_err(|e| GatewayError::Storage(format!("the market book {}: {e}", self.path.display())))
+    }
+
+    /// The job for a chat request carrying an SDK key, once the user may be served.
+    pub(crate) async fn job(
+        &self,
+        g: &crate::Gateway,
+        key: &str,
+        model: veil_content::Root,
+        input: ChatInput,
+        stream: bool,
+    ) -> Result<JobRequest, GatewayError> {
+        let parsed = ApiKey::parse(key).map_err(market)?;
+        let user = parsed.verify(self.provider, g.now().saturating_mul(1000)).map_err(market)?;
+        let service = self.settler.market_service(self.provider).await.map_err(ledger)?.ok_or_else(|| {
+            GatewayError::WorkerUnavailable("this provider has no service listed on chain".into())
+        })?;
+        input.check().map_err(GatewayError::Malformed)?;
+        let prices = Prices { input: service.input_price, output: service.output_price };
+        // Tokens never outnumber bytes, plus the template's markers per message.
+        let prompt: u64 =
+            input.messages.iter().map(|m| m.content.len() as u64 + TEMPLATE_TOKENS_PER_MESSAGE).sum();
+        let most = prices.fee(prompt, u64::from(input.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+        let Some(account) = self.settler.market_account(user, self.provider).await.map_err(ledger)? else {
+            return Err(GatewayError::MarketInsufficientBalance { due: most, available: U256::ZERO });
+        };
+        parsed.check_revocation(account.generation, account.revoked_bitmap).map_err(market)?;
+        if !account.acknowledged || !service.acknowledged {
+            return Err(GatewayError::MarketUnauthorized(
+                "the account has not acknowledged this provider's enclave signer (acknowledgeTEESigner)"
+                    .into(),
+            ));
+        }
+        let due = self.book.lock().await.unsettled_of(user).saturating_add(most);
+        if account.spendable() < due {
+            return Err(GatewayError::MarketInsufficientBalance { due, available: account.spendable() });
+        }
+        let chat_id = crate::openai::completion_id();
+        Ok(JobRequest::Market(Box::new(MarketChat {
+            key: key.to_owned(),
+            provider: self.provider,
+            prices,
+            chat_id,
+            model,
+            input,
+            stream,
+        })))
+    }
+
+    /// Charge a kept marketplace receipt and keep the enclave's signature over it.
+    pub(crate) async fn charge(&self, g: &Shared, receipt: &SignedReceipt) -> Result<(), GatewayError> {
+        let Some(charged) = receipt.receipt.events.iter().find_map(|e| e.payload::<MarketCharged>()) else {
+            return Ok(());
+        };
+        let charged = charged.map_err(|e| GatewayError::WorkerFailed(format!("market.charged: {e}")))?;
+        let user: Address = receipt
+            .receipt
+            .subject
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| GatewayError::WorkerFailed("a marketplace receipt names no user".into()))?;
+        let fee: U256 =
+            charged.fee.parse().map_err(|_| GatewayError::WorkerFailed("market.charged fee".into()))?;
+        let signature: ResponseSignature =
+            worker_call(g, "/v1/market/sign", &SignReceipt { receipt: receipt.clone() }).await?;
+        let mut book = self.book.lock().await;
+        book.next += 1;
+        let at = book.next;
+        book.signatures.insert(charged.chat_id.clone(), (at, signature));
+        if book.signatures.len() > MAX_SIGNATURES
+            && let Some(oldest) = book.signatures.iter().min_by_key(|(_, (n, _))| *n).map(|(k, _)| k.clone())
+        {
+            book.signatures.remove(&oldest);
+        }
+        if fee > U256::ZERO {
+            book.unsettled.push(Charge { user, fee, receipt: receipt.clone() });
+        }
+        self.save(&book)?;
+        if book.unsettled_of(user) >= self.settle_at {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// What `GET /v1/proxy/signature/{chat_id}` answers.
+    async fn signature(&self, chat_id: &str) -> Option<ResponseSignature> {
+        self.book.lock().await.signatures.get(chat_id).map(|(_, s)| s.clone())
+    }
+
+    /// Settle every user's unsettled charges: first what is pending (dropped once the
+    /// chain's nonce shows it paid, else sent again), then new batches.
+    pub(crate) async fn settle(&self, g: &Shared) -> Result<usize, GatewayError> {
+        let mut book = self.book.lock().await;
+        let mut settled = 0;
+        let mut keep = Vec::new();
+        for batch in std::mem::take(&mut book.pending) {
+            match self.send(&batch).await {
+                Ok(true) => settled += batch.charges.len(),
+                Ok(false) => book.unsettled.extend(batch.charges),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a settlement could not be sent; it will be sent again");
+                    keep.push(batch);
+                }
+            }
+        }
+        book.pending = keep;
+        self.save(&book)?;
+        let users: Vec<Address> = {
+            let mut u: Vec<Address> = book.unsettled.iter().map(|c| c.user).collect();
+            u.sort();
+            u.dedup();
+            u
+        };
+        for user in users {
+            if book.pending.iter().any(|b| b.settlement.user == user) {
+                continue;
+            }
+            let Some(account) = self.settler.market_account(user, self.provider).await.map_err(ledger)?
+            else {
+                continue;
+            };
+            let (mine, rest): (Vec<Charge>, Vec<Charge>) =
+                std::mem::take(&mut book.unsettled).into_iter().partition(|c| c.user == user);
+            book.unsettled = rest;
+            let (charges, later) = {
+                let mut mine = mine;
+                let later = mine.split_off(mine.len().min(MAX_BATCH));
+                (mine, later)
+            };
+            book.unsettled.extend(later);
+            let req = SettleRequest {
+                chain_id: self.settler.chain_id(),
+                serving: self.settler.deployment().serving,
+                user,
+                provider: self.provider,
+                nonce: account.nonce + U256::from(1),
+                receipts: charges.iter().map(|c| c.receipt.clone()).collect(),
+            };
+            let settlement: SignedSettlement = match worker_call(g, "/v1/market/settle", &req).await {
+                Ok(s) => s,
+                Err(e) => {
+                    book.unsettled.extend(charges);
+                    self.save(&book)?;
+                    return Err(e);
+                }
+            };
+            let batch = Batch { charges, settlement };
+            // Out of the unsettled list before the transaction leaves.
+            book.pending.push(batch.clone());
+            self.save(&book)?;
+            match self.send(&batch).await {
+                Ok(true) => settled += batch.charges.len(),
+                Ok(false) => book.unsettled.extend(batch.charges.clone()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a settlement could not be sent; it will be sent again");
+                    continue;
+                }
+            }
+            book.pending.retain(|b| b.settlement != batch.settlement);
+            self.save(&book)?;
+        }
+        Ok(settled)
+    }
+
+    /// Send one batch. True: paid (now or before); false: refused for good (its
+    /// charges go back to the book); an error: try again later.
+    async fn send(&self, batch: &Batch) -> Result<bool, GatewayError> {
+        let s = &batch.settlement;
+        let account = self.settler.market_account(s.user, self.provider).await.map_err(ledger)?;
+        if account.as_ref().is_some_and(|a| a.nonce >= s.nonce) {
+            return Ok(true);
+        }
+        let signature: Bytes = hex::decode(s.signature.trim_start_matches("0x"))
+            .map_err(|_| GatewayError::WorkerFailed("the settlement signature is not hex".into()))?
+            .into();
+        let entry = Settlement {
+            user: s.user,
+            provider: s.provider,
+            total_fee: s.total_fee,
+            requests_hash: s.requests_hash,
+            nonce: s.nonce,
+            signature,
+        };
+        let results = self.settler.market_settle(std::slice::from_ref(&entry)).await.map_err(ledger)?;
+        let status = results.first().map(|r| r.status);
+        tracing::info!(user = %s.user, fee = %s.total_fee, nonce = %s.nonce, ?status, "settlement sent");
+        Ok(match status {
+            Some(SettlementStatus::Settled | SettlementStatus::Partial) => true,
+            Some(SettlementStatus::InvalidNonce) => {
+                let a = self.settler.market_account(s.user, self.provider).await.map_err(ledger)?;
+                a.is_some_and(|a| a.nonce >= s.nonce)
+            }
+            _ => false,
+        })
+    }
+
+    /// Settle on a schedule and whenever a user's unsettled fees reach the threshold.
+    pub(crate) fn spawn_settler(g: Shared) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime to settle on: settlement is not running");
+            return;
+        };
+        rt.spawn(async move {
+            let Some(m) = g.market() else { return };
+            loop {
+                let _ = tokio::time::timeout(m.settle_every, m.wake.notified()).await;
+                match m.settle(&g).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(receipts = n, "settled"),
+                    Err(e) => tracing::warn!(error = %e, "settlement failed; it will be tried again"),
+                }
+            }
+        });
+    }
+
+    /// The user's unsettled fees (wei).
+    async fn unsettled(&self, user: Address) -> U256 {
+        self.book.lock().await.unsettled_of(user)
+    }
+}
+
+/// Call the signer worker with `body` at `path`.
+async fn worker_call<T: serde::de::DeserializeOwned>(
+    g: &Shared,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<T, GatewayError> {
+    let url = g.pool().signer().ok_or_else(|| {
+        GatewayError::WorkerUnavailable("the marketplace's signer worker is not running".into())
+    })?;
+    let resp = g
+        .pool()
+        .http()
+        .post(format!("{url}{path}"))
+        .timeout(Duration::from_secs(30))
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| GatewayError::WorkerUnavailable(format!("the signer worker did not answer: {e}")))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| GatewayError::WorkerFailed(format!("the signer worker's answer broke off: {e}")))?;
+    if !status.is_success() {
+        return Err(serde_json::from_slice::<Problem>(&bytes).map_or_else(
+            |_| GatewayError::WorkerFailed(format!("the signer worker answered {status}")),
+            GatewayError::Worker,
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| GatewayError::WorkerFailed(format!("the signer worker: {e}")))
+}
+
+fn enabled(g: &Shared) -> Result<&Market, GatewayError> {
+    g.market().ok_or(GatewayError::MarketDisabled)
+}
+
+/// `GET /v1/proxy/signature/{chat_id}`: `{text, signature}` for the SDK.
+pub(crate) async fn signature(State(g): State<Shared>, Path(chat_id): Path<String>) -> Response {
+    let r = async {
+        let m = enabled(&g)?;
+        m.signature(&chat_id).await.ok_or(GatewayError::MarketUnknownChat(chat_id.chars().take(80).collect()))
+    }
+    .await;
+    match r {
+        Ok(s) => axum::Json(s).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/user/{address}/unsettledfee`: the user's fees not yet settled, for the
+/// holder of that user's key.
+pub(crate) async fn unsettled_fee(
+    State(g): State<Shared>,
+    Path(address): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let m = enabled(&g)?;
+        let key = crate::chat::bearer(&headers)
+            .ok_or_else(|| GatewayError::MarketUnauthorized("send the SDK's Authorization header".into()))?;
+        let user = ApiKey::parse(key)
+            .map_err(market)?
+            .verify(m.provider, g.now().saturating_mul(1000))
+            .map_err(market)?;
+        if address.parse::<Address>().ok() != Some(user) {
+            return Err(GatewayError::MarketUnauthorized(format!("the key is {user}'s, not {address}'s")));
+        }
+        Ok(json!({ "unsettledFee": m.unsettled(user).await.to_string() }))
+    }
+    .await;
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/quote`: the signer enclave's evidence, binding its chain key (the
+/// service's TEE signer) to this provider's address.
+pub(crate) async fn quote(State(g): State<Shared>) -> Response {
+    let r = async {
+        let m = enabled(&g)?;
+        let url = g.pool().signer().ok_or_else(|| {
+            GatewayError::WorkerUnavailable("the marketplace's signer worker is not running".into())
+        })?;
+        let resp = g
+            .pool()
+            .http()
+            .get(format!("{url}/v1/train/registration?account={:#x}", m.provider))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| GatewayError::WorkerUnavailable(format!("the signer worker did not answer: {e}")))?;
+        let body: veil_protocol::AttestationResponse = resp
+            .json()
+            .await
+            .map_err(|e| GatewayError::WorkerFailed(format!("the signer worker's evidence: {e}")))?;
+        Ok::<_, GatewayError>(body)
+    }
+    .await;
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
