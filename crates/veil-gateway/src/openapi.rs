@@ -71,6 +71,50 @@ pub fn document() -> Value {
     ]);
     infer_responses["200"] =
         ok("The output and its signed receipt.", json!({"$ref": "#/components/schemas/JobResponse"}));
+    let mut doc = core(infer_responses);
+    if let (Some(paths), Value::Object(market)) = (doc["paths"].as_object_mut(), market_paths()) {
+        paths.extend(market);
+    }
+    doc
+}
+
+/// The serving marketplace's routes (docs/MARKET.md).
+fn market_paths() -> Value {
+    json!({
+            "/v1/proxy/chat/completions": {"post": {
+                "summary": "The serving marketplace's chat (OpenAI's shape, streamed or not) for the 0G compute SDK's key: `Authorization: Bearer app-sk-…`, the user's EIP-191-signed session token. The key must be the user's, for this provider, unexpired and not revoked on chain; the account must have acknowledged the signer and can spend the unsettled fees plus the most this request costs. The completion's id is the chat id of `processResponse`; its receipt's `market.charged` event prices the usage.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": ok("The completion (or its SSE stream).", json!({"type": "object"})),
+                    "400": {"description": "market.bad_key, request.malformed (OpenAI error shape)"},
+                    "401": {"description": "market.unauthorized"},
+                    "402": {"description": "market.insufficient_balance: the message names the amount due"},
+                    "404": {"description": "market.disabled"}},
+            }},
+            "/v1/proxy/models": {"get": {
+                "summary": "The models, as `GET /v1/models` (the SDK's endpoint is `{url}/v1/proxy`).",
+                "responses": {"200": ok("Models.", json!({"type": "object"}))},
+            }},
+            "/v1/proxy/signature/{chat_id}": {"get": {
+                "summary": "What the SDK's processResponse verifies: `text` is the chat's receipt (JSON), `signature` the EIP-191 signature of the service's TEE signer (the signer worker's attested chain key) over it.",
+                "parameters": [{"name": "chat_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("Text and signature.", json!({"type": "object", "required": ["text", "signature"]})),
+                    "404": {"description": "market.unknown_chat, market.disabled"}},
+            }},
+            "/v1/user/{address}/unsettledfee": {"get": {
+                "summary": "The user's fees not yet settled on chain (wei, decimal), for the holder of that user's SDK key.",
+                "parameters": [{"name": "address", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("Unsettled fee.", json!({"type": "object", "required": ["unsettledFee"]})),
+                    "400": {"description": "market.bad_key"}, "401": {"description": "market.unauthorized"}},
+            }},
+            "/v1/quote": {"get": {
+                "summary": "The marketplace signer worker's evidence binding its chain key (the service's TEE signer) to this provider's address (purpose prover/registration): verify it before acknowledging the signer.",
+                "responses": {"200": ok("Evidence and measurement.", json!({"type": "object"})),
+                    "404": {"description": "market.disabled"}, "503": {"description": "inference.worker_unavailable"}},
+            }},
+    })
+}
+
+fn core(infer_responses: Value) -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -732,4 +732,50 @@ mod tests {
         r.events[5] = Event::new(event::LLM_COMPLETED, at, json!({"decoding": 3}));
         assert!(check_events(&r).is_err(), "an llm.completed that does not parse");
     }
+
+    /// A marketplace chat's receipt prices its usage: a fee that is not the recorded
+    /// tokens at the recorded prices, token counts that differ from the chat's, or no
+    /// user, is refused; so is the event missing or out of place.
+    #[test]
+    fn a_market_receipt_charges_exactly_its_usage_at_its_prices() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let out = Root([3; 32]);
+        let mut r = Receipt::new(Mode::Tee, Root([4; 32]), out, at);
+        r.subject = Some("0xabc".into());
+        let llm = json!({"decoding": "greedy", "max_tokens": 8, "context_passages": 0,
+            "prompt_tokens": 30, "completion_tokens": 8, "finish_reason": "length"});
+        let charged = |fee: &str, prompt: u64| {
+            Event::new(
+                event::MARKET_CHARGED,
+                at,
+                json!({"provider": "0x01", "chat_id": "chatcmpl-1", "input_price": "1000", "output_price": "2000",
+                    "prompt_tokens": prompt, "completion_tokens": 8, "fee": fee}),
+            )
+        };
+        let events = vec![
+            Event::new(event::REQUEST_RECEIVED, at, json!({})),
+            Event::new(event::MODEL_LOADED, at, json!({"weights_hash": Root([6; 32]), "name": "m"})),
+            Event::new(event::LLM_COMPLETED, at, llm),
+            charged("46000", 30),
+            Event::new(event::RESPONSE_RETURNED, at, json!({"body_hash": out})),
+        ];
+        r.events = events.clone();
+        check_events(&r).expect("30 × 1000 + 8 × 2000 = 46000");
+
+        r.events[3] = charged("46001", 30);
+        assert!(check_events(&r).is_err(), "a fee above the usage");
+        r.events[3] = charged("1000", 1);
+        assert!(check_events(&r).is_err(), "token counts that are not the chat's");
+        r.events[3] = charged("-1", 30);
+        assert!(check_events(&r).is_err(), "a fee that is not a decimal");
+        r.events = events.clone();
+        r.subject = None;
+        assert!(check_events(&r).is_err(), "a charge for nobody");
+        r.subject = Some("0xabc".into());
+        r.events.remove(3);
+        assert!(check_events(&r).is_err(), "a chat with no context and no charge");
+        r.events = events;
+        r.events.swap(2, 3);
+        assert!(check_events(&r).is_err(), "the charge before the chat");
+    }
 }

@@ -1465,4 +1465,93 @@ mod tests {
         assert!(matches!(e, JobError::ModelUnknown(_)), "{e}");
         assert_eq!(w.health().running, 0, "refused jobs do not stay counted as running");
     }
+
+    /// The chain key signs settlements only over this enclave's own marketplace
+    /// receipts, each once, all charging the one user for the one provider: a receipt
+    /// another key signed, one whose fee was raised after signing, a duplicate, or
+    /// another user's is refused, and nothing is signed.
+    #[tokio::test]
+    async fn a_settlement_covers_only_this_enclaves_receipts_once_each() {
+        use alloy::primitives::U256;
+        use alloy::sol_types::SolStruct;
+        use veil_protocol::market::{SettleRequest, TEESettlement, serving_domain};
+        use veil_receipt::events::MarketCharged;
+
+        let (w, _fake, _dir) = worker(3600).await;
+        let user: Address = USER.parse().unwrap();
+        let provider = Address::repeat_byte(9);
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let receipt = |key: &ed25519_dalek::SigningKey, subject: &str, fee: &str, n: u8| {
+            let mut r = Receipt::new(Mode::Tee, Root([n; 32]), Root([2; 32]), at);
+            r.subject = Some(subject.to_owned());
+            r.events = vec![Event::of(
+                at,
+                &MarketCharged {
+                    provider: provider.to_checksum(None),
+                    chat_id: format!("chatcmpl-{n}"),
+                    input_price: "1".into(),
+                    output_price: "2".into(),
+                    prompt_tokens: 3,
+                    completion_tokens: 4,
+                    fee: fee.into(),
+                },
+            )];
+            veil_receipt::sign(r, key).unwrap()
+        };
+        let own = w.identity.signing_key();
+        let (a, b) = (receipt(&own, USER, "11", 1), receipt(&own, USER, "11", 2));
+        let req = |receipts: Vec<veil_receipt::SignedReceipt>| SettleRequest {
+            chain_id: 7,
+            serving: Address::repeat_byte(5),
+            user,
+            provider,
+            nonce: U256::from(3),
+            receipts,
+        };
+        let signed = w.sign_settlement(&req(vec![a.clone(), b.clone()])).expect("own receipts settle");
+        assert_eq!(signed.total_fee, U256::from(22));
+        let digest = TEESettlement {
+            user,
+            provider,
+            totalFee: signed.total_fee,
+            requestsHash: signed.requests_hash,
+            nonce: U256::from(3),
+        }
+        .eip712_signing_hash(&serving_domain(7, Address::repeat_byte(5)));
+        let sig: alloy::primitives::Signature = signed.signature.parse().unwrap();
+        assert_eq!(sig.recover_address_from_prehash(&digest).unwrap(), w.chain_key.address());
+
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let mut raised = a.clone();
+        raised.receipt.events[0] = Event::of(
+            at,
+            &MarketCharged {
+                provider: provider.to_checksum(None),
+                chat_id: "chatcmpl-1".into(),
+                input_price: "1".into(),
+                output_price: "2".into(),
+                prompt_tokens: 3,
+                completion_tokens: 4,
+                fee: "9999".into(),
+            },
+        );
+        assert_ne!(serde_json::to_string(&raised).unwrap(), serde_json::to_string(&a).unwrap());
+        let other_user = "0x00000000000000000000000000000000000000bb";
+        for (why, receipts) in [
+            ("another key's", vec![a.clone(), receipt(&stranger, USER, "11", 3)]),
+            ("a raised fee", vec![raised.clone()]),
+            ("twice", vec![a.clone(), a.clone()]),
+            ("another user's", vec![receipt(&own, other_user, "11", 4)]),
+            ("none", vec![]),
+        ] {
+            let e = w.sign_settlement(&req(receipts)).unwrap_err();
+            assert!(matches!(e, JobError::BadInput(_)), "{why}: {e}");
+        }
+        assert!(w.sign_market_receipt(&a).is_ok());
+        assert!(matches!(w.sign_market_receipt(&raised), Err(JobError::BadInput(_))));
+        assert!(matches!(
+            w.sign_market_receipt(&receipt(&stranger, USER, "1", 5)),
+            Err(JobError::BadInput(_))
+        ));
+    }
 }

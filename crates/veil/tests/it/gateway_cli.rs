@@ -650,6 +650,10 @@ fn kserve_v2_attestation_and_operational_endpoints() {
             "/v1/ml/proofs/{id}/verify",
             "/v1/train",
             "/v1/train/registration",
+            "/v1/proxy/chat/completions",
+            "/v1/proxy/signature/{chat_id}",
+            "/v1/user/{address}/unsettledfee",
+            "/v1/quote",
             "/v1/health",
             "/metrics",
             "/openapi.json",
@@ -661,6 +665,11 @@ fn kserve_v2_attestation_and_operational_endpoints() {
             "/v2/models/{name}/infer",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+        }
+        // A gateway that is no marketplace provider says so, on every marketplace route.
+        for path in ["/v1/quote", "/v1/proxy/signature/chatcmpl-1"] {
+            let (s, body) = get(path).await;
+            assert!(s == 404 && body.contains("market.disabled"), "{path}: {s} {body}");
         }
         // Protocol errors are problem documents.
         let r = http.get(format!("{g}/nope")).send().await.unwrap();
