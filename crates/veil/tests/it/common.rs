@@ -118,3 +118,18 @@ pub fn python_client(script: &str, args: &[&str]) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
 }
+
+/// The bundled language model's name (scripts/models.sh installs it).
+pub const LLM: &str = "SmolLM2-135M-Instruct.Q8_0";
+
+/// The bundled language model's GGUF, in $VEIL_MODELS or ~/.cache/veil/models.
+pub fn llm_file() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let dir = match std::env::var_os("VEIL_MODELS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/veil/models"),
+    };
+    let file = dir.join(format!("{LLM}.gguf"));
+    assert!(file.exists(), "{} is missing: run scripts/models.sh", file.display());
+    file
+}

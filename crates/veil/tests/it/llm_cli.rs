@@ -3,26 +3,16 @@
 //! ~/.cache/veil/models), the owner's `veil nft publish --docs`, an authorized
 //! user's signed chat, and a receipt that binds the answer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
 use veil_gateway::{ClientError, GatewayClient};
 
-use crate::common::{fails, ok, on_chain, python_client, up, up_json, veil};
-
-const MODEL: &str = "SmolLM2-135M-Instruct.Q8_0";
-
-fn model_file() -> PathBuf {
-    let dir = match std::env::var_os("VEIL_MODELS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/veil/models"),
-    };
-    let file = dir.join(format!("{MODEL}.gguf"));
-    assert!(file.exists(), "{} is missing: run scripts/models.sh", file.display());
-    file
-}
+use crate::common::{
+    LLM as MODEL, fails, llm_file as model_file, ok, on_chain, python_client, up, up_json, veil,
+};
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()

@@ -3,24 +3,12 @@
 //! `veil up --llm --market` stack lists its gateway on the embedded chain with its
 //! worker's attested key as the TEE signer, and a user's SDK runs its whole flow.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{ok, on_chain, up, up_json, veil};
-
-const MODEL: &str = "SmolLM2-135M-Instruct.Q8_0";
-
-fn model_file() -> PathBuf {
-    let dir = match std::env::var_os("VEIL_MODELS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/veil/models"),
-    };
-    let file = dir.join(format!("{MODEL}.gguf"));
-    assert!(file.exists(), "{} is missing: run scripts/models.sh", file.display());
-    file
-}
+use crate::common::{LLM as MODEL, llm_file as model_file, ok, on_chain, up, up_json, veil};
 
 /// Run the SDK flow; one JSON object per step.
 fn sdk_flow(args: &[&str]) -> Vec<Value> {
