@@ -204,7 +204,7 @@ impl Market {
         let fee: U256 =
             charged.fee.parse().map_err(|_| GatewayError::WorkerFailed("market.charged fee".into()))?;
         let signature: ResponseSignature =
-            worker_call(g, "/v1/market/sign", &SignReceipt { receipt: receipt.clone() }).await?;
+            worker_call(g, "/v1/market/sign", Some(&SignReceipt { receipt: receipt.clone() })).await?;
         let mut book = self.book.lock().await;
         book.next += 1;
         let at = book.next;
@@ -278,7 +278,7 @@ impl Market {
                 nonce: account.nonce + U256::from(1),
                 receipts: charges.iter().map(|c| c.receipt.clone()).collect(),
             };
-            let settlement: SignedSettlement = match worker_call(g, "/v1/market/settle", &req).await {
+            let settlement: SignedSettlement = match worker_call(g, "/v1/market/settle", Some(&req)).await {
                 Ok(s) => s,
                 Err(e) => {
                     book.unsettled.extend(charges);
@@ -361,21 +361,22 @@ impl Market {
     }
 }
 
-/// Call the signer worker with `body` at `path`.
+/// Call the signer worker at `path`: a POST of `body`, or a GET without one.
 async fn worker_call<T: serde::de::DeserializeOwned>(
     g: &Shared,
     path: &str,
-    body: &impl Serialize,
+    body: Option<&impl Serialize>,
 ) -> Result<T, GatewayError> {
     let url = g.pool().signer().ok_or_else(|| {
         GatewayError::WorkerUnavailable("the marketplace's signer worker is not running".into())
     })?;
-    let resp = g
-        .pool()
-        .http()
-        .post(format!("{url}{path}"))
+    let http = g.pool().http();
+    let req = match body {
+        Some(b) => http.post(format!("{url}{path}")).json(b),
+        None => http.get(format!("{url}{path}")),
+    };
+    let resp = req
         .timeout(Duration::from_secs(30))
-        .json(body)
         .send()
         .await
         .map_err(|e| GatewayError::WorkerUnavailable(format!("the signer worker did not answer: {e}")))?;
@@ -393,6 +394,14 @@ async fn worker_call<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|e| GatewayError::WorkerFailed(format!("the signer worker: {e}")))
 }
 
+/// A route's JSON answer or its refusal.
+fn answer<T: Serialize>(r: Result<T, GatewayError>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 fn enabled(g: &Shared) -> Result<&Market, GatewayError> {
     g.market().ok_or(GatewayError::MarketDisabled)
 }
@@ -404,10 +413,7 @@ pub(crate) async fn signature(State(g): State<Shared>, Path(chat_id): Path<Strin
         m.signature(&chat_id).await.ok_or(GatewayError::MarketUnknownChat(chat_id.chars().take(80).collect()))
     }
     .await;
-    match r {
-        Ok(s) => axum::Json(s).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(r)
 }
 
 /// `GET /v1/user/{address}/unsettledfee`: the user's fees not yet settled, for the
@@ -431,10 +437,7 @@ pub(crate) async fn unsettled_fee(
         Ok(json!({ "unsettledFee": m.unsettled(user).await.to_string() }))
     }
     .await;
-    match r {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(r)
 }
 
 /// `GET /v1/quote`: the signer enclave's evidence, binding its chain key (the
@@ -442,26 +445,10 @@ pub(crate) async fn unsettled_fee(
 pub(crate) async fn quote(State(g): State<Shared>) -> Response {
     let r = async {
         let m = enabled(&g)?;
-        let url = g.pool().signer().ok_or_else(|| {
-            GatewayError::WorkerUnavailable("the marketplace's signer worker is not running".into())
-        })?;
-        let resp = g
-            .pool()
-            .http()
-            .get(format!("{url}/v1/train/registration?account={:#x}", m.provider))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| GatewayError::WorkerUnavailable(format!("the signer worker did not answer: {e}")))?;
-        let body: veil_protocol::AttestationResponse = resp
-            .json()
-            .await
-            .map_err(|e| GatewayError::WorkerFailed(format!("the signer worker's evidence: {e}")))?;
+        let path = format!("/v1/train/registration?account={:#x}", m.provider);
+        let body: veil_protocol::AttestationResponse = worker_call(&g, &path, None::<&()>).await?;
         Ok::<_, GatewayError>(body)
     }
     .await;
-    match r {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(r)
 }
