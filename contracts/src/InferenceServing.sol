@@ -112,6 +112,13 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
     mapping(address => bool) private listed;
     mapping(address => uint256) private stakes;
     address[] private providers;
+    /// Per provider: settlements whose enclave signature verified, and those refused
+    /// for a bad signature (Veil's, beyond 0G's ABI: a service's record of proofs).
+    mapping(address => uint256) private verifiedProofs;
+    mapping(address => uint256) private failedProofs;
+    /// The signer each account's user acknowledged: a changed signer is unacknowledged
+    /// by its users until each acknowledges it again (Veil's; 0G's flag outlives it).
+    mapping(bytes32 => address) private ackedSigner;
 
     event AccountDeleted(address indexed user, address indexed provider, uint256 refundedAmount);
     event AllTokensRevoked(address indexed user, address indexed provider, uint256 newGeneration);
@@ -133,6 +140,17 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         string verifiability
     );
     event TEESettlementResult(address indexed user, uint8 status, uint256 unsettledAmount);
+    /// What a paid settlement charged, and for which requests (Veil's, beyond 0G's ABI):
+    /// a user shown the request ids recomputes `requestsHash` and disputes a charge
+    /// the receipts do not support.
+    event FeesSettled(
+        address indexed user,
+        address indexed provider,
+        uint256 indexed nonce,
+        uint256 totalFee,
+        uint256 charged,
+        bytes32 requestsHash
+    );
     event TokenRevoked(address indexed user, address indexed provider, uint8 tokenId);
     event TokensRevoked(address indexed user, address indexed provider, uint8[] tokenIds);
 
@@ -260,6 +278,12 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         return services[provider];
     }
 
+    /// Settlements of `provider` whose enclave signature verified, and those refused
+    /// for a bad one.
+    function getServiceProofs(address provider) external view returns (uint256 verified, uint256 failed) {
+        return (verifiedProofs[provider], failedProofs[provider]);
+    }
+
     function getAllServices(uint256 offset, uint256 limit)
         external
         view
@@ -296,8 +320,9 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         return accounts[_key(user, provider)].user != address(0);
     }
 
-    function getAccount(address user, address provider) external view returns (Account memory) {
-        return _account(user, provider);
+    function getAccount(address user, address provider) external view returns (Account memory a) {
+        _account(user, provider);
+        return _view(_key(user, provider));
     }
 
     function getPendingRefund(address user, address provider) external view returns (uint256) {
@@ -332,7 +357,7 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         if (users.length > MAX_LIMIT) revert BatchSizeTooLarge(users.length, MAX_LIMIT);
         accounts_ = new Account[](users.length);
         for (uint256 i = 0; i < users.length; i++) {
-            accounts_[i] = accounts[_key(users[i], msg.sender)];
+            accounts_[i] = _view(_key(users[i], msg.sender));
         }
     }
 
@@ -344,6 +369,7 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
             revert CannotRevokeWithNonZeroBalance(msg.sender, provider, a.balance);
         }
         a.acknowledged = acknowledged;
+        ackedSigner[_key(msg.sender, provider)] = acknowledged ? services[provider].teeSignerAddress : address(0);
     }
 
     function addAccount(address user, address provider, string calldata additionalInfo)
@@ -469,6 +495,9 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         if (settlements.length > MAX_SETTLEMENTS) revert TooManySettlements(settlements.length, MAX_SETTLEMENTS);
         statuses = new uint8[](settlements.length);
         uint256 paid = 0;
+        // Counted once per batch: only entries sent by their own provider get this far.
+        uint256 verified = 0;
+        uint256 failed = 0;
         for (uint256 i = 0; i < settlements.length; i++) {
             TEESettlementData calldata s = settlements[i];
             uint8 status = _check(s, msg.sender);
@@ -483,11 +512,17 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
                 if (a.pendingRefund > a.balance) _shrinkRefunds(a, a.balance);
                 if (charge > 0) ILedger(ledgerAddress).spendFund(s.user, charge);
                 paid += charge;
+                verified++;
                 emit BalanceUpdated(s.user, s.provider, a.balance, a.pendingRefund);
+                emit FeesSettled(s.user, s.provider, s.nonce, s.totalFee, charge, s.requestsHash);
+            } else if (status == INVALID_SIGNATURE) {
+                failed++;
             }
             statuses[i] = status;
             emit TEESettlementResult(s.user, status, unsettled);
         }
+        if (verified > 0) verifiedProofs[msg.sender] += verified;
+        if (failed > 0) failedProofs[msg.sender] += failed;
         if (paid > 0) {
             (bool ok,) = payable(msg.sender).call{value: paid}("");
             if (!ok) revert TransferFailed();
@@ -543,7 +578,7 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         if (!listed[s.provider] || svc.teeSignerAddress == address(0)) return NO_TEE_SIGNER;
         Account storage a = accounts[_key(s.user, s.provider)];
         if (a.user == address(0)) return NO_ACCOUNT;
-        if (!a.acknowledged || !svc.teeSignerAcknowledged) return NOT_ACKNOWLEDGED;
+        if (!_acknowledged(_key(s.user, s.provider), s.provider) || !svc.teeSignerAcknowledged) return NOT_ACKNOWLEDGED;
         if (s.nonce <= a.nonce) return INVALID_NONCE;
         bytes32 digest = settlementDigest(s.user, s.provider, s.totalFee, s.requestsHash, s.nonce);
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, s.signature);
@@ -570,6 +605,18 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         return keccak256(abi.encode(user, provider));
     }
 
+    /// An account as readers see it: acknowledged only while the signer it vouched
+    /// for is the service's.
+    function _view(bytes32 k) private view returns (Account memory a) {
+        a = accounts[k];
+        a.acknowledged = _acknowledged(k, a.provider);
+    }
+
+    function _acknowledged(bytes32 k, address provider) private view returns (bool) {
+        address signer = services[provider].teeSignerAddress;
+        return accounts[k].acknowledged && signer != address(0) && ackedSigner[k] == signer;
+    }
+
     function _account(address user, address provider) private view returns (Account storage a) {
         a = accounts[_key(user, provider)];
         if (a.user == address(0)) revert AccountNotExists(user, provider);
@@ -591,7 +638,7 @@ contract InferenceServing is Ownable, ReentrancyGuard, EIP712 {
         (uint256 from, uint256 n) = _page(offset, limit, total);
         out = new Account[](n);
         for (uint256 i = 0; i < n; i++) {
-            out[i] = accounts[keys[from + i]];
+            out[i] = _view(keys[from + i]);
         }
     }
 }

@@ -17,6 +17,7 @@ interface Vm {
     function addr(uint256) external returns (address);
     function sign(uint256, bytes32) external returns (uint8, bytes32, bytes32);
     function assume(bool) external;
+    function expectEmit(address) external;
 }
 
 /// Assertions that revert with a message, which forge reports as a failed test.

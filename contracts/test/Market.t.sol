@@ -74,6 +74,9 @@ contract MarketTest is Base {
 
     function test_a_signed_settlement_pays_the_provider_once() public {
         uint256 before = provider.balance;
+        // The charge is on the record with its requests' hash, for a user's dispute.
+        vm.expectEmit(address(serving));
+        emit InferenceServing.FeesSettled(user, provider, 1, 0.5 ether, 0.5 ether, keccak256("request ids"));
         assertEq(settle(settlement(teeKey, 0.5 ether, 1)), serving.SETTLED(), "settled");
         assertEq(provider.balance - before, 0.5 ether, "provider paid");
         assertEq(serving.getAccount(user, provider).balance, 1.5 ether, "account charged");
@@ -82,11 +85,17 @@ contract MarketTest is Base {
         assertEq(settle(settlement(teeKey, 0.5 ether, 1)), serving.INVALID_NONCE(), "replay refused");
         assertEq(provider.balance - before, 0.5 ether, "paid once");
         assertEq(ledger.getLedger(user).totalBalance, 4.5 ether, "charged once");
+        (uint256 verified, uint256 failed) = serving.getServiceProofs(provider);
+        assertEq(verified, 1, "one verified settlement");
+        assertEq(failed, 0, "a replay is not a failed proof");
     }
 
     function test_a_settlement_not_signed_by_the_acknowledged_enclave_pays_nothing() public {
         assertEq(settle(settlement(otherKey, 0.5 ether, 1)), serving.INVALID_SIGNATURE(), "foreign signer");
         assertEq(serving.getAccount(user, provider).balance, 2 ether, "untouched");
+        (uint256 verified, uint256 failed) = serving.getServiceProofs(provider);
+        assertEq(verified, 0, "nothing verified");
+        assertEq(failed, 1, "the forged signature counts against the service");
         // Another provider cannot cash this provider's settlement.
         InferenceServing.TEESettlementData[] memory batch = settlement(teeKey, 0.5 ether, 1);
         vm.prank(address(0xBAD));
@@ -98,6 +107,15 @@ contract MarketTest is Base {
         serving.addOrUpdateService(params(vm.addr(otherKey)));
         assertTrue(!serving.getService(provider).teeSignerAcknowledged, "ack reset");
         assertEq(settle(settlement(otherKey, 0.5 ether, 1)), serving.NOT_ACKNOWLEDGED(), "not acknowledged");
+        // The owner vouches for the new key; the user acknowledged the old one only.
+        vm.prank(admin);
+        serving.acknowledgeTEESignerByOwner(provider);
+        assertTrue(!serving.getAccount(user, provider).acknowledged, "the user's acknowledgement was of the old key");
+        assertEq(settle(settlement(otherKey, 0.5 ether, 1)), serving.NOT_ACKNOWLEDGED(), "the user has not vouched");
+        vm.prank(user);
+        serving.acknowledgeTEESigner(provider, true);
+        assertTrue(serving.getAccount(user, provider).acknowledged, "acknowledged again");
+        assertEq(settle(settlement(otherKey, 0.5 ether, 1)), serving.SETTLED(), "now it pays");
     }
 
     function test_a_fee_above_the_balance_is_paid_in_part() public {
