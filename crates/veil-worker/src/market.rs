@@ -12,10 +12,13 @@
 //!   fee is their sum and `requestsHash` commits to their ids, so a user shown the
 //!   receipts can recompute what was charged and dispute it.
 //!
-//! Which receipts were already paid is the provider's bookkeeping (the contract's
-//! strictly increasing nonce stops a settlement from paying twice).
+//! A receipt is paid at most once even if the host asks again: the first settlement
+//! that includes it binds it to that settlement's slot (chain, contract, nonce), and
+//! the enclave signs it again only in that slot, which the contract pays once (a
+//! retry after a refused transaction reuses the slot). The binding lives as long as
+//! this enclave's keys: a receipt is settled only by the enclave that signed it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use alloy::primitives::{Address, U256};
@@ -31,6 +34,9 @@ use veil_receipt::{Event, Mode, SignedReceipt};
 
 use crate::worker::{Engine, Timings, internal};
 use crate::{JobError, Worker};
+
+/// Receipts this enclave has put in a settlement: id → (chain, contract, nonce).
+pub type SettledReceipts = HashMap<String, (u64, Address, U256)>;
 
 /// Most receipts one settlement covers.
 pub const MAX_SETTLEMENT_RECEIPTS: usize = 10_000;
@@ -163,6 +169,20 @@ impl Worker {
             total = total.checked_add(fee).ok_or_else(|| internal("the fees overflow"))?;
         }
         let hash = requests_hash(req.receipts.iter().map(|r| r.id.as_str())).map_err(JobError::Market)?;
+        let slot = (req.chain_id, req.serving, req.nonce);
+        let mut settled = self.settled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((r, (_, _, nonce))) =
+            req.receipts.iter().find_map(|r| settled.get(&r.id).filter(|s| **s != slot).map(|s| (r, s)))
+        {
+            return Err(JobError::BadInput(format!(
+                "receipt {} is already in the settlement with nonce {nonce}; it is signed again only there",
+                r.id
+            )));
+        }
+        for r in &req.receipts {
+            settled.insert(r.id.clone(), slot);
+        }
+        drop(settled);
         let msg = TEESettlement {
             user: req.user,
             provider: req.provider,

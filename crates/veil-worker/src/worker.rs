@@ -344,6 +344,9 @@ pub struct Worker {
     /// Made inside at start; signs federated rounds' records for the chain. Its
     /// address is bound in the evidence this worker gives users ([`CHAIN_KEY`]).
     pub(crate) chain_key: alloy::signers::local::PrivateKeySigner,
+    /// Each marketplace receipt this enclave put in a settlement, and the one
+    /// settlement slot (chain, contract, nonce) it may be paid under.
+    pub(crate) settled: std::sync::Mutex<crate::market::SettledReceipts>,
 }
 
 /// The name under which a worker's evidence binds its chain key's address.
@@ -432,6 +435,7 @@ impl Worker {
             clock,
             fl: Default::default(),
             chain_key: alloy::signers::local::PrivateKeySigner::random(),
+            settled: Default::default(),
         };
         // A refusal here is kept and reported; `keep_session` and each job try again.
         let _ = worker.session().await;
@@ -1520,6 +1524,19 @@ mod tests {
         .eip712_signing_hash(&serving_domain(7, Address::repeat_byte(5)));
         let sig: alloy::primitives::Signature = signed.signature.parse().unwrap();
         assert_eq!(sig.recover_address_from_prehash(&digest).unwrap(), w.chain_key.address());
+
+        // A host that had that settlement paid cannot have the same receipts signed
+        // again under a higher nonce (a second payment); a retry under the same nonce
+        // (the chain pays a nonce once) is signed again, with a new receipt too.
+        let again = SettleRequest { nonce: U256::from(4), ..req(vec![b.clone()]) };
+        let e = w.sign_settlement(&again).unwrap_err();
+        assert!(matches!(e, JobError::BadInput(ref m) if m.contains("nonce 3")), "{e}");
+        let c = receipt(&own, USER, "5", 6);
+        let retry =
+            w.sign_settlement(&req(vec![a.clone(), b.clone(), c.clone()])).expect("a retry at nonce 3");
+        assert_eq!(retry.total_fee, U256::from(27));
+        let next = SettleRequest { nonce: U256::from(5), ..req(vec![receipt(&own, USER, "1", 7)]) };
+        assert!(w.sign_settlement(&next).is_ok(), "new receipts under a new nonce");
 
         let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
         let mut raised = a.clone();
