@@ -490,6 +490,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/proxy/models", get(models))
         .route("/v1/proxy/signature/{chat_id}", get(crate::market::signature))
         .route("/v1/user/{address}/unsettledfee", get(crate::market::unsettled_fee))
+        .route("/v1/user/{address}/settlements", get(crate::market::settlements))
+        .route("/v1/provider/settle", post(crate::market::settle_now))
         .route("/v1/quote", get(crate::market::quote))
         .route("/infer", post(crate::plain::infer))
         .route("/api/chat", post(crate::ollama::chat))

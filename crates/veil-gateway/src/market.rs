@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use veil_ledger::{ChainClient, Settlement, SettlementStatus};
 use veil_protocol::market::{
-    ApiKey, MarketChat, MarketError, Prices, ResponseSignature, SettleRequest, SignReceipt, SignedSettlement,
+    ApiKey, ClaimState, MarketChat, MarketError, Prices, ResponseSignature, SETTLE_NOW_WINDOW_SECS,
+    SettleNow, SettleRequest, SettledNow, SettlementClaim, SettlementClaims, SignReceipt, SignedSettlement,
 };
 use veil_protocol::{ChatInput, DEFAULT_MAX_TOKENS, JobRequest, Problem};
 use veil_receipt::SignedReceipt;
@@ -42,6 +43,8 @@ use crate::gateway::Shared;
 const MAX_SIGNATURES: usize = 10_000;
 /// Receipts in one settlement, at most.
 const MAX_BATCH: usize = 500;
+/// Paid settlements remembered for users' audits, oldest dropped beyond this.
+const MAX_SETTLED: usize = 100_000;
 /// Prompt tokens a message can add beyond its bytes (the chat template's markers).
 const TEMPLATE_TOKENS_PER_MESSAGE: u64 = 16;
 
@@ -74,10 +77,46 @@ struct Batch {
     settlement: SignedSettlement,
 }
 
+impl Batch {
+    fn claim(&self, state: ClaimState) -> Settled {
+        let s = &self.settlement;
+        Settled {
+            user: s.user,
+            claim: SettlementClaim {
+                nonce: s.nonce,
+                total_fee: s.total_fee,
+                requests_hash: s.requests_hash,
+                receipts: self.charges.iter().map(|c| c.receipt.id.to_string()).collect(),
+                state,
+            },
+        }
+    }
+}
+
+/// What the enclave signed of a user's charges.
+struct Signed {
+    charges: Vec<Charge>,
+    settlement: Option<SignedSettlement>,
+    /// Charges it refused, written off.
+    refused: u64,
+}
+
+/// A paid settlement: what the user's audit is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Settled {
+    user: Address,
+    claim: SettlementClaim,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Book {
     unsettled: Vec<Charge>,
     pending: Vec<Batch>,
+    #[serde(default)]
+    settled: Vec<Settled>,
+    /// Charges the enclave refused to settle, counted and never charged.
+    #[serde(default)]
+    written_off: u64,
     /// chat id → (signature, position), oldest dropped beyond [`MAX_SIGNATURES`].
     signatures: BTreeMap<String, (u64, ResponseSignature)>,
     next: u64,
@@ -90,6 +129,23 @@ impl Book {
             self.pending.iter().filter(|b| b.settlement.user == user).map(|b| b.settlement.total_fee);
         waiting.chain(pending).fold(U256::ZERO, |a, b| a.saturating_add(b))
     }
+
+    fn paid(&mut self, batch: &Batch) {
+        self.settled.push(batch.claim(ClaimState::Settled));
+        if self.settled.len() > MAX_SETTLED {
+            self.settled.drain(..self.settled.len() - MAX_SETTLED);
+        }
+    }
+
+    fn claims_against(&self, user: Address) -> SettlementClaims {
+        let settled = self.settled.iter().filter(|s| s.user == user).map(|s| s.claim.clone());
+        let pending = self
+            .pending
+            .iter()
+            .filter(|b| b.settlement.user == user)
+            .map(|b| b.claim(ClaimState::Pending).claim);
+        SettlementClaims { settlements: settled.chain(pending).collect() }
+    }
 }
 
 /// The marketplace's state in a gateway: the provider's ledger client and its book.
@@ -101,6 +157,8 @@ pub struct Market {
     settle_every: Duration,
     settle_at: U256,
     wake: tokio::sync::Notify,
+    /// "Settle now" nonces seen within their window: (nonce, issued at).
+    settle_nonces: std::sync::Mutex<Vec<(alloy::primitives::B256, u64)>>,
 }
 
 fn market(e: MarketError) -> GatewayError {
@@ -134,6 +192,7 @@ impl Market {
             settle_every: parts.settle_every,
             settle_at: parts.settle_at,
             wake: tokio::sync::Notify::new(),
+            settle_nonces: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -237,7 +296,10 @@ impl Market {
         let mut keep = Vec::new();
         for batch in std::mem::take(&mut book.pending) {
             match self.send(&batch).await {
-                Ok(true) => settled += batch.charges.len(),
+                Ok(true) => {
+                    settled += batch.charges.len();
+                    book.paid(&batch);
+                }
                 Ok(false) => book.unsettled.extend(batch.charges),
                 Err(e) => {
                     tracing::warn!(error = %e, "a settlement could not be sent; it will be sent again");
@@ -270,20 +332,23 @@ impl Market {
                 (mine, later)
             };
             book.unsettled.extend(later);
-            let req = SettleRequest {
-                chain_id: self.settler.chain_id(),
-                serving: self.settler.deployment().serving,
-                user,
-                provider: self.provider,
-                nonce: account.nonce + U256::from(1),
-                receipts: charges.iter().map(|c| c.receipt.clone()).collect(),
-            };
-            let settlement: SignedSettlement = match worker_call(g, "/v1/market/settle", Some(&req)).await {
-                Ok(s) => s,
-                Err(e) => {
+            let nonce = account.nonce + U256::from(1);
+            let (charges, settlement) = match self.sign(g, user, nonce, charges).await {
+                Ok(Signed { charges, settlement: Some(s), refused }) => {
+                    book.written_off += refused;
+                    (charges, s)
+                }
+                Ok(Signed { refused, .. }) => {
+                    book.written_off += refused;
+                    self.save(&book)?;
+                    continue;
+                }
+                Err((e, charges)) => {
+                    // Tried again on the next round; the other users are settled now.
+                    tracing::warn!(%user, error = %e, "the signer worker did not sign a settlement");
                     book.unsettled.extend(charges);
                     self.save(&book)?;
-                    return Err(e);
+                    continue;
                 }
             };
             let batch = Batch { charges, settlement };
@@ -291,7 +356,10 @@ impl Market {
             book.pending.push(batch.clone());
             self.save(&book)?;
             match self.send(&batch).await {
-                Ok(true) => settled += batch.charges.len(),
+                Ok(true) => {
+                    settled += batch.charges.len();
+                    book.paid(&batch);
+                }
                 Ok(false) => book.unsettled.extend(batch.charges.clone()),
                 Err(e) => {
                     tracing::warn!(error = %e, "a settlement could not be sent; it will be sent again");
@@ -302,6 +370,64 @@ impl Market {
             self.save(&book)?;
         }
         Ok(settled)
+    }
+
+    /// Have the signer enclave sign `user`'s settlement at `nonce` over `charges`. A
+    /// charge it refuses (4xx: not its receipt, e.g. from before a restart, or bound
+    /// to another settlement) is written off, never charged, and the rest are signed
+    /// without it; on any other failure every charge is handed back.
+    async fn sign(
+        &self,
+        g: &Shared,
+        user: Address,
+        nonce: U256,
+        charges: Vec<Charge>,
+    ) -> Result<Signed, (GatewayError, Vec<Charge>)> {
+        let req = |charges: &[Charge]| SettleRequest {
+            chain_id: self.settler.chain_id(),
+            serving: self.settler.deployment().serving,
+            user,
+            provider: self.provider,
+            nonce,
+            receipts: charges.iter().map(|c| c.receipt.clone()).collect(),
+        };
+        let refused_by_enclave =
+            |e: &GatewayError| matches!(e, GatewayError::Worker(p) if (400..500).contains(&p.status));
+        match worker_call::<SignedSettlement>(g, "/v1/market/settle", Some(&req(&charges))).await {
+            Ok(s) => return Ok(Signed { charges, settlement: Some(s), refused: 0 }),
+            Err(e) if !refused_by_enclave(&e) => return Err((e, charges)),
+            Err(_) => {}
+        }
+        // One at a time, to find the charges the enclave will not sign.
+        let (mut kept, mut refused) = (Vec::new(), 0u64);
+        let mut rest = charges.into_iter();
+        while let Some(c) = rest.next() {
+            match worker_call::<SignedSettlement>(
+                g,
+                "/v1/market/settle",
+                Some(&req(std::slice::from_ref(&c))),
+            )
+            .await
+            {
+                Ok(_) => kept.push(c),
+                Err(e) if refused_by_enclave(&e) => {
+                    tracing::warn!(%user, receipt = %c.receipt.id, reason = %e, "a charge the enclave will not settle is written off");
+                    refused += 1;
+                }
+                Err(e) => {
+                    kept.push(c);
+                    kept.extend(rest);
+                    return Err((e, kept));
+                }
+            }
+        }
+        if kept.is_empty() {
+            return Ok(Signed { charges: kept, settlement: None, refused });
+        }
+        match worker_call::<SignedSettlement>(g, "/v1/market/settle", Some(&req(&kept))).await {
+            Ok(s) => Ok(Signed { charges: kept, settlement: Some(s), refused }),
+            Err(e) => Err((e, kept)),
+        }
     }
 
     /// Send one batch. True: paid (now or before); false: refused for good (its
@@ -358,6 +484,20 @@ impl Market {
     /// The user's unsettled fees (wei).
     async fn unsettled(&self, user: Address) -> U256 {
         self.book.lock().await.unsettled_of(user)
+    }
+
+    /// Accept a "settle now" request once: the provider's, for this chain and
+    /// contract, fresh at `now`, its nonce unseen.
+    fn accept_settle_now(&self, req: &SettleNow, now: u64) -> Result<(), GatewayError> {
+        req.verify(self.settler.chain_id(), self.settler.deployment().serving, self.provider, now)
+            .map_err(|e| GatewayError::MarketUnauthorized(e.to_string()))?;
+        let mut seen = self.settle_nonces.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.retain(|(_, at)| at.abs_diff(now) <= SETTLE_NOW_WINDOW_SECS);
+        if seen.iter().any(|(n, _)| *n == req.nonce) {
+            return Err(GatewayError::MarketUnauthorized("this settle-now request was already used".into()));
+        }
+        seen.push((req.nonce, req.issued_at));
+        Ok(())
     }
 }
 
@@ -416,6 +556,25 @@ pub(crate) async fn signature(State(g): State<Shared>, Path(chat_id): Path<Strin
     answer(r)
 }
 
+/// The market and the user at `address`, when the request carries that user's key.
+fn key_holder<'a>(
+    g: &'a Shared,
+    address: &str,
+    headers: &HeaderMap,
+) -> Result<(&'a Market, Address), GatewayError> {
+    let m = enabled(g)?;
+    let key = crate::chat::bearer(headers)
+        .ok_or_else(|| GatewayError::MarketUnauthorized("send the SDK's Authorization header".into()))?;
+    let user = ApiKey::parse(key)
+        .map_err(market)?
+        .verify(m.provider, g.now().saturating_mul(1000))
+        .map_err(market)?;
+    if address.parse::<Address>().ok() != Some(user) {
+        return Err(GatewayError::MarketUnauthorized(format!("the key is {user}'s, not {address}'s")));
+    }
+    Ok((m, user))
+}
+
 /// `GET /v1/user/{address}/unsettledfee`: the user's fees not yet settled, for the
 /// holder of that user's key.
 pub(crate) async fn unsettled_fee(
@@ -424,17 +583,40 @@ pub(crate) async fn unsettled_fee(
     headers: HeaderMap,
 ) -> Response {
     let r = async {
-        let m = enabled(&g)?;
-        let key = crate::chat::bearer(&headers)
-            .ok_or_else(|| GatewayError::MarketUnauthorized("send the SDK's Authorization header".into()))?;
-        let user = ApiKey::parse(key)
-            .map_err(market)?
-            .verify(m.provider, g.now().saturating_mul(1000))
-            .map_err(market)?;
-        if address.parse::<Address>().ok() != Some(user) {
-            return Err(GatewayError::MarketUnauthorized(format!("the key is {user}'s, not {address}'s")));
-        }
+        let (m, user) = key_holder(&g, &address, &headers)?;
         Ok(json!({ "unsettledFee": m.unsettled(user).await.to_string() }))
+    }
+    .await;
+    answer(r)
+}
+
+/// `GET /v1/user/{address}/settlements`: which receipts each of the user's
+/// settlements charged, for the holder of that user's key to audit against the
+/// chain's `FeesSettled` records and the receipts they hold.
+pub(crate) async fn settlements(
+    State(g): State<Shared>,
+    Path(address): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let r = async {
+        let (m, user) = key_holder(&g, &address, &headers)?;
+        Ok(m.book.lock().await.claims_against(user))
+    }
+    .await;
+    answer(r)
+}
+
+/// `POST /v1/provider/settle`: settle now, for the provider's own signed request.
+pub(crate) async fn settle_now(State(g): State<Shared>, body: axum::body::Bytes) -> Response {
+    let r = async {
+        let m = enabled(&g)?;
+        let req: SettleNow = serde_json::from_slice(&body)
+            .map_err(|e| GatewayError::Malformed(format!("a settle-now request: {e}")))?;
+        m.accept_settle_now(&req, g.now())?;
+        let settled = m.settle(&g).await?;
+        let book = m.book.lock().await;
+        let waiting = book.unsettled.len() + book.pending.iter().map(|b| b.charges.len()).sum::<usize>();
+        Ok(SettledNow { settled, waiting })
     }
     .await;
     answer(r)

@@ -72,10 +72,31 @@ pub fn document() -> Value {
     infer_responses["200"] =
         ok("The output and its signed receipt.", json!({"$ref": "#/components/schemas/JobResponse"}));
     let mut doc = core(infer_responses);
-    if let (Some(paths), Value::Object(market)) = (doc["paths"].as_object_mut(), market_paths()) {
-        paths.extend(market);
+    for extra in [market_paths(), audit_paths()] {
+        if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), extra) {
+            paths.extend(more);
+        }
     }
     doc
+}
+
+/// The marketplace's settlement routes: a user's audit, a provider's "settle now".
+fn audit_paths() -> Value {
+    json!({
+        "/v1/user/{address}/settlements": {"get": {
+            "summary": "Which receipts each of the user's settlements charged (ids in order, whose keccak256 is the requestsHash the chain's FeesSettled event records), for the holder of that user's SDK key: `veil market audit` checks them against the chain and the receipts the user holds.",
+            "parameters": [{"name": "address", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {"200": ok("Claims, oldest first.", json!({"type": "object", "required": ["settlements"]})),
+                "400": {"description": "market.bad_key"}, "401": {"description": "market.unauthorized"}},
+        }},
+        "/v1/provider/settle": {"post": {
+            "summary": "Settle the unsettled fees now (`veil market settle`): the provider wallet's EIP-191 signature over purpose, chain, serving contract, provider, time (within 300 s) and a single-use nonce.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["chain_id", "serving", "provider", "issued_at", "nonce", "signature"]}}}},
+            "responses": {"200": ok("Receipts settled, and still waiting.", json!({"type": "object", "required": ["settled", "waiting"]})),
+                "400": {"description": "request.malformed"}, "401": {"description": "market.unauthorized"},
+                "404": {"description": "market.disabled"}},
+        }},
+    })
 }
 
 /// The serving marketplace's routes (docs/MARKET.md).

@@ -58,8 +58,8 @@ mod error;
 mod events;
 
 pub use client::market::{
-    LOCK_TIME_SECS, MarketAccount, MarketService, SERVICE_NAME, Settlement, SettlementResult,
-    SettlementStatus,
+    LOCK_TIME_SECS, MarketAccount, MarketService, SERVICE_NAME, ServiceProofs, SettledFees, Settlement,
+    SettlementResult, SettlementStatus,
 };
 pub use client::{
     ChainClient, Deployment, FederationInfo, IntelligentData, JobInfo, MalformedEntry, Offence, ProverInfo,

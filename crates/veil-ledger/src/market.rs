@@ -4,6 +4,7 @@
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 
 use super::{ChainClient, mined};
@@ -160,6 +161,34 @@ pub struct SettlementResult {
     pub unsettled: U256,
 }
 
+/// A paid settlement as the chain recorded it (`FeesSettled`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SettledFees {
+    /// The user charged.
+    pub user: Address,
+    /// The provider paid.
+    pub provider: Address,
+    /// The account's nonce it set.
+    pub nonce: U256,
+    /// What the enclave signed for.
+    pub total_fee: U256,
+    /// What the balance paid of it.
+    pub charged: U256,
+    /// keccak256 of the charged receipts' ids, in order.
+    pub requests_hash: B256,
+    /// The transaction.
+    pub tx: B256,
+}
+
+/// A service's record of enclave-signed settlements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceProofs {
+    /// Settlements whose signature verified.
+    pub verified: U256,
+    /// Settlements refused for a bad signature.
+    pub failed: U256,
+}
+
 impl<P: Provider + Clone> ChainClient<P> {
     fn serving(&self) -> InferenceServing::InferenceServingInstance<P> {
         InferenceServing::new(self.deployment.serving, self.provider.clone())
@@ -279,6 +308,114 @@ impl<P: Provider + Clone> ChainClient<P> {
     /// verifying the enclave's evidence binds that key.
     pub async fn market_acknowledge_signer(&self, provider: Address) -> Result<(), LedgerError> {
         transact!("InferenceServing", self.serving(), acknowledgeTEESignerByOwner(provider));
+        Ok(())
+    }
+
+    /// Every listed service (in listing order).
+    pub async fn market_services(&self) -> Result<Vec<MarketService>, LedgerError> {
+        let serving = self.serving();
+        let mut out = Vec::new();
+        loop {
+            let page = serving
+                .getAllServices(U256::from(out.len()), U256::from(100))
+                .call()
+                .await
+                .map_err(|e| LedgerError::from_contract("InferenceServing", e))?;
+            let n = page.services_.len();
+            out.extend(page.services_.into_iter().map(|s| MarketService {
+                provider: s.provider,
+                service_type: s.serviceType,
+                url: s.url,
+                input_price: s.inputPrice,
+                output_price: s.outputPrice,
+                model: s.model,
+                verifiability: s.verifiability,
+                additional_info: s.additionalInfo,
+                tee_signer: s.teeSignerAddress,
+                acknowledged: s.teeSignerAcknowledged,
+            }));
+            if n == 0 || U256::from(out.len()) >= page.total {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `provider`'s settlements whose enclave signature verified and failed.
+    pub async fn market_proofs(&self, provider: Address) -> Result<ServiceProofs, LedgerError> {
+        let r = self
+            .serving()
+            .getServiceProofs(provider)
+            .call()
+            .await
+            .map_err(|e| LedgerError::from_contract("InferenceServing", e))?;
+        Ok(ServiceProofs { verified: r.verified, failed: r.failed })
+    }
+
+    /// Every paid settlement of `user` with `provider`, oldest first.
+    pub async fn market_settlements(
+        &self,
+        user: Address,
+        provider: Address,
+    ) -> Result<Vec<SettledFees>, LedgerError> {
+        let filter = Filter::new()
+            .address(self.deployment.serving)
+            .event_signature(InferenceServing::FeesSettled::SIGNATURE_HASH)
+            .topic1(user.into_word())
+            .topic2(provider.into_word())
+            .from_block(0);
+        let logs =
+            self.provider.get_logs(&filter).await.map_err(|e| LedgerError::Transport(e.to_string()))?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| {
+                let e = InferenceServing::FeesSettled::decode_log(&l.inner).ok()?.data;
+                Some(SettledFees {
+                    user: e.user,
+                    provider: e.provider,
+                    nonce: e.nonce,
+                    total_fee: e.totalFee,
+                    charged: e.charged,
+                    requests_hash: e.requestsHash,
+                    tx: l.transaction_hash?,
+                })
+            })
+            .collect())
+    }
+
+    /// As the user `me` (the sender): open a ledger with `value` wei, or add to it.
+    pub async fn market_fund(&self, me: Address, value: U256) -> Result<(), LedgerError> {
+        let ledger = self.market_ledger();
+        if self.market_ledger_balance(me).await?.is_some() {
+            transact!("LedgerManager", &ledger, depositFund().value(value));
+        } else {
+            transact!("LedgerManager", &ledger, addLedger(String::new()).value(value));
+        }
+        Ok(())
+    }
+
+    /// As a user: move `amount` wei from the ledger to the sub-account with `provider`
+    /// (opening it).
+    pub async fn market_transfer(&self, provider: Address, amount: U256) -> Result<(), LedgerError> {
+        transact!("LedgerManager", self.market_ledger(), transferFund(provider, SERVICE_NAME.into(), amount));
+        Ok(())
+    }
+
+    /// As a user: acknowledge `provider`'s enclave signer (after verifying its evidence).
+    pub async fn market_acknowledge(&self, provider: Address) -> Result<(), LedgerError> {
+        transact!("InferenceServing", self.serving(), acknowledgeTEESigner(provider, true));
+        Ok(())
+    }
+
+    /// As a user: ask for the sub-accounts with `providers` back (time-locked) and
+    /// collect what has waited long enough.
+    pub async fn market_retrieve(&self, providers: Vec<Address>) -> Result<(), LedgerError> {
+        transact!("LedgerManager", self.market_ledger(), retrieveFund(providers, SERVICE_NAME.into()));
+        Ok(())
+    }
+
+    /// As a user: withdraw `amount` wei of the ledger's free balance to the wallet.
+    pub async fn market_refund(&self, amount: U256) -> Result<(), LedgerError> {
+        transact!("LedgerManager", self.market_ledger(), refund(amount));
         Ok(())
     }
 

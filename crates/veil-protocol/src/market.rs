@@ -9,6 +9,7 @@
 //! verified as sent, never re-serialised.
 
 use alloy::primitives::{Address, B256, Signature, U256, keccak256};
+use alloy::signers::SignerSync as _;
 use alloy::sol_types::Eip712Domain;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,34 @@ impl ApiKey {
         let token: SessionToken = serde_json::from_str(message)
             .map_err(|e| MarketError::Malformed(format!("session token: {e}")))?;
         Ok(Self { message: message.to_owned(), token, signature: signature.to_owned() })
+    }
+
+    /// An ephemeral key (token id 255) as the SDK makes one: `user` signs a session
+    /// token for `provider`, valid from `now_ms` for `ttl_ms`, at the account's
+    /// revocation `generation`. `nonce` must be fresh (random) per key.
+    pub fn issue(
+        user: &alloy::signers::local::PrivateKeySigner,
+        provider: Address,
+        now_ms: u64,
+        ttl_ms: u64,
+        nonce: &str,
+        generation: u64,
+    ) -> Result<String, MarketError> {
+        let token = SessionToken {
+            address: user.address().to_string(),
+            provider: provider.to_string(),
+            timestamp: now_ms,
+            expires_at: now_ms.saturating_add(ttl_ms),
+            nonce: nonce.to_owned(),
+            generation,
+            token_id: EPHEMERAL_TOKEN_ID,
+        };
+        let message = serde_json::to_string(&token).map_err(|e| MarketError::Malformed(e.to_string()))?;
+        let sig = user
+            .sign_message_sync(keccak256(message.as_bytes()).as_slice())
+            .map_err(|e| MarketError::Malformed(format!("signing the key: {e}")))?;
+        let raw = format!("{message}|0x{}", hex::encode(sig.as_bytes()));
+        Ok(format!("app-sk-{}", base64::engine::general_purpose::STANDARD.encode(raw)))
     }
 
     /// The user, once the signature is checked to be theirs.
@@ -271,10 +300,134 @@ pub struct SignedSettlement {
     pub signature: String,
 }
 
+/// What a "settle now" request signs for, so the signature means nothing elsewhere.
+pub const SETTLE_NOW_PURPOSE: &str = "veil market settle-now v1";
+/// How far a "settle now" request's time may be from the gateway's.
+pub const SETTLE_NOW_WINDOW_SECS: u64 = 300;
+
+/// `POST /v1/market/settle` (provider → its gateway): settle what is unsettled now.
+/// The provider's wallet signs (EIP-191) the purpose, chain, serving contract,
+/// provider, time and a single-use nonce; the gateway accepts it only within
+/// [`SETTLE_NOW_WINDOW_SECS`] and once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettleNow {
+    /// Chain of the serving contract.
+    pub chain_id: u64,
+    /// The serving contract.
+    pub serving: Address,
+    /// The provider (the signer).
+    pub provider: Address,
+    /// Unix seconds when signed.
+    pub issued_at: u64,
+    /// Random, single-use.
+    pub nonce: B256,
+    /// 0x-hex, 65 bytes.
+    pub signature: String,
+}
+
+impl SettleNow {
+    fn message(chain_id: u64, serving: Address, provider: Address, issued_at: u64, nonce: B256) -> String {
+        format!(
+            "{SETTLE_NOW_PURPOSE}\nchain {chain_id}\nserving {serving}\nprovider {provider}\nat {issued_at}\nnonce {nonce}"
+        )
+    }
+
+    /// Sign as `provider`.
+    pub fn sign(
+        provider: &alloy::signers::local::PrivateKeySigner,
+        chain_id: u64,
+        serving: Address,
+        issued_at: u64,
+        nonce: B256,
+    ) -> Result<Self, MarketError> {
+        let message = Self::message(chain_id, serving, provider.address(), issued_at, nonce);
+        let sig = provider
+            .sign_message_sync(message.as_bytes())
+            .map_err(|e| MarketError::Malformed(format!("signing: {e}")))?;
+        Ok(Self {
+            chain_id,
+            serving,
+            provider: provider.address(),
+            issued_at,
+            nonce,
+            signature: format!("0x{}", hex::encode(sig.as_bytes())),
+        })
+    }
+
+    /// Check it is `provider`'s, for this chain and contract, and fresh at `now`
+    /// (single use is the caller's: it keeps the nonces seen in the window).
+    pub fn verify(
+        &self,
+        chain_id: u64,
+        serving: Address,
+        provider: Address,
+        now: u64,
+    ) -> Result<(), MarketError> {
+        if (self.chain_id, self.serving, self.provider) != (chain_id, serving, provider) {
+            return Err(MarketError::ForeignProvider(format!(
+                "{} on chain {} at {}",
+                self.provider, self.chain_id, self.serving
+            )));
+        }
+        if self.issued_at.abs_diff(now) > SETTLE_NOW_WINDOW_SECS {
+            return Err(MarketError::Expired(self.issued_at.saturating_mul(1000)));
+        }
+        let sig: Signature = self
+            .signature
+            .parse()
+            .map_err(|_| MarketError::Malformed("the signature is not 65 hex bytes".into()))?;
+        let message = Self::message(self.chain_id, self.serving, self.provider, self.issued_at, self.nonce);
+        match sig.recover_address_from_msg(message.as_bytes()) {
+            Ok(a) if a == provider => Ok(()),
+            _ => Err(MarketError::BadSignature(provider.to_string())),
+        }
+    }
+}
+
+/// What `POST /v1/market/settle` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledNow {
+    /// Receipts paid by this call.
+    pub settled: usize,
+    /// Receipts still unsettled or in a settlement not yet confirmed.
+    pub waiting: usize,
+}
+
+/// Where a provider's settlement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimState {
+    /// Signed and sent (or about to be), not yet seen paid.
+    Pending,
+    /// Paid on chain.
+    Settled,
+}
+
+/// One settlement as the provider claims it: which receipts it charged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementClaim {
+    /// The account's nonce it carries.
+    pub nonce: U256,
+    /// Wei.
+    pub total_fee: U256,
+    /// [`requests_hash`] of `receipts`.
+    pub requests_hash: B256,
+    /// The receipt ids charged, in order.
+    pub receipts: Vec<String>,
+    /// Whether it is paid.
+    pub state: ClaimState,
+}
+
+/// `GET /v1/user/{address}/settlements`: the provider's claims against the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementClaims {
+    /// Oldest first.
+    pub settlements: Vec<SettlementClaim>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::signers::SignerSync;
     use alloy::signers::local::PrivateKeySigner;
 
     fn key_for(user: &PrivateKeySigner, provider: Address, token_id: u8, expires: u64) -> String {
@@ -321,6 +474,49 @@ mod tests {
         for junk in ["", "app-sk-", "app-sk-!!!", "sk-abc", &format!("app-sk-{}", "QUFB")] {
             assert!(matches!(ApiKey::parse(junk), Err(MarketError::Malformed(_))), "{junk}");
         }
+    }
+
+    #[test]
+    fn an_issued_key_is_the_sdks_shape_and_verifies() {
+        let user = PrivateKeySigner::random();
+        let provider = Address::repeat_byte(7);
+        let key = ApiKey::issue(&user, provider, 1_000, 60_000, "n-9", 2).expect("issue");
+        let parsed = ApiKey::parse(&key).expect("parse");
+        assert!(parsed.message.starts_with(r#"{"address":"#), "SDK field order: {}", parsed.message);
+        assert_eq!(parsed.verify(provider, 60_999), Ok(user.address()));
+        assert_eq!(parsed.verify(provider, 61_000), Err(MarketError::Expired(61_000)));
+        assert_eq!(parsed.check_revocation(U256::from(2), U256::ZERO), Ok(()));
+        assert_eq!(parsed.check_revocation(U256::from(3), U256::ZERO), Err(MarketError::Revoked));
+    }
+
+    #[test]
+    fn a_settle_now_request_is_the_providers_for_this_contract_and_fresh() {
+        let provider = PrivateKeySigner::random();
+        let serving = Address::repeat_byte(9);
+        let nonce = B256::repeat_byte(1);
+        let req = SettleNow::sign(&provider, 31337, serving, 1_000, nonce).expect("sign");
+        assert_eq!(req.verify(31337, serving, provider.address(), 1_100), Ok(()));
+        // Another chain, contract or provider; stale; or a changed field.
+        assert!(req.verify(1, serving, provider.address(), 1_000).is_err());
+        assert!(req.verify(31337, Address::repeat_byte(8), provider.address(), 1_000).is_err());
+        assert!(req.verify(31337, serving, Address::repeat_byte(5), 1_000).is_err());
+        assert_eq!(
+            req.verify(31337, serving, provider.address(), 1_301),
+            Err(MarketError::Expired(1_000_000))
+        );
+        let moved = SettleNow { issued_at: 1_001, ..req.clone() };
+        assert_ne!(moved, req);
+        assert!(matches!(
+            moved.verify(31337, serving, provider.address(), 1_000),
+            Err(MarketError::BadSignature(_))
+        ));
+        let stranger =
+            SettleNow::sign(&PrivateKeySigner::random(), 31337, serving, 1_000, nonce).expect("sign");
+        let forged = SettleNow { provider: provider.address(), ..stranger };
+        assert!(matches!(
+            forged.verify(31337, serving, provider.address(), 1_000),
+            Err(MarketError::BadSignature(_))
+        ));
     }
 
     #[test]

@@ -282,6 +282,49 @@ pub fn read_statement(path: &Path) -> std::io::Result<veil_ledger::SignedAttesta
     veil_fs::read_json(path, 64 << 10, "an attestation statement")
 }
 
+/// `veil chain …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ChainCommand {
+    /// Create the embedded chain: genesis, a funded operator key, Veil's contracts.
+    Init {
+        /// EIP-155 chain id.
+        #[arg(long, default_value_t = veil_chain::DEFAULT_CHAIN_ID)]
+        chain_id: u64,
+        /// Also fund ADDRESS=ETH at genesis (repeatable).
+        #[arg(long, value_parser = parse_fund)]
+        fund: Vec<(Address, U256)>,
+    },
+    /// Serve the embedded chain over HTTP JSON-RPC until interrupted.
+    Start {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8545")]
+        listen: std::net::SocketAddr,
+    },
+    /// Chain id, head block, base fee and contracts.
+    Status,
+    /// Deploy Veil's contracts with --key (treasury and insurance default to it).
+    Deploy {
+        /// Where to write the addresses.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create a signer key file (0600) and print its address.
+    Keygen {
+        /// Where to write it; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Send ETH from --key to an address.
+    Fund {
+        /// The recipient.
+        #[arg(long)]
+        to: Address,
+        /// Amount in ETH (decimal).
+        #[arg(long, value_parser = parse_eth)]
+        eth: U256,
+    },
+}
+
 /// `veil job …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum JobCommand {

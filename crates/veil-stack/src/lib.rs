@@ -27,6 +27,7 @@ pub mod keys;
 pub mod kms;
 pub mod ledger;
 pub mod market;
+pub mod marketplace;
 pub mod oracle;
 pub mod pki;
 pub mod publish;

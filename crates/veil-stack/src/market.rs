@@ -25,24 +25,25 @@ const STAKE_WEI: u128 = 1_000_000_000_000_000_000;
 /// What the operator gives a new provider wallet for its stake and gas.
 const PROVIDER_FUNDS_WEI: u128 = 10 * STAKE_WEI;
 
-/// The chain key the marketplace's signer worker (at `worker`) binds in evidence for
-/// `provider`, verified under `trust` at `now`.
+/// The chain key an enclave binds in the evidence at `url` (a worker's
+/// `/v1/train/registration?account=`, a gateway's `/v1/quote`) for `provider`,
+/// verified under `trust` at `now`.
 pub async fn attested_signer(
-    worker: &str,
+    url: &str,
     provider: Address,
     trust: &veil_verify::Trust,
     now: u64,
 ) -> Result<Address> {
     let account = format!("{provider:#x}");
     let answer: veil_protocol::AttestationResponse = reqwest::Client::new()
-        .get(format!("{}/v1/train/registration?account={account}", worker.trim_end_matches('/')))
+        .get(url)
         .timeout(Duration::from_secs(30))
         .send()
         .await
-        .map_err(|e| StackError::Config(format!("the signer worker: {e}")))?
+        .map_err(|e| StackError::Config(format!("the signer's evidence: {e}")))?
         .json()
         .await
-        .map_err(|e| StackError::Config(format!("the signer worker's evidence: {e}")))?;
+        .map_err(|e| StackError::Config(format!("the signer's evidence: {e}")))?;
     veil_verify::verify_attestation_answer(
         &answer.evidence,
         &account,
@@ -50,14 +51,14 @@ pub async fn attested_signer(
         trust,
         now,
     )
-    .map_err(|e| StackError::Config(format!("the signer worker's evidence: {e} ({})", e.code())))?;
+    .map_err(|e| StackError::Config(format!("the signer's evidence: {e} ({})", e.code())))?;
     answer
         .evidence
         .runtime_data
         .as_ref()
         .and_then(|rd| rd.public_keys.get(veil_worker::CHAIN_KEY))
         .and_then(|a| a.parse().ok())
-        .ok_or_else(|| StackError::Config("the signer worker's evidence binds no chain key".into()))
+        .ok_or_else(|| StackError::Config("the signer's evidence binds no chain key".into()))
 }
 
 /// What listing the stack's gateway needs.
@@ -105,14 +106,21 @@ pub async fn list(l: Listing<'_>) -> Result<Market> {
     if l.operator.balance(l.provider_address).await? < U256::from(2 * STAKE_WEI) {
         l.operator.send_value(l.provider_address, U256::from(PROVIDER_FUNDS_WEI)).await?;
     }
-    let signer = attested_signer(l.worker, l.provider_address, l.trust, l.now).await?;
+    let registration =
+        format!("{}/v1/train/registration?account={:#x}", l.worker.trim_end_matches('/'), l.provider_address);
+    let signer = attested_signer(&registration, l.provider_address, l.trust, l.now).await?;
     let listed = l.provider.market_service(l.provider_address).await?;
     let stake = if listed.is_some() { U256::ZERO } else { U256::from(STAKE_WEI) };
     let (input, output) = match &listed {
         Some(s) => (s.input_price, s.output_price),
         None => (U256::from(DEFAULT_INPUT_PRICE), U256::from(DEFAULT_OUTPUT_PRICE)),
     };
-    let info = serde_json::json!({ "ProviderType": "decentralized", "Veil": { "quote": format!("{}/v1/quote", l.url) } });
+    // Chats are delivered in an attested enclave only: the one privacy level listed.
+    let levels = serde_json::json!({ "tee": { "input": input.to_string(), "output": output.to_string() } });
+    let info = serde_json::json!({
+        "ProviderType": "decentralized",
+        "Veil": { "quote": format!("{}/v1/quote", l.url), "levels": levels },
+    });
     l.provider.market_list_service(l.url, l.model, input, output, &info.to_string(), signer, stake).await?;
     l.operator.market_acknowledge_signer(l.provider_address).await?;
     tracing::info!(provider = %l.provider_address, %signer, url = l.url, "listed on the serving marketplace");

@@ -3,14 +3,16 @@
 //! locked, so while `veil chain start` serves it, talk to that with `--rpc`).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::Address;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use veil_ledger::IntelligentData;
 use veil_stack::keys::{new_wallet_key, read_wallet_key};
-pub use veil_stack::ledger::{JobCommand, ProverCommand};
-use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, parse_eth, parse_fund, write_deployment};
+pub use veil_stack::ledger::{ChainCommand, JobCommand, ProverCommand};
+use veil_stack::ledger::{Ledger, OPERATOR_KEY, open_embedded, write_deployment};
+use veil_stack::marketplace::MarketCommand;
 use veil_stack::publish::{Publish, publish};
 
 pub use veil_stack::ledger::LedgerTarget as LedgerArgs;
@@ -23,53 +25,15 @@ fn chain_dir(args: &LedgerArgs) -> Result<PathBuf> {
     }
 }
 
-/// Connect as the configured signer (if any).
-async fn connect(args: &LedgerArgs) -> Result<Ledger> {
+/// The target, with the embedded chain's directory when no --rpc is given.
+fn resolved(args: &LedgerArgs) -> Result<LedgerArgs> {
     let chain_dir = if args.rpc.is_none() { Some(chain_dir(args)?) } else { None };
-    Ok(LedgerArgs { chain_dir, ..args.clone() }.connect(crate::unix_now).await?)
+    Ok(LedgerArgs { chain_dir, ..args.clone() })
 }
 
-/// `veil chain …`.
-#[derive(Subcommand)]
-pub enum ChainCommand {
-    /// Create the embedded chain: genesis, a funded operator key, Veil's contracts.
-    Init {
-        /// EIP-155 chain id.
-        #[arg(long, default_value_t = veil_chain::DEFAULT_CHAIN_ID)]
-        chain_id: u64,
-        /// Also fund ADDRESS=ETH at genesis (repeatable).
-        #[arg(long, value_parser = parse_fund)]
-        fund: Vec<(Address, U256)>,
-    },
-    /// Serve the embedded chain over HTTP JSON-RPC until interrupted.
-    Start {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8545")]
-        listen: std::net::SocketAddr,
-    },
-    /// Chain id, head block, base fee and contracts.
-    Status,
-    /// Deploy Veil's contracts with --key (treasury and insurance default to it).
-    Deploy {
-        /// Where to write the addresses.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Create a signer key file (0600) and print its address.
-    Keygen {
-        /// Where to write it; an existing file is never overwritten.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Send ETH from --key to an address.
-    Fund {
-        /// The recipient.
-        #[arg(long)]
-        to: Address,
-        /// Amount in ETH (decimal).
-        #[arg(long, value_parser = parse_eth)]
-        eth: U256,
-    },
+/// Connect as the configured signer (if any).
+async fn connect(args: &LedgerArgs) -> Result<Ledger> {
+    Ok(resolved(args)?.connect(crate::unix_now).await?)
 }
 
 /// `veil nft …`.
@@ -177,6 +141,22 @@ pub fn chain(args: &LedgerArgs, command: ChainCommand) -> Result<()> {
     })
 }
 
+/// `veil market …`: `serve` is `veil up --market`; the rest talk to the chain and to
+/// providers. An audit that finds a dispute exits 1.
+pub fn market(args: &LedgerArgs, command: MarketCommand) -> Result<ExitCode> {
+    if let MarketCommand::Serve(flags) = command {
+        return crate::up::run(veil_stack::stack::UpFlags { market: true, ..flags })
+            .map(|()| ExitCode::SUCCESS);
+    }
+    let out = crate::runtime()?.block_on(veil_stack::marketplace::run(
+        &resolved(args)?,
+        command,
+        crate::unix_now,
+    ))?;
+    outln!("{}", serde_json::to_string_pretty(&out.report)?);
+    Ok(if out.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 /// A command that signs or reads on the ledger.
 pub enum LedgerCommand {
     Nft(NftCommand),
@@ -185,7 +165,7 @@ pub enum LedgerCommand {
 }
 
 /// `veil nft|job|prover …` (returns the process exit code).
-pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process::ExitCode> {
+pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<ExitCode> {
     use LedgerCommand::{Job, Nft, Prover};
     let rt = crate::runtime()?;
     rt.block_on(async {
@@ -224,7 +204,7 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 let (ok, block) = client.is_authorized(token.value(), user).await?;
                 outln!("{} at block {block}", if ok { "authorized" } else { "not authorized" });
                 if !ok {
-                    return Ok(std::process::ExitCode::FAILURE);
+                    return Ok(ExitCode::FAILURE);
                 }
             }
             Job(JobCommand::Submit { data, model, fee_eth }) => {
@@ -287,6 +267,6 @@ pub fn ledger(args: &LedgerArgs, command: LedgerCommand) -> Result<std::process:
                 outln!("{}", serde_json::to_string_pretty(&client.provers_list().await?)?);
             }
         }
-        Ok(std::process::ExitCode::SUCCESS)
+        Ok(ExitCode::SUCCESS)
     })
 }

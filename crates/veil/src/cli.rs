@@ -83,6 +83,13 @@ pub enum Command {
         #[command(subcommand)]
         command: chain::ProverCommand,
     },
+    /// The serving marketplace: list, fund, ack, chat, balance, refund, audit; settle, serve.
+    Market {
+        #[command(flatten)]
+        ledger: chain::LedgerArgs,
+        #[command(subcommand)]
+        command: veil_stack::marketplace::MarketCommand,
+    },
     /// The model registry: ONNX files addressed by their weights root.
     Model {
         #[command(flatten)]

@@ -93,6 +93,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Nft { ledger, command } => chain::ledger(&ledger, L::Nft(command)),
         Command::Job { ledger, command } => chain::ledger(&ledger, L::Job(command)),
         Command::Prover { ledger, command } => chain::ledger(&ledger, L::Prover(command)),
+        Command::Market { ledger, command } => chain::market(&ledger, command),
         Command::Root { file } => done(files::root(&file)),
         Command::Keygen { out } => done(files::keygen(&out)),
         Command::Seal { to, input, output } => done(files::seal(&to, &input, &output)),
