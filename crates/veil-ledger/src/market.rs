@@ -69,6 +69,23 @@ pub struct MarketService {
     pub acknowledged: bool,
 }
 
+impl From<InferenceServing::Service> for MarketService {
+    fn from(s: InferenceServing::Service) -> Self {
+        Self {
+            provider: s.provider,
+            service_type: s.serviceType,
+            url: s.url,
+            input_price: s.inputPrice,
+            output_price: s.outputPrice,
+            model: s.model,
+            verifiability: s.verifiability,
+            additional_info: s.additionalInfo,
+            tee_signer: s.teeSignerAddress,
+            acknowledged: s.teeSignerAcknowledged,
+        }
+    }
+}
+
 /// A user's sub-account with a provider.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MarketAccount {
@@ -214,18 +231,7 @@ impl<P: Provider + Clone> ChainClient<P> {
             .call()
             .await
             .map_err(|e| LedgerError::from_contract("InferenceServing", e))?;
-        Ok(Some(MarketService {
-            provider: s.provider,
-            service_type: s.serviceType,
-            url: s.url,
-            input_price: s.inputPrice,
-            output_price: s.outputPrice,
-            model: s.model,
-            verifiability: s.verifiability,
-            additional_info: s.additionalInfo,
-            tee_signer: s.teeSignerAddress,
-            acknowledged: s.teeSignerAcknowledged,
-        }))
+        Ok(Some(s.into()))
     }
 
     /// `user`'s account with `provider`, if it exists.
@@ -322,18 +328,7 @@ impl<P: Provider + Clone> ChainClient<P> {
                 .await
                 .map_err(|e| LedgerError::from_contract("InferenceServing", e))?;
             let n = page.services_.len();
-            out.extend(page.services_.into_iter().map(|s| MarketService {
-                provider: s.provider,
-                service_type: s.serviceType,
-                url: s.url,
-                input_price: s.inputPrice,
-                output_price: s.outputPrice,
-                model: s.model,
-                verifiability: s.verifiability,
-                additional_info: s.additionalInfo,
-                tee_signer: s.teeSignerAddress,
-                acknowledged: s.teeSignerAcknowledged,
-            }));
+            out.extend(page.services_.into_iter().map(MarketService::from));
             if n == 0 || U256::from(out.len()) >= page.total {
                 return Ok(out);
             }
