@@ -261,6 +261,9 @@ pub async fn start(opts: &UpOptions) -> Result<Stack> {
     if opts.workers == 0 {
         return Err(StackError::Config("--workers must be at least 1".into()));
     }
+    if opts.market && opts.llm.is_none() {
+        return Err(StackError::Config("--market sells chats: it needs --llm".into()));
+    }
     veil_fs::create_private_dir(dir).map_err(StackError::io(format!("creating {}", dir.display())))?;
     for sub in ["kms", "gateway", "gateway/receipts", "logs"] {
         veil_fs::create_private_dir(&dir.join(sub))?;

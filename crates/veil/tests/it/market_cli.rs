@@ -304,6 +304,12 @@ fn veil_market_buys_chats_settles_and_audits_them_against_the_chain() {
     assert!(report["disputed"].as_u64() > Some(0), "{report}");
     assert!(report.to_string().contains(&format!("receipt sha256:{id} is not one you hold")), "{report}");
 
+    // A provider's stack sells chats: without a model it is refused before anything is made.
+    let nothing = st.tmp.path().join("no-model");
+    let no_llm = refused(&veil(&["market", "serve", "--dir", &path(&nothing), "--listen", "127.0.0.1:0"]));
+    assert!(no_llm.contains("needs --llm"), "{no_llm}");
+    assert!(!nothing.exists(), "nothing made for a refused stack");
+
     // Refund: the account is requested back (time-locked), the ledger's free balance paid out.
     let refund = json(&st.user(&["refund", "--provider", provider]));
     assert_eq!(refund["refunded"], "3.000000000000000000", "{refund}");
