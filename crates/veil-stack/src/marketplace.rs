@@ -142,11 +142,17 @@ fn random_hex() -> Result<String> {
 /// A provider's answer: the JSON body, or its refusal (OpenAI's error shape or a
 /// problem document) on one line.
 async fn json_answer(resp: reqwest::Result<reqwest::Response>, what: &str) -> Result<Value> {
-    let resp = resp.map_err(|e| StackError::Config(format!("{what}: {e}")))?;
+    let mut resp = resp.map_err(|e| StackError::Config(format!("{what}: {e}")))?;
     let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| StackError::Config(format!("{what}: {e}")))?;
-    if bytes.len() > MAX_ANSWER_BYTES {
-        return Err(StackError::Config(format!("{what}: the answer is too large")));
+    // Read at most the limit: a provider is not trusted with this process's memory.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| StackError::Config(format!("{what}: {e}")))? {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(StackError::Config(format!(
+                "{what}: the answer is larger than {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
     }
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !status.is_success() {
@@ -604,4 +610,40 @@ async fn settle(
     )
     .map_err(|e| StackError::Config(format!("the gateway's settlement: {e}")))?;
     done(json!({ "settled": answer.settled, "waiting": answer.waiting }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serve `body` once with `status` on loopback; the URL.
+    async fn serve_once(status: u16, body: Vec<u8>) -> String {
+        let app = axum::Router::new().fallback(move || {
+            let body = body.clone();
+            async move { (axum::http::StatusCode::from_u16(status).expect("status"), body) }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_providers_answer_is_read_within_its_limit_and_refusals_on_one_line() {
+        let huge = serve_once(200, vec![b' '; MAX_ANSWER_BYTES + 1]).await;
+        let e = json_answer(reqwest::get(&huge).await, "the chat").await.unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+        let refusal = br#"{"error":{"message":"pay first","type":"insufficient_quota","code":"market.insufficient_balance"}}"#;
+        let url = serve_once(402, refusal.to_vec()).await;
+        let e = json_answer(reqwest::get(&url).await, "the chat").await.unwrap_err().to_string();
+        assert_eq!(e, "the chat: 402 Payment Required market.insufficient_balance: pay first");
+        let url = serve_once(200, b"not json".to_vec()).await;
+        let e = json_answer(reqwest::get(&url).await, "the chat").await.unwrap_err().to_string();
+        assert!(e.contains("not JSON"), "{e}");
+        let url = serve_once(200, br#"{"id":"chatcmpl-1"}"#.to_vec()).await;
+        assert_eq!(
+            json_answer(reqwest::get(&url).await, "the chat").await.expect("json")["id"],
+            "chatcmpl-1"
+        );
+    }
 }
